@@ -1,0 +1,83 @@
+"""A generator of realistic Tracee event streams for benchmarks and soak tests."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+from memwarden.event import Event
+
+_PATHS = ("/etc/ld.so.cache", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/etc/passwd",
+          "/proc/self/status", "/var/log/syslog", "/tmp/build/out.o", "/usr/share/zoneinfo/UTC",
+          "/proc/1234/stat", "/sys/fs/cgroup/cpu.max", "/etc/nsswitch.conf")
+_COMMS = ("bash", "python3", "nginx", "postgres", "sshd", "containerd", "kubelet", "cc1")
+#: (event name, weight) of the background traffic: what a busy host sends a sensor.
+_MIX = (("security_file_open", 45), ("openat", 15), ("close", 10), ("read", 8),
+        ("sched_process_exec", 5), ("sched_process_fork", 5), ("sched_process_exit", 5),
+        ("kill", 2), ("security_inode_unlink", 3), ("ptrace", 1), ("process_vm_readv", 1))
+
+
+def _context(rng: random.Random, i: int) -> dict[str, Any]:
+    pid = rng.randint(100, 60000)
+    in_container = rng.random() < 0.3
+    cid = f"{rng.getrandbits(128):032x}{rng.getrandbits(128):032x}" if in_container else ""
+    return dict(
+        timestamp=1_700_000_000_000_000_000 + i * 1000, threadStartTime=1_699_999_000_000_000_000,
+        processorId=rng.randint(0, 7), processId=pid, cgroupId=rng.getrandbits(32),
+        threadId=pid, parentProcessId=rng.randint(1, 100), hostProcessId=pid, hostThreadId=pid,
+        hostParentProcessId=rng.randint(1, 100), userId=rng.choice((0, 0, 1000, 33)),
+        mountNamespace=4026531841, pidNamespace=4026531836, processName=rng.choice(_COMMS),
+        executable={"path": "/usr/bin/" + rng.choice(_COMMS)}, hostName="bench-host",
+        containerId=cid, container={"id": cid, "name": "web", "image": "nginx:1.25"} if cid else {},
+        contextFlags={"containerStarted": in_container, "isCompat": False},
+        matchedPolicies=["default"],
+    )
+
+
+def _args(name: str, rng: random.Random) -> list[tuple[str, str, Any]]:
+    if name in ("security_file_open", "openat"):
+        path = rng.choice(_PATHS)
+        flags = rng.choice((32768, 32768, 0o2101101, "O_RDONLY|O_LARGEFILE", 0o101))
+        if name == "openat":
+            return [("dirfd", "int", -100), ("pathname", "const char*", path),
+                    ("flags", "int", flags), ("mode", "mode_t", 0)]
+        return [("pathname", "const char*", path), ("flags", "int", flags),
+                ("dev", "dev_t", 259), ("inode", "unsigned long", rng.getrandbits(20)),
+                ("ctime", "unsigned long", 1_690_000_000_000_000_000),
+                ("syscall_pathname", "const char*", path)]
+    if name == "kill":
+        return [("pid", "int", rng.randint(100, 60000)), ("sig", "int", 15)]
+    if name == "ptrace":
+        return [("request", "long", 16), ("pid", "pid_t", rng.randint(100, 60000)),
+                ("addr", "void*", 0), ("data", "void*", 0)]
+    if name == "sched_process_exec":
+        return [("cmdpath", "const char*", "/usr/bin/ls"),
+                ("pathname", "const char*", "/usr/bin/ls"), ("argv", "const char**", ["ls", "-l"])]
+    if name == "security_inode_unlink":
+        return [("pathname", "const char*", "/tmp/x"), ("inode", "unsigned long", 5),
+                ("dev", "dev_t", 259)]
+    return [("fd", "int", rng.randint(3, 200))]
+
+
+def _hit(rng: random.Random) -> list[tuple[str, str, Any]]:
+    path = rng.choice(("/proc/kcore", "/host/proc/kcore"))
+    return [("pathname", "const char*", path), ("flags", "int", rng.choice((32768, "O_RDONLY"))),
+            ("dev", "dev_t", 4), ("inode", "unsigned long", 4026532000),
+            ("ctime", "unsigned long", 0), ("syscall_pathname", "const char*", path)]
+
+
+def generate_lines(count: int, hit_rate: float = 0.01, seed: int = 1) -> Iterator[bytes]:
+    """``count`` JSON lines (legacy Tracee shape); about ``hit_rate`` of them fire TRC-1021."""
+    rng = random.Random(seed)
+    names = [n for n, _ in _MIX]
+    weights = [w for _, w in _MIX]
+    for i in range(count):
+        if rng.random() < hit_rate:
+            ev = Event.new("security_file_open", _hit(rng), **_context(rng, i))
+        else:
+            name = rng.choices(names, weights)[0]
+            ev = Event.new(name, _args(name, rng), **_context(rng, i))
+        yield orjson.dumps(ev.data, option=orjson.OPT_APPEND_NEWLINE)

@@ -1,0 +1,221 @@
+"""The ``memwarden`` command.
+
+Exit status: 0 ok; 1 findings were raised and ``--fail-on-finding`` was given (or ``simulate``
+had a FAIL); 2 usage or input error (bad option, unreadable file, malformed record with
+``--strict``, sensor could not start).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+import orjson
+
+from memwarden import __version__
+from memwarden.engine import Engine, Stats
+from memwarden.event import ORIGINS
+from memwarden.signatures import BUILTIN_SIGNATURES, UnknownSignatureError, find_signature
+from memwarden.signatures import load_builtin as load_builtin_signatures
+from memwarden.signatures.base import SignatureSettings
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class UsageFailure(click.ClickException):
+    """A user-facing error: printed as ``memwarden: message``, exit status 2."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file=None) -> None:  # noqa: ARG002 - click's signature
+        click.echo(f"memwarden: {self.format_message()}", err=True)
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, "-V", "--version", prog_name="memwarden")
+def main() -> None:
+    """memwarden: detect attacks on memory (/proc/kcore, core dumps, /proc/PID/mem, ptrace).
+
+    Exit status: 0 ok, 1 findings with --fail-on-finding, 2 usage or input error.
+    """
+
+
+# -- shared options ---------------------------------------------------------------------------
+
+def _parse_origins(values: tuple[str, ...]) -> dict[str, SignatureSettings]:
+    settings: dict[str, SignatureSettings] = {}
+    for item in values:
+        name, sep, origin = item.partition("=")
+        if not sep or origin not in ORIGINS:
+            raise UsageFailure(f"--origin {item!r}: expected NAME=ORIGIN, ORIGIN one of "
+                               f"{', '.join(ORIGINS)}")
+        try:
+            find_signature(name)
+        except UnknownSignatureError as exc:
+            raise UsageFailure(f"--origin {item!r}: {exc}") from None
+        settings.setdefault(name, SignatureSettings()).origin = origin
+    return settings
+
+
+def detection_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every command that detects shares (replay, run, record)."""
+
+    @click.option("--format", "fmt", type=click.Choice(["tracee", "table"]), default="tracee",
+                  show_default=True, help="How findings are written.")
+    @click.option("--output", "-o", "output", metavar="FILE", default=None,
+                  help="Write findings to FILE (appending) instead of stdout.")
+    @click.option("--stats", "show_stats", is_flag=True,
+                  help="Print counters (events, findings, errors) on stderr at the end.")
+    @click.option("--fail-on-finding", is_flag=True, help="Exit with status 1 if anything fired.")
+    @click.option("--origin", "origins", multiple=True, metavar="NAME=ORIGIN",
+                  help="Per-signature origin: any, host, container, container-init.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def build_engine(origins: tuple[str, ...], sink) -> Engine:
+    signatures = load_builtin_signatures(_parse_origins(origins))
+    return Engine(signatures, sink=sink)
+
+
+def print_stats(stats: Stats, extra: dict[str, Any] | None = None) -> None:
+    d = stats.as_dict()
+    if extra:
+        d.update(extra)
+    err = click.get_text_stream("stderr")
+    err.write("memwarden stats:\n")
+    for key, value in d.items():
+        if isinstance(value, dict):
+            err.write(f"  {key}:\n")
+            for k, v in value.items():
+                err.write(f"    {k}: {v}\n")
+        else:
+            err.write(f"  {key}: {value}\n")
+
+
+# -- replay -----------------------------------------------------------------------------------
+
+@main.command(context_settings=CONTEXT)
+@click.argument("inputs", nargs=-1, required=True, metavar="FILE|-...")
+@detection_options
+@click.option("--strict", is_flag=True, help="Stop at the first malformed record (exit 2).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: when stderr is a terminal).")
+def replay(inputs: tuple[str, ...], fmt: str, output: str | None, show_stats: bool,
+           fail_on_finding: bool, origins: tuple[str, ...], strict: bool,
+           progress: bool | None) -> None:
+    """Run the detections on recorded events: Tracee JSON lines (either shape), memwarden
+    recordings, plain or gzip; '-' reads stdin."""
+    from memwarden.outputs.sinks import open_sink
+    from memwarden.sources.jsonlines import InputError, JsonLinesReplay, input_size
+
+    try:
+        sink = open_sink(output, fmt)
+    except OSError as exc:
+        raise UsageFailure(f"{output}: cannot write: {exc.strerror}") from None
+    engine = build_engine(origins, sink)
+    show_progress = progress if progress is not None else sys.stderr.isatty()
+    try:
+        for path in inputs:
+            size = input_size(path) if show_progress else None
+            if size:
+                with click.progressbar(length=size, label=path, file=sys.stderr) as bar:
+                    done = [0]
+
+                    def advance(pos: int, bar=bar, done=done) -> None:
+                        bar.update(pos - done[0])
+                        done[0] = pos
+
+                    JsonLinesReplay(path, engine, strict=strict, progress=advance).run()
+            else:
+                JsonLinesReplay(path, engine, strict=strict).run()
+    except InputError as exc:
+        sink.close()
+        if show_stats:
+            print_stats(engine.stats)
+        raise UsageFailure(str(exc)) from None
+    sink.close()
+    if show_stats:
+        print_stats(engine.stats)
+    if fail_on_finding and engine.stats.findings:
+        sys.exit(EXIT_FINDINGS)
+
+
+# -- signatures -------------------------------------------------------------------------------
+
+@main.group(context_settings=CONTEXT)
+def signatures() -> None:
+    """List the built-in signatures and show their documentation."""
+
+
+@signatures.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable metadata.")
+def signatures_list(as_json: bool) -> None:
+    """Every built-in signature with its metadata."""
+    if as_json:
+        rows = []
+        for cls in BUILTIN_SIGNATURES:
+            d = cls.metadata.as_dict()
+            d["Events"] = list(cls.events)
+            d["Origin"] = cls.default_origin
+            rows.append(d)
+        click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(f"{'ID':<10} {'NAME':<28} {'SEV':<3} {'MITRE':<10} {'EVENTS':<28} DESCRIPTION")
+    for cls in BUILTIN_SIGNATURES:
+        md = cls.metadata
+        click.echo(f"{md.id:<10} {md.event_name:<28} {md.properties.severity:<3} "
+                   f"{md.properties.external_id:<10} {','.join(cls.events):<28} {md.name}")
+
+
+@signatures.command("show")
+@click.argument("name")
+def signatures_show(name: str) -> None:
+    """The manual page of one signature (by event name or ID)."""
+    from memwarden.signatures.docs import render
+
+    try:
+        cls = find_signature(name)
+    except UnknownSignatureError as exc:
+        raise UsageFailure(str(exc)) from None
+    click.echo(render(cls), nl=False)
+
+
+@signatures.command("docs")
+@click.option("--out", "out_dir", default="docs/signatures", show_default=True,
+              type=click.Path(file_okay=False))
+def signatures_docs(out_dir: str) -> None:
+    """Write one markdown page per signature into a directory."""
+    from pathlib import Path
+
+    from memwarden.signatures.docs import write_all
+
+    for path in write_all(Path(out_dir), BUILTIN_SIGNATURES):
+        click.echo(str(path))
+
+
+# -- bench ------------------------------------------------------------------------------------
+
+@main.command(context_settings=CONTEXT)
+@click.option("--events", default=1_000_000, show_default=True, help="Events to generate.")
+@click.option("--hit-rate", default=0.01, show_default=True,
+              help="Fraction of events that hit a signature.")
+def bench(events: int, hit_rate: float) -> None:
+    """Replay throughput: JSON parsing alone vs the full replay with all detectors."""
+    from memwarden.benchmarks.replay import run_replay_bench
+
+    run_replay_bench(events, hit_rate)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

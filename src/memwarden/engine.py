@@ -1,0 +1,165 @@
+"""The engine: detectors indexed by event name, dispatch, and the counters of everything.
+
+Hot path: ``process_dict`` is called once per input record. An event that no detector selects
+costs one dict lookup (plus the per-name counter); only selected events become :class:`Event`
+objects.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from memwarden.event import Event, EventFormatError, Finding
+from memwarden.signatures.base import Detector
+
+log = logging.getLogger("memwarden.engine")
+
+FindingSink = Callable[[Finding], None]
+
+
+@dataclass
+class Stats:
+    """Counters shared by ``--stats`` and (later) the metrics endpoint."""
+
+    events_in: int = 0
+    events_by_name: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    events_dispatched: int = 0
+    findings_by_detector: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    parse_errors: int = 0
+    detector_errors: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    kernel_drops: int = 0
+
+    @property
+    def findings(self) -> int:
+        return sum(self.findings_by_detector.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "events_in": self.events_in,
+            "events_dispatched": self.events_dispatched,
+            "events_by_name": dict(sorted(self.events_by_name.items())),
+            "findings": self.findings,
+            "findings_by_detector": dict(sorted(self.findings_by_detector.items())),
+            "parse_errors": self.parse_errors,
+            "detector_errors": dict(sorted(self.detector_errors.items())),
+            "kernel_drops": self.kernel_drops,
+        }
+
+
+class _Bound:
+    """A detector bound to one selector: the origin check and the error accounting."""
+
+    __slots__ = ("detector", "detector_id", "origin", "on_event")
+
+    def __init__(self, detector: Detector, origin: str) -> None:
+        self.detector = detector
+        self.detector_id = detector.detector_id
+        self.origin = origin
+        self.on_event = detector.on_event
+
+
+class Engine:
+    """Registers detectors, indexes them by event name, dispatches events, counts."""
+
+    def __init__(self, detectors: Iterable[Detector] = (), sink: FindingSink | None = None,
+                 err=None) -> None:
+        self.stats = Stats()
+        self.sink = sink
+        self.detectors: list[Detector] = []
+        self._index: dict[str, list[_Bound]] = {}
+        self._err = err if err is not None else sys.stderr
+        self._reported: set[str] = set()
+        for d in detectors:
+            self.register(d)
+
+    # -- registration -----------------------------------------------------------------------
+    def register(self, detector: Detector) -> None:
+        self.detectors.append(detector)
+        for sel in detector.selectors:
+            self._index.setdefault(sel.event_name, []).append(_Bound(detector, sel.origin))
+
+    @property
+    def selected_event_names(self) -> frozenset[str]:
+        return frozenset(self._index)
+
+    def wants(self, event_name: str) -> bool:
+        return event_name in self._index
+
+    # -- dispatch ---------------------------------------------------------------------------
+    def process_dict(self, d: Any) -> Sequence[Finding]:
+        """Count and dispatch one decoded JSON record (either Tracee shape).
+
+        Raises :class:`EventFormatError` for a record that is not an event; the caller reports
+        it with its location and counts it (:meth:`count_parse_error`).
+        """
+        if type(d) is not dict:
+            raise EventFormatError(f"expected a JSON object, got {type(d).__name__}")
+        name = d.get("eventName")
+        if name is None:
+            name = d.get("name")
+        if type(name) is not str:
+            raise EventFormatError(
+                "neither a Tracee trace.Event ('eventName') nor a v1beta1 event ('name')"
+                if name is None else f"event name must be a string, got {name!r}")
+        stats = self.stats
+        stats.events_in += 1
+        stats.events_by_name[name] += 1
+        bound = self._index.get(name)
+        if bound is None:
+            return ()
+        return self._dispatch(Event.from_dict(d), bound)
+
+    def process_event(self, event: Event) -> Sequence[Finding]:
+        """Count and dispatch an event a source built itself (eBPF, audit)."""
+        name = event.data["eventName"]
+        stats = self.stats
+        stats.events_in += 1
+        stats.events_by_name[name] += 1
+        bound = self._index.get(name)
+        if bound is None:
+            return ()
+        return self._dispatch(event, bound)
+
+    def _dispatch(self, event: Event, bound: list[_Bound]) -> Sequence[Finding]:
+        self.stats.events_dispatched += 1
+        found: list[Finding] = []
+        origin = None
+        for b in bound:
+            if b.origin != "any":
+                if origin is None:
+                    origin = event.origin
+                if b.origin != origin:
+                    continue
+            try:
+                result = b.on_event(event)
+            except Exception as exc:  # one failing detector never stops the others
+                self._detector_failed(b.detector_id, event, exc)
+                continue
+            if result:
+                found.extend(result)
+        if found:
+            by_det = self.stats.findings_by_detector
+            sink = self.sink
+            for f in found:
+                by_det[f.metadata.id] += 1
+                if sink is not None:
+                    sink(f)
+        return found
+
+    def _detector_failed(self, detector_id: str, event: Event, exc: Exception) -> None:
+        self.stats.detector_errors[detector_id] += 1
+        if detector_id in self._reported:
+            return
+        self._reported.add(detector_id)
+        tb = "".join(traceback.format_exception(exc))
+        print(f"memwarden: detector {detector_id} failed on a {event.name} event "
+              f"(further failures of it are only counted):\n{tb}", end="", file=self._err)
+
+    def count_parse_error(self) -> None:
+        self.stats.parse_errors += 1

@@ -1,0 +1,1 @@
+"""Outputs: how findings are formatted (``formats``) and where they go (``sinks``)."""

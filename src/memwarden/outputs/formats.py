@@ -1,0 +1,55 @@
+"""Finding formats: ``tracee`` (Tracee's detection event, JSON), ``table`` (one line for people).
+
+A format is a function ``Finding -> bytes`` (one line, newline included).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+
+import orjson
+
+from memwarden.event import Finding, Severity
+
+FindingFormatter = Callable[[Finding], bytes]
+
+_JSON_OPTS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+
+
+def _default(value: object) -> object:
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    raise TypeError
+
+
+def format_tracee(finding: Finding) -> bytes:
+    return orjson.dumps(finding.to_tracee(), default=_default, option=_JSON_OPTS)
+
+
+TABLE_HEADER = (f"{'TIME':<15} {'SEVERITY':<8} {'SIGNATURE':<10} {'EVENT':<24} {'PID':>7} "
+                f"{'UID':>5} {'COMM':<16} DETAILS\n")
+
+
+def format_table(finding: Finding) -> bytes:
+    ev = finding.event
+    ts = ev.timestamp
+    when = (_dt.datetime.fromtimestamp(ts / 1e9).strftime("%H:%M:%S.%f")[:-3] if ts else "-")
+    sev = Severity.NAMES.get(finding.severity, str(finding.severity))
+    detail_parts = []
+    for key in ("pathname", "flags", "sig", "request", "pid", "target_pid"):
+        if ev.has_arg(key):
+            detail_parts.append(f"{key}={ev.arg(key)}")
+    for key, value in finding.data.items():
+        detail_parts.append(f"{key}={value}")
+    if ev.container_id:
+        detail_parts.append(f"container={ev.container_id[:12]}")
+    line = (f"{when:<15} {sev:<8} {finding.metadata.id:<10} {finding.metadata.event_name:<24} "
+            f"{ev.host_pid:>7} {ev.uid:>5} {ev.process_name:<16} {' '.join(detail_parts)}\n")
+    return line.encode()
+
+
+FORMATS: dict[str, FindingFormatter] = {
+    "tracee": format_tracee,
+    "table": format_table,
+}

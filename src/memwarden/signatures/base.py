@@ -1,0 +1,186 @@
+"""The signature API: metadata and requirements as data, a few lines of logic in ``on_event``.
+
+A signature declares
+- ``metadata``: exactly the fields of Tracee's signature metadata (the seeds' *Metadata*),
+- ``selectors``: which events it needs, and from which origin (host, container, any),
+- ``path_filters``: which paths of ``security_file_open``-like events it needs, so that the
+  sensor can drop everything else in the kernel,
+and implements ``on_event(event)`` returning findings (``NO_FINDINGS`` when nothing matched).
+
+The engine treats Python signatures and compiled Falco rules alike through :class:`Detector`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from memwarden.event import ORIGINS, Event, Finding
+
+NO_FINDINGS: tuple[Finding, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Properties:
+    """The seed's *Properties*: Tracee's names in ``as_tracee``."""
+
+    severity: int
+    category: str
+    technique: str
+    kubernetes_technique: str = ""
+    mitre_id: str = ""  # attack-pattern--… (Tracee's ``id``)
+    external_id: str = ""  # T-number
+
+    def as_tracee(self) -> dict[str, Any]:
+        return {
+            "Severity": self.severity,
+            "Category": self.category,
+            "Technique": self.technique,
+            "Kubernetes_Technique": self.kubernetes_technique,
+            "id": self.mitre_id,
+            "external_id": self.external_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureMetadata:
+    """Tracee's ``SignatureMetadata``: ID, Version, Name, EventName, Description, Tags,
+    Properties; plus the event sets and the id of the detection event."""
+
+    id: str
+    version: str
+    name: str
+    event_name: str
+    description: str
+    properties: Properties
+    tags: tuple[str, ...] = ()
+    event_sets: tuple[str, ...] = ("signatures", "default")
+    event_id: int = 0
+
+    def tracee_metadata(self) -> dict[str, Any]:
+        """The ``metadata`` object of a Tracee detection event."""
+        props = self.properties.as_tracee()
+        props["signatureID"] = self.id
+        props["signatureName"] = self.name
+        return {
+            "Version": self.version,
+            "Description": self.description,
+            "Tags": list(self.tags),
+            "Properties": props,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """The seed's field names, for ``signatures list --json`` and docs."""
+        return {
+            "ID": self.id,
+            "Version": self.version,
+            "Name": self.name,
+            "EventName": self.event_name,
+            "Description": self.description,
+            "Tags": list(self.tags),
+            "Properties": self.properties.as_tracee(),
+            "EventSets": list(self.event_sets),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Selector:
+    """An event a detector needs: its name, and the origin it is wanted from."""
+
+    event_name: str
+    origin: str = "any"
+    source: str = "tracee"
+
+    def __post_init__(self) -> None:
+        if self.origin not in ORIGINS:
+            raise ValueError(f"origin must be one of {ORIGINS}, got {self.origin!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class PathFilter:
+    """A path an event must concern for the detector to care (pushed into the kernel).
+
+    kind: ``exact`` (the whole path), ``prefix`` (a directory, with trailing ``/``),
+    ``suffix`` (the path ends with it, e.g. ``/proc/kcore`` matching ``/host/proc/kcore``),
+    ``basename`` (the last component).
+    """
+
+    event_name: str
+    kind: str
+    value: str
+
+    KINDS: ClassVar[tuple[str, ...]] = ("exact", "prefix", "suffix", "basename")
+
+    def __post_init__(self) -> None:
+        if self.kind not in self.KINDS:
+            raise ValueError(f"path filter kind must be one of {self.KINDS}, got {self.kind!r}")
+
+    def matches(self, path: str) -> bool:
+        if self.kind == "exact":
+            return path == self.value
+        if self.kind == "prefix":
+            return path.startswith(self.value)
+        if self.kind == "suffix":
+            return path.endswith(self.value)
+        return path.rsplit("/", 1)[-1] == self.value
+
+
+class Detector(Protocol):
+    """What the engine calls. Python signatures and compiled Falco rules both provide it."""
+
+    @property
+    def detector_id(self) -> str: ...
+
+    @property
+    def selectors(self) -> Sequence[Selector]: ...
+
+    @property
+    def path_filters(self) -> Sequence[PathFilter]: ...
+
+    def on_event(self, event: Event) -> Sequence[Finding]: ...
+
+
+@dataclass
+class SignatureSettings:
+    """Per-signature settings a user may change (config file, ``--origin``)."""
+
+    origin: str | None = None  # None: the signature's default
+    enabled: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Signature:
+    """Base class of the built-in signatures.
+
+    Subclasses set ``metadata``, ``events`` (event names), ``default_origin`` and
+    ``path_filters``, and implement :meth:`match` returning ``None`` (no finding) or a dict of
+    finding data. State is allowed; keep it bounded.
+    """
+
+    metadata: ClassVar[SignatureMetadata]
+    events: ClassVar[tuple[str, ...]] = ()
+    default_origin: ClassVar[str] = "any"
+    path_filters: ClassVar[tuple[PathFilter, ...]] = ()
+
+    def __init__(self, settings: SignatureSettings | None = None) -> None:
+        self.settings = settings or SignatureSettings()
+        origin = self.settings.origin or self.default_origin
+        self.selectors: tuple[Selector, ...] = tuple(Selector(e, origin) for e in self.events)
+
+    @property
+    def detector_id(self) -> str:
+        return self.metadata.id
+
+    @property
+    def origin(self) -> str:
+        return self.selectors[0].origin if self.selectors else self.default_origin
+
+    def match(self, event: Event) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def on_event(self, event: Event) -> Sequence[Finding]:
+        data = self.match(event)
+        if data is None:
+            return NO_FINDINGS
+        return (Finding(self.metadata, event, data),)

@@ -1,0 +1,1 @@
+"""Event sources. Each yields decoded records or :class:`memwarden.event.Event` objects."""
