@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from memwarden.event import Event, EventFormatError, Finding
-from memwarden.signatures.base import Detector
+from memwarden.event import DEFAULT_PATH_ARGS, PATH_ARGS, Event, EventFormatError, Finding
+from memwarden.signatures.base import Detector, PathSet
 
 log = logging.getLogger("memwarden.engine")
 
@@ -27,13 +27,17 @@ FindingSink = Callable[[Finding], None]
 class Stats:
     """Counters shared by ``--stats`` and (later) the metrics endpoint."""
 
-    events_in: int = 0
     events_by_name: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     events_dispatched: int = 0
+    events_path_filtered: int = 0
     findings_by_detector: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     parse_errors: int = 0
     detector_errors: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     kernel_drops: int = 0
+
+    @property
+    def events_in(self) -> int:
+        return sum(self.events_by_name.values())
 
     @property
     def findings(self) -> int:
@@ -43,6 +47,7 @@ class Stats:
         return {
             "events_in": self.events_in,
             "events_dispatched": self.events_dispatched,
+            "events_path_filtered": self.events_path_filtered,
             "events_by_name": dict(sorted(self.events_by_name.items())),
             "findings": self.findings,
             "findings_by_detector": dict(sorted(self.findings_by_detector.items())),
@@ -73,6 +78,9 @@ class Engine:
         self.sink = sink
         self.detectors: list[Detector] = []
         self._index: dict[str, list[_Bound]] = {}
+        self._gates: dict[str, Callable[[dict[str, Any]], bool]] = {}
+        self._pathsets: dict[str, PathSet] = {}
+        self._counts = self.stats.events_by_name
         self._err = err if err is not None else sys.stderr
         self._reported: set[str] = set()
         for d in detectors:
@@ -83,6 +91,29 @@ class Engine:
         self.detectors.append(detector)
         for sel in detector.selectors:
             self._index.setdefault(sel.event_name, []).append(_Bound(detector, sel.origin))
+        self._gates = self._compile_gates()
+
+    def _compile_gates(self) -> dict[str, Callable[[dict[str, Any]], bool]]:
+        """Path gates for the event names whose every detector declared path filters: the
+        same filters the sensor pushes into the kernel, applied to recorded events before an
+        Event object is even built."""
+        gates = {}
+        self._pathsets = {}
+        for name, bound in self._index.items():
+            filters = []
+            for b in bound:
+                mine = [f for f in b.detector.path_filters if f.event_name == name]
+                if not mine:
+                    break
+                filters.extend(mine)
+            else:
+                pathset = self._pathsets[name] = PathSet(filters)
+                gates[name] = _compile_gate(PATH_ARGS.get(name, DEFAULT_PATH_ARGS), pathset)
+        return gates
+
+    def path_filters_for(self, event_name: str) -> PathSet | None:
+        """The path filter set for an event name, or None if every path is wanted."""
+        return self._pathsets.get(event_name)
 
     @property
     def selected_event_names(self) -> frozenset[str]:
@@ -98,29 +129,26 @@ class Engine:
         Raises :class:`EventFormatError` for a record that is not an event; the caller reports
         it with its location and counts it (:meth:`count_parse_error`).
         """
-        if type(d) is not dict:
-            raise EventFormatError(f"expected a JSON object, got {type(d).__name__}")
-        name = d.get("eventName")
-        if name is None:
-            name = d.get("name")
+        try:
+            name = d["eventName"]
+        except (KeyError, TypeError):
+            name = _v1_name(d)
         if type(name) is not str:
-            raise EventFormatError(
-                "neither a Tracee trace.Event ('eventName') nor a v1beta1 event ('name')"
-                if name is None else f"event name must be a string, got {name!r}")
-        stats = self.stats
-        stats.events_in += 1
-        stats.events_by_name[name] += 1
+            raise EventFormatError(f"event name must be a string, got {name!r}")
+        self._counts[name] += 1
         bound = self._index.get(name)
         if bound is None:
+            return ()
+        gate = self._gates.get(name)
+        if gate is not None and not gate(d):
+            self.stats.events_path_filtered += 1
             return ()
         return self._dispatch(Event.from_dict(d), bound)
 
     def process_event(self, event: Event) -> Sequence[Finding]:
         """Count and dispatch an event a source built itself (eBPF, audit)."""
         name = event.data["eventName"]
-        stats = self.stats
-        stats.events_in += 1
-        stats.events_by_name[name] += 1
+        self._counts[name] += 1
         bound = self._index.get(name)
         if bound is None:
             return ()
@@ -163,3 +191,52 @@ class Engine:
 
     def count_parse_error(self) -> None:
         self.stats.parse_errors += 1
+
+
+def _compile_gate(arg_names: tuple[str, ...], paths: PathSet
+                  ) -> Callable[[dict[str, Any]], bool]:
+    """A closure: does any path argument of a raw record (either Tracee shape) pass the
+    filters? A record whose path cannot be found is let through: its detectors judge it."""
+    matches = paths.compile()
+
+    def slow(d: dict[str, Any]) -> bool:
+        args = d.get("args")
+        key = "value"
+        if args is None:
+            args, key = d.get("data"), "str"
+        if type(args) is not list:
+            return True
+        found = False
+        for a in args:
+            if type(a) is dict and a.get("name") in arg_names:
+                value = a.get(key, a.get("value"))
+                if type(value) is not str or matches(value):
+                    return True
+                found = True
+        return not found
+
+    if len(arg_names) != 1:
+        return slow
+    only = arg_names[0]
+
+    def fast(d: dict[str, Any]) -> bool:
+        # legacy shape, path argument first (as every source writes it)
+        args = d.get("args")
+        if type(args) is list and args:
+            a = args[0]
+            if type(a) is dict and a.get("name") == only:
+                value = a.get("value")
+                if type(value) is str:
+                    return matches(value)
+        return slow(d)
+
+    return fast
+
+
+def _v1_name(d: Any) -> Any:
+    if type(d) is not dict:
+        raise EventFormatError(f"expected a JSON object, got {type(d).__name__}")
+    if "name" not in d:
+        raise EventFormatError(
+            "neither a Tracee trace.Event ('eventName') nor a v1beta1 event ('name')")
+    return d["name"]

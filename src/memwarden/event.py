@@ -57,6 +57,13 @@ TRACEE_FIELDS: tuple[tuple[str, Any], ...] = (
 )
 TRACEE_FIELD_NAMES: tuple[str, ...] = tuple(name for name, _ in TRACEE_FIELDS)
 
+#: The arguments that hold the path(s) an event concerns, for path filters (PathFilter).
+PATH_ARGS: dict[str, tuple[str, ...]] = {
+    "security_inode_rename": ("old_path", "new_path"),
+    "security_inode_link": ("old_path", "new_path"),
+}
+DEFAULT_PATH_ARGS: tuple[str, ...] = ("pathname",)
+
 ORIGIN_HOST = "host"
 ORIGIN_CONTAINER = "container"
 ORIGIN_CONTAINER_INIT = "container-init"

@@ -12,7 +12,7 @@ The engine treats Python signatures and compiled Falco rules alike through :clas
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -124,6 +124,38 @@ class PathFilter:
         if self.kind == "suffix":
             return path.endswith(self.value)
         return path.rsplit("/", 1)[-1] == self.value
+
+
+class PathSet:
+    """A compiled set of path filters: one set lookup, one startswith and one endswith call
+    over tuples, whatever the number of filters. The sensor compiles the same filters into BPF
+    maps; the engine uses this to reject recorded events the same way."""
+
+    __slots__ = ("exact", "prefixes", "suffixes", "basenames")
+
+    def __init__(self, filters: Sequence[PathFilter]) -> None:
+        self.exact = frozenset(f.value for f in filters if f.kind == "exact")
+        self.prefixes = tuple(sorted({f.value for f in filters if f.kind == "prefix"}))
+        self.suffixes = tuple(sorted({f.value for f in filters if f.kind == "suffix"}))
+        self.basenames = frozenset(f.value for f in filters if f.kind == "basename")
+
+    def matches(self, path: str) -> bool:
+        if path in self.exact:
+            return True
+        if self.prefixes and path.startswith(self.prefixes):
+            return True
+        if self.suffixes and path.endswith(self.suffixes):
+            return True
+        return bool(self.basenames) and path[path.rfind("/") + 1:] in self.basenames
+
+    def compile(self) -> Callable[[str], bool]:
+        """The cheapest closure equivalent to :meth:`matches` for this set."""
+        exact, prefixes, suffixes = self.exact, self.prefixes, self.suffixes
+        if not self.basenames and not exact and not prefixes and suffixes:
+            return lambda path: path.endswith(suffixes)
+        if not self.basenames and not exact and not suffixes and prefixes:
+            return lambda path: path.startswith(prefixes)
+        return self.matches
 
 
 class Detector(Protocol):
