@@ -95,7 +95,9 @@ def print_stats(stats: Stats, extra: dict[str, Any] | None = None) -> None:
     err = click.get_text_stream("stderr")
     err.write("memwarden stats:\n")
     for key, value in d.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and not value:
+            err.write(f"  {key}: none\n")
+        elif isinstance(value, dict):
             err.write(f"  {key}:\n")
             for k, v in value.items():
                 err.write(f"    {k}: {v}\n")
