@@ -136,3 +136,11 @@ def test_signatures_list_show_and_version() -> None:
 def test_help_everywhere(cmd: list[str]) -> None:
     r = memwarden(*cmd, "--help")
     assert r.returncode == 0 and b"Usage:" in r.stdout
+
+
+def test_bench_command_runs_and_reports_both_rates() -> None:
+    # a smoke test of the benchmark command: it must run and report; no timing is asserted
+    r = memwarden("bench", "--events", "3000")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert "JSON parse only" in out and "full replay" in out and "ratio (b)/(a)" in out
