@@ -16,6 +16,8 @@ import click
 import orjson
 
 from memwarden import __version__
+from memwarden.allowlist import Allowlist, AllowlistError
+from memwarden.allowlist import load_for as load_allowlist_for
 from memwarden.engine import Engine, Stats
 from memwarden.event import ORIGINS
 from memwarden.signatures import BUILTIN_SIGNATURES, UnknownSignatureError, find_signature
@@ -76,8 +78,13 @@ def detection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--fail-on-finding", is_flag=True, help="Exit with status 1 if anything fired.")
     @click.option("--origin", "origins", multiple=True, metavar="NAME=ORIGIN",
                   help="Per-signature origin: any, host, container, container-init.")
+    @click.option("--allowlist", "allowlist_files", multiple=True, metavar="FILE",
+                  help="Allowlist YAML merged over the built-in defaults (repeatable; "
+                       "'memwarden signatures show NAME' prints what is in force).")
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # kept in the context for build_engine, so the commands need not pass it along
+        click.get_current_context().meta[ALLOWLIST_FILES] = kwargs.pop("allowlist_files", ())
         return func(*args, **kwargs)
 
     return wrapper
@@ -85,7 +92,22 @@ def detection_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def build_engine(origins: tuple[str, ...], sink) -> Engine:
     signatures = load_builtin_signatures(_parse_origins(origins))
-    return Engine(signatures, sink=sink)
+    engine = Engine(signatures, sink=sink)
+    engine.allowlist = load_allowlist(engine.detectors)
+    return engine
+
+
+ALLOWLIST_FILES = "memwarden.allowlist_files"
+
+
+def load_allowlist(detectors) -> Allowlist:
+    """Defaults plus the --allowlist files of the current command; a bad file exits 2."""
+    ctx = click.get_current_context(silent=True)
+    files = ctx.meta.get(ALLOWLIST_FILES, ()) if ctx is not None else ()
+    try:
+        return load_allowlist_for(detectors, files)
+    except AllowlistError as exc:
+        raise UsageFailure(str(exc)) from None
 
 
 def print_stats(stats: Stats, extra: dict[str, Any] | None = None) -> None:
@@ -182,27 +204,35 @@ def signatures_list(as_json: bool) -> None:
 
 @signatures.command("show")
 @click.argument("name")
-def signatures_show(name: str) -> None:
-    """The manual page of one signature (by event name or ID)."""
+@click.option("--allowlist", "allowlist_files", multiple=True, metavar="FILE",
+              help="Also apply this allowlist file (as run/replay --allowlist would).")
+def signatures_show(name: str, allowlist_files: tuple[str, ...]) -> None:
+    """The manual page of one signature (by event name or ID), with the allowlist in force."""
     from memwarden.signatures.docs import render
 
     try:
         cls = find_signature(name)
     except UnknownSignatureError as exc:
         raise UsageFailure(str(exc)) from None
-    click.echo(render(cls), nl=False)
+    try:
+        allowlist = load_allowlist_for((), allowlist_files)
+    except AllowlistError as exc:
+        raise UsageFailure(str(exc)) from None
+    lines = allowlist.describe(cls.metadata.id, cls.metadata.event_name)
+    click.echo(render(cls, allowlist_lines=lines), nl=False)
 
 
 @signatures.command("docs")
 @click.option("--out", "out_dir", default="docs/signatures", show_default=True,
               type=click.Path(file_okay=False))
 def signatures_docs(out_dir: str) -> None:
-    """Write one markdown page per signature into a directory."""
+    """Write one markdown page per signature (and an index) into a directory."""
     from pathlib import Path
 
     from memwarden.signatures.docs import write_all
 
-    for path in write_all(Path(out_dir), BUILTIN_SIGNATURES):
+    defaults = Allowlist.load()  # the pages document the built-in allowlist
+    for path in write_all(Path(out_dir), BUILTIN_SIGNATURES, defaults):
         click.echo(str(path))
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from memwarden.allowlist import Allowlist
 from memwarden.event import DEFAULT_PATH_ARGS, PATH_ARGS, Event, EventFormatError, Finding
 from memwarden.signatures.base import Detector, PathSet
 
@@ -31,6 +32,7 @@ class Stats:
     events_dispatched: int = 0
     events_path_filtered: int = 0
     findings_by_detector: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    findings_allowlisted: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     parse_errors: int = 0
     detector_errors: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     kernel_drops: int = 0
@@ -51,6 +53,7 @@ class Stats:
             "events_by_name": dict(sorted(self.events_by_name.items())),
             "findings": self.findings,
             "findings_by_detector": dict(sorted(self.findings_by_detector.items())),
+            "findings_allowlisted": dict(sorted(self.findings_allowlisted.items())),
             "parse_errors": self.parse_errors,
             "detector_errors": dict(sorted(self.detector_errors.items())),
             "kernel_drops": self.kernel_drops,
@@ -73,9 +76,11 @@ class Engine:
     """Registers detectors, indexes them by event name, dispatches events, counts."""
 
     def __init__(self, detectors: Iterable[Detector] = (), sink: FindingSink | None = None,
-                 err=None) -> None:
+                 err=None, allowlist: Allowlist | None = None) -> None:
         self.stats = Stats()
         self.sink = sink
+        #: exemptions applied to findings (never to events): swap the attribute to reload
+        self.allowlist = allowlist
         self.detectors: list[Detector] = []
         self._index: dict[str, list[_Bound]] = {}
         self._gates: dict[str, Callable[[dict[str, Any]], bool]] = {}
@@ -171,6 +176,8 @@ class Engine:
                 continue
             if result:
                 found.extend(result)
+        if found and self.allowlist:
+            found = self._drop_allowlisted(found)
         if found:
             by_det = self.stats.findings_by_detector
             sink = self.sink
@@ -179,6 +186,17 @@ class Engine:
                 if sink is not None:
                     sink(f)
         return found
+
+    def _drop_allowlisted(self, found: list[Finding]) -> list[Finding]:
+        allowlist = self.allowlist
+        counts = self.stats.findings_allowlisted
+        kept = []
+        for f in found:
+            if allowlist.exempting(f) is None:  # type: ignore[union-attr]
+                kept.append(f)
+            else:
+                counts[f.metadata.id] += 1
+        return kept
 
     def _detector_failed(self, detector_id: str, event: Event, exc: Exception) -> None:
         self.stats.detector_errors[detector_id] += 1
