@@ -22,7 +22,8 @@ class SignatureDoc:
     false_positives: tuple[str, ...] = field(default=())
 
 
-def render(sig_cls, allowlist_lines: tuple[str, ...] = ()) -> str:
+def render(sig_cls, allowlist_lines: tuple[str, ...] = (),
+           allowlist_title: str = "ALLOWLIST IN FORCE") -> str:
     """The markdown page of one signature class."""
     md = sig_cls.metadata
     doc: SignatureDoc = sig_cls.doc
@@ -87,7 +88,7 @@ def render(sig_cls, allowlist_lines: tuple[str, ...] = ()) -> str:
         out += [f"- {line}" for line in doc.false_positives]
         out.append("")
     if allowlist_lines:
-        out += ["## ALLOWLIST IN FORCE", ""]
+        out += [f"## {allowlist_title}", ""]
         out += [f"- {line}" for line in allowlist_lines]
         out.append("")
     if doc.related_events:
@@ -101,11 +102,29 @@ def doc_path(docs_dir: Path, sig_cls) -> Path:
     return docs_dir / f"{sig_cls.metadata.event_name}.md"
 
 
-def write_all(docs_dir: Path, classes) -> list[Path]:
+INDEX_NAME = "README.md"
+DEFAULT_ALLOWLIST_TITLE = "DEFAULT ALLOWLIST"
+
+
+def rendered_pages(classes, allowlist=None) -> dict[str, str]:
+    """File name → content of every page ``write_all`` writes: one per signature (with the
+    default allowlist when given) and the index."""
+    from memwarden.signatures.index import render_index
+
+    pages = {}
+    for cls in classes:
+        md = cls.metadata
+        lines = allowlist.describe(md.id, md.event_name) if allowlist is not None else ()
+        pages[f"{md.event_name}.md"] = render(cls, lines, DEFAULT_ALLOWLIST_TITLE)
+    pages[INDEX_NAME] = render_index(classes)
+    return pages
+
+
+def write_all(docs_dir: Path, classes, allowlist=None) -> list[Path]:
     docs_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for cls in classes:
-        path = doc_path(docs_dir, cls)
-        path.write_text(render(cls))
+    for name, text in rendered_pages(classes, allowlist).items():
+        path = docs_dir / name
+        path.write_text(text)
         written.append(path)
     return written
