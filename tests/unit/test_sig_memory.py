@@ -1,0 +1,118 @@
+"""The process-memory signatures in detail: "another process", repeat folding, request names,
+raw memory device access modes."""
+
+from __future__ import annotations
+
+import pytest
+
+from memwarden.event import Event
+from memwarden.signatures.paths import is_own_process, parse_proc_path
+from memwarden.signatures.proc_mem_access import ProcMemAccess
+from memwarden.signatures.proc_mem_code_injection import ProcMemCodeInjection
+from memwarden.signatures.process_vm_read import ProcessVmRead
+from memwarden.signatures.process_vm_write_inject import ProcessVmWriteInject
+from memwarden.signatures.ptrace_memory_access import PtraceMemoryAccess
+from memwarden.signatures.raw_memory_device_access import RawMemoryDeviceAccess
+from memwarden.signatures.remote_memory import REPEAT_WINDOW_NS
+from memwarden.signatures.state import SECOND_NS
+
+S = SECOND_NS
+
+
+def opener(path: str, flags: int | str = 0, pid: int = 100, tid: int | None = None,
+           host_pid: int | None = None, host_tid: int | None = None) -> Event:
+    return Event.new("security_file_open", [("pathname", "const char*", path),
+                                            ("flags", "int", flags)],
+                     processId=pid, threadId=tid or pid, hostProcessId=host_pid or pid,
+                     hostThreadId=host_tid or host_pid or tid or pid)
+
+
+@pytest.mark.parametrize(("path", "expected"), [
+    ("/proc/42/mem", ("", 42, None)),
+    ("/proc/self/mem", ("", None, None)),
+    ("/proc/thread-self/mem", ("", None, None)),
+    ("/proc/42/task/43/mem", ("", 42, 43)),
+    ("/host/proc/42/mem", ("/host", 42, None)),
+    ("/proc/42/maps", None),
+    ("/proc/sys/mem", None),
+    ("/proc/42/fd/mem", None),
+    ("/dev/mem", None),
+    ("/proc/4x/mem", None),
+])
+def test_parse_proc_path(path: str, expected) -> None:
+    t = parse_proc_path(path, "mem")
+    assert (None if t is None else (t.root, t.pid, t.tid)) == expected
+
+
+@pytest.mark.parametrize(("path", "pid", "tid", "host_pid", "own"), [
+    ("/proc/100/mem", 100, None, None, True),
+    ("/proc/101/mem", 100, 101, None, True),  # the opening thread's own /proc/<tid>
+    ("/proc/100/task/101/mem", 100, 101, None, True),
+    ("/proc/100/task/999/mem", 100, 101, None, True),  # a thread under its own pid dir
+    ("/proc/102/mem", 100, 101, None, False),
+    ("/proc/1/mem", 1, None, 9001, True),  # container pid 1 opening its own
+    ("/proc/9001/mem", 1, None, 9001, False),  # /proc is the container's: 9001 is not it
+    ("/host/proc/9001/mem", 1, None, 9001, True),  # the host's procfs: host pids
+    ("/host/proc/1/mem", 1, None, 9001, False),  # host pid 1 is init, not the container
+])
+def test_another_process_or_itself(path, pid, tid, host_pid, own) -> None:
+    ev = opener(path, pid=pid, tid=tid, host_pid=host_pid)
+    assert is_own_process(ev, parse_proc_path(path, "mem")) is own
+    fired = ProcMemAccess().on_event(ev)
+    assert bool(fired) is (not own)
+
+
+def test_rdwr_is_both_read_and_write_and_tracee_flag_strings_work() -> None:
+    ev = opener("/proc/200/mem", "O_RDWR|O_CLOEXEC")
+    assert ProcMemAccess().on_event(ev) and ProcMemCodeInjection().on_event(ev)
+    wo = opener("/proc/200/mem", "O_WRONLY")
+    assert not ProcMemAccess().on_event(wo) and ProcMemCodeInjection().on_event(wo)
+    (f,) = ProcMemCodeInjection().on_event(wo)
+    assert f.data == {"target_pid": 200}
+
+
+def vm(name: str, target: int, ts: int, ret: int = 8, caller: int = 100) -> Event:
+    return Event.new(name, [("pid", "pid_t", target)], timestamp=ts, returnValue=ret,
+                     processId=caller, threadId=caller, hostProcessId=caller)
+
+
+def test_repeats_are_folded_per_caller_target_and_operation() -> None:
+    sig = ProcessVmRead()
+    assert REPEAT_WINDOW_NS == 60 * S  # the docs say "per minute"
+    first = sig.on_event(vm("process_vm_readv", 300, 0))
+    assert first[0].data == {"target_pid": 300, "operation": "process_vm_readv",
+                             "succeeded": True}
+    for i in range(1, 50):  # strace reading string arguments
+        assert sig.on_event(vm("process_vm_readv", 300, i * S // 10)) == ()
+    assert sig.on_event(vm("process_vm_readv", 301, S))  # another target
+    assert sig.on_event(vm("process_vm_readv", 300, S, caller=101))  # another caller
+    (later,) = sig.on_event(vm("process_vm_readv", 300, 61 * S, ret=-1))
+    assert later.data["repeats_folded"] == 49 and later.data["succeeded"] is False
+
+
+def test_process_vm_writev_and_readv_are_separate_signatures() -> None:
+    w = vm("process_vm_writev", 300, 0)
+    assert ProcessVmWriteInject().on_event(w)[0].metadata.id == "TRC-1025"
+    assert ProcessVmRead().on_event(vm("process_vm_readv", 300, 0))[0].metadata.id == "MW-1005"
+
+
+@pytest.mark.parametrize(("request_arg", "op"), [
+    (16, "PTRACE_ATTACH"), ("PTRACE_SEIZE", "PTRACE_SEIZE"), (0x4206, "PTRACE_SEIZE"),
+    (1, "PTRACE_PEEKTEXT"), ("PTRACE_PEEKDATA", "PTRACE_PEEKDATA"), (4, "PTRACE_POKETEXT"),
+    ("5", "PTRACE_POKEDATA"),
+])
+def test_ptrace_requests(request_arg, op) -> None:
+    ev = Event.new("ptrace", [("request", "long", request_arg), ("pid", "pid_t", 300)],
+                   processId=100, threadId=100, hostProcessId=100)
+    (f,) = PtraceMemoryAccess().on_event(ev)
+    assert f.data["operation"] == op and f.data["target_pid"] == 300
+
+
+@pytest.mark.parametrize(("flags", "access"), [
+    (0, "read"), ("O_RDONLY", "read"), (1, "write"), (2, "read-write"), ("O_RDWR|O_SYNC",
+                                                                        "read-write"),
+])
+def test_raw_memory_device_access_modes(flags, access) -> None:
+    (f,) = RawMemoryDeviceAccess().on_event(opener("/dev/mem", flags))
+    assert f.data == {"device": "physical memory", "access": access}
+    assert not RawMemoryDeviceAccess().on_event(opener("/dev/mem", "O_PATH"))
