@@ -135,11 +135,15 @@ def print_stats(stats: Stats, extra: dict[str, Any] | None = None) -> None:
 @click.option("--strict", is_flag=True, help="Stop at the first malformed record (exit 2).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
+@click.option("--source", type=click.Choice(["auto", "tracee", "audit"]), default="auto",
+              show_default=True,
+              help="Input kind: Tracee JSON lines, or Linux audit logs (auditd's audit.log, "
+                   "rotated, gzip); auto tells them apart by the first record.")
 def replay(inputs: tuple[str, ...], fmt: str, output: str | None, show_stats: bool,
            fail_on_finding: bool, origins: tuple[str, ...], strict: bool,
-           progress: bool | None) -> None:
+           progress: bool | None, source: str) -> None:
     """Run the detections on recorded events: Tracee JSON lines (either shape), memwarden
-    recordings, plain or gzip; '-' reads stdin."""
+    recordings or Linux audit logs, plain or gzip; '-' reads stdin."""
     from memwarden.outputs.sinks import open_sink
     from memwarden.sources.jsonlines import InputError, JsonLinesReplay, input_size
 
@@ -148,6 +152,18 @@ def replay(inputs: tuple[str, ...], fmt: str, output: str | None, show_stats: bo
     except OSError as exc:
         raise UsageFailure(f"{output}: cannot write: {exc.strerror}") from None
     engine = build_engine(origins, sink)
+    if _replay_source(source, inputs, sink) == "audit":
+        from memwarden.sources.audit.commands import replay_audit
+
+        audit_stats, error = replay_audit(inputs, engine, strict=strict)
+        sink.close()
+        if show_stats:
+            print_stats(engine.stats, audit_stats)
+        if error is not None:
+            raise UsageFailure(error)
+        if fail_on_finding and engine.stats.findings:
+            sys.exit(EXIT_FINDINGS)
+        return
     show_progress = progress if progress is not None else sys.stderr.isatty()
     try:
         for path in inputs:
@@ -173,6 +189,16 @@ def replay(inputs: tuple[str, ...], fmt: str, output: str | None, show_stats: bo
         print_stats(engine.stats)
     if fail_on_finding and engine.stats.findings:
         sys.exit(EXIT_FINDINGS)
+
+
+def _replay_source(source: str, inputs: tuple[str, ...], sink) -> str:
+    from memwarden.sources.audit.commands import SourceChoiceError, replay_source_of
+
+    try:
+        return replay_source_of(source, inputs)
+    except SourceChoiceError as exc:
+        sink.close()
+        raise UsageFailure(str(exc)) from None
 
 
 # -- signatures -------------------------------------------------------------------------------
@@ -234,6 +260,57 @@ def signatures_docs(out_dir: str) -> None:
     defaults = Allowlist.load()  # the pages document the built-in allowlist
     for path in write_all(Path(out_dir), BUILTIN_SIGNATURES, defaults):
         click.echo(str(path))
+
+
+# -- export -----------------------------------------------------------------------------------
+
+@main.group(context_settings=CONTEXT)
+def export() -> None:
+    """Write other tools' configuration from what the detectors need."""
+
+
+@export.command("auditd")
+@click.option("--output", "-o", "output", metavar="FILE", default=None,
+              help="Write the rules to FILE instead of stdout (e.g. "
+                   "/etc/audit/rules.d/memwarden.rules).")
+@click.option("--signature", "-s", "names", multiple=True, metavar="NAME",
+              help="Only this signature (event name or ID; repeatable). Default: all.")
+@click.option("--machine", default=None, metavar="ARCH",
+              help="Machine the rules are for (x86_64, aarch64, …). Default: this one.")
+@click.option("--broad", is_flag=True,
+              help="Also load rules that record every call of a syscall (for basenames "
+                   "auditd cannot match); costly on busy hosts.")
+@click.option("--keep-missing", is_flag=True,
+              help="Keep rules on paths missing here (for a file meant for another host).")
+def export_auditd(output: str | None, names: tuple[str, ...], machine: str | None,
+                  broad: bool, keep_missing: bool) -> None:
+    """Audit rules (auditctl -R / augenrules) that make auditd record exactly what the
+    signatures need, keyed by signature ID."""
+    from memwarden.export.auditd import ExportError, build_rules
+
+    try:
+        classes = [find_signature(n) for n in names]
+    except UnknownSignatureError as exc:
+        raise UsageFailure(str(exc)) from None
+    detectors = [c() for c in classes] if classes else load_builtin_signatures()
+    try:
+        ruleset = build_rules(detectors, machine=machine, broad=broad,
+                              keep_missing=keep_missing)
+    except ExportError as exc:
+        raise UsageFailure(str(exc)) from None
+    what = ", ".join(d.detector_id for d in detectors)
+    text = ruleset.render(what)
+    if output in (None, "-"):
+        click.echo(text, nl=False)
+    else:
+        try:
+            with open(output, "w") as f:
+                f.write(text)
+        except OSError as exc:
+            raise UsageFailure(f"{output}: cannot write: {exc.strerror}") from None
+    for det_id, notes in ruleset.uncovered.items():
+        for note in notes:
+            click.echo(f"memwarden: {det_id}: not recorded by auditd: {note}", err=True)
 
 
 # -- bench ------------------------------------------------------------------------------------

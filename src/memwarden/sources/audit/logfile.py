@@ -20,6 +20,8 @@ from memwarden.sources.jsonlines import InputError, open_input
 
 #: How much of an input is read to find its first record (sniffing, ordering).
 SNIFF_LINES = 64
+#: Bytes of lines read at a time.
+READ_BATCH = 1 << 20
 
 
 def looks_like_audit(line: bytes) -> bool:
@@ -111,13 +113,21 @@ class AuditLogReplay:
         pipeline.begin_input(name)
         feed = pipeline.feed_line
         try:
-            for line in stream:
-                if line[-1:] == b"\n":
-                    feed(line)
-                elif line.strip():
-                    pipeline.feed_truncated(line)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            pipeline.bad(pipeline.line + 1, f"cannot read further: {exc}")
+            while True:
+                # read errors (a truncated gzip member, EIO) are told apart from errors of
+                # what the records are fed to by reading in batches outside the loop body
+                try:
+                    batch = stream.readlines(READ_BATCH)
+                except (OSError, EOFError, gzip.BadGzipFile) as exc:
+                    pipeline.bad(pipeline.line + 1, f"cannot read further: {exc}")
+                    break
+                if not batch:
+                    break
+                for line in batch:
+                    if line[-1:] == b"\n":
+                        feed(line)
+                    elif line.strip():
+                        pipeline.feed_truncated(line)
         finally:
             if stream is not sys.stdin.buffer:
                 stream.close()

@@ -1,0 +1,1 @@
+"""Exports: configuration for other tools derived from what memwarden's detectors need."""
