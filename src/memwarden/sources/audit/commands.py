@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
 from memwarden.engine import Engine
+from memwarden.sources.audit.live import NETLINK, AuditLive, AuditSourceError, LiveOptions
 from memwarden.sources.audit.logfile import AuditLogReplay, sniff_is_audit
 from memwarden.sources.jsonlines import InputError
+
+__all__ = ["AuditSourceError", "LiveOptions", "REPLAY_SOURCES", "SourceChoiceError",
+           "replay_audit", "replay_source_of", "rule_warnings", "run_live", "start_live"]
 
 REPLAY_SOURCES = ("auto", "tracee", "audit")
 
@@ -42,3 +47,77 @@ def replay_audit(inputs: Sequence[str], engine: Engine, *, strict: bool = False,
     except InputError as exc:
         return replay.stats(), str(exc)
     return replay.stats(), None
+
+
+# -- live ------------------------------------------------------------------------------------
+
+RULES_HINT = ("memwarden export auditd -o /etc/audit/rules.d/memwarden.rules && "
+              "augenrules --load")
+
+
+def loaded_rule_keys(timeout: float = 10.0) -> set[str] | None:
+    """The keys of the audit rules loaded in the kernel (``auditctl -l``); None when they
+    cannot be listed."""
+    try:
+        proc = subprocess.run(["auditctl", "-l"], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    keys: set[str] = set()
+    for line in proc.stdout.splitlines():
+        words = line.split()
+        for i, word in enumerate(words):
+            if word.startswith("key="):
+                keys.add(word[4:])
+            elif word == "-k" and i + 1 < len(words):
+                keys.add(words[i + 1])
+    return keys
+
+
+def rule_warnings(detectors: Sequence[Any]) -> list[str]:
+    """What the loaded audit rules fail to record for ``detectors`` (by rule key)."""
+    from memwarden.export.auditd import ExportError, build_rules
+
+    try:
+        ruleset = build_rules(detectors)
+    except ExportError as exc:
+        return [str(exc)]
+    expected = {k for rule in ruleset.rules if not rule.disabled for k in rule.keys}
+    if not expected:
+        return []
+    keys = loaded_rule_keys()
+    if keys is None:
+        return ["cannot list the loaded audit rules (auditctl -l); make sure memwarden's are "
+                f"loaded: {RULES_HINT}"]
+    missing = sorted(expected - keys)
+    if not missing:
+        return []
+    return [f"no loaded audit rule has the key {', '.join(missing)}: unless rules of your own "
+            "record the same syscalls, those detectors see nothing. Load memwarden's rules: "
+            + RULES_HINT]
+
+
+def start_live(engine: Engine, options: LiveOptions, err: IO[str] | None = None) -> AuditLive:
+    """Open the live audit input and say so (``memwarden: source: …``, warnings about audit
+    state and missing rules). Raises :class:`AuditSourceError` when it cannot start."""
+    err = err or sys.stderr
+    live = AuditLive(engine, options, err=err)
+    what = live.start()
+    print(f"memwarden: source: {what}", file=err)
+    if options.input == NETLINK:
+        for warning in rule_warnings(engine.detectors):
+            print(f"memwarden: warning: {warning}", file=err)
+    return live
+
+
+def run_live(engine: Engine, options: LiveOptions, err: IO[str] | None = None
+             ) -> dict[str, Any]:
+    """``memwarden run --source audit``: start, print ``memwarden: ready``, run until
+    SIGINT/SIGTERM (or EOF on stdin); returns the audit counters."""
+    err = err or sys.stderr
+    live = start_live(engine, options, err)
+    print("memwarden: ready", file=err, flush=True)
+    live.run()
+    return live.stats()
