@@ -69,10 +69,22 @@ def _parse_origins(values: tuple[str, ...]) -> dict[str, SignatureSettings]:
 def detection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options every command that detects shares (replay, run, record)."""
 
-    @click.option("--format", "fmt", type=click.Choice(["tracee", "table"]), default="tracee",
-                  show_default=True, help="How findings are written.")
-    @click.option("--output", "-o", "output", metavar="FILE", default=None,
-                  help="Write findings to FILE (appending) instead of stdout.")
+    @click.option("--format", "fmt", type=click.Choice(["tracee", "falco", "table"]),
+                  default="tracee", show_default=True,
+                  help="How findings are written (outputs without their own FORMAT: prefix).")
+    @click.option("--output", "-o", "output", multiple=True, metavar="OUTPUT",
+                  help="Where findings go (repeatable; default stdout): stdout, file:PATH (or "
+                       "PATH), syslog[:ADDR], http(s)://URL; 'FORMAT:' before it picks its "
+                       "own format, e.g. falco:http://127.0.0.1:2801/.")
+    @click.option("--config", "config_path", metavar="FILE", default=None,
+                  help="Configuration file (default /etc/memwarden/config.yaml if present); "
+                       "flags override it; SIGHUP reloads it.")
+    @click.option("--metrics-addr", "metrics_addr", metavar="HOST:PORT", default=None,
+                  help="Serve Prometheus metrics on http://HOST:PORT/metrics.")
+    @click.option("--enable", "enabled", multiple=True, metavar="NAME",
+                  help="Run only these signatures (ID or event name; repeatable).")
+    @click.option("--disable", "disabled", multiple=True, metavar="NAME",
+                  help="Do not run this signature (ID or event name; repeatable).")
     @click.option("--stats", "show_stats", is_flag=True,
                   help="Print counters (events, findings, errors) on stderr at the end.")
     @click.option("--fail-on-finding", is_flag=True, help="Exit with status 1 if anything fired.")
@@ -83,6 +95,13 @@ def detection_options(func: Callable[..., Any]) -> Callable[..., Any]:
                        "'memwarden signatures show NAME' prints what is in force).")
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from memwarden.config import ConfigError
+        from memwarden.operations import apply_config
+
+        try:  # the config file fills in every flag not given (before anything reads them)
+            apply_config(click.get_current_context(), kwargs)
+        except ConfigError as exc:
+            raise UsageFailure(str(exc)) from None
         # kept in the context for build_engine, so the commands need not pass it along
         click.get_current_context().meta[ALLOWLIST_FILES] = kwargs.pop("allowlist_files", ())
         return func(*args, **kwargs)
@@ -91,10 +110,35 @@ def detection_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def build_engine(origins: tuple[str, ...], sink) -> Engine:
-    signatures = load_builtin_signatures(_parse_origins(origins))
+    from memwarden import operations
+    from memwarden.config import ConfigError
+
+    signatures = load_builtin_signatures(_signature_settings(origins))
     engine = Engine(signatures, sink=sink)
     engine.allowlist = load_allowlist(engine.detectors)
+    try:  # metrics endpoint, SIGHUP reload, flush on exit (once per command)
+        operations.start(engine, sink)
+    except ConfigError as exc:
+        raise UsageFailure(str(exc)) from None
     return engine
+
+
+def _signature_settings(origins: tuple[str, ...]) -> dict[str, SignatureSettings]:
+    """--origin, plus --enable/--disable (or the config's signatures.enabled/disabled)."""
+    from memwarden.operations import signature_switches
+
+    settings = _parse_origins(origins)
+    enabled, disabled = signature_switches()
+    try:
+        chosen = {find_signature(n).metadata.event_name for n in enabled}
+        off = {find_signature(n).metadata.event_name for n in disabled}
+    except UnknownSignatureError as exc:
+        raise UsageFailure(f"--enable/--disable: {exc}") from None
+    for cls in BUILTIN_SIGNATURES:
+        name = cls.metadata.event_name
+        if (chosen and name not in chosen) or name in off:
+            settings.setdefault(name, SignatureSettings()).enabled = False
+    return settings
 
 
 ALLOWLIST_FILES = "memwarden.allowlist_files"
@@ -111,7 +155,12 @@ def load_allowlist(detectors) -> Allowlist:
 
 
 def print_stats(stats: Stats, extra: dict[str, Any] | None = None) -> None:
+    from memwarden import operations
+
     d = stats.as_dict()
+    ops = operations.current()
+    if ops is not None:  # per-output counters, detection latency, reloads
+        d.update(ops.stats_extra())
     if extra:
         d.update(extra)
     err = click.get_text_stream("stderr")
@@ -150,7 +199,9 @@ def replay(inputs: tuple[str, ...], fmt: str, output: str | None, show_stats: bo
     try:
         sink = open_sink(output, fmt)
     except OSError as exc:
-        raise UsageFailure(f"{output}: cannot write: {exc.strerror}") from None
+        raise UsageFailure(f"{exc.filename or output}: cannot write: {exc.strerror}") from None
+    except ValueError as exc:  # a bad --output spec or format
+        raise UsageFailure(str(exc)) from None
     engine = build_engine(origins, sink)
     if _replay_source(source, inputs, sink) == "audit":
         from memwarden.sources.audit.commands import replay_audit

@@ -98,6 +98,20 @@ class Engine:
             self._index.setdefault(sel.event_name, []).append(_Bound(detector, sel.origin))
         self._gates = self._compile_gates()
 
+    def replace_detectors(self, detectors: Iterable[Detector]) -> None:
+        """Swap the whole detector set (configuration reload, from any thread) while events
+        keep flowing; the counters stay. The new index and gates are built aside, then put in
+        place: first no gates (every event reaches its detectors, which check paths
+        themselves), then the new index, then the new gates. An event being dispatched finishes
+        with the set it started with; none is lost. Detector state (sequences) starts afresh.
+        """
+        fresh = Engine(detectors)
+        self._gates = {}
+        self._index = fresh._index
+        self.detectors = fresh.detectors
+        self._pathsets = fresh._pathsets
+        self._gates = fresh._gates
+
     def _compile_gates(self) -> dict[str, Callable[[dict[str, Any]], bool]]:
         """Path gates for the event names whose every detector declared path filters: the
         same filters the sensor pushes into the kernel, applied to recorded events before an

@@ -1,0 +1,190 @@
+"""Prometheus metrics, read at scrape time from the same counters ``--stats`` prints.
+
+Nothing is counted twice: a collector turns the engine's :class:`~memwarden.engine.Stats`, the
+outputs' counters and the detection-latency histogram into metric families on every scrape.
+The endpoint is ``prometheus_client``'s HTTP server on its own registry (``--metrics-addr``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import (
+    CollectorRegistry,
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+#: detection latency buckets, seconds (the target is p99 <= 100 ms)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                   5.0, 10.0)
+
+
+class MetricsAddressError(ValueError):
+    pass
+
+
+class LatencyHistogram:
+    """Detection latency (event's kernel timestamp to the finding leaving the engine), in
+    seconds. Observed on the engine's thread, read by the scraper and ``--stats``."""
+
+    def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)  # last: +Inf
+        self.sum = 0.0
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def observe(self, seconds: float) -> None:
+        if seconds < 0:
+            seconds = 0.0  # clocks of different origins; never a negative latency
+        i = bisect.bisect_left(self.buckets, seconds)
+        with self._lock:
+            self.counts[i] += 1
+            self.sum += seconds
+            self.count += 1
+
+    def snapshot(self) -> tuple[list[int], float, int]:
+        with self._lock:
+            return list(self.counts), self.sum, self.count
+
+    def quantile(self, q: float) -> float | None:
+        """Upper bound of the bucket holding quantile ``q`` (None if nothing observed)."""
+        counts, _, total = self.snapshot()
+        if not total:
+            return None
+        rank = q * total
+        seen = 0
+        for i, c in enumerate(counts):
+            seen += c
+            if seen >= rank:
+                return self.buckets[i] if i < len(self.buckets) else float("inf")
+        return float("inf")
+
+    def as_dict(self) -> dict[str, Any]:
+        counts, total_s, n = self.snapshot()
+        d: dict[str, Any] = {"count": n}
+        if n:
+            d["mean_ms"] = round(total_s / n * 1000, 3)
+            for q in (0.5, 0.99):
+                bound = self.quantile(q)
+                d[f"p{int(q * 100)}_le_ms"] = bound * 1000 if bound is not None else None
+        return d
+
+
+class MemwardenCollector:
+    """A ``prometheus_client`` collector over the live counters.
+
+    ``stats`` returns the engine's Stats (called at each scrape, so an engine rebuilt on reload
+    is followed); ``outputs`` the current fan-out sink (or None).
+    """
+
+    def __init__(self, stats: Callable[[], Any], outputs: Callable[[], Any] | None = None,
+                 latency: LatencyHistogram | None = None,
+                 extra: Callable[[], dict[str, int]] | None = None) -> None:
+        self._stats = stats
+        self._outputs = outputs
+        self._latency = latency
+        self._extra = extra
+
+    def collect(self) -> Iterator[Metric]:
+        st = self._stats()
+        events = CounterMetricFamily("memwarden_events", "Events received, by event name",
+                                     labels=["event"])
+        for name, n in dict(st.events_by_name).items():
+            events.add_metric([name], n)
+        yield events
+        findings = CounterMetricFamily("memwarden_findings", "Findings raised, by signature",
+                                       labels=["signature"])
+        for sig, n in dict(st.findings_by_detector).items():
+            findings.add_metric([sig], n)
+        yield findings
+        allowlisted = getattr(st, "findings_allowlisted", None)
+        if allowlisted is not None:
+            fam = CounterMetricFamily("memwarden_findings_allowlisted",
+                                      "Findings suppressed by the allowlist, by signature",
+                                      labels=["signature"])
+            for sig, n in dict(allowlisted).items():
+                fam.add_metric([sig], n)
+            yield fam
+        yield CounterMetricFamily("memwarden_kernel_drops",
+                                  "Events the kernel could not pass to user space",
+                                  value=st.kernel_drops)
+        yield CounterMetricFamily("memwarden_parse_errors", "Malformed input records",
+                                  value=st.parse_errors)
+        det_errors = CounterMetricFamily("memwarden_detector_errors",
+                                         "Exceptions raised by detectors", labels=["signature"])
+        for sig, n in dict(st.detector_errors).items():
+            det_errors.add_metric([sig], n)
+        yield det_errors
+        outputs = self._outputs() if self._outputs is not None else None
+        if outputs is not None:
+            sent = CounterMetricFamily("memwarden_output_sent", "Findings delivered, by output",
+                                       labels=["output", "kind"])
+            dropped = CounterMetricFamily("memwarden_output_dropped",
+                                          "Findings dropped in user space, by output",
+                                          labels=["output", "kind"])
+            errors = CounterMetricFamily("memwarden_output_errors",
+                                         "Failed delivery attempts, by output",
+                                         labels=["output", "kind"])
+            depth = GaugeMetricFamily("memwarden_output_queue_depth",
+                                      "Findings waiting in an output's queue",
+                                      labels=["output", "kind"])
+            for c in outputs.counters:
+                labels = [c.name, c.kind]
+                sent.add_metric(labels, c.sent)
+                dropped.add_metric(labels, c.dropped)
+                errors.add_metric(labels, c.errors)
+                depth.add_metric(labels, c.queue_depth)
+            yield sent
+            yield dropped
+            yield errors
+            yield depth
+        if self._extra is not None:
+            for name, value in self._extra().items():
+                yield CounterMetricFamily(f"memwarden_{name}", name.replace("_", " "),
+                                          value=value)
+        if self._latency is not None:
+            counts, total, _ = self._latency.snapshot()
+            cumulative = 0
+            buckets = []
+            for bound, c in zip((*self._latency.buckets, float("inf")), counts, strict=True):
+                cumulative += c
+                buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+            yield HistogramMetricFamily(
+                "memwarden_detection_latency_seconds",
+                "Kernel timestamp of the event to the finding leaving the engine",
+                buckets=buckets, sum_value=total)
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``:PORT`` (all interfaces) or ``[V6]:PORT``."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise MetricsAddressError(f"metrics address {addr!r}: expected HOST:PORT "
+                                  f"(e.g. 127.0.0.1:9464)")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+class MetricsServer:
+    """The ``/metrics`` endpoint; ``port`` is the bound port (useful with port 0)."""
+
+    def __init__(self, addr: str, collector: MemwardenCollector) -> None:
+        from prometheus_client import start_http_server
+
+        host, port = parse_addr(addr)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(collector)  # type: ignore[arg-type]
+        self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        self.host = host
+        self.port = self._server.server_address[1]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
