@@ -250,8 +250,11 @@ def build_rules(detectors: Iterable[Detector], *, machine: str | None = None,
         for det_id, filters in users:
             for pf in filters:
                 target, note = _target(pf)
-                add(target, event, det_id, f"{event}: {pf.kind} {pf.value}", note,
-                    heavy=target is None)
+                need = f"{event}: {pf.kind} {pf.value}"
+                if target is None:  # no narrow rule: say why beside the need
+                    add(None, event, det_id, f"{need} ({note})", heavy=True)
+                else:
+                    add(target, event, det_id, need, note)
 
     _fold_into_proc_tree(rules)
     ordered = list(rules.values())

@@ -9,19 +9,22 @@ time of their first record.
 from __future__ import annotations
 
 import gzip
+import re
 import sys
 from collections.abc import Sequence
 from typing import IO
 
 from memwarden.engine import Engine
 from memwarden.sources.audit.pipeline import AuditPipeline, StrictStop
-from memwarden.sources.audit.records import AuditFormatError, split_log_line, stamp_seconds
+from memwarden.sources.audit.records import AuditFormatError, split_log_line
 from memwarden.sources.jsonlines import InputError, open_input
 
 #: How much of an input is read to find its first record (sniffing, ordering).
 SNIFF_LINES = 64
 #: Bytes of lines read at a time.
 READ_BATCH = 1 << 20
+_STAMP = re.compile(rb"(\d+)(?:\.(\d+))?:(\d+)$")
+_ROTATED = re.compile(r"\.(\d+)(?:\.gz)?$")
 
 
 def looks_like_audit(line: bytes) -> bool:
@@ -61,27 +64,34 @@ def sniff_is_audit(path: str) -> bool:
     return bool(lines) and looks_like_audit(lines[0])
 
 
-def first_record_time(path: str) -> int | None:
-    """Seconds of the first well-formed record of a file, None when there is none."""
+def first_record_stamp(path: str) -> tuple[int, int, int] | None:
+    """(seconds, milliseconds, serial) of the first well-formed record of a file."""
     for line in _first_lines(path):
         try:
             key, _, _ = split_log_line(line)
         except AuditFormatError:
             continue
-        secs = stamp_seconds(key)
-        if secs:
-            return secs
+        m = _STAMP.search(key)
+        if m:
+            return int(m[1]), int(m[2] or 0), int(m[3])
     return None
 
 
+def rotation_index(path: str) -> int:
+    """N of ``audit.log.N`` (``.gz`` allowed): higher is older; 0 for the live log."""
+    m = _ROTATED.search(path)
+    return int(m[1]) if m else 0
+
+
 def oldest_first(paths: Sequence[str]) -> list[str]:
-    """``paths`` ordered by the time of their first record (stable; stdin and files without
-    a readable record keep their place relative to each other, after the rest)."""
+    """``paths`` ordered by their first record (time, then serial); a tie (a rotation inside
+    one event) is broken by the rotation suffix. Stdin and files without a readable record
+    keep their order, after the rest."""
     if len(paths) < 2 or "-" in paths:
         return list(paths)
-    keyed = [(first_record_time(p), i, p) for i, p in enumerate(paths)]
-    keyed.sort(key=lambda t: (t[0] is None, t[0] or 0, t[1]))
-    return [p for _, _, p in keyed]
+    keyed = [(first_record_stamp(p), -rotation_index(p), i, p) for i, p in enumerate(paths)]
+    keyed.sort(key=lambda t: (t[0] is None, t[0] or (0, 0, 0), t[1], t[2]))
+    return [t[3] for t in keyed]
 
 
 class AuditLogReplay:
