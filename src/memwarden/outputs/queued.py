@@ -50,6 +50,7 @@ class QueuedOutput:
         self._closing = threading.Event()
         self._err = err if err is not None else sys.stderr
         self._last_warn: dict[str, float] = {}
+        self._inflight = False  # the thread holds a finding (formatting or sending it)
         self._thread = threading.Thread(target=self._drain, name=f"memwarden-output-{kind}",
                                         daemon=True)
         self._thread.start()
@@ -77,10 +78,13 @@ class QueuedOutput:
             self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
         self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
-            left = self._discard_queued()
+            # still stuck on a receiver: what it holds and what waits are lost with the process
+            left = self._discard_queued() + (1 if self._inflight else 0)
+            if self._inflight:
+                self.counters.add(dropped=1)
             if left:
                 self._warn("flush", f"output {self.name}: {left} finding(s) not delivered "
-                                    f"within {timeout:g}s at shutdown, counted as dropped",
+                                    f"within {timeout:.1f}s at shutdown, counted as dropped",
                            force=True)
         else:
             self.transport.close()
@@ -95,13 +99,16 @@ class QueuedOutput:
             if item is _STOP:
                 return
             assert isinstance(item, Finding)
+            self._inflight = True
             try:
                 payload = self.format(item)
             except Exception as exc:  # a format bug must not kill the delivery thread
                 counters.add(errors=1, dropped=1)
                 self._warn("format", f"output {self.name}: cannot format a finding: {exc!r}")
+                self._inflight = False
                 continue
             self._deliver(payload, item)
+            self._inflight = False
 
     def _deliver(self, payload: bytes, finding: Finding) -> None:
         delay = self.backoff

@@ -85,6 +85,10 @@ def parse_output(spec: str) -> OutputSpec:
         except ValueError as exc:
             raise OutputSpecError(f"output {spec!r}: {exc}") from None
         return OutputSpec("http", url, fmt)
+    if sep and head.isalpha() and head.lower() == head:
+        raise OutputSpecError(f"output {spec!r}: unknown output kind {head!r} (known: stdout, "
+                              f"file, syslog, http, https; write file:{spec} for a file of "
+                              f"that name)")
     return OutputSpec("file", spec, fmt)
 
 
