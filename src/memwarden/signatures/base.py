@@ -149,13 +149,27 @@ class PathSet:
         return bool(self.basenames) and path[path.rfind("/") + 1:] in self.basenames
 
     def compile(self) -> Callable[[str], bool]:
-        """The cheapest closure equivalent to :meth:`matches` for this set."""
-        exact, prefixes, suffixes = self.exact, self.prefixes, self.suffixes
-        if not self.basenames and not exact and not prefixes and suffixes:
+        """The cheapest closure equivalent to :meth:`matches` for this set.
+
+        A basename ``b`` is the suffix ``/b`` (or the whole of a path without a slash), so
+        basenames join the suffixes of one ``endswith`` call and the exact names of one set
+        lookup: no substring is made per path.
+        """
+        prefixes = self.prefixes
+        suffixes = tuple(sorted(set(self.suffixes) | {"/" + b for b in self.basenames}))
+        whole = self.exact | self.basenames
+        if not whole and not prefixes and suffixes:
             return lambda path: path.endswith(suffixes)
-        if not self.basenames and not exact and not suffixes and prefixes:
+        if not whole and not suffixes and prefixes:
             return lambda path: path.startswith(prefixes)
-        return self.matches
+        if not prefixes and suffixes:
+            return lambda path: path.endswith(suffixes) or path in whole
+        if not suffixes and prefixes:
+            return lambda path: path.startswith(prefixes) or path in whole
+        if prefixes and suffixes:
+            return lambda path: (path.endswith(suffixes) or path.startswith(prefixes)
+                                 or path in whole)
+        return whole.__contains__
 
 
 class Detector(Protocol):

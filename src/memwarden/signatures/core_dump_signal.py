@@ -8,7 +8,7 @@ from typing import Any
 from memwarden.event import Event
 from memwarden.signatures.base import Properties, Signature, SignatureMetadata
 from memwarden.signatures.docs import SignatureDoc
-from memwarden.signatures.signals import SIGNAL_EVENTS, is_core_signal, sent_signal
+from memwarden.signatures.signals import SIGNAL_EVENTS, sent_core_signal
 
 
 class CoreDumpSignal(Signature):
@@ -103,8 +103,8 @@ class CoreDumpSignal(Signature):
     default_origin = "any"
 
     def match(self, event: Event) -> dict[str, Any] | None:
-        sent = sent_signal(event)
-        if sent is None or sent.own or not is_core_signal(sent.signal):
+        sent = sent_core_signal(event)
+        if sent is None or sent.own:
             return None
         return {"signal": sent.signal, "signal_name": sent.signal_name, "scope": sent.scope,
                 "target_pid": sent.target, "syscall": event.name}

@@ -9,12 +9,7 @@ from memwarden.event import Event
 from memwarden.linux_abi import SIGNAL_NAMES
 from memwarden.signatures.base import Properties, Signature, SignatureMetadata, SignatureSettings
 from memwarden.signatures.docs import SignatureDoc
-from memwarden.signatures.signals import (
-    SIGNAL_EVENTS,
-    core_dump_exit,
-    is_core_signal,
-    sent_signal,
-)
+from memwarden.signatures.signals import SIGNAL_EVENTS, core_dump_exit, sent_core_signal
 from memwarden.signatures.state import SECOND_NS, RecentTable
 
 #: How many recent core signals are remembered, and for how long (event time).
@@ -147,8 +142,8 @@ class ProcessCoreDumped(Signature):
         return data
 
     def _remember(self, event: Event) -> None:
-        sent = sent_signal(event)
-        if sent is None or not sent.keys or not is_core_signal(sent.signal):
+        sent = sent_core_signal(event)
+        if sent is None or not sent.keys:
             return
         info = {"signal": sent.signal, "own": sent.own, "sender_pid": event.host_pid,
                 "sender_comm": event.process_name, "sender_executable": event.executable,

@@ -45,13 +45,13 @@ def pid_namespace(event: Event) -> int:
     return event.data.get("pidNamespace", 0) or 0
 
 
-def sent_signal(event: Event) -> SentSignal | None:
-    """The signal a successful kill/tkill/tgkill/pidfd_send_signal sent; None for a failed
-    call or signal 0 (an existence probe)."""
+def sent_core_signal(event: Event) -> SentSignal | None:
+    """The core-generating signal a successful kill/tkill/tgkill/pidfd_send_signal sent; None
+    for a failed call or any other signal (the common case, decided first)."""
     if event.return_value != 0:
         return None
     sig = event.int_arg("sig", parse_signal)
-    if sig == 0:
+    if sig not in CORE_SIGNALS:
         return None
     name = event.name
     ns = pid_namespace(event)
@@ -76,10 +76,6 @@ def sent_signal(event: Event) -> SentSignal | None:
         return SentSignal(sig, "process", target, target == event.host_pid,
                           ((INIT_PID_NS, target),))
     return None
-
-
-def is_core_signal(sig: int) -> bool:
-    return sig in CORE_SIGNALS
 
 
 @dataclass(frozen=True, slots=True)
