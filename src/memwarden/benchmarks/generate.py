@@ -56,6 +56,16 @@ def _args(name: str, rng: random.Random) -> list[tuple[str, str, Any]]:
     if name == "sched_process_exec":
         return [("cmdpath", "const char*", "/usr/bin/ls"),
                 ("pathname", "const char*", "/usr/bin/ls"), ("argv", "const char**", ["ls", "-l"])]
+    if name == "sched_process_exit":  # docs/events.md: raw wait status and its decoding
+        status = rng.choice((0, 0, 0, 1 << 8, 15, 9))
+        sig = status & 0x7F
+        return [("exit_code", "long", status), ("process_group_exit", "bool", True),
+                ("signal", "int", sig), ("core_dumped", "bool", False)]
+    if name == "process_vm_readv":
+        return [("pid", "pid_t", rng.randint(100, 60000)),
+                ("local_iov", "const struct iovec*", 0x7FFC0000), ("liovcnt", "unsigned long", 1),
+                ("remote_iov", "const struct iovec*", 0x7FFC0010),
+                ("riovcnt", "unsigned long", 1), ("flags", "unsigned long", 0)]
     if name == "security_inode_unlink":
         return [("pathname", "const char*", "/tmp/x"), ("inode", "unsigned long", 5),
                 ("dev", "dev_t", 259)]
