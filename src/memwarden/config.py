@@ -246,9 +246,11 @@ def load_settings(path: str | os.PathLike[str] | None, *, required: bool = True)
     """Read and validate a config file; ``None`` means the default file if it exists (else
     built-in defaults). ``required``: a missing explicit file is an error."""
     if path is None:
-        path = os.environ.get(ENV_PATH) or DEFAULT_PATH
-        if not Path(path).exists():
-            return Settings()
+        path = os.environ.get(ENV_PATH)  # named explicitly: must exist
+        if not path:
+            path = DEFAULT_PATH
+            if not Path(path).exists():
+                return Settings()
     where = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
