@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: GPL-2.0-only OR Apache-2.0
+/*
+ * An empty program on the tracepoint memwarden hooks for open(2)/openat(2): the cost of the
+ * hook itself, the floor under which no tracepoint sensor can go. Used by
+ * memwarden.benchmarks.kernel_overhead only.
+ */
+#include "mw_core.h"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+char LICENSE[] SEC("license") = "GPL v2";
+
+SEC("tp/syscalls/sys_exit_openat")
+int mw_empty_exit_openat(void *ctx)
+{
+	return 0;
+}

@@ -1,0 +1,109 @@
+"""Which probe programs implement which event kind, per hook mode, and which mode this kernel
+allows.
+
+Modes, best first:
+- ``lsm``: ``lsm/file_open`` sees every open, whatever the path into the kernel (open syscalls,
+  io_uring, exec, the kernel's own opens such as core files it writes); needs BPF-LSM
+  (``lsm=...,bpf`` on the kernel command line).
+- ``fentry``: ``fentry/security_file_open``, the same coverage; needs BPF trampolines.
+- ``tracepoint``: the exit tracepoints of open, openat, openat2, creat and open_by_handle_at
+  (one program per syscall, hooked once each). Sees opens made through those syscalls only.
+Every other event kind uses the same hooks in every mode (syscall exit tracepoints and the
+sched_process_* BTF tracepoints).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+
+from memwarden.sources.ebpf import layout as L
+from memwarden.sources.ebpf.libbpf import BpfObject, LibbpfError
+
+MODES = ("lsm", "fentry", "tracepoint")
+
+OPEN_PROGRAMS: dict[str, tuple[str, ...]] = {
+    "lsm": ("mw_lsm_file_open",),
+    "fentry": ("mw_fentry_file_open",),
+    "tracepoint": ("mw_tp_exit_openat", "mw_tp_exit_openat2", "mw_tp_exit_open",
+                   "mw_tp_exit_creat", "mw_tp_exit_open_by_handle_at"),
+}
+
+#: kind -> programs (every mode), absent ones (another architecture's build) are skipped
+KIND_PROGRAMS: dict[int, tuple[str, ...]] = {
+    L.KIND_INODE_UNLINK: ("mw_tp_exit_unlinkat", "mw_tp_exit_unlink"),
+    L.KIND_INODE_RENAME: ("mw_tp_exit_renameat2", "mw_tp_exit_renameat", "mw_tp_exit_rename"),
+    L.KIND_INODE_LINK: ("mw_tp_exit_linkat", "mw_tp_exit_link"),
+    L.KIND_PROCESS_EXEC: ("mw_sched_process_exec",),
+    L.KIND_PROCESS_FORK: ("mw_sched_process_fork",),
+    L.KIND_PROCESS_EXIT: ("mw_sched_process_exit",),
+    L.KIND_KILL: ("mw_tp_exit_kill",),
+    L.KIND_TKILL: ("mw_tp_exit_tkill",),
+    L.KIND_TGKILL: ("mw_tp_exit_tgkill",),
+    L.KIND_PIDFD_SEND_SIGNAL: ("mw_tp_exit_pidfd_send_signal",),
+    L.KIND_PTRACE: ("mw_tp_exit_ptrace",),
+    L.KIND_PROCESS_VM_READV: ("mw_tp_exit_process_vm_readv",),
+    L.KIND_PROCESS_VM_WRITEV: ("mw_tp_exit_process_vm_writev",),
+}
+
+#: programs that only the tests load
+TEST_PROGRAMS = ("mw_test_file_hook",)
+
+
+def programs_for(kind: int, mode: str, available: set[str]) -> list[str]:
+    names = OPEN_PROGRAMS[mode] if kind == L.KIND_FILE_OPEN else KIND_PROGRAMS.get(kind, ())
+    return [n for n in names if n in available]
+
+
+def mode_programs(mode: str, available: set[str]) -> set[str]:
+    """Every program a sensor in ``mode`` loads (attaching is per enabled kind)."""
+    out = {n for n in OPEN_PROGRAMS[mode] if n in available}
+    for names in KIND_PROGRAMS.values():
+        out.update(n for n in names if n in available)
+    return out
+
+
+#: errno values that mean "this kernel does not allow that kind of program", not a failure
+_REFUSED = {errno.EPERM, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOENT,
+            errno.ESRCH, errno.E2BIG, errno.EACCES, errno.ENOSYS}
+
+
+def probe_mode(object_path: str, mode: str) -> tuple[bool, str]:
+    """Can this kernel load and attach the open hook of ``mode``? Loads only that program,
+    attaches and detaches it (the configuration is empty, so it does nothing meanwhile)."""
+    if mode == "tracepoint":
+        return True, ""
+    prog = OPEN_PROGRAMS[mode][0]
+    try:
+        with BpfObject(object_path) as obj:
+            for name in obj.program_names():
+                obj.set_autoload(name, name == prog)
+            obj.load()
+            obj.attach(prog).destroy()
+    except LibbpfError as exc:
+        if exc.errno in _REFUSED:
+            return False, f"{mode}: {os.strerror(exc.errno)}"
+        raise
+    return True, ""
+
+
+def choose_mode(object_path: str, wanted: str = "auto",
+                probe: Callable[[str, str], tuple[bool, str]] = probe_mode
+                ) -> tuple[str, list[str]]:
+    """The best mode this kernel allows (``wanted``: auto or a mode to insist on), and why the
+    better ones were refused."""
+    if wanted != "auto":
+        if wanted not in MODES:
+            raise ValueError(f"unknown hook mode {wanted!r} (known: auto, {', '.join(MODES)})")
+        ok, why = probe(object_path, wanted)
+        if not ok:
+            raise LibbpfError(errno.EPERM, f"hook mode {wanted} refused by this kernel ({why})")
+        return wanted, []
+    refused = []
+    for mode in MODES:
+        ok, why = probe(object_path, mode)
+        if ok:
+            return mode, refused
+        refused.append(why)
+    return "tracepoint", refused  # pragma: no cover - tracepoint always "probes" ok

@@ -1,0 +1,142 @@
+"""The Python mirror of ``mw_events.h``: record layout, event kinds, configuration, counters.
+
+Everything that depends on the byte layout of what the probe writes or reads lives here, and
+only here. ``tests/unit/test_ebpf_layout.py`` checks it against the C header.
+"""
+
+from __future__ import annotations
+
+import platform
+import struct
+
+COMM_LEN = 16
+PATH_MAX = 4096
+LPM_DATA = 256
+MAX_HEADS = 32
+NSTRINGS = 6
+RECORD_MAX = 16384
+
+# enum mw_kind
+KIND_FILE_OPEN = 1
+KIND_INODE_UNLINK = 2
+KIND_INODE_RENAME = 3
+KIND_INODE_LINK = 4
+KIND_PROCESS_EXEC = 5
+KIND_PROCESS_FORK = 6
+KIND_PROCESS_EXIT = 7
+KIND_KILL = 8
+KIND_TKILL = 9
+KIND_TGKILL = 10
+KIND_PIDFD_SEND_SIGNAL = 11
+KIND_PTRACE = 12
+KIND_PROCESS_VM_READV = 13
+KIND_PROCESS_VM_WRITEV = 14
+KIND_MAX = 15
+
+#: kind -> the event name it becomes (Tracee's names)
+KIND_EVENT: dict[int, str] = {
+    KIND_FILE_OPEN: "security_file_open",
+    KIND_INODE_UNLINK: "security_inode_unlink",
+    KIND_INODE_RENAME: "security_inode_rename",
+    KIND_INODE_LINK: "security_inode_link",
+    KIND_PROCESS_EXEC: "sched_process_exec",
+    KIND_PROCESS_FORK: "sched_process_fork",
+    KIND_PROCESS_EXIT: "sched_process_exit",
+    KIND_KILL: "kill",
+    KIND_TKILL: "tkill",
+    KIND_TGKILL: "tgkill",
+    KIND_PIDFD_SEND_SIGNAL: "pidfd_send_signal",
+    KIND_PTRACE: "ptrace",
+    KIND_PROCESS_VM_READV: "process_vm_readv",
+    KIND_PROCESS_VM_WRITEV: "process_vm_writev",
+}
+EVENT_KIND: dict[str, int] = {name: kind for kind, name in KIND_EVENT.items()}
+
+#: The event the sensor injects when the kernel could not reserve ring-buffer space.
+LOST_EVENTS = "memwarden_lost_events"
+
+# enum mw_slot
+S_A, S_B, S_C, S_EXE, S_CGROUP, S_NODENAME = range(NSTRINGS)
+
+# mw_header.flags
+F_PATH_TRUNCATED = 0x0001
+F_A_UNNORMALISED = 0x0002
+F_B_UNNORMALISED = 0x0004
+F_LSM_HOOK = 0x0008
+F_A_UNFILTERED = 0x0010
+
+#: struct mw_header (120 bytes)
+HEADER = struct.Struct(
+    "<QQQq"      # ts, start_time, cgroup_id, retval
+    "IHH"        # size, kind, flags
+    "IIIIIIIIIiI"  # host_pid, host_tid, host_ppid, pid, tid, ppid, uid, mnt_ns, pid_ns,
+                   # syscall_nr, cpu
+    "6H"         # slen[6]
+    "16s"        # comm
+    "8x"         # _pad[2]
+)
+BODY_SIZE = 64
+RECORD_FIXED = HEADER.size + BODY_SIZE  # strings start here
+
+#: struct mw_body_file: inode, ctime, dev, flags, mode, argc
+BODY_FILE = struct.Struct("<QQIIII")
+#: struct mw_body_fork: child_start_time, parent tid/ns_tid/pid/ns_pid, child tid/ns_tid/pid/ns_pid
+BODY_FORK = struct.Struct("<Q8I")
+#: struct mw_body_exit: exit_code, group_dead
+BODY_EXIT = struct.Struct("<qI4x")
+#: struct mw_body_syscall: args[6], target_pid
+BODY_SYSCALL = struct.Struct("<6Qq")
+
+#: struct mw_head: mask, value, len, at_least
+HEAD = struct.Struct("<QQHB5x")
+#: struct mw_heads: len_mask, n, then MAX_HEADS heads
+HEADS_PREFIX = struct.Struct("<QI4x")
+HEADS_SIZE = HEADS_PREFIX.size + MAX_HEADS * HEAD.size
+#: struct mw_config: enabled, path_filtered, open_any_leaf, rev_len, open_anchors, then leaf
+#: and anchor heads
+CONFIG_PREFIX = struct.Struct("<IIIII4x")
+CONFIG_SIZE = CONFIG_PREFIX.size + 2 * HEADS_SIZE
+#: struct mw_state
+STATE = struct.Struct("<I4x")
+#: struct mw_lpm_key
+LPM_KEY = struct.Struct(f"<I{LPM_DATA}s")
+#: struct mw_trie_value
+TRIE_VALUE = struct.Struct("<II")
+
+#: struct mw_counters: seen[], delivered[], dropped[], cheap_rejected, trie_rejected, truncated,
+#: _scratch
+COUNTERS = struct.Struct(f"<{KIND_MAX}Q{KIND_MAX}Q{KIND_MAX}QQQQQ")
+COUNTERS_SIZE = COUNTERS.size
+
+
+def u32_key(n: int) -> bytes:
+    return struct.pack("<I", n)
+
+
+# -- syscall numbers -------------------------------------------------------------------------
+
+_X86_64 = {
+    0: "read", 1: "write", 2: "open", 3: "close", 56: "clone", 57: "fork", 58: "vfork",
+    59: "execve", 60: "exit", 62: "kill", 74: "fsync", 75: "fdatasync", 82: "rename",
+    85: "creat", 86: "link", 87: "unlink", 101: "ptrace", 200: "tkill", 231: "exit_group",
+    234: "tgkill", 257: "openat", 263: "unlinkat", 264: "renameat", 265: "linkat",
+    304: "open_by_handle_at", 310: "process_vm_readv", 311: "process_vm_writev",
+    316: "renameat2", 322: "execveat", 424: "pidfd_send_signal", 426: "io_uring_enter",
+    435: "clone3", 437: "openat2",
+}
+_ARM64 = {
+    35: "unlinkat", 37: "linkat", 38: "renameat", 56: "openat", 57: "close", 63: "read",
+    64: "write", 82: "fsync", 83: "fdatasync", 93: "exit", 94: "exit_group", 117: "ptrace",
+    129: "kill", 130: "tkill", 131: "tgkill", 220: "clone", 221: "execve",
+    265: "open_by_handle_at", 270: "process_vm_readv", 271: "process_vm_writev",
+    276: "renameat2", 281: "execveat", 424: "pidfd_send_signal", 426: "io_uring_enter",
+    435: "clone3", 437: "openat2",
+}
+
+
+def syscall_table(machine: str | None = None) -> dict[int, str]:
+    """Syscall number -> name for the syscalls memwarden's events come from, on this machine."""
+    m = machine or platform.machine()
+    if m in ("aarch64", "arm64"):
+        return dict(_ARM64)
+    return dict(_X86_64)

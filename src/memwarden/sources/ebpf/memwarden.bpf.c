@@ -1,0 +1,1072 @@
+// SPDX-License-Identifier: GPL-2.0-only OR Apache-2.0
+/*
+ * memwarden's kernel probe.
+ *
+ * Hooks (user space picks the set the kernel allows and attaches only those):
+ *   opens      lsm/file_open, else fentry/security_file_open, else the exit tracepoints of
+ *              open, openat, openat2, creat and open_by_handle_at (one hook per syscall);
+ *   unlink, rename, link   exit tracepoints of their syscalls;
+ *   exec, fork, exit       tp_btf/sched_process_{exec,fork,exit};
+ *   kill, tkill, tgkill, pidfd_send_signal, ptrace, process_vm_readv/writev
+ *                          exit tracepoints of their syscalls.
+ *
+ * Every hook first checks, from the active configuration slot, whether its event kind is
+ * wanted at all. Opens then pass a cheap filter: the opened name's length and first bytes
+ * against the names the filters could match, and the names of its ancestors against the
+ * directories that begin a prefix filter, using direct BTF loads only. Only candidates get
+ * their path resolved (a dentry walk across mounts) and looked up in two LPM tries: paths
+ * (exact and prefix filters) and reversed path tails (suffix and basename filters). Only then
+ * is anything copied into a record.
+ */
+#include "mw_core.h"
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "mw_events.h"
+
+char LICENSE[] SEC("license") = "GPL v2";
+
+#define MW_BIT(k) (1u << (k))
+#define MW_O_PATH 010000000
+#define MW_AT_FDCWD -100
+#define MW_AT_REMOVEDIR 0x200
+#define MW_STR_SIZE (MW_RECORD_MAX - sizeof(struct mw_record))
+#define MW_PB_SIZE (2 * MW_PATH_MAX)
+#define MW_SCAN_MAX 256 /* bytes of a user path checked for "." and ".." components */
+
+/* bpf_rdonly_cast (6.3+) turns an address into a BTF pointer that may be read with direct
+ * loads. Where the kernel lacks it the cheap filter is skipped: slower, same results. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/* -- maps ---------------------------------------------------------------------------------- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* user space sets the size before load */
+} mw_events SEC(".maps");
+
+struct mw_evbuf {
+	struct mw_record r;
+	u8 s[MW_STR_SIZE];
+};
+
+struct mw_pathbuf {
+	u8 buf[MW_PB_SIZE];
+	struct mw_lpm_key key;
+	u32 truncated; /* set by mw_resolve when the walk stopped early */
+	u32 pos;       /* mw_resolve's write position, kept in memory: see there */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct mw_evbuf);
+} mw_evbuf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct mw_pathbuf);
+} mw_pathbuf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, u32);
+	__type(value, struct mw_config);
+} mw_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct mw_state);
+} mw_state SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mw_lpm_key);
+	__type(value, struct mw_trie_value);
+} mw_fwd SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mw_lpm_key);
+	__type(value, struct mw_trie_value);
+} mw_rev SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct mw_counters);
+} mw_counters SEC(".maps");
+
+/* -- small helpers ------------------------------------------------------------------------- */
+
+struct mw_ctx {
+	const struct mw_config *cfg;
+	struct mw_counters *ctr;
+	u32 slot;
+};
+
+static __always_inline bool mw_begin(struct mw_ctx *m, u32 kind)
+{
+	u32 zero = 0;
+	struct mw_state *st = bpf_map_lookup_elem(&mw_state, &zero);
+	if (!st)
+		return false;
+	m->slot = st->active & 1;
+	m->cfg = bpf_map_lookup_elem(&mw_config, &m->slot);
+	if (!m->cfg || !(m->cfg->enabled & MW_BIT(kind)))
+		return false;
+	m->ctr = bpf_map_lookup_elem(&mw_counters, &zero);
+	if (!m->ctr)
+		return false;
+	m->ctr->seen[kind & 15]++;
+	return true;
+}
+
+/* A BTF pointer as a plain number, for a global function's u64 argument: stored into per-CPU
+ * map memory and loaded back (a privileged program may do that; the verifier then sees a
+ * scalar). Two memory operations, no helper call. */
+static __always_inline u64 mw_addr(struct mw_counters *ctr, const void *p)
+{
+	*(volatile u64 *)&ctr->_scratch = (u64)p;
+	return *(volatile u64 *)&ctr->_scratch;
+}
+
+static __always_inline struct pt_regs *mw_regs(struct task_struct *task)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(task);
+}
+
+#if defined(__TARGET_ARCH_x86)
+static __always_inline u64 mw_arg(struct pt_regs *r, int n)
+{
+	switch (n) {
+	case 0: return r->di;
+	case 1: return r->si;
+	case 2: return r->dx;
+	case 3: return r->r10;
+	case 4: return r->r8;
+	default: return r->r9;
+	}
+}
+static __always_inline s32 mw_syscall_nr(struct pt_regs *r)
+{
+	return (s32)r->orig_ax;
+}
+#define MW_NR_OPEN 2
+#define MW_NR_CREAT 85
+#define MW_NR_OPENAT 257
+#define MW_NR_OPENAT2 437
+#elif defined(__TARGET_ARCH_arm64)
+static __always_inline u64 mw_arg(struct pt_regs *r, int n)
+{
+	switch (n) {
+	case 0: return r->orig_x0;
+	case 1: return r->regs[1];
+	case 2: return r->regs[2];
+	case 3: return r->regs[3];
+	case 4: return r->regs[4];
+	default: return r->regs[5];
+	}
+}
+static __always_inline s32 mw_syscall_nr(struct pt_regs *r)
+{
+	return r->syscallno;
+}
+#define MW_NR_OPEN -1000
+#define MW_NR_CREAT -1001
+#define MW_NR_OPENAT 56
+#define MW_NR_OPENAT2 437
+#endif
+
+/* upid of a struct pid at a namespace level (numbers[] is a flexible array) */
+static __always_inline int mw_pid_at(struct pid *p, u32 level, struct upid *out)
+{
+	if (!p || level > 32)
+		return -1;
+	u64 off = bpf_core_field_offset(struct pid, numbers) + (u64)level * bpf_core_type_size(struct upid);
+	return bpf_probe_read_kernel(out, sizeof(*out), (void *)p + off);
+}
+
+/* -- path resolution (portable: CO-RE reads) --------------------------------------------- */
+
+/* Writes the absolute path of (dentry, vfsmnt) into pb->buf so that it ends at MW_PATH_MAX;
+ * returns its first byte's index. The walk crosses mounts up to the root of the task's mount
+ * namespace; a path deeper than MW_MAX_COMPONENTS sets pb->truncated.
+ * A global function: verified once, whatever the number of callers. */
+__noinline u32 mw_resolve(struct mw_pathbuf *pb, u64 dentry_addr, u64 vfsmnt_addr)
+{
+	u64 mnt_off = bpf_core_field_offset(struct mount, mnt);
+	struct dentry *dentry = (struct dentry *)dentry_addr;
+	struct vfsmount *vfsmnt = (struct vfsmount *)vfsmnt_addr;
+	struct mount *mnt = (void *)vfsmnt - mnt_off;
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	int i;
+
+	if (!pb)
+		return MW_PATH_MAX - 1;
+	pb->truncated = 0;
+	/* The write position lives in map memory, not in a register: the verifier then does not
+	 * track its exact range from one component to the next, and the iterations of the walk
+	 * converge instead of multiplying. Every use is masked into the buffer. */
+	pb->pos = MW_PATH_MAX;
+#pragma clang loop unroll(disable)
+	for (i = 0; i < MW_MAX_COMPONENTS; i++) {
+		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+		if (dentry == mnt_root || dentry == parent) {
+			if (dentry != mnt_root)
+				break; /* the root of a file system that is not mounted here */
+			struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+			if (!mnt_parent || mnt_parent == mnt)
+				break; /* the root of the mount tree */
+			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = mnt_parent;
+			mnt_root = BPF_CORE_READ(mnt, mnt.mnt_root);
+			continue;
+		}
+		struct qstr q;
+		if (bpf_probe_read_kernel(&q, sizeof(q), &dentry->d_name))
+			break;
+		u32 len = q.len;
+		if (len > MW_NAME_MAX)
+			len = MW_NAME_MAX;
+		u32 pos = *(volatile u32 *)&pb->pos;
+		if (pos < len + 1 || pos > MW_PATH_MAX) {
+			pb->truncated = 1;
+			break;
+		}
+		pos -= len + 1;
+		pb->buf[pos & (MW_PATH_MAX - 1)] = '/';
+		bpf_probe_read_kernel(&pb->buf[(pos + 1) & (MW_PATH_MAX - 1)], len & MW_NAME_MAX, q.name);
+		*(volatile u32 *)&pb->pos = pos;
+		dentry = parent;
+	}
+	if (i == MW_MAX_COMPONENTS)
+		pb->truncated = 1;
+	u32 pos = *(volatile u32 *)&pb->pos;
+	if (pos >= MW_PATH_MAX) {
+		pos = MW_PATH_MAX - 1;
+		pb->buf[pos] = '/';
+	}
+	return pos;
+}
+
+/* The kinds the tries accept for pb->buf[start, end). */
+__noinline u32 mw_trie_kinds(struct mw_pathbuf *pb, u32 start, u32 end, u32 slot, u32 rev_len)
+{
+	u32 kinds = 0;
+	struct mw_trie_value *v;
+
+	if (!pb || start >= end || end > MW_PB_SIZE)
+		return 0;
+	u32 len = end - start;
+	/* forward: the path and its terminating NUL (exact entries carry one, prefixes not) */
+	u32 n = len;
+	if (n > MW_LPM_DATA)
+		n = MW_LPM_DATA;
+	bpf_probe_read_kernel(pb->key.data, n, &pb->buf[start & (MW_PB_SIZE - 1)]);
+	if (n < MW_LPM_DATA) {
+		pb->key.data[n & (MW_LPM_DATA - 1)] = 0;
+		pb->key.prefixlen = (n + 1) * 8;
+	} else {
+		pb->key.prefixlen = MW_LPM_DATA * 8;
+	}
+	v = bpf_map_lookup_elem(&mw_fwd, &pb->key);
+	if (v)
+		kinds |= v->kinds[slot & 1];
+	if (!rev_len)
+		return kinds;
+	/* reverse: the path's tail, last byte first */
+	u32 r = len < rev_len ? len : rev_len;
+	if (r > MW_LPM_DATA)
+		r = MW_LPM_DATA;
+#pragma clang loop unroll(disable)
+	for (u32 i = 0; i < MW_LPM_DATA; i++) {
+		if (i >= r)
+			break;
+		pb->key.data[i] = pb->buf[(end - 1 - i) & (MW_PB_SIZE - 1)];
+	}
+	pb->key.prefixlen = r * 8;
+	v = bpf_map_lookup_elem(&mw_rev, &pb->key);
+	if (v)
+		kinds |= v->kinds[slot & 1];
+	return kinds;
+}
+
+/* -- the cheap open filter (direct BTF loads only) ------------------------------------------ */
+
+static __always_inline bool mw_len_possible(const struct mw_heads *hs, u32 len)
+{
+	return (hs->len_mask >> (len < 63 ? len : 63)) & 1;
+}
+
+__noinline int mw_heads_match(const struct mw_heads *hs, u32 len, u64 head)
+{
+	if (!hs)
+		return 1;
+	u32 n = hs->n;
+#pragma clang loop unroll(disable)
+	for (u32 i = 0; i < MW_MAX_HEADS; i++) {
+		if (i >= n)
+			break;
+		const struct mw_head *h = &hs->h[i];
+		bool len_ok = h->at_least ? len >= h->len : len == h->len;
+		if (len_ok && (head & h->mask) == h->value)
+			return 1;
+	}
+	return 0;
+}
+
+/* The first 8 bytes of a dentry's name: from the inline name where it lives there. */
+static __always_inline u64 mw_name_head(struct dentry *d, u32 len)
+{
+	u64 w = 0;
+	if (bpf_core_field_exists(d->d_shortname) && len < bpf_core_field_size(d->d_shortname)) {
+		w = d->d_shortname.words[0];
+		/* keep this load apart from the stack load below: the verifier refuses one
+		 * instruction that reads through two kinds of pointer */
+		asm volatile("" : "+r"(w));
+		return w;
+	}
+	bpf_probe_read_kernel(&w, sizeof(w), d->d_name.name);
+	return w;
+}
+
+static __always_inline bool mw_name_matches(const struct mw_heads *hs, struct dentry *d)
+{
+	u32 len = d->d_name.len;
+	return mw_len_possible(hs, len) && mw_heads_match(hs, len, mw_name_head(d, len));
+}
+
+/* Is the opened file (or one of its ancestors, across mounts) a name some filter needs?
+ * Needs bpf_rdonly_cast (the caller checks): every load below is a direct BTF load. */
+__noinline int mw_open_candidate(const struct mw_config *cfg, u64 file_addr)
+{
+	if (!cfg || !bpf_rdonly_cast)
+		return 1;
+	struct file *file = bpf_rdonly_cast((void *)file_addr, bpf_core_type_id_kernel(struct file));
+	struct dentry *d = file->f_path.dentry;
+	if (cfg->open_any_leaf || mw_name_matches(&cfg->leaf, d))
+		return 1;
+	if (!cfg->open_anchors)
+		return 0;
+	struct vfsmount *vfsmnt = file->f_path.mnt;
+	struct dentry *root = vfsmnt->mnt_root;
+	u64 mnt_off = bpf_core_field_offset(struct mount, mnt);
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < MW_MAX_COMPONENTS; i++) {
+		if (d == root) {
+			struct mount *m = bpf_rdonly_cast((void *)vfsmnt - mnt_off, bpf_core_type_id_kernel(struct mount));
+			struct mount *up = m->mnt_parent;
+			if (up == m || !up)
+				return 0;
+			d = m->mnt_mountpoint;
+			vfsmnt = bpf_rdonly_cast((void *)up + mnt_off, bpf_core_type_id_kernel(struct vfsmount));
+			root = vfsmnt->mnt_root;
+			continue;
+		}
+		if (mw_name_matches(&cfg->anchor, d))
+			return 1;
+		struct dentry *parent = d->d_parent;
+		if (parent == d)
+			return 0;
+		d = parent;
+	}
+	return 1; /* deeper than the walk: let the tries judge */
+}
+
+/* -- records ------------------------------------------------------------------------------- */
+
+static __always_inline struct mw_evbuf *mw_evbuf_get(void)
+{
+	u32 zero = 0;
+	return bpf_map_lookup_elem(&mw_evbuf, &zero);
+}
+
+static __always_inline struct mw_pathbuf *mw_pathbuf_get(void)
+{
+	u32 zero = 0;
+	return bpf_map_lookup_elem(&mw_pathbuf, &zero);
+}
+
+__noinline int mw_fill_context(struct mw_header *h)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct upid up = {};
+
+	if (!h)
+		return 0;
+	h->ts = bpf_ktime_get_ns();
+	h->host_pid = pid_tgid >> 32;
+	h->host_tid = (u32)pid_tgid;
+	h->uid = (u32)bpf_get_current_uid_gid();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->cpu = bpf_get_smp_processor_id();
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	h->start_time = BPF_CORE_READ(task, start_time);
+	h->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+
+	struct pid *tpid = BPF_CORE_READ(task, thread_pid);
+	u32 level = BPF_CORE_READ(tpid, level);
+	if (mw_pid_at(tpid, level, &up) == 0) {
+		h->tid = up.nr;
+		h->pid_ns = BPF_CORE_READ(up.ns, ns.inum);
+	}
+	struct pid *lpid = BPF_CORE_READ(task, group_leader, thread_pid);
+	if (mw_pid_at(lpid, level, &up) == 0)
+		h->pid = up.nr;
+	struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+	h->host_ppid = BPF_CORE_READ(parent, tgid);
+	struct pid *ppid = BPF_CORE_READ(parent, group_leader, thread_pid);
+	struct upid pup = {};
+	h->ppid = 0;
+	if (BPF_CORE_READ(ppid, level) >= level && mw_pid_at(ppid, level, &pup) == 0 && h->pid_ns &&
+	    BPF_CORE_READ(pup.ns, ns.inum) == h->pid_ns)
+		h->ppid = pup.nr;
+	return 0;
+}
+
+static __always_inline struct mw_evbuf *mw_record_begin(u32 kind, struct task_struct *task, long ret,
+							s32 nr, u16 flags)
+{
+	struct mw_evbuf *e = mw_evbuf_get();
+	if (!e)
+		return NULL;
+	__builtin_memset(&e->r, 0, sizeof(e->r));
+	mw_fill_context(&e->r.h);
+	e->r.h.kind = kind;
+	e->r.h.retval = ret;
+	e->r.h.syscall_nr = nr;
+	e->r.h.flags = flags;
+	return e;
+}
+
+/* Copy pb->buf[start, end) into string slot `slot` at offset off; returns the new offset. */
+static __always_inline u32 mw_put_buf(struct mw_evbuf *e, u32 off, int slot, struct mw_pathbuf *pb, u32 start,
+				      u32 end)
+{
+	if (off > MW_STR_SIZE - MW_PATH_MAX || start >= end || end > MW_PB_SIZE)
+		return off;
+	u32 len = end - start;
+	if (len > MW_PATH_MAX)
+		len = MW_PATH_MAX;
+	if (bpf_probe_read_kernel(&e->s[off], len, &pb->buf[start & (MW_PB_SIZE - 1)]))
+		return off;
+	e->r.h.slen[slot] = len;
+	return off + len;
+}
+
+static __always_inline u32 mw_put_user_str(struct mw_evbuf *e, u32 off, int slot, const void *uptr)
+{
+	if (!uptr || off > MW_STR_SIZE - MW_PATH_MAX)
+		return off;
+	long n = bpf_probe_read_user_str(&e->s[off], MW_PATH_MAX, uptr);
+	if (n <= 1)
+		return off;
+	n -= 1; /* without the NUL */
+	e->r.h.slen[slot] = n;
+	return off + (n & (MW_PATH_MAX - 1));
+}
+
+static __always_inline u32 mw_put_kernel_str(struct mw_evbuf *e, u32 off, int slot, const void *kptr)
+{
+	if (!kptr || off > MW_STR_SIZE - MW_PATH_MAX)
+		return off;
+	long n = bpf_probe_read_kernel_str(&e->s[off], MW_PATH_MAX, kptr);
+	if (n <= 1)
+		return off;
+	n -= 1;
+	e->r.h.slen[slot] = n;
+	return off + (n & (MW_PATH_MAX - 1));
+}
+
+/* exe path, cgroup path tail, uts nodename: the strings every record ends with */
+__noinline u32 mw_put_common(struct mw_evbuf *e, u32 off, struct mw_pathbuf *pb)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	if (!e || !pb || off > MW_STR_SIZE)
+		return off;
+	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	if (exe) {
+		struct dentry *d = BPF_CORE_READ(exe, f_path.dentry);
+		struct vfsmount *m = BPF_CORE_READ(exe, f_path.mnt);
+		u32 start = mw_resolve(pb, (u64)d, (u64)m);
+		off = mw_put_buf(e, off, MW_S_EXE, pb, start, MW_PATH_MAX);
+	}
+
+	/* cgroup: the v2 cgroup, or where it is the root (hybrid hierarchies), the first v1
+	 * hierarchy that places the task below its root */
+	struct css_set *cs = BPF_CORE_READ(task, cgroups);
+	struct cgroup *cg = BPF_CORE_READ(cs, dfl_cgrp);
+	if (!cg || BPF_CORE_READ(cg, level) == 0) {
+		u32 nsub = bpf_core_field_size(cs->subsys) / sizeof(void *);
+#pragma clang loop unroll(disable)
+		for (u32 i = 0; i < 16; i++) {
+			if (i >= nsub)
+				break;
+			struct cgroup_subsys_state *css = NULL;
+			bpf_probe_read_kernel(&css, sizeof(css), &cs->subsys[i]);
+			struct cgroup *c = css ? BPF_CORE_READ(css, cgroup) : NULL;
+			if (c && BPF_CORE_READ(c, level) > 0) {
+				cg = c;
+				break;
+			}
+		}
+	}
+	if (cg && off <= MW_STR_SIZE - MW_CGROUP_MAX) {
+		struct kernfs_node *kn = BPF_CORE_READ(cg, kn);
+		u32 used = 0; /* bytes written so far, components leaf first, '/' between them */
+#pragma clang loop unroll(disable)
+		for (int i = 0; i < MW_CGROUP_LEVELS; i++) {
+			if (!kn)
+				break;
+			struct kernfs_node *up;
+			if (bpf_core_field_exists(kn->__parent))
+				up = BPF_CORE_READ(kn, __parent);
+			else
+				up = BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+			if (!up)
+				break; /* the root, whose name is empty */
+			if (used > 0) {
+				if (used >= MW_CGROUP_MAX - 2)
+					break;
+				e->s[(off + used) & (MW_RECORD_MAX - 1)] = '/';
+				used++;
+			}
+			if (used >= MW_CGROUP_MAX - 1)
+				break;
+			u32 room = MW_CGROUP_MAX - used;
+			long n = bpf_probe_read_kernel_str(&e->s[(off + used) & (MW_RECORD_MAX - 1)], room & (MW_CGROUP_MAX - 1),
+							   BPF_CORE_READ(kn, name));
+			if (n <= 1)
+				break;
+			used += (n - 1) & (MW_CGROUP_MAX - 1);
+			kn = up;
+		}
+		if (used > MW_CGROUP_MAX)
+			used = MW_CGROUP_MAX;
+		e->r.h.slen[MW_S_CGROUP] = used;
+		off += used;
+	}
+
+	struct uts_namespace *uts = BPF_CORE_READ(task, nsproxy, uts_ns);
+	if (uts && off <= MW_STR_SIZE - MW_NODENAME_MAX - 1) {
+		long n = bpf_probe_read_kernel_str(&e->s[off], MW_NODENAME_MAX + 1, &uts->name.nodename);
+		if (n > 1) {
+			e->r.h.slen[MW_S_NODENAME] = n - 1;
+			off += (n - 1) & 127;
+		}
+	}
+	return off;
+}
+
+static __always_inline void mw_submit(struct mw_evbuf *e, u32 off, u32 kind, struct mw_counters *ctr)
+{
+	if (off > MW_STR_SIZE)
+		return;
+	u32 size = sizeof(struct mw_record) + off;
+	e->r.h.size = size;
+	if (bpf_ringbuf_output(&mw_events, e, size, 0))
+		ctr->dropped[kind & 15]++;
+	else
+		ctr->delivered[kind & 15]++;
+}
+
+/* -- opens --------------------------------------------------------------------------------- */
+
+static __always_inline void mw_file_body(struct mw_evbuf *e, struct file *file)
+{
+	struct inode *ino = BPF_CORE_READ(file, f_inode);
+	e->r.b.file.flags = BPF_CORE_READ(file, f_flags);
+	e->r.b.file.inode = BPF_CORE_READ(ino, i_ino);
+	e->r.b.file.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	e->r.b.file.mode = BPF_CORE_READ(ino, i_mode);
+	if (bpf_core_field_exists(ino->i_ctime_sec)) {
+		e->r.b.file.ctime = BPF_CORE_READ(ino, i_ctime_sec) * 1000000000ULL + BPF_CORE_READ(ino, i_ctime_nsec);
+	} else if (bpf_core_field_exists(((struct inode___ctime66 *)ino)->__i_ctime)) {
+		struct timespec64 ts = BPF_CORE_READ((struct inode___ctime66 *)ino, __i_ctime);
+		e->r.b.file.ctime = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	} else {
+		struct timespec64 ts = BPF_CORE_READ((struct inode___ctime_old *)ino, i_ctime);
+		e->r.b.file.ctime = ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+	}
+}
+
+/* After the cheap filter: resolve, look up, record. */
+static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *task, struct file *file, long ret,
+					  s32 nr, const void *upath, u16 flags)
+{
+	struct mw_pathbuf *pb = mw_pathbuf_get();
+	if (!pb || !m || !m->cfg || !m->ctr)
+		return 0;
+	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
+	struct vfsmount *vm = BPF_CORE_READ(file, f_path.mnt);
+	u32 start = mw_resolve(pb, (u64)d, (u64)vm);
+	if (pb->truncated)
+		flags |= MW_F_PATH_TRUNCATED;
+	if ((m->cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) && !(flags & MW_F_PATH_TRUNCATED)) {
+		u32 kinds = mw_trie_kinds(pb, start, MW_PATH_MAX, m->slot, m->cfg->rev_len);
+		if (!(kinds & MW_BIT(MW_KIND_FILE_OPEN))) {
+			m->ctr->trie_rejected++;
+			return 0;
+		}
+	}
+	if (flags & MW_F_PATH_TRUNCATED)
+		m->ctr->truncated++;
+	struct mw_evbuf *e = mw_record_begin(MW_KIND_FILE_OPEN, task, ret, nr, flags);
+	if (!e)
+		return 0;
+	mw_file_body(e, file);
+	u32 off = mw_put_buf(e, 0, MW_S_A, pb, start, MW_PATH_MAX);
+	off = mw_put_user_str(e, off, MW_S_B, upath);
+	off = mw_put_common(e, off, pb);
+	mw_submit(e, off, MW_KIND_FILE_OPEN, m->ctr);
+	return 0;
+}
+
+/* The exit of an open syscall: fd -> struct file, cheap filter, then the rest.
+ * upath_arg: the argument holding the path the caller passed (-1: none). */
+static __always_inline int mw_open_exit(struct mw_sys_exit_ctx *ctx, int upath_arg)
+{
+	struct mw_ctx m;
+	long fd = ctx->ret;
+	if (fd < 0)
+		return 0;
+	if (!mw_begin(&m, MW_KIND_FILE_OPEN))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *file = NULL;
+	if (bpf_rdonly_cast) {
+		struct fdtable *fdt = task->files->fdt;
+		if ((unsigned long)fd >= fdt->max_fds)
+			return 0;
+		struct file **fds = fdt->fd;
+		struct kiocb *slot = bpf_rdonly_cast(&fds[fd], bpf_core_type_id_kernel(struct kiocb));
+		file = slot->ki_filp;
+		if (!file || (file->f_flags & MW_O_PATH))
+			return 0;
+		if ((m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) && !mw_open_candidate(m.cfg, mw_addr(m.ctr, file))) {
+			m.ctr->cheap_rejected++;
+			return 0;
+		}
+	} else {
+		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+		if ((unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
+			return 0;
+		struct file **fds = BPF_CORE_READ(fdt, fd);
+		bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xfffffff]);
+		if (!file || (BPF_CORE_READ(file, f_flags) & MW_O_PATH))
+			return 0;
+	}
+	const void *upath = NULL;
+	if (upath_arg >= 0)
+		upath = (const void *)mw_arg(mw_regs(task), upath_arg);
+	return mw_file_opened(&m, task, file, fd, ctx->syscall_nr, upath, 0);
+}
+
+SEC("tp/syscalls/sys_exit_openat")
+int mw_tp_exit_openat(struct mw_sys_exit_ctx *ctx) { return mw_open_exit(ctx, 1); }
+
+SEC("tp/syscalls/sys_exit_openat2")
+int mw_tp_exit_openat2(struct mw_sys_exit_ctx *ctx) { return mw_open_exit(ctx, 1); }
+
+SEC("tp/syscalls/sys_exit_open_by_handle_at")
+int mw_tp_exit_open_by_handle_at(struct mw_sys_exit_ctx *ctx) { return mw_open_exit(ctx, -1); }
+
+#if defined(__TARGET_ARCH_x86)
+SEC("tp/syscalls/sys_exit_open")
+int mw_tp_exit_open(struct mw_sys_exit_ctx *ctx) { return mw_open_exit(ctx, 0); }
+
+SEC("tp/syscalls/sys_exit_creat")
+int mw_tp_exit_creat(struct mw_sys_exit_ctx *ctx) { return mw_open_exit(ctx, 0); }
+#endif
+
+/* LSM and fentry: every open path (io_uring, exec, the kernel's own opens of core files),
+ * with the struct file given. The open has not completed yet: retval is 0. */
+static __always_inline int mw_file_hook(struct file *file)
+{
+	struct mw_ctx m;
+	if (!mw_begin(&m, MW_KIND_FILE_OPEN))
+		return 0;
+	if (file->f_flags & MW_O_PATH)
+		return 0;
+	if (bpf_rdonly_cast && (m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) &&
+	    !mw_open_candidate(m.cfg, mw_addr(m.ctr, file))) {
+		m.ctr->cheap_rejected++;
+		return 0;
+	}
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = mw_regs(task);
+	s32 nr = mw_syscall_nr(regs);
+	const void *upath = NULL;
+	if (nr == MW_NR_OPENAT || nr == MW_NR_OPENAT2)
+		upath = (const void *)mw_arg(regs, 1);
+	else if (nr == MW_NR_OPEN || nr == MW_NR_CREAT)
+		upath = (const void *)mw_arg(regs, 0);
+	return mw_file_opened(&m, task, file, 0, nr, upath, MW_F_LSM_HOOK);
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(mw_lsm_file_open, struct file *file)
+{
+	mw_file_hook(file);
+	return 0;
+}
+
+SEC("fentry/security_file_open")
+int BPF_PROG(mw_fentry_file_open, struct file *file)
+{
+	mw_file_hook(file);
+	return 0;
+}
+
+/* Not a hook of the sensor: the same code as the two above, on a tracepoint that also passes a
+ * trusted struct file (fsync reaches it). Kernels that refuse LSM and fentry programs still
+ * verify and run it, so the tests prove the hook path works. Loaded only by the tests. */
+SEC("tp_btf/file_check_and_advance_wb_err")
+int BPF_PROG(mw_test_file_hook, struct file *file, u32 since)
+{
+	mw_file_hook(file);
+	return 0;
+}
+
+/* -- unlink, rename, link (syscall exits) ---------------------------------------------------- */
+
+/* Does the user string pb->buf[from, end) have a "." or ".." component or an empty one? Then
+ * the kernel cannot judge the joined path with a string lookup; user space normalises it.
+ * The last four bytes ride in a shift register, so the scan carries no branching state. */
+__noinline int mw_needs_normalising(struct mw_pathbuf *pb, u32 from, u32 end)
+{
+	if (!pb || end < from)
+		return 1;
+	u32 len = end - from;
+	if (len > MW_SCAN_MAX)
+		return 1;
+	if (len == 0)
+		return 0;
+	/* a relative path behaves as if a '/' preceded it ("./x", "../x") */
+	u32 w = pb->buf[from & (MW_PB_SIZE - 1)] == '/' ? 0 : '/';
+#pragma clang loop unroll(disable)
+	for (u32 i = 0; i < MW_SCAN_MAX; i++) {
+		if (i >= len)
+			break;
+		u8 c = pb->buf[(from + i) & (MW_PB_SIZE - 1)];
+		w = (w << 8) | c;
+		if (c == '/' && ((w & 0xffff) == 0x2f2f || (w & 0xffffff) == 0x2f2e2f || w == 0x2f2e2e2f))
+			return 1; /* "//", "/./", "/../" */
+	}
+	w = (w << 8) | '/'; /* and as if a '/' followed it ("x/.", "x/..") */
+	return (w & 0xffffff) == 0x2f2e2f || w == 0x2f2e2e2f;
+}
+
+/* Resolve "dirfd + user path" into pb: [*start, *end). Returns flags for the slot. */
+static __always_inline u16 mw_join(struct mw_pathbuf *pb, struct task_struct *task, int dirfd, const void *upath,
+			      u32 *start, u32 *end)
+{
+	u16 flags = 0;
+	if (!pb || !start || !end)
+		return MW_F_A_UNFILTERED;
+	const u32 ustart = MW_PATH_MAX + 1;
+	long n = bpf_probe_read_user_str(&pb->buf[ustart], MW_PATH_MAX - 1, upath);
+	if (n < 1)
+		n = 1;
+	u32 uend = ustart + (u32)(n - 1);
+	if (uend > MW_PB_SIZE)
+		uend = MW_PB_SIZE;
+	*end = uend;
+	if (uend > ustart && pb->buf[ustart] == '/') {
+		*start = ustart;
+	} else {
+		struct dentry *d;
+		struct vfsmount *vm;
+		if (dirfd == MW_AT_FDCWD) {
+			d = BPF_CORE_READ(task, fs, pwd.dentry);
+			vm = BPF_CORE_READ(task, fs, pwd.mnt);
+		} else {
+			struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+			struct file *f = NULL;
+			if (dirfd < 0 || (unsigned int)dirfd >= BPF_CORE_READ(fdt, max_fds))
+				return MW_F_A_UNFILTERED;
+			struct file **fds = BPF_CORE_READ(fdt, fd);
+			bpf_probe_read_kernel(&f, sizeof(f), &fds[dirfd & 0xfffffff]);
+			if (!f)
+				return MW_F_A_UNFILTERED;
+			d = BPF_CORE_READ(f, f_path.dentry);
+			vm = BPF_CORE_READ(f, f_path.mnt);
+		}
+		u32 dstart = mw_resolve(pb, (u64)d, (u64)vm);
+		if (pb->truncated)
+			flags |= MW_F_PATH_TRUNCATED;
+		if (uend == ustart) {
+			*start = dstart; /* empty user path (AT_EMPTY_PATH): the directory itself */
+			*end = MW_PATH_MAX;
+		} else if (dstart == MW_PATH_MAX - 1) {
+			pb->buf[MW_PATH_MAX] = '/'; /* directory is "/" */
+			*start = MW_PATH_MAX;
+		} else {
+			pb->buf[MW_PATH_MAX] = '/';
+			*start = dstart;
+		}
+	}
+	if (flags & MW_F_PATH_TRUNCATED)
+		flags |= MW_F_A_UNFILTERED;
+	if (mw_needs_normalising(pb, ustart, uend))
+		flags |= MW_F_A_UNNORMALISED | MW_F_A_UNFILTERED;
+	return flags;
+}
+
+/* one path of an unlink/rename/link: join, judge, copy into slot */
+static __always_inline u32 mw_change_path(struct mw_ctx *m, struct mw_pathbuf *pb, struct mw_evbuf *e, u32 off,
+					  int slot, u32 kind, struct task_struct *task, int dirfd, const void *upath,
+					  bool *wanted)
+{
+	u32 start = 0, end = 0;
+	u16 f = mw_join(pb, task, dirfd, upath, &start, &end);
+	if (f & MW_F_A_UNFILTERED)
+		*wanted = true;
+	else if (mw_trie_kinds(pb, start, end, m->slot, m->cfg->rev_len) & MW_BIT(kind))
+		*wanted = true;
+	if (slot == MW_S_B) {
+		if (f & MW_F_A_UNNORMALISED)
+			e->r.h.flags |= MW_F_B_UNNORMALISED;
+	} else {
+		e->r.h.flags |= f & MW_F_A_UNNORMALISED;
+	}
+	/* user space re-checks paths the kernel could not judge (after normalising them) */
+	e->r.h.flags |= f & (MW_F_PATH_TRUNCATED | MW_F_A_UNFILTERED);
+	return mw_put_buf(e, off, slot, pb, start, end);
+}
+
+static __always_inline int mw_change_exit(struct mw_sys_exit_ctx *ctx, u32 kind, int dirfd_a, int path_a,
+					  int dirfd_b, int path_b, int flags_arg)
+{
+	struct mw_ctx m;
+	if (ctx->ret != 0)
+		return 0;
+	if (!mw_begin(&m, kind))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = mw_regs(task);
+	u64 flags = flags_arg >= 0 ? mw_arg(regs, flags_arg) : 0;
+	if (kind == MW_KIND_INODE_UNLINK && (flags & MW_AT_REMOVEDIR))
+		return 0; /* rmdir */
+	struct mw_pathbuf *pb = mw_pathbuf_get();
+	if (!pb)
+		return 0;
+	struct mw_evbuf *e = mw_record_begin(kind, task, ctx->ret, ctx->syscall_nr, 0);
+	if (!e)
+		return 0;
+	bool filtered = m.cfg->path_filtered & MW_BIT(kind);
+	bool wanted = !filtered;
+	int da = dirfd_a >= 0 ? (int)mw_arg(regs, dirfd_a) : MW_AT_FDCWD;
+	u32 off = mw_change_path(&m, pb, e, 0, MW_S_A, kind, task, da, (const void *)mw_arg(regs, path_a), &wanted);
+	if (path_b >= 0) {
+		int db = dirfd_b >= 0 ? (int)mw_arg(regs, dirfd_b) : MW_AT_FDCWD;
+		off = mw_change_path(&m, pb, e, off, MW_S_B, kind, task, db, (const void *)mw_arg(regs, path_b), &wanted);
+	}
+	if (!wanted) {
+		m.ctr->trie_rejected++;
+		return 0;
+	}
+	e->r.b.file.flags = (u32)flags;
+	off = mw_put_common(e, off, pb);
+	mw_submit(e, off, kind, m.ctr);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_unlinkat")
+int mw_tp_exit_unlinkat(struct mw_sys_exit_ctx *ctx) { return mw_change_exit(ctx, MW_KIND_INODE_UNLINK, 0, 1, -1, -1, 2); }
+
+SEC("tp/syscalls/sys_exit_renameat2")
+int mw_tp_exit_renameat2(struct mw_sys_exit_ctx *ctx) { return mw_change_exit(ctx, MW_KIND_INODE_RENAME, 0, 1, 2, 3, 4); }
+
+SEC("tp/syscalls/sys_exit_linkat")
+int mw_tp_exit_linkat(struct mw_sys_exit_ctx *ctx) { return mw_change_exit(ctx, MW_KIND_INODE_LINK, 0, 1, 2, 3, -1); }
+
+#if defined(__TARGET_ARCH_x86)
+SEC("tp/syscalls/sys_exit_unlink")
+int mw_tp_exit_unlink(struct mw_sys_exit_ctx *ctx) { return mw_change_exit(ctx, MW_KIND_INODE_UNLINK, -1, 0, -1, -1, -1); }
+
+SEC("tp/syscalls/sys_exit_rename")
+int mw_tp_exit_rename(struct mw_sys_exit_ctx *ctx) { return mw_change_exit(ctx, MW_KIND_INODE_RENAME, -1, 0, -1, 1, -1); }
+
+SEC("tp/syscalls/sys_exit_renameat")
+int mw_tp_exit_renameat(struct mw_sys_exit_ctx *ctx) { return mw_change_exit(ctx, MW_KIND_INODE_RENAME, 0, 1, 2, 3, -1); }
+
+SEC("tp/syscalls/sys_exit_link")
+int mw_tp_exit_link(struct mw_sys_exit_ctx *ctx) { return mw_change_exit(ctx, MW_KIND_INODE_LINK, -1, 0, -1, 1, -1); }
+#endif
+
+/* -- signals, ptrace, process_vm_* (syscall exits) ------------------------------------------ */
+
+static __always_inline int mw_syscall_exit(struct mw_sys_exit_ctx *ctx, u32 kind)
+{
+	struct mw_ctx m;
+	if (!mw_begin(&m, kind))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = mw_regs(task);
+	struct mw_evbuf *e = mw_record_begin(kind, task, ctx->ret, ctx->syscall_nr, 0);
+	if (!e)
+		return 0;
+	for (int i = 0; i < 6; i++)
+		e->r.b.sc.args[i] = mw_arg(regs, i);
+	if (kind == MW_KIND_PIDFD_SEND_SIGNAL && ctx->ret == 0) {
+		/* the process behind the pidfd: file->private_data is its struct pid */
+		int pidfd = (int)e->r.b.sc.args[0];
+		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+		if (pidfd >= 0 && (unsigned int)pidfd < BPF_CORE_READ(fdt, max_fds)) {
+			struct file **fds = BPF_CORE_READ(fdt, fd);
+			struct file *f = NULL;
+			bpf_probe_read_kernel(&f, sizeof(f), &fds[pidfd & 0xfffffff]);
+			struct pid *p = f ? BPF_CORE_READ(f, private_data) : NULL;
+			struct upid up = {};
+			if (p && mw_pid_at(p, 0, &up) == 0)
+				e->r.b.sc.target_pid = up.nr;
+		}
+	}
+	struct mw_pathbuf *pb = mw_pathbuf_get();
+	u32 off = mw_put_common(e, 0, pb);
+	mw_submit(e, off, kind, m.ctr);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_kill")
+int mw_tp_exit_kill(struct mw_sys_exit_ctx *ctx) { return mw_syscall_exit(ctx, MW_KIND_KILL); }
+
+SEC("tp/syscalls/sys_exit_tkill")
+int mw_tp_exit_tkill(struct mw_sys_exit_ctx *ctx) { return mw_syscall_exit(ctx, MW_KIND_TKILL); }
+
+SEC("tp/syscalls/sys_exit_tgkill")
+int mw_tp_exit_tgkill(struct mw_sys_exit_ctx *ctx) { return mw_syscall_exit(ctx, MW_KIND_TGKILL); }
+
+SEC("tp/syscalls/sys_exit_pidfd_send_signal")
+int mw_tp_exit_pidfd_send_signal(struct mw_sys_exit_ctx *ctx) { return mw_syscall_exit(ctx, MW_KIND_PIDFD_SEND_SIGNAL); }
+
+SEC("tp/syscalls/sys_exit_ptrace")
+int mw_tp_exit_ptrace(struct mw_sys_exit_ctx *ctx) { return mw_syscall_exit(ctx, MW_KIND_PTRACE); }
+
+SEC("tp/syscalls/sys_exit_process_vm_readv")
+int mw_tp_exit_process_vm_readv(struct mw_sys_exit_ctx *ctx) { return mw_syscall_exit(ctx, MW_KIND_PROCESS_VM_READV); }
+
+SEC("tp/syscalls/sys_exit_process_vm_writev")
+int mw_tp_exit_process_vm_writev(struct mw_sys_exit_ctx *ctx) { return mw_syscall_exit(ctx, MW_KIND_PROCESS_VM_WRITEV); }
+
+/* -- process lifecycle ------------------------------------------------------------------------ */
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(mw_sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct mw_ctx m;
+	if (!mw_begin(&m, MW_KIND_PROCESS_EXEC))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct mw_pathbuf *pb = mw_pathbuf_get();
+	if (!pb)
+		return 0;
+	struct pt_regs *regs = mw_regs(task);
+	struct mw_evbuf *e = mw_record_begin(MW_KIND_PROCESS_EXEC, task, 0, mw_syscall_nr(regs), 0);
+	if (!e)
+		return 0;
+	struct file *file = BPF_CORE_READ(bprm, file);
+	u16 flags = 0;
+	u32 off = 0;
+	if (file) {
+		mw_file_body(e, file);
+		struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
+		struct vfsmount *vm = BPF_CORE_READ(file, f_path.mnt);
+		u32 start = mw_resolve(pb, (u64)d, (u64)vm);
+		if (pb->truncated)
+			flags |= MW_F_PATH_TRUNCATED;
+		off = mw_put_buf(e, off, MW_S_A, pb, start, MW_PATH_MAX);
+	}
+	e->r.b.file.flags = 0;
+	e->r.b.file.argc = BPF_CORE_READ(bprm, argc);
+	off = mw_put_kernel_str(e, off, MW_S_B, BPF_CORE_READ(bprm, filename));
+	/* argv: the new image's argument area (NUL separated) */
+	unsigned long as = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long ae = BPF_CORE_READ(task, mm, arg_end);
+	if (ae > as && off <= MW_STR_SIZE - MW_ARGV_MAX) {
+		u64 n = ae - as;
+		if (n > MW_ARGV_MAX)
+			n = MW_ARGV_MAX;
+		if (bpf_probe_read_user(&e->s[off], n, (void *)as) == 0) {
+			e->r.h.slen[MW_S_C] = n;
+			off += n;
+		}
+	}
+	e->r.h.flags |= flags;
+	off = mw_put_common(e, off, pb);
+	mw_submit(e, off, MW_KIND_PROCESS_EXEC, m.ctr);
+	return 0;
+}
+
+static __always_inline u32 mw_ns_nr(struct task_struct *t, bool leader)
+{
+	struct pid *p = leader ? BPF_CORE_READ(t, group_leader, thread_pid) : BPF_CORE_READ(t, thread_pid);
+	struct upid up = {};
+	u32 level = BPF_CORE_READ(t, thread_pid, level);
+	if (mw_pid_at(p, level, &up))
+		return 0;
+	return up.nr;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(mw_sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct mw_ctx m;
+	if (!mw_begin(&m, MW_KIND_PROCESS_FORK))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = mw_regs(task);
+	struct mw_evbuf *e = mw_record_begin(MW_KIND_PROCESS_FORK, task, 0, mw_syscall_nr(regs), 0);
+	if (!e)
+		return 0;
+	struct mw_body_fork *f = &e->r.b.fork;
+	f->parent_tid = BPF_CORE_READ(parent, pid);
+	f->parent_pid = BPF_CORE_READ(parent, tgid);
+	f->parent_ns_tid = mw_ns_nr(parent, false);
+	f->parent_ns_pid = mw_ns_nr(parent, true);
+	f->child_tid = BPF_CORE_READ(child, pid);
+	f->child_pid = BPF_CORE_READ(child, tgid);
+	f->child_ns_tid = mw_ns_nr(child, false);
+	f->child_ns_pid = mw_ns_nr(child, true);
+	f->child_start_time = BPF_CORE_READ(child, start_time);
+	struct mw_pathbuf *pb = mw_pathbuf_get();
+	u32 off = mw_put_common(e, 0, pb);
+	mw_submit(e, off, MW_KIND_PROCESS_FORK, m.ctr);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(mw_sched_process_exit, struct task_struct *p)
+{
+	struct mw_ctx m;
+	if (!mw_begin(&m, MW_KIND_PROCESS_EXIT))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = mw_regs(task);
+	struct mw_evbuf *e = mw_record_begin(MW_KIND_PROCESS_EXIT, task, 0, mw_syscall_nr(regs), 0);
+	if (!e)
+		return 0;
+	e->r.b.exit.exit_code = BPF_CORE_READ(task, exit_code);
+	/* do_exit() decrements signal->live before this tracepoint: 0 means the whole group */
+	e->r.b.exit.group_dead = BPF_CORE_READ(task, signal, live.counter) == 0;
+	struct mw_pathbuf *pb = mw_pathbuf_get();
+	u32 off = mw_put_common(e, 0, pb);
+	mw_submit(e, off, MW_KIND_PROCESS_EXIT, m.ctr);
+	return 0;
+}

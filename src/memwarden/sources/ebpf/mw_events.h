@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The contract between the memwarden probe and user space: record layout, event kinds, filter
+ * configuration. Mirrored field for field in memwarden/sources/ebpf/layout.py; change both
+ * together (tests/unit/test_ebpf_layout.py compares them).
+ */
+#ifndef MW_EVENTS_H
+#define MW_EVENTS_H
+
+#define MW_COMM_LEN 16
+#define MW_PATH_MAX 4096      /* longest path string a record carries (PATH_MAX) */
+#define MW_NAME_MAX 255       /* longest path component (NAME_MAX) */
+#define MW_ARGV_MAX 3072      /* bytes of exec arguments carried */
+#define MW_CGROUP_MAX 256     /* bytes of the cgroup path tail carried */
+#define MW_NODENAME_MAX 64    /* uts nodename */
+#define MW_MAX_COMPONENTS 64  /* path components walked before the path counts as truncated */
+#define MW_CGROUP_LEVELS 4    /* cgroup path components carried (leaf first) */
+#define MW_NSTRINGS 6         /* string slots of a record */
+#define MW_LPM_DATA 256       /* bytes of path a trie key holds */
+#define MW_MAX_HEADS 32       /* names the cheap open filter compares */
+#define MW_RECORD_MAX 16384   /* largest record (per-CPU build buffer) */
+
+/* Event kinds: bit (1 << kind) in the configuration masks. */
+enum mw_kind {
+	MW_KIND_FILE_OPEN = 1,
+	MW_KIND_INODE_UNLINK = 2,
+	MW_KIND_INODE_RENAME = 3,
+	MW_KIND_INODE_LINK = 4,
+	MW_KIND_PROCESS_EXEC = 5,
+	MW_KIND_PROCESS_FORK = 6,
+	MW_KIND_PROCESS_EXIT = 7,
+	MW_KIND_KILL = 8,
+	MW_KIND_TKILL = 9,
+	MW_KIND_TGKILL = 10,
+	MW_KIND_PIDFD_SEND_SIGNAL = 11,
+	MW_KIND_PTRACE = 12,
+	MW_KIND_PROCESS_VM_READV = 13,
+	MW_KIND_PROCESS_VM_WRITEV = 14,
+	MW_KIND_MAX = 15,
+};
+
+/* String slots, in record order: the kind's own strings first (the path the filter resolved is
+ * copied before the path buffer is reused), then those of every record. */
+enum mw_slot {
+	MW_S_A = 0,       /* open, unlink, exec: pathname; rename, link: old path */
+	MW_S_B = 1,       /* open: syscall_pathname; rename, link: new path; exec: cmdpath */
+	MW_S_C = 2,       /* exec: argv, NUL separated */
+	MW_S_EXE = 3,     /* executable path of the task */
+	MW_S_CGROUP = 4,  /* cgroup path tail: up to MW_CGROUP_LEVELS components, LEAF FIRST, '/' separated */
+	MW_S_NODENAME = 5,
+};
+
+/* mw_header.flags */
+#define MW_F_PATH_TRUNCATED   0x0001 /* a path had more components than the walk covers */
+#define MW_F_A_UNNORMALISED   0x0002 /* slot A is "dir/user string", "." or ".." inside */
+#define MW_F_B_UNNORMALISED   0x0004 /* same for slot B */
+#define MW_F_LSM_HOOK         0x0008 /* produced by an LSM/fentry hook (no return value yet) */
+#define MW_F_A_UNFILTERED     0x0010 /* a path could not be judged by the kernel filter */
+
+struct mw_header {
+	u64 ts;          /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	u64 start_time;  /* task start, CLOCK_MONOTONIC ns */
+	u64 cgroup_id;   /* cgroup v2 id */
+	s64 retval;
+	u32 size;        /* bytes of the whole record */
+	u16 kind;
+	u16 flags;
+	u32 host_pid;    /* tgid in the initial pid namespace */
+	u32 host_tid;
+	u32 host_ppid;
+	u32 pid;         /* in the task's pid namespace */
+	u32 tid;
+	u32 ppid;        /* 0 when the parent is outside the task's pid namespace */
+	u32 uid;
+	u32 mnt_ns;
+	u32 pid_ns;
+	s32 syscall_nr;  /* -1: not in a syscall */
+	u32 cpu;
+	u16 slen[MW_NSTRINGS]; /* bytes of each string slot, strings follow the body in order */
+	char comm[MW_COMM_LEN];
+	u32 _pad[2];
+};
+
+struct mw_body_file {  /* open, unlink, rename, link, exec */
+	u64 inode;
+	u64 ctime;     /* ns */
+	u32 dev;       /* kernel dev_t: major << 20 | minor */
+	u32 flags;     /* open flags; rename flags */
+	u32 mode;      /* inode mode */
+	u32 argc;      /* exec */
+};
+
+struct mw_body_fork {
+	u64 child_start_time;
+	u32 parent_tid, parent_ns_tid, parent_pid, parent_ns_pid;
+	u32 child_tid, child_ns_tid, child_pid, child_ns_pid;
+};
+
+struct mw_body_exit {
+	s64 exit_code;
+	u32 group_dead;
+	u32 _pad;
+};
+
+struct mw_body_syscall {
+	u64 args[6];
+	s64 target_pid; /* pidfd_send_signal: host pid behind the pidfd, 0 if unknown */
+};
+
+union mw_body {
+	struct mw_body_file file;
+	struct mw_body_fork fork;
+	struct mw_body_exit exit;
+	struct mw_body_syscall sc;
+	u64 _size[8];
+};
+
+struct mw_record {
+	struct mw_header h;
+	union mw_body b;
+	/* then the strings of slots 0..MW_NSTRINGS-1, back to back, no terminators */
+};
+
+/* -- filter configuration (two slots, one active: reloads never tear) ------------------- */
+
+struct mw_head {
+	u64 mask;      /* which of the first 8 bytes of the name to compare */
+	u64 value;     /* their expected value (little-endian load of the name) */
+	u16 len;       /* name length (exact), or minimum length when at_least */
+	u8 at_least;
+	u8 _pad[5];
+};
+
+struct mw_heads {
+	u64 len_mask;  /* bit L (L < 63): some head may match a name of length L; bit 63: L >= 63 */
+	u32 n;
+	u32 _pad;
+	struct mw_head h[MW_MAX_HEADS];
+};
+
+struct mw_config {
+	u32 enabled;        /* bit (1 << kind): deliver events of this kind */
+	u32 path_filtered;  /* bit (1 << kind): only paths the tries accept */
+	u32 open_any_leaf;  /* 1: every opened name is a candidate (filter not expressible) */
+	u32 rev_len;        /* longest suffix in the reverse trie (bytes), 0: none */
+	u32 open_anchors;   /* 1: check ancestors against the anchor heads */
+	u32 _pad;
+	struct mw_heads leaf;    /* names an opened file must have (exact, suffix, basename) */
+	struct mw_heads anchor;  /* names of directories that begin a prefix filter */
+};
+
+struct mw_state {
+	u32 active;     /* config slot in use: 0 or 1 */
+	u32 _pad;
+};
+
+struct mw_lpm_key {
+	u32 prefixlen;  /* bits */
+	u8 data[MW_LPM_DATA];
+};
+
+/* Value of both tries: the kinds an entry accepts, per config slot. A longest-prefix lookup
+ * returns one entry, so each entry also carries the kinds of every shorter entry that is a
+ * prefix of it (user space computes that). */
+struct mw_trie_value {
+	u32 kinds[2];
+};
+
+/* Per-CPU counters (user space sums them). */
+struct mw_counters {
+	u64 seen[MW_KIND_MAX];       /* hook invocations that reached the filter, by kind */
+	u64 delivered[MW_KIND_MAX];  /* records written to the ring buffer */
+	u64 dropped[MW_KIND_MAX];    /* records the ring buffer had no room for */
+	u64 cheap_rejected;          /* opens rejected on name length / first bytes */
+	u64 trie_rejected;           /* resolved paths no filter accepted */
+	u64 truncated;               /* paths longer than the walk covers */
+	u64 _scratch;                /* the probe's own use (not a counter) */
+};
+
+#endif /* MW_EVENTS_H */

@@ -1,0 +1,461 @@
+"""The live eBPF sensor: load the probe, attach what the detectors need, filter in the kernel,
+read the ring buffer, feed the engine, account for every lost record, clean up.
+
+Lifecycle::
+
+    sensor = EbpfSensor(engine, SensorOptions())
+    sensor.start()            # checks, picks the hook mode, loads, attaches, writes filters
+    sensor.run(duration=10)   # or poll_once() in a loop; request_stop() from a signal handler
+    sensor.close()            # detaches and unloads everything (also on exceptions: use `with`)
+
+Nothing is pinned: every program, map and link lives in this process's file descriptors, so
+even a crash leaves nothing attached.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from memwarden.engine import Engine
+from memwarden.event import Event
+from memwarden.sources.ebpf import errors as E
+from memwarden.sources.ebpf import hooks as H
+from memwarden.sources.ebpf import layout as L
+from memwarden.sources.ebpf.decode import DecodeError, RecordDecoder
+from memwarden.sources.ebpf.filters import FilterMaps, FilterPlan, plan_from_engine
+
+BUILD_COMMAND = "bash scripts/build-bpf.sh"
+OBJECT_ENV = "MEMWARDEN_BPF_OBJECT"
+PACKAGE_DIR = Path(__file__).resolve().parent
+BTF_PATH = "/sys/kernel/btf/vmlinux"
+TRACEFS_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
+
+
+def object_path(name: str = "memwarden.bpf.o", env: str = OBJECT_ENV) -> Path:
+    """Where the compiled probe is: ``$MEMWARDEN_BPF_OBJECT``, else next to this module (the
+    build script writes it there; an installed package carries it as package data)."""
+    override = os.environ.get(env)
+    return Path(override) if override else PACKAGE_DIR / name
+
+
+@dataclass
+class SensorOptions:
+    all_events: bool = False  # deliver every event of every kind, no filtering (debugging)
+    hooks: str = "auto"  # auto, lsm, fentry, tracepoint
+    ring_buffer_mb: int = 16  # rounded up to a power of two
+    object_file: str | None = None
+    drop_check_interval: float = 1.0  # seconds between reads of the kernel's drop counters
+    drop_warning_interval: float = 10.0  # at most one stderr warning per this many seconds
+
+
+def _capabilities() -> int:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except OSError:
+        pass
+    return 0
+
+
+def preflight(obj: Path) -> None:
+    """Every reason the sensor cannot start that can be told before touching BPF."""
+    caps = _capabilities()
+    privileged = os.geteuid() == 0 or (caps >> CAP_SYS_ADMIN) & 1 or (
+        (caps >> CAP_BPF) & 1 and (caps >> CAP_PERFMON) & 1)
+    if not privileged:
+        raise E.NotPrivileged(
+            "the eBPF sensor needs root (or CAP_BPF and CAP_PERFMON): run it as root")
+    if not os.path.exists(BTF_PATH):
+        raise E.NoBtf(f"this kernel has no BTF ({BTF_PATH} is missing); the CO-RE probe needs a "
+                      "kernel built with CONFIG_DEBUG_INFO_BTF=y (5.8 or later, as distributions "
+                      "ship them)")
+    if not obj.is_file():
+        raise E.ObjectMissing(f"BPF object {obj} not found: build it with {BUILD_COMMAND} "
+                              f"(or point {OBJECT_ENV} at it)")
+    if not any(os.path.isdir(os.path.join(d, "events", "syscalls")) for d in TRACEFS_DIRS):
+        raise E.TracefsMissing("tracefs is not mounted (no /sys/kernel/tracing/events/syscalls): "
+                               "mount -t tracefs none /sys/kernel/tracing")
+
+
+def _stale_source(obj: Path) -> Path | None:
+    """A probe source newer than the object next to it (a forgotten rebuild), if any."""
+    try:
+        built = obj.stat().st_mtime
+        for src in obj.parent.glob("*.[ch]"):
+            if src.stat().st_mtime > built:
+                return src
+    except OSError:
+        return None
+    return None
+
+
+def _refused_message(exc: Exception) -> str:
+    detail = str(exc)
+    lockdown = ""
+    try:
+        with open("/sys/kernel/security/lockdown") as f:
+            text = f.read().strip()
+        if "[none]" not in text:
+            lockdown = f"; kernel lockdown is on ({text})"
+    except OSError:
+        pass
+    return (f"the kernel refused to load memwarden's BPF programs ({detail}){lockdown}; check "
+            "that this is not an unprivileged container and that no LSM or seccomp policy "
+            "forbids bpf()")
+
+
+def _power_of_two_mb(mb: int) -> int:
+    size = max(1, mb) << 20
+    return 1 << (size - 1).bit_length()
+
+
+class EbpfSensor:
+    """The live sensor. ``on_event`` (e.g. a recorder) sees every event the engine sees."""
+
+    def __init__(self, engine: Engine, options: SensorOptions | None = None, *,
+                 on_event: Callable[[Event], None] | None = None,
+                 err: IO[str] | None = None) -> None:
+        self.engine = engine
+        self.options = options or SensorOptions()
+        self.on_event = on_event
+        self.err = err if err is not None else sys.stderr
+        self.mode = ""
+        self.refused_modes: list[str] = []
+        self.plan: FilterPlan | None = None
+        self.ring_size = _power_of_two_mb(self.options.ring_buffer_mb)
+        self._obj = None
+        self._links: dict[str, Any] = {}
+        self._programs: set[str] = set()
+        self._filters: FilterMaps | None = None
+        self._ring = None
+        self._decoder: RecordDecoder | None = None
+        self._stop = False
+        self._reload = False
+        self._ncpus = 1
+        self._last_dropped: list[int] = []
+        self._next_drop_check = 0.0
+        self._last_warning = 0.0
+        self._dropped_since_warning = 0
+        self._warn_window_start = 0.0
+        self.decode_errors = 0
+        self._decode_errors_reported: set[str] = set()
+        self._detectors_seen: list = []
+        self.filter_reloads = 0
+        self.started = False
+
+    # -- start --------------------------------------------------------------------------------
+    def start(self) -> None:
+        from memwarden.sources.ebpf import libbpf as B  # libbpf is needed from here on
+        from memwarden.sources.ebpf.ringbuf import RingBufferReader
+
+        obj_path = Path(self.options.object_file) if self.options.object_file else object_path()
+        preflight(obj_path)
+        stale = _stale_source(obj_path)
+        if stale is not None:
+            print(f"memwarden: warning: {stale} is newer than {obj_path}; rebuild it with "
+                  f"{BUILD_COMMAND}", file=self.err)
+        try:
+            B.lib()
+        except B.LibbpfMissing as exc:
+            raise E.LibbpfUnavailable(str(exc)) from None
+        try:
+            self.mode, self.refused_modes = H.choose_mode(str(obj_path), self.options.hooks)
+        except B.LibbpfError as exc:
+            raise E.BpfRefused(str(exc)) from None
+        try:
+            self._load(B, obj_path)
+            self._check_layout()
+            self._ncpus = B.possible_cpus()
+            self._last_dropped = [0] * self._ncpus
+            self._filters = FilterMaps(self._obj.map("mw_config"), self._obj.map("mw_state"),
+                                       self._obj.map("mw_fwd"), self._obj.map("mw_rev"))
+            self.plan = plan_from_engine(self.engine, all_events=self.options.all_events)
+            self._decoder = RecordDecoder(path_check=self.engine.path_filters_for)
+            self._report_plan(self.plan)
+            self._ring = RingBufferReader(self._obj.map("mw_events").fd, self.ring_size)
+            self._filters.apply(self.plan)
+            self._attach_for(self.plan)
+        except B.LibbpfError as exc:
+            self.close()
+            if exc.errno in (errno.EPERM, errno.EACCES):
+                raise E.BpfRefused(_refused_message(exc)) from None
+            tail = "; ".join(line.strip() for line in exc.log[-3:] if line.strip())
+            raise E.SensorError(f"{exc}" + (f" [{tail}]" if tail else "")) from None
+        except BaseException:
+            self.close()
+            raise
+        self._next_drop_check = time.monotonic() + self.options.drop_check_interval
+        self._detectors_seen = self.engine.detectors
+        self.started = True
+
+    def _load(self, B, obj_path: Path) -> None:
+        self._obj = B.BpfObject(str(obj_path))
+        available = set(self._obj.program_names())
+        missing = [n for n in H.OPEN_PROGRAMS["tracepoint"][:2] if n not in available]
+        if missing:
+            raise E.ObjectMismatch(f"{obj_path} lacks programs {missing}: it was built from "
+                                   f"other sources; rebuild it with {BUILD_COMMAND}")
+        self._programs = H.mode_programs(self.mode, available)
+        for name in available:
+            self._obj.set_autoload(name, name in self._programs)
+        self._obj.set_max_entries("mw_events", self.ring_size)
+        self._obj.load()
+
+    def _check_layout(self) -> None:
+        sizes = {"mw_config": L.CONFIG_SIZE, "mw_counters": L.COUNTERS_SIZE,
+                 "mw_state": L.STATE.size, "mw_fwd": L.TRIE_VALUE.size}
+        for name, size in sizes.items():
+            m = self._obj.map(name)
+            if m.value_size != size:
+                raise E.ObjectMismatch(
+                    f"BPF object and memwarden disagree on {name} ({m.value_size} vs {size} "
+                    f"bytes): rebuild it with {BUILD_COMMAND}")
+
+    def _report_plan(self, plan: FilterPlan) -> None:
+        if plan.unsupported:
+            print("memwarden: the eBPF sensor does not produce "
+                  f"{', '.join(plan.unsupported)}: detectors that need only those will not fire",
+                  file=self.err)
+        for w in plan.warnings:
+            print(f"memwarden: {w}", file=self.err)
+
+    def _attach_for(self, plan: FilterPlan) -> None:
+        """Attach the programs of every enabled kind that are not attached yet."""
+        for kind in sorted(plan.enabled):
+            for name in H.programs_for(kind, self.mode, self._programs):
+                if name not in self._links:
+                    self._links[name] = self._obj.attach(name)
+
+    @property
+    def event_names(self) -> list[str]:
+        return self.plan.event_names if self.plan else []
+
+    def ready_line(self) -> str:
+        names = ", ".join(self.event_names) or "none"
+        return f"memwarden: ready (hooks: {self.mode}; events: {names})"
+
+    @property
+    def attached_programs(self) -> list[str]:
+        return sorted(self._links)
+
+    # -- reload -------------------------------------------------------------------------------
+    def reload_filters(self) -> FilterPlan:
+        """Recompute the plan from the engine's detectors and write it into the running probe
+        (no detach; new event kinds get their programs attached)."""
+        from memwarden.sources.ebpf import libbpf as B
+
+        if self._filters is None:
+            raise E.SensorError("the sensor is not started")
+        plan = plan_from_engine(self.engine, all_events=self.options.all_events)
+        self._report_plan(plan)
+        try:
+            self._filters.apply(plan)
+            self._attach_for(plan)
+        except B.LibbpfError as exc:
+            raise E.SensorError(f"filter reload failed: {exc}") from None
+        self.plan = plan
+        self.filter_reloads += 1
+        return plan
+
+    # -- the loop -----------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Safe from a signal handler."""
+        self._stop = True
+
+    def request_reload(self) -> None:
+        """Safe from a signal handler: the loop reloads the filters at its next turn."""
+        self._reload = True
+
+    def add_wakeup_fd(self, fd: int) -> None:
+        """Also wake the loop when ``fd`` is readable (a signal wake-up pipe)."""
+        import select
+
+        self._ring._epoll.register(fd, select.EPOLLIN)  # type: ignore[union-attr]
+
+    def poll_once(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for records, process them all. Returns how many."""
+        self._ring.wait(timeout)  # type: ignore[union-attr]
+        n = self._ring.consume(self._handle_batch)  # type: ignore[union-attr]
+        now = time.monotonic()
+        if now >= self._next_drop_check:
+            self.check_drops()
+            self._next_drop_check = now + self.options.drop_check_interval
+        # a configuration reload (SIGHUP, in another thread) swaps the engine's detector list:
+        # the kernel filters follow
+        if self._reload or self.engine.detectors is not self._detectors_seen:
+            self._reload = False
+            self._detectors_seen = self.engine.detectors
+            self.reload_filters()
+        return n
+
+    def run(self, duration: float | None = None,
+            on_tick: Callable[[], None] | None = None) -> None:
+        """Process records until ``request_stop()`` or ``duration`` seconds."""
+        end = None if duration is None else time.monotonic() + duration
+        while not self._stop:
+            timeout = 0.5
+            if end is not None:
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                timeout = min(timeout, left)
+            self.poll_once(timeout)
+            if on_tick is not None:
+                on_tick()
+        self.drain()
+
+    def drain(self) -> None:
+        """Process what is left in the ring buffer and account for the last drops."""
+        if self._ring is not None:
+            self._ring.consume(self._handle_batch)
+            self.check_drops()
+
+    def _handle_batch(self, data: memoryview, batch: list[tuple[int, int]]) -> None:
+        decode = self._decoder.decode  # type: ignore[union-attr]
+        process = self.engine.process_event
+        on_event = self.on_event
+        for off, size in batch:
+            try:
+                ev = decode(data, off, size)
+            except (DecodeError, ValueError, IndexError, UnicodeError) as exc:
+                self._decode_failed(exc)
+                continue
+            if ev is None:
+                continue
+            process(ev)
+            if on_event is not None:
+                on_event(ev)
+
+    def _decode_failed(self, exc: Exception) -> None:
+        self.decode_errors += 1
+        self.engine.count_parse_error()
+        key = type(exc).__name__ + str(exc)[:40]
+        if key not in self._decode_errors_reported and len(self._decode_errors_reported) < 20:
+            self._decode_errors_reported.add(key)
+            print(f"memwarden: cannot decode a record from the probe: {exc} (further ones "
+                  "like it are only counted)", file=self.err)
+
+    # -- kernel counters and drops ------------------------------------------------------------
+    def _per_cpu_counters(self) -> list[tuple[int, ...]]:
+        m = self._obj.map("mw_counters")
+        raw = m.lookup(L.u32_key(0), value_size=L.COUNTERS_SIZE * self._ncpus)
+        if raw is None:
+            return []
+        size = L.COUNTERS_SIZE
+        return [L.COUNTERS.unpack_from(raw, i * size) for i in range(self._ncpus)]
+
+    def kernel_counters(self) -> dict[str, Any]:
+        per_cpu = self._per_cpu_counters()
+        k = L.KIND_MAX
+        total = [sum(col) for col in zip(*per_cpu, strict=True)] if per_cpu else [0] * (3 * k + 4)
+
+        def by_name(base: int) -> dict[str, int]:
+            return {L.KIND_EVENT[i]: total[base + i] for i in sorted(L.KIND_EVENT)
+                    if total[base + i]}
+
+        return {
+            "seen": by_name(0),
+            "delivered": by_name(k),
+            "dropped": by_name(2 * k),
+            "cheap_rejected": total[3 * k],
+            "trie_rejected": total[3 * k + 1],
+            "truncated": total[3 * k + 2],
+        }
+
+    def check_drops(self) -> int:
+        """Report ring-buffer reservation failures since the last check: one
+        ``memwarden_lost_events`` event per CPU that lost some, the engine's ``kernel_drops``
+        counter, and a rate-limited warning on stderr. Returns the number lost."""
+        if self._obj is None:
+            return 0
+        k = L.KIND_MAX
+        lost_total = 0
+        for cpu, ctr in enumerate(self._per_cpu_counters()):
+            dropped = sum(ctr[2 * k: 3 * k])
+            delta = dropped - self._last_dropped[cpu]
+            if delta <= 0:
+                continue
+            self._last_dropped[cpu] = dropped
+            lost_total += delta
+            ev = self._decoder.lost_events(delta, cpu)  # type: ignore[union-attr]
+            self.engine.process_event(ev)
+            if self.on_event is not None:
+                self.on_event(ev)
+        if lost_total:
+            self.engine.stats.kernel_drops += lost_total
+            self._warn_drops(lost_total)
+        return lost_total
+
+    def _warn_drops(self, lost: int) -> None:
+        now = time.monotonic()
+        if not self._dropped_since_warning:
+            self._warn_window_start = now
+        self._dropped_since_warning += lost
+        if now - self._last_warning < self.options.drop_warning_interval:
+            return
+        span = max(now - self._warn_window_start, self.options.drop_check_interval)
+        n = self._dropped_since_warning
+        print(f"memwarden: warning: the kernel dropped {n} events in {span:.0f} s "
+              f"({n / span:.0f}/s): the {self.ring_size >> 20} MiB ring buffer was full; raise "
+              "--ring-buffer-mb or select fewer events", file=self.err)
+        self._last_warning = now
+        self._dropped_since_warning = 0
+
+    def stats(self) -> dict[str, Any]:
+        """Sensor counters for ``--stats`` (the engine's are printed beside them)."""
+        out: dict[str, Any] = {"hook_mode": self.mode}
+        if self.refused_modes:
+            out["hooks_refused"] = "; ".join(self.refused_modes)
+        out["ring_buffer_mb"] = self.ring_size >> 20
+        out["programs_attached"] = len(self._links)
+        if self.filter_reloads:
+            out["filter_reloads"] = self.filter_reloads
+        if self._obj is not None:
+            kc = self.kernel_counters()
+            out["kernel_seen"] = kc["seen"]
+            out["kernel_delivered"] = kc["delivered"]
+            out["kernel_dropped"] = kc["dropped"]
+            out["kernel_cheap_rejected"] = kc["cheap_rejected"]
+            out["kernel_trie_rejected"] = kc["trie_rejected"]
+            out["kernel_truncated_paths"] = kc["truncated"]
+        if self._ring is not None:
+            out["ring_records"] = self._ring.records
+            out["ring_batches"] = self._ring.batches
+        out["decode_errors"] = self.decode_errors
+        if self._decoder is not None:
+            out["user_space_path_filtered"] = self._decoder.user_filtered
+        return out
+
+    # -- cleanup ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Detach every program and unload the object (idempotent)."""
+        links, self._links = self._links, {}
+        for link in links.values():
+            try:
+                link.destroy()
+            except Exception as exc:  # pragma: no cover - libbpf does not fail here
+                print(f"memwarden: detaching {link.program} failed: {exc}", file=self.err)
+        if self._ring is not None:
+            self._ring.close()
+            self._ring = None
+        if self._obj is not None:
+            self._obj.close()
+            self._obj = None
+        self._filters = None
+        self.started = False
+
+    def __enter__(self) -> EbpfSensor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
