@@ -252,6 +252,98 @@ def _replay_source(source: str, inputs: tuple[str, ...], sink) -> str:
         raise UsageFailure(str(exc)) from None
 
 
+# -- run, record (the live eBPF sensor) -------------------------------------------------------
+
+def sensor_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of the commands that run the live sensor (run, record)."""
+
+    @click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+                  help="Stop after SECONDS (default: until SIGINT or SIGTERM).")
+    @click.option("--all-events", is_flag=True,
+                  help="Deliver every event of every kind, unfiltered (debugging).")
+    @click.option("--hooks", type=click.Choice(["auto", "lsm", "fentry", "tracepoint"]),
+                  default="auto", show_default=True,
+                  help="How opens are hooked; auto takes the best the kernel allows.")
+    @click.option("--ring-buffer-mb", type=click.IntRange(1, 1024), default=16,
+                  show_default=True, help="Kernel ring buffer size (MiB, a power of two).")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _live(engine: Engine, sink, *, duration: float | None, all_events: bool, hooks: str,
+          ring_buffer_mb: int, show_stats: bool, recorder=None) -> None:
+    from memwarden.sources.ebpf.command import run_live
+    from memwarden.sources.ebpf.errors import SensorError
+    from memwarden.sources.ebpf.sensor import SensorOptions
+
+    options = SensorOptions(all_events=all_events, hooks=hooks, ring_buffer_mb=ring_buffer_mb)
+    try:
+        run_live(engine, options=options, duration=duration, show_stats=show_stats,
+                 print_stats=print_stats, recorder=recorder)
+    except SensorError as exc:
+        raise UsageFailure(str(exc)) from None
+    finally:
+        sink.close()
+
+
+@main.command(context_settings=CONTEXT)
+@detection_options
+@sensor_options
+def run(fmt: str, output: str | None, show_stats: bool, fail_on_finding: bool,
+        origins: tuple[str, ...], duration: float | None, all_events: bool, hooks: str,
+        ring_buffer_mb: int) -> None:
+    """Watch this host live with eBPF and raise findings as they happen (as root).
+
+    Prints 'memwarden: ready (...)' on stderr once attached; SIGINT or SIGTERM stops it
+    cleanly (exit 0)."""
+    from memwarden.outputs.sinks import open_sink
+
+    try:
+        sink = open_sink(output, fmt)
+    except OSError as exc:
+        raise UsageFailure(f"{exc.filename or output}: cannot write: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageFailure(str(exc)) from None
+    engine = build_engine(origins, sink)
+    _live(engine, sink, duration=duration, all_events=all_events, hooks=hooks,
+          ring_buffer_mb=ring_buffer_mb, show_stats=show_stats)
+    if fail_on_finding and engine.stats.findings:
+        sys.exit(EXIT_FINDINGS)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("file", metavar="FILE")
+@detection_options
+@sensor_options
+def record(file: str, fmt: str, output: str | None, show_stats: bool, fail_on_finding: bool,
+           origins: tuple[str, ...], duration: float | None, all_events: bool, hooks: str,
+           ring_buffer_mb: int) -> None:
+    """Like run, and write every event the sensor delivers to FILE (Tracee JSON lines, gzip
+    if FILE ends in .gz), for 'memwarden replay'. --all-events records everything."""
+    from memwarden.outputs.recording import EventRecorder
+    from memwarden.outputs.sinks import open_sink
+
+    try:
+        sink = open_sink(output, fmt)
+    except OSError as exc:
+        raise UsageFailure(f"{exc.filename or output}: cannot write: {exc.strerror}") from None
+    except ValueError as exc:
+        raise UsageFailure(str(exc)) from None
+    engine = build_engine(origins, sink)
+    try:
+        recorder = EventRecorder(file)
+    except OSError as exc:
+        sink.close()
+        raise UsageFailure(f"{file}: cannot write: {exc.strerror}") from None
+    _live(engine, sink, duration=duration, all_events=all_events, hooks=hooks,
+          ring_buffer_mb=ring_buffer_mb, show_stats=show_stats, recorder=recorder)
+    if fail_on_finding and engine.stats.findings:
+        sys.exit(EXIT_FINDINGS)
+
+
 # -- signatures -------------------------------------------------------------------------------
 
 @main.group(context_settings=CONTEXT)
