@@ -526,7 +526,7 @@ __noinline u32 mw_put_common(struct mw_evbuf *e, u32 off, struct mw_pathbuf *pb)
 			}
 		}
 	}
-	if (cg && off <= MW_STR_SIZE - MW_CGROUP_MAX) {
+	if (cg && off <= MW_STR_SIZE - 2 * MW_CGROUP_MAX) {
 		struct kernfs_node *kn = BPF_CORE_READ(cg, kn);
 		u32 used = 0; /* bytes written so far, components leaf first, '/' between them */
 #pragma clang loop unroll(disable)
@@ -541,16 +541,18 @@ __noinline u32 mw_put_common(struct mw_evbuf *e, u32 off, struct mw_pathbuf *pb)
 			if (!up)
 				break; /* the root, whose name is empty */
 			if (used > 0) {
-				if (used >= MW_CGROUP_MAX - 2)
+				if (used >= MW_CGROUP_MAX - 2 || off + used >= MW_STR_SIZE)
 					break;
-				e->s[(off + used) & (MW_RECORD_MAX - 1)] = '/';
+				e->s[off + used] = '/';
 				used++;
 			}
 			if (used >= MW_CGROUP_MAX - 1)
 				break;
-			u32 room = MW_CGROUP_MAX - used;
-			long n = bpf_probe_read_kernel_str(&e->s[(off + used) & (MW_RECORD_MAX - 1)], room & (MW_CGROUP_MAX - 1),
-							   BPF_CORE_READ(kn, name));
+			u32 room = (MW_CGROUP_MAX - 1 - used) & (MW_CGROUP_MAX - 1); /* 1..255 */
+			u32 pos = off + used;
+			if (pos > MW_STR_SIZE - MW_CGROUP_MAX)
+				break; /* never: off left room for the whole tail; tells the verifier */
+			long n = bpf_probe_read_kernel_str(&e->s[pos], room, BPF_CORE_READ(kn, name));
 			if (n <= 1)
 				break;
 			used += (n - 1) & (MW_CGROUP_MAX - 1);
@@ -932,7 +934,11 @@ static __always_inline int mw_syscall_exit(struct mw_sys_exit_ctx *ctx, u32 kind
 			struct file **fds = BPF_CORE_READ(fdt, fd);
 			struct file *f = NULL;
 			bpf_probe_read_kernel(&f, sizeof(f), &fds[pidfd & 0xfffffff]);
-			struct pid *p = f ? BPF_CORE_READ(f, private_data) : NULL;
+			/* pidfs (6.9+) keeps the struct pid in the inode, anon-inode pidfds before it in
+			 * the file */
+			struct pid *p = f ? BPF_CORE_READ(f, f_inode, i_private) : NULL;
+			if (!p && f)
+				p = BPF_CORE_READ(f, private_data);
 			struct upid up = {};
 			if (p && mw_pid_at(p, 0, &up) == 0)
 				e->r.b.sc.target_pid = up.nr;

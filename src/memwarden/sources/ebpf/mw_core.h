@@ -80,6 +80,7 @@ struct inode {
 	dev_t i_rdev;
 	s64 i_ctime_sec; /* 6.11+ */
 	u32 i_ctime_nsec;
+	void *i_private;
 };
 
 struct inode___ctime66 { /* 6.6 - 6.10 */

@@ -114,6 +114,18 @@ def _refused_message(exc: Exception) -> str:
             "forbids bpf()")
 
 
+def _load_failure_message(exc) -> str:
+    """A program the verifier rejected (EACCES, EINVAL, E2BIG) or another libbpf failure:
+    the error and the verifier's last words (the whole log with MEMWARDEN_LIBBPF_DEBUG=1)."""
+    skip = ("-- END PROG LOAD LOG --", "processed ")
+    lines = [ln.strip() for ln in getattr(exc, "log", []) if ln.strip()]
+    said = [ln for ln in lines if not ln.startswith(skip) and not ln.startswith("libbpf:")]
+    tail = "; ".join(said[-2:])
+    return (f"{exc}" + (f": {tail}" if tail else "") +
+            " (this kernel's verifier rejected the probe: report it with the output of "
+            "MEMWARDEN_LIBBPF_DEBUG=1 memwarden run)")
+
+
 def _power_of_two_mb(mb: int) -> int:
     size = max(1, mb) << 20
     return 1 << (size - 1).bit_length()
@@ -187,10 +199,9 @@ class EbpfSensor:
             self._attach_for(self.plan)
         except B.LibbpfError as exc:
             self.close()
-            if exc.errno in (errno.EPERM, errno.EACCES):
+            if exc.errno == errno.EPERM:
                 raise E.BpfRefused(_refused_message(exc)) from None
-            tail = "; ".join(line.strip() for line in exc.log[-3:] if line.strip())
-            raise E.SensorError(f"{exc}" + (f" [{tail}]" if tail else "")) from None
+            raise E.SensorError(_load_failure_message(exc)) from None
         except BaseException:
             self.close()
             raise
