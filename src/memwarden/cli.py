@@ -292,10 +292,19 @@ def _live(engine: Engine, sink, *, duration: float | None, all_events: bool, hoo
 @main.command(context_settings=CONTEXT)
 @detection_options
 @sensor_options
+@click.option("--source", type=click.Choice(["ebpf", "audit", "auto"]), default="ebpf",
+              show_default=True,
+              help="Where events come from: the eBPF sensor, the Linux audit subsystem, or "
+                   "eBPF with a fallback to audit when the kernel refuses eBPF.")
+@click.option("--audit-input", default="netlink", show_default=True,
+              metavar="netlink|FILE|-",
+              help="With --source audit/auto: the kernel's audit multicast stream (beside "
+                   "auditd), an audit log to follow across rotation, or '-' (stdin, as an "
+                   "auditd plugin).")
 def run(fmt: str, output: str | None, show_stats: bool, fail_on_finding: bool,
         origins: tuple[str, ...], duration: float | None, all_events: bool, hooks: str,
-        ring_buffer_mb: int) -> None:
-    """Watch this host live with eBPF and raise findings as they happen (as root).
+        ring_buffer_mb: int, source: str, audit_input: str) -> None:
+    """Watch this host live with eBPF (or audit) and raise findings as they happen (as root).
 
     Prints 'memwarden: ready (...)' on stderr once attached; SIGINT or SIGTERM stops it
     cleanly (exit 0)."""
@@ -308,10 +317,41 @@ def run(fmt: str, output: str | None, show_stats: bool, fail_on_finding: bool,
     except ValueError as exc:
         raise UsageFailure(str(exc)) from None
     engine = build_engine(origins, sink)
-    _live(engine, sink, duration=duration, all_events=all_events, hooks=hooks,
-          ring_buffer_mb=ring_buffer_mb, show_stats=show_stats)
+    if source == "ebpf":
+        _live(engine, sink, duration=duration, all_events=all_events, hooks=hooks,
+              ring_buffer_mb=ring_buffer_mb, show_stats=show_stats)
+    else:
+        _live_audit(engine, sink, source=source, audit_input=audit_input, duration=duration,
+                    show_stats=show_stats, all_events=all_events, hooks=hooks,
+                    ring_buffer_mb=ring_buffer_mb)
     if fail_on_finding and engine.stats.findings:
         sys.exit(EXIT_FINDINGS)
+
+
+def _live_audit(engine: Engine, sink, *, source: str, audit_input: str,
+                duration: float | None, show_stats: bool, **sensor: Any) -> None:
+    """``run --source audit`` (or ``auto``: eBPF, and audit if the kernel refuses eBPF)."""
+    from memwarden.sources.audit.commands import (
+        AuditSourceError,
+        LiveOptions,
+        run_audit_or_fallback,
+    )
+
+    def ebpf() -> None:
+        from memwarden.sources.ebpf.command import run_live
+        from memwarden.sources.ebpf.sensor import SensorOptions
+
+        run_live(engine, options=SensorOptions(**sensor), duration=duration,
+                 show_stats=show_stats, print_stats=print_stats)
+
+    try:
+        run_audit_or_fallback(engine, source=source, options=LiveOptions(input=audit_input),
+                              duration=duration, run_ebpf=ebpf, show_stats=show_stats,
+                              print_stats=print_stats)
+    except AuditSourceError as exc:
+        raise UsageFailure(str(exc)) from None
+    finally:
+        sink.close()
 
 
 @main.command(context_settings=CONTEXT)

@@ -384,7 +384,7 @@ class Sensor:
                 if self.proc.poll() is not None:
                     break
                 continue
-            if line.strip() == "memwarden: ready":
+            if line.startswith("memwarden: ready"):
                 return
         raise AssertionError("memwarden run did not get ready:\n" + "".join(self.err_text))
 
@@ -436,7 +436,8 @@ def test_run_source_audit(rules: list[str], auditd: Auditd, tmp_path: Path) -> N
     sensor = Sensor("--source", "audit")
     try:
         sensor.wait_ready()
-        assert any("source: audit netlink multicast" in line for line in sensor.err_text)
+        assert any(line.startswith("memwarden: ready (source: audit; audit netlink multicast")
+                   for line in sensor.err_text)
         actions = Actions(tmp_path)
         actions.perform()
         barrier = actions.barrier()
@@ -446,3 +447,22 @@ def test_run_source_audit(rules: list[str], auditd: Auditd, tmp_path: Path) -> N
         sensor.stop()
     assert sensor.proc.returncode == 0, "".join(sensor.err_text)
     assert_expected(actions.by_action(sensor.findings), "memwarden run --source audit")
+
+
+def test_run_source_auto_says_which_source_it_uses(auditd: Auditd) -> None:
+    """BPF-LSM is refused by most kernels (it needs ``lsm=bpf`` at boot): ``--hooks lsm`` makes
+    the eBPF sensor fail to start there, and ``--source auto`` must fall back to audit and say
+    why; where the kernel allows it, the eBPF sensor must say it is running."""
+    sensor = Sensor("--source", "auto", "--hooks", "lsm")
+    try:
+        sensor.wait_ready()
+    finally:
+        sensor.stop()
+    text = "".join(sensor.err_text)
+    assert sensor.proc.returncode == 0, text
+    assert "memwarden: source auto: starting the eBPF sensor" in text
+    if "falling back to the audit source" in text:
+        assert re.search(r"the eBPF sensor cannot run \(.*lsm.*\)", text), text
+        assert "memwarden: ready (source: audit;" in text
+    else:
+        assert "memwarden: ready (hooks: lsm" in text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from memwarden.engine import Engine
@@ -13,7 +13,8 @@ from memwarden.sources.audit.logfile import AuditLogReplay, sniff_is_audit
 from memwarden.sources.jsonlines import InputError
 
 __all__ = ["AuditSourceError", "LiveOptions", "REPLAY_SOURCES", "SourceChoiceError",
-           "replay_audit", "replay_source_of", "rule_warnings", "run_live", "start_live"]
+           "replay_audit", "replay_source_of", "rule_warnings", "run_audit_or_fallback",
+           "run_live", "start_live"]
 
 REPLAY_SOURCES = ("auto", "tracee", "audit")
 
@@ -112,12 +113,37 @@ def start_live(engine: Engine, options: LiveOptions, err: IO[str] | None = None)
     return live
 
 
-def run_live(engine: Engine, options: LiveOptions, err: IO[str] | None = None
-             ) -> dict[str, Any]:
-    """``memwarden run --source audit``: start, print ``memwarden: ready``, run until
-    SIGINT/SIGTERM (or EOF on stdin); returns the audit counters."""
+def run_live(engine: Engine, options: LiveOptions, err: IO[str] | None = None,
+             duration: float | None = None) -> dict[str, Any]:
+    """``memwarden run --source audit``: start, print ``memwarden: ready (…)``, run until
+    SIGINT/SIGTERM, EOF on stdin or ``duration``; returns the audit counters."""
     err = err or sys.stderr
     live = start_live(engine, options, err)
-    print("memwarden: ready", file=err, flush=True)
-    live.run()
+    print(f"memwarden: ready (source: audit; {live.description})", file=err, flush=True)
+    live.run(duration)
     return live.stats()
+
+
+def run_audit_or_fallback(engine: Engine, *, source: str, options: LiveOptions,
+                          duration: float | None, run_ebpf: Callable[[], None],
+                          show_stats: bool, print_stats: Callable[..., None],
+                          err: IO[str] | None = None) -> None:
+    """``memwarden run --source audit|auto``. ``auto`` runs the eBPF sensor (``run_ebpf``)
+    and falls back to the audit source, saying why, when the kernel refuses it. Raises
+    :class:`AuditSourceError` when the audit source cannot start either."""
+    err = err or sys.stderr
+    if source == "auto":
+        from memwarden.sources.ebpf.errors import SensorError
+
+        print("memwarden: source auto: starting the eBPF sensor", file=err, flush=True)
+        try:
+            run_ebpf()
+            return
+        except SensorError as exc:
+            print(f"memwarden: source auto: the eBPF sensor cannot run ({exc}); falling back "
+                  "to the audit source", file=err, flush=True)
+    elif source != "audit":
+        raise ValueError(f"not an audit source: {source!r}")
+    stats = run_live(engine, options, err, duration)
+    if show_stats:
+        print_stats(engine.stats, stats)

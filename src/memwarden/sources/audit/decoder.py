@@ -37,10 +37,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from memwarden.event import Event
+from memwarden.event import DEFAULT_PATH_ARGS, PATH_ARGS, TRACEE_FIELDS, Event
 from memwarden.linux_abi import OPEN_FLAGS
+from memwarden.signatures.base import PathSet
 from memwarden.sources.audit.assembler import AuditRecord
 from memwarden.sources.audit.records import (
     AuditFormatError,
@@ -57,6 +58,9 @@ from memwarden.sources.audit.records import (
     text_bytes,
 )
 from memwarden.sources.audit.tables import ARCHES, SYSCALL_NAMES, Arch
+
+if TYPE_CHECKING:
+    from memwarden.engine import Engine
 
 #: syscall name → the memwarden event it becomes.
 SYSCALL_EVENTS: dict[str, str] = {
@@ -130,11 +134,13 @@ class AuditRecordError(AuditFormatError):
 @dataclass(slots=True)
 class DecodeStats:
     events_built: int = 0
+    path_filtered: int = 0
     paths_guessed: int = 0
     openat2_flags_unknown: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {"audit_events_built": self.events_built,
+                "audit_events_path_filtered": self.path_filtered,
                 "audit_paths_guessed": self.paths_guessed,
                 "audit_openat2_flags_unknown": self.openat2_flags_unknown}
 
@@ -203,46 +209,111 @@ class _Group:
 
 
 class AuditDecoder:
-    """Builds memwarden events from assembled audit events.
+    """Builds memwarden events from assembled audit events for an engine.
 
-    ``wants(event_name)`` says which memwarden events anyone needs (``Engine.wants``); events
-    of other syscalls are dropped on their SYSCALL record, before their records are parsed.
+    Only what the engine's detectors need is built: events of other syscalls are dropped on
+    their SYSCALL record, before their records are parsed, and events whose paths fail the
+    engine's path filters (the filters the eBPF sensor applies in the kernel; audit rules
+    such as ``-F dir=/proc`` collect more) are counted and dropped before an Event exists.
     ``live`` allows looking up directory fds in /proc while the process may still hold them.
+    Without an engine, every event is built.
     """
 
-    def __init__(self, wants: Callable[[str], bool] | None = None, *, live: bool = False,
+    def __init__(self, engine: Engine | None = None, *, live: bool = False,
                  hostname: str = "", cache_size: int = 4096) -> None:
-        self._wants = wants or (lambda _name: True)
+        self.engine = engine
         self.live = live
         self.hostname = hostname
         self.stats = DecodeStats()
-        self._wanted: dict[tuple[bytes, bytes], bool] = {}
+        #: (arch, syscall) as logged → the memwarden event wanted from it, "" for none
+        self._wanted: dict[tuple[bytes, bytes], str] = {}
+        self._gates: dict[str, tuple[PathSet | None, Callable[[str], bool] | None]] = {}
+        self._generation: object = None
         #: (dev, inode) → the path last named for it, for names relative to directory fds
         self._known: dict[tuple[bytes, bytes], str] = {}
         self._cache_size = cache_size
         self.abend_wanted = self._wants(ABEND_EVENT)
 
+    def _wants(self, name: str) -> bool:
+        return self.engine is None or self.engine.wants(name)
+
+    def _check_generation(self) -> None:
+        """Forget what was decided for the previous detector set (configuration reload)."""
+        detectors = self.engine.detectors if self.engine is not None else None
+        if detectors is not self._generation:
+            self._generation = detectors
+            self._wanted.clear()
+            self._gates.clear()
+            self.abend_wanted = self._wants(ABEND_EVENT)
+
+    def _gate(self, name: str) -> Callable[[str], bool] | None:
+        """The engine's path filter for an event name (the filters the sensor pushes into the
+        kernel), compiled; None when every path is wanted."""
+        if self.engine is None:
+            return None
+        pathset = self.engine.path_filters_for(name)
+        cached = self._gates.get(name)
+        if cached is None or cached[0] is not pathset:
+            cached = self._gates[name] = (pathset, pathset.compile() if pathset else None)
+        return cached[1]
+
     # -- the cheap pre-filter (hot path) ----------------------------------------------------
     def wanted(self, body: bytes) -> bool:
         """Is the event of this SYSCALL record's body worth keeping? Decided on ``arch`` and
         ``syscall`` alone, cached per pair. Malformed bodies are kept (decode reports them)."""
-        if not body.startswith(b"arch="):
+        if self.engine is not None and self.engine.detectors is not self._generation:
+            self._check_generation()
+        pair = _arch_syscall(body)
+        if pair is None:
             return True
-        sp = body.find(b" ", 5)
-        i = body.find(b"syscall=", sp)
-        if sp < 0 or i < 0:
-            return True
-        j = body.find(b" ", i + 8)
-        pair = (body[5:sp], body[i + 8:j] if j > 0 else body[i + 8:])
-        wanted = self._wanted.get(pair)
-        if wanted is None:
+        event = self._wanted.get(pair)
+        if event is None:
             try:
                 name = SYSCALL_NAMES.get((int(pair[0], 16), int(pair[1])))
             except ValueError:
                 return True
-            event = SYSCALL_EVENTS.get(name) if name else None
-            wanted = self._wanted[pair] = event is not None and self._wants(event)
-        return wanted
+            event = SYSCALL_EVENTS.get(name, "") if name else ""
+            if event and not self._wants(event):
+                event = ""
+            self._wanted[pair] = event
+        return bool(event)
+
+    def _quick_reject(self, group: _Group) -> bool:
+        """Drop, before parsing anything, a successful event whose PATH names are all plain
+        absolute paths (``"/a/b"``: nothing to resolve or normalize) that the engine's path
+        filters reject: most of what a ``-F dir=/proc`` rule collects."""
+        assert group.syscall is not None
+        body = group.syscall.body
+        if b" success=yes " not in body:
+            return False
+        pair = _arch_syscall(body)
+        name = self._wanted.get(pair) if pair is not None else None
+        if not name:
+            return False
+        gate = self._gate(name)
+        if gate is None:
+            return False
+        checked = False
+        for record in group.paths:
+            path_body = record.body
+            if b" nametype=PARENT" in path_body:
+                continue
+            i = path_body.find(b' name="')
+            if i < 0:
+                return False
+            j = path_body.find(b'"', i + 7)
+            path = path_body[i + 7:j]
+            if (j < 0 or path[:1] != b"/" or path[-1:] == b"/" or b"/." in path
+                    or b"//" in path or gate(path.decode("utf-8", "replace"))):
+                return False
+            checked = True
+        if not checked:
+            return False
+        self.stats.path_filtered += 1
+        if self.engine is not None:
+            self.engine.stats.events_by_name[name] += 1
+            self.engine.stats.events_path_filtered += 1
+        return True
 
     # -- decoding ---------------------------------------------------------------------------
     def decode(self, key: bytes, records: Sequence[AuditRecord]) -> list[Event]:
@@ -253,6 +324,8 @@ class AuditDecoder:
         """
         group = _Group(records)
         out: list[Event] = []
+        if group.syscall is not None and group.paths and self._quick_reject(group):
+            return out
         if group.syscall is not None:
             line = group.syscall.line
             try:
@@ -293,20 +366,30 @@ class AuditDecoder:
         args = builder(self, syscall, arch, f, group)
         if args is None:
             return None
+        gate = self._gate(name)
+        if gate is not None:
+            path_args = PATH_ARGS.get(name, DEFAULT_PATH_ARGS)
+            if not any(gate(v) for n, _, v in args if n in path_args):
+                self.stats.path_filtered += 1
+                if self.engine is not None:  # counted as the engine counts gated records
+                    self.engine.stats.events_by_name[name] += 1
+                    self.engine.stats.events_path_filtered += 1
+                return None
         args.append(("auid", "unsigned int", number(f, b"auid", 0xFFFFFFFF)))
         args.append(("audit_key", "const char*", keys_of(f.get(b"key"))))
         _, ts = stamp_time(key)
         pid = number(f, b"pid")
         ppid = number(f, b"ppid", 0)
-        return Event.new(
-            name, args, timestamp=ts, processId=pid, threadId=pid, hostProcessId=pid,
-            hostThreadId=pid, parentProcessId=ppid, hostParentProcessId=ppid,
-            userId=number(f, b"uid", 0), processName=text(f.get(b"comm"), "comm") or "",
-            executable={"path": text(f.get(b"exe"), "exe") or ""},
-            hostName=self._host(key), syscall=syscall,
-            returnValue=number(f, b"exit", 0),
-            contextFlags={"containerStarted": False, "isCompat": arch.bits == 32},
-        )
+        return _new_event(name, args, {
+            "timestamp": ts, "processId": pid, "threadId": pid, "hostProcessId": pid,
+            "hostThreadId": pid, "parentProcessId": ppid, "hostParentProcessId": ppid,
+            "userId": number(f, b"uid", 0),
+            "processName": text(f.get(b"comm"), "comm") or "",
+            "executable": {"path": text(f.get(b"exe"), "exe") or ""},
+            "hostName": self._host(key), "syscall": syscall,
+            "returnValue": number(f, b"exit", 0),
+            "contextFlags": {"containerStarted": False, "isCompat": arch.bits == 32},
+        })
 
     def _abend_event(self, key: bytes, record: AuditRecord) -> Event:
         f = parse_fields(record.body)
@@ -321,13 +404,13 @@ class AuditDecoder:
             ("auid", "unsigned int", number(f, b"auid", 0xFFFFFFFF)),
             ("audit_key", "const char*", ""),
         ]
-        return Event.new(
-            ABEND_EVENT, args, timestamp=ts, processId=pid, threadId=pid, hostProcessId=pid,
-            hostThreadId=pid, userId=number(f, b"uid", 0),
-            processName=text(f.get(b"comm"), "comm") or "",
-            executable={"path": text(f.get(b"exe"), "exe") or ""},
-            hostName=self._host(key),
-        )
+        return _new_event(ABEND_EVENT, args, {
+            "timestamp": ts, "processId": pid, "threadId": pid, "hostProcessId": pid,
+            "hostThreadId": pid, "userId": number(f, b"uid", 0),
+            "processName": text(f.get(b"comm"), "comm") or "",
+            "executable": {"path": text(f.get(b"exe"), "exe") or ""},
+            "hostName": self._host(key),
+        })
 
     def _host(self, key: bytes) -> str:
         sp = key.rfind(b" ")
@@ -425,6 +508,37 @@ class AuditDecoder:
         elif len(known) >= self._cache_size:
             del known[next(iter(known))]
         known[node] = path
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+def _arch_syscall(body: bytes) -> tuple[bytes, bytes] | None:
+    """``(arch, syscall)`` of a SYSCALL body, as logged (``c000003e``, ``257``)."""
+    if not body.startswith(b"arch="):
+        return None
+    sp = body.find(b" ", 5)
+    i = body.find(b"syscall=", sp)
+    if sp < 0 or i < 0:
+        return None
+    j = body.find(b" ", i + 8)
+    return body[5:sp], body[i + 8:j] if j > 0 else body[i + 8:]
+
+
+_TEMPLATE: dict[str, Any] = dict(TRACEE_FIELDS)
+_MUTABLE = tuple((n, d) for n, d in TRACEE_FIELDS if isinstance(d, dict | list))
+
+
+def _new_event(name: str, args: Args, context: dict[str, Any]) -> Event:
+    """``Event.new`` without its per-field checks (the context keys here are all Tracee's):
+    every field present, in Tracee's order, no container shared between events."""
+    data = _TEMPLATE.copy()
+    for field_name, default in _MUTABLE:
+        data[field_name] = default.copy()
+    data.update(context)
+    data["eventName"] = name
+    data["args"] = [{"name": n, "type": t, "value": v} for n, t, v in args]
+    data["argsNum"] = len(args)
+    return Event(data)
 
 
 # -- one builder per memwarden event: (decoder, syscall, arch, SYSCALL fields, group) → args ---

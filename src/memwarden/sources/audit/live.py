@@ -183,9 +183,15 @@ class AuditLive:
         return self.description
 
     # -- run --------------------------------------------------------------------------------
-    def run(self) -> None:
-        """Read until :meth:`stop` (SIGINT/SIGTERM when run in the main thread) or EOF."""
+    def run(self, duration: float | None = None) -> None:
+        """Read until :meth:`stop` (SIGINT/SIGTERM when run in the main thread), EOF on
+        stdin, or ``duration`` seconds."""
         restore = self._install_signals()
+        timer = None
+        if duration is not None:
+            timer = threading.Timer(duration, self.stop_event.set)
+            timer.daemon = True
+            timer.start()
         try:
             if self._multicast is not None:
                 self._run_netlink(self._multicast)
@@ -194,6 +200,8 @@ class AuditLive:
             else:
                 self._run_stdin()
         finally:
+            if timer is not None:
+                timer.cancel()
             self.pipeline.finish("shutdown")
             restore()
             self.close()

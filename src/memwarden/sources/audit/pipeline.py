@@ -58,7 +58,7 @@ class AuditPipeline:
         self.engine = engine
         self.err = err if err is not None else sys.stderr
         self.strict = strict
-        self.decoder = AuditDecoder(engine.wants, live=live, hostname=hostname)
+        self.decoder = AuditDecoder(engine, live=live, hostname=hostname)
         self.assembler = EventAssembler(self._on_event, self.decoder.wanted, timeout=timeout,
                                         max_pending=max_pending)
         self.records = 0

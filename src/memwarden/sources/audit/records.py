@@ -32,6 +32,7 @@ _TYPE = b"type="
 _MSG = b" msg=audit("
 _NODE = b"node="
 _ENRICHED = b"\x1d"
+_TYPE_NAMES: dict[bytes, str] = {}  # record type names seen, decoded once
 
 
 def split_log_line(line: bytes) -> tuple[bytes, str, bytes]:
@@ -41,27 +42,30 @@ def split_log_line(line: bytes) -> tuple[bytes, str, bytes]:
     of different hosts never merge). Text before ``type=`` other than ``node=`` (a syslog
     prefix) is ignored. Raises :class:`AuditFormatError` for a line that is not a record.
     """
-    start = line.find(_TYPE)
+    start = 0 if line.startswith(_TYPE) else line.find(_TYPE)
     if start < 0:
         raise AuditFormatError("not an audit record (no 'type=')")
     msg = line.find(_MSG, start)
     if msg < 0:
         raise AuditFormatError("not an audit record (no ' msg=audit(')")
-    type_name = line[start + 5:msg]
     end = line.find(b"):", msg)
-    if end < 0 or not type_name:
+    if end < 0 or msg == start + 5:
         raise AuditFormatError("truncated record header (no 'msg=audit(TS:SERIAL):')")
+    raw_type = line[start + 5:msg]
+    type_name = _TYPE_NAMES.get(raw_type)
+    if type_name is None:
+        type_name = raw_type.decode("ascii", "replace")
+        if len(_TYPE_NAMES) < 4096:
+            _TYPE_NAMES[raw_type] = type_name
     stamp = line[msg + 11:end]
     if start:
         node = line.find(_NODE, 0, start)
         if node >= 0:
             stop = line.find(b" ", node, start)
             stamp = line[node + 5:stop if stop > 0 else start] + b" " + stamp
-    body = line[end + 2:]
-    cut = body.find(_ENRICHED)
-    if cut >= 0:
-        body = body[:cut]
-    return stamp, type_name.decode("ascii", "replace"), body.strip()
+    cut = line.find(_ENRICHED, end)
+    body = line[end + 2:cut] if cut >= 0 else line[end + 2:]
+    return stamp, type_name, body.strip()
 
 
 def split_netlink(payload: bytes) -> tuple[bytes, bytes]:
@@ -110,9 +114,9 @@ def parse_fields(body: bytes) -> dict[bytes, bytes]:
     """``key=value`` pairs of a record's raw fields (values still encoded)."""
     out: dict[bytes, bytes] = {}
     for token in body.split():
-        eq = token.find(b"=")
-        if eq > 0:
-            out[token[:eq]] = token[eq + 1:]
+        key, eq, value = token.partition(b"=")
+        if eq:
+            out[key] = value
     return out
 
 
