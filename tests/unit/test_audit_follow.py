@@ -61,6 +61,7 @@ def test_line_buffer_keeps_partial_lines() -> None:
     assert buf.push(b"a\nb") == [b"a\n"]
     assert buf.push(b"c\n\nd") == [b"bc\n", b"\n"]
     assert buf.partial == b"d"
+    assert buf.push(b"\ra\x1dENRICHED\n") == [b"d\ra\x1dENRICHED\n"]  # only \n ends a line
 
 
 def test_follower_reads_new_lines_across_rotation_and_truncation(tmp_path: Path) -> None:

@@ -68,7 +68,10 @@ class LineBuffer:
         data = self.partial + data if self.partial else data
         end = data.rfind(b"\n") + 1
         self.partial = data[end:]
-        return data[:end].splitlines(keepends=True) if end else []
+        if not end:
+            return []
+        lines = data[:end - 1].split(b"\n")  # only \n ends a record (not \r, not 0x1D)
+        return [line + b"\n" for line in lines]
 
 
 class LogFollower:
