@@ -509,10 +509,14 @@ def export_auditd(output: str | None, names: tuple[str, ...], machine: str | Non
 @click.option("--sensor-arg", "sensor_args", multiple=True, metavar="ARG",
               help="Extra argument for 'memwarden run' (repeatable), e.g. "
                    "--sensor-arg=--source --sensor-arg=audit.")
+@click.option("--record", "record_file", metavar="FILE", default=None,
+              help="Run the sensor as 'memwarden record FILE': keep the live event stream.")
+@click.option("--report-json", "report_file", metavar="FILE", default=None,
+              help="Also write the results and what each action did as JSON.")
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
 def simulate(names: tuple[str, ...], deadline: float, ready_timeout: float,
              allowlist_files: tuple[str, ...], sensor_args: tuple[str, ...],
-             list_only: bool) -> None:
+             record_file: str | None, report_file: str | None, list_only: bool) -> None:
     """Perform each signature's real trigger, safely, under a live sensor ('memwarden run'),
     and report whether its finding arrived: a PASS/FAIL table, exit status 1 on any FAIL.
 
@@ -541,7 +545,8 @@ def simulate(names: tuple[str, ...], deadline: float, ready_timeout: float,
     if os.geteuid() != 0:
         raise UsageFailure("simulate needs root: it runs the sensor and the real actions "
                            "(mount namespaces, ptrace, /proc/<pid>/mem)")
-    cmd = [sys.executable, "-m", "memwarden.cli", "run", "--format", "tracee"]
+    sensor = ["record", record_file] if record_file else ["run"]
+    cmd = [sys.executable, "-m", "memwarden.cli", *sensor, "--format", "tracee"]
     for f in allowlist_files:
         cmd += ["--allowlist", f]
     cmd += list(sensor_args)
@@ -549,9 +554,16 @@ def simulate(names: tuple[str, ...], deadline: float, ready_timeout: float,
     try:
         results = run_simulation(chosen, cmd, deadline, ready_timeout,
                                  click.get_text_stream("stdout"),
-                                 progress=lambda line: err.write(f"memwarden: {line}\n"))
+                                 progress=lambda line: err.write(
+                                     line + "\n" if line.startswith("memwarden:")
+                                     else f"memwarden: {line}\n"))
     except SensorError as exc:
         raise UsageFailure(f"simulate: {exc}") from None
+    if report_file:
+        from memwarden.simulate.harness import results_json
+
+        with open(report_file, "wb") as f:
+            f.write(orjson.dumps(results_json(results), option=orjson.OPT_INDENT_2))
     if any(r.status == FAIL for r in results):
         sys.exit(EXIT_FINDINGS)
 

@@ -254,6 +254,13 @@ def simulate(names: Sequence[str], sensor_cmd: Sequence[str], deadline: float,
     return results
 
 
+def results_json(results: Sequence[Result]) -> list[dict[str, Any]]:
+    """The results as plain data: status, timing, detail and the action's own report."""
+    return [{"name": r.name, "id": r.signature_id, "status": r.status,
+             "seconds": round(r.seconds, 4), "detail": r.detail, "action": r.actor_report}
+            for r in results]
+
+
 def print_table(results: Sequence[Result], out: TextIO) -> None:
     width = max([len(r.name) for r in results] + [9])
     out.write(f"{'SIGNATURE':<{width}}  {'ID':<9} {'RESULT':<6} {'TIME':>6}  DETAILS\n")
