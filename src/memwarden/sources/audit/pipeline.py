@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import bisect
 import sys
+from collections import deque
 from typing import IO, Any
 
 from memwarden.engine import Engine
+from memwarden.event import Event
 from memwarden.sources.audit.assembler import (
     DEFAULT_MAX_PENDING,
     DEFAULT_TIMEOUT_S,
     EventAssembler,
     PendingEvent,
 )
-from memwarden.sources.audit.decoder import AuditDecoder, AuditRecordError
+from memwarden.sources.audit.decoder import ABEND_EVENT, AuditDecoder, AuditRecordError
 from memwarden.sources.audit.records import (
     AuditFormatError,
     split_log_line,
@@ -31,6 +33,9 @@ from memwarden.sources.audit.tables import record_type_name
 
 #: Incomplete events reported one by one before they are only counted.
 INCOMPLETE_REPORTS = 10
+#: How long an exit from ANOM_ABEND waits for the signal that caused it (see _release).
+HOLD_EVENTS = 64
+HOLD_S = 0.25
 
 
 #: Records that only occur in syscall events: a flushed event holding one lost its end.
@@ -71,6 +76,8 @@ class AuditPipeline:
         self._last_key = b""
         self._last_secs = 0
         self._incomplete_reported = 0
+        self._completed = 0  # events decoded so far
+        self._held: deque[tuple[float, int, Event]] = deque()  # exits waiting for their cause
 
     # -- inputs -----------------------------------------------------------------------------
     def begin_input(self, name: str) -> None:
@@ -121,10 +128,13 @@ class AuditPipeline:
 
     def expire(self, now: float) -> None:
         self.assembler.expire(now)
+        if self._held:
+            self._release(now)
 
     def finish(self, why: str = "end of input") -> None:
         """Flush (and decode) every event still in progress."""
         self.assembler.flush_all(why)
+        self._release(0, everything=True)
 
     # -- events -----------------------------------------------------------------------------
     def _on_event(self, event: PendingEvent, complete: bool, why: str) -> None:
@@ -139,8 +149,34 @@ class AuditPipeline:
         except AuditRecordError as exc:
             self.bad(exc.line, str(exc))
             return
+        self._completed += 1
+        held = self._held
+        if held:
+            self._release(event.started)
         process = self.engine.process_event
         for ev in built:
+            if ev.name == ABEND_EVENT and not ev.data["syscall"]:
+                held.append((event.started, self._completed, ev))
+            else:
+                process(ev)
+
+    def _release(self, now: float, everything: bool = False) -> None:
+        """Hand the held exits to the engine once their cause had time to arrive.
+
+        The kernel writes ANOM_ABEND as the victim starts dumping core, while the kill that
+        caused it is only written when the sender's syscall returns: the records of the cause
+        often arrive after those of the effect (their timestamps, taken at syscall entry, are
+        in order). An exit is held back until ``HOLD_EVENTS`` more events have completed or
+        ``HOLD_S`` of the caller's clock has passed, so that signatures see the signal first.
+        """
+        held = self._held
+        process = self.engine.process_event
+        while held:
+            since, count, ev = held[0]
+            if not (everything or self._completed - count >= HOLD_EVENTS
+                    or now - since >= HOLD_S):
+                break
+            held.popleft()
             process(ev)
 
     def _report_incomplete(self, event: PendingEvent, why: str) -> None:
