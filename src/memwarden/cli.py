@@ -415,17 +415,23 @@ def signatures_list(as_json: bool) -> None:
 @click.argument("name")
 @click.option("--allowlist", "allowlist_files", multiple=True, metavar="FILE",
               help="Also apply this allowlist file (as run/replay --allowlist would).")
-def signatures_show(name: str, allowlist_files: tuple[str, ...]) -> None:
+@click.option("--config", "config_path", metavar="FILE", default=None,
+              help="Configuration file whose allowlists apply when no --allowlist is given "
+                   "(default /etc/memwarden/config.yaml if present).")
+def signatures_show(name: str, allowlist_files: tuple[str, ...], config_path: str | None
+                    ) -> None:
     """The manual page of one signature (by event name or ID), with the allowlist in force."""
+    from memwarden.config import ConfigError, load_settings
     from memwarden.signatures.docs import render
 
     try:
         cls = find_signature(name)
     except UnknownSignatureError as exc:
         raise UsageFailure(str(exc)) from None
-    try:
-        allowlist = load_allowlist_for((), allowlist_files)
-    except AllowlistError as exc:
+    try:  # as for run: --allowlist flags replace the config file's allowlists
+        files = allowlist_files or tuple(load_settings(config_path).allowlists)
+        allowlist = load_allowlist_for((), files)
+    except (AllowlistError, ConfigError) as exc:
         raise UsageFailure(str(exc)) from None
     lines = allowlist.describe(cls.metadata.id, cls.metadata.event_name)
     click.echo(render(cls, allowlist_lines=lines), nl=False)

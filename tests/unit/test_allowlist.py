@@ -211,3 +211,18 @@ def test_findings_json_is_unchanged_by_an_allowlist_that_does_not_match(tmp_path
     with_al = [orjson.loads(x) for x in
                memwarden("replay", "--allowlist", str(al), fires).stdout.splitlines()]
     assert plain == with_al and len(plain) == 6  # 5 reads, one of them O_RDWR: also TRC-1024
+
+
+def test_signatures_show_uses_the_config_file_s_allowlists_unless_flags_replace_them(
+        tmp_path: Path) -> None:
+    lab = tmp_path / "lab.yaml"
+    lab.write_text("global:\n  - user: 4242\n    reason: lab robot\n")
+    other = tmp_path / "other.yaml"
+    other.write_text("global:\n  - user: 4343\n")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"allowlists: [{lab}]\n")
+    page = memwarden("signatures", "show", "--config", str(cfg), "MW-1006").stdout.decode()
+    assert "- global: user 4242 — lab robot" in page
+    page = memwarden("signatures", "show", "--config", str(cfg), "--allowlist", str(other),
+                     "MW-1006").stdout.decode()
+    assert "user 4343" in page and "user 4242" not in page
