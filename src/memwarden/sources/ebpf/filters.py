@@ -47,18 +47,26 @@ class Head:
         return ok and name.startswith(self.first)
 
 
+def bloom_index(length: int, first_byte: int) -> int:
+    """The bit the probe tests for a name: min(length, 63) << 6 | first byte & 63."""
+    return (min(length, 63) << 6) | (first_byte & 63)
+
+
 def _heads_blob(heads: list[Head]) -> bytes:
     len_mask = 0
+    bloom = [0] * 64
     for h in heads:
-        lo = min(h.length, 63)
-        if h.at_least:
-            for bit in range(lo, 64):
-                len_mask |= 1 << bit
-        else:
-            len_mask |= 1 << lo
+        lengths = range(min(h.length, 63), 64) if h.at_least else (min(h.length, 63),)
+        firsts = (h.first[0],) if h.first else range(64)
+        for n in lengths:
+            len_mask |= 1 << n
+            for f in firsts:
+                i = bloom_index(n, f)
+                bloom[i >> 6] |= 1 << (i & 63)
     blob = L.HEADS_PREFIX.pack(len_mask, len(heads))
     blob += b"".join(h.pack() for h in heads)
     blob += b"\0" * (L.HEAD.size * (L.MAX_HEADS - len(heads)))
+    blob += L.BLOOM.pack(*bloom)
     assert len(blob) == L.HEADS_SIZE
     return blob
 

@@ -89,9 +89,10 @@ BODY_SYSCALL = struct.Struct("<6Qq")
 
 #: struct mw_head: mask, value, len, at_least
 HEAD = struct.Struct("<QQHB5x")
-#: struct mw_heads: len_mask, n, then MAX_HEADS heads
+#: struct mw_heads: len_mask, n, then MAX_HEADS heads, then the bloom bits
 HEADS_PREFIX = struct.Struct("<QI4x")
-HEADS_SIZE = HEADS_PREFIX.size + MAX_HEADS * HEAD.size
+BLOOM = struct.Struct("<64Q")
+HEADS_SIZE = HEADS_PREFIX.size + MAX_HEADS * HEAD.size + BLOOM.size
 #: struct mw_config: enabled, path_filtered, open_any_leaf, rev_len, open_anchors, then leaf
 #: and anchor heads
 CONFIG_PREFIX = struct.Struct("<IIIII4x")
@@ -103,9 +104,8 @@ LPM_KEY = struct.Struct(f"<I{LPM_DATA}s")
 #: struct mw_trie_value
 TRIE_VALUE = struct.Struct("<II")
 
-#: struct mw_counters: seen[], delivered[], dropped[], cheap_rejected, trie_rejected, truncated,
-#: _scratch
-COUNTERS = struct.Struct(f"<{KIND_MAX}Q{KIND_MAX}Q{KIND_MAX}QQQQQ")
+#: struct mw_counters: seen[], delivered[], dropped[], cheap_rejected, trie_rejected, truncated
+COUNTERS = struct.Struct(f"<{KIND_MAX}Q{KIND_MAX}Q{KIND_MAX}QQQQ")
 COUNTERS_SIZE = COUNTERS.size
 
 

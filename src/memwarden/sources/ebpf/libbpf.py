@@ -136,6 +136,7 @@ class _Lib:
             "bpf_map_delete_elem": ([ci, vp], ci),
             "bpf_map_get_next_key": ([ci, vp, vp], ci),
             "libbpf_num_possible_cpus": ([], ci),
+            "bpf_obj_get_info_by_fd": ([ci, vp, ctypes.POINTER(cu32)], ci),
         }
         for name, (argtypes, restype) in sigs.items():
             fn = getattr(so, name)
@@ -160,6 +161,17 @@ def _errno_of(ret: int) -> int:
     if ret < 0:
         return -ret
     return ctypes.get_errno() or errno.EINVAL
+
+
+def object_id(fd: int) -> int:
+    """The kernel id of a BPF program, map or link file descriptor (what bpftool shows).
+    bpf_prog_info, bpf_map_info and bpf_link_info all begin with u32 type, u32 id."""
+    info = (ctypes.c_uint32 * 2)()
+    size = ctypes.c_uint32(ctypes.sizeof(info))
+    ret = lib().so.bpf_obj_get_info_by_fd(fd, info, ctypes.byref(size))
+    if ret != 0:
+        raise LibbpfError(_errno_of(ret), f"bpf_obj_get_info_by_fd({fd})")
+    return int(info[1])
 
 
 def possible_cpus() -> int:
@@ -249,6 +261,13 @@ class Link:
             lib().so.bpf_link__destroy(ptr)
 
     @property
+    def id(self) -> int:
+        """The kernel's id of this link (bpftool link show id N)."""
+        if self._ptr is None:
+            raise ValueError(f"link of {self.program} is destroyed")
+        return object_id(lib().so.bpf_link__fd(self._ptr))
+
+    @property
     def attached(self) -> bool:
         return self._ptr is not None
 
@@ -325,6 +344,10 @@ class BpfObject:
 
     def program_fd(self, name: str) -> int:
         return self._lib.so.bpf_program__fd(self._program(name))
+
+    def program_id(self, name: str) -> int:
+        """The kernel's id of a loaded program (bpftool prog show id N)."""
+        return object_id(self.program_fd(name))
 
     def attach(self, name: str) -> Link:
         """Attach a loaded program where its section name says (tp/…, tp_btf/…, lsm/…)."""

@@ -134,15 +134,6 @@ static __always_inline bool mw_begin(struct mw_ctx *m, u32 kind)
 	return true;
 }
 
-/* A BTF pointer as a plain number, for a global function's u64 argument: stored into per-CPU
- * map memory and loaded back (a privileged program may do that; the verifier then sees a
- * scalar). Two memory operations, no helper call. */
-static __always_inline u64 mw_addr(struct mw_counters *ctr, const void *p)
-{
-	*(volatile u64 *)&ctr->_scratch = (u64)p;
-	return *(volatile u64 *)&ctr->_scratch;
-}
-
 static __always_inline struct pt_regs *mw_regs(struct task_struct *task)
 {
 	return (struct pt_regs *)bpf_task_pt_regs(task);
@@ -311,6 +302,14 @@ static __always_inline bool mw_len_possible(const struct mw_heads *hs, u32 len)
 	return (hs->len_mask >> (len < 63 ? len : 63)) & 1;
 }
 
+static __always_inline bool mw_bloom_hit(const struct mw_heads *hs, u32 len, u64 head)
+{
+	u32 idx = ((len < 63 ? len : 63) << 6) | ((u32)head & 63);
+	return (hs->bloom[(idx >> 6) & 63] >> (idx & 63)) & 1;
+}
+
+/* The full comparison, for the few names that pass the bloom test: a global function,
+ * verified once. */
 __noinline int mw_heads_match(const struct mw_heads *hs, u32 len, u64 head)
 {
 	if (!hs)
@@ -343,47 +342,52 @@ static __always_inline u64 mw_name_head(struct dentry *d, u32 len)
 	return w;
 }
 
+/* Could a filter of `hs` name this dentry? Length, then (length, first byte), then the heads. */
 static __always_inline bool mw_name_matches(const struct mw_heads *hs, struct dentry *d)
 {
 	u32 len = d->d_name.len;
-	return mw_len_possible(hs, len) && mw_heads_match(hs, len, mw_name_head(d, len));
+	if (!mw_len_possible(hs, len))
+		return false;
+	u64 head = mw_name_head(d, len);
+	return mw_bloom_hit(hs, len, head) && mw_heads_match(hs, len, head);
 }
 
 /* Is the opened file (or one of its ancestors, across mounts) a name some filter needs?
- * Needs bpf_rdonly_cast (the caller checks): every load below is a direct BTF load. */
-__noinline int mw_open_candidate(const struct mw_config *cfg, u64 file_addr)
+ * `file` is a BTF pointer (an LSM/fentry argument, or read through bpf_rdonly_cast): every
+ * load is a direct one. Crossing a mount needs bpf_rdonly_cast; without it the walk stops
+ * there and lets the tries judge. */
+static __always_inline bool mw_open_candidate(const struct mw_config *cfg, struct file *file)
 {
-	if (!cfg || !bpf_rdonly_cast)
-		return 1;
-	struct file *file = bpf_rdonly_cast((void *)file_addr, bpf_core_type_id_kernel(struct file));
 	struct dentry *d = file->f_path.dentry;
 	if (cfg->open_any_leaf || mw_name_matches(&cfg->leaf, d))
-		return 1;
+		return true;
 	if (!cfg->open_anchors)
-		return 0;
+		return false;
 	struct vfsmount *vfsmnt = file->f_path.mnt;
 	struct dentry *root = vfsmnt->mnt_root;
 	u64 mnt_off = bpf_core_field_offset(struct mount, mnt);
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < MW_MAX_COMPONENTS; i++) {
 		if (d == root) {
+			if (!bpf_rdonly_cast)
+				return true;
 			struct mount *m = bpf_rdonly_cast((void *)vfsmnt - mnt_off, bpf_core_type_id_kernel(struct mount));
 			struct mount *up = m->mnt_parent;
 			if (up == m || !up)
-				return 0;
+				return false;
 			d = m->mnt_mountpoint;
 			vfsmnt = bpf_rdonly_cast((void *)up + mnt_off, bpf_core_type_id_kernel(struct vfsmount));
 			root = vfsmnt->mnt_root;
 			continue;
 		}
 		if (mw_name_matches(&cfg->anchor, d))
-			return 1;
+			return true;
 		struct dentry *parent = d->d_parent;
 		if (parent == d)
-			return 0;
+			return false;
 		d = parent;
 	}
-	return 1; /* deeper than the walk: let the tries judge */
+	return true; /* deeper than the walk: let the tries judge */
 }
 
 /* -- records ------------------------------------------------------------------------------- */
@@ -660,7 +664,7 @@ static __always_inline int mw_open_exit(struct mw_sys_exit_ctx *ctx, int upath_a
 		file = slot->ki_filp;
 		if (!file || (file->f_flags & MW_O_PATH))
 			return 0;
-		if ((m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) && !mw_open_candidate(m.cfg, mw_addr(m.ctr, file))) {
+		if ((m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) && !mw_open_candidate(m.cfg, file)) {
 			m.ctr->cheap_rejected++;
 			return 0;
 		}
@@ -705,8 +709,7 @@ static __always_inline int mw_file_hook(struct file *file)
 		return 0;
 	if (file->f_flags & MW_O_PATH)
 		return 0;
-	if (bpf_rdonly_cast && (m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) &&
-	    !mw_open_candidate(m.cfg, mw_addr(m.ctr, file))) {
+	if ((m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) && !mw_open_candidate(m.cfg, file)) {
 		m.ctr->cheap_rejected++;
 		return 0;
 	}

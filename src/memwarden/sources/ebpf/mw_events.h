@@ -136,6 +136,9 @@ struct mw_heads {
 	u32 n;
 	u32 _pad;
 	struct mw_head h[MW_MAX_HEADS];
+	/* bit (min(len, 63) << 6 | first byte & 63): some head may match such a name. One load
+	 * rejects almost every name before the heads are compared. */
+	u64 bloom[64];
 };
 
 struct mw_config {
@@ -174,7 +177,6 @@ struct mw_counters {
 	u64 cheap_rejected;          /* opens rejected on name length / first bytes */
 	u64 trie_rejected;           /* resolved paths no filter accepted */
 	u64 truncated;               /* paths longer than the walk covers */
-	u64 _scratch;                /* the probe's own use (not a counter) */
 };
 
 #endif /* MW_EVENTS_H */

@@ -259,6 +259,21 @@ class EbpfSensor:
     def attached_programs(self) -> list[str]:
         return sorted(self._links)
 
+    def kernel_ids(self) -> dict[str, list[int]]:
+        """Ids of the loaded programs, maps and links (for bpftool; the tests check they are
+        gone after close)."""
+        from memwarden.sources.ebpf.libbpf import object_id
+
+        if self._obj is None:
+            return {"programs": [], "maps": [], "links": []}
+        return {
+            "programs": sorted(self._obj.program_id(n) for n in self._programs),
+            "maps": sorted(object_id(self._obj.map(n).fd) for n in
+                           ("mw_events", "mw_config", "mw_state", "mw_fwd", "mw_rev",
+                            "mw_counters", "mw_evbuf", "mw_pathbuf")),
+            "links": sorted(link.id for link in self._links.values()),
+        }
+
     # -- reload -------------------------------------------------------------------------------
     def reload_filters(self) -> FilterPlan:
         """Recompute the plan from the engine's detectors and write it into the running probe

@@ -1,0 +1,404 @@
+"""Kernel overhead of the live sensor, and the event rate its pipeline sustains (as root).
+
+1. **Overhead**: a C loop of open()/close() on a file no detector watches, pinned to one CPU,
+   under (a) no monitoring, (b) ``memwarden run`` with every built-in detector, (c) auditd
+   with seed 004's audit rule, (d) an empty BPF program on ``sys_exit_openat`` (the cost of the
+   hook itself, the floor for any tracepoint sensor). Rounds interleave the four (in a rotating
+   order) so that machine drift hits all alike; the median of the rounds is reported, with the
+   cost each adds over (a) and memwarden's added cost as a multiple of the empty hook's.
+2. **Ring-buffer reading**: the same backlog of records read and decoded through the batched
+   memory-mapped reader, and through libbpf's ``ring_buffer__consume`` calling a ctypes
+   callback per record.
+3. **Zero-drop rate**: ``memwarden run --all-events`` while a paced generator opens a file at a
+   given rate for a while; the highest rate with no kernel drop (doubling, then bisecting).
+
+    python -m memwarden.benchmarks.kernel_overhead [--iterations N] [--rounds R] [--no-audit]
+                                                   [--no-rate] [--no-ring]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import os
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LOOP_SOURCE = HERE / "open_loop.c"
+#: Seed 004's auditd rule, verbatim (x86_64; b64).
+SEED_004_RULE = ("-a always,exit -F arch=b64 -S openat -S renameat -S unlinkat -S renameat2 "
+                 "-S linkat -F perm=wa -F dir=/var/lib/systemd/coredump -k CORE_DUMP")
+MODES = ("a", "b", "c", "d")
+LABELS = {
+    "a": "(a) no monitoring",
+    "b": "(b) memwarden run, all built-in detectors",
+    "c": "(c) auditd, seed 004's rule",
+    "d": "(d) empty BPF program on sys_exit_openat",
+}
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def build_loop(workdir: Path) -> Path:
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        raise BenchError("no C compiler (cc): apt-get install gcc")
+    exe = workdir / "open_loop"
+    subprocess.run([cc, "-O2", "-o", str(exe), str(LOOP_SOURCE)], check=True)
+    return exe
+
+
+def run_loop(exe: Path, path: Path, iterations: int, cpu: int) -> float:
+    out = subprocess.run([str(exe), str(path), str(iterations)], capture_output=True, text=True,
+                         check=True, preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    return float(out.stdout)
+
+
+# -- the monitored conditions ------------------------------------------------------------------
+
+def memwarden_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "memwarden.cli", *args]
+
+
+class MemwardenProcess:
+    """``memwarden run`` as a child: started, waited for (``ready``), stopped with SIGINT."""
+
+    def __init__(self, *args: str) -> None:
+        self.args = args
+        self.proc: subprocess.Popen | None = None
+        self.stderr: list[str] = []
+        self._ready = threading.Event()
+
+    def __enter__(self) -> MemwardenProcess:
+        self.proc = subprocess.Popen(memwarden_cmd("run", *self.args), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+        end = time.monotonic() + 60
+        while not self._ready.wait(0.05):
+            if self.proc.poll() is not None or time.monotonic() > end:
+                self.proc.kill()
+                raise BenchError("memwarden run did not start:\n" + "".join(self.stderr))
+        return self
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+            if "memwarden: ready" in line:
+                self._ready.set()
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        time.sleep(0.05)  # let the reader thread take the last lines
+
+    def stat(self, name: str) -> int:
+        for line in self.stderr:
+            m = re.match(rf"\s+{re.escape(name)}: (\d+)$", line.rstrip("\n"))
+            if m:
+                return int(m.group(1))
+        raise BenchError(f"no {name} in memwarden's --stats:\n" + "".join(self.stderr))
+
+
+def _auditctl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["auditctl", *args], capture_output=True, text=True, timeout=30)
+
+
+class Auditd:
+    """auditd running with auditing enabled (started and stopped here if it was not)."""
+
+    def __init__(self) -> None:
+        self.started_pid = 0
+        self.was_enabled = "1"
+
+    def __enter__(self) -> Auditd:
+        if shutil.which("auditctl") is None:
+            raise BenchError("auditctl not found: apt-get install auditd")
+        status = dict(line.split(" ", 1) for line in _auditctl("-s").stdout.splitlines()
+                      if " " in line)
+        self.was_enabled = status.get("enabled", "1")
+        if int(status.get("pid", "0")) == 0:
+            daemon = shutil.which("auditd") or "/sbin/auditd"
+            subprocess.run([daemon], check=True)
+            end = time.monotonic() + 15
+            while time.monotonic() < end:
+                st = dict(line.split(" ", 1) for line in _auditctl("-s").stdout.splitlines()
+                          if " " in line)
+                if int(st.get("pid", "0")):
+                    self.started_pid = int(st["pid"])
+                    break
+                time.sleep(0.1)
+            else:
+                raise BenchError("auditd did not register with the kernel")
+        if self.was_enabled != "1":
+            _auditctl("-e", "1")
+        return self
+
+    @contextlib.contextmanager
+    def rule(self, rule: str) -> Iterator[None]:
+        Path("/var/lib/systemd/coredump").mkdir(parents=True, exist_ok=True)
+        r = _auditctl(*shlex.split(rule))
+        ours = r.returncode == 0
+        if not ours and "exists" not in r.stderr:
+            raise BenchError(f"auditctl {rule}: {r.stderr.strip()}")
+        try:
+            yield
+        finally:
+            if ours:  # a rule someone else loaded stays
+                _auditctl(*shlex.split("-d" + rule[2:]))
+
+
+    def __exit__(self, *exc: object) -> None:
+        if self.was_enabled != "1":
+            _auditctl("-e", self.was_enabled)
+        if self.started_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.started_pid, signal.SIGTERM)
+
+
+def other_audit_rules() -> list[str]:
+    """Audit rules loaded now (by anyone): every condition pays for them."""
+    if shutil.which("auditctl") is None:
+        return []
+    out = _auditctl("-l").stdout.strip().splitlines()
+    return [line for line in out if line and line != "No rules"]
+
+
+@contextlib.contextmanager
+def empty_hook() -> Iterator[None]:
+    from memwarden.sources.ebpf.libbpf import BpfObject
+    from memwarden.sources.ebpf.sensor import BUILD_COMMAND, object_path
+
+    path = object_path("empty.bpf.o", "MEMWARDEN_BPF_EMPTY_OBJECT")
+    if not path.is_file():
+        raise BenchError(f"{path} not found: build it with {BUILD_COMMAND}")
+    with BpfObject(str(path)) as obj:
+        obj.load()
+        link = obj.attach("mw_empty_exit_openat")
+        try:
+            yield
+        finally:
+            link.destroy()
+
+
+@contextlib.contextmanager
+def condition(mode: str, auditd: Auditd | None) -> Iterator[None]:
+    if mode == "a":
+        yield
+    elif mode == "b":
+        with MemwardenProcess("-o", "file:/dev/null"):
+            yield
+    elif mode == "c":
+        assert auditd is not None
+        with auditd.rule(SEED_004_RULE):
+            yield
+    else:
+        with empty_hook():
+            yield
+
+
+def overhead(exe: Path, target: Path, iterations: int, rounds: int, cpu: int,
+             with_audit: bool) -> dict[str, list[float]]:
+    modes = [m for m in MODES if with_audit or m != "c"]
+    results: dict[str, list[float]] = {m: [] for m in modes}
+    with contextlib.ExitStack() as stack:
+        auditd = stack.enter_context(Auditd()) if with_audit else None
+        for r in range(rounds):
+            order = modes[r % len(modes):] + modes[:r % len(modes)]
+            for mode in order:
+                with condition(mode, auditd):
+                    results[mode].append(run_loop(exe, target, iterations, cpu))
+            line = "  ".join(f"{m}={results[m][-1]:.0f}" for m in modes)
+            print(f"  round {r + 1}/{rounds}: {line} ns/op", flush=True)
+    return results
+
+
+def report_overhead(results: dict[str, list[float]]) -> dict[str, float]:
+    """Per condition: median ns/op, and the cost it adds over (a) as the median of the
+    per-round differences (each round measures every condition within seconds, so machine
+    drift between rounds cancels out). Returns the added costs."""
+    base = results["a"]
+    added: dict[str, float] = {}
+    print(f"\n{'condition':<46} {'median':>9} {'min':>9} {'added':>9}")
+    for mode, values in results.items():
+        med = statistics.median(values)
+        if mode != "a":
+            added[mode] = statistics.median(v - b for v, b in zip(values, base, strict=True))
+        shown = "" if mode == "a" else f"{added[mode]:+8.0f}"
+        print(f"{LABELS[mode]:<46} {med:9.0f} {min(values):9.0f} {shown:>9}   ns/op")
+    if "b" in added and "d" in added and added["d"] > 0:
+        print(f"\nmemwarden adds {added['b']:.0f} ns/op, {added['b'] / added['d']:.2f}x what the "
+              f"empty hook adds ({added['d']:.0f} ns/op); target: at most 2x")
+    return added
+
+
+# -- ring-buffer reading: batched mmap vs libbpf callback ---------------------------------------
+
+def ring_read_comparison(exe: Path, target: Path, records: int) -> None:
+    from memwarden.engine import Engine
+    from memwarden.sources.ebpf import libbpf as B
+    from memwarden.sources.ebpf.decode import RecordDecoder
+    from memwarden.sources.ebpf.sensor import EbpfSensor, SensorOptions
+
+    sensor = EbpfSensor(Engine([]), SensorOptions(all_events=True, ring_buffer_mb=64))
+    sensor.start()
+    try:
+        decoder = RecordDecoder()
+        ring = sensor._ring
+        assert ring is not None
+
+        def fill() -> None:
+            subprocess.run([str(exe), "--rate", str(records * 4), "--seconds", "0.25",
+                            str(target)], check=True, capture_output=True)
+
+        def batched(data: memoryview, batch: list[tuple[int, int]]) -> None:
+            for off, size in batch:
+                decoder.decode(data, off, size)
+
+        fill()
+        t = time.perf_counter()
+        n_batched = ring.consume(batched)
+        t_batched = time.perf_counter() - t
+
+        cb_t = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)
+        so = B.lib().so
+        so.ring_buffer__new.argtypes = [ctypes.c_int, cb_t, ctypes.c_void_p, ctypes.c_void_p]
+        so.ring_buffer__new.restype = ctypes.c_void_p
+        so.ring_buffer__consume.argtypes = [ctypes.c_void_p]
+        so.ring_buffer__consume.restype = ctypes.c_int
+        so.ring_buffer__free.argtypes = [ctypes.c_void_p]
+        count = [0]
+
+        def per_record(ctx: int, data: int, size: int) -> int:
+            decoder.decode(ctypes.string_at(data, size), 0, size)
+            count[0] += 1
+            return 0
+
+        callback = cb_t(per_record)
+        rb = so.ring_buffer__new(sensor._obj.map("mw_events").fd, callback, None, None)
+        if not rb:
+            raise BenchError("ring_buffer__new failed")
+        try:
+            fill()
+            t = time.perf_counter()
+            so.ring_buffer__consume(rb)
+            t_callback = time.perf_counter() - t
+        finally:
+            so.ring_buffer__free(rb)
+    finally:
+        sensor.close()
+    print(f"\nring buffer read + decode: batched mmap {n_batched / t_batched:,.0f} records/s "
+          f"({n_batched:,} records), libbpf callback {count[0] / t_callback:,.0f} records/s "
+          f"({count[0]:,} records)")
+
+
+# -- zero-drop event rate ---------------------------------------------------------------------
+
+def trial(exe: Path, target: Path, rate: int, seconds: float) -> tuple[int, int, int]:
+    """(opens done, events the engine took in, kernel drops) at ``rate`` opens/s."""
+    with MemwardenProcess("--all-events", "--stats", "-o", "file:/dev/null") as mw:
+        out = subprocess.run([str(exe), "--rate", str(rate), "--seconds", str(seconds),
+                              str(target)], capture_output=True, text=True, check=True)
+        time.sleep(0.5)
+    return int(out.stdout), mw.stat("events_in"), mw.stat("kernel_drops")
+
+
+def zero_drop_rate(exe: Path, target: Path, seconds: float, start: int = 20_000,
+                   ceiling: int = 2_000_000, steps: int = 4) -> int:
+    passed, failed = 0, 0
+    rate = start
+    while rate <= ceiling:
+        done, events, drops = trial(exe, target, rate, seconds)
+        achieved = done / seconds
+        print(f"  {rate:>9,}/s asked, {achieved:>9,.0f}/s done: {events:,} events, "
+              f"{drops:,} dropped", flush=True)
+        if achieved < 0.9 * rate:
+            print("  (the generator cannot go faster on this machine)")
+            return passed
+        if drops:
+            failed = rate
+            break
+        passed = rate
+        rate *= 2
+    if not failed:
+        return passed
+    for _ in range(steps):
+        rate = (passed + failed) // 2
+        _, events, drops = trial(exe, target, rate, seconds)
+        print(f"  {rate:>9,}/s: {events:,} events, {drops:,} dropped", flush=True)
+        if drops:
+            failed = rate
+        else:
+            passed = rate
+    return passed
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m memwarden.benchmarks.kernel_overhead",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("--iterations", type=int, default=500_000, help="open+close per run")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--cpu", type=int, default=None, help="CPU to pin the loop to")
+    ap.add_argument("--no-audit", action="store_true", help="skip (c)")
+    ap.add_argument("--no-overhead", action="store_true", help="skip the overhead part")
+    ap.add_argument("--no-ring", action="store_true", help="skip the ring-buffer comparison")
+    ap.add_argument("--no-rate", action="store_true", help="skip the zero-drop rate search")
+    ap.add_argument("--rate-seconds", type=float, default=10.0,
+                    help="length of each zero-drop trial")
+    args = ap.parse_args(argv)
+    if os.geteuid() != 0:
+        print("kernel_overhead: run as root (it loads BPF programs and audit rules)",
+              file=sys.stderr)
+        return 2
+    cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
+    with tempfile.TemporaryDirectory(prefix="memwarden-bench-") as tmp:
+        work = Path(tmp)
+        try:
+            exe = build_loop(work)
+            target = work / "unwatched.dat"
+            target.write_bytes(b"x")
+            if not args.no_overhead:
+                print(f"open()+close() of {target}, {args.iterations:,} per run, pinned to "
+                      f"CPU {cpu}, {args.rounds} interleaved rounds", flush=True)
+                present = other_audit_rules()
+                if present:
+                    print(f"warning: {len(present)} audit rule(s) already loaded (every "
+                          f"condition pays for them): {'; '.join(present)}", flush=True)
+                results = overhead(exe, target, args.iterations, args.rounds, cpu,
+                                   not args.no_audit)
+                report_overhead(results)
+            if not args.no_ring:
+                ring_read_comparison(exe, target, 50_000)
+            if not args.no_rate:
+                print(f"\nzero-drop event rate (memwarden run --all-events, 16 MiB ring, "
+                      f"{args.rate_seconds:g} s per trial):", flush=True)
+                best = zero_drop_rate(exe, target, args.rate_seconds)
+                print(f"highest rate with no kernel drop: {best:,} events/s")
+        except (BenchError, subprocess.CalledProcessError) as exc:
+            print(f"kernel_overhead: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
