@@ -49,3 +49,12 @@ def test_the_docs_command_writes_exactly_these_pages(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     written = {p.name: p.read_text() for p in tmp_path.iterdir()}
     assert written == pages()
+
+
+def test_the_allowlist_example_in_the_index_is_a_valid_allowlist() -> None:
+    from memwarden.allowlist import parse_text
+    from memwarden.signatures.index import ALLOWLIST_EXAMPLE
+
+    parsed = parse_text(ALLOWLIST_EXAMPLE, "example")
+    assert len(parsed.global_entries) == 1 and set(parsed.per_detector) == {
+        "proc_mem_access", "mw-1002"}

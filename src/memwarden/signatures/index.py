@@ -38,6 +38,43 @@ PACK_NOTES: tuple[tuple[str, str], ...] = (
 )
 
 
+#: The allowlist file format (rendered under "ALLOWLISTS").
+ALLOWLIST_HELP = (
+    "Findings of known-good programs are dropped (and counted in the `findings_allowlisted` "
+    "statistic) by allowlist entries. The built-in defaults (memwarden/data/allowlist.yaml, "
+    "listed on each page under DEFAULT ALLOWLIST) are merged with the files given by "
+    "`--allowlist FILE` (repeatable) or the configuration file's `allowlists:`; "
+    "`use_defaults: false` in a file drops the defaults. `memwarden signatures show NAME` "
+    "prints the entries in force for a signature.",
+    "An entry matches a finding when every key it gives matches the process that caused it; "
+    "a key given a list matches any of its values. Keys: `executable` (the executable path, "
+    "shell glob), `process_name` (comm, exact, cut to 15 characters), `user` (uid or user "
+    "name), `container` (container id prefix; never matches a host process), `image` "
+    "(container image, glob), `path` (a path argument of the triggering event, glob), and "
+    "`reason` (shown by `signatures show`). In globs `*` matches any characters, `/` "
+    "included. Entries under `global` apply to every detector, Falco rules included; "
+    "entries under `signatures` are keyed by event name or ID (a Falco rule: the "
+    "signatureID or eventName its findings carry). A "
+    "bad file stops memwarden with its file, line and key (exit status 2).",
+)
+
+ALLOWLIST_EXAMPLE = """\
+use_defaults: true
+global:
+  - executable: /usr/bin/crash
+    user: root
+    reason: kernel crash analysis by the on-call team
+signatures:
+  proc_mem_access:
+    - executable: [/usr/bin/gdb, /usr/bin/py-spy]
+      container: 7d0f2b9c4e1a
+      reason: profiling in the perf-lab container
+  MW-1002:
+    - executable: /usr/libexec/abrt-hook-ccpp
+      path: /var/lib/systemd/coredump/*
+      reason: the core handler on hosts running ABRT"""
+
+
 def render_index(classes) -> str:
     out = [
         "---",
@@ -60,6 +97,10 @@ def render_index(classes) -> str:
     out += ["", "## HOW THE SEEDS MAP TO SIGNATURES", ""]
     for title, text in PACK_NOTES:
         out += [f"**{title}**", f": {text}", ""]
+    out += ["## ALLOWLISTS", ""]
+    for para in ALLOWLIST_HELP:
+        out += [para, ""]
+    out += ["```yaml", ALLOWLIST_EXAMPLE, "```", ""]
     out += ["## REGENERATING", "",
             "These pages are generated from the signatures' metadata and the default "
             "allowlist: `memwarden signatures docs` rewrites them, and a test fails when the "
