@@ -123,3 +123,20 @@ def test_table() -> None:
     assert lines[1].split()[:4] == ["proc_kcore_read", "TRC-1021", "PASS", "0.12s"]
     assert lines[2].split()[:4] == ["process_core_dumped", "MW-1004", "SKIP", "-"]
     assert lines[-1] == "1 passed, 1 failed, 1 skipped"
+
+
+def test_where_a_forced_dump_lands_and_when_it_cannot_be_sandboxed() -> None:
+    import pytest
+
+    from memwarden.simulate.actors import Skip, dump_directory
+
+    work = "/tmp/memwarden-simulate"
+    assert dump_directory("core", work) == work
+    assert dump_directory("core.%e.%p", work) == work
+    assert dump_directory("cores/core.%p", work) == work + "/cores"
+    assert dump_directory("/var/crash/core.%p", work) == "/var/crash"
+    for pattern, why in (("|/usr/lib/systemd/systemd-coredump %P %u %g", "pipes dumps"),
+                         ("/var/crash/%u/core", "specifiers in its directory"),
+                         ("", "empty")):
+        with pytest.raises(Skip, match=why):
+            dump_directory(pattern, work)

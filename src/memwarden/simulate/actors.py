@@ -92,18 +92,38 @@ def mount_tmpfs(target: str) -> None:
                        b"size=256m,mode=0755"), f"mount tmpfs on {target}")
 
 
+_SANDBOXES: list[Path] = []
+
+
 def sandbox_dir(path: str) -> Path:
     """``path`` as an empty directory on a fresh tmpfs (in the private mount namespace): the
-    tmpfs covers ``path`` if it exists, else its deepest existing ancestor."""
-    p = Path(path)
-    anchor = p
-    while not anchor.exists():
-        anchor = anchor.parent
-    if anchor == Path("/"):
-        raise ActionError(f"refusing to cover / to sandbox {path}")
-    mount_tmpfs(str(anchor))
+    tmpfs covers ``path`` if it exists, else its deepest existing ancestor; a path inside a
+    tmpfs mounted here before is just created in it."""
+    p = Path(os.path.normpath(path))
+    if not any(p == s or s in p.parents for s in _SANDBOXES):
+        anchor = p
+        while not anchor.exists():
+            anchor = anchor.parent
+        if anchor == Path("/"):
+            raise ActionError(f"refusing to cover / to sandbox {path}")
+        mount_tmpfs(str(anchor))
+        _SANDBOXES.append(anchor)
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+
+def dump_directory(pattern: str, workdir: str) -> str:
+    """Where the kernel writes the dump of a process working in ``workdir`` under
+    kernel.core_pattern ``pattern``; Skip when that cannot be a sandbox of ours."""
+    if pattern.startswith("|"):
+        raise Skip(f"kernel.core_pattern pipes dumps to a handler ({pattern.split()[0][1:]}): "
+                   "a dump cannot be kept off the real store without changing the setting")
+    if not pattern.strip():
+        raise Skip("kernel.core_pattern is empty: the kernel writes no dumps")
+    directory = os.path.dirname(pattern)
+    if "%" in directory:
+        raise Skip(f"kernel.core_pattern {pattern!r} has specifiers in its directory part")
+    return os.path.normpath(os.path.join(workdir, directory))
 
 
 # -- victims ----------------------------------------------------------------------------------
@@ -256,20 +276,12 @@ def act_process_core_dumped() -> dict[str, Any]:
     the child only, its working directory (or core_pattern's directory) on a tmpfs of our
     private mount namespace, which is where the kernel writes a file dump."""
     pattern = _core_pattern()
-    if pattern.startswith("|"):
-        raise Skip(f"kernel.core_pattern pipes dumps to a handler ({pattern.split()[0][1:]}): "
-                   "a dump cannot be kept off the real store without changing the setting")
-    if not pattern:
-        raise Skip("kernel.core_pattern is empty: the kernel writes no dumps")
+    workdir = "/tmp/memwarden-simulate"
+    dump_dir = Path(dump_directory(pattern, workdir))
     pid = os.getpid()
     private_mount_namespace()
-    workdir = sandbox_dir("/tmp/memwarden-simulate")
-    dump_dir = workdir
-    if pattern.startswith("/"):
-        directory = os.path.dirname(pattern)
-        if "%" in directory:
-            raise Skip(f"kernel.core_pattern {pattern!r} has specifiers in its directory part")
-        dump_dir = sandbox_dir(directory)
+    sandbox_dir(workdir)
+    sandbox_dir(str(dump_dir))
     victim = spawn_sleep(cwd=str(workdir), core_limit=CORE_LIMIT)
     try:
         os.kill(victim.pid, signal.SIGSEGV)
