@@ -119,8 +119,11 @@ def run_live(engine: Engine, options: LiveOptions, err: IO[str] | None = None,
     SIGINT/SIGTERM, EOF on stdin or ``duration``; returns the audit counters."""
     err = err or sys.stderr
     live = start_live(engine, options, err)
-    print(f"memwarden: ready (source: audit; {live.description})", file=err, flush=True)
-    live.run(duration)
+
+    def ready() -> None:
+        print(f"memwarden: ready (source: audit; {live.description})", file=err, flush=True)
+
+    live.run(duration, on_ready=ready)
     return live.stats()
 
 

@@ -186,10 +186,14 @@ class AuditLive:
         return self.description
 
     # -- run --------------------------------------------------------------------------------
-    def run(self, duration: float | None = None) -> None:
+    def run(self, duration: float | None = None,
+            on_ready: Callable[[], None] | None = None) -> None:
         """Read until :meth:`stop` (SIGINT/SIGTERM when run in the main thread), EOF on
-        stdin, or ``duration`` seconds."""
+        stdin, or ``duration`` seconds. ``on_ready`` is called once the signals are handled
+        (so that whoever waits for "ready" may stop it at once)."""
         restore = self._install_signals()
+        if on_ready is not None:
+            on_ready()
         timer = None
         if duration is not None:
             timer = threading.Timer(duration, self.stop_event.set)
