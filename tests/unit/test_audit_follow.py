@@ -66,12 +66,12 @@ def test_line_buffer_keeps_partial_lines() -> None:
 
 def test_follower_reads_new_lines_across_rotation_and_truncation(tmp_path: Path) -> None:
     log = tmp_path / "audit.log"
-    log.write_text("old line\n")
+    log.write_text("old line\nhalf of a li")  # auditd in the middle of a line
     opened: list[str] = []
     f = LogFollower(str(log), on_open=opened.append)
-    assert f.poll() == ([], b"")  # starts at the end
+    assert f.poll() == ([], b"")  # starts at the end, after the line being written
     with log.open("a") as w:
-        w.write("one\ntw")
+        w.write("ne\none\ntw")
     assert f.poll() == ([b"one\n"], b"")
     with log.open("a") as w:
         w.write("o\nlast-partial")

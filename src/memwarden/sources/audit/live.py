@@ -85,6 +85,7 @@ class LogFollower:
         self._buf = LineBuffer()
         self._fd = -1
         self._node: tuple[int, int] = (0, 0)
+        self._skip_partial = False
         self._open(at_end=not from_start)
 
     def _open(self, at_end: bool) -> None:
@@ -97,8 +98,11 @@ class LogFollower:
             os.close(self._fd)
         self._fd = fd
         self._node = (st.st_dev, st.st_ino)
+        self._skip_partial = False
         if at_end:
-            os.lseek(fd, 0, os.SEEK_END)
+            end = os.lseek(fd, 0, os.SEEK_END)
+            if end:  # auditd may be in the middle of a line: start after it
+                self._skip_partial = os.pread(fd, 1, end - 1) != b"\n"
         if self.on_open is not None:
             self.on_open(self.path)
 
@@ -130,6 +134,12 @@ class LogFollower:
             data = os.read(self._fd, READ_SIZE)
             if not data:
                 return out
+            if self._skip_partial:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    continue
+                data = data[nl + 1:]
+                self._skip_partial = False
             out.extend(self._buf.push(data))
 
     def close(self) -> None:
