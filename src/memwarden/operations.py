@@ -99,6 +99,7 @@ class Operations:
         self.reload_failures = 0
         self._wake = threading.Event()
         self._reload_lock = threading.Lock()
+        self._self_wakes = 0  # SIGHUPs we sent ourselves to wake the main thread
         self._thread: threading.Thread | None = None
 
     # -- metrics ----------------------------------------------------------------------------
@@ -131,7 +132,7 @@ class Operations:
         self._thread = threading.Thread(target=self._reload_loop, name="memwarden-reload",
                                         daemon=True)
         self._thread.start()
-        signal.signal(signal.SIGHUP, lambda *_: self._wake.set())
+        signal.signal(signal.SIGHUP, self._on_sighup)
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _exit_on_sigterm)
         if self.outputs is not None:
@@ -139,6 +140,21 @@ class Operations:
             settings = self.ctx.meta.get(SETTINGS)
             timeout = settings.delivery.flush_timeout if settings else 5.0
             atexit.register(lambda: outputs.close(timeout))
+
+    def _on_sighup(self, signum: int, frame: Any) -> None:  # noqa: ARG002 - signal API
+        if self._self_wakes:
+            self._self_wakes -= 1
+            return
+        self._wake.set()
+
+    def _wake_main_thread(self) -> None:
+        """Interrupt the main thread's wait (the live sensor's epoll has the signal wake-up
+        fd; a blocking read gets EINTR and resumes) so that it sees the new detectors at once:
+        the sensor then rewrites its kernel filters for them."""
+        if threading.main_thread().ident is None:
+            return
+        self._self_wakes += 1
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGHUP)  # type: ignore[arg-type]
 
     def _reload_loop(self) -> None:
         while True:
@@ -193,6 +209,7 @@ class Operations:
         # everything is built: swap
         self.engine.replace_detectors(fresh.detectors)
         self.engine.allowlist = getattr(fresh, "allowlist", None)
+        self._wake_main_thread()
         if new_outputs is not None and self.outputs is not None:
             self.outputs.replace(new_outputs.outputs, old.delivery.flush_timeout)
         elif self.outputs is not None:
