@@ -203,9 +203,14 @@ class Operations:
                                          or settings.format != old.format
                                          or settings.delivery != old.delivery):
             d = settings.delivery
-            new_outputs = open_outputs(settings.outputs, settings.format,
-                                       latency=self.outputs.latency, queue_size=d.queue_size,
-                                       retries=d.retries, timeout=d.timeout)
+            try:
+                new_outputs = open_outputs(settings.outputs, settings.format,
+                                           latency=self.outputs.latency,
+                                           queue_size=d.queue_size, retries=d.retries,
+                                           timeout=d.timeout, flush_timeout=d.flush_timeout)
+            except OSError as exc:
+                raise ConfigError(f"{file_settings.source}: outputs: {exc.filename}: cannot "
+                                  f"open: {exc.strerror}") from None
         # everything is built: swap
         self.engine.replace_detectors(fresh.detectors)
         self.engine.allowlist = getattr(fresh, "allowlist", None)

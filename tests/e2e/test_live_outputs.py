@@ -443,3 +443,27 @@ def test_failed_attempts_are_retried(sensors: list[Sensor]) -> None:
         assert re.search(rf"{re.escape(flaky.url)}: sent=1 dropped=0 errors=2", s.stderr)
     finally:
         flaky.close()
+
+
+def test_sighup_replaces_the_outputs_and_keeps_them_when_the_new_ones_fail(
+        sensors: list[Sensor], tmp_path: Path) -> None:
+    out = tmp_path / "findings.jsonl"
+    cfg = write_config(tmp_path / "config.yaml", "outputs: [stdout]\n")
+    s = Sensor("--config", str(cfg))
+    sensors.append(s)
+    s.send(KCORE)
+    s.finding()
+    cfg.write_text(f"outputs: ['table:file:{out}']\n")
+    s.proc.send_signal(signal.SIGHUP)
+    s.wait_stderr(r"reloaded configuration: \d+ detectors, 1 outputs")
+    s.send(KCORE)
+    cfg.write_text(f"outputs: ['file:{tmp_path}/no/such/dir/x.jsonl']\n")
+    s.proc.send_signal(signal.SIGHUP)
+    s.wait_stderr(r"reload failed, keeping the previous configuration: .*config\.yaml: "
+                  r"outputs: .*/no/such/dir/x\.jsonl: cannot open: No such file or directory")
+    s.send(KCORE)
+    assert s.finish() == 0, s.stderr
+    assert s.out.empty()  # after the first reload nothing more went to stdout
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("TIME") and len(lines) == 3  # table header, then 2 findings
+    assert all("TRC-1021" in line for line in lines[1:])
