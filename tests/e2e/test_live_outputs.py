@@ -416,7 +416,10 @@ def test_sighup_reopens_a_rotated_output_file(sensors: list[Sensor], tmp_path: P
     assert len(out.read_bytes().splitlines()) == 2
 
 
-def test_sigterm_flushes_the_network_queues(sensors: list[Sensor]) -> None:
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 128 + signal.SIGTERM),
+                                                (signal.SIGINT, 1)])  # SIGINT: click's Abort
+def test_sigterm_and_sigint_flush_the_network_queues(sensors: list[Sensor], signum: int,
+                                                     status: int) -> None:
     slow = HttpReceiver(delay=0.3)  # findings pile up in the queue
     try:
         s = Sensor("-o", slow.url, "-o", "stdout")
@@ -424,8 +427,8 @@ def test_sigterm_flushes_the_network_queues(sensors: list[Sensor]) -> None:
         s.send(*[KCORE] * 5)
         for _ in range(5):
             s.finding()
-        s.proc.send_signal(signal.SIGTERM)
-        assert s.proc.wait(WAIT) == 128 + signal.SIGTERM
+        s.proc.send_signal(signum)
+        assert s.proc.wait(WAIT) == status
         assert len(slow.posts) == 5  # the queued ones were delivered before exit
     finally:
         slow.close()
