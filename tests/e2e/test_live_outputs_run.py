@@ -151,3 +151,33 @@ def test_a_failed_reload_keeps_the_sensor_detecting(run_sensor: list[RunSensor],
     assert "not valid YAML" in s.stderr
     s.mem_finding_for(read_other_memory())
     assert s.stop() == 0, s.stderr
+
+
+def test_the_installed_unit_commands_start_reload_and_stop_the_sensor(
+        run_sensor: list[RunSensor], tmp_path: Path) -> None:
+    """What systemd would do with the unit ``service install`` writes, done by hand (systemd is
+    not PID 1 here): ExecStart as written, ExecReload with $MAINPID, then KillSignal, which
+    must end the sensor cleanly well within TimeoutStopSec."""
+    import shlex
+    import shutil
+
+    exe = shutil.which("memwarden", path=str(Path(sys.executable).parent))
+    assert exe
+    r = subprocess.run([exe, "service", "install", "--unit-dir", str(tmp_path),
+                        "--config-dir", str(tmp_path / "etc"), "--no-start"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    unit = dict(line.split("=", 1) for line in (tmp_path / "memwarden.service").read_text()
+                .splitlines() if "=" in line and not line.startswith("#"))
+    argv = shlex.split(unit["ExecStart"])
+    assert argv[0] == str(Path(exe).resolve())
+    s = RunSensor(*argv[2:])  # "run --config <tmp>/etc/config.yaml"
+    run_sensor.append(s)
+    s.wait_stderr("memwarden: ready")
+    reload_cmd = unit["ExecReload"].replace("$MAINPID", str(s.proc.pid))
+    subprocess.run(shlex.split(reload_cmd), check=True, timeout=60)
+    s.wait_stderr("reloaded configuration")
+    s.mem_finding_for(read_other_memory())  # the packaged config runs every signature
+    assert unit["KillSignal"] == "SIGTERM"
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.proc.wait(float(unit["TimeoutStopSec"])) == 0, s.stderr
