@@ -242,3 +242,39 @@ def test_counters_are_exact_under_two_threads() -> None:
     for t in threads:
         t.join()
     assert c.dropped == 40000
+
+
+def _tls_receiver(tmp_path: Path) -> tuple[_Receiver, Path]:
+    import shutil
+    import ssl
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    assert openssl, "openssl is needed to make the test certificate (apt-get install openssl)"
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                    str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    r = _Receiver([])
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    r.server.socket = ctx.wrap_socket(r.server.socket, server_side=True)
+    r.url = r.url.replace("http://", "https://")
+    return r, cert
+
+
+def test_https_verifies_the_receiver_certificate(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    r, cert = _tls_receiver(tmp_path)
+    try:
+        untrusted = HttpTransport(r.url, timeout=10)
+        with pytest.raises(OSError, match="CERTIFICATE_VERIFY_FAILED"):
+            untrusted.send(format_tracee(kcore_finding()), kcore_finding())
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the system's way to trust a CA
+        trusted = HttpTransport(r.url, timeout=10)
+        trusted.send(format_tracee(kcore_finding()), kcore_finding())
+        trusted.send(format_tracee(kcore_finding()), kcore_finding())  # same connection
+        trusted.close()
+        assert len(r.bodies) == 2
+    finally:
+        r.close()
