@@ -93,6 +93,10 @@ def detection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--allowlist", "allowlist_files", multiple=True, metavar="FILE",
                   help="Allowlist YAML merged over the built-in defaults (repeatable; "
                        "'memwarden signatures show NAME' prints what is in force).")
+    @click.option("--rules", "rules_files", multiple=True, metavar="FILE",
+                  help="Falco rules file, run beside the built-in signatures (repeatable; "
+                       "loaded in order, later files modify earlier ones; 'memwarden rules "
+                       "check FILE...' lists what runs).")
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from memwarden.config import ConfigError
@@ -104,6 +108,7 @@ def detection_options(func: Callable[..., Any]) -> Callable[..., Any]:
             raise UsageFailure(str(exc)) from None
         # kept in the context for build_engine, so the commands need not pass it along
         click.get_current_context().meta[ALLOWLIST_FILES] = kwargs.pop("allowlist_files", ())
+        kwargs.pop("rules_files", None)  # build_engine reads the merged settings' rules
         return func(*args, **kwargs)
 
     return wrapper
@@ -114,13 +119,33 @@ def build_engine(origins: tuple[str, ...], sink) -> Engine:
     from memwarden.config import ConfigError
 
     signatures = load_builtin_signatures(_signature_settings(origins))
-    engine = Engine(signatures, sink=sink)
+    engine = Engine([*signatures, *_falco_rule_detectors()], sink=sink)
     engine.allowlist = load_allowlist(engine.detectors)
     try:  # metrics endpoint, SIGHUP reload, flush on exit (once per command)
         operations.start(engine, sink)
     except ConfigError as exc:
         raise UsageFailure(str(exc)) from None
     return engine
+
+
+def _falco_rule_detectors() -> list:
+    """The active rules of the --rules files (or the config's rules:); a bad file exits 2."""
+    from memwarden.operations import current_settings
+
+    settings = current_settings()
+    paths = list(settings.rules) if settings is not None else []
+    if not paths:
+        return []
+    from memwarden.rules import RulesError, load_rules
+
+    try:
+        loaded = load_rules(paths)
+    except RulesError as exc:
+        raise UsageFailure(str(exc)) from None
+    click.echo(f"memwarden: Falco rules: {loaded.counts['rules']} rules, "
+               f"{loaded.counts['active']} active ({', '.join(paths)}); "
+               f"'memwarden rules check' lists them with reasons", err=True)
+    return loaded.detectors
 
 
 def _signature_settings(origins: tuple[str, ...]) -> dict[str, SignatureSettings]:
@@ -449,6 +474,55 @@ def signatures_docs(out_dir: str) -> None:
     defaults = Allowlist.load()  # the pages document the built-in allowlist
     for path in write_all(Path(out_dir), BUILTIN_SIGNATURES, defaults):
         click.echo(str(path))
+
+
+# -- rules ------------------------------------------------------------------------------------
+
+@main.group("rules", context_settings=CONTEXT)
+def rules_group() -> None:
+    """Falco-compatible rules files: check them, list the fields, measure them."""
+
+
+@rules_group.command("check")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("--quiet-warnings", is_flag=True, help="Do not print the load warnings.")
+def rules_check(files: tuple[str, ...], quiet_warnings: bool) -> None:
+    """Load Falco rules files in order (as 'run --rules' would) and list every rule: active
+    (with the events it runs on) or inactive with the exact reason. Exit status 0 when the
+    files load (inactive rules are fine), 2 on a load error ('file:line:col: rule ...')."""
+    from memwarden.rules import RulesError, load_rules
+    from memwarden.rules.report import render_check
+
+    try:
+        loaded = load_rules(files)
+    except RulesError as exc:
+        raise UsageFailure(str(exc)) from None
+    click.echo(render_check(loaded), nl=False)
+    if not quiet_warnings:
+        for w in loaded.warnings:
+            click.echo(str(w), err=True)
+
+
+@rules_group.command("fields")
+def rules_fields() -> None:
+    """The Falco fields memwarden fills (from which event data) and those it cannot (why)."""
+    from memwarden.rules.fields import field_table
+
+    click.echo(field_table(), nl=False)
+
+
+@rules_group.command("bench")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("--events", default=300_000, show_default=True, help="Events to generate.")
+def rules_bench(files: tuple[str, ...], events: int) -> None:
+    """Replay throughput with these Falco rules loaded vs the built-in signatures only."""
+    from memwarden.benchmarks.rules import run_rules_bench
+    from memwarden.rules import RulesError
+
+    try:
+        run_rules_bench(list(files), events)
+    except RulesError as exc:
+        raise UsageFailure(str(exc)) from None
 
 
 # -- export -----------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Finding formats: ``tracee`` (Tracee's detection event, JSON), ``table`` (one line for people).
+"""Finding formats: ``tracee`` (Tracee's detection event, JSON), ``falco`` (Falco's JSON alert),
+``table`` (one line for people).
 
 A format is a function ``Finding -> bytes`` (one line, newline included).
 """
@@ -49,7 +50,18 @@ def format_table(finding: Finding) -> bytes:
     return line.encode()
 
 
+def format_falco(finding: Finding) -> bytes:
+    """Falco's JSON alert (``json_output: true``): time, rule, priority, output,
+    output_fields, source, tags, hostname. A Falco rule's finding carries its rendered output;
+    a built-in signature's is described the same way (rule = the signature's name, priority
+    from its severity)."""
+    from memwarden.outputs.falco_alert import falco_alert
+
+    return orjson.dumps(falco_alert(finding), default=_default, option=_JSON_OPTS)
+
+
 FORMATS: dict[str, FindingFormatter] = {
     "tracee": format_tracee,
+    "falco": format_falco,
     "table": format_table,
 }

@@ -1,0 +1,114 @@
+"""The condition language's syntax tree (what :mod:`memwarden.rules.parser` builds).
+
+``pos`` is the character offset of the node in the condition text it was parsed from; macros
+keep their own text, so a node also says which text (``origin``) the offset is in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Node:
+    pos: int = field(default=0, kw_only=True)
+    origin: object = field(default=None, kw_only=True, compare=False, repr=False)
+
+
+@dataclass(slots=True)
+class And(Node):
+    children: list[Node]
+
+
+@dataclass(slots=True)
+class Or(Node):
+    children: list[Node]
+
+
+@dataclass(slots=True)
+class Not(Node):
+    child: Node
+
+
+@dataclass(slots=True)
+class Ident(Node):
+    """A bare identifier where a check may stand: a macro reference."""
+
+    name: str
+
+
+@dataclass(slots=True)
+class Const(Node):
+    """A truth value (what partial evaluation leaves of a check it could decide)."""
+
+    value: bool
+
+
+@dataclass(slots=True)
+class FieldRef(Node):
+    name: str
+    arg: str | None = None
+
+    def text(self) -> str:
+        return f"{self.name}[{self.arg}]" if self.arg is not None else self.name
+
+
+@dataclass(slots=True)
+class Transform(Node):
+    """``tolower(field)``, ``basename(...)``, ``val(field)`` ..."""
+
+    name: str
+    args: list[Node]
+
+    def text(self) -> str:
+        inner = ", ".join(a.text() if hasattr(a, "text") else repr(a) for a in self.args)
+        return f"{self.name}({inner})"
+
+
+@dataclass(slots=True)
+class Value(Node):
+    """A scalar operand: the string as written (quotes removed, escapes resolved)."""
+
+    text: str
+    quoted: bool = False
+
+
+@dataclass(slots=True)
+class ListValue(Node):
+    """``(a, b, "c d")``; ``ref`` is set for a bare list name (``in my_list``)."""
+
+    items: list[Value]
+    ref: str | None = None
+
+
+@dataclass(slots=True)
+class Check(Node):
+    """``lhs op rhs``; ``rhs`` is None for ``exists``."""
+
+    lhs: Node  # FieldRef or Transform
+    op: str
+    rhs: Node | None = None
+    #: what the compiler made of it (memwarden.rules.compiler._Plan), once validated
+    plan: object = field(default=None, kw_only=True, compare=False, repr=False)
+
+
+def walk(node: Node):
+    """Every node of a tree, parents first."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        if isinstance(n, And | Or):
+            stack.extend(reversed(n.children))
+        elif isinstance(n, Not):
+            stack.append(n.child)
+        elif isinstance(n, Check):
+            stack.append(n.lhs)
+            if n.rhs is not None:
+                stack.append(n.rhs)
+        elif isinstance(n, Transform):
+            stack.extend(n.args)
+
+
+def field_refs(node: Node) -> list[FieldRef]:
+    return [n for n in walk(node) if isinstance(n, FieldRef)]
