@@ -84,6 +84,8 @@ class Engine:
         self.detectors: list[Detector] = []
         self._index: dict[str, list[_Bound]] = {}
         self._gates: dict[str, Callable[[dict[str, Any]], bool]] = {}
+        # event name -> (bound detectors, path gate or None): the one lookup of the hot path
+        self._routes: dict[str, tuple[list[_Bound], Callable[[dict[str, Any]], bool] | None]] = {}
         self._pathsets: dict[str, PathSet] = {}
         self._counts = self.stats.events_by_name
         self._err = err if err is not None else sys.stderr
@@ -97,20 +99,20 @@ class Engine:
         for sel in detector.selectors:
             self._index.setdefault(sel.event_name, []).append(_Bound(detector, sel.origin))
         self._gates = self._compile_gates()
+        self._routes = {name: (bound, self._gates.get(name)) for name, bound in self._index.items()}
 
     def replace_detectors(self, detectors: Iterable[Detector]) -> None:
         """Swap the whole detector set (configuration reload, from any thread) while events
         keep flowing; the counters stay. The new index and gates are built aside, then put in
-        place: first no gates (every event reaches its detectors, which check paths
-        themselves), then the new index, then the new gates. An event being dispatched finishes
+        place with one assignment of the route table. An event being dispatched finishes
         with the set it started with; none is lost. Detector state (sequences) starts afresh.
         """
         fresh = Engine(detectors)
-        self._gates = {}
+        self._routes = fresh._routes  # one assignment: dispatch sees the old set or the new
+        self._gates = fresh._gates
         self._index = fresh._index
         self.detectors = fresh.detectors
         self._pathsets = fresh._pathsets
-        self._gates = fresh._gates
 
     def _compile_gates(self) -> dict[str, Callable[[dict[str, Any]], bool]]:
         """Path gates for the event names whose every detector declared path filters: the
@@ -155,10 +157,10 @@ class Engine:
         if type(name) is not str:
             raise EventFormatError(f"event name must be a string, got {name!r}")
         self._counts[name] += 1
-        bound = self._index.get(name)
-        if bound is None:
+        route = self._routes.get(name)
+        if route is None:
             return ()
-        gate = self._gates.get(name)
+        bound, gate = route
         if gate is not None and not gate(d):
             self.stats.events_path_filtered += 1
             return ()
@@ -168,10 +170,10 @@ class Engine:
         """Count and dispatch an event a source built itself (eBPF, audit)."""
         name = event.data["eventName"]
         self._counts[name] += 1
-        bound = self._index.get(name)
-        if bound is None:
+        route = self._routes.get(name)
+        if route is None:
             return ()
-        return self._dispatch(event, bound)
+        return self._dispatch(event, route[0])
 
     def _dispatch(self, event: Event, bound: list[_Bound]) -> Sequence[Finding]:
         self.stats.events_dispatched += 1
@@ -249,20 +251,22 @@ def _compile_gate(arg_names: tuple[str, ...], paths: PathSet
 
     if len(arg_names) != 1:
         return slow
-    only = arg_names[0]
-
-    def fast(d: dict[str, Any]) -> bool:
-        # legacy shape, path argument first (as every source writes it)
-        args = d.get("args")
-        if type(args) is list and args:
-            a = args[0]
-            if type(a) is dict and a.get("name") == only:
-                value = a.get("value")
-                if type(value) is str:
-                    return matches(value)
-        return slow(d)
-
-    return fast
+    # The common case (legacy shape, the path argument first, as every source writes it) is
+    # one generated function with the path test inlined: no further call per event.
+    namespace = {"slow": slow, "only": arg_names[0], **paths.test_constants()}
+    source = (
+        "def fast(d):\n"
+        "    args = d.get('args')\n"
+        "    if type(args) is list and args:\n"
+        "        a = args[0]\n"
+        "        if type(a) is dict and a.get('name') == only:\n"
+        "            path = a.get('value')\n"
+        "            if type(path) is str:\n"
+        f"                return {paths.test_expression('path')}\n"
+        "    return slow(d)\n"
+    )
+    exec(compile(source, "<memwarden path gate>", "exec"), namespace)  # noqa: S102 - our code
+    return namespace["fast"]
 
 
 def _v1_name(d: Any) -> Any:

@@ -37,7 +37,9 @@ def _context(rng: random.Random, i: int) -> dict[str, Any]:
     )
 
 
-def _args(name: str, rng: random.Random) -> list[tuple[str, str, Any]]:
+def _args(name: str, rng: random.Random, pid: int) -> list[tuple[str, str, Any]]:
+    """Background traffic: what a busy host does, none of it an attack. ``pid`` is the
+    caller's pid (a debugger stepping its tracee, a process reading its own memory)."""
     if name in ("security_file_open", "openat"):
         path = rng.choice(_PATHS)
         flags = rng.choice((32768, 32768, 0o2101101, "O_RDONLY|O_LARGEFILE", 0o101))
@@ -51,7 +53,9 @@ def _args(name: str, rng: random.Random) -> list[tuple[str, str, Any]]:
     if name == "kill":
         return [("pid", "int", rng.randint(100, 60000)), ("sig", "int", 15)]
     if name == "ptrace":
-        return [("request", "long", 16), ("pid", "pid_t", rng.randint(100, 60000)),
+        # strace/gdb driving a tracee they already hold: PTRACE_SYSCALL, CONT, GETSIGINFO
+        return [("request", "long", rng.choice((24, 24, 7, 0x4202))),
+                ("pid", "pid_t", rng.randint(100, 60000)),
                 ("addr", "void*", 0), ("data", "void*", 0)]
     if name == "sched_process_exec":
         return [("cmdpath", "const char*", "/usr/bin/ls"),
@@ -61,8 +65,8 @@ def _args(name: str, rng: random.Random) -> list[tuple[str, str, Any]]:
         sig = status & 0x7F
         return [("exit_code", "long", status), ("process_group_exit", "bool", True),
                 ("signal", "int", sig), ("core_dumped", "bool", False)]
-    if name == "process_vm_readv":
-        return [("pid", "pid_t", rng.randint(100, 60000)),
+    if name == "process_vm_readv":  # a runtime reading its own memory (e.g. a profiler agent)
+        return [("pid", "pid_t", pid),
                 ("local_iov", "const struct iovec*", 0x7FFC0000), ("liovcnt", "unsigned long", 1),
                 ("remote_iov", "const struct iovec*", 0x7FFC0010),
                 ("riovcnt", "unsigned long", 1), ("flags", "unsigned long", 0)]
@@ -89,5 +93,6 @@ def generate_lines(count: int, hit_rate: float = 0.01, seed: int = 1) -> Iterato
             ev = Event.new("security_file_open", _hit(rng), **_context(rng, i))
         else:
             name = rng.choices(names, weights)[0]
-            ev = Event.new(name, _args(name, rng), **_context(rng, i))
+            ctx = _context(rng, i)
+            ev = Event.new(name, _args(name, rng, ctx["processId"]), **ctx)
         yield orjson.dumps(ev.data, option=orjson.OPT_APPEND_NEWLINE)

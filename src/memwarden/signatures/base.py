@@ -148,28 +148,32 @@ class PathSet:
             return True
         return bool(self.basenames) and path[path.rfind("/") + 1:] in self.basenames
 
-    def compile(self) -> Callable[[str], bool]:
-        """The cheapest closure equivalent to :meth:`matches` for this set.
+    def test_constants(self) -> dict[str, Any]:
+        """The constants :meth:`test_expression` refers to."""
+        return {
+            "_pfx": self.prefixes,
+            "_sfx": tuple(sorted(set(self.suffixes) | {"/" + b for b in self.basenames})),
+            "_whole": self.exact | self.basenames,
+        }
 
-        A basename ``b`` is the suffix ``/b`` (or the whole of a path without a slash), so
-        basenames join the suffixes of one ``endswith`` call and the exact names of one set
-        lookup: no substring is made per path.
-        """
-        prefixes = self.prefixes
-        suffixes = tuple(sorted(set(self.suffixes) | {"/" + b for b in self.basenames}))
-        whole = self.exact | self.basenames
-        if not whole and not prefixes and suffixes:
-            return lambda path: path.endswith(suffixes)
-        if not whole and not suffixes and prefixes:
-            return lambda path: path.startswith(prefixes)
-        if not prefixes and suffixes:
-            return lambda path: path.endswith(suffixes) or path in whole
-        if not suffixes and prefixes:
-            return lambda path: path.startswith(prefixes) or path in whole
-        if prefixes and suffixes:
-            return lambda path: (path.endswith(suffixes) or path.startswith(prefixes)
-                                 or path in whole)
-        return whole.__contains__
+    def test_expression(self, var: str) -> str:
+        """A Python expression equivalent to ``matches(var)`` over :meth:`test_constants`
+        (basenames are the suffixes ``/b``, or the whole of a path without a slash)."""
+        c = self.test_constants()
+        parts = []
+        if c["_sfx"]:
+            parts.append(f"{var}.endswith(_sfx)")
+        if c["_pfx"]:
+            parts.append(f"{var}.startswith(_pfx)")
+        if c["_whole"]:
+            parts.append(f"{var} in _whole")
+        return " or ".join(parts) or "False"
+
+    def compile(self) -> Callable[[str], bool]:
+        """A closure equivalent to :meth:`matches`: :meth:`test_expression` compiled once
+        (the engine inlines the same expression into its path gates)."""
+        return eval(  # noqa: S307 - an expression we generate from our own constants
+            f"lambda path: {self.test_expression('path')}", self.test_constants())
 
 
 class Detector(Protocol):
