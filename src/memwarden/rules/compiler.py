@@ -125,6 +125,7 @@ class Compiler:
         self.used_macros: set[str] = set()
         self.used_lists: set[str] = set()
         self.rule: RuleDef | None = None
+        self.event = ""  # the memwarden event closures are being compiled for
 
     # -- errors --------------------------------------------------------------------------------
     def error_at(self, node: A.Node, message: str) -> RulesError:
@@ -492,12 +493,15 @@ class Compiler:
                 why = "; ".join(sorted({f"{m.field} ({m.reason})" for m in missing}))
                 compiled.reasons.append(f"on {event}: needs {why}")
                 continue
-            compiled.predicates[event] = self.closure(residual)
+            self.event = event
+            predicate = self.closure(_cheap_first(residual))
             if event == "security_file_open":
                 filters = required_paths(residual, self)
                 if filters:
                     compiled.path_filters.extend(
                         PathFilter(event, kind, value) for kind, value in sorted(filters))
+                    predicate = _path_gated(compiled.path_filters, predicate)
+            compiled.predicates[event] = predicate
         if not compiled.predicates and not compiled.reasons:
             compiled.reasons.append("the condition is false on every event memwarden produces")
         if compiled.predicates and types is None and compiled.rule.warn_evttypes:
@@ -605,7 +609,7 @@ class Compiler:
         if isinstance(node, A.Const):
             return _always if node.value else _never
         assert isinstance(node, A.Check)
-        return check_closure(node.plan)
+        return check_closure(node.plan, self.event)
 
     # -- everything ----------------------------------------------------------------------------
     def run(self) -> CompiledRuleset:
@@ -727,8 +731,23 @@ def _norm_dir(p: str) -> str:
     return stripped or "/"
 
 
-def _getter(spec: FieldSpec, arg: str | None, transforms: tuple[str, ...]):
-    get = spec.getter(arg)
+def _evt_type_getter(event: str):
+    """evt.type on one memwarden event: its `syscall` field if that is one of the event's
+    types, else the event's default type (a closure per event: no profile lookup)."""
+    profile = PROFILES[event]
+    types, default = profile.falco_types, profile.default_type
+
+    def get(ev: Event) -> str:
+        sc = ev.data.get("syscall")
+        return sc if sc in types else default
+    return get
+
+
+def _getter(spec: FieldSpec, arg: str | None, transforms: tuple[str, ...], event: str = ""):
+    if spec.name in ("evt.type", "syscall.type") and event in PROFILES:
+        get = _evt_type_getter(event)
+    else:
+        get = spec.getter(arg)
     for name in transforms:
         tr = TRANSFORMS[name]
         get = _transformed(get, tr)
@@ -742,11 +761,11 @@ def _transformed(inner, tr):
     return get
 
 
-def check_closure(plan: _Plan) -> Predicate:  # noqa: C901 - one branch per operator
-    get = _getter(plan.spec, plan.arg, plan.transforms)
+def check_closure(plan: _Plan, event: str = "") -> Predicate:  # noqa: C901 - per operator
+    get = _getter(plan.spec, plan.arg, plan.transforms, event)
     op, rhs = plan.op, plan.operand
     if plan.rhs_field is not None:
-        other = _getter(*plan.rhs_field)
+        other = _getter(*plan.rhs_field, event)
         cmp = _BINARY[op]
 
         def against_field(ev: Event) -> bool:
@@ -809,6 +828,58 @@ _BINARY: dict[str, Callable[[Any, Any], bool]] = {
     "bcontains": lambda a, b: _bytes(b) in _bytes(a),
     "bstartswith": lambda a, b: _bytes(a).startswith(_bytes(b)),
 }
+
+
+# -- evaluation order -----------------------------------------------------------------------------
+
+#: fields whose checks are cheap and reject most events: evaluated first in a conjunction
+_SELECTIVE_FIELDS = frozenset({"fd.name", "fd.filename", "fd.directory", "fd.nameraw",
+                               "proc.name", "proc.exepath", "proc.exe", "evt.arg",
+                               "container.id", "container.image.repository"})
+_SELECTIVE_OPS = frozenset({"=", "==", "in", "intersects", "pmatch", "startswith",
+                            "endswith", "glob"})
+
+
+def _rank(node: A.Node) -> int:
+    if isinstance(node, A.Check):
+        plan = node.plan
+        if (isinstance(plan, _Plan) and plan.spec.name in _SELECTIVE_FIELDS
+                and plan.op in _SELECTIVE_OPS and not plan.transforms):
+            return 0
+        return 1
+    if isinstance(node, A.Not) and isinstance(node.child, A.Check):
+        return 2
+    if isinstance(node, A.Or | A.And):
+        return 3
+    return 4
+
+
+def _cheap_first(node: A.Node) -> A.Node:
+    """The same condition with each conjunction's checks reordered cheapest and most selective
+    first (checks have no side effects, so the order does not change the result)."""
+    if isinstance(node, A.And):
+        kids = sorted((_cheap_first(c) for c in node.children), key=_rank)
+        return A.And(kids, pos=node.pos, origin=node.origin)
+    if isinstance(node, A.Or):
+        return A.Or([_cheap_first(c) for c in node.children], pos=node.pos,
+                    origin=node.origin)
+    if isinstance(node, A.Not):
+        return A.Not(_cheap_first(node.child), pos=node.pos, origin=node.origin)
+    return node
+
+
+def _path_gated(filters: list[PathFilter], predicate: Predicate) -> Predicate:
+    """The rule's own path filters (necessary conditions) checked before the condition."""
+    from memwarden.signatures.base import PathSet
+
+    matches = PathSet(filters).compile()
+
+    def gated(ev: Event) -> bool:
+        path = ev.arg("pathname")
+        if type(path) is str and not matches(path):
+            return False
+        return predicate(ev)
+    return gated
 
 
 # -- event types (Falco's evt.type index) ---------------------------------------------------------
