@@ -133,13 +133,13 @@ class Compiler:
         rule_where = self.rule.where if self.rule is not None else None
         if isinstance(origin, _Origin):
             line, col = origin.cond.locate(node.pos)
+            file = origin.cond.file_at(node.pos) or origin.where.file
             base = origin.where
             if origin.macro and rule_where is not None:
                 message = f"{message} (in macro '{origin.macro}')"
                 base = rule_where if rule_where.kind else base
-                return RulesError(Where(origin.where.file, line, col, base.kind, base.name),
-                                  message)
-            return RulesError(Where(base.file, line or base.line, col or base.col, base.kind,
+                return RulesError(Where(file, line, col, base.kind, base.name), message)
+            return RulesError(Where(file, line or base.line, col or base.col, base.kind,
                                     base.name), message)
         where = rule_where or Where("?")
         return RulesError(where, message)
@@ -153,12 +153,10 @@ class Compiler:
         try:
             node, notes = parse_condition(cond.text, origin)
         except ConditionSyntaxError as exc:
-            line, col = cond.locate(exc.offset)
-            raise RulesError(where.at(line or where.line, col or where.col),
+            raise RulesError(_where_in(cond, where, exc.offset),
                              f"condition syntax error: {exc.message}") from None
         for offset, note in notes:
-            line, col = cond.locate(offset)
-            self.warn(where.at(line or where.line, col or where.col), note)
+            self.warn(_where_in(cond, where, offset), note)
         return node
 
     # -- lists and macros ----------------------------------------------------------------------
@@ -443,6 +441,12 @@ class Compiler:
             self.rule = None
 
     def _compile_rule(self, rule: RuleDef) -> CompiledRule:
+        if rule.source != "syscall":
+            # plugin sources: conditions and outputs use the plugin's fields (Falco also
+            # skips rules of a source it has not loaded, with a warning)
+            self.warn(rule.where, f"unknown source {rule.source}, skipping")
+            return CompiledRule(rule, None, reasons=[
+                f"source '{rule.source}' is not produced by memwarden (it runs no plugins)"])
         try:
             output = compile_output(rule.output)
         except OutputError as exc:
@@ -451,10 +455,6 @@ class Compiler:
                 return CompiledRule(rule, None, reasons=[
                     f"skipped: {exc} (skip-if-unknown-filter: true)"])
             raise RulesError(rule.output_where, str(exc)) from None
-        if rule.source != "syscall":
-            # plugin sources: conditions use the plugin's fields, which memwarden lacks
-            return CompiledRule(rule, output, reasons=[
-                f"source '{rule.source}' is not produced by memwarden (it runs no plugins)"])
         node = self.parse(rule.cond, rule.where)
         node = self.exception_nodes(rule, node)
         try:
@@ -629,6 +629,12 @@ class Compiler:
 
 
 # -- helpers --------------------------------------------------------------------------------------
+
+def _where_in(cond: CondText, where: Where, offset: int) -> Where:
+    line, col = cond.locate(offset)
+    return Where(cond.file_at(offset) or where.file, line or where.line, col or where.col,
+                 where.kind, where.name)
+
 
 def _always(_ev: Event) -> bool:
     return True

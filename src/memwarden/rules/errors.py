@@ -19,7 +19,7 @@ class Where:
         pos = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
         item = f" {self.kind} '{self.name}'" if self.kind and self.name else (
             f" {self.kind}" if self.kind else "")
-        return f"{pos}:{item}" if item else pos
+        return f"{pos}:{item}:" if item else f"{pos}:"
 
     def at(self, line: int, col: int) -> Where:
         return Where(self.file, line, col, self.kind, self.name)

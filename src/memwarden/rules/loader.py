@@ -209,7 +209,8 @@ class _Item:
 
     def cond(self, key: str = "condition") -> CondText:
         text = self.text(key)
-        return CondText(text, [(0, Locator(text, self.nodes[key], self.reader.source))])
+        return CondText(text, [(0, Locator(text, self.nodes[key], self.reader.source,
+                                           self.reader.name))])
 
     def unknown_keys(self, known: frozenset[str]) -> None:
         for k in self.keys:

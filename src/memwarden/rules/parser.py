@@ -75,10 +75,11 @@ def unescape(raw: str, offset: int = 0) -> str:
         elif e in "\"'":
             if e != quote:
                 raise ConditionSyntaxError(
-                    f"invalid \\{e} escape in a {quote}-quoted string", offset + i)
+                    f"invalid \\{e} escape in a {quote}-quoted string", offset + 1 + i)
             out.append(e)
         else:
-            raise ConditionSyntaxError(f"unsupported string escape sequence: \\{e}", offset + i)
+            raise ConditionSyntaxError(f"unsupported string escape sequence: \\{e}",
+                                       offset + 1 + i)
         i += 1
     return "".join(out)
 

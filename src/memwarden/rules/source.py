@@ -19,12 +19,13 @@ class Locator:
     """Maps offsets in a scalar's value to (line, col) in the file: the value's non-blank
     characters are matched, in order, against the scalar's text in the file."""
 
-    __slots__ = ("value", "node", "source", "_map")
+    __slots__ = ("value", "node", "source", "file", "_map")
 
-    def __init__(self, value: str, node: yaml.Node, source: str) -> None:
+    def __init__(self, value: str, node: yaml.Node, source: str, file: str = "") -> None:
         self.value = value
         self.node = node
         self.source = source
+        self.file = file
         self._map: list[int] | None = None
 
     def _build(self) -> list[int]:
@@ -71,6 +72,14 @@ class CondText:
         if loc is None:
             return 0, 0
         return loc.locate(offset - base)
+
+    def file_at(self, offset: int) -> str | None:
+        """The file the text at ``offset`` came from (appends may come from later files)."""
+        found = None
+        for start, piece in self.pieces:
+            if start <= offset and piece is not None:
+                found = piece.file
+        return found or None
 
     def appended(self, other: CondText) -> CondText:
         shift = len(self.text) + 1
