@@ -477,12 +477,12 @@ class _FileReader:
             raise item.fail("'append' and 'override' cannot be used together")
         if ov_append or ov_replace:
             expected = {k for k in _RULE_APPENDABLE | _RULE_REPLACEABLE if item.has(k)}
-            for key in sorted(expected - ov_append - ov_replace):
-                raise item.fail(f"unexpected key '{key}': no corresponding entry under "
-                                f"'override' is defined", key)
             for key in sorted((ov_append | ov_replace) - expected):
                 raise item.fail(f"an override for '{key}' was specified but '{key}' is not "
                                 f"defined")
+            for key in sorted(expected - ov_append - ov_replace):
+                raise item.fail(f"unexpected key '{key}': no corresponding entry under "
+                                f"'override' is defined", key)
             prev = self._previous(item, name)
             if ov_append:
                 self._append(item, prev, ov_append)
