@@ -1,0 +1,97 @@
+"""Live: `memwarden run --rules seed004.yaml` raises seed 004's Falco rule on a real read of a
+core dump (in a private mount namespace, on a tmpfs over /var/lib/systemd) and of a process's
+coredump_filter, with the output line rendered. Nothing on the host is changed."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from memwarden.sources.ebpf.sensor import object_path
+
+pytestmark = pytest.mark.live
+
+SEED = Path(__file__).resolve().parents[1] / "data" / "rules" / "seed004.yaml"
+READY_S = 60.0
+DEADLINE_S = 10.0
+
+
+def _require() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    if not object_path().is_file():
+        pytest.skip(f"{object_path()} missing: bash scripts/build-bpf.sh")
+    if not Path("/var/lib/systemd").is_dir():
+        pytest.skip("no /var/lib/systemd to mount a private tmpfs over")
+
+
+def _wait_ready(proc: subprocess.Popen) -> str:
+    err = b""
+    end = time.monotonic() + READY_S
+    while time.monotonic() < end:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            chunk = os.read(proc.stderr.fileno(), 65536)
+            if not chunk:
+                break
+            err += chunk
+            if b"memwarden: ready" in err:
+                return err.decode()
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    pytest.fail(f"sensor not ready: {err.decode()}")
+
+
+def test_seed_004_rule_fires_live_on_dump_and_coredump_filter_reads(tmp_path):
+    _require()
+    out_path = tmp_path / "alerts.jsonl"
+    cmd = [sys.executable, "-m", "memwarden.cli", "run", "--rules", str(SEED),
+           "--disable", "core_dump_read", "--format", "falco", "--output", f"file:{out_path}"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        err = _wait_ready(proc)
+        assert "Falco rules: 1 rules, 1 active" in err
+        action = ("mount --make-rprivate / && mount -t tmpfs memwarden-test /var/lib/systemd && "
+                  "mkdir /var/lib/systemd/coredump && "
+                  "echo dump > /var/lib/systemd/coredump/core.memwarden-test.1 && "
+                  "cat /var/lib/systemd/coredump/core.memwarden-test.1 >/dev/null && "
+                  "cat /proc/$$/coredump_filter >/dev/null && echo $$")
+        done = subprocess.run(["unshare", "-m", "sh", "-c", action], capture_output=True,
+                              text=True, timeout=30, check=True)
+        shell_pid = int(done.stdout.split()[-1])
+        wanted = {"/var/lib/systemd/coredump/core.memwarden-test.1",
+                  f"/proc/{shell_pid}/coredump_filter"}
+        alerts: list[dict] = []
+        end = time.monotonic() + DEADLINE_S
+        while time.monotonic() < end:
+            alerts = [orjson.loads(x) for x in out_path.read_bytes().splitlines()] \
+                if out_path.exists() else []
+            seen = {a["output_fields"].get("fd.name") for a in alerts if a["rule"] == "Core dump"}
+            if wanted <= seen:
+                break
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    ours = [a for a in alerts if a["rule"] == "Core dump"
+            and a["output_fields"].get("fd.name") in wanted]
+    assert {a["output_fields"]["fd.name"] for a in ours} == wanted, alerts
+    for a in ours:
+        assert a["priority"] == "Warning" and a["source"] == "syscall"
+        assert f"fd_name={a['output_fields']['fd.name']}" in a["output"]
+        assert "proc_name=cat" in a["output"] and "evt_category=file" in a["output"]
+        assert a["output_fields"]["evt.type"] in ("open", "openat", "openat2")
+    assert proc.returncode == 0
