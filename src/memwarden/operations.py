@@ -44,6 +44,7 @@ def apply_config(ctx: click.Context, kwargs: dict[str, Any]) -> Settings:
     its values into ``kwargs`` wherever the flag was not given on the command line. Pops the
     options the commands do not take themselves (``--config``, ``--metrics-addr``,
     ``--enable``, ``--disable``) into ``ctx.meta``. Raises :class:`ConfigError`."""
+    _defer_early_sighup()
     config_path = kwargs.pop("config_path", None)
     file_settings = load_settings(config_path)
     given: dict[str, Any] = {}
@@ -71,6 +72,18 @@ def apply_config(ctx: click.Context, kwargs: dict[str, Any]) -> Settings:
     for popped in ("metrics_addr", "enabled", "disabled"):
         kwargs.pop(popped, None)
     return settings
+
+
+_early_sighup = threading.Event()
+
+
+def _defer_early_sighup() -> None:
+    """Until the reload machinery is up, a SIGHUP (``systemctl reload`` right after start)
+    must not kill the process (its default action): remember it, reload once ready."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+        signal.signal(signal.SIGHUP, lambda *_: _early_sighup.set())
 
 
 def current_settings() -> Settings | None:
@@ -133,6 +146,9 @@ class Operations:
                                         daemon=True)
         self._thread.start()
         signal.signal(signal.SIGHUP, self._on_sighup)
+        if _early_sighup.is_set():  # one came while starting: the file may have changed
+            _early_sighup.clear()
+            self._wake.set()
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _exit_on_sigterm)
         if self.outputs is not None:
@@ -241,13 +257,13 @@ def start(engine: Any, sink: Any) -> Operations | None:
     settings: Settings = ctx.meta[SETTINGS]
     if outputs is not None and ctx.command.name == "run":
         outputs.latency = ops.latency  # live timestamps only: recorded ones are in the past
+    ops.install_signal_handlers()
     if settings.metrics_addr:
         try:
             ops.start_metrics(settings.metrics_addr)
         except OSError as exc:
             raise ConfigError(f"--metrics-addr {settings.metrics_addr}: cannot listen: "
                               f"{exc.strerror or exc}") from None
-    ops.install_signal_handlers()
     ctx.meta[OPERATIONS] = ops
     return ops
 

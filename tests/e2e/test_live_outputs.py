@@ -470,3 +470,32 @@ def test_sighup_replaces_the_outputs_and_keeps_them_when_the_new_ones_fail(
     lines = out.read_text().splitlines()
     assert lines[0].startswith("TIME") and len(lines) == 3  # table header, then 2 findings
     assert all("TRC-1021" in line for line in lines[1:])
+
+
+def test_sighup_adds_a_falco_rule_and_the_next_event_fires_it(sensors: list[Sensor],
+                                                              tmp_path: Path) -> None:
+    rules = tmp_path / "kcore.yaml"
+    rules.write_text("""
+- rule: Kernel memory image opened
+  desc: someone opened /proc/kcore
+  condition: evt.type in (open, openat, openat2) and fd.name endswith /kcore
+  output: kcore opened by %proc.name (file=%fd.name)
+  priority: CRITICAL
+  tags: [memory]
+""")
+    cfg = write_config(tmp_path / "config.yaml", "signatures: {disabled: [TRC-1021]}\n")
+    s = Sensor("--config", str(cfg), "--format", "falco", "--stats",
+               "--metrics-addr", "127.0.0.1:0")
+    sensors.append(s)
+    metrics_port(s)  # up: SIGHUP is handled from here on
+    s.send(KCORE)  # no detector wants it yet
+    cfg.write_text(f"signatures: {{disabled: [TRC-1021]}}\nrules: ['{rules}']\n")
+    s.proc.send_signal(signal.SIGHUP)
+    s.wait_stderr(r"reloaded configuration: \d+ detectors")
+    s.send(KCORE)
+    alert = s.finding()
+    assert alert["rule"] == "Kernel memory image opened"
+    assert alert["output"].endswith("kcore opened by dd (file=/proc/kcore)")
+    assert s.finish() == 0, s.stderr
+    assert s.out.empty()  # exactly one finding: the event before the reload fired nothing
+    assert "findings: 1" in s.stderr

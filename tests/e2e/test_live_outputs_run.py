@@ -181,3 +181,37 @@ def test_the_installed_unit_commands_start_reload_and_stop_the_sensor(
     assert unit["KillSignal"] == "SIGTERM"
     s.proc.send_signal(signal.SIGTERM)
     assert s.proc.wait(float(unit["TimeoutStopSec"])) == 0, s.stderr
+
+
+def test_sighup_adds_a_falco_rule_to_the_running_sensor(run_sensor: list[RunSensor],
+                                                        tmp_path: Path) -> None:
+    rules = tmp_path / "mem.yaml"
+    rules.write_text("""
+- rule: Other process memory opened
+  desc: /proc/PID/mem opened
+  condition: evt.type in (open, openat, openat2) and fd.name glob "/proc/*/mem"
+  output: memory of another process opened (file=%fd.name proc=%proc.name)
+  priority: CRITICAL
+  tags: [memory]
+""")
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("signatures: {enabled: [TRC-1021]}\n")  # nothing wants /proc/*/mem yet
+    s = RunSensor("--config", str(cfg), "--format", "falco")
+    run_sensor.append(s)
+    s.wait_stderr("memwarden: ready")
+    before = read_other_memory()
+    cfg.write_text(f"signatures: {{enabled: [TRC-1021]}}\nrules: ['{rules}']\n")
+    s.proc.send_signal(signal.SIGHUP)
+    s.wait_stderr("reloaded configuration")
+    after = read_other_memory()
+    deadline = time.monotonic() + WAIT
+    while True:
+        try:
+            alert = s.findings.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"the added rule did not fire:\n{s.stderr}") from None
+        if alert.get("rule") == "Other process memory opened" and \
+                alert["output_fields"]["fd.name"] == f"/proc/{after}/mem":
+            break
+        assert alert.get("output_fields", {}).get("fd.name") != f"/proc/{before}/mem"
+    assert s.stop() == 0, s.stderr
