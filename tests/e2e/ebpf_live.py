@@ -1,0 +1,130 @@
+"""Helpers of the live eBPF tests: a sensor running in a background thread, in this process, and
+a detector that declares requirements and keeps nothing (the sensor's ``on_event`` keeps every
+delivered event)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import pytest
+
+from memwarden.engine import Engine
+from memwarden.event import Event, Finding
+from memwarden.signatures.base import NO_FINDINGS, PathFilter, Selector
+from memwarden.sources.ebpf.sensor import EbpfSensor, SensorOptions, object_path
+
+WAIT_S = 10.0
+
+
+def require_sensor() -> None:
+    """Skip (a failure under CI=true) where the live sensor cannot run at all."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    if not object_path().is_file():
+        pytest.skip(f"{object_path()} missing: bash scripts/build-bpf.sh")
+
+
+class Needs:
+    """A detector that only declares what it needs (event names, path filters)."""
+
+    def __init__(self, names: Iterable[str], path_filters: Sequence[PathFilter] = (),
+                 detector_id: str = "TEST-NEEDS") -> None:
+        self.detector_id = detector_id
+        self.selectors = tuple(Selector(n) for n in names)
+        self.path_filters = tuple(path_filters)
+
+    def on_event(self, event: Event) -> Sequence[Finding]:
+        return NO_FINDINGS
+
+
+class LiveSensor:
+    """An :class:`EbpfSensor` polled by a thread; events and findings collected."""
+
+    def __init__(self, detectors: Sequence[Any], **options: Any) -> None:
+        self.lock = threading.RLock()
+        self.events: list[Event] = []
+        self.findings: list[Finding] = []
+        self.err = io.StringIO()
+        self.engine = Engine(detectors, sink=self._finding)
+        self.sensor = EbpfSensor(self.engine, SensorOptions(**options), on_event=self._event,
+                                 err=self.err)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.loop_error: BaseException | None = None
+
+    def _finding(self, f: Finding) -> None:
+        with self.lock:
+            self.findings.append(f)
+
+    def _event(self, e: Event) -> None:
+        with self.lock:
+            self.events.append(e)
+
+    def start(self) -> LiveSensor:
+        self.sensor.start()
+        self._thread = threading.Thread(target=self._loop, name="sensor", daemon=True)
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.sensor.poll_once(0.05)
+        except BaseException as exc:  # surfaced by wait_for and stop
+            self.loop_error = exc
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+        self.sensor.close()
+        if self.loop_error is not None:
+            raise AssertionError(f"the sensor loop failed: {self.loop_error!r}")
+
+    def wait_for(self, what: str, cond: Callable[[], Any], timeout: float = WAIT_S) -> Any:
+        end = time.monotonic() + timeout
+        while True:
+            if self.loop_error is not None:
+                raise AssertionError(f"the sensor loop failed: {self.loop_error!r}")
+            with self.lock:
+                got = cond()
+            if got:
+                return got
+            if time.monotonic() > end:
+                raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; "
+                                     f"stderr: {self.err.getvalue()!r}")
+            time.sleep(0.02)
+
+    def settle(self) -> None:
+        """Wait until the kernel has nothing left for us (what happened has been seen)."""
+        time.sleep(0.1)
+        self.wait_for("the ring buffer to drain",
+                      lambda: self.sensor._ring is not None and self.sensor._ring.pending() == 0)
+        time.sleep(0.1)
+
+    def events_of(self, pid: int, name: str | None = None) -> list[Event]:
+        with self.lock:
+            return [e for e in self.events if e.host_pid == pid
+                    and (name is None or e.name == name)]
+
+    def findings_of(self, pid: int, sig_id: str | None = None) -> list[Finding]:
+        with self.lock:
+            return [f for f in self.findings if f.event.host_pid == pid
+                    and (sig_id is None or f.metadata.id == sig_id)]
+
+
+def args(event: Event) -> dict[str, Any]:
+    return {a["name"]: a["value"] for a in event.args}
+
+
+def sh(script: str, *, check: bool = True, **kw: Any) -> subprocess.CompletedProcess:
+    r = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"sh -c {script!r} failed ({r.returncode}): {r.stderr}")
+    return r
