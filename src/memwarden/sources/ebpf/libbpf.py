@@ -231,7 +231,7 @@ class Map:
             raise LibbpfError(err, f"delete from map {self.name}")
         return True
 
-    def keys(self) -> Iterator[bytes]:
+    def iter_keys(self) -> Iterator[bytes]:
         """Every key (snapshot semantics of BPF_MAP_GET_NEXT_KEY: fine for small maps)."""
         so = lib().so
         cur = None

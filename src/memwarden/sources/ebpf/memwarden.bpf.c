@@ -739,10 +739,11 @@ int BPF_PROG(mw_fentry_file_open, struct file *file)
 }
 
 /* Not a hook of the sensor: the same code as the two above, on a tracepoint that also passes a
- * trusted struct file (fsync reaches it). Kernels that refuse LSM and fentry programs still
- * verify and run it, so the tests prove the hook path works. Loaded only by the tests. */
-SEC("tp_btf/file_check_and_advance_wb_err")
-int BPF_PROG(mw_test_file_hook, struct file *file, u32 since)
+ * trusted struct file (fsync of an ext4 file reaches it). Kernels that refuse LSM and fentry
+ * programs still verify and run it, so the tests prove the hook path works. Loaded only by the
+ * tests. */
+SEC("tp_btf/ext4_sync_file_enter")
+int BPF_PROG(mw_test_file_hook, struct file *file, int datasync)
 {
 	mw_file_hook(file);
 	return 0;
