@@ -1,0 +1,185 @@
+"""``memwarden run`` and ``memwarden record`` on their CLI contract: one ``memwarden: ready``
+line on stderr once attached, findings on stdout as they happen, SIGINT/SIGTERM/--duration stop
+cleanly with exit 0 and --stats, recordings that ``memwarden replay`` reads, start errors
+that say what to do (exit 2)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from ebpf_live import require_sensor
+
+from memwarden.sources.ebpf import layout as L
+
+pytestmark = pytest.mark.live
+
+READY = re.compile(r"^memwarden: ready \(hooks: (lsm|fentry|tracepoint); "
+                   r"events: ([a-z0-9_]+(, [a-z0-9_]+)*)\)$")
+KCORE_READ = ("mount -t tmpfs none /proc && echo fake > /proc/kcore && echo $$ && "
+              "exec cat /proc/kcore")
+
+
+def memwarden(*args: str) -> list[str]:
+    return [sys.executable, "-m", "memwarden.cli", *args]
+
+
+class Running:
+    """A memwarden child: stdout and stderr collected by threads; ready awaited."""
+
+    def __init__(self, *args: str, env: dict | None = None) -> None:
+        self.proc = subprocess.Popen(memwarden(*args), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                                     env=env)
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self.ready = threading.Event()
+        for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            threading.Thread(target=self._read, args=(stream, sink), daemon=True).start()
+
+    def _read(self, stream, sink) -> None:
+        for line in stream:
+            sink.append(line.rstrip("\n"))
+            if line.startswith("memwarden: ready"):
+                self.ready.set()
+
+    def wait_ready(self, timeout: float = 60) -> str:
+        end = time.monotonic() + timeout
+        while not self.ready.wait(0.05):
+            if self.proc.poll() is not None or time.monotonic() > end:
+                self.proc.kill()
+                raise AssertionError("not ready:\n" + "\n".join(self.err))
+        return next(line for line in self.err if line.startswith("memwarden: ready"))
+
+    def findings(self) -> list[dict]:
+        return [json.loads(line) for line in list(self.out) if line.startswith("{")]
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        rc = self.proc.wait(timeout)
+        time.sleep(0.1)  # the reader threads take the last lines
+        return rc
+
+
+def kcore_read() -> int:
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", KCORE_READ],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.split()[0])
+
+
+def wait_until(what: str, cond, timeout: float = 10.0):
+    end = time.monotonic() + timeout
+    while not (got := cond()):
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+    return got
+
+
+def test_run_ready_findings_sigint_stats() -> None:
+    require_sensor()
+    mw = Running("run", "--stats")
+    line = mw.wait_ready()
+    m = READY.match(line)
+    assert m, line
+    assert "security_file_open" in m.group(2).split(", ")
+    assert [x for x in mw.err if x.startswith("memwarden: ready")] == [line]  # exactly once
+    pid = kcore_read()
+    found = wait_until("the finding", lambda: [f for f in mw.findings()
+                                               if f["hostProcessId"] == pid])
+    assert mw.stop(signal.SIGINT) == 0
+    f = found[0]
+    assert f["eventName"] == "proc_kcore_read"
+    assert f["metadata"]["Properties"]["signatureID"] == "TRC-1021"
+    trig = f["args"][-1]["value"]
+    assert trig["name"] == "security_file_open"
+    assert {a["name"]: a["value"] for a in trig["args"]}["pathname"] == "/proc/kcore"
+    assert f["processName"] == "cat" and f["executable"]["path"] == "/usr/bin/cat"
+    stats = "\n".join(mw.err)
+    assert "memwarden stats:" in stats
+    for key in ("hook_mode", "kernel_drops: 0", "kernel_seen", "kernel_delivered",
+                "kernel_cheap_rejected", "programs_attached", "ring_buffer_mb: 16"):
+        assert key in stats, stats
+
+
+def test_sigterm_stops_cleanly() -> None:
+    require_sensor()
+    mw = Running("run")
+    mw.wait_ready()
+    assert mw.stop(signal.SIGTERM) == 0
+    assert not any("Traceback" in x for x in mw.err), mw.err
+
+
+def test_duration_ends_the_run() -> None:
+    require_sensor()
+    t = time.monotonic()
+    r = subprocess.run(memwarden("run", "--duration", "1"), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert READY.match(r.stderr.splitlines()[0]) or any(
+        READY.match(x) for x in r.stderr.splitlines())
+    assert time.monotonic() - t >= 1
+
+
+def test_all_events_delivers_every_kind() -> None:
+    require_sensor()
+    mw = Running("run", "--all-events")
+    m = READY.match(mw.wait_ready())
+    assert m and m.group(2).split(", ") == sorted(L.KIND_EVENT.values())
+    assert mw.stop() == 0
+
+
+def test_record_then_replay(tmp_path: Path) -> None:
+    require_sensor()
+    rec = tmp_path / "live.json.gz"
+    mw = Running("record", str(rec), "--stats")
+    mw.wait_ready()
+    pid = kcore_read()
+    wait_until("the live finding", lambda: [f for f in mw.findings()
+                                            if f["hostProcessId"] == pid])
+    assert mw.stop() == 0
+    assert any(re.match(r"\s+events_recorded: [1-9]", x) for x in mw.err), mw.err
+    with gzip.open(rec, "rt") as f:
+        events = [json.loads(line) for line in f]
+    reads = [e for e in events if e["eventName"] == "security_file_open"
+             and e["hostProcessId"] == pid]
+    assert reads and reads[0]["args"][0] == {"name": "pathname", "type": "const char*",
+                                             "value": "/proc/kcore"}
+    r = subprocess.run(memwarden("replay", str(rec)), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    replayed = [json.loads(x) for x in r.stdout.splitlines() if x.startswith("{")]
+    assert [f["eventName"] for f in replayed if f["hostProcessId"] == pid] == \
+        ["proc_kcore_read"]
+
+
+def test_missing_object_exit_2_with_the_build_command(tmp_path: Path) -> None:
+    require_sensor()
+    env = {**os.environ, "MEMWARDEN_BPF_OBJECT": str(tmp_path / "absent.bpf.o")}
+    r = subprocess.run(memwarden("run", "--duration", "1"), capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"memwarden: BPF object {tmp_path / 'absent.bpf.o'} not found: build it with "
+        "bash scripts/build-bpf.sh (or point MEMWARDEN_BPF_OBJECT at it)")
+
+
+def test_not_root_exit_2() -> None:
+    require_sensor()
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        "--inh-caps=-all", *memwarden("run", "--duration", "1")],
+                       capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "memwarden: the eBPF sensor needs root" in r.stderr
