@@ -278,3 +278,62 @@ def test_unprivileged_is_a_clear_error() -> None:
                        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert r.returncode == 3, r.stdout + r.stderr
     assert "needs root" in r.stdout
+
+
+def test_the_kernel_tries_answer_as_the_plan_says() -> None:
+    """Generated plans written into the real LPM tries (through two reloads, so both slots and
+    the clean-up are exercised); the kernel's own longest-prefix lookups, made from user space
+    with the key the probe builds, give the kinds the plan computes for every path."""
+    import random
+
+    from memwarden.signatures.base import PathSet
+    from memwarden.sources.ebpf.filters import _lpm_key
+
+    require_sensor()
+    obj = BpfObject(str(object_path()))
+    try:
+        for name in obj.program_names():
+            obj.set_autoload(name, False)
+        obj.load()
+        maps = FilterMaps(obj.map("mw_config"), obj.map("mw_state"), obj.map("mw_fwd"),
+                          obj.map("mw_rev"))
+        rng = random.Random(7)
+        parts = ["proc", "kcore", "var", "lib", "coredump", "mem", "a", "ab"]
+
+        def path() -> str:
+            return "/" + "/".join(rng.choice(parts) for _ in range(rng.randint(1, 4)))
+
+        for round_ in range(3):
+            names = ["security_file_open", "security_inode_unlink"]
+            sets = {}
+            for n in names:
+                fs = []
+                for _ in range(rng.randint(1, 6)):
+                    kind = rng.choice(("exact", "prefix", "suffix", "basename"))
+                    value = path() if kind != "basename" else rng.choice(parts)
+                    if kind == "prefix" and rng.random() < 0.5:
+                        value += "/"
+                    fs.append(PathFilter(n, kind, value))
+                sets[n] = PathSet(fs)
+            plan = compile_plan(names, sets)
+            maps.apply(plan)
+            slot = maps.active
+            for p in [path() for _ in range(200)]:
+                data = p.encode()
+                fwd_key = data + b"\0" if len(data) < L.LPM_DATA else data[:L.LPM_DATA]
+                kinds = 0
+                v = obj.map("mw_fwd").lookup(_lpm_key(fwd_key))
+                if v is not None:
+                    kinds |= L.TRIE_VALUE.unpack(v)[slot]
+                if plan.rev_len:
+                    v = obj.map("mw_rev").lookup(_lpm_key(data[::-1][:plan.rev_len]))
+                    if v is not None:
+                        kinds |= L.TRIE_VALUE.unpack(v)[slot]
+                assert kinds == plan.trie_kinds(p), (round_, p, sets)
+                for n in names:
+                    assert bool(kinds & (1 << L.EVENT_KIND[n])) == sets[n].matches(p), (n, p)
+            held = {L.LPM_KEY.unpack(k)[1][:L.LPM_KEY.unpack(k)[0] // 8]
+                    for k in obj.map("mw_fwd").iter_keys()}
+            assert held == set(plan.fwd)
+    finally:
+        obj.close()

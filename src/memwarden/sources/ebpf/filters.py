@@ -52,7 +52,8 @@ def bloom_index(length: int, first_byte: int) -> int:
     return (min(length, 63) << 6) | (first_byte & 63)
 
 
-def _heads_blob(heads: list[Head]) -> bytes:
+def _masks(heads: list[Head]) -> tuple[int, list[int]]:
+    """The length mask and bloom bits the probe tests before comparing heads."""
     len_mask = 0
     bloom = [0] * 64
     for h in heads:
@@ -63,12 +64,30 @@ def _heads_blob(heads: list[Head]) -> bytes:
             for f in firsts:
                 i = bloom_index(n, f)
                 bloom[i >> 6] |= 1 << (i & 63)
+    return len_mask, bloom
+
+
+def _heads_blob(heads: list[Head]) -> bytes:
+    len_mask, bloom = _masks(heads)
     blob = L.HEADS_PREFIX.pack(len_mask, len(heads))
     blob += b"".join(h.pack() for h in heads)
     blob += b"\0" * (L.HEAD.size * (L.MAX_HEADS - len(heads)))
     blob += L.BLOOM.pack(*bloom)
     assert len(blob) == L.HEADS_SIZE
     return blob
+
+
+def kernel_name_check(heads: list[Head], name: bytes) -> bool:
+    """What the probe decides for one path component: length mask, bloom bit, then the heads
+    (the same masks as the blob it is given)."""
+    len_mask, bloom = _masks(heads)
+    n = min(len(name), 63)
+    if not (len_mask >> n) & 1:
+        return False
+    i = bloom_index(len(name), name[0] if name else 0)
+    if not (bloom[i >> 6] >> (i & 63)) & 1:
+        return False
+    return any(h.matches(name) for h in heads)
 
 
 @dataclass
@@ -110,9 +129,9 @@ class FilterPlan:
         parts = [p.encode() for p in path.split("/") if p]
         if not parts:
             return True
-        if any(h.matches(parts[-1]) for h in self.leaf):
+        if kernel_name_check(self.leaf, parts[-1]):
             return True
-        return any(h.matches(p) for p in parts for h in self.anchor)
+        return any(kernel_name_check(self.anchor, p) for p in parts)
 
     def trie_kinds(self, path: str) -> int:
         """Tier 2: the kinds the two tries accept for an absolute path (the kernel's lookup:

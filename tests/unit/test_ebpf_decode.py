@@ -1,0 +1,191 @@
+"""Probe records -> events: every kind's arguments and context, the dict identical to what
+``Event.new`` builds (same keys, same order), paths the kernel could not judge normalised and
+filtered in user space, container ids from cgroup paths, malformed records refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from memwarden.event import TRACEE_FIELD_NAMES, Event
+from memwarden.signatures.base import PathFilter, PathSet
+from memwarden.sources.ebpf import layout as L
+from memwarden.sources.ebpf.decode import (
+    DecodeError,
+    RecordDecoder,
+    container_id_from_cgroup,
+    exit_signal,
+    normalise,
+)
+
+CID = "0123456789abcdef" * 4
+
+
+def record(kind: int, body: bytes = b"", strings: tuple[bytes, ...] = (), *, flags: int = 0,
+           retval: int = 3, nr: int = 257, comm: bytes = b"cat", ts: int = 5_000_000_000,
+           exe: bytes = b"/usr/bin/cat", cgroup: bytes = b"", node: bytes = b"box",
+           size: int | None = None) -> bytes:
+    slots = list(strings) + [b""] * (3 - len(strings)) + [exe, cgroup, node]
+    total = L.RECORD_FIXED + sum(map(len, slots))
+    header = L.HEADER.pack(ts, 1_000_000_000, 77, retval, total if size is None else size, kind,
+                           flags, 4242, 4243, 1, 42, 43, 0, 1000, 4026531840, 4026531836, nr, 1,
+                           *map(len, slots), comm)
+    return header + body.ljust(L.BODY_SIZE, b"\0") + b"".join(slots)
+
+
+def decoder(path_sets: dict | None = None) -> RecordDecoder:
+    d = RecordDecoder(path_check=(path_sets or {}).get, hostname="host",
+                      syscalls=L.syscall_table("x86_64"))
+    d.mono_to_epoch = 1_700_000_000_000_000_000
+    return d
+
+
+def decode(rec: bytes, **kw) -> Event | None:
+    return decoder(**kw).decode(memoryview(rec), 0, len(rec))
+
+
+def args(ev: Event) -> dict:
+    return {a["name"]: a["value"] for a in ev.args}
+
+
+def test_file_open_and_the_whole_context() -> None:
+    body = L.BODY_FILE.pack(131, 1_650_000_000_000_000_000, (8 << 20) | 1, 0o100000, 0o100644, 0)
+    ev = decode(record(L.KIND_FILE_OPEN, body, (b"/proc/kcore", b"kcore"), cgroup=b"docker-" +
+                       CID.encode() + b".scope/system.slice"))
+    assert ev is not None
+    expected = Event.new(
+        "security_file_open",
+        [("pathname", "const char*", "/proc/kcore"), ("flags", "int", 0o100000),
+         ("dev", "dev_t", (8 << 20) | 1), ("inode", "unsigned long", 131),
+         ("ctime", "unsigned long", 1_650_000_000_000_000_000),
+         ("syscall_pathname", "const char*", "kcore")],
+        timestamp=1_700_000_005_000_000_000, threadStartTime=1_700_000_001_000_000_000,
+        processorId=1, processId=42, cgroupId=77, threadId=43, parentProcessId=0,
+        hostProcessId=4242, hostThreadId=4243, hostParentProcessId=1, userId=1000,
+        mountNamespace=4026531840, pidNamespace=4026531836, processName="cat",
+        executable={"path": "/usr/bin/cat"}, hostName="box", containerId=CID,
+        container={"id": CID}, returnValue=3, syscall="openat",
+        contextFlags={"containerStarted": True, "isCompat": False})
+    assert ev.data == expected.data
+    assert list(ev.data) == list(expected.data) == [*TRACEE_FIELD_NAMES]
+    assert ev.origin == "container"
+
+
+def test_hostname_and_syscall_fallbacks() -> None:
+    ev = decode(record(L.KIND_FILE_OPEN, strings=(b"/x",), node=b"", nr=437))
+    assert ev.data["hostName"] == "host" and ev.data["syscall"] == "openat2"
+    ev = decode(record(L.KIND_FILE_OPEN, strings=(b"/x",), nr=99999))
+    assert ev.data["syscall"] == ""
+
+
+def test_non_utf8_strings_are_kept_visible() -> None:
+    ev = decode(record(L.KIND_FILE_OPEN, strings=(b"/tmp/\xff\xfe",), comm=b"c\xffat"))
+    assert args(ev)["pathname"] == "/tmp/\\xff\\xfe"
+    assert ev.data["processName"] == "c\\xffat"
+
+
+def test_exec_fork_exit() -> None:
+    body = L.BODY_FILE.pack(99, 0, 2049, 0, 0o100755, 3)
+    ev = decode(record(L.KIND_PROCESS_EXEC, body,
+                       (b"/usr/bin/echo", b"/bin/echo", b"/bin/echo\0hello\0world\0"), nr=59))
+    assert args(ev) == {"cmdpath": "/bin/echo", "pathname": "/usr/bin/echo",
+                        "argv": ["/bin/echo", "hello", "world"], "dev": 2049, "inode": 99}
+    assert ev.data["syscall"] == "execve"
+    body = L.BODY_FORK.pack(2_000, 10, 1, 10, 1, 11, 2, 11, 2)
+    ev = decode(record(L.KIND_PROCESS_FORK, body, nr=56))
+    a = args(ev)
+    got = (a["parent_tid"], a["parent_ns_pid"], a["child_pid"], a["child_ns_tid"])
+    assert got == (10, 1, 11, 2)
+    assert a["start_time"] == 1_700_000_000_000_002_000
+    for code, sig, core in ((0x8B, 11, True), (0x0B, 11, False), (3 << 8, 0, False), (0, 0, False)):
+        ev = decode(record(L.KIND_PROCESS_EXIT, L.BODY_EXIT.pack(code, 1), retval=0))
+        assert args(ev) == {"exit_code": code, "process_group_exit": True, "signal": sig,
+                            "core_dumped": core}
+    assert exit_signal(0x86) == (6, True)
+
+
+def test_syscall_events_sign_and_names() -> None:
+    neg1 = (1 << 64) - 1
+    ev = decode(record(L.KIND_KILL, L.BODY_SYSCALL.pack(neg1, 11, 0, 0, 0, 0, 0), retval=0,
+                       nr=62))
+    assert args(ev) == {"pid": -1, "sig": 11} and ev.data["syscall"] == "kill"
+    ev = decode(record(L.KIND_TGKILL, L.BODY_SYSCALL.pack(5, 6, 19, 0, 0, 0, 0)))
+    assert args(ev) == {"tgid": 5, "tid": 6, "sig": 19}
+    ev = decode(record(L.KIND_TKILL, L.BODY_SYSCALL.pack(6, 9, 0, 0, 0, 0, 0)))
+    assert args(ev) == {"tid": 6, "sig": 9}
+    ev = decode(record(L.KIND_PIDFD_SEND_SIGNAL, L.BODY_SYSCALL.pack(7, 9, 0, 0, 0, 0, 812)))
+    assert args(ev) == {"pidfd": 7, "sig": 9, "info": 0, "flags": 0, "target_pid": 812}
+    ev = decode(record(L.KIND_PTRACE, L.BODY_SYSCALL.pack(0x4206, 812, 0, 0, 0, 0, 0),
+                       retval=-1))
+    assert args(ev) == {"request": 0x4206, "pid": 812, "addr": 0, "data": 0}
+    assert ev.data["returnValue"] == -1 and ev.data["syscall"] == "ptrace"
+    ev = decode(record(L.KIND_PROCESS_VM_WRITEV,
+                       L.BODY_SYSCALL.pack(812, 0x7000, 1, 0x8000, 2, 0, 0), retval=16))
+    assert args(ev) == {"pid": 812, "local_iov": 0x7000, "liovcnt": 1, "remote_iov": 0x8000,
+                        "riovcnt": 2, "flags": 0}
+    assert ev.name == "process_vm_writev"
+
+
+def test_changes_normalised_and_filtered_in_user_space() -> None:
+    d = "/var/lib/systemd/coredump/"
+    watched = {"security_inode_unlink": PathSet([PathFilter("security_inode_unlink", "prefix",
+                                                            d)]),
+               "security_inode_rename": PathSet([PathFilter("security_inode_rename", "prefix",
+                                                            d)])}
+    flags = L.F_A_UNNORMALISED | L.F_A_UNFILTERED
+    ev = decode(record(L.KIND_INODE_UNLINK, strings=(b"/var/lib/systemd/../systemd/coredump/./b",),
+                       flags=flags, retval=0, nr=263), path_sets=watched)
+    assert args(ev) == {"pathname": d + "b", "inode": 0, "dev": 0, "ctime": 0}
+    # a path the kernel could not judge that turns out to be elsewhere is dropped here
+    dec = decoder(watched)
+    rec = record(L.KIND_INODE_UNLINK, strings=(b"/tmp/x/../y",), flags=flags)
+    assert dec.decode(memoryview(rec), 0, len(rec)) is None and dec.user_filtered == 1
+    # rename: kept when either path is watched (old path out of the directory, new in it)
+    ev = decode(record(L.KIND_INODE_RENAME, strings=(b"/tmp//a", d.encode() + b"sub/../b"),
+                       flags=L.F_A_UNFILTERED | L.F_A_UNNORMALISED | L.F_B_UNNORMALISED),
+                path_sets=watched)
+    assert args(ev) == {"old_path": "/tmp/a", "new_path": d + "b"}
+    # judged by the kernel already: left as it is
+    ev = decode(record(L.KIND_INODE_LINK, strings=(d.encode() + b"a", d.encode() + b"c")),
+                path_sets=watched)
+    assert args(ev) == {"old_path": d + "a", "new_path": d + "c"}
+
+
+def test_normalise() -> None:
+    assert normalise("/a/./b//c/../d/") == "/a/b/d"
+    assert normalise("/../..") == "/"
+    assert normalise("//proc//kcore") == "/proc/kcore"
+
+
+@pytest.mark.parametrize("tail,want", [
+    ("docker-" + CID + ".scope", CID),
+    ("docker-" + CID + ".scope/system.slice", CID),
+    (CID + "/docker", CID),
+    ("cri-containerd-" + CID + ".scope/kubepods-burstable-pod1.slice/kubepods.slice", CID),
+    ("crio-" + CID + ".scope", CID),
+    ("crio-conmon-" + CID + ".scope", ""),
+    ("libpod-" + CID + ".scope/machine.slice", CID),
+    ("init.scope/docker-" + CID + ".scope", CID),  # nested: the innermost id
+    ("user@0.service/user.slice", ""),
+    ("process_api/" + CID[:32], ""),
+    (CID + "0", ""),  # 65 hex digits are not an id
+    ("", ""),
+])
+def test_container_id_from_cgroup(tail: str, want: str) -> None:
+    assert container_id_from_cgroup(tail) == want
+
+
+def test_malformed_records_are_refused() -> None:
+    good = record(L.KIND_FILE_OPEN, strings=(b"/x",))
+    with pytest.raises(DecodeError, match="shorter than its header"):
+        decoder().decode(memoryview(good), 0, 50)
+    with pytest.raises(DecodeError, match="unknown record kind 99"):
+        decode(record(99))
+    with pytest.raises(DecodeError, match="sizes do not add up"):
+        decode(record(L.KIND_FILE_OPEN, strings=(b"/x",), size=4000))
+
+
+def test_lost_events_event() -> None:
+    ev = decoder().lost_events(17, 1)
+    assert ev.name == L.LOST_EVENTS
+    assert args(ev) == {"lost": 17, "cpu": 1}
+    assert ev.data["processorId"] == 1 and ev.data["hostName"] == "host"

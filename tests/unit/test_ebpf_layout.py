@@ -1,0 +1,147 @@
+"""layout.py mirrors mw_events.h: the C compiler's sizes, offsets and enum values of the header
+(compiled for this host, which has the BPF target's endianness and alignment for these
+fixed-width types) against the Python structs."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from memwarden.sources.ebpf import layout as L
+
+HEADER_DIR = Path(L.__file__).parent
+
+PROGRAM = r"""
+typedef unsigned char u8; typedef unsigned short u16; typedef unsigned int u32;
+typedef unsigned long long u64; typedef int s32; typedef long long s64;
+#include <stddef.h>
+#include <stdio.h>
+#include "mw_events.h"
+#define P(name, value) printf("%s %lld\n", name, (long long)(value))
+int main(void) {
+    P("header", sizeof(struct mw_header));
+    P("header.size", offsetof(struct mw_header, size));
+    P("header.syscall_nr", offsetof(struct mw_header, syscall_nr));
+    P("header.slen", offsetof(struct mw_header, slen));
+    P("header.comm", offsetof(struct mw_header, comm));
+    P("body", sizeof(union mw_body));
+    P("record", sizeof(struct mw_record));
+    P("body_file", sizeof(struct mw_body_file));
+    P("body_fork", sizeof(struct mw_body_fork));
+    P("body_exit", sizeof(struct mw_body_exit));
+    P("body_syscall", sizeof(struct mw_body_syscall));
+    P("head", sizeof(struct mw_head));
+    P("heads", sizeof(struct mw_heads));
+    P("heads.bloom", offsetof(struct mw_heads, bloom));
+    P("config", sizeof(struct mw_config));
+    P("config.leaf", offsetof(struct mw_config, leaf));
+    P("config.anchor", offsetof(struct mw_config, anchor));
+    P("state", sizeof(struct mw_state));
+    P("lpm_key", sizeof(struct mw_lpm_key));
+    P("trie_value", sizeof(struct mw_trie_value));
+    P("counters", sizeof(struct mw_counters));
+    P("counters.cheap_rejected", offsetof(struct mw_counters, cheap_rejected));
+    P("MW_KIND_FILE_OPEN", MW_KIND_FILE_OPEN);
+    P("MW_KIND_INODE_UNLINK", MW_KIND_INODE_UNLINK);
+    P("MW_KIND_INODE_RENAME", MW_KIND_INODE_RENAME);
+    P("MW_KIND_INODE_LINK", MW_KIND_INODE_LINK);
+    P("MW_KIND_PROCESS_EXEC", MW_KIND_PROCESS_EXEC);
+    P("MW_KIND_PROCESS_FORK", MW_KIND_PROCESS_FORK);
+    P("MW_KIND_PROCESS_EXIT", MW_KIND_PROCESS_EXIT);
+    P("MW_KIND_KILL", MW_KIND_KILL);
+    P("MW_KIND_TKILL", MW_KIND_TKILL);
+    P("MW_KIND_TGKILL", MW_KIND_TGKILL);
+    P("MW_KIND_PIDFD_SEND_SIGNAL", MW_KIND_PIDFD_SEND_SIGNAL);
+    P("MW_KIND_PTRACE", MW_KIND_PTRACE);
+    P("MW_KIND_PROCESS_VM_READV", MW_KIND_PROCESS_VM_READV);
+    P("MW_KIND_PROCESS_VM_WRITEV", MW_KIND_PROCESS_VM_WRITEV);
+    P("MW_KIND_MAX", MW_KIND_MAX);
+    P("MW_S_A", MW_S_A); P("MW_S_B", MW_S_B); P("MW_S_C", MW_S_C);
+    P("MW_S_EXE", MW_S_EXE); P("MW_S_CGROUP", MW_S_CGROUP); P("MW_S_NODENAME", MW_S_NODENAME);
+    P("MW_F_PATH_TRUNCATED", MW_F_PATH_TRUNCATED);
+    P("MW_F_A_UNNORMALISED", MW_F_A_UNNORMALISED);
+    P("MW_F_B_UNNORMALISED", MW_F_B_UNNORMALISED);
+    P("MW_F_LSM_HOOK", MW_F_LSM_HOOK);
+    P("MW_F_A_UNFILTERED", MW_F_A_UNFILTERED);
+    P("MW_NSTRINGS", MW_NSTRINGS); P("MW_LPM_DATA", MW_LPM_DATA);
+    P("MW_MAX_HEADS", MW_MAX_HEADS); P("MW_RECORD_MAX", MW_RECORD_MAX);
+    P("MW_PATH_MAX", MW_PATH_MAX); P("MW_COMM_LEN", MW_COMM_LEN);
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def c_layout(tmp_path_factory) -> dict[str, int]:
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    assert cc, "a C compiler is needed (apt-get install gcc)"
+    d = tmp_path_factory.mktemp("layout")
+    (d / "layout.c").write_text(PROGRAM)
+    subprocess.run([cc, "-I", str(HEADER_DIR), "-o", str(d / "layout"), str(d / "layout.c")],
+                   check=True)
+    out = subprocess.run([str(d / "layout")], capture_output=True, text=True, check=True).stdout
+    return {k: int(v) for k, v in (line.split() for line in out.splitlines())}
+
+
+def test_record_layout(c_layout) -> None:
+    assert c_layout["header"] == L.HEADER.size == 120
+    assert c_layout["body"] == L.BODY_SIZE
+    assert c_layout["record"] == L.RECORD_FIXED
+    assert c_layout["body_file"] == L.BODY_FILE.size
+    assert c_layout["body_fork"] == L.BODY_FORK.size
+    assert c_layout["body_exit"] == L.BODY_EXIT.size
+    assert c_layout["body_syscall"] == L.BODY_SYSCALL.size
+    # the unpack order: 4 u64, then size (offset 32) ... syscall_nr, cpu, slen, comm
+    assert c_layout["header.size"] == 32
+    assert c_layout["header.syscall_nr"] == 32 + 8 + 9 * 4
+    assert c_layout["header.slen"] == 32 + 8 + 11 * 4
+    assert c_layout["header.comm"] == c_layout["header.slen"] + 2 * L.NSTRINGS
+
+
+def test_config_and_maps_layout(c_layout) -> None:
+    assert c_layout["head"] == L.HEAD.size
+    assert c_layout["heads"] == L.HEADS_SIZE
+    assert c_layout["heads.bloom"] == L.HEADS_PREFIX.size + L.MAX_HEADS * L.HEAD.size
+    assert c_layout["config"] == L.CONFIG_SIZE
+    assert c_layout["config.leaf"] == L.CONFIG_PREFIX.size
+    assert c_layout["config.anchor"] == L.CONFIG_PREFIX.size + L.HEADS_SIZE
+    assert c_layout["state"] == L.STATE.size
+    assert c_layout["lpm_key"] == L.LPM_KEY.size
+    assert c_layout["trie_value"] == L.TRIE_VALUE.size
+    assert c_layout["counters"] == L.COUNTERS_SIZE
+    assert c_layout["counters.cheap_rejected"] == 3 * L.KIND_MAX * 8
+
+
+def test_constants_and_kinds(c_layout) -> None:
+    kinds = {k: v for k, v in c_layout.items() if k.startswith("MW_KIND_") and k != "MW_KIND_MAX"}
+    assert {v: L.KIND_EVENT[v] for v in kinds.values()} == L.KIND_EVENT
+    for name, value in kinds.items():
+        assert getattr(L, name[3:]) == value
+    assert c_layout["MW_KIND_MAX"] == L.KIND_MAX
+    assert [c_layout[f"MW_S_{s}"] for s in ("A", "B", "C", "EXE", "CGROUP", "NODENAME")] == \
+        [L.S_A, L.S_B, L.S_C, L.S_EXE, L.S_CGROUP, L.S_NODENAME]
+    for flag in ("PATH_TRUNCATED", "A_UNNORMALISED", "B_UNNORMALISED", "LSM_HOOK",
+                 "A_UNFILTERED"):
+        assert c_layout[f"MW_F_{flag}"] == getattr(L, f"F_{flag}")
+    assert (c_layout["MW_NSTRINGS"], c_layout["MW_LPM_DATA"], c_layout["MW_MAX_HEADS"],
+            c_layout["MW_RECORD_MAX"], c_layout["MW_PATH_MAX"], c_layout["MW_COMM_LEN"]) == \
+        (L.NSTRINGS, L.LPM_DATA, L.MAX_HEADS, L.RECORD_MAX, L.PATH_MAX, L.COMM_LEN)
+
+
+def test_every_kind_has_programs() -> None:
+    from memwarden.sources.ebpf import hooks as H
+
+    for kind in L.KIND_EVENT:
+        for mode in H.MODES:
+            if kind == L.KIND_FILE_OPEN:
+                assert H.OPEN_PROGRAMS[mode]
+            else:
+                assert H.KIND_PROGRAMS[kind]
+    source = (HEADER_DIR / "memwarden.bpf.c").read_text()
+    names = {n for names in H.KIND_PROGRAMS.values() for n in names}
+    names |= {n for names in H.OPEN_PROGRAMS.values() for n in names} | set(H.TEST_PROGRAMS)
+    for n in names:
+        assert f" {n}(" in source or f"({n}," in source, n
