@@ -125,10 +125,10 @@ def auditd() -> Iterator[Auditd]:
         started = True
     status = audit_status()
     old_backlog = int(status.get("backlog_limit", "0"))
-    old_enabled = status.get("enabled", "1")
+    old_enabled = before.get("enabled", "1")  # as it was before auditd (which enables it)
     if old_backlog < 8192:
         auditctl("-b", "8192")
-    if old_enabled == "0":
+    if status.get("enabled") == "0":
         auditctl("-e", "1")
     log = _log_file()
     wait_for(log.exists, f"{log} to exist")
