@@ -20,7 +20,7 @@ fi
 
 packages=(python3 python3-venv python3-pip clang llvm libbpf-dev bpftool libelf1 zlib1g)
 if [ "$dev" = 1 ]; then
-  packages+=(auditd gcc make util-linux)
+  packages+=(auditd gcc make util-linux systemd openssl)
 fi
 missing=()
 for p in "${packages[@]}"; do
