@@ -104,8 +104,9 @@ LPM_KEY = struct.Struct(f"<I{LPM_DATA}s")
 #: struct mw_trie_value
 TRIE_VALUE = struct.Struct("<II")
 
-#: struct mw_counters: seen[], delivered[], dropped[], cheap_rejected, trie_rejected, truncated
-COUNTERS = struct.Struct(f"<{KIND_MAX}Q{KIND_MAX}Q{KIND_MAX}QQQQ")
+#: struct mw_counters: seen[], delivered[], dropped[], cheap_rejected, trie_rejected, truncated,
+#: ring_retries
+COUNTERS = struct.Struct(f"<{KIND_MAX}Q{KIND_MAX}Q{KIND_MAX}QQQQQ")
 COUNTERS_SIZE = COUNTERS.size
 
 

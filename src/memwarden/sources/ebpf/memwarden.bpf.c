@@ -585,7 +585,19 @@ static __always_inline void mw_submit(struct mw_evbuf *e, u32 off, u32 kind, str
 		return;
 	u32 size = sizeof(struct mw_record) + off;
 	e->r.h.size = size;
-	if (bpf_ringbuf_output(&mw_events, e, size, 0))
+	long err = bpf_ringbuf_output(&mw_events, e, size, 0);
+	/* A reservation can fail while the ring has room (measured on 6.18: the ring's lock,
+	 * contended from two CPUs). Retry, twice at most, unless the ring really is full. */
+	for (int i = 0; i < 2 && err; i++) {
+		u64 avail = bpf_ringbuf_query(&mw_events, BPF_RB_AVAIL_DATA);
+		u64 ring = bpf_ringbuf_query(&mw_events, BPF_RB_RING_SIZE);
+		if (avail + size + 64 >= ring)
+			break;
+		err = bpf_ringbuf_output(&mw_events, e, size, 0);
+		if (!err)
+			ctr->ring_retries++;
+	}
+	if (err)
 		ctr->dropped[kind & 15]++;
 	else
 		ctr->delivered[kind & 15]++;

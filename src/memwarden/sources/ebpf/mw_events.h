@@ -177,6 +177,7 @@ struct mw_counters {
 	u64 cheap_rejected;          /* opens rejected on name length / first bytes */
 	u64 trie_rejected;           /* resolved paths no filter accepted */
 	u64 truncated;               /* paths longer than the walk covers */
+	u64 ring_retries;            /* reservations that failed with room to spare, then worked */
 };
 
 #endif /* MW_EVENTS_H */

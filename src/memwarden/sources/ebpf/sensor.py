@@ -348,8 +348,24 @@ class EbpfSensor:
 
     def _handle_batch(self, data: memoryview, batch: list[tuple[int, int]]) -> None:
         decode = self._decoder.decode  # type: ignore[union-attr]
-        process = self.engine.process_event
         on_event = self.on_event
+        if self.options.all_events:
+            # nothing was filtered in the kernel: the engine's path gates (the same filters,
+            # in user space) keep unwanted events from its detectors
+            gated = self.engine.process_dict
+            for off, size in batch:
+                try:
+                    ev = decode(data, off, size)
+                except (DecodeError, ValueError, IndexError, UnicodeError) as exc:
+                    self._decode_failed(exc)
+                    continue
+                if ev is None:
+                    continue
+                gated(ev.data)
+                if on_event is not None:
+                    on_event(ev)
+            return
+        process = self.engine.process_event
         for off, size in batch:
             try:
                 ev = decode(data, off, size)
@@ -383,7 +399,7 @@ class EbpfSensor:
     def kernel_counters(self) -> dict[str, Any]:
         per_cpu = self._per_cpu_counters()
         k = L.KIND_MAX
-        total = [sum(col) for col in zip(*per_cpu, strict=True)] if per_cpu else [0] * (3 * k + 4)
+        total = [sum(col) for col in zip(*per_cpu, strict=True)] if per_cpu else [0] * (3 * k + 5)
 
         def by_name(base: int) -> dict[str, int]:
             return {L.KIND_EVENT[i]: total[base + i] for i in sorted(L.KIND_EVENT)
@@ -396,6 +412,7 @@ class EbpfSensor:
             "cheap_rejected": total[3 * k],
             "trie_rejected": total[3 * k + 1],
             "truncated": total[3 * k + 2],
+            "ring_retries": total[3 * k + 3],
         }
 
     def check_drops(self) -> int:
@@ -454,6 +471,7 @@ class EbpfSensor:
             out["kernel_cheap_rejected"] = kc["cheap_rejected"]
             out["kernel_trie_rejected"] = kc["trie_rejected"]
             out["kernel_truncated_paths"] = kc["truncated"]
+            out["kernel_ring_retries"] = kc["ring_retries"]
         if self._ring is not None:
             out["ring_records"] = self._ring.records
             out["ring_batches"] = self._ring.batches
