@@ -32,7 +32,15 @@ def run_live(engine: Engine, *, options: SensorOptions, duration: float | None,
         rfd, wfd = os.pipe()
         os.set_blocking(wfd, False)
         os.set_blocking(rfd, False)
-        sensor.add_wakeup_fd(rfd)
+
+        def empty_pipe() -> None:
+            try:
+                while os.read(rfd, 512):
+                    pass
+            except BlockingIOError:
+                pass
+
+        sensor.add_wakeup_fd(rfd, empty_pipe)
         old_wakeup = signal.set_wakeup_fd(wfd)
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: sensor.request_stop())
@@ -41,16 +49,11 @@ def run_live(engine: Engine, *, options: SensorOptions, duration: float | None,
         last_flush = [time.monotonic()]
 
         def tick() -> None:
-            try:
-                while os.read(rfd, 512):
-                    pass
-            except BlockingIOError:
-                pass
-            if recorder is not None and time.monotonic() - last_flush[0] >= RECORDING_FLUSH_S:
+            if time.monotonic() - last_flush[0] >= RECORDING_FLUSH_S:
                 recorder.flush()
                 last_flush[0] = time.monotonic()
 
-        sensor.run(duration, on_tick=tick)
+        sensor.run(duration, on_tick=tick if recorder is not None else None)
         if show_stats:
             extra = sensor.stats()
             if recorder is not None:

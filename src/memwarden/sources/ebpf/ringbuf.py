@@ -50,12 +50,14 @@ class RingBufferReader:
         self.records = 0
         self.batches = 0
 
-    def wait(self, timeout: float) -> bool:
-        """Block until the kernel signals new data or ``timeout`` seconds pass."""
-        try:
-            return bool(self._epoll.poll(timeout))
-        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for clarity
-            return False
+    def wait(self, timeout: float) -> list[int]:
+        """Block until the kernel signals new data (or another registered descriptor is
+        readable) or ``timeout`` seconds pass; the ready descriptors."""
+        return [fd for fd, _ in self._epoll.poll(timeout)]
+
+    def watch(self, fd: int) -> None:
+        """Also wake ``wait`` when ``fd`` is readable."""
+        self._epoll.register(fd, select.EPOLLIN)
 
     def pending(self) -> int:
         """Bytes committed or reserved but not consumed yet."""

@@ -54,6 +54,11 @@ class SensorOptions:
     object_file: str | None = None
     drop_check_interval: float = 1.0  # seconds between reads of the kernel's drop counters
     drop_warning_interval: float = 10.0  # at most one stderr warning per this many seconds
+    # after a small batch, let records gather this long before waiting again: the kernel
+    # wakes the reader for every record once it has caught up, which at tens of thousands of
+    # events per second costs more than the events (adds at most this much latency)
+    batch_delay: float = 0.0005
+    small_batch: int = 256
 
 
 def _capabilities() -> int:
@@ -162,6 +167,7 @@ class EbpfSensor:
         self.decode_errors = 0
         self._decode_errors_reported: set[str] = set()
         self._detectors_seen: list = []
+        self._wakeups: dict[int, Callable[[], None]] = {}
         self.filter_reloads = 0
         self.started = False
 
@@ -302,16 +308,23 @@ class EbpfSensor:
         """Safe from a signal handler: the loop reloads the filters at its next turn."""
         self._reload = True
 
-    def add_wakeup_fd(self, fd: int) -> None:
-        """Also wake the loop when ``fd`` is readable (a signal wake-up pipe)."""
-        import select
-
-        self._ring._epoll.register(fd, select.EPOLLIN)  # type: ignore[union-attr]
+    def add_wakeup_fd(self, fd: int, on_ready: Callable[[], None]) -> None:
+        """Also wake the loop when ``fd`` is readable (a signal wake-up pipe); ``on_ready``
+        then empties it."""
+        self._ring.watch(fd)  # type: ignore[union-attr]
+        self._wakeups[fd] = on_ready
 
     def poll_once(self, timeout: float) -> int:
         """Wait up to ``timeout`` seconds for records, process them all. Returns how many."""
-        self._ring.wait(timeout)  # type: ignore[union-attr]
+        ready = self._ring.wait(timeout)  # type: ignore[union-attr]
+        if self._wakeups:
+            for fd in ready:
+                drain = self._wakeups.get(fd)
+                if drain is not None:
+                    drain()
         n = self._ring.consume(self._handle_batch)  # type: ignore[union-attr]
+        if 0 < n < self.options.small_batch and self.options.batch_delay:
+            time.sleep(self.options.batch_delay)
         now = time.monotonic()
         if now >= self._next_drop_check:
             self.check_drops()
