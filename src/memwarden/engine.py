@@ -15,9 +15,18 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from memwarden.allowlist import Allowlist
-from memwarden.event import DEFAULT_PATH_ARGS, PATH_ARGS, Event, EventFormatError, Finding
-from memwarden.signatures.base import Detector, PathSet
+from memwarden.event import (
+    DEFAULT_PATH_ARGS,
+    PATH_ARGS,
+    Event,
+    EventFormatError,
+    Finding,
+    v1_value,
+)
+from memwarden.signatures.base import ArgFilter, Detector, PathSet
 
 log = logging.getLogger("memwarden.engine")
 
@@ -115,21 +124,32 @@ class Engine:
         self._pathsets = fresh._pathsets
 
     def _compile_gates(self) -> dict[str, Callable[[dict[str, Any]], bool]]:
-        """Path gates for the event names whose every detector declared path filters: the
-        same filters the sensor pushes into the kernel, applied to recorded events before an
-        Event object is even built."""
+        """Gates for the event names whose every detector declared filters for them: the same
+        path filters the sensor pushes into the kernel (and the argument filters), applied to
+        recorded events before an Event object is even built. An event passes when at least
+        one of its detectors could want it."""
         gates = {}
         self._pathsets = {}
         for name, bound in self._index.items():
-            filters = []
+            per_detector = []
             for b in bound:
-                mine = [f for f in b.detector.path_filters if f.event_name == name]
-                if not mine:
+                paths = [f for f in getattr(b.detector, "path_filters", ()) if f.event_name == name]
+                args = [f for f in getattr(b.detector, "arg_filters", ()) if f.event_name == name]
+                if not paths and not args:
                     break
-                filters.extend(mine)
+                per_detector.append((paths, args))
             else:
-                pathset = self._pathsets[name] = PathSet(filters)
-                gates[name] = _compile_gate(PATH_ARGS.get(name, DEFAULT_PATH_ARGS), pathset)
+                path_args = PATH_ARGS.get(name, DEFAULT_PATH_ARGS)
+                if all(paths and not args for paths, args in per_detector):
+                    # the common case: one union of every detector's paths, one test
+                    union = [f for paths, _ in per_detector for f in paths]
+                    pathset = self._pathsets[name] = PathSet(union)
+                    gates[name] = _compile_gate(path_args, pathset)
+                else:
+                    gates[name] = _any_gate([
+                        _all_gate(([_compile_gate(path_args, PathSet(paths))] if paths else [])
+                                  + [_arg_gate(f) for f in args])
+                        for paths, args in per_detector])
         return gates
 
     def path_filters_for(self, event_name: str) -> PathSet | None:
@@ -165,6 +185,48 @@ class Engine:
             self.stats.events_path_filtered += 1
             return ()
         return self._dispatch(Event.from_dict(d), bound)
+
+    def process_json_lines(self, lines: Iterable[bytes],
+                           on_bad: Callable[[int, bytes, Exception], None],
+                           lineno: int = 0) -> int:
+        """Decode, count and dispatch JSON lines: :meth:`process_dict` for a whole stream.
+
+        The replay hot loop lives here, with process_dict's steps written out inline, because
+        one Python call less per line is worth ~4% of replay throughput. A bad line is handed
+        to ``on_bad(lineno, line, exception)`` (a ``JSONDecodeError`` or an
+        :class:`EventFormatError`) and the stream goes on. Returns the last line number.
+        """
+        loads = orjson.loads
+        decode_error = orjson.JSONDecodeError
+        counts = self._counts
+        stats = self.stats
+        from_dict = Event.from_dict
+        dispatch = self._dispatch
+        for lineno, line in enumerate(lines, lineno + 1):  # noqa: B020 - the count goes on
+            try:
+                d = loads(line)
+            except decode_error as exc:
+                on_bad(lineno, line, exc)
+                continue
+            try:
+                try:
+                    name = d["eventName"]
+                except (KeyError, TypeError):
+                    name = _v1_name(d)
+                if type(name) is not str:
+                    raise EventFormatError(f"event name must be a string, got {name!r}")
+                counts[name] += 1
+                route = self._routes.get(name)  # re-read per line: a reload swaps the table
+                if route is None:
+                    continue
+                gate = route[1]
+                if gate is not None and not gate(d):
+                    stats.events_path_filtered += 1
+                    continue
+                dispatch(from_dict(d), route[0])
+            except EventFormatError as exc:
+                on_bad(lineno, line, exc)
+        return lineno
 
     def process_event(self, event: Event) -> Sequence[Finding]:
         """Count and dispatch an event a source built itself (eBPF, audit)."""
@@ -267,6 +329,46 @@ def _compile_gate(arg_names: tuple[str, ...], paths: PathSet
     )
     exec(compile(source, "<memwarden path gate>", "exec"), namespace)  # noqa: S102 - our code
     return namespace["fast"]
+
+
+def _raw_arg(d: dict[str, Any], name: str) -> Any:
+    """The value of argument ``name`` in a raw record of either shape (None when absent)."""
+    args = d.get("args")
+    if type(args) is list:
+        for a in args:
+            if type(a) is dict and a.get("name") == name:
+                return a.get("value")
+        return None
+    data = d.get("data")
+    if type(data) is list:
+        for entry in data:
+            if type(entry) is dict and entry.get("name") == name:
+                try:
+                    return v1_value(entry)[1]
+                except (TypeError, ValueError):
+                    return None
+    return None
+
+
+def _arg_gate(f: ArgFilter) -> Callable[[dict[str, Any]], bool]:
+    accept, names = f.accept, f.args
+
+    def gate(d: dict[str, Any]) -> bool:
+        return accept(*[_raw_arg(d, n) for n in names])
+
+    return gate
+
+
+def _all_gate(gates: list[Callable[[dict[str, Any]], bool]]) -> Callable[[dict[str, Any]], bool]:
+    if len(gates) == 1:
+        return gates[0]
+    return lambda d: all(g(d) for g in gates)
+
+
+def _any_gate(gates: list[Callable[[dict[str, Any]], bool]]) -> Callable[[dict[str, Any]], bool]:
+    if len(gates) == 1:
+        return gates[0]
+    return lambda d: any(g(d) for g in gates)
 
 
 def _v1_name(d: Any) -> Any:

@@ -119,8 +119,9 @@ class Event:
         if not isinstance(d, dict):
             raise EventFormatError(f"expected a JSON object, got {type(d).__name__}")
         if "eventName" in d:
-            _check_legacy(d)
-            return cls(d)
+            event = cls(d)
+            event._argmap = _legacy_argmap(d)
+            return event
         if "name" in d:
             return cls(v1beta1_to_legacy(d), raw=d)
         raise EventFormatError(
@@ -258,17 +259,25 @@ def _fresh(value: Any) -> Any:
     return value
 
 
-def _check_legacy(d: dict[str, Any]) -> None:
-    if not isinstance(d["eventName"], str):
+def _legacy_argmap(d: dict[str, Any]) -> dict[str, Any]:
+    """Validate a legacy record's args and index them by name, in one pass (hot path: the
+    checks that need a loop of their own run only when the fast pass fails)."""
+    if type(d["eventName"]) is not str:
         raise EventFormatError(f"'eventName' must be a string, got {d['eventName']!r}")
     args = d.get("args")
     if args is None:
-        return
-    if not isinstance(args, list):
+        return {}
+    if type(args) is not list:
         raise EventFormatError(f"'args' must be a list, got {type(args).__name__}")
-    for i, a in enumerate(args):
-        if not isinstance(a, dict) or not isinstance(a.get("name"), str):
-            raise EventFormatError(f"args[{i}] must be an object with a string 'name'")
+    try:
+        argmap = {a["name"]: a.get("value") for a in args}
+    except (TypeError, KeyError, AttributeError):
+        argmap = None
+    if argmap is None or len(argmap) != len(args) or not all(type(k) is str for k in argmap):
+        for i, a in enumerate(args):
+            if type(a) is not dict or type(a.get("name")) is not str:
+                raise EventFormatError(f"args[{i}] must be an object with a string 'name'")
+    return argmap  # type: ignore[return-value]
 
 
 # -- Tracee v1beta1 <-> legacy -------------------------------------------------------------------
@@ -364,7 +373,7 @@ def format_rfc3339_ns(ns: int) -> str:
     return base + "Z"
 
 
-def _v1_value(entry: dict[str, Any]) -> tuple[str, Any]:
+def v1_value(entry: dict[str, Any]) -> tuple[str, Any]:
     for key, value in entry.items():
         if key == "name":
             continue
@@ -465,7 +474,7 @@ def v1beta1_to_legacy(d: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             raise EventFormatError(f"data[{i}] must be an object with a string 'name'")
         try:
-            ctype, value = _v1_value(entry)
+            ctype, value = v1_value(entry)
         except (ValueError, TypeError) as exc:
             raise EventFormatError(f"data[{i}] ({entry['name']}): {exc}") from None
         args.append({"name": entry["name"], "type": ctype, "value": value})

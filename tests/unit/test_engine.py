@@ -119,3 +119,26 @@ def test_signature_without_match_returns_no_findings_constant() -> None:
             return None
 
     assert Quiet().on_event(Event.new("kill")) is NO_FINDINGS
+
+
+def test_argument_filters_reject_before_dispatch_and_never_hide_a_finding() -> None:
+    from memwarden.signatures import load_builtin
+
+    engine = Engine(load_builtin())
+    ctx = {"processId": 10, "threadId": 10, "hostProcessId": 10, "pidNamespace": 4026531836}
+    term = Event.new("kill", [("pid", "pid_t", 20), ("sig", "int", 15)], **ctx).data
+    segv = Event.new("kill", [("pid", "pid_t", 20), ("sig", "int", "SIGSEGV")], **ctx).data
+    clean_exit = Event.new("sched_process_exit", [("exit_code", "long", 0)], **ctx).data
+    cored = Event.new("sched_process_exit", [("exit_code", "long", 0x80 | 11)],
+                      processId=20, threadId=20, hostProcessId=20, hostThreadId=20,
+                      pidNamespace=4026531836).data
+    assert not engine.process_dict(term) and not engine.process_dict(clean_exit)
+    assert engine.stats.events_path_filtered == 2 and engine.stats.events_dispatched == 0
+    assert [f.metadata.id for f in engine.process_dict(segv)] == ["MW-1003"]
+    found = engine.process_dict(cored)
+    assert [f.metadata.id for f in found] == ["MW-1004"]
+    assert found[0].data.get("sender_pid", found[0].data.get("sender")) is not None
+    # v1beta1 shape: the same filters read typed values
+    v1 = {"name": "kill", "data": [{"name": "pid", "int32": 20}, {"name": "sig", "int32": 15}]}
+    engine.process_dict(v1)
+    assert engine.stats.events_path_filtered == 3

@@ -126,6 +126,19 @@ class PathFilter:
         return path.rsplit("/", 1)[-1] == self.value
 
 
+@dataclass(frozen=True, slots=True)
+class ArgFilter:
+    """A necessary condition on an event's arguments for the detector to care (Tracee's data
+    filters): ``accept(*values)`` gets the raw values of ``args`` (None when absent; ints or
+    Tracee's parsed strings) and must return True whenever the detector could fire. The engine
+    uses it to reject recorded events before an Event object is built; the detector still
+    checks everything itself."""
+
+    event_name: str
+    args: tuple[str, ...]
+    accept: Callable[..., bool]
+
+
 class PathSet:
     """A compiled set of path filters: one set lookup, one startswith and one endswith call
     over tuples, whatever the number of filters. The sensor compiles the same filters into BPF
@@ -212,6 +225,7 @@ class Signature:
     events: ClassVar[tuple[str, ...]] = ()
     default_origin: ClassVar[str] = "any"
     path_filters: ClassVar[tuple[PathFilter, ...]] = ()
+    arg_filters: ClassVar[tuple[ArgFilter, ...]] = ()
 
     def __init__(self, settings: SignatureSettings | None = None) -> None:
         self.settings = settings or SignatureSettings()

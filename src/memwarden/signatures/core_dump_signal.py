@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from memwarden.event import Event
-from memwarden.signatures.base import Properties, Signature, SignatureMetadata
+from memwarden.signatures.base import ArgFilter, Properties, Signature, SignatureMetadata
 from memwarden.signatures.docs import SignatureDoc
-from memwarden.signatures.signals import SIGNAL_EVENTS, sent_core_signal
+from memwarden.signatures.signals import SIGNAL_EVENTS, may_be_core_signal, sent_core_signal
 
 
 class CoreDumpSignal(Signature):
@@ -100,6 +100,7 @@ class CoreDumpSignal(Signature):
         ),
     )
     events = SIGNAL_EVENTS
+    arg_filters = tuple(ArgFilter(e, ("sig",), may_be_core_signal) for e in SIGNAL_EVENTS)
     default_origin = "any"
 
     def match(self, event: Event) -> dict[str, Any] | None:

@@ -7,9 +7,21 @@ from typing import Any
 
 from memwarden.event import Event
 from memwarden.linux_abi import SIGNAL_NAMES
-from memwarden.signatures.base import Properties, Signature, SignatureMetadata, SignatureSettings
+from memwarden.signatures.base import (
+    ArgFilter,
+    Properties,
+    Signature,
+    SignatureMetadata,
+    SignatureSettings,
+)
 from memwarden.signatures.docs import SignatureDoc
-from memwarden.signatures.signals import SIGNAL_EVENTS, core_dump_exit, sent_core_signal
+from memwarden.signatures.signals import (
+    SIGNAL_EVENTS,
+    core_dump_exit,
+    may_be_core_exit,
+    may_be_core_signal,
+    sent_core_signal,
+)
 from memwarden.signatures.state import SECOND_NS, RecentTable
 
 #: How many recent core signals are remembered, and for how long (event time).
@@ -112,6 +124,10 @@ class ProcessCoreDumped(Signature):
         ),
     )
     events = ("sched_process_exit", *SIGNAL_EVENTS)
+    arg_filters = (
+        ArgFilter("sched_process_exit", ("exit_code", "core_dumped"), may_be_core_exit),
+        *(ArgFilter(e, ("sig",), may_be_core_signal) for e in SIGNAL_EVENTS),
+    )
     default_origin = "any"
 
     def __init__(self, settings: SignatureSettings | None = None) -> None:

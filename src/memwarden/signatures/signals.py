@@ -23,6 +23,25 @@ _WCOREFLAG = 0x80
 _WSIGMASK = 0x7F
 
 
+def may_be_core_signal(sig: object) -> bool:
+    """Prefilter (ArgFilter) of the signal events: False only for a signal known not to dump
+    core; anything unparsable goes on to the detector, which reports it."""
+    try:
+        return parse_signal(sig) in CORE_SIGNALS
+    except ValueError:
+        return True
+
+
+def may_be_core_exit(exit_code: object, core_dumped: object) -> bool:
+    """Prefilter (ArgFilter) of ``sched_process_exit``: False only for an exit known not to
+    have dumped core (core_dump_exit below decides the rest)."""
+    if core_dumped is not None:
+        return bool(core_dumped)
+    if type(exit_code) is int:
+        return bool(exit_code & _WCOREFLAG)
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class SentSignal:
     """A successful signal syscall, seen from the sender."""

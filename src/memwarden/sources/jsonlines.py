@@ -18,7 +18,6 @@ from typing import IO, Any
 import orjson
 
 from memwarden.engine import Engine
-from memwarden.event import EventFormatError
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -80,30 +79,28 @@ class JsonLinesReplay:
                 stream.close()
 
     def _run(self, stream: IO[bytes], raw: IO[bytes], name: str) -> None:
-        loads = orjson.loads
-        process = self.engine.process_dict
         progress = self.progress
-        lineno = 0
-        # Hot loop: one decode and one engine call per line; errors are off the fast path.
+        feed = self.engine.process_json_lines
+
+        def on_bad(lineno: int, line: bytes, exc: Exception) -> None:
+            if isinstance(exc, orjson.JSONDecodeError):
+                if line.strip():  # blank lines are allowed
+                    self._bad(name, lineno, _json_error(exc, line))
+            else:
+                self._bad(name, lineno, str(exc))
+
         # Progress is reported between chunks of lines, not tested on every line.
         chunk = 16384 if progress is not None else 1 << 62
         lines = iter(stream)
+        lineno = 0
         while True:
             start = lineno
-            for line in itertools.islice(lines, chunk):
-                lineno += 1
-                try:
-                    process(loads(line))
-                except orjson.JSONDecodeError as exc:
-                    if line.strip():  # blank lines are allowed
-                        self._bad(name, lineno, _json_error(exc, line))
-                except EventFormatError as exc:
-                    self._bad(name, lineno, str(exc))
+            lineno = feed(itertools.islice(lines, chunk), on_bad, lineno)
+            self.lines = lineno
             if progress is not None:
                 progress(_tell(raw))
             if lineno - start < chunk:
                 break
-        self.lines = lineno
 
     def _bad(self, name: str, lineno: int, what: str) -> None:
         self.engine.count_parse_error()
