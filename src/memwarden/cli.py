@@ -114,6 +114,18 @@ def detection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def open_findings_sink(output: tuple[str, ...], fmt: str):
+    """The sink of --output/--format; one that cannot be opened exits 2."""
+    from memwarden.outputs.sinks import open_sink
+
+    try:
+        return open_sink(output, fmt)
+    except OSError as exc:
+        raise UsageFailure(f"{exc.filename or output}: cannot write: {exc.strerror}") from None
+    except ValueError as exc:  # a bad --output spec or format
+        raise UsageFailure(str(exc)) from None
+
+
 def build_engine(origins: tuple[str, ...], sink) -> Engine:
     from memwarden import operations
     from memwarden.config import ConfigError
@@ -218,15 +230,9 @@ def replay(inputs: tuple[str, ...], fmt: str, output: str | None, show_stats: bo
            progress: bool | None, source: str) -> None:
     """Run the detections on recorded events: Tracee JSON lines (either shape), memwarden
     recordings or Linux audit logs, plain or gzip; '-' reads stdin."""
-    from memwarden.outputs.sinks import open_sink
     from memwarden.sources.jsonlines import InputError, JsonLinesReplay, input_size
 
-    try:
-        sink = open_sink(output, fmt)
-    except OSError as exc:
-        raise UsageFailure(f"{exc.filename or output}: cannot write: {exc.strerror}") from None
-    except ValueError as exc:  # a bad --output spec or format
-        raise UsageFailure(str(exc)) from None
+    sink = open_findings_sink(output, fmt)
     engine = build_engine(origins, sink)
     if _replay_source(source, inputs, sink) == "audit":
         from memwarden.sources.audit.commands import replay_audit
@@ -333,14 +339,7 @@ def run(fmt: str, output: str | None, show_stats: bool, fail_on_finding: bool,
 
     Prints 'memwarden: ready (...)' on stderr once attached; SIGINT or SIGTERM stops it
     cleanly (exit 0)."""
-    from memwarden.outputs.sinks import open_sink
-
-    try:
-        sink = open_sink(output, fmt)
-    except OSError as exc:
-        raise UsageFailure(f"{exc.filename or output}: cannot write: {exc.strerror}") from None
-    except ValueError as exc:
-        raise UsageFailure(str(exc)) from None
+    sink = open_findings_sink(output, fmt)
     engine = build_engine(origins, sink)
     if source == "ebpf":
         _live(engine, sink, duration=duration, all_events=all_events, hooks=hooks,
@@ -389,14 +388,8 @@ def record(file: str, fmt: str, output: str | None, show_stats: bool, fail_on_fi
     """Like run, and write every event the sensor delivers to FILE (Tracee JSON lines, gzip
     if FILE ends in .gz), for 'memwarden replay'. --all-events records everything."""
     from memwarden.outputs.recording import EventRecorder
-    from memwarden.outputs.sinks import open_sink
 
-    try:
-        sink = open_sink(output, fmt)
-    except OSError as exc:
-        raise UsageFailure(f"{exc.filename or output}: cannot write: {exc.strerror}") from None
-    except ValueError as exc:
-        raise UsageFailure(str(exc)) from None
+    sink = open_findings_sink(output, fmt)
     engine = build_engine(origins, sink)
     try:
         recorder = EventRecorder(file)
