@@ -288,20 +288,21 @@ def _replay_source(source: str, inputs: tuple[str, ...], sink) -> str:
 def sensor_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options of the commands that run the live sensor (run, record)."""
 
-    @click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-                  help="Stop after SECONDS (default: until SIGINT or SIGTERM).")
-    @click.option("--all-events", is_flag=True,
-                  help="Deliver every event of every kind, unfiltered (debugging).")
-    @click.option("--hooks", type=click.Choice(["auto", "lsm", "fentry", "tracepoint"]),
-                  default="auto", show_default=True,
-                  help="How opens are hooked; auto takes the best the kernel allows.")
-    @click.option("--ring-buffer-mb", type=click.IntRange(1, 1024), default=16,
-                  show_default=True, help="Kernel ring buffer size (MiB, a power of two).")
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        return func(*args, **kwargs)
-
-    return wrapper
+    options = (
+        click.option("--duration", type=click.FloatRange(min=0), default=None,
+                     metavar="SECONDS",
+                     help="Stop after SECONDS (default: until SIGINT or SIGTERM)."),
+        click.option("--all-events", is_flag=True,
+                     help="Deliver every event of every kind, unfiltered (debugging)."),
+        click.option("--hooks", type=click.Choice(["auto", "lsm", "fentry", "tracepoint"]),
+                     default="auto", show_default=True,
+                     help="How opens are hooked; auto takes the best the kernel allows."),
+        click.option("--ring-buffer-mb", type=click.IntRange(1, 1024), default=16,
+                     show_default=True, help="Kernel ring buffer size (MiB, a power of two)."),
+    )
+    for option in reversed(options):  # as stacked decorators would: the first listed first
+        func = option(func)
+    return func
 
 
 def _live(engine: Engine, sink, *, duration: float | None, all_events: bool, hooks: str,
