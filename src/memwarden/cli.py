@@ -230,22 +230,28 @@ def replay(inputs: tuple[str, ...], fmt: str, output: str | None, show_stats: bo
            progress: bool | None, source: str) -> None:
     """Run the detections on recorded events: Tracee JSON lines (either shape), memwarden
     recordings or Linux audit logs, plain or gzip; '-' reads stdin."""
-    from memwarden.sources.jsonlines import InputError, JsonLinesReplay, input_size
-
     sink = open_findings_sink(output, fmt)
     engine = build_engine(origins, sink)
     if _replay_source(source, inputs, sink) == "audit":
         from memwarden.sources.audit.commands import replay_audit
 
-        audit_stats, error = replay_audit(inputs, engine, strict=strict)
-        sink.close()
-        if show_stats:
-            print_stats(engine.stats, audit_stats)
-        if error is not None:
-            raise UsageFailure(error)
-        if fail_on_finding and engine.stats.findings:
-            sys.exit(EXIT_FINDINGS)
-        return
+        extra, error = replay_audit(inputs, engine, strict=strict)
+    else:
+        extra, error = None, _replay_json(inputs, engine, strict=strict, progress=progress)
+    sink.close()
+    if show_stats:
+        print_stats(engine.stats, extra)
+    if error is not None:
+        raise UsageFailure(error)
+    if fail_on_finding and engine.stats.findings:
+        sys.exit(EXIT_FINDINGS)
+
+
+def _replay_json(inputs: tuple[str, ...], engine: Engine, *, strict: bool,
+                 progress: bool | None) -> str | None:
+    """Replay Tracee JSON lines files in order; the input error that stopped it, if any."""
+    from memwarden.sources.jsonlines import InputError, JsonLinesReplay, input_size
+
     show_progress = progress if progress is not None else sys.stderr.isatty()
     try:
         for path in inputs:
@@ -262,15 +268,8 @@ def replay(inputs: tuple[str, ...], fmt: str, output: str | None, show_stats: bo
             else:
                 JsonLinesReplay(path, engine, strict=strict).run()
     except InputError as exc:
-        sink.close()
-        if show_stats:
-            print_stats(engine.stats)
-        raise UsageFailure(str(exc)) from None
-    sink.close()
-    if show_stats:
-        print_stats(engine.stats)
-    if fail_on_finding and engine.stats.findings:
-        sys.exit(EXIT_FINDINGS)
+        return str(exc)
+    return None
 
 
 def _replay_source(source: str, inputs: tuple[str, ...], sink) -> str:

@@ -83,6 +83,17 @@ def test_strict_stops_at_the_first_bad_line_with_status_2(tmp_path: Path) -> Non
     assert len(findings(r.stdout)) == 1
 
 
+def test_strict_stop_still_prints_stats_before_the_error(tmp_path: Path) -> None:
+    good = LEGACY.read_bytes().splitlines()
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b"\n".join([good[0], b"{oops", good[1]]) + b"\n")
+    r = memwarden("replay", "--strict", "--stats", "--fail-on-finding", str(bad))
+    assert r.returncode == 2
+    err = r.stderr.decode()
+    assert err.index("memwarden stats:") < err.index(f"memwarden: {bad}:2: invalid JSON")
+    assert "findings: 1" in err
+
+
 def test_truncated_gzip_is_reported_not_a_crash(tmp_path: Path) -> None:
     data = gzip.compress(LEGACY.read_bytes() * 50)
     cut = tmp_path / "cut.gz"
