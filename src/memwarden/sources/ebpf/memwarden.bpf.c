@@ -190,6 +190,17 @@ static __always_inline int mw_pid_at(struct pid *p, u32 level, struct upid *out)
 	return bpf_probe_read_kernel(out, sizeof(*out), (void *)p + off);
 }
 
+/* *f = the struct file behind descriptor fd of task (CO-RE reads); left as it was when fd is
+ * out of range. */
+static __always_inline void mw_fd_file(struct task_struct *task, long fd, struct file **f)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (fd < 0 || (unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
+		return;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(f, sizeof(*f), &fds[fd & 0xfffffff]);
+}
+
 /* -- path resolution (portable: CO-RE reads) --------------------------------------------- */
 
 /* Writes the absolute path of (dentry, vfsmnt) into pb->buf so that it ends at MW_PATH_MAX;
@@ -681,11 +692,7 @@ static __always_inline int mw_open_exit(struct mw_sys_exit_ctx *ctx, int upath_a
 			return 0;
 		}
 	} else {
-		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-		if ((unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
-			return 0;
-		struct file **fds = BPF_CORE_READ(fdt, fd);
-		bpf_probe_read_kernel(&file, sizeof(file), &fds[fd & 0xfffffff]);
+		mw_fd_file(task, fd, &file);
 		if (!file || (BPF_CORE_READ(file, f_flags) & MW_O_PATH))
 			return 0;
 	}
@@ -814,12 +821,8 @@ static __always_inline u16 mw_join(struct mw_pathbuf *pb, struct task_struct *ta
 			d = BPF_CORE_READ(task, fs, pwd.dentry);
 			vm = BPF_CORE_READ(task, fs, pwd.mnt);
 		} else {
-			struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 			struct file *f = NULL;
-			if (dirfd < 0 || (unsigned int)dirfd >= BPF_CORE_READ(fdt, max_fds))
-				return MW_F_A_UNFILTERED;
-			struct file **fds = BPF_CORE_READ(fdt, fd);
-			bpf_probe_read_kernel(&f, sizeof(f), &fds[dirfd & 0xfffffff]);
+			mw_fd_file(task, dirfd, &f);
 			if (!f)
 				return MW_F_A_UNFILTERED;
 			d = BPF_CORE_READ(f, f_path.dentry);
@@ -944,21 +947,16 @@ static __always_inline int mw_syscall_exit(struct mw_sys_exit_ctx *ctx, u32 kind
 		e->r.b.sc.args[i] = mw_arg(regs, i);
 	if (kind == MW_KIND_PIDFD_SEND_SIGNAL && ctx->ret == 0) {
 		/* the process behind the pidfd: file->private_data is its struct pid */
-		int pidfd = (int)e->r.b.sc.args[0];
-		struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-		if (pidfd >= 0 && (unsigned int)pidfd < BPF_CORE_READ(fdt, max_fds)) {
-			struct file **fds = BPF_CORE_READ(fdt, fd);
-			struct file *f = NULL;
-			bpf_probe_read_kernel(&f, sizeof(f), &fds[pidfd & 0xfffffff]);
-			/* pidfs (6.9+) keeps the struct pid in the inode, anon-inode pidfds before it in
-			 * the file */
-			struct pid *p = f ? BPF_CORE_READ(f, f_inode, i_private) : NULL;
-			if (!p && f)
-				p = BPF_CORE_READ(f, private_data);
-			struct upid up = {};
-			if (p && mw_pid_at(p, 0, &up) == 0)
-				e->r.b.sc.target_pid = up.nr;
-		}
+		struct file *f = NULL;
+		mw_fd_file(task, (int)e->r.b.sc.args[0], &f);
+		/* pidfs (6.9+) keeps the struct pid in the inode, anon-inode pidfds before it in
+		 * the file */
+		struct pid *p = f ? BPF_CORE_READ(f, f_inode, i_private) : NULL;
+		if (!p && f)
+			p = BPF_CORE_READ(f, private_data);
+		struct upid up = {};
+		if (p && mw_pid_at(p, 0, &up) == 0)
+			e->r.b.sc.target_pid = up.nr;
 	}
 	struct mw_pathbuf *pb = mw_pathbuf_get();
 	u32 off = mw_put_common(e, 0, pb);
