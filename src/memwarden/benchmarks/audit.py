@@ -22,13 +22,13 @@ import random
 import tempfile
 import time
 
-from memwarden.benchmarks.generate import generate_lines
+from memwarden.benchmarks.generate import write_lines
+from memwarden.benchmarks.replay import full_replay
 from memwarden.engine import Engine
 from memwarden.outputs.sinks import StreamSink
 from memwarden.signatures import load_builtin
 from memwarden.sources.audit.logfile import AuditLogReplay
 from memwarden.sources.audit.records import split_log_line
-from memwarden.sources.jsonlines import JsonLinesReplay
 
 _ENRICH = '\x1dARCH=x86_64 SYSCALL={sc} AUID="unset" UID="root" GID="root" EUID="root" ' \
           'SUID="root" FSUID="root" EGID="root" SGID="root" FSGID="root"'
@@ -158,22 +158,13 @@ def _audit_replay(path: str) -> tuple[int, int, int]:
         return stats["audit_records"], events, engine.stats.findings
 
 
-def _json_replay(path: str) -> tuple[int, int]:
-    with open(os.devnull, "wb") as devnull:
-        engine = Engine(load_builtin(), sink=StreamSink(devnull, "tracee"))
-        JsonLinesReplay(path, engine).run()
-        return engine.stats.events_in, engine.stats.findings
-
-
 def run_audit_bench(events: int = 300_000, hit_rate: float = 0.01, rounds: int = 3
                     ) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="memwarden-bench-") as tmp:
         log = os.path.join(tmp, "audit.log")
         records = write_audit_log(log, events, hit_rate)
         jsonl = os.path.join(tmp, "events.json")
-        with open(jsonl, "wb") as f:
-            for line in generate_lines(events, hit_rate):
-                f.write(line)
+        write_lines(jsonl, events, hit_rate)
         print(f"audit log: {events:,} events, {records:,} records "
               f"({os.path.getsize(log) / 1e6:.0f} MB); Tracee JSON: {events:,} events "
               f"({os.path.getsize(jsonl) / 1e6:.0f} MB); hit rate {hit_rate:.1%}")
@@ -190,7 +181,7 @@ def run_audit_bench(events: int = 300_000, hit_rate: float = 0.01, rounds: int =
             best["audit"] = min(best["audit"], time.perf_counter() - t)
             assert n == records, (n, records)
             t = time.perf_counter()
-            _, json_findings = _json_replay(jsonl)
+            _, json_findings = full_replay(jsonl)
             best["json"] = min(best["json"], time.perf_counter() - t)
     out = {
         "split_records_per_s": records / best["split"],

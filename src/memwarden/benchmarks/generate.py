@@ -96,3 +96,10 @@ def generate_lines(count: int, hit_rate: float = 0.01, seed: int = 1) -> Iterato
             ctx = _context(rng, i)
             ev = Event.new(name, _args(name, rng, ctx["processId"]), **ctx)
         yield orjson.dumps(ev.data, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def write_lines(path: str, count: int, hit_rate: float = 0.01) -> None:
+    """Write :func:`generate_lines` to ``path``."""
+    with open(path, "wb") as f:
+        for line in generate_lines(count, hit_rate):
+            f.write(line)

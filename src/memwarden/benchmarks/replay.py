@@ -13,7 +13,7 @@ import time
 
 import orjson
 
-from memwarden.benchmarks.generate import generate_lines
+from memwarden.benchmarks.generate import write_lines
 from memwarden.engine import Engine
 from memwarden.outputs.sinks import StreamSink
 from memwarden.signatures import load_builtin
@@ -30,7 +30,7 @@ def _parse_only(path: str) -> int:
     return n
 
 
-def _full_replay(path: str) -> tuple[int, int]:
+def full_replay(path: str) -> tuple[int, int]:
     with open(os.devnull, "wb") as devnull:
         sink = StreamSink(devnull, "tracee")
         engine = Engine(load_builtin(), sink=sink)
@@ -42,9 +42,7 @@ def run_replay_bench(events: int, hit_rate: float, rounds: int = 3) -> dict[str,
     with tempfile.TemporaryDirectory(prefix="memwarden-bench-") as tmp:
         path = os.path.join(tmp, "events.json")
         t0 = time.perf_counter()
-        with open(path, "wb") as f:
-            for line in generate_lines(events, hit_rate):
-                f.write(line)
+        write_lines(path, events, hit_rate)
         size = os.path.getsize(path)
         print(f"generated {events:,} events ({size / 1e6:.0f} MB, hit rate {hit_rate:.1%}) "
               f"in {time.perf_counter() - t0:.1f} s")
@@ -56,7 +54,7 @@ def run_replay_bench(events: int, hit_rate: float, rounds: int = 3) -> dict[str,
             _parse_only(path)
             best_parse = min(best_parse, time.perf_counter() - t)
             t = time.perf_counter()
-            n, findings = _full_replay(path)
+            n, findings = full_replay(path)
             best_full = min(best_full, time.perf_counter() - t)
             assert n == events, (n, events)
     parse_rate = events / best_parse

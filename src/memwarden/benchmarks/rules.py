@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 
-from memwarden.benchmarks.generate import generate_lines
+from memwarden.benchmarks.generate import write_lines
 from memwarden.engine import Engine
 from memwarden.outputs.sinks import StreamSink
 from memwarden.rules import load_rules
@@ -38,9 +38,7 @@ def run_rules_bench(files: list[str], events: int, rounds: int = 3,
           f"{c['lists']} lists from {len(files)} files in {load_s * 1000:.0f} ms")
     with tempfile.TemporaryDirectory(prefix="memwarden-rules-bench-") as tmp:
         path = os.path.join(tmp, "events.json")
-        with open(path, "wb") as f:
-            for line in generate_lines(events, hit_rate):
-                f.write(line)
+        write_lines(path, events, hit_rate)
         _replay(path, load_builtin())  # warm the page cache and the code
         best_sig = best_all = float("inf")
         found_sig = found_all = 0
