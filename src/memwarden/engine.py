@@ -90,67 +90,35 @@ class Engine:
         self.sink = sink
         #: exemptions applied to findings (never to events): swap the attribute to reload
         self.allowlist = allowlist
-        self.detectors: list[Detector] = []
-        self._index: dict[str, list[_Bound]] = {}
-        self._gates: dict[str, Callable[[dict[str, Any]], bool]] = {}
-        # event name -> (bound detectors, path gate or None): the one lookup of the hot path
-        self._routes: dict[str, tuple[list[_Bound], Callable[[dict[str, Any]], bool] | None]] = {}
-        self._pathsets: dict[str, PathSet] = {}
         self._counts = self.stats.events_by_name
         self._err = err if err is not None else sys.stderr
         self._reported: set[str] = set()
-        for d in detectors:
-            self.register(d)
+        self.replace_detectors(detectors)
 
     # -- registration -----------------------------------------------------------------------
     def register(self, detector: Detector) -> None:
-        self.detectors.append(detector)
-        for sel in detector.selectors:
-            self._index.setdefault(sel.event_name, []).append(_Bound(detector, sel.origin))
-        self._gates = self._compile_gates()
-        self._routes = {name: (bound, self._gates.get(name)) for name, bound in self._index.items()}
+        self.replace_detectors([*self.detectors, detector])
 
     def replace_detectors(self, detectors: Iterable[Detector]) -> None:
-        """Swap the whole detector set (configuration reload, from any thread) while events
-        keep flowing; the counters stay. The new index and gates are built aside, then put in
-        place with one assignment of the route table. An event being dispatched finishes
-        with the set it started with; none is lost. Detector state (sequences) starts afresh.
+        """Install a whole detector set (construction, and configuration reload from any
+        thread while events keep flowing); the counters stay. The new index and gates are
+        built aside, then put in place with one assignment of the route table. An event being
+        dispatched finishes with the set it started with; none is lost. Detector state
+        (sequences) starts afresh.
         """
-        fresh = Engine(detectors)
-        self._routes = fresh._routes  # one assignment: dispatch sees the old set or the new
-        self._gates = fresh._gates
-        self._index = fresh._index
-        self.detectors = fresh.detectors
-        self._pathsets = fresh._pathsets
-
-    def _compile_gates(self) -> dict[str, Callable[[dict[str, Any]], bool]]:
-        """Gates for the event names whose every detector declared filters for them: the same
-        path filters the sensor pushes into the kernel (and the argument filters), applied to
-        recorded events before an Event object is even built. An event passes when at least
-        one of its detectors could want it."""
-        gates = {}
-        self._pathsets = {}
-        for name, bound in self._index.items():
-            per_detector = []
-            for b in bound:
-                paths = [f for f in getattr(b.detector, "path_filters", ()) if f.event_name == name]
-                args = [f for f in getattr(b.detector, "arg_filters", ()) if f.event_name == name]
-                if not paths and not args:
-                    break
-                per_detector.append((paths, args))
-            else:
-                path_args = PATH_ARGS.get(name, DEFAULT_PATH_ARGS)
-                if all(paths and not args for paths, args in per_detector):
-                    # the common case: one union of every detector's paths, one test
-                    union = [f for paths, _ in per_detector for f in paths]
-                    pathset = self._pathsets[name] = PathSet(union)
-                    gates[name] = _compile_gate(path_args, pathset)
-                else:
-                    gates[name] = _any_gate([
-                        _all_gate(([_compile_gate(path_args, PathSet(paths))] if paths else [])
-                                  + [_arg_gate(f) for f in args])
-                        for paths, args in per_detector])
-        return gates
+        installed = list(detectors)
+        index: dict[str, list[_Bound]] = {}
+        for d in installed:
+            for sel in d.selectors:
+                index.setdefault(sel.event_name, []).append(_Bound(d, sel.origin))
+        gates, pathsets = _compile_gates(index)
+        # event name -> (bound detectors, path gate or None): the one lookup of the hot path,
+        # put in place with one assignment (dispatch sees the old set or the new)
+        self._routes: dict[str, tuple[list[_Bound], Callable[[dict[str, Any]], bool] | None]] = {
+            name: (bound, gates.get(name)) for name, bound in index.items()}
+        self._index = index
+        self.detectors: list[Detector] = installed
+        self._pathsets = pathsets
 
     def path_filters_for(self, event_name: str) -> PathSet | None:
         """The path filter set for an event name, or None if every path is wanted."""
@@ -287,6 +255,38 @@ class Engine:
 
     def count_parse_error(self) -> None:
         self.stats.parse_errors += 1
+
+
+def _compile_gates(index: dict[str, list[_Bound]]
+                   ) -> tuple[dict[str, Callable[[dict[str, Any]], bool]], dict[str, PathSet]]:
+    """Gates for the event names whose every detector declared filters for them: the same
+    path filters the sensor pushes into the kernel (and the argument filters), applied to
+    recorded events before an Event object is even built. An event passes when at least one
+    of its detectors could want it. Also returns, per event name gated by paths alone, the
+    union of those paths (:meth:`Engine.path_filters_for`)."""
+    gates = {}
+    pathsets: dict[str, PathSet] = {}
+    for name, bound in index.items():
+        per_detector = []
+        for b in bound:
+            paths = [f for f in getattr(b.detector, "path_filters", ()) if f.event_name == name]
+            args = [f for f in getattr(b.detector, "arg_filters", ()) if f.event_name == name]
+            if not paths and not args:
+                break
+            per_detector.append((paths, args))
+        else:
+            path_args = PATH_ARGS.get(name, DEFAULT_PATH_ARGS)
+            if all(paths and not args for paths, args in per_detector):
+                # the common case: one union of every detector's paths, one test
+                union = [f for paths, _ in per_detector for f in paths]
+                pathset = pathsets[name] = PathSet(union)
+                gates[name] = _compile_gate(path_args, pathset)
+            else:
+                gates[name] = _any_gate([
+                    _all_gate(([_compile_gate(path_args, PathSet(paths))] if paths else [])
+                              + [_arg_gate(f) for f in args])
+                    for paths, args in per_detector])
+    return gates, pathsets
 
 
 def _compile_gate(arg_names: tuple[str, ...], paths: PathSet
