@@ -140,3 +140,29 @@ def test_where_a_forced_dump_lands_and_when_it_cannot_be_sandboxed() -> None:
                          ("", "empty")):
         with pytest.raises(Skip, match=why):
             dump_directory(pattern, work)
+
+
+def test_a_forbidden_finding_arriving_after_the_verdict_still_fails_the_scenario() -> None:
+    from memwarden.simulate.harness import recheck_forbidden
+
+    plan = PLANS["proc_mem_access"]({"pid": ACTOR, "victim": VICTIM})
+    got = findings([opened(f"/proc/{VICTIM}/mem", 0)])
+    own = dict(got[0][1])
+    own["args"] = [{"name": "target_pid", "type": "long", "value": ACTOR}] + own["args"][1:]
+
+    class Late:
+        def __init__(self, snapshot: list) -> None:
+            self.findings = snapshot
+
+        def snapshot(self) -> list:
+            return list(self.findings)
+
+    clean = [Result("proc_mem_access", "TRC-1023", PASS, plan=plan)]
+    recheck_forbidden(clean, Late(got))
+    assert clean[0].status == PASS
+    late = [Result("proc_mem_access", "TRC-1023", PASS, plan=plan),
+            Result("proc_mem_access", "TRC-1023", SKIP, plan=plan)]
+    recheck_forbidden(late, Late([*got, (9.0, own)]))
+    assert late[0].status == FAIL
+    assert late[0].detail == "raised (late) what it must not: own memory reported"
+    assert late[1].status == SKIP

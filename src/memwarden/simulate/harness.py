@@ -170,8 +170,13 @@ def judge(plan: Plan, findings: Sequence[tuple[float, dict[str, Any]]], started:
             missing.append(exp)
         else:
             latest = max(latest, hit)
-    seen = [exp for exp in plan.forbid if any(exp.matches(f) for _, f in findings)]
-    return missing, seen, latest - started
+    return missing, raised(plan.forbid, findings), latest - started
+
+
+def raised(expects: Sequence[Expect], findings: Sequence[tuple[float, dict[str, Any]]]
+           ) -> list[Expect]:
+    """The expectations some finding matches."""
+    return [exp for exp in expects if any(exp.matches(f) for _, f in findings)]
 
 
 def run_scenario(name: str, signature_id: str, sensor: Sensor, deadline: float) -> Result:
@@ -220,7 +225,7 @@ def recheck_forbidden(results: list[Result], sensor: Sensor) -> None:
     for r in results:
         if r.status != PASS or r.plan is None:
             continue
-        seen = [e for e in r.plan.forbid if any(e.matches(f) for _, f in findings)]
+        seen = raised(r.plan.forbid, findings)
         if seen:
             r.status = FAIL
             r.detail = "raised (late) what it must not: " + "; ".join(e.describe() for e in seen)
