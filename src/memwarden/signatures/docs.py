@@ -98,10 +98,6 @@ def render(sig_cls, allowlist_lines: tuple[str, ...] = (),
     return "\n".join(out).rstrip() + "\n"
 
 
-def doc_path(docs_dir: Path, sig_cls) -> Path:
-    return docs_dir / f"{sig_cls.metadata.event_name}.md"
-
-
 INDEX_NAME = "README.md"
 DEFAULT_ALLOWLIST_TITLE = "DEFAULT ALLOWLIST"
 
