@@ -94,34 +94,20 @@ class MemwardenCollector:
 
     def collect(self) -> Iterator[Metric]:
         st = self._stats()
-        events = CounterMetricFamily("memwarden_events", "Events received, by event name",
-                                     labels=["event"])
-        for name, n in dict(st.events_by_name).items():
-            events.add_metric([name], n)
-        yield events
-        findings = CounterMetricFamily("memwarden_findings", "Findings raised, by signature",
-                                       labels=["signature"])
-        for sig, n in dict(st.findings_by_detector).items():
-            findings.add_metric([sig], n)
-        yield findings
-        allowlisted = getattr(st, "findings_allowlisted", None)
-        if allowlisted is not None:
-            fam = CounterMetricFamily("memwarden_findings_allowlisted",
-                                      "Findings suppressed by the allowlist, by signature",
-                                      labels=["signature"])
-            for sig, n in dict(allowlisted).items():
-                fam.add_metric([sig], n)
-            yield fam
+        yield _by_label("memwarden_events", "Events received, by event name", "event",
+                        st.events_by_name)
+        yield _by_label("memwarden_findings", "Findings raised, by signature", "signature",
+                        st.findings_by_detector)
+        yield _by_label("memwarden_findings_allowlisted",
+                        "Findings suppressed by the allowlist, by signature", "signature",
+                        st.findings_allowlisted)
         yield CounterMetricFamily("memwarden_kernel_drops",
                                   "Events the kernel could not pass to user space",
                                   value=st.kernel_drops)
         yield CounterMetricFamily("memwarden_parse_errors", "Malformed input records",
                                   value=st.parse_errors)
-        det_errors = CounterMetricFamily("memwarden_detector_errors",
-                                         "Exceptions raised by detectors", labels=["signature"])
-        for sig, n in dict(st.detector_errors).items():
-            det_errors.add_metric([sig], n)
-        yield det_errors
+        yield _by_label("memwarden_detector_errors", "Exceptions raised by detectors",
+                        "signature", st.detector_errors)
         outputs = self._outputs() if self._outputs is not None else None
         if outputs is not None:
             sent = CounterMetricFamily("memwarden_output_sent", "Findings delivered, by output",
@@ -160,6 +146,15 @@ class MemwardenCollector:
                 "memwarden_detection_latency_seconds",
                 "Kernel timestamp of the event to the finding leaving the engine",
                 buckets=buckets, sum_value=total)
+
+
+def _by_label(name: str, documentation: str, label: str, counts: dict[str, int]
+              ) -> CounterMetricFamily:
+    """A counter family with one sample per key of one of the engine's counter dicts."""
+    family = CounterMetricFamily(name, documentation, labels=[label])
+    for key, n in dict(counts).items():  # a copy: the engine's thread may add keys meanwhile
+        family.add_metric([key], n)
+    return family
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
