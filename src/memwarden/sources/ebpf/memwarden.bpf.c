@@ -191,11 +191,11 @@ static __always_inline int mw_pid_at(struct pid *p, u32 level, struct upid *out)
 }
 
 /* *f = the struct file behind descriptor fd of task (CO-RE reads); left as it was when fd is
- * out of range. */
+ * out of range (a negative fd is, as an unsigned long). */
 static __always_inline void mw_fd_file(struct task_struct *task, long fd, struct file **f)
 {
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (fd < 0 || (unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
+	if ((unsigned long)fd >= BPF_CORE_READ(fdt, max_fds))
 		return;
 	struct file **fds = BPF_CORE_READ(fdt, fd);
 	bpf_probe_read_kernel(f, sizeof(*f), &fds[fd & 0xfffffff]);
