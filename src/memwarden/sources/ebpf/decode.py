@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from memwarden.event import Event
+from memwarden.sources.audit.records import normalize as normalise
 from memwarden.sources.ebpf import layout as L
 
 _STR = "const char*"
@@ -24,21 +25,6 @@ _NOT_CONTAINERS = ("crio-conmon-", "libpod-conmon-")
 
 class DecodeError(ValueError):
     """A record that does not fit the layout (wrong size, unknown kind)."""
-
-
-def normalise(path: str) -> str:
-    """Lexically normalise an absolute path: no empty, "." or ".." components (what the kernel
-    sends for unlink/rename/link when the caller's string had them)."""
-    parts: list[str] = []
-    for p in path.split("/"):
-        if not p or p == ".":
-            continue
-        if p == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(p)
-    return "/" + "/".join(parts)
 
 
 def container_id_from_cgroup(tail: str) -> str:
