@@ -12,8 +12,8 @@ import io
 import itertools
 import os
 import sys
-from collections.abc import Callable, Iterator
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO
 
 import orjson
 
@@ -122,11 +122,3 @@ def _json_error(exc: orjson.JSONDecodeError, line: bytes) -> str:
         return f"truncated or invalid JSON at column {exc.colno}: {exc.msg}"
     return f"invalid JSON at column {exc.colno}: {exc.msg}"
 
-
-def read_events(path: str) -> Iterator[dict[str, Any]]:
-    """Every record of a JSON-lines file (for tools and tests; the replay path uses the engine)."""
-    stream, _, _ = open_input(path)
-    with stream:
-        for line in stream:
-            if line.strip():
-                yield orjson.loads(line)
