@@ -96,9 +96,6 @@ class Engine:
         self.replace_detectors(detectors)
 
     # -- registration -----------------------------------------------------------------------
-    def register(self, detector: Detector) -> None:
-        self.replace_detectors([*self.detectors, detector])
-
     def replace_detectors(self, detectors: Iterable[Detector]) -> None:
         """Install a whole detector set (construction, and configuration reload from any
         thread while events keep flowing); the counters stay. The new index and gates are
