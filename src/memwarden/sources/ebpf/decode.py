@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from memwarden.event import Event
+from memwarden.sources.audit.records import as_int32
 from memwarden.sources.audit.records import normalize as normalise
 from memwarden.sources.ebpf import layout as L
 
@@ -38,11 +39,6 @@ def container_id_from_cgroup(tail: str) -> str:
         if m:
             return m.group(1)
     return ""
-
-
-def _s32(v: int) -> int:
-    v &= 0xFFFFFFFF
-    return v - (1 << 32) if v & 0x80000000 else v
 
 
 def _s64(v: int) -> int:
@@ -262,30 +258,30 @@ class RecordDecoder:
     def _kill(self, name, data, body, flags, a, b, c):
         args = L.BODY_SYSCALL.unpack_from(data, body)
         return [
-            {"name": "pid", "type": "pid_t", "value": _s32(args[0])},
-            {"name": "sig", "type": "int", "value": _s32(args[1])},
+            {"name": "pid", "type": "pid_t", "value": as_int32(args[0])},
+            {"name": "sig", "type": "int", "value": as_int32(args[1])},
         ], name
 
     def _tkill(self, name, data, body, flags, a, b, c):
         args = L.BODY_SYSCALL.unpack_from(data, body)
         return [
-            {"name": "tid", "type": "pid_t", "value": _s32(args[0])},
-            {"name": "sig", "type": "int", "value": _s32(args[1])},
+            {"name": "tid", "type": "pid_t", "value": as_int32(args[0])},
+            {"name": "sig", "type": "int", "value": as_int32(args[1])},
         ], name
 
     def _tgkill(self, name, data, body, flags, a, b, c):
         args = L.BODY_SYSCALL.unpack_from(data, body)
         return [
-            {"name": "tgid", "type": "pid_t", "value": _s32(args[0])},
-            {"name": "tid", "type": "pid_t", "value": _s32(args[1])},
-            {"name": "sig", "type": "int", "value": _s32(args[2])},
+            {"name": "tgid", "type": "pid_t", "value": as_int32(args[0])},
+            {"name": "tid", "type": "pid_t", "value": as_int32(args[1])},
+            {"name": "sig", "type": "int", "value": as_int32(args[2])},
         ], name
 
     def _pidfd_send_signal(self, name, data, body, flags, a, b, c):
         args = L.BODY_SYSCALL.unpack_from(data, body)
         return [
-            {"name": "pidfd", "type": "int", "value": _s32(args[0])},
-            {"name": "sig", "type": "int", "value": _s32(args[1])},
+            {"name": "pidfd", "type": "int", "value": as_int32(args[0])},
+            {"name": "sig", "type": "int", "value": as_int32(args[1])},
             {"name": "info", "type": "void*", "value": args[2]},
             {"name": "flags", "type": "unsigned int", "value": args[3] & 0xFFFFFFFF},
             {"name": "target_pid", "type": "pid_t", "value": args[6]},
@@ -295,7 +291,7 @@ class RecordDecoder:
         args = L.BODY_SYSCALL.unpack_from(data, body)
         return [
             {"name": "request", "type": "long", "value": _s64(args[0])},
-            {"name": "pid", "type": "pid_t", "value": _s32(args[1])},
+            {"name": "pid", "type": "pid_t", "value": as_int32(args[1])},
             {"name": "addr", "type": "void*", "value": args[2]},
             {"name": "data", "type": "void*", "value": args[3]},
         ], name
@@ -303,7 +299,7 @@ class RecordDecoder:
     def _process_vm(self, name, data, body, flags, a, b, c):
         args = L.BODY_SYSCALL.unpack_from(data, body)
         return [
-            {"name": "pid", "type": "pid_t", "value": _s32(args[0])},
+            {"name": "pid", "type": "pid_t", "value": as_int32(args[0])},
             {"name": "local_iov", "type": "const struct iovec*", "value": args[1]},
             {"name": "liovcnt", "type": "unsigned long", "value": args[2]},
             {"name": "remote_iov", "type": "const struct iovec*", "value": args[3]},
