@@ -236,10 +236,6 @@ class Signature:
     def detector_id(self) -> str:
         return self.metadata.id
 
-    @property
-    def origin(self) -> str:
-        return self.selectors[0].origin if self.selectors else self.default_origin
-
     def match(self, event: Event) -> dict[str, Any] | None:
         raise NotImplementedError
 
