@@ -180,14 +180,13 @@ class AuditPipeline:
             process(ev)
 
     def _report_incomplete(self, event: PendingEvent, why: str) -> None:
-        records = event.records or []
-        types = {r.type for r in records}
         if self._incomplete_reported > INCOMPLETE_REPORTS:
             return
         self._incomplete_reported += 1
+        records = event.records or []
         where = self._where(event.first_line)
         key = event.key.decode("ascii", "replace")
-        if "SYSCALL" not in types:
+        if not any(r.type == "SYSCALL" for r in records):
             what = "its SYSCALL record is missing; skipped"
         else:
             what = f"decoded from the {len(records)} records that arrived"
