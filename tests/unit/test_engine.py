@@ -87,6 +87,21 @@ def test_path_gate_rejects_before_building_events_only_when_all_detectors_filter
     assert both.path_filters_for("security_file_open") is None
 
 
+def test_replace_detectors_swaps_routes_gates_and_path_sets_and_keeps_the_counters() -> None:
+    counting = Counting()
+    engine = Engine([counting])
+    engine.process_dict(kcore_open("/etc/passwd"))
+    assert engine.wants("kill") and engine.path_filters_for("security_file_open") is None
+    engine.replace_detectors([ProcKcoreRead()])
+    assert engine.selected_event_names == {"security_file_open"}
+    assert engine.path_filters_for("security_file_open").matches("/host/proc/kcore")
+    assert engine.process_dict(kcore_open("/etc/passwd")) == ()
+    assert [f.metadata.id for f in engine.process_dict(kcore_open())] == ["TRC-1021"]
+    assert counting.seen == ["security_file_open"]  # the old set no longer sees events
+    s = engine.stats
+    assert s.events_in == 3 and s.events_path_filtered == 1 and s.events_dispatched == 2
+
+
 @pytest.mark.parametrize("kind,value,yes,no", [
     ("exact", "/dev/mem", "/dev/mem", "/dev/mem0"),
     ("prefix", "/var/lib/systemd/coredump/", "/var/lib/systemd/coredump/core.1",
