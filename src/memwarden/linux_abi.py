@@ -6,6 +6,7 @@ Tracee prints some arguments parsed (``flags`` as ``"O_RDONLY|O_LARGEFILE"``, ``
 
 from __future__ import annotations
 
+import posixpath
 from functools import lru_cache
 
 O_ACCMODE = 0o3
@@ -136,3 +137,24 @@ def format_open_flags(flags: int) -> str:
     if rest:
         names.append(hex(rest))
     return "|".join(names)
+
+
+def as_int32(value: int) -> int:
+    """The low 32 bits as a signed int (an ``int``/``pid_t`` argument)."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def as_signed(value: int, bits: int) -> int:
+    """A ``long`` argument of a ``bits``-wide architecture, signed."""
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+def normalize_path(path: str) -> str:
+    """An absolute path without ``.``, ``..``, repeated or trailing slashes (no symlinks are
+    resolved): how the sensor and the audit source spell the paths they report."""
+    norm = posixpath.normpath(path)
+    if norm.startswith("//"):
+        norm = "/" + norm.lstrip("/")
+    return norm

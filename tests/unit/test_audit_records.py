@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from memwarden.linux_abi import as_int32, as_signed
+from memwarden.linux_abi import normalize_path as normalize
 from memwarden.sources.audit.records import (
     AuditFormatError,
-    as_int32,
-    as_signed,
     kernel_dev,
     keys_of,
-    normalize,
     parse_fields,
     split_log_line,
     split_netlink,

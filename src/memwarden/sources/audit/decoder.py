@@ -40,17 +40,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from memwarden.event import DEFAULT_PATH_ARGS, PATH_ARGS, TRACEE_FIELDS, Event
-from memwarden.linux_abi import OPEN_FLAGS
+from memwarden.linux_abi import OPEN_FLAGS, as_int32, as_signed
+from memwarden.linux_abi import normalize_path as normalize
 from memwarden.signatures.base import PathSet
 from memwarden.sources.audit.assembler import AuditRecord
 from memwarden.sources.audit.records import (
     AuditFormatError,
-    as_int32,
-    as_signed,
     hex_number,
     kernel_dev,
     keys_of,
-    normalize,
     number,
     parse_fields,
     stamp_time,

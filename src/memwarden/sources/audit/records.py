@@ -19,8 +19,6 @@ are only parsed (:func:`parse_fields`) for the records of events memwarden decod
 
 from __future__ import annotations
 
-import posixpath
-
 AT_FDCWD_HEX = b"ffffff9c"  # -100 as audit prints a 32-bit int argument
 
 
@@ -174,18 +172,6 @@ def hex_number(fields: dict[bytes, bytes], name: bytes) -> int:
         raise AuditFormatError(f"{name.decode()}={_show(value)} is not hexadecimal") from None
 
 
-def as_int32(value: int) -> int:
-    """The low 32 bits as a signed int (an ``int``/``pid_t`` argument)."""
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
-
-
-def as_signed(value: int, bits: int) -> int:
-    """A ``long`` argument of a ``bits``-wide architecture, signed."""
-    value &= (1 << bits) - 1
-    return value - (1 << bits) if value >> (bits - 1) else value
-
-
 def kernel_dev(value: bytes | None) -> int:
     """``dev=fe:01`` (hex major:minor) → the kernel's internal dev_t (major << 20 | minor),
     the encoding Tracee's ``dev`` arguments use. 0 when absent."""
@@ -196,14 +182,6 @@ def kernel_dev(value: bytes | None) -> int:
         return (int(major, 16) << 20) | int(minor, 16) if sep else 0
     except ValueError:
         raise AuditFormatError(f"dev={_show(value)} is not MAJOR:MINOR") from None
-
-
-def normalize(path: str) -> str:
-    """An absolute path without ``.``, ``..``, repeated or trailing slashes."""
-    norm = posixpath.normpath(path)
-    if norm.startswith("//"):
-        norm = "/" + norm.lstrip("/")
-    return norm
 
 
 def _show(value: bytes, limit: int = 40) -> str:

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 from memwarden.event import Event
-from memwarden.sources.audit.records import as_int32
-from memwarden.sources.audit.records import normalize as normalise
+from memwarden.linux_abi import as_int32
+from memwarden.linux_abi import normalize_path as normalise
 from memwarden.sources.ebpf import layout as L
 
 _STR = "const char*"
