@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from memwarden.engine import Engine
-from memwarden.event import Event, Finding
-from memwarden.signatures.base import NO_FINDINGS, PathFilter, Selector
+from memwarden.core.detector import NO_FINDINGS
+from memwarden.core.event import Event, Finding
+from memwarden.core.requirements import PathFilter, Requirements, Selector
+from memwarden.engine.dispatch import Engine
 from memwarden.sources.ebpf.sensor import EbpfSensor, SensorOptions, object_path
 
 WAIT_S = 10.0
@@ -36,8 +37,7 @@ class Needs:
     def __init__(self, names: Iterable[str], path_filters: Sequence[PathFilter] = (),
                  detector_id: str = "TEST-NEEDS") -> None:
         self.detector_id = detector_id
-        self.selectors = tuple(Selector(n) for n in names)
-        self.path_filters = tuple(path_filters)
+        self.requirements = Requirements(tuple(Selector(n) for n in names), tuple(path_filters))
 
     def on_event(self, event: Event) -> Sequence[Finding]:
         return NO_FINDINGS

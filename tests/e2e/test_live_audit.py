@@ -54,7 +54,7 @@ EXPECTED = {
 
 
 def memwarden_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "memwarden.cli", *args]
+    return [sys.executable, "-m", "memwarden", *args]
 
 
 def auditctl(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -335,7 +335,7 @@ def test_exported_rules_load_and_unload_with_auditctl(auditd: Auditd, coredump_d
 
 def test_log_and_netlink_findings_for_the_seed_004_actions(rules: list[str], auditd: Auditd,
                                                            tmp_path: Path) -> None:
-    from memwarden.engine import Engine
+    from memwarden.engine.dispatch import Engine
     from memwarden.signatures import load_builtin
     from memwarden.sources.audit.live import AuditLive, LiveOptions
 

@@ -30,7 +30,7 @@ KCORE_READ = ("mount -t tmpfs none /proc && echo fake > /proc/kcore && echo $$ &
 
 
 def memwarden(*args: str) -> list[str]:
-    return [sys.executable, "-m", "memwarden.cli", *args]
+    return [sys.executable, "-m", "memwarden", *args]
 
 
 class Running:

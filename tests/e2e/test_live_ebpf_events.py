@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from ebpf_live import LiveSensor, Needs, args, require_sensor
 
-from memwarden.signatures.base import PathFilter
+from memwarden.core.requirements import PathFilter
 from memwarden.sources.ebpf import layout as L
 
 pytestmark = pytest.mark.live

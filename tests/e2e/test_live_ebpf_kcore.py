@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from ebpf_live import LiveSensor, args, require_sensor
 
-from memwarden.linux_abi import O_ACCMODE, O_RDONLY, O_WRONLY
+from memwarden.core.linux_abi import O_ACCMODE, O_RDONLY, O_WRONLY
 from memwarden.signatures import load_builtin
 
 pytestmark = pytest.mark.live

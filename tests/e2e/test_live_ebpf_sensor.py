@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from ebpf_live import LiveSensor, Needs, args, require_sensor
 
-from memwarden.engine import Engine
-from memwarden.signatures.base import PathFilter
+from memwarden.core.requirements import PathFilter
+from memwarden.engine.dispatch import Engine
 from memwarden.sources.ebpf import errors as E
 from memwarden.sources.ebpf import hooks as H
 from memwarden.sources.ebpf import layout as L
@@ -250,7 +250,7 @@ def test_the_lsm_and_fentry_open_path(ext4_dir: Path) -> None:
 
 
 def _pathset(filters):
-    from memwarden.signatures.base import PathSet
+    from memwarden.core.pathset import PathSet
     return PathSet(filters)
 
 
@@ -265,7 +265,7 @@ def test_missing_object_names_the_build_command(tmp_path: Path, monkeypatch) -> 
 def test_unprivileged_is_a_clear_error() -> None:
     require_sensor()
     code = ("import io, sys\n"
-            "from memwarden.engine import Engine\n"
+            "from memwarden.engine.dispatch import Engine\n"
             "from memwarden.sources.ebpf.sensor import EbpfSensor\n"
             "from memwarden.sources.ebpf.errors import NotPrivileged\n"
             "try:\n"
@@ -286,7 +286,7 @@ def test_the_kernel_tries_answer_as_the_plan_says() -> None:
     with the key the probe builds, give the kinds the plan computes for every path."""
     import random
 
-    from memwarden.signatures.base import PathSet
+    from memwarden.core.pathset import PathSet
     from memwarden.sources.ebpf.filters import _lpm_key
 
     require_sensor()

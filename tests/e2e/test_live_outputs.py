@@ -38,7 +38,7 @@ class Sensor:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "memwarden.cli", "replay", "-", *args],
+            [sys.executable, "-m", "memwarden", "replay", "-", *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env={**os.environ, **(env or {})})
         self.out: queue.Queue[bytes] = queue.Queue()

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.live
 
 class RunSensor:
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "memwarden.cli", "run", *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "memwarden", "run", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.findings: queue.Queue[dict] = queue.Queue()
         self.err_lines: list[str] = []

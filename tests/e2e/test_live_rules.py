@@ -54,7 +54,7 @@ def _wait_ready(proc: subprocess.Popen) -> str:
 def test_seed_004_rule_fires_live_on_dump_and_coredump_filter_reads(tmp_path):
     _require()
     out_path = tmp_path / "alerts.jsonl"
-    cmd = [sys.executable, "-m", "memwarden.cli", "run", "--rules", str(SEED),
+    cmd = [sys.executable, "-m", "memwarden", "run", "--rules", str(SEED),
            "--disable", "core_dump_read", "--format", "falco", "--output", f"file:{out_path}"]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)

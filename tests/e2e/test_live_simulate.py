@@ -19,7 +19,7 @@ SETTINGS = ("/proc/sys/kernel/core_pattern", "/proc/sys/kernel/core_uses_pid",
 
 
 def memwarden(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "memwarden.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "memwarden", *args], capture_output=True,
                           timeout=timeout)
 
 

@@ -10,24 +10,25 @@ from pathlib import Path
 import orjson
 import pytest
 
-from memwarden.allowlist import (
+from memwarden.core.event import Event, Finding
+from memwarden.core.metadata import Properties, SignatureMetadata
+from memwarden.engine.allowlist import (
     AllowEntry,
     Allowlist,
     AllowlistError,
     load_for,
     parse_text,
 )
-from memwarden.engine import Engine
-from memwarden.event import Event, Finding
+from memwarden.engine.dispatch import Engine
 from memwarden.signatures import load_builtin
-from memwarden.signatures.base import Properties, Signature, SignatureMetadata
+from memwarden.signatures.base import Signature
 
 SIGPACK = Path(__file__).parent.parent / "data" / "sigpack"
 CID = "7d0f2b9c4e1a5f3b8c6d2e9a1b4c7d0e3f6a9b2c5d8e1f4a7b0c3d6e9f2a5b8c"
 
 
 def memwarden(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "memwarden.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "memwarden", *args], capture_output=True,
                           timeout=60)
 
 

@@ -40,7 +40,7 @@ LOG = (
 
 
 def memwarden(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "memwarden.cli", *args], input=stdin,
+    return subprocess.run([sys.executable, "-m", "memwarden", *args], input=stdin,
                           capture_output=True, timeout=60)
 
 

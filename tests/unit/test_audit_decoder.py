@@ -16,11 +16,12 @@ from typing import Any
 
 import pytest
 
-from memwarden.engine import Engine
-from memwarden.event import Event
-from memwarden.signatures.base import NO_FINDINGS, PathFilter, Selector
+from memwarden.core.detector import NO_FINDINGS
+from memwarden.core.event import Event
+from memwarden.core.requirements import Requirements, Selector
+from memwarden.engine.dispatch import Engine
 from memwarden.sources.audit.logfile import AuditLogReplay
-from memwarden.sources.jsonlines import InputError
+from memwarden.sources.tracee_json import InputError
 
 EVENTS = ("security_file_open", "security_inode_unlink", "security_inode_rename",
           "security_inode_link", "kill", "tkill", "tgkill", "pidfd_send_signal", "ptrace",
@@ -35,10 +36,8 @@ class Recorder:
     """A detector that keeps every event it is given."""
 
     detector_id = "TEST-REC"
-    path_filters: Sequence[PathFilter] = ()
-
     def __init__(self, names: Sequence[str] = EVENTS) -> None:
-        self.selectors = tuple(Selector(n) for n in names)
+        self.requirements = Requirements(tuple(Selector(n) for n in names))
         self.events: list[Event] = []
 
     def on_event(self, event: Event) -> Sequence[Any]:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from memwarden.core.requirements import PathFilter, Requirements, Selector
 from memwarden.export.auditd import ExportError, PathProbe, build_rules
 from memwarden.signatures import load_builtin
-from memwarden.signatures.base import PathFilter, Selector
 
 
 @dataclass
@@ -23,12 +23,9 @@ class Fake:
     filters: Sequence[tuple[str, str, str]] = ()
 
     @property
-    def selectors(self) -> tuple[Selector, ...]:
-        return tuple(Selector(e) for e in self.events)
-
-    @property
-    def path_filters(self) -> tuple[PathFilter, ...]:
-        return tuple(PathFilter(*f) for f in self.filters)
+    def requirements(self) -> Requirements:
+        return Requirements(tuple(Selector(e) for e in self.events),
+                            tuple(PathFilter(*f) for f in self.filters))
 
     def on_event(self, event):  # pragma: no cover - not called
         return ()
@@ -145,7 +142,7 @@ def test_builtin_signatures_on_this_host() -> None:
 
 def test_cli_writes_the_file_and_reports_what_is_not_recorded(tmp_path) -> None:
     out = tmp_path / "memwarden.rules"
-    r = subprocess.run([sys.executable, "-m", "memwarden.cli", "export", "auditd", "-o",
+    r = subprocess.run([sys.executable, "-m", "memwarden", "export", "auditd", "-o",
                         str(out), "-s", "proc_kcore_read", "--machine", "x86_64"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -153,6 +150,6 @@ def test_cli_writes_the_file_and_reports_what_is_not_recorded(tmp_path) -> None:
     assert text.startswith("## memwarden") and "TRC-1021" in text
     if "NOT LOADED" in text:  # no /proc/kcore on this host
         assert "TRC-1021: not recorded by auditd" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "memwarden.cli", "export", "auditd", "-s",
+    r = subprocess.run([sys.executable, "-m", "memwarden", "export", "auditd", "-s",
                         "nope"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "unknown signature 'nope'" in r.stderr

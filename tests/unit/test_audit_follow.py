@@ -14,16 +14,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from memwarden.engine import Engine
-from memwarden.event import Event
-from memwarden.signatures.base import NO_FINDINGS, PathFilter, Selector
+from memwarden.core.detector import NO_FINDINGS
+from memwarden.core.event import Event
+from memwarden.core.requirements import Requirements, Selector
+from memwarden.engine.dispatch import Engine
 from memwarden.sources.audit.live import AuditLive, LineBuffer, LiveOptions, LogFollower
 
 
 class Recorder:
     detector_id = "TEST-REC"
-    path_filters: Sequence[PathFilter] = ()
-    selectors = (Selector("kill"),)
+    requirements = Requirements((Selector("kill"),))
 
     def __init__(self) -> None:
         self.events: list[Event] = []
@@ -122,10 +122,10 @@ def test_stdin_input_as_an_auditd_plugin(tmp_path: Path) -> None:
     # exits when its input closes and prints what it built.
     program = (
         "import sys\n"
-        "from memwarden.engine import Engine\n"
-        "from memwarden.signatures.base import Selector\n"
+        "from memwarden.engine.dispatch import Engine\n"
+        "from memwarden.core.requirements import Requirements, Selector\n"
         "class R:\n"
-        "    detector_id = 'R'; path_filters = (); selectors = (Selector('kill'),)\n"
+        "    detector_id = 'R'; requirements = Requirements((Selector('kill'),))\n"
         "    def on_event(self, e):\n"
         "        print(e.int_arg('pid'), flush=True); return ()\n"
         "from memwarden.sources.audit.live import AuditLive, LiveOptions\n"

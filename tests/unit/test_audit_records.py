@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from memwarden.linux_abi import as_int32, as_signed
-from memwarden.linux_abi import normalize_path as normalize
+from memwarden.core.linux_abi import as_int32, as_signed
+from memwarden.core.linux_abi import normalize_path as normalize
 from memwarden.sources.audit.records import (
     AuditFormatError,
     kernel_dev,

@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from memwarden.config import ConfigError, Settings, load_settings, merge_flags, parse_settings
+from memwarden.app.settings import ConfigError, Settings, load_settings, merge_flags, parse_settings
 
 DATA = Path(__file__).parent.parent / "data"
 LEGACY = DATA / "tracee_legacy.jsonl"
@@ -19,7 +19,7 @@ LEGACY = DATA / "tracee_legacy.jsonl"
 def memwarden(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-m", "memwarden.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "memwarden", *args], capture_output=True,
                           timeout=60, env={**os.environ, "MEMWARDEN_CONFIG": "", **(env or {})})
 
 

@@ -16,8 +16,8 @@ import click
 import pytest
 import yaml
 
+from memwarden.app.settings import parse_settings
 from memwarden.cli import main
-from memwarden.config import parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DOCKERFILE = ROOT / "deploy" / "Dockerfile"

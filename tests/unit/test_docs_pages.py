@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from memwarden.allowlist import Allowlist
+from memwarden.engine.allowlist import Allowlist
 from memwarden.signatures import BUILTIN_SIGNATURES
-from memwarden.signatures.docs import rendered_pages
+from memwarden.signatures.lib.docs import rendered_pages
 
 DOCS = Path(__file__).parent.parent.parent / "docs" / "signatures"
 FIX = "regenerate with: memwarden signatures docs"
@@ -44,7 +44,7 @@ def test_pages_have_the_seed_s_sections(cls) -> None:
 
 
 def test_the_docs_command_writes_exactly_these_pages(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "memwarden.cli", "signatures", "docs", "--out",
+    r = subprocess.run([sys.executable, "-m", "memwarden", "signatures", "docs", "--out",
                         str(tmp_path)], capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
     written = {p.name: p.read_text() for p in tmp_path.iterdir()}
@@ -52,8 +52,8 @@ def test_the_docs_command_writes_exactly_these_pages(tmp_path: Path) -> None:
 
 
 def test_the_allowlist_example_in_the_index_is_a_valid_allowlist() -> None:
-    from memwarden.allowlist import parse_text
-    from memwarden.signatures.index import ALLOWLIST_EXAMPLE
+    from memwarden.engine.allowlist import parse_text
+    from memwarden.signatures.lib.index import ALLOWLIST_EXAMPLE
 
     parsed = parse_text(ALLOWLIST_EXAMPLE, "example")
     assert len(parsed.global_entries) == 1 and set(parsed.per_detector) == {

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from memwarden.event import TRACEE_FIELD_NAMES, Event
-from memwarden.signatures.base import PathFilter, PathSet
+from memwarden.core.event import TRACEE_FIELD_NAMES, Event
+from memwarden.core.pathset import PathSet
+from memwarden.core.requirements import PathFilter
 from memwarden.sources.ebpf import layout as L
 from memwarden.sources.ebpf.decode import (
     DecodeError,

@@ -8,9 +8,10 @@ import random
 
 import pytest
 
-from memwarden.engine import Engine
+from memwarden.core.pathset import PathSet
+from memwarden.core.requirements import PathFilter
+from memwarden.engine.dispatch import Engine
 from memwarden.signatures import load_builtin
-from memwarden.signatures.base import PathFilter, PathSet
 from memwarden.sources.ebpf import layout as L
 from memwarden.sources.ebpf.filters import (
     Head,

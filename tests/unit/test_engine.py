@@ -6,15 +6,12 @@ import io
 
 import pytest
 
-from memwarden.engine import Engine
-from memwarden.event import Event, EventFormatError
-from memwarden.signatures.base import (
-    NO_FINDINGS,
-    PathFilter,
-    Properties,
-    Signature,
-    SignatureMetadata,
-)
+from memwarden.core.detector import NO_FINDINGS
+from memwarden.core.event import Event, EventFormatError
+from memwarden.core.metadata import Properties, SignatureMetadata
+from memwarden.core.requirements import PathFilter
+from memwarden.engine.dispatch import Engine
+from memwarden.signatures.base import Signature
 from memwarden.signatures.proc_kcore_read import ProcKcoreRead
 
 
@@ -112,7 +109,7 @@ def test_replace_detectors_swaps_routes_gates_and_path_sets_and_keeps_the_counte
 def test_path_filter_kinds(kind, value, yes, no) -> None:
     pf = PathFilter("security_file_open", kind, value)
     assert pf.matches(yes) and not pf.matches(no)
-    from memwarden.signatures.base import PathSet
+    from memwarden.core.pathset import PathSet
     compiled = PathSet([pf]).compile()
     assert compiled(yes) and not compiled(no)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from memwarden.event import (
+from memwarden.core.event import (
     TRACEE_FIELD_NAMES,
     Event,
     EventFormatError,
@@ -16,7 +16,7 @@ from memwarden.event import (
     parse_rfc3339_ns,
     v1beta1_to_legacy,
 )
-from memwarden.linux_abi import format_open_flags, parse_open_flags
+from memwarden.core.linux_abi import format_open_flags, parse_open_flags
 
 DATA = Path(__file__).parent.parent / "data"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from memwarden.event import Event, Finding
+from memwarden.core.event import Event, Finding
 from memwarden.outputs.counters import OutputCounters
 from memwarden.outputs.formats import format_tracee
 from memwarden.outputs.http import HttpTransport
@@ -217,7 +217,7 @@ def test_open_outputs_defaults_to_stdout_and_closes_what_it_opened(tmp_path: Pat
 def test_latency_is_observed_from_the_event_timestamp() -> None:
     import time
 
-    from memwarden.metrics import LatencyHistogram
+    from memwarden.app.metrics import LatencyHistogram
 
     hist = LatencyHistogram()
     fan = Outputs([], latency=hist)

@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from memwarden.engine import Engine
-from memwarden.metrics import (
+from memwarden.app.metrics import (
     LatencyHistogram,
     MemwardenCollector,
     MetricsAddressError,
     MetricsServer,
     parse_addr,
 )
+from memwarden.engine.dispatch import Engine
 from memwarden.outputs.sinks import FileOutput, Outputs
 from memwarden.signatures import load_builtin
-from memwarden.sources.jsonlines import JsonLinesReplay
+from memwarden.sources.tracee_json import JsonLinesReplay
 
 DATA = Path(__file__).parent.parent / "data"
 

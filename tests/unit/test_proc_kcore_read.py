@@ -7,8 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from memwarden.engine import Engine
-from memwarden.event import Event
+from memwarden.core.event import Event
+from memwarden.engine.dispatch import Engine
 from memwarden.signatures import load_builtin
 from memwarden.signatures.base import SignatureSettings
 from memwarden.signatures.proc_kcore_read import ProcKcoreRead

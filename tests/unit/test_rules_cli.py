@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from memwarden.cli import main
-from memwarden.event import Event
-from memwarden.rules import load_rules
-from memwarden.rules.fields import field_table
+from memwarden.core.event import Event
+from memwarden.rules.falco import load_rules
+from memwarden.rules.falco.fields import field_table
 
 DATA = Path("tests/data/rules")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from memwarden.engine import Engine
-from memwarden.event import Event
+from memwarden.core.event import Event
+from memwarden.engine.dispatch import Engine
 from memwarden.outputs.formats import format_falco
-from memwarden.rules import RulesError, load_rules
-from memwarden.rules.detector import PRIORITY_OF_SEVERITY, SEVERITY_OF_PRIORITY
+from memwarden.rules.falco import RulesError, load_rules
+from memwarden.rules.falco.detector import PRIORITY_OF_SEVERITY, SEVERITY_OF_PRIORITY
 from memwarden.signatures import load_builtin
 
 DATA = "tests/data/rules"
@@ -163,7 +163,7 @@ def test_dump_rule_fires_and_respects_exceptions(constructs):
 
 def test_dump_rule_declares_path_filters(constructs):
     det = next(d for d in constructs.detectors if d.metadata.id == "Dump read by shell")
-    got = {(f.kind, f.value) for f in det.path_filters}
+    got = {(f.kind, f.value) for f in det.requirements.path_filters}
     assert got == {("exact", "/var/lib/systemd/coredump"),
                    ("prefix", "/var/lib/systemd/coredump/"), ("exact", "/tmp/dumps"),
                    ("prefix", "/tmp/dumps/"), ("basename", "coredump_filter")}
@@ -228,7 +228,7 @@ def test_seed_004_fires_on_dump_reads_not_on_near_misses():
                         ("/proc/coredump_filter", 0),
                         ("/proc/1234/coredump_filter.bak", 0)):
         assert det.on_event(open_event(path, flags)) == (), path
-    assert {(p.kind, p.value) for p in det.path_filters} == {
+    assert {(p.kind, p.value) for p in det.requirements.path_filters} == {
         ("basename", "coredump_filter"), ("exact", "/var/lib/systemd/coredump"),
         ("prefix", "/var/lib/systemd/coredump/")}
 

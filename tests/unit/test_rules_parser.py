@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from memwarden.rules import RulesError, load_rules
-from memwarden.rules.ast import And, Check, FieldRef, Ident, ListValue, Not, Or, Transform, Value
-from memwarden.rules.errors import ConditionSyntaxError
-from memwarden.rules.parser import ALL_OPS, parse_condition
+from memwarden.rules.falco import RulesError, load_rules
+from memwarden.rules.falco.ast import (
+    And,
+    Check,
+    FieldRef,
+    Ident,
+    ListValue,
+    Not,
+    Or,
+    Transform,
+    Value,
+)
+from memwarden.rules.falco.errors import ConditionSyntaxError
+from memwarden.rules.falco.parser import ALL_OPS, parse_condition
 
 
 def parse(text):

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import orjson
 
-from memwarden.allowlist import Allowlist
-from memwarden.engine import Engine
-from memwarden.event import Event
+from memwarden.core.event import Event
+from memwarden.engine.allowlist import Allowlist
+from memwarden.engine.dispatch import Engine
 from memwarden.signatures import load_builtin
 from memwarden.signatures.core_dump_read import CoreDumpRead
 from memwarden.signatures.core_dump_signal import CoreDumpSignal
 from memwarden.signatures.core_dump_tampering import CoreDumpTampering
 from memwarden.signatures.core_pattern_modification import CorePatternModification
+from memwarden.signatures.lib.state import SECOND_NS, RecentTable, RepeatFilter
 from memwarden.signatures.process_core_dumped import (
     RECENT_SIGNALS_AGE_NS,
     RECENT_SIGNALS_MAX,
@@ -23,7 +24,6 @@ from memwarden.signatures.process_core_dumped import (
     SENT_BY_UNKNOWN,
     ProcessCoreDumped,
 )
-from memwarden.signatures.state import SECOND_NS, RecentTable, RepeatFilter
 
 DATA = Path(__file__).parent.parent / "data" / "sigpack"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from memwarden.allowlist import Allowlist
-from memwarden.engine import Engine
+from memwarden.engine.allowlist import Allowlist
+from memwarden.engine.dispatch import Engine
 from memwarden.signatures import BUILTIN_SIGNATURES, load_builtin
 from memwarden.simulate.harness import judge
 from memwarden.simulate.scenarios import PLANS

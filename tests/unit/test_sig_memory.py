@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from memwarden.event import Event
-from memwarden.signatures.paths import is_own_process, parse_proc_path
+from memwarden.core.event import Event
+from memwarden.signatures.lib.paths import is_own_process, parse_proc_path
+from memwarden.signatures.lib.remote_memory import REPEAT_WINDOW_NS
+from memwarden.signatures.lib.state import SECOND_NS
 from memwarden.signatures.proc_mem_access import ProcMemAccess
 from memwarden.signatures.proc_mem_code_injection import ProcMemCodeInjection
 from memwarden.signatures.process_vm_read import ProcessVmRead
 from memwarden.signatures.process_vm_write_inject import ProcessVmWriteInject
 from memwarden.signatures.ptrace_memory_access import PtraceMemoryAccess
 from memwarden.signatures.raw_memory_device_access import RawMemoryDeviceAccess
-from memwarden.signatures.remote_memory import REPEAT_WINDOW_NS
-from memwarden.signatures.state import SECOND_NS
 
 S = SECOND_NS
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import random
 
+from memwarden.core.pathset import PathSet
+from memwarden.core.requirements import PathFilter
 from memwarden.signatures import BUILTIN_SIGNATURES
-from memwarden.signatures.base import PathFilter, PathSet
 
 PATHS = ("/dev/mem", "mem", "/a", "/var/lib/systemd/coredump/core.x",
          "/var/lib/systemd/coredump", "/proc/kcore", "/host/proc/kcore", "kcore",

@@ -9,9 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from memwarden.allowlist import Allowlist
-from memwarden.engine import Engine
-from memwarden.event import Event
+from memwarden.core.event import Event
+from memwarden.engine.allowlist import Allowlist
+from memwarden.engine.dispatch import Engine
 from memwarden.signatures import BUILTIN_SIGNATURES, find_signature, load_builtin
 
 DATA = Path(__file__).parent.parent / "data" / "sigpack"

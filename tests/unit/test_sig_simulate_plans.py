@@ -7,9 +7,9 @@ import io
 
 import orjson
 
-from memwarden.allowlist import Allowlist
-from memwarden.engine import Engine
-from memwarden.event import Event
+from memwarden.core.event import Event
+from memwarden.engine.allowlist import Allowlist
+from memwarden.engine.dispatch import Engine
 from memwarden.signatures import BUILTIN_SIGNATURES, load_builtin
 from memwarden.simulate.actors import ACTIONS
 from memwarden.simulate.harness import FAIL, PASS, SKIP, Result, _verdict, judge, print_table

@@ -24,7 +24,7 @@ import time
 
 from memwarden.benchmarks.generate import write_lines
 from memwarden.benchmarks.replay import full_replay
-from memwarden.engine import Engine
+from memwarden.engine.dispatch import Engine
 from memwarden.outputs.sinks import StreamSink
 from memwarden.signatures import load_builtin
 from memwarden.sources.audit.logfile import AuditLogReplay

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from memwarden.event import Event
+from memwarden.core.event import Event
 
 _PATHS = ("/etc/ld.so.cache", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/etc/passwd",
           "/proc/self/status", "/var/log/syslog", "/tmp/build/out.o", "/usr/share/zoneinfo/UTC",

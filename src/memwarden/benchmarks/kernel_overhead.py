@@ -71,7 +71,7 @@ def run_loop(exe: Path, path: Path, iterations: int, cpu: int) -> float:
 # -- the monitored conditions ------------------------------------------------------------------
 
 def memwarden_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "memwarden.cli", *args]
+    return [sys.executable, "-m", "memwarden", *args]
 
 
 class MemwardenProcess:
@@ -255,7 +255,7 @@ def report_overhead(results: dict[str, list[float]]) -> dict[str, float]:
 # -- ring-buffer reading: batched mmap vs libbpf callback ---------------------------------------
 
 def ring_read_comparison(exe: Path, target: Path, records: int) -> None:
-    from memwarden.engine import Engine
+    from memwarden.engine.dispatch import Engine
     from memwarden.sources.ebpf import libbpf as B
     from memwarden.sources.ebpf.decode import RecordDecoder
     from memwarden.sources.ebpf.sensor import EbpfSensor, SensorOptions

@@ -65,7 +65,7 @@ class Phase:
 
 class Sensor:
     def __init__(self, extra: list[str]) -> None:
-        cmd = [sys.executable, "-m", "memwarden.cli", "run", "--format", "tracee",
+        cmd = [sys.executable, "-m", "memwarden", "run", "--format", "tracee",
                "--enable", SIGNATURE, *extra]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.findings: queue.Queue[tuple[int, dict]] = queue.Queue()

@@ -14,10 +14,10 @@ import time
 import orjson
 
 from memwarden.benchmarks.generate import write_lines
-from memwarden.engine import Engine
+from memwarden.engine.dispatch import Engine
 from memwarden.outputs.sinks import StreamSink
 from memwarden.signatures import load_builtin
-from memwarden.sources.jsonlines import JsonLinesReplay
+from memwarden.sources.tracee_json import JsonLinesReplay
 
 
 def _parse_only(path: str) -> int:

@@ -13,11 +13,11 @@ import tempfile
 import time
 
 from memwarden.benchmarks.generate import write_lines
-from memwarden.engine import Engine
+from memwarden.engine.dispatch import Engine
 from memwarden.outputs.sinks import StreamSink
-from memwarden.rules import load_rules
+from memwarden.rules.falco import load_rules
 from memwarden.signatures import load_builtin
-from memwarden.sources.jsonlines import JsonLinesReplay
+from memwarden.sources.tracee_json import JsonLinesReplay
 
 
 def _replay(path: str, detectors) -> tuple[float, int, int]:

@@ -50,7 +50,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from memwarden import __version__
-from memwarden.signatures.base import Detector, PathFilter
+from memwarden.core.detector import Detector
+from memwarden.core.requirements import PathFilter
 from memwarden.sources.audit.tables import MACHINE_TABLES, SYSCALLS
 
 #: memwarden event → (syscalls that produce it, only successful calls)
@@ -211,8 +212,8 @@ def build_rules(detectors: Iterable[Detector], *, machine: str | None = None,
     # event name → the detectors selecting it, and their filters for it ([]: no filter)
     wanted: dict[str, list[tuple[str, list[PathFilter]]]] = {}
     for d in detectors:
-        for name in dict.fromkeys(s.event_name for s in d.selectors):
-            mine = [f for f in d.path_filters if f.event_name == name]
+        for name in d.requirements.event_names:
+            mine = d.requirements.paths_for(name)
             wanted.setdefault(name, []).append((d.detector_id, mine))
 
     # (target, success only, broad) → rule, merged across events and detectors

@@ -12,8 +12,8 @@ import socket
 from functools import lru_cache
 from typing import Any
 
-from memwarden.event import Finding, format_rfc3339_ns
-from memwarden.rules.detector import PRIORITY_OF_SEVERITY, PRIORITY_TEXT
+from memwarden.core.event import Finding, format_rfc3339_ns
+from memwarden.rules.falco.detector import PRIORITY_OF_SEVERITY, PRIORITY_TEXT
 
 #: what a built-in signature's alert lists in output_fields: Falco field -> how to read it
 _SIGNATURE_FIELDS = ("evt.type", "proc.pid", "proc.name", "proc.exepath", "user.uid",
@@ -58,7 +58,7 @@ def falco_alert(finding: Finding) -> dict[str, Any]:
 
 
 def _signature_output(finding: Finding) -> tuple[str, dict[str, Any]]:
-    from memwarden.rules.fields import FIELDS
+    from memwarden.rules.falco.fields import FIELDS
 
     ev = finding.event
     fields: dict[str, Any] = {}

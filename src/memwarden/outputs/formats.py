@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import orjson
 
-from memwarden.event import Finding, Severity
+from memwarden.core.event import Finding
+from memwarden.core.metadata import Severity
 
 FindingFormatter = Callable[[Finding], bytes]
 

@@ -12,7 +12,7 @@ import ssl
 import urllib.parse
 
 from memwarden import __version__
-from memwarden.event import Finding
+from memwarden.core.event import Finding
 
 DEFAULT_TIMEOUT = 5.0
 

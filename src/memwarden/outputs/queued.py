@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Protocol
 
-from memwarden.event import Finding
+from memwarden.core.event import Finding
 from memwarden.outputs.counters import OutputCounters
 
 WARN_INTERVAL = 10.0

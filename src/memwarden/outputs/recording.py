@@ -9,7 +9,7 @@ from typing import IO
 
 import orjson
 
-from memwarden.event import Event
+from memwarden.core.event import Event
 
 
 class EventRecorder:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, Protocol
 
-from memwarden.event import Finding
+from memwarden.core.event import Finding
 from memwarden.outputs.counters import OutputCounters
 from memwarden.outputs.formats import FORMATS, TABLE_HEADER
 
@@ -305,7 +305,7 @@ def open_outputs(specs: Iterable[str | OutputSpec] | str | None, fmt: str, *,
 def open_sink(output: Iterable[str] | str | None, fmt: str) -> Outputs:
     """The engine's sink for ``--output`` values (one or several) and ``--format``, with the
     delivery settings of the running command's configuration."""
-    from memwarden.operations import current_settings
+    from memwarden.app.operations import current_settings
 
     settings = current_settings()
     if settings is None:

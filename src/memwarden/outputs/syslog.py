@@ -18,7 +18,7 @@ import os
 import socket
 import urllib.parse
 
-from memwarden.event import Finding
+from memwarden.core.event import Finding
 
 DEFAULT_SOCKET = "/dev/log"
 DEFAULT_PORT = 514

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from memwarden.event import Event
-from memwarden.signatures.base import ArgFilter, Properties, Signature, SignatureMetadata
-from memwarden.signatures.docs import SignatureDoc
-from memwarden.signatures.signals import SIGNAL_EVENTS, may_be_core_signal, sent_core_signal
+from memwarden.core.event import Event
+from memwarden.core.metadata import Properties, SignatureMetadata
+from memwarden.core.requirements import ArgFilter
+from memwarden.signatures.base import Signature
+from memwarden.signatures.lib.docs import SignatureDoc
+from memwarden.signatures.lib.signals import SIGNAL_EVENTS, may_be_core_signal, sent_core_signal
 
 
 class CoreDumpSignal(Signature):

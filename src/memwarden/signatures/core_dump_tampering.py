@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from memwarden.event import Event
-from memwarden.signatures.base import PathFilter, Properties, Signature, SignatureMetadata
-from memwarden.signatures.docs import SignatureDoc
-from memwarden.signatures.paths import COREDUMP_DIR, creates_or_writes
+from memwarden.core.event import Event
+from memwarden.core.metadata import Properties, SignatureMetadata
+from memwarden.core.requirements import PathFilter
+from memwarden.signatures.base import Signature
+from memwarden.signatures.lib.docs import SignatureDoc
+from memwarden.signatures.lib.paths import COREDUMP_DIR, creates_or_writes
 
 _OPERATIONS = {
     "security_inode_unlink": "unlink",

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from memwarden.event import Event
-from memwarden.signatures.base import PathFilter, Properties, Signature, SignatureMetadata
-from memwarden.signatures.docs import SignatureDoc
-from memwarden.signatures.paths import is_own_process, parse_proc_path, writes
+from memwarden.core.event import Event
+from memwarden.core.metadata import Properties, SignatureMetadata
+from memwarden.core.requirements import PathFilter
+from memwarden.signatures.base import Signature
+from memwarden.signatures.lib.docs import SignatureDoc
+from memwarden.signatures.lib.paths import is_own_process, parse_proc_path, writes
 
 #: sysctl files (path suffix, so a host /proc mounted at /host/proc matches) → setting name.
 SYSCTL_SETTINGS: dict[str, str] = {

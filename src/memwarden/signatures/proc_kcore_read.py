@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from memwarden.event import Event
-from memwarden.linux_abi import is_open_for_read
-from memwarden.signatures.base import PathFilter, Properties, Signature, SignatureMetadata
-from memwarden.signatures.docs import SignatureDoc
+from memwarden.core.event import Event
+from memwarden.core.linux_abi import is_open_for_read
+from memwarden.core.metadata import Properties, SignatureMetadata
+from memwarden.core.requirements import PathFilter
+from memwarden.signatures.base import Signature
+from memwarden.signatures.lib.docs import SignatureDoc
 
 KCORE = "/proc/kcore"
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from memwarden.event import Event
-from memwarden.signatures.base import Properties, Signature, SignatureMetadata
-from memwarden.signatures.docs import SignatureDoc
-from memwarden.signatures.paths import writes
+from memwarden.core.event import Event
+from memwarden.core.metadata import Properties, SignatureMetadata
+from memwarden.signatures.base import Signature
+from memwarden.signatures.lib.docs import SignatureDoc
+from memwarden.signatures.lib.paths import writes
 from memwarden.signatures.proc_mem_access import MEM_FILTER, other_process_mem
 
 

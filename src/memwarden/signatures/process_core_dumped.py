@@ -5,24 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from memwarden.event import Event
-from memwarden.linux_abi import SIGNAL_NAMES
-from memwarden.signatures.base import (
-    ArgFilter,
-    Properties,
-    Signature,
-    SignatureMetadata,
-    SignatureSettings,
-)
-from memwarden.signatures.docs import SignatureDoc
-from memwarden.signatures.signals import (
+from memwarden.core.event import Event
+from memwarden.core.linux_abi import SIGNAL_NAMES
+from memwarden.core.metadata import Properties, SignatureMetadata
+from memwarden.core.requirements import ArgFilter
+from memwarden.signatures.base import Signature, SignatureSettings
+from memwarden.signatures.lib.docs import SignatureDoc
+from memwarden.signatures.lib.signals import (
     SIGNAL_EVENTS,
     core_dump_exit,
     may_be_core_exit,
     may_be_core_signal,
     sent_core_signal,
 )
-from memwarden.signatures.state import SECOND_NS, RecentTable
+from memwarden.signatures.lib.state import SECOND_NS, RecentTable
 
 #: How many recent core signals are remembered, and for how long (event time).
 RECENT_SIGNALS_MAX = 4096

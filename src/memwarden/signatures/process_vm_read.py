@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from memwarden.event import Event
-from memwarden.signatures.base import Properties, SignatureMetadata
-from memwarden.signatures.docs import SignatureDoc
-from memwarden.signatures.remote_memory import RemoteMemorySignature
+from memwarden.core.event import Event
+from memwarden.core.metadata import Properties, SignatureMetadata
+from memwarden.signatures.lib.docs import SignatureDoc
+from memwarden.signatures.lib.remote_memory import RemoteMemorySignature
 
 
 class ProcessVmRead(RemoteMemorySignature):

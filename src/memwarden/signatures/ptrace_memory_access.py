@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from memwarden.event import Event
-from memwarden.linux_abi import PTRACE_NAMES, PTRACE_REQUESTS, parse_ptrace_request
-from memwarden.signatures.base import Properties, SignatureMetadata
-from memwarden.signatures.docs import SignatureDoc
-from memwarden.signatures.remote_memory import RemoteMemorySignature
+from memwarden.core.event import Event
+from memwarden.core.linux_abi import PTRACE_NAMES, PTRACE_REQUESTS, parse_ptrace_request
+from memwarden.core.metadata import Properties, SignatureMetadata
+from memwarden.signatures.lib.docs import SignatureDoc
+from memwarden.signatures.lib.remote_memory import RemoteMemorySignature
 
 #: The requests that take control of a process or move data in or out of its memory.
 WATCHED_REQUESTS: frozenset[int] = frozenset(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from memwarden.event import Event
-from memwarden.signatures.base import PathFilter, Properties, Signature, SignatureMetadata
-from memwarden.signatures.docs import SignatureDoc
-from memwarden.signatures.paths import O_PATH, access_mode
+from memwarden.core.event import Event
+from memwarden.core.metadata import Properties, SignatureMetadata
+from memwarden.core.requirements import PathFilter
+from memwarden.signatures.base import Signature
+from memwarden.signatures.lib.docs import SignatureDoc
+from memwarden.signatures.lib.paths import O_PATH, access_mode
 
 RAW_MEMORY_DEVICES: dict[str, str] = {
     "/dev/mem": "physical memory",

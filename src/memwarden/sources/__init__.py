@@ -1,1 +1,1 @@
-"""Event sources. Each yields decoded records or :class:`memwarden.event.Event` objects."""
+"""Event sources. Each yields decoded records or :class:`memwarden.core.event.Event` objects."""

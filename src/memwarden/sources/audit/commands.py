@@ -7,10 +7,10 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from memwarden.engine import Engine
+from memwarden.engine.dispatch import Engine
 from memwarden.sources.audit.live import NETLINK, AuditLive, AuditSourceError, LiveOptions
 from memwarden.sources.audit.logfile import AuditLogReplay, sniff_is_audit
-from memwarden.sources.jsonlines import InputError
+from memwarden.sources.tracee_json import InputError
 
 __all__ = ["AuditSourceError", "LiveOptions", "REPLAY_SOURCES", "SourceChoiceError",
            "replay_audit", "replay_source_of", "rule_warnings", "run_audit_or_fallback",

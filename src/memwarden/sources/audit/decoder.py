@@ -39,10 +39,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from memwarden.event import DEFAULT_PATH_ARGS, PATH_ARGS, TRACEE_FIELDS, Event
-from memwarden.linux_abi import OPEN_FLAGS, as_int32, as_signed
-from memwarden.linux_abi import normalize_path as normalize
-from memwarden.signatures.base import PathSet
+from memwarden.core.event import DEFAULT_PATH_ARGS, PATH_ARGS, TRACEE_FIELDS, Event
+from memwarden.core.linux_abi import OPEN_FLAGS, as_int32, as_signed
+from memwarden.core.linux_abi import normalize_path as normalize
+from memwarden.core.pathset import PathSet
 from memwarden.sources.audit.assembler import AuditRecord
 from memwarden.sources.audit.records import (
     AuditFormatError,
@@ -58,7 +58,7 @@ from memwarden.sources.audit.records import (
 from memwarden.sources.audit.tables import ARCHES, SYSCALL_NAMES, Arch
 
 if TYPE_CHECKING:
-    from memwarden.engine import Engine
+    from memwarden.engine.dispatch import Engine
 
 #: syscall name → the memwarden event it becomes.
 SYSCALL_EVENTS: dict[str, str] = {

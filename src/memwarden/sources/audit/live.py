@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from memwarden.engine import Engine
+from memwarden.engine.dispatch import Engine
 from memwarden.sources.audit.assembler import DEFAULT_TIMEOUT_S
 from memwarden.sources.audit.netlink import (
     DEFAULT_RCVBUF,

@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 from typing import IO
 
-from memwarden.engine import Engine
+from memwarden.engine.dispatch import Engine
 from memwarden.sources.audit.pipeline import AuditPipeline, StrictStop
 from memwarden.sources.audit.records import AuditFormatError, split_log_line
-from memwarden.sources.jsonlines import InputError, open_input
+from memwarden.sources.tracee_json import InputError, open_input
 
 #: How much of an input is read to find its first record (sniffing, ordering).
 SNIFF_LINES = 64

@@ -14,8 +14,8 @@ import sys
 from collections import deque
 from typing import IO, Any
 
-from memwarden.engine import Engine
-from memwarden.event import Event
+from memwarden.core.event import Event
+from memwarden.engine.dispatch import Engine
 from memwarden.sources.audit.assembler import (
     DEFAULT_MAX_PENDING,
     DEFAULT_TIMEOUT_S,

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from memwarden.engine import Engine
+from memwarden.engine.dispatch import Engine
 from memwarden.sources.ebpf.sensor import EbpfSensor, SensorOptions
 
 RECORDING_FLUSH_S = 1.0

@@ -1,8 +1,8 @@
-"""Probe records -> :class:`memwarden.event.Event` (Tracee's legacy event dict).
+"""Probe records -> :class:`memwarden.core.event.Event` (Tracee's legacy event dict).
 
 The hot path of the sensor in user space. Each record is one ``struct.unpack_from`` of the
 header, one of the body, and slices of the string area; the event dict is built directly in
-:data:`memwarden.event.TRACEE_FIELDS` order (``Event.new`` builds the same dict three times
+:data:`memwarden.core.event.TRACEE_FIELDS` order (``Event.new`` builds the same dict three times
 slower; ``tests/unit/test_ebpf_decode.py`` holds them equal).
 """
 
@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from memwarden.event import Event
-from memwarden.linux_abi import as_int32
-from memwarden.linux_abi import normalize_path as normalise
+from memwarden.core.event import Event
+from memwarden.core.linux_abi import as_int32
+from memwarden.core.linux_abi import normalize_path as normalise
 from memwarden.sources.ebpf import layout as L
 
 _STR = "const char*"

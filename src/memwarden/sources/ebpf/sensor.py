@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from memwarden.engine import Engine
-from memwarden.event import Event
+from memwarden.core.event import Event
+from memwarden.engine.dispatch import Engine
 from memwarden.sources.ebpf import errors as E
 from memwarden.sources.ebpf import hooks as H
 from memwarden.sources.ebpf import layout as L

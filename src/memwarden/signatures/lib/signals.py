@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from memwarden.event import Event
-from memwarden.linux_abi import CORE_SIGNALS, SIGNAL_NAMES, parse_signal
+from memwarden.core.event import Event
+from memwarden.core.linux_abi import CORE_SIGNALS, SIGNAL_NAMES, parse_signal
 
 SIGNAL_EVENTS: tuple[str, ...] = ("kill", "tkill", "tgkill", "pidfd_send_signal")
 

@@ -162,7 +162,7 @@ TOP_KEYS = ("format", "outputs", "rules", "allowlists", "signatures", "metrics",
 
 def parse_settings(data: Any, where: str) -> Settings:
     """Validate a decoded YAML document into :class:`Settings`."""
-    from memwarden.metrics import MetricsAddressError, parse_addr
+    from memwarden.app.metrics import MetricsAddressError, parse_addr
     from memwarden.outputs.sinks import OutputSpecError, parse_output
 
     r = _Reader(where)

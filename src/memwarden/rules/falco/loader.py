@@ -14,7 +14,7 @@ later items redefining, appending to or overriding earlier ones, as Falco's rule
   are inactive).
 - unknown top-level items and unknown keys are warnings, as in Falco.
 
-Conditions are parsed later (:mod:`memwarden.rules.compiler`), so the order of definitions
+Conditions are parsed later (:mod:`memwarden.rules.falco.compiler`), so the order of definitions
 does not matter for rules; a macro may only use macros defined before it (Falco's rule).
 """
 
@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from memwarden.rules.errors import LoadWarning, RulesError, Where
-from memwarden.rules.source import CondText, Locator, compose_documents, line_col, to_python
+from memwarden.rules.falco.errors import LoadWarning, RulesError, Where
+from memwarden.rules.falco.source import CondText, Locator, compose_documents, line_col, to_python
 
 #: the Falco rules engine version whose rules language memwarden implements
 ENGINE_VERSION = (0, 45, 0)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from memwarden.event import Event
-from memwarden.linux_abi import OPEN_FLAGS, is_open_for_read, is_open_for_write
+from memwarden.core.event import Event
+from memwarden.core.linux_abi import OPEN_FLAGS, is_open_for_read, is_open_for_write
 
 #: systemd-coredump's store (and Falco's/auditd's watched directory in seed 004).
 COREDUMP_DIR = "/var/lib/systemd/coredump/"

@@ -1,4 +1,4 @@
-"""Event, Finding and Severity: the types every pipeline stage shares.
+"""Event and Finding: the types every pipeline stage shares.
 
 An :class:`Event` is held as a dict in the shape of Tracee's legacy ``trace.Event`` JSON
 (``types/trace/trace.go``): that is what tracee-rules and older Tracee write, what our sensor and
@@ -18,7 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from memwarden.linux_abi import parse_open_flags
+from memwarden.core.linux_abi import parse_open_flags
+from memwarden.core.metadata import SignatureMetadata
 
 #: Tracee's legacy ``trace.Event`` JSON fields, in Tracee's order, with the value a new event gets.
 #: ``eventId`` is a *string* in that JSON (``json:"eventId,string"``).
@@ -72,16 +73,6 @@ ORIGINS = ("any", ORIGIN_HOST, ORIGIN_CONTAINER, ORIGIN_CONTAINER_INIT)
 
 class EventFormatError(ValueError):
     """An input record is not a valid event; the message says which field and why."""
-
-
-class Severity:
-    """Tracee's severity scale (0 info … 3 high) and its names."""
-
-    INFO = 0
-    LOW = 1
-    MEDIUM = 2
-    HIGH = 3
-    NAMES = {0: "info", 1: "low", 2: "medium", 3: "high"}
 
 
 class Event:
@@ -557,7 +548,7 @@ def legacy_to_v1beta1(d: dict[str, Any]) -> dict[str, Any]:
 class Finding:
     """A detection: which signature fired, on which event, with optional extra data."""
 
-    metadata: Any  # memwarden.signatures.base.SignatureMetadata (kept untyped to avoid a cycle)
+    metadata: SignatureMetadata
     event: Event
     data: dict[str, Any] = field(default_factory=dict)
 

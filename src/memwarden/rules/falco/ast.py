@@ -1,4 +1,4 @@
-"""The condition language's syntax tree (what :mod:`memwarden.rules.parser` builds).
+"""The condition language's syntax tree (what :mod:`memwarden.rules.falco.parser` builds).
 
 ``pos`` is the character offset of the node in the condition text it was parsed from; macros
 keep their own text, so a node also says which text (``origin``) the offset is in.
@@ -88,7 +88,7 @@ class Check(Node):
     lhs: Node  # FieldRef or Transform
     op: str
     rhs: Node | None = None
-    #: what the compiler made of it (memwarden.rules.compiler._Plan), once validated
+    #: what the compiler made of it (memwarden.rules.falco.compiler._Plan), once validated
     plan: object = field(default=None, kw_only=True, compare=False, repr=False)
 
 

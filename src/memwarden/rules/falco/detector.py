@@ -12,9 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from memwarden.event import Event, Finding
-from memwarden.rules.compiler import CompiledRule
-from memwarden.signatures.base import NO_FINDINGS, PathFilter, Properties, Selector
+from memwarden.core.detector import NO_FINDINGS
+from memwarden.core.event import Event, Finding
+from memwarden.core.metadata import Properties
+from memwarden.core.requirements import Requirements, Selector
+from memwarden.rules.falco.compiler import CompiledRule
 
 #: Falco priority -> Tracee severity (0 info, 1 low, 2 medium, 3 high)
 SEVERITY_OF_PRIORITY: dict[str, int] = {
@@ -90,15 +92,14 @@ def metadata_for(compiled: CompiledRule) -> FalcoRuleMetadata:
 class FalcoRuleDetector:
     """One active rule: the engine calls it for the events it is indexed under."""
 
-    __slots__ = ("compiled", "metadata", "selectors", "path_filters", "_predicates",
-                 "_output")
+    __slots__ = ("compiled", "metadata", "requirements", "_predicates", "_output")
 
     def __init__(self, compiled: CompiledRule) -> None:
         self.compiled = compiled
         self.metadata = metadata_for(compiled)
-        self.selectors: tuple[Selector, ...] = tuple(
-            Selector(e) for e in sorted(compiled.predicates))
-        self.path_filters: tuple[PathFilter, ...] = tuple(compiled.path_filters)
+        self.requirements = Requirements(
+            selectors=tuple(Selector(e) for e in sorted(compiled.predicates)),
+            path_filters=tuple(compiled.path_filters))
         self._predicates = dict(compiled.predicates)
         self._output = compiled.output
 

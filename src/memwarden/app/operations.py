@@ -16,8 +16,8 @@ from typing import IO, Any
 
 import click
 
-from memwarden.config import FLAG_OF, ConfigError, Settings, load_settings, merge_flags
-from memwarden.metrics import LatencyHistogram, MemwardenCollector, MetricsServer
+from memwarden.app.metrics import LatencyHistogram, MemwardenCollector, MetricsServer
+from memwarden.app.settings import FLAG_OF, ConfigError, Settings, load_settings, merge_flags
 from memwarden.outputs.sinks import Outputs, OutputSpecError, open_outputs
 
 # ctx.meta keys
@@ -25,7 +25,7 @@ CONFIG_PATH = "memwarden.config_path"
 FILE_SETTINGS = "memwarden.file_settings"
 GIVEN_FLAGS = "memwarden.given_flags"
 SETTINGS = "memwarden.settings"
-OPERATIONS = "memwarden.operations"
+OPERATIONS = "memwarden.app.operations"
 RELOADING = "memwarden.reloading"
 
 _GIVEN_SOURCES = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT,
@@ -196,7 +196,7 @@ class Operations:
             return True
 
     def _reload(self) -> str:
-        from memwarden import cli
+        from memwarden.cli import commands as cli
 
         meta = self.ctx.meta
         old: Settings = meta[SETTINGS]

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from memwarden.event import Event
+from memwarden.core.event import Event
 from memwarden.signatures.base import Signature, SignatureSettings
-from memwarden.signatures.state import SECOND_NS, RepeatFilter
+from memwarden.signatures.lib.state import SECOND_NS, RepeatFilter
 
 REPEAT_WINDOW_NS = 60 * SECOND_NS
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from memwarden.event import DEFAULT_PATH_ARGS, PATH_ARGS, Event, Finding
+from memwarden.core.event import DEFAULT_PATH_ARGS, PATH_ARGS, Event, Finding
 
 #: The kernel keeps 15 characters of a process name (TASK_COMM_LEN - 1).
 COMM_LEN = 15
@@ -339,9 +339,7 @@ def detector_names(detectors: Iterable[Any]) -> set[str]:
     names: set[str] = set()
     for d in detectors:
         names.add(d.detector_id)
-        md = getattr(d, "metadata", None)
-        if md is not None:
-            names.update(n for n in (getattr(md, "id", ""), getattr(md, "event_name", "")) if n)
+        names.update(n for n in (d.metadata.id, d.metadata.event_name) if n)
     return names
 
 

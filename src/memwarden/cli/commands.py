@@ -16,10 +16,10 @@ import click
 import orjson
 
 from memwarden import __version__
-from memwarden.allowlist import Allowlist, AllowlistError
-from memwarden.allowlist import load_for as load_allowlist_for
-from memwarden.engine import Engine, Stats
-from memwarden.event import ORIGINS
+from memwarden.core.event import ORIGINS
+from memwarden.engine.allowlist import Allowlist, AllowlistError
+from memwarden.engine.allowlist import load_for as load_allowlist_for
+from memwarden.engine.dispatch import Engine, Stats
 from memwarden.signatures import BUILTIN_SIGNATURES, UnknownSignatureError, find_signature
 from memwarden.signatures import load_builtin as load_builtin_signatures
 from memwarden.signatures.base import SignatureSettings
@@ -99,8 +99,8 @@ def detection_options(func: Callable[..., Any]) -> Callable[..., Any]:
                        "check FILE...' lists what runs).")
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from memwarden.config import ConfigError
-        from memwarden.operations import apply_config
+        from memwarden.app.operations import apply_config
+        from memwarden.app.settings import ConfigError
 
         try:  # the config file fills in every flag not given (before anything reads them)
             apply_config(click.get_current_context(), kwargs)
@@ -127,8 +127,8 @@ def open_findings_sink(output: tuple[str, ...], fmt: str):
 
 
 def build_engine(origins: tuple[str, ...], sink) -> Engine:
-    from memwarden import operations
-    from memwarden.config import ConfigError
+    from memwarden.app import operations
+    from memwarden.app.settings import ConfigError
 
     signatures = load_builtin_signatures(_signature_settings(origins))
     engine = Engine([*signatures, *_falco_rule_detectors()], sink=sink)
@@ -142,13 +142,13 @@ def build_engine(origins: tuple[str, ...], sink) -> Engine:
 
 def _falco_rule_detectors() -> list:
     """The active rules of the --rules files (or the config's rules:); a bad file exits 2."""
-    from memwarden.operations import current_settings
+    from memwarden.app.operations import current_settings
 
     settings = current_settings()
     paths = list(settings.rules) if settings is not None else []
     if not paths:
         return []
-    from memwarden.rules import RulesError, load_rules
+    from memwarden.rules.falco import RulesError, load_rules
 
     try:
         loaded = load_rules(paths)
@@ -162,7 +162,7 @@ def _falco_rule_detectors() -> list:
 
 def _signature_settings(origins: tuple[str, ...]) -> dict[str, SignatureSettings]:
     """--origin, plus --enable/--disable (or the config's signatures.enabled/disabled)."""
-    from memwarden.operations import signature_switches
+    from memwarden.app.operations import signature_switches
 
     settings = _parse_origins(origins)
     enabled, disabled = signature_switches()
@@ -192,7 +192,7 @@ def load_allowlist(detectors) -> Allowlist:
 
 
 def print_stats(stats: Stats, extra: dict[str, Any] | None = None) -> None:
-    from memwarden import operations
+    from memwarden.app import operations
 
     d = stats.as_dict()
     ops = operations.current()
@@ -250,7 +250,7 @@ def replay(inputs: tuple[str, ...], fmt: str, output: str | None, show_stats: bo
 def _replay_json(inputs: tuple[str, ...], engine: Engine, *, strict: bool,
                  progress: bool | None) -> str | None:
     """Replay Tracee JSON lines files in order; the input error that stopped it, if any."""
-    from memwarden.sources.jsonlines import InputError, JsonLinesReplay, input_size
+    from memwarden.sources.tracee_json import InputError, JsonLinesReplay, input_size
 
     show_progress = progress if progress is not None else sys.stderr.isatty()
     try:
@@ -439,8 +439,8 @@ def signatures_list(as_json: bool) -> None:
 def signatures_show(name: str, allowlist_files: tuple[str, ...], config_path: str | None
                     ) -> None:
     """The manual page of one signature (by event name or ID), with the allowlist in force."""
-    from memwarden.config import ConfigError, load_settings
-    from memwarden.signatures.docs import render
+    from memwarden.app.settings import ConfigError, load_settings
+    from memwarden.signatures.lib.docs import render
 
     try:
         cls = find_signature(name)
@@ -462,7 +462,7 @@ def signatures_docs(out_dir: str) -> None:
     """Write one markdown page per signature (and an index) into a directory."""
     from pathlib import Path
 
-    from memwarden.signatures.docs import write_all
+    from memwarden.signatures.lib.docs import write_all
 
     defaults = Allowlist.load()  # the pages document the built-in allowlist
     for path in write_all(Path(out_dir), BUILTIN_SIGNATURES, defaults):
@@ -483,8 +483,8 @@ def rules_check(files: tuple[str, ...], quiet_warnings: bool) -> None:
     """Load Falco rules files in order (as 'run --rules' would) and list every rule: active
     (with the events it runs on) or inactive with the exact reason. Exit status 0 when the
     files load (inactive rules are fine), 2 on a load error ('file:line:col: rule ...')."""
-    from memwarden.rules import RulesError, load_rules
-    from memwarden.rules.report import render_check
+    from memwarden.rules.falco import RulesError, load_rules
+    from memwarden.rules.falco.report import render_check
 
     try:
         loaded = load_rules(files)
@@ -499,7 +499,7 @@ def rules_check(files: tuple[str, ...], quiet_warnings: bool) -> None:
 @rules_group.command("fields")
 def rules_fields() -> None:
     """The Falco fields memwarden fills (from which event data) and those it cannot (why)."""
-    from memwarden.rules.fields import field_table
+    from memwarden.rules.falco.fields import field_table
 
     click.echo(field_table(), nl=False)
 
@@ -510,7 +510,7 @@ def rules_fields() -> None:
 def rules_bench(files: tuple[str, ...], events: int) -> None:
     """Replay throughput with these Falco rules loaded vs the built-in signatures only."""
     from memwarden.benchmarks.rules import run_rules_bench
-    from memwarden.rules import RulesError
+    from memwarden.rules.falco import RulesError
 
     try:
         run_rules_bench(list(files), events)
@@ -619,7 +619,7 @@ def simulate(names: tuple[str, ...], deadline: float, ready_timeout: float,
         raise UsageFailure("simulate needs root: it runs the sensor and the real actions "
                            "(mount namespaces, ptrace, /proc/<pid>/mem)")
     sensor = ["record", record_file] if record_file else ["run"]
-    cmd = [sys.executable, "-m", "memwarden.cli", *sensor, "--format", "tracee"]
+    cmd = [sys.executable, "-m", "memwarden", *sensor, "--format", "tracee"]
     for f in allowlist_files:
         cmd += ["--allowlist", f]
     cmd += list(sensor_args)
@@ -654,7 +654,7 @@ def config_group() -> None:
 def config_show(config_path: str | None) -> None:
     """Print the effective configuration (built-in defaults, then the file) as YAML; a bad
     value is an error naming the key."""
-    from memwarden.config import ConfigError, load_settings
+    from memwarden.app.settings import ConfigError, load_settings
 
     try:
         settings = load_settings(config_path)
@@ -680,7 +680,7 @@ def service_install(unit_dir: str, config_dir: str, no_start: bool) -> None:
     'systemctl reload memwarden' re-reads the configuration) and start it."""
     from pathlib import Path
 
-    from memwarden.service import ServiceError, install
+    from memwarden.app.service import ServiceError, install
 
     try:
         report = install(unit_dir=Path(unit_dir), config_dir=Path(config_dir),

@@ -105,7 +105,7 @@ DEFAULT_ALLOWLIST_TITLE = "DEFAULT ALLOWLIST"
 def rendered_pages(classes, allowlist=None) -> dict[str, str]:
     """File name → content of every page ``write_all`` writes: one per signature (with the
     default allowlist when given) and the index."""
-    from memwarden.signatures.index import render_index
+    from memwarden.signatures.lib.index import render_index
 
     pages = {}
     for cls in classes:

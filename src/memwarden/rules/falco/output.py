@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from memwarden.event import Event
-from memwarden.rules.fields import Unfillable, UnknownField, resolve
+from memwarden.core.event import Event
+from memwarden.rules.falco.fields import Unfillable, UnknownField, resolve
 
 NA = "<NA>"
 _RX_TOKEN = re.compile(r"%([a-zA-Z][a-zA-Z0-9_]*(?:\.[a-zA-Z0-9_]+)*)(\[[^\]]*\])?")

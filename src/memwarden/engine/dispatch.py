@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from memwarden.allowlist import Allowlist
-from memwarden.event import (
+from memwarden.core.detector import Detector
+from memwarden.core.event import (
     DEFAULT_PATH_ARGS,
     PATH_ARGS,
     Event,
@@ -26,7 +26,9 @@ from memwarden.event import (
     Finding,
     v1_value,
 )
-from memwarden.signatures.base import ArgFilter, Detector, PathSet
+from memwarden.core.pathset import PathSet
+from memwarden.core.requirements import ArgFilter
+from memwarden.engine.allowlist import Allowlist
 
 log = logging.getLogger("memwarden.engine")
 
@@ -106,7 +108,7 @@ class Engine:
         installed = list(detectors)
         index: dict[str, list[_Bound]] = {}
         for d in installed:
-            for sel in d.selectors:
+            for sel in d.requirements.selectors:
                 index.setdefault(sel.event_name, []).append(_Bound(d, sel.origin))
         gates, pathsets = _compile_gates(index)
         # event name -> (bound detectors, path gate or None): the one lookup of the hot path,
@@ -266,8 +268,8 @@ def _compile_gates(index: dict[str, list[_Bound]]
     for name, bound in index.items():
         per_detector = []
         for b in bound:
-            paths = [f for f in getattr(b.detector, "path_filters", ()) if f.event_name == name]
-            args = [f for f in getattr(b.detector, "arg_filters", ()) if f.event_name == name]
+            paths = b.detector.requirements.paths_for(name)
+            args = b.detector.requirements.args_for(name)
             if not paths and not args:
                 break
             per_detector.append((paths, args))

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from memwarden.event import Event, format_rfc3339_ns
-from memwarden.linux_abi import (
+from memwarden.core.event import Event, format_rfc3339_ns
+from memwarden.core.linux_abi import (
     O_ACCMODE,
     O_RDONLY,
     O_RDWR,
@@ -32,7 +32,7 @@ from memwarden.linux_abi import (
     format_open_flags,
     parse_open_flags,
 )
-from memwarden.rules.evttypes import PROFILES
+from memwarden.rules.falco.evttypes import PROFILES
 
 Getter = Callable[[Event], Any]
 

@@ -18,11 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from memwarden.event import Event
-from memwarden.rules import ast as A
-from memwarden.rules.errors import ConditionSyntaxError, LoadWarning, RulesError, Where
-from memwarden.rules.evttypes import KNOWN_EVENT_TYPES, MEMWARDEN_EVENT_OF, PROFILES
-from memwarden.rules.fields import (
+from memwarden.core.event import Event
+from memwarden.core.requirements import PathFilter
+from memwarden.rules.falco import ast as A
+from memwarden.rules.falco.errors import ConditionSyntaxError, LoadWarning, RulesError, Where
+from memwarden.rules.falco.evttypes import KNOWN_EVENT_TYPES, MEMWARDEN_EVENT_OF, PROFILES
+from memwarden.rules.falco.fields import (
     BOOL,
     NUMBER,
     STRING,
@@ -33,11 +34,10 @@ from memwarden.rules.fields import (
     UnknownField,
     resolve,
 )
-from memwarden.rules.loader import ExceptionDef, MacroDef, RuleDef, RulesFiles
-from memwarden.rules.output import OutputError, OutputTemplate, compile_output
-from memwarden.rules.parser import ALL_OPS, LIST_OPS, NUM_OPS, parse_condition, unescape
-from memwarden.rules.source import CondText
-from memwarden.signatures.base import PathFilter
+from memwarden.rules.falco.loader import ExceptionDef, MacroDef, RuleDef, RulesFiles
+from memwarden.rules.falco.output import OutputError, OutputTemplate, compile_output
+from memwarden.rules.falco.parser import ALL_OPS, LIST_OPS, NUM_OPS, parse_condition, unescape
+from memwarden.rules.falco.source import CondText
 
 Predicate = Callable[[Event], bool]
 
@@ -876,7 +876,7 @@ def _cheap_first(node: A.Node) -> A.Node:
 
 def _path_gated(filters: list[PathFilter], predicate: Predicate) -> Predicate:
     """The rule's own path filters (necessary conditions) checked before the condition."""
-    from memwarden.signatures.base import PathSet
+    from memwarden.core.pathset import PathSet
 
     matches = PathSet(filters).compile()
 
@@ -1036,5 +1036,5 @@ def _glob_requirement(plan: _Plan) -> set[tuple[str, str]] | None:
 
 
 def compile_ruleset(files: RulesFiles) -> CompiledRuleset:
-    """Compile what :func:`memwarden.rules.loader.read_files` read; raises RulesError."""
+    """Compile what :func:`memwarden.rules.falco.loader.read_files` read; raises RulesError."""
     return Compiler(files).run()

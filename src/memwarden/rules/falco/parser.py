@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from memwarden.rules.ast import (
+from memwarden.rules.falco.ast import (
     And,
     Check,
     FieldRef,
@@ -26,7 +26,7 @@ from memwarden.rules.ast import (
     Transform,
     Value,
 )
-from memwarden.rules.errors import ConditionSyntaxError
+from memwarden.rules.falco.errors import ConditionSyntaxError
 
 _BLANK = " \t\b\r\n"
 _RX_NOT = re.compile(r"not[ \t\b\r\n]+")

@@ -17,7 +17,7 @@ from typing import IO
 
 import orjson
 
-from memwarden.engine import Engine
+from memwarden.engine.dispatch import Engine
 
 GZIP_MAGIC = b"\x1f\x8b"
 

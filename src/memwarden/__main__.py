@@ -1,0 +1,5 @@
+"""`python -m memwarden`: the memwarden command."""
+
+from memwarden.cli import main
+
+main()

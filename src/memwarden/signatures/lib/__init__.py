@@ -1,0 +1,1 @@
+"""Shared helpers of the built-in signatures (paths, signals, bounded state, doc pages)."""
