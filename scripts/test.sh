@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --dev
 .venv/bin/ruff check src tests
+.venv/bin/lint-imports --no-cache
 exec .venv/bin/python -m pytest -ra "$@"
