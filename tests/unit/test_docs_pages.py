@@ -31,7 +31,9 @@ def test_no_page_is_missing_or_stale() -> None:
 
 @pytest.mark.parametrize("name", sorted(pages()))
 def test_committed_page_equals_the_rendered_one(name: str) -> None:
-    assert (DOCS / name).read_text() == pages()[name], f"{name} is out of date; {FIX}"
+    page = DOCS / name
+    assert page.exists(), f"docs/signatures/{name} is missing; {FIX}"
+    assert page.read_text() == pages()[name], f"docs/signatures/{name} is out of date; {FIX}"
 
 
 @pytest.mark.parametrize("cls", BUILTIN_SIGNATURES, ids=lambda c: c.metadata.event_name)
