@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from memwarden.signatures import BUILTIN_SIGNATURES
-from memwarden.simulate.actors import ACTIONS, COREDUMP_DIR
+from memwarden.simulate.actor_helpers import COREDUMP_DIR
+from memwarden.simulate.actors import ACTIONS
 
 pytestmark = pytest.mark.live
 
@@ -63,7 +64,11 @@ def untouched_host():
 
 
 def test_every_signature_has_an_action() -> None:
-    assert set(ACTIONS) == {c.metadata.event_name for c in BUILTIN_SIGNATURES}
+    names = {c.metadata.event_name for c in BUILTIN_SIGNATURES}
+    assert set(ACTIONS) == names, (
+        "one scenario per signature: src/memwarden/simulate/scenarios/<event_name>.py with "
+        f"act() and plan(report); missing: {sorted(names - set(ACTIONS))}, "
+        f"named after no signature: {sorted(set(ACTIONS) - names)}")
 
 
 @pytest.mark.parametrize("name", sorted(ACTIONS))

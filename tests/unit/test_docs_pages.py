@@ -14,7 +14,7 @@ from memwarden.signatures import BUILTIN_SIGNATURES
 from memwarden.signatures.lib.docs import rendered_pages
 
 DOCS = Path(__file__).parent.parent.parent / "docs" / "signatures"
-FIX = "regenerate with: memwarden signatures docs"
+FIX = "regenerate with: .venv/bin/memwarden signatures docs (writes docs/signatures/; commit it)"
 
 
 def pages() -> dict[str, str]:
@@ -23,12 +23,17 @@ def pages() -> dict[str, str]:
 
 def test_no_page_is_missing_or_stale() -> None:
     committed = {p.name for p in DOCS.glob("*.md")}
-    assert committed == set(pages()), FIX
+    missing = sorted(set(pages()) - committed)
+    assert not missing, f"docs/signatures/ lacks {missing}; {FIX}"
+    stale = sorted(committed - set(pages()))
+    assert not stale, f"docs/signatures/ has pages of no signature {stale}: delete them; {FIX}"
 
 
 @pytest.mark.parametrize("name", sorted(pages()))
 def test_committed_page_equals_the_rendered_one(name: str) -> None:
-    assert (DOCS / name).read_text() == pages()[name], f"{name} is out of date; {FIX}"
+    page = DOCS / name
+    assert page.exists(), f"docs/signatures/{name} is missing; {FIX}"
+    assert page.read_text() == pages()[name], f"docs/signatures/{name} is out of date; {FIX}"
 
 
 @pytest.mark.parametrize("cls", BUILTIN_SIGNATURES, ids=lambda c: c.metadata.event_name)

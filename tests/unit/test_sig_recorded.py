@@ -34,9 +34,16 @@ def engine() -> Engine:
 def test_every_signature_but_kcore_has_recorded_cases() -> None:
     # proc_kcore_read has its own files (tracee_legacy.jsonl, kcore_near_misses.jsonl)
     names = {c.metadata.event_name for c in BUILTIN_SIGNATURES} - {"proc_kcore_read"}
-    assert set(PACK) == names
-    for name in PACK:
-        assert (DATA / f"{name}.quiet.jsonl").exists()
+    how = ("one Tracee JSON event per line (legacy shape, as `memwarden record` writes); "
+           "fires: each trigger raises one finding, quiet: the near misses raise none")
+    for name in sorted(names):
+        for kind in ("fires", "quiet"):
+            path = DATA / f"{name}.{kind}.jsonl"
+            assert path.exists() and records(path.name), (
+                f"{name} has no recorded {kind} cases: add tests/data/sigpack/{path.name}, {how}")
+    assert set(PACK) == names, (
+        "recorded cases of no signature: "
+        + ", ".join(f"tests/data/sigpack/{n}.fires.jsonl" for n in sorted(set(PACK) - names)))
 
 
 @pytest.mark.parametrize("name", PACK)

@@ -4,16 +4,20 @@ signatures' own Tracee JSON for the events a sensor reports for the action)."""
 from __future__ import annotations
 
 import io
+import sys
+from pathlib import Path
 
 import orjson
+import pytest
 
 from memwarden.core.event import Event
 from memwarden.engine.allowlist import Allowlist
 from memwarden.engine.dispatch import Engine
 from memwarden.signatures import BUILTIN_SIGNATURES, load_builtin
 from memwarden.simulate.actors import ACTIONS
+from memwarden.simulate.expect import Expect, finding_args
 from memwarden.simulate.harness import FAIL, PASS, SKIP, Result, _verdict, judge, print_table
-from memwarden.simulate.scenarios import PLANS, Expect, finding_args
+from memwarden.simulate.scenarios import PLANS, SCENARIOS
 
 ACTOR, VICTIM = 5100, 5101
 
@@ -41,8 +45,37 @@ def findings(events: list[Event]) -> list[tuple[float, dict]]:
 
 
 def test_every_signature_has_a_plan_and_an_action_and_plans_name_signatures() -> None:
-    names = {c.metadata.event_name for c in BUILTIN_SIGNATURES}
-    assert set(PLANS) == names == set(ACTIONS)
+    ids = {c.metadata.event_name: c.metadata.id for c in BUILTIN_SIGNATURES}
+    missing = sorted(set(ids) - set(SCENARIOS))
+    assert not missing, "no simulate scenario for: " + "; ".join(
+        f"{ids[n]} {n}: add src/memwarden/simulate/scenarios/{n}.py defining act() and "
+        f"plan(report) (see scenarios/proc_mem_access.py), then run `sudo .venv/bin/memwarden "
+        f"simulate {n}`" for n in missing)
+    orphans = sorted(set(SCENARIOS) - set(ids))
+    assert not orphans, "simulate scenarios named after no signature: " + "; ".join(
+        f"src/memwarden/simulate/scenarios/{n}.py (a scenario module is named after its "
+        "signature's event name)" for n in orphans)
+    assert set(PLANS) == set(ids) == set(ACTIONS)
+
+
+def test_every_action_says_what_it_does_for_simulate_list() -> None:
+    for name, act in ACTIONS.items():
+        assert (act.__doc__ or "").strip(), (
+            f"src/memwarden/simulate/scenarios/{name}.py: act() needs a docstring, "
+            "`memwarden simulate --list` shows it")
+
+
+def test_a_scenario_module_without_act_or_plan_fails_the_import_with_its_path(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import memwarden.simulate.scenarios as scenarios
+
+    (tmp_path / "half_done.py").write_text("def act() -> dict:\n    return {}\n")
+    monkeypatch.setattr(scenarios, "__path__", [*scenarios.__path__, str(tmp_path)])
+    try:
+        with pytest.raises(scenarios.ScenarioError, match=r"half_done\.py: .*missing: plan"):
+            scenarios.discover()
+    finally:
+        sys.modules.pop("memwarden.simulate.scenarios.half_done", None)
 
 
 def test_finding_args_merge_data_over_trigger_args() -> None:
@@ -126,9 +159,7 @@ def test_table() -> None:
 
 
 def test_where_a_forced_dump_lands_and_when_it_cannot_be_sandboxed() -> None:
-    import pytest
-
-    from memwarden.simulate.actors import Skip, dump_directory
+    from memwarden.simulate.actor_helpers import Skip, dump_directory
 
     work = "/tmp/memwarden-simulate"
     assert dump_directory("core", work) == work

@@ -1,36 +1,76 @@
-"""Built-in signatures and their registry."""
+"""Built-in signatures and their registry, found by discovery rather than kept by hand.
+
+Each module of this package (except ``base`` and the ``lib`` helpers) defines exactly one
+signature class; importing the package imports every such module and collects that class.
+Adding a signature is adding its module: there is no list here to keep in step (as in
+Tracee's ``detectors/``, where each file registers itself). A module that defines no
+signature class, or more than one, is a programming error and fails the import with the
+module's path, so the mistake shows at the first run rather than as a silently missing
+detector.
+
+The registry is ordered by ID, as ``signatures list``, the docs index and the engine's routes
+have always been: Tracee's IDs (``TRC-``) first, then ours (``MW-``), each by number.
+"""
 
 from __future__ import annotations
 
-from memwarden.signatures.base import Signature, SignatureSettings
-from memwarden.signatures.core_dump_read import CoreDumpRead
-from memwarden.signatures.core_dump_signal import CoreDumpSignal
-from memwarden.signatures.core_dump_tampering import CoreDumpTampering
-from memwarden.signatures.core_pattern_modification import CorePatternModification
-from memwarden.signatures.proc_kcore_read import ProcKcoreRead
-from memwarden.signatures.proc_mem_access import ProcMemAccess
-from memwarden.signatures.proc_mem_code_injection import ProcMemCodeInjection
-from memwarden.signatures.process_core_dumped import ProcessCoreDumped
-from memwarden.signatures.process_vm_read import ProcessVmRead
-from memwarden.signatures.process_vm_write_inject import ProcessVmWriteInject
-from memwarden.signatures.ptrace_memory_access import PtraceMemoryAccess
-from memwarden.signatures.raw_memory_device_access import RawMemoryDeviceAccess
+import importlib
+import pkgutil
+import re
+from types import ModuleType
 
-#: Every built-in signature class, in ID order. Add new modules here.
-BUILTIN_SIGNATURES: tuple[type[Signature], ...] = (
-    CorePatternModification,  # TRC-1011
-    ProcKcoreRead,  # TRC-1021
-    ProcMemAccess,  # TRC-1023
-    ProcMemCodeInjection,  # TRC-1024
-    ProcessVmWriteInject,  # TRC-1025
-    CoreDumpRead,  # MW-1001
-    CoreDumpTampering,  # MW-1002
-    CoreDumpSignal,  # MW-1003
-    ProcessCoreDumped,  # MW-1004
-    ProcessVmRead,  # MW-1005
-    PtraceMemoryAccess,  # MW-1006
-    RawMemoryDeviceAccess,  # MW-1007
-)
+from memwarden.signatures.base import Signature, SignatureSettings
+
+#: Modules of this package that are not signatures.
+NOT_SIGNATURES = frozenset({"base", "lib"})
+
+#: ID prefixes in registry order (Tracee's first, then memwarden's own).
+ID_PREFIXES = ("TRC", "MW")
+
+
+class SignatureRegistryError(ImportError):
+    """A module of the signatures package does not define exactly one signature."""
+
+
+def _signature_classes(module: ModuleType) -> list[type[Signature]]:
+    """The signature classes ``module`` itself defines (not ones it imports, such as the
+    shared bases of ``lib``)."""
+    return [obj for obj in vars(module).values()
+            if isinstance(obj, type) and issubclass(obj, Signature) and obj is not Signature
+            and obj.__module__ == module.__name__ and hasattr(obj, "metadata")]
+
+
+def id_order(cls: type[Signature]) -> tuple[int, int, str]:
+    """Sort key of a signature: its ID's prefix in ``ID_PREFIXES`` order, then its number."""
+    sig_id = cls.metadata.id
+    m = re.fullmatch(r"([A-Z]+)-(\d+)", sig_id)
+    if m is None or m.group(1) not in ID_PREFIXES:
+        raise SignatureRegistryError(
+            f"{cls.__module__}: signature ID {sig_id!r} is neither TRC-<n> (Tracee's) nor "
+            "MW-<n> (ours)")
+    return ID_PREFIXES.index(m.group(1)), int(m.group(2)), sig_id
+
+
+def discover() -> tuple[type[Signature], ...]:
+    """Import every signature module of this package; their classes in ID order."""
+    found: list[type[Signature]] = []
+    for info in pkgutil.iter_modules(__path__):
+        if info.name in NOT_SIGNATURES or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        classes = _signature_classes(module)
+        if len(classes) != 1:
+            names = ", ".join(c.__name__ for c in classes) or "none"
+            raise SignatureRegistryError(
+                f"{module.__file__}: a signature module defines exactly one Signature "
+                f"subclass with metadata (found: {names}); shared code belongs in "
+                "memwarden/signatures/lib/")
+        found.append(classes[0])
+    return tuple(sorted(found, key=id_order))
+
+
+#: Every built-in signature class, in ID order (discovered: add a module, not an entry here).
+BUILTIN_SIGNATURES: tuple[type[Signature], ...] = discover()
 
 
 class UnknownSignatureError(KeyError):

@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from memwarden.simulate.scenarios import PLANS, Expect, Plan
+from memwarden.simulate.expect import Expect, Plan
+from memwarden.simulate.scenarios import PLANS
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 READY_WORD = "memwarden: ready"
