@@ -18,7 +18,8 @@ import click
 
 from memwarden.app.metrics import LatencyHistogram, MemwardenCollector, MetricsServer
 from memwarden.app.settings import FLAG_OF, ConfigError, Settings, load_settings, merge_flags
-from memwarden.outputs.sinks import Outputs, OutputSpecError, open_outputs
+from memwarden.outputs.base import OutputSpecError
+from memwarden.outputs.fanout import Outputs, open_outputs
 
 # ctx.meta keys
 CONFIG_PATH = "memwarden.config_path"
@@ -218,12 +219,10 @@ class Operations:
         if self.outputs is not None and (settings.outputs != old.outputs
                                          or settings.format != old.format
                                          or settings.delivery != old.delivery):
-            d = settings.delivery
             try:
                 new_outputs = open_outputs(settings.outputs, settings.format,
                                            latency=self.outputs.latency,
-                                           queue_size=d.queue_size, retries=d.retries,
-                                           timeout=d.timeout, flush_timeout=d.flush_timeout)
+                                           delivery=settings.delivery)
             except OSError as exc:
                 raise ConfigError(f"{file_settings.source}: outputs: {exc.filename}: cannot "
                                   f"open: {exc.strerror}") from None
@@ -272,3 +271,10 @@ def current() -> Operations | None:
     ctx = click.get_current_context(silent=True)
     return ctx.meta.get(OPERATIONS) if ctx is not None else None
 
+
+
+def open_sink(output: tuple[str, ...] | str | None, fmt: str) -> Outputs:
+    """The engine's sink for ``--output`` values (one or several) and ``--format``, with the
+    delivery settings of the running command's configuration."""
+    settings = current_settings()
+    return open_outputs(output, fmt, delivery=settings.delivery if settings else None)

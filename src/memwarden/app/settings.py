@@ -38,24 +38,18 @@ from typing import Any
 
 import yaml
 
+from memwarden.outputs.base import Delivery
+from memwarden.outputs.formats import FORMAT_NAMES
+
 DEFAULT_PATH = "/etc/memwarden/config.yaml"
 #: environment variable naming a config file (the systemd unit and containers may set it)
 ENV_PATH = "MEMWARDEN_CONFIG"
 
-FORMAT_NAMES = ("tracee", "falco", "table")
 ORIGIN_NAMES = ("any", "host", "container", "container-init")
 
 
 class ConfigError(ValueError):
     """A configuration file cannot be read or holds a bad value; names file and key."""
-
-
-@dataclass
-class Delivery:
-    queue_size: int = 1000
-    retries: int = 3
-    timeout: float = 5.0
-    flush_timeout: float = 5.0
 
 
 @dataclass
@@ -163,7 +157,8 @@ TOP_KEYS = ("format", "outputs", "rules", "allowlists", "signatures", "metrics",
 def parse_settings(data: Any, where: str) -> Settings:
     """Validate a decoded YAML document into :class:`Settings`."""
     from memwarden.app.metrics import MetricsAddressError, parse_addr
-    from memwarden.outputs.sinks import OutputSpecError, parse_output
+    from memwarden.outputs.base import OutputSpecError
+    from memwarden.outputs.registry import parse_output
 
     r = _Reader(where)
     top = r.mapping(data, "(top level)")

@@ -20,6 +20,7 @@ from memwarden.core.event import ORIGINS
 from memwarden.engine.allowlist import Allowlist, AllowlistError
 from memwarden.engine.allowlist import load_for as load_allowlist_for
 from memwarden.engine.dispatch import Engine, Stats
+from memwarden.outputs.formats import FORMAT_NAMES
 from memwarden.signatures import BUILTIN_SIGNATURES, UnknownSignatureError, find_signature
 from memwarden.signatures import load_builtin as load_builtin_signatures
 from memwarden.signatures.base import SignatureSettings
@@ -69,7 +70,7 @@ def _parse_origins(values: tuple[str, ...]) -> dict[str, SignatureSettings]:
 def detection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options every command that detects shares (replay, run, record)."""
 
-    @click.option("--format", "fmt", type=click.Choice(["tracee", "falco", "table"]),
+    @click.option("--format", "fmt", type=click.Choice(list(FORMAT_NAMES)),
                   default="tracee", show_default=True,
                   help="How findings are written (outputs without their own FORMAT: prefix).")
     @click.option("--output", "-o", "output", multiple=True, metavar="OUTPUT",
@@ -116,7 +117,7 @@ def detection_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def open_findings_sink(output: tuple[str, ...], fmt: str):
     """The sink of --output/--format; one that cannot be opened exits 2."""
-    from memwarden.outputs.sinks import open_sink
+    from memwarden.app.operations import open_sink
 
     try:
         return open_sink(output, fmt)
