@@ -234,7 +234,7 @@ def replay(inputs: tuple[str, ...], fmt: str, output: str | None, show_stats: bo
     sink = open_findings_sink(output, fmt)
     engine = build_engine(origins, sink)
     if _replay_source(source, inputs, sink) == "audit":
-        from memwarden.sources.audit.commands import replay_audit
+        from memwarden.app.replay import replay_audit
 
         extra, error = replay_audit(inputs, engine, strict=strict)
     else:
@@ -274,7 +274,7 @@ def _replay_json(inputs: tuple[str, ...], engine: Engine, *, strict: bool,
 
 
 def _replay_source(source: str, inputs: tuple[str, ...], sink) -> str:
-    from memwarden.sources.audit.commands import SourceChoiceError, replay_source_of
+    from memwarden.app.replay import SourceChoiceError, replay_source_of
 
     try:
         return replay_source_of(source, inputs)
@@ -307,13 +307,11 @@ def sensor_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _live(engine: Engine, sink, *, duration: float | None, all_events: bool, hooks: str,
           ring_buffer_mb: int, show_stats: bool, recorder=None) -> None:
-    from memwarden.sources.ebpf.command import run_live
-    from memwarden.sources.ebpf.errors import SensorError
-    from memwarden.sources.ebpf.sensor import SensorOptions
+    from memwarden.app.live import SensorError, SensorOptions, run_ebpf
 
     options = SensorOptions(all_events=all_events, hooks=hooks, ring_buffer_mb=ring_buffer_mb)
     try:
-        run_live(engine, options=options, duration=duration, show_stats=show_stats,
+        run_ebpf(engine, options=options, duration=duration, show_stats=show_stats,
                  print_stats=print_stats, recorder=recorder)
     except SensorError as exc:
         raise UsageFailure(str(exc)) from None
@@ -356,17 +354,16 @@ def run(fmt: str, output: str | None, show_stats: bool, fail_on_finding: bool,
 def _live_audit(engine: Engine, sink, *, source: str, audit_input: str,
                 duration: float | None, show_stats: bool, **sensor: Any) -> None:
     """``run --source audit`` (or ``auto``: eBPF, and audit if the kernel refuses eBPF)."""
-    from memwarden.sources.audit.commands import (
+    from memwarden.app.live import (
         AuditSourceError,
         LiveOptions,
+        SensorOptions,
         run_audit_or_fallback,
+        run_ebpf,
     )
 
     def ebpf() -> None:
-        from memwarden.sources.ebpf.command import run_live
-        from memwarden.sources.ebpf.sensor import SensorOptions
-
-        run_live(engine, options=SensorOptions(**sensor), duration=duration,
+        run_ebpf(engine, options=SensorOptions(**sensor), duration=duration,
                  show_stats=show_stats, print_stats=print_stats)
 
     try:
