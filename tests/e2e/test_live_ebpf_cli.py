@@ -43,8 +43,11 @@ class Running:
         self.out: list[str] = []
         self.err: list[str] = []
         self.ready = threading.Event()
-        for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
-            threading.Thread(target=self._read, args=(stream, sink), daemon=True).start()
+        self._readers = [threading.Thread(target=self._read, args=(stream, sink), daemon=True)
+                         for stream, sink in ((self.proc.stdout, self.out),
+                                              (self.proc.stderr, self.err))]
+        for reader in self._readers:
+            reader.start()
 
     def _read(self, stream, sink) -> None:
         for line in stream:
@@ -67,7 +70,8 @@ class Running:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         rc = self.proc.wait(timeout)
-        time.sleep(0.1)  # the reader threads take the last lines
+        for reader in self._readers:  # until they have read the last lines (EOF)
+            reader.join(timeout)
         return rc
 
 

@@ -211,6 +211,29 @@ def metrics_port(sensor: Sensor) -> int:
     return int(sensor.wait_stderr(r"metrics on http://127\.0\.0\.1:(\d+)/metrics").group(1))
 
 
+def wait_metric(port: int, key: tuple[str, tuple[tuple[str, str], ...]], value: float,
+                timeout: float = WAIT) -> None:
+    """Poll the metrics endpoint until ``key`` reads ``value`` (an event was consumed, a
+    finding was written): the state a signal must not overtake."""
+    deadline = time.monotonic() + timeout
+    while (got := scrape(port).get(key)) != value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{key} is {got}, not {value}, after {timeout} s")
+        time.sleep(0.05)
+
+
+EVENTS_OPEN = ("memwarden_events_total", (("event", "security_file_open"),))
+
+
+def wait_until_lines(path: Path, n: int, timeout: float = WAIT) -> None:
+    """Until the file holds ``n`` complete lines."""
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_bytes().count(b"\n") >= n):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} has not {n} lines after {timeout} s")
+        time.sleep(0.05)
+
+
 def write_config(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
@@ -372,11 +395,7 @@ def test_sighup_reload_enables_a_signature_and_a_bad_config_keeps_the_old(
     sensors.append(s)
     port = metrics_port(s)
     s.send(KCORE)
-    key = ("memwarden_events_total", (("event", "security_file_open"),))
-    deadline = time.monotonic() + WAIT
-    while scrape(port).get(key) != 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert scrape(port)[key] == 1  # processed, and nothing fired: the signature is off
+    wait_metric(port, EVENTS_OPEN, 1)  # processed, and nothing fired: the signature is off
     assert s.out.empty()
 
     cfg.write_text("signatures: {disabled: []}\n")
@@ -403,10 +422,8 @@ def test_sighup_reopens_a_rotated_output_file(sensors: list[Sensor], tmp_path: P
     sensors.append(s)
     port = metrics_port(s)
     s.send(KCORE)
-    key = ("memwarden_output_sent_total", (("kind", "file"), ("output", f"file:{out}")))
-    deadline = time.monotonic() + WAIT
-    while scrape(port).get(key) != 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_metric(port, ("memwarden_output_sent_total",
+                       (("kind", "file"), ("output", f"file:{out}"))), 1)
     out.rename(tmp_path / "findings.jsonl.1")  # what logrotate does
     s.proc.send_signal(signal.SIGHUP)
     s.wait_stderr(r"reloaded configuration")
@@ -460,6 +477,7 @@ def test_sighup_replaces_the_outputs_and_keeps_them_when_the_new_ones_fail(
     s.proc.send_signal(signal.SIGHUP)
     s.wait_stderr(r"reloaded configuration: \d+ detectors, 1 outputs")
     s.send(KCORE)
+    wait_until_lines(out, 2)  # header and this finding: written before the next reload
     cfg.write_text(f"outputs: ['file:{tmp_path}/no/such/dir/x.jsonl']\n")
     s.proc.send_signal(signal.SIGHUP)
     s.wait_stderr(r"reload failed, keeping the previous configuration: .*config\.yaml: "
@@ -487,8 +505,9 @@ def test_sighup_adds_a_falco_rule_and_the_next_event_fires_it(sensors: list[Sens
     s = Sensor("--config", str(cfg), "--format", "falco", "--stats",
                "--metrics-addr", "127.0.0.1:0")
     sensors.append(s)
-    metrics_port(s)  # up: SIGHUP is handled from here on
+    port = metrics_port(s)  # up: SIGHUP is handled from here on
     s.send(KCORE)  # no detector wants it yet
+    wait_metric(port, EVENTS_OPEN, 1)  # consumed before the reload, never after it
     cfg.write_text(f"signatures: {{disabled: [TRC-1021]}}\nrules: ['{rules}']\n")
     s.proc.send_signal(signal.SIGHUP)
     s.wait_stderr(r"reloaded configuration: \d+ detectors")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from test_live_ebpf_cli import kcore_read
 from test_live_outputs import WAIT, scrape
 
 from conftest import require_root
@@ -83,6 +84,28 @@ class RunSensor:
             if paths == [f"/proc/{pid}/mem"]:
                 return f
 
+    def drain_through_a_marker(self, timeout: float = WAIT) -> list[dict]:
+        """Read /proc/kcore (TRC-1021) and wait for its finding: the kernel hands events over in
+        order and the engine dispatches them in order, so every event before the marker has
+        been consumed (a reload sent after this cannot overtake one). The findings read on the
+        way, the marker's last."""
+        pid = kcore_read()
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                f = self.findings.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no TRC-1021 finding for the marker pid {pid}:\n"
+                                     f"{self.stderr}") from None
+            seen.append(f)
+            if "output_fields" in f:  # a Falco alert
+                if "TRC-1021" in f["output"] and f["output_fields"].get("proc.pid") == pid:
+                    return seen
+            elif (f["metadata"]["Properties"]["signatureID"] == "TRC-1021"
+                  and f["hostProcessId"] == pid):
+                return seen
+
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -120,6 +143,8 @@ def test_sighup_turns_a_signature_on_in_the_running_sensor(run_sensor: list[RunS
     s.wait_stderr("memwarden: ready")
     port = s.metrics_port()
     before = read_other_memory()  # TRC-1023 is off: no finding for this one
+    assert not [f for f in s.drain_through_a_marker()  # consumed before the reload
+                if f"/proc/{before}/mem" in orjson.dumps(f).decode()]
 
     cfg.write_text("signatures: {disabled: []}\n")
     s.proc.send_signal(signal.SIGHUP)
@@ -200,6 +225,7 @@ def test_sighup_adds_a_falco_rule_to_the_running_sensor(run_sensor: list[RunSens
     run_sensor.append(s)
     s.wait_stderr("memwarden: ready")
     before = read_other_memory()
+    s.drain_through_a_marker()  # `before` was consumed before the reload
     cfg.write_text(f"signatures: {{enabled: [TRC-1021]}}\nrules: ['{rules}']\n")
     s.proc.send_signal(signal.SIGHUP)
     s.wait_stderr("reloaded configuration")

@@ -15,18 +15,14 @@ import orjson
 import pytest
 
 from memwarden.core.event import Event, Finding
+from memwarden.outputs.base import OutputSpecError
 from memwarden.outputs.counters import OutputCounters
+from memwarden.outputs.fanout import Outputs, open_outputs
+from memwarden.outputs.file import FileOutput
 from memwarden.outputs.formats import format_tracee
 from memwarden.outputs.http import HttpTransport
 from memwarden.outputs.queued import QueuedOutput
-from memwarden.outputs.sinks import (
-    FileOutput,
-    Outputs,
-    OutputSpec,
-    OutputSpecError,
-    open_outputs,
-    parse_output,
-)
+from memwarden.outputs.registry import OutputSpec, parse_output
 from memwarden.outputs.syslog import SyslogAddress, SyslogTransport, rfc5424
 from memwarden.signatures import find_signature
 

@@ -18,7 +18,8 @@ from memwarden.app.metrics import (
     parse_addr,
 )
 from memwarden.engine.dispatch import Engine
-from memwarden.outputs.sinks import FileOutput, Outputs
+from memwarden.outputs.fanout import Outputs
+from memwarden.outputs.file import FileOutput
 from memwarden.signatures import load_builtin
 from memwarden.sources.tracee_json import JsonLinesReplay
 

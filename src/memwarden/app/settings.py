@@ -4,7 +4,11 @@ command-line flags.
 Every key of the file holds what a flag holds; a flag given on the command line wins over the
 file, the file over the built-in default. A bad value is a :class:`ConfigError` naming the file
 and the key (``config.yaml: outputs[1]: ...``). ``memwarden config show`` prints the effective
-configuration; SIGHUP re-reads the file (:mod:`memwarden.reload`).
+configuration; SIGHUP re-reads the file (:mod:`memwarden.app.operations`).
+
+No argument parsing here: the command line hands the flags the user gave as plain data (setting
+name -> the flag's value, :class:`SettingsSource`), so that a reload can lay the same flags over
+the re-read file.
 
 Keys::
 
@@ -31,31 +35,27 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from memwarden.core.event import ORIGINS
+from memwarden.outputs.base import Delivery
+from memwarden.outputs.formats import FORMAT_NAMES
+
 DEFAULT_PATH = "/etc/memwarden/config.yaml"
 #: environment variable naming a config file (the systemd unit and containers may set it)
 ENV_PATH = "MEMWARDEN_CONFIG"
 
-FORMAT_NAMES = ("tracee", "falco", "table")
-ORIGIN_NAMES = ("any", "host", "container", "container-init")
+__all__ = ["ConfigError", "Delivery", "FLAG_OF", "Settings", "SettingsSource", "load_settings",
+           "merge_flags", "parse_settings"]
 
 
 class ConfigError(ValueError):
     """A configuration file cannot be read or holds a bad value; names file and key."""
-
-
-@dataclass
-class Delivery:
-    queue_size: int = 1000
-    retries: int = 3
-    timeout: float = 5.0
-    flush_timeout: float = 5.0
 
 
 @dataclass
@@ -163,7 +163,8 @@ TOP_KEYS = ("format", "outputs", "rules", "allowlists", "signatures", "metrics",
 def parse_settings(data: Any, where: str) -> Settings:
     """Validate a decoded YAML document into :class:`Settings`."""
     from memwarden.app.metrics import MetricsAddressError, parse_addr
-    from memwarden.outputs.sinks import OutputSpecError, parse_output
+    from memwarden.outputs.base import OutputSpecError
+    from memwarden.outputs.registry import parse_output
 
     r = _Reader(where)
     top = r.mapping(data, "(top level)")
@@ -201,7 +202,7 @@ def parse_settings(data: Any, where: str) -> Settings:
     s.disabled = r.strings(sigs.get("disabled"), "signatures.disabled")
     origins = r.mapping(sigs.get("origins"), "signatures.origins")
     for name, origin in origins.items():
-        s.origins[str(name)] = r.string(origin, f"signatures.origins.{name}", ORIGIN_NAMES)
+        s.origins[str(name)] = r.string(origin, f"signatures.origins.{name}", ORIGINS)
     _check_signature_names(r, s)
     metrics = r.mapping(top.get("metrics"), "metrics")
     r.known(metrics, "metrics", ("addr",))
@@ -287,19 +288,66 @@ FLAG_OF: dict[str, tuple[str, Callable[[Settings], Any]]] = {
 }
 
 
-def merge_flags(settings: Settings, given: dict[str, Any]) -> Settings:
+def merge_flags(settings: Settings, given: Mapping[str, Any]) -> Settings:
     """The settings with the flags given on the command line (``given``: setting name ->
-    the flag's value) laid over them."""
+    the flag's value, as :data:`FLAG_OF` writes it) laid over them. Raises
+    :class:`ConfigError` for an ``--origin`` value that is not ``NAME=ORIGIN``."""
     s = copy.deepcopy(settings)
     for name, value in given.items():
         if name == "origins":
-            for item in value:
-                sig, _, origin = item.partition("=")
-                s.origins[sig] = origin
+            s.origins.update(parse_origin_flags(value))
         elif name == "metrics_addr":
             s.metrics_addr = value or ""
-        elif isinstance(value, tuple):
+        elif isinstance(value, tuple | list):
             setattr(s, name, list(value))
         else:
             setattr(s, name, value)
     return s
+
+
+def parse_origin_flags(values: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``--origin NAME=ORIGIN`` values as a mapping; raises :class:`ConfigError`."""
+    from memwarden.signatures import UnknownSignatureError, find_signature
+
+    origins: dict[str, str] = {}
+    for item in values:
+        name, sep, origin = item.partition("=")
+        if not sep or origin not in ORIGINS:
+            raise ConfigError(f"--origin {item!r}: expected NAME=ORIGIN, ORIGIN one of "
+                              f"{', '.join(ORIGINS)}")
+        try:
+            find_signature(name)
+        except UnknownSignatureError as exc:
+            raise ConfigError(f"--origin {item!r}: {exc}") from None
+        origins[name] = origin
+    return origins
+
+
+#: the config file key of a setting, where it is not the setting's name
+CONFIG_KEY = {"enabled": "signatures.enabled", "disabled": "signatures.disabled",
+              "origins": "signatures.origins", "metrics_addr": "metrics.addr"}
+
+
+@dataclass(frozen=True)
+class SettingsSource:
+    """Where a command's settings come from: the config file it names (None: ``$MEMWARDEN_CONFIG``
+    or the default path) and the flags the user gave (setting name -> value, as
+    :data:`FLAG_OF` writes it). ``supported``: the settings the command has a flag for; a file
+    that sets another one is an error (naming the command). :meth:`load` reads it all again,
+    which is what a reload does."""
+
+    command: str
+    config_path: str | None = None
+    given: Mapping[str, Any] = field(default_factory=dict)
+    supported: frozenset[str] = frozenset(FLAG_OF)
+
+    def load(self) -> Settings:
+        """The file's settings with the given flags over them; raises :class:`ConfigError`."""
+        file_settings = load_settings(self.config_path)
+        defaults = Settings()
+        for name, (flag, value_of) in FLAG_OF.items():
+            if name not in self.supported and value_of(file_settings) != value_of(defaults):
+                raise ConfigError(f"{file_settings.source}: {CONFIG_KEY.get(name, name)}: not "
+                                  f"supported by 'memwarden {self.command}' ({flag} is not one "
+                                  f"of its options)")
+        return merge_flags(file_settings, self.given)

@@ -25,7 +25,7 @@ import time
 from memwarden.benchmarks.generate import write_lines
 from memwarden.benchmarks.replay import full_replay
 from memwarden.engine.dispatch import Engine
-from memwarden.outputs.sinks import StreamSink
+from memwarden.outputs.stream import StreamSink
 from memwarden.signatures import load_builtin
 from memwarden.sources.audit.logfile import AuditLogReplay
 from memwarden.sources.audit.records import split_log_line

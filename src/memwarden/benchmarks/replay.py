@@ -15,7 +15,7 @@ import orjson
 
 from memwarden.benchmarks.generate import write_lines
 from memwarden.engine.dispatch import Engine
-from memwarden.outputs.sinks import StreamSink
+from memwarden.outputs.stream import StreamSink
 from memwarden.signatures import load_builtin
 from memwarden.sources.tracee_json import JsonLinesReplay
 

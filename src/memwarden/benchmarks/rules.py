@@ -14,7 +14,7 @@ import time
 
 from memwarden.benchmarks.generate import write_lines
 from memwarden.engine.dispatch import Engine
-from memwarden.outputs.sinks import StreamSink
+from memwarden.outputs.stream import StreamSink
 from memwarden.rules.falco import load_rules
 from memwarden.signatures import load_builtin
 from memwarden.sources.tracee_json import JsonLinesReplay

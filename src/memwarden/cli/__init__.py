@@ -1,5 +1,11 @@
-"""The memwarden command: argument parsing only, one module per command group."""
+"""The memwarden command: argument parsing only, one module per command group.
 
-from memwarden.cli.commands import main
+:func:`main` is the click group (:mod:`memwarden.cli.group`); importing each command module
+below adds its commands to it (a new command group: its module and one line here). What the
+commands do beyond parsing lives in :mod:`memwarden.app`.
+"""
+
+from memwarden.cli import bench, config, detect, export, rules, signatures, simulate  # noqa: F401
+from memwarden.cli.group import main
 
 __all__ = ["main"]

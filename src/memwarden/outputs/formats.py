@@ -1,13 +1,16 @@
 """Finding formats: ``tracee`` (Tracee's detection event, JSON), ``falco`` (Falco's JSON alert),
 ``table`` (one line for people).
 
-A format is a function ``Finding -> bytes`` (one line, newline included).
+A format renders ``Finding -> bytes`` (one line, newline included). :data:`FORMATS` is the one
+list of format names: the ``--format`` choice, the ``FORMAT:`` prefix of an output spec and the
+config file's ``format`` keys all read it, so a new format is one function and one entry here.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import orjson
 
@@ -61,8 +64,23 @@ def format_falco(finding: Finding) -> bytes:
     return orjson.dumps(falco_alert(finding), default=_default, option=_JSON_OPTS)
 
 
-FORMATS: dict[str, FindingFormatter] = {
-    "tracee": format_tracee,
-    "falco": format_falco,
-    "table": format_table,
-}
+@dataclass(frozen=True, slots=True)
+class FindingFormat:
+    """A format by name: how a finding is rendered, and what a stream of them needs."""
+
+    name: str
+    render: FindingFormatter
+    header: str = ""  # written once at the start of a stream (stdout, a new file)
+    content_type: str = "application/json"  # of one rendered finding sent over HTTP
+
+
+#: every format, by name, in the order help texts list them
+FORMATS: dict[str, FindingFormat] = {f.name: f for f in (
+    FindingFormat("tracee", format_tracee),
+    FindingFormat("falco", format_falco),
+    FindingFormat("table", format_table, header=TABLE_HEADER,
+                  content_type="text/plain; charset=utf-8"),
+)}
+
+#: the format names, for choices and validation
+FORMAT_NAMES: tuple[str, ...] = tuple(FORMATS)

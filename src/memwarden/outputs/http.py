@@ -10,9 +10,13 @@ from __future__ import annotations
 import http.client
 import ssl
 import urllib.parse
+from typing import IO
 
 from memwarden import __version__
 from memwarden.core.event import Finding
+from memwarden.outputs.base import Delivery, Output, OutputKind, OutputSpecError
+from memwarden.outputs.formats import FindingFormat
+from memwarden.outputs.queued import QueuedOutput
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -75,3 +79,29 @@ class HttpTransport:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+# -- the output kind (``http(s)://URL``, also written ``http:http://URL``) ---------------------
+
+def _parse(spec: str, head: str, rest: str) -> str:  # noqa: ARG001 - OutputKind API
+    url = rest if rest.startswith(("http://", "https://")) else spec
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OutputSpecError(f"output {spec!r}: expected http://HOST[:PORT]/PATH or "
+                              f"https://HOST[:PORT]/PATH")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise OutputSpecError(f"output {spec!r}: {exc}") from None
+    return url
+
+
+def _open(name: str, target: str, fmt: FindingFormat, delivery: Delivery,
+          err: IO[str] | None) -> Output:
+    transport = HttpTransport(target, content_type=fmt.content_type, timeout=delivery.timeout)
+    return QueuedOutput(name, "http", transport, fmt.render, queue_size=delivery.queue_size,
+                        retries=delivery.retries, err=err)
+
+
+KIND = OutputKind("http", ("http", "https"), "http(s)://URL", _parse, lambda target: target,
+                  _open)

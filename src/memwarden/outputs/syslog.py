@@ -17,8 +17,12 @@ import errno
 import os
 import socket
 import urllib.parse
+from typing import IO
 
 from memwarden.core.event import Finding
+from memwarden.outputs.base import Delivery, Output, OutputKind, OutputSpecError
+from memwarden.outputs.formats import FindingFormat
+from memwarden.outputs.queued import QueuedOutput
 
 DEFAULT_SOCKET = "/dev/log"
 DEFAULT_PORT = 514
@@ -147,3 +151,24 @@ class SyslogTransport:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+
+# -- the output kind (``syslog[:ADDR]``) ------------------------------------------------------
+
+def _parse(spec: str, head: str, rest: str) -> str:  # noqa: ARG001 - OutputKind API
+    try:
+        SyslogAddress(rest)
+    except ValueError as exc:
+        raise OutputSpecError(f"output {spec!r}: {exc}") from None
+    return rest
+
+
+def _open(name: str, target: str, fmt: FindingFormat, delivery: Delivery,
+          err: IO[str] | None) -> Output:
+    transport = SyslogTransport(SyslogAddress(target), timeout=delivery.timeout)
+    return QueuedOutput(name, "syslog", transport, fmt.render, queue_size=delivery.queue_size,
+                        retries=delivery.retries, err=err)
+
+
+KIND = OutputKind("syslog", ("syslog",), "syslog[:ADDR]", _parse,
+                  lambda target: f"syslog:{target}" if target else "syslog", _open, bare=True)

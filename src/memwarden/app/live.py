@@ -1,56 +1,89 @@
-"""What the ``memwarden`` commands do with audit: kept here so that cli.py stays a thin layer."""
+"""Running a live source into an engine until told to stop: the eBPF sensor (``run``,
+``record``), the audit source (``run --source audit``) and ``auto``, which falls back from the
+first to the second when the kernel refuses eBPF. Each starts its source, says
+``memwarden: ready (...)`` on stderr, handles SIGINT/SIGTERM as a clean stop, and reports its
+counters through the ``print_stats`` it is given. The sources themselves (sensor, audit input)
+live in :mod:`memwarden.sources`; this module is the glue a command needs around them."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from memwarden.engine.dispatch import Engine
 from memwarden.sources.audit.live import NETLINK, AuditLive, AuditSourceError, LiveOptions
-from memwarden.sources.audit.logfile import AuditLogReplay, sniff_is_audit
-from memwarden.sources.tracee_json import InputError
+from memwarden.sources.ebpf.errors import SensorError
+from memwarden.sources.ebpf.sensor import EbpfSensor, SensorOptions
 
-__all__ = ["AuditSourceError", "LiveOptions", "REPLAY_SOURCES", "SourceChoiceError",
-           "replay_audit", "replay_source_of", "rule_warnings", "run_audit_or_fallback",
-           "run_live", "start_live"]
+__all__ = ["AuditSourceError", "LiveOptions", "SensorError", "SensorOptions", "rule_warnings",
+           "run_audit", "run_audit_or_fallback", "run_ebpf", "start_audit"]
 
-REPLAY_SOURCES = ("auto", "tracee", "audit")
-
-
-class SourceChoiceError(ValueError):
-    """``--source auto`` cannot decide (inputs of both kinds)."""
+RECORDING_FLUSH_S = 1.0
 
 
-def replay_source_of(source: str, inputs: Sequence[str]) -> str:
-    """``tracee`` or ``audit`` for ``replay --source SOURCE INPUTS``. ``auto`` looks at the
-    first record of each input: audit records (``type=… msg=audit(…)``) make it ``audit``,
-    anything else keeps the JSON reader (which reports what it cannot read)."""
-    if source != "auto":
-        return source
-    kinds = {path: "audit" if sniff_is_audit(path) else "tracee" for path in inputs}
-    if len(set(kinds.values())) > 1:
-        audit = [p for p, k in kinds.items() if k == "audit"]
-        other = [p for p, k in kinds.items() if k != "audit"]
-        raise SourceChoiceError(
-            f"inputs mix audit logs ({', '.join(audit)}) and other input "
-            f"({', '.join(other)}); replay them separately or choose --source")
-    return next(iter(kinds.values()), "tracee")
-
-
-def replay_audit(inputs: Sequence[str], engine: Engine, *, strict: bool = False,
-                 err: IO[str] | None = None) -> tuple[dict[str, Any], str | None]:
-    """Replay audit logs into ``engine``: (audit counters, the error that stopped it)."""
-    replay = AuditLogReplay(inputs, engine, strict=strict, err=err or sys.stderr)
+def run_ebpf(engine: Engine, *, options: SensorOptions, duration: float | None,
+             show_stats: bool, print_stats: Callable[..., None],
+             recorder: Any | None = None) -> EbpfSensor:
+    """Run the sensor until SIGINT, SIGTERM or ``duration``; the sensor is closed on return
+    (also on errors). Raises :class:`memwarden.sources.ebpf.errors.SensorError` when it
+    cannot start. The caller closes the findings sink."""
+    sensor = EbpfSensor(engine, options, on_event=recorder)
+    previous: dict[int, Any] = {}
+    rfd = wfd = -1
+    old_wakeup = -1
     try:
-        replay.run()
-    except InputError as exc:
-        return replay.stats(), str(exc)
-    return replay.stats(), None
+        sensor.start()
+        # stop (and wake the loop at once) on SIGINT/SIGTERM: drain, report, exit 0
+        rfd, wfd = os.pipe()
+        os.set_blocking(wfd, False)
+        os.set_blocking(rfd, False)
+
+        def empty_pipe() -> None:
+            try:
+                while os.read(rfd, 512):
+                    pass
+            except BlockingIOError:
+                pass
+
+        sensor.add_wakeup_fd(rfd, empty_pipe)
+        old_wakeup = signal.set_wakeup_fd(wfd)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: sensor.request_stop())
+        print(sensor.ready_line(), file=sys.stderr, flush=True)
+
+        last_flush = [time.monotonic()]
+
+        def tick() -> None:
+            if time.monotonic() - last_flush[0] >= RECORDING_FLUSH_S:
+                recorder.flush()
+                last_flush[0] = time.monotonic()
+
+        sensor.run(duration, on_tick=tick if recorder is not None else None)
+        if show_stats:
+            extra = sensor.stats()
+            if recorder is not None:
+                extra["events_recorded"] = recorder.events
+            print_stats(engine.stats, extra)
+        return sensor
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if old_wakeup != -1 or wfd != -1:
+            signal.set_wakeup_fd(old_wakeup)
+        sensor.close()
+        for fd in (rfd, wfd):
+            if fd != -1:
+                os.close(fd)
+        if recorder is not None:
+            recorder.close()
 
 
-# -- live ------------------------------------------------------------------------------------
+# -- audit -----------------------------------------------------------------------------------
 
 RULES_HINT = ("memwarden export auditd -o /etc/audit/rules.d/memwarden.rules && "
               "augenrules --load")
@@ -79,7 +112,7 @@ def loaded_rule_keys(timeout: float = 10.0) -> set[str] | None:
 
 def rule_warnings(detectors: Sequence[Any]) -> list[str]:
     """What the loaded audit rules fail to record for ``detectors`` (by rule key)."""
-    from memwarden.export.auditd import ExportError, build_rules
+    from memwarden.export.auditd import ExportError, build_rules  # only when audit runs
 
     try:
         ruleset = build_rules(detectors)
@@ -100,7 +133,7 @@ def rule_warnings(detectors: Sequence[Any]) -> list[str]:
             + RULES_HINT]
 
 
-def start_live(engine: Engine, options: LiveOptions, err: IO[str] | None = None) -> AuditLive:
+def start_audit(engine: Engine, options: LiveOptions, err: IO[str] | None = None) -> AuditLive:
     """Open the live audit input and say so (``memwarden: source: …``, warnings about audit
     state and missing rules). Raises :class:`AuditSourceError` when it cannot start."""
     err = err or sys.stderr
@@ -113,12 +146,12 @@ def start_live(engine: Engine, options: LiveOptions, err: IO[str] | None = None)
     return live
 
 
-def run_live(engine: Engine, options: LiveOptions, err: IO[str] | None = None,
+def run_audit(engine: Engine, options: LiveOptions, err: IO[str] | None = None,
              duration: float | None = None) -> dict[str, Any]:
     """``memwarden run --source audit``: start, print ``memwarden: ready (…)``, run until
     SIGINT/SIGTERM, EOF on stdin or ``duration``; returns the audit counters."""
     err = err or sys.stderr
-    live = start_live(engine, options, err)
+    live = start_audit(engine, options, err)
 
     def ready() -> None:
         print(f"memwarden: ready (source: audit; {live.description})", file=err, flush=True)
@@ -136,8 +169,6 @@ def run_audit_or_fallback(engine: Engine, *, source: str, options: LiveOptions,
     :class:`AuditSourceError` when the audit source cannot start either."""
     err = err or sys.stderr
     if source == "auto":
-        from memwarden.sources.ebpf.errors import SensorError
-
         print("memwarden: source auto: starting the eBPF sensor", file=err, flush=True)
         try:
             run_ebpf()
@@ -147,6 +178,6 @@ def run_audit_or_fallback(engine: Engine, *, source: str, options: LiveOptions,
                   "to the audit source", file=err, flush=True)
     elif source != "audit":
         raise ValueError(f"not an audit source: {source!r}")
-    stats = run_live(engine, options, err, duration)
+    stats = run_audit(engine, options, err, duration)
     if show_stats:
         print_stats(engine.stats, stats)

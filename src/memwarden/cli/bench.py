@@ -1,0 +1,25 @@
+"""``memwarden bench``: replay throughput (JSON parsing alone vs the full replay)."""
+
+from __future__ import annotations
+
+import click
+
+from memwarden.cli.group import CONTEXT, main
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--events", default=1_000_000, show_default=True, help="Events to generate.")
+@click.option("--hit-rate", default=0.01, show_default=True,
+              help="Fraction of events that hit a signature.")
+@click.option("--audit", "audit", is_flag=True,
+              help="Audit-log replay instead (records/s), beside Tracee JSON replay.")
+def bench(events: int, hit_rate: float, audit: bool) -> None:
+    """Replay throughput: JSON parsing alone vs the full replay with all detectors."""
+    if audit:
+        from memwarden.benchmarks.audit import run_audit_bench
+
+        run_audit_bench(events, hit_rate)
+        return
+    from memwarden.benchmarks.replay import run_replay_bench
+
+    run_replay_bench(events, hit_rate)

@@ -1,0 +1,63 @@
+"""The file output (``file:PATH`` or a plain ``PATH``): appends, and reopens the path on
+reload (SIGHUP) so that logrotate can move the file away."""
+
+from __future__ import annotations
+
+from typing import IO
+
+from memwarden.core.event import Finding
+from memwarden.outputs.base import Delivery, Output, OutputKind, OutputSpecError, find_format
+from memwarden.outputs.counters import OutputCounters
+from memwarden.outputs.formats import FindingFormat
+
+
+class FileOutput:
+    """Appends formatted findings to a file; :meth:`reopen` (SIGHUP) makes the next write open
+    the path again, so that logrotate can move the file away."""
+
+    def __init__(self, name: str, path: str, fmt: str | FindingFormat) -> None:
+        self.name = name
+        self.path = path
+        self.counters = OutputCounters(name, "file")
+        finding_format = find_format(fmt)
+        self.format = finding_format.render
+        self._header = finding_format.header
+        self._reopen = False
+        self.stream = self._open()  # raises OSError: the caller reports it
+
+    def _open(self) -> IO[bytes]:
+        stream = open(self.path, "ab")  # noqa: SIM115 - closed by close()/reopen
+        if self._header and stream.tell() == 0:
+            stream.write(self._header.encode())
+        return stream
+
+    def __call__(self, finding: Finding) -> None:
+        if self._reopen:
+            self._reopen = False
+            old, self.stream = self.stream, self._open()
+            old.close()
+        self.stream.write(self.format(finding))
+        self.stream.flush()
+        self.counters.sent += 1
+
+    def reopen(self) -> None:
+        """Called from any thread: the engine's thread reopens before its next write."""
+        self._reopen = True
+
+    def close(self, timeout: float = 5.0) -> None:  # noqa: ARG002 - Output API
+        self.stream.close()
+
+
+def _parse(spec: str, head: str, rest: str) -> str:  # noqa: ARG001 - OutputKind API
+    if not rest:
+        raise OutputSpecError(f"output {spec!r}: file: needs a path")
+    return rest
+
+
+def _open(name: str, target: str, fmt: FindingFormat, delivery: Delivery,  # noqa: ARG001
+          err: IO[str] | None) -> Output:
+    return FileOutput(name, target, fmt)
+
+
+KIND = OutputKind("file", ("file",), "file:PATH", _parse, lambda target: f"file:{target}",
+                  _open, plain_paths=True)
