@@ -148,15 +148,17 @@ def _falco_rule_detectors() -> list:
     paths = list(settings.rules) if settings is not None else []
     if not paths:
         return []
-    from memwarden.rules.falco import RulesError, load_rules
+    from memwarden.rules.formats import RulesError, load_rule_files
 
     try:
-        loaded = load_rules(paths)
+        loaded = load_rule_files(paths)
     except RulesError as exc:
         raise UsageFailure(str(exc)) from None
-    click.echo(f"memwarden: Falco rules: {loaded.counts['rules']} rules, "
-               f"{loaded.counts['active']} active ({', '.join(paths)}); "
-               f"'memwarden rules check' lists them with reasons", err=True)
+    for line in loaded.summary():
+        click.echo(f"memwarden: {line}; 'memwarden rules check' lists them with reasons",
+                   err=True)
+    for w in loaded.capsule8.warnings if loaded.capsule8 else ():
+        click.echo(f"memwarden: {w}", err=True)  # e.g. a responseAction that is not enforced
     return loaded.detectors
 
 
@@ -480,17 +482,17 @@ def rules_group() -> None:
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--quiet-warnings", is_flag=True, help="Do not print the load warnings.")
 def rules_check(files: tuple[str, ...], quiet_warnings: bool) -> None:
-    """Load Falco rules files in order (as 'run --rules' would) and list every rule: active
+    """Load Falco rules files in order (as 'run --rules' would) and Capsule8 policy files (told
+    apart by shape), and list every rule and policy: active
     (with the events it runs on) or inactive with the exact reason. Exit status 0 when the
     files load (inactive rules are fine), 2 on a load error ('file:line:col: rule ...')."""
-    from memwarden.rules.falco import RulesError, load_rules
-    from memwarden.rules.falco.report import render_check
+    from memwarden.rules.formats import RulesError, load_rule_files
 
     try:
-        loaded = load_rules(files)
+        loaded = load_rule_files(files)
     except RulesError as exc:
         raise UsageFailure(str(exc)) from None
-    click.echo(render_check(loaded), nl=False)
+    click.echo(loaded.render_check(), nl=False)
     if not quiet_warnings:
         for w in loaded.warnings:
             click.echo(str(w), err=True)
