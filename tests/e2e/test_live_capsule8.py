@@ -104,9 +104,11 @@ def test_seed_004_capsule8_policy_fires_live_on_core_and_coredump_filter_not_sta
              if str(a["output_fields"]["programName"]).endswith("/cat")}
     assert wanted <= reads, alerts
     assert f"/proc/{shell_pid}/status" not in paths, alerts
-    # the shell's own open of the core for writing (echo >) is an "open" too: it may alert
-    assert paths <= wanted, alerts
+    # the shell's own open of the core for writing (echo >) is an "open" too and alerts;
+    # other processes on the host may alert as well: only our paths are judged
     for a in ours:
+        if a["output_fields"]["filePath"] not in wanted:
+            continue
         assert a["priority"] == "Warning" and a["source"] == "syscall"
         assert a["output"].endswith(": Warning Core dump")
         assert a["output_fields"]["operation"] == "open"
