@@ -172,6 +172,10 @@ class PolicyCompiler:
 
     # -- parsing and checking -----------------------------------------------------------------
     def fail(self, line: RuleLine, offset: int, message: str) -> RulesError:
+        end = len(line.text.rstrip())
+        if offset >= end:  # the end of the condition: just after its last character
+            row, col = line.locate(end - 1)
+            return RulesError(line.where.at(row, col + 1), message)
         row, col = line.locate(offset)
         return RulesError(line.where.at(row, col), message)
 

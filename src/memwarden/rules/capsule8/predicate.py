@@ -64,6 +64,7 @@ _TOKEN = re.compile(r"""
   | (?P<lpar>\()
   | (?P<rpar>\))
   | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<open>["'])
   | (?P<list>\$[^\s()"']+)
   | (?P<num>-?\d+(?![\w./*-]))
   | (?P<word>[^\s()"'=!<>]+)
@@ -83,7 +84,7 @@ def tokenize(text: str) -> list[tuple[str, str, int]]:
             continue
         if kind == "bad":
             raise ConditionSyntaxError(f"unexpected character {m.group()!r}", m.start())
-        if kind == "str" and (len(m.group()) < 2 or m.group()[-1] != m.group()[0]):
+        if kind == "open":
             raise ConditionSyntaxError("unterminated string", m.start())
         if kind == "word" and m.group() in _KEYWORDS:
             kind = m.group()
@@ -95,7 +96,10 @@ class _Parser:
     def __init__(self, text: str, base: int) -> None:
         self.text = text
         self.base = base
-        self.tokens = tokenize(text)
+        try:
+            self.tokens = tokenize(text)
+        except ConditionSyntaxError as exc:
+            raise ConditionSyntaxError(exc.message, base + exc.offset) from None
         self.i = 0
 
     def peek(self) -> tuple[str, str, int] | None:
@@ -150,7 +154,7 @@ class _Parser:
         if t is not None:
             node = self.or_expr()
             if not self.take("rpar"):
-                raise self.fail(f"missing ')' (for the '(' at column offset {t[2] + 1})")
+                raise self.fail("missing ')'")
             return node
         t = self.peek()
         if t is None:

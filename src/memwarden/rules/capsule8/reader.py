@@ -185,8 +185,7 @@ class PolicyReader:
             prnode = keys["priority"][1]
             prio = self.scalar_text(prnode, where).lower()
             if prio not in PRIORITIES:
-                shown = sorted({v[0] for v in PRIORITIES.values()}, key=lambda p: PRIORITIES[
-                    p.lower()][1])
+                shown = list(dict.fromkeys(v[0] for v in PRIORITIES.values()))
                 raise RulesError(at(prnode), f"unknown priority '{prnode.value}' (known: "
                                              f"{', '.join(shown)})")
         else:
