@@ -70,6 +70,9 @@ CASES = [
     ("P:\n  policy: fileaccess\n  policy: file\n  rules: [default match]\n", 3, 3,
      "key 'policy' given twice"),
     ("P:\n  policy: [fileaccess\n", 3, 1, "YAML syntax error"),
+    ("P:\n  policy: file\n  enabled: !true yes\n  rules: [default match]\n", 3, 12,
+     "cannot read the value: could not determine a constructor for the tag '!true'"),
+    ("L:\n  type: ports\n  list: [!port 22]\n", 3, 10, "cannot read the value"),
     ("P:\n  policy: fileaccess\n  rules:\n    - {match: 1}\n    - default match\n", 4, 7,
      "a rule is one line of text"),
 ]
@@ -116,3 +119,34 @@ def test_unknown_keys_and_operations_warn(tmp_path: Path):
     assert any(m.startswith(f"{p}:5:26: policy 'P': warning: 'operation' is never 'write'")
                for m in msgs), msgs
     assert "inactive  P [Medium] fileaccess" in loaded.render_check()
+
+
+def test_mangled_policy_files_never_crash(tmp_path: Path):
+    """Deterministic mutations of a policy file: each loads or fails with file:line:col."""
+    import random
+    import re
+
+    src = (Path("tests/data/rules/capsule8_seed004.yaml").read_text()
+           + "E:\n  policy: exec\n  responseAction: [kill, log]\n  rules:\n"
+             "    - match programName in $Sh and (uid >= 1000 or not containerId == \"\")\n"
+             "    - default ignore\nSh:\n  type: programs\n  list: [/bin/*sh]\n")
+    rng = random.Random(20)
+    chars = list(' \n:-"\'$()[]{}*!=<>andornot0123\t#&|,?%@`\\')
+    p = tmp_path / "m.yaml"
+    located = re.compile(rf"^{re.escape(str(p))}:\d+:\d+: ")
+    for _ in range(400):
+        s = list(src)
+        for _ in range(rng.randint(1, 4)):
+            k = rng.randrange(len(s))
+            r = rng.random()
+            if r < 0.4:
+                del s[k:k + rng.randint(1, 6)]
+            elif r < 0.8:
+                s.insert(k, rng.choice(chars))
+            else:
+                s[k] = rng.choice(chars)
+        p.write_text("".join(s))
+        try:
+            load_rule_files([p])
+        except RulesError as exc:
+            assert located.match(str(exc)), (str(exc), "".join(s))

@@ -53,6 +53,16 @@ def is_policy_document(node: yaml.Node | None) -> bool:
     return isinstance(node, yaml.MappingNode)
 
 
+def _value(name: str, node: yaml.Node, kind: str = "", item: str = ""):
+    """A scalar's Python value; an unknown tag (``!foo``) is a located error."""
+    try:
+        return to_python(node)
+    except yaml.YAMLError as exc:
+        raise RulesError(_at(name, node, kind, item),
+                         f"cannot read the value: {getattr(exc, 'problem', None) or exc}"
+                         ) from None
+
+
 def _at(name: str, node: yaml.Node, kind: str = "", item: str = "") -> Where:
     return Where(name, node.start_mark.line + 1, node.start_mark.column + 1, kind, item)
 
@@ -151,7 +161,7 @@ class PolicyReader:
             if not isinstance(child, yaml.ScalarNode):
                 raise RulesError(iw, f"a {ltype} list item must be a single value")
             try:
-                items.append(check(to_python(child)))
+                items.append(check(_value(self.name, child, "list", name)))
             except ValueError as exc:
                 raise RulesError(iw, f"bad {ltype} item {child.value!r}: {exc}") from None
         return ListDef(name, ltype, items, where)
@@ -175,7 +185,8 @@ class PolicyReader:
         enabled = True
         if "enabled" in keys:
             enode = keys["enabled"][1]
-            value = to_python(enode) if isinstance(enode, yaml.ScalarNode) else None
+            value = (_value(self.name, enode, 'policy', name)
+                     if isinstance(enode, yaml.ScalarNode) else None)
             if not isinstance(value, bool):
                 raise RulesError(at(enode), "'enabled' must be true or false")
             enabled = value
