@@ -57,28 +57,32 @@ def signature_settings(settings: Settings) -> dict[str, SignatureSettings]:
     return out
 
 
-def falco_rule_detectors(paths: list[str], err: IO[str]) -> list[Any]:
-    """The active rules of these Falco rules files, in order; says how many on ``err``."""
+def rule_file_detectors(paths: list[str], err: IO[str]) -> list[Any]:
+    """The active rules of these rules files (Falco rules in order, Capsule8 policies, told
+    apart by shape); says how many on ``err``, with the load warnings that matter at run time
+    (a Capsule8 responseAction that is not enforced)."""
     if not paths:
         return []
-    from memwarden.rules.falco import RulesError, load_rules
+    from memwarden.rules.formats import RulesError, load_rule_files
 
     try:
-        loaded = load_rules(paths)
+        loaded = load_rule_files(paths)
     except RulesError as exc:
         raise AssemblyError(str(exc)) from None
-    print(f"memwarden: Falco rules: {loaded.counts['rules']} rules, "
-          f"{loaded.counts['active']} active ({', '.join(paths)}); "
-          f"'memwarden rules check' lists them with reasons", file=err, flush=True)
+    for line in loaded.summary():
+        print(f"memwarden: {line}; 'memwarden rules check' lists them with reasons",
+              file=err, flush=True)
+    for w in loaded.capsule8.warnings if loaded.capsule8 else ():
+        print(f"memwarden: {w}", file=err, flush=True)
     return loaded.detectors
 
 
 def build_detection(settings: Settings, err: IO[str] | None = None) -> Detection:
-    """Detectors (built-in signatures, then Falco rules) and the allowlist in force for them
+    """Detectors (built-in signatures, then the rules files) and the allowlist in force for them
     (defaults plus ``settings.allowlists``). Raises :class:`AssemblyError`."""
     err = err if err is not None else sys.stderr
     signatures = load_builtin_signatures(signature_settings(settings))
-    detectors = [*signatures, *falco_rule_detectors(list(settings.rules), err)]
+    detectors = [*signatures, *rule_file_detectors(list(settings.rules), err)]
     try:
         allowlist = load_allowlist_for(detectors, settings.allowlists)
     except AllowlistError as exc:

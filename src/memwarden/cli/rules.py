@@ -9,24 +9,24 @@ from memwarden.cli.group import CONTEXT, UsageFailure, main
 
 @main.group("rules", context_settings=CONTEXT)
 def rules_group() -> None:
-    """Falco-compatible rules files: check them, list the fields, measure them."""
+    """Rules files (Falco rules, Capsule8 policies): check them, list the fields, measure them."""
 
 
 @rules_group.command("check")
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("--quiet-warnings", is_flag=True, help="Do not print the load warnings.")
 def rules_check(files: tuple[str, ...], quiet_warnings: bool) -> None:
-    """Load Falco rules files in order (as 'run --rules' would) and list every rule: active
-    (with the events it runs on) or inactive with the exact reason. Exit status 0 when the
+    """Load Falco rules files in order (as 'run --rules' would) and Capsule8 policy files (told
+    apart by shape), and list every rule and policy: active (with the events it runs on) or
+    inactive with the exact reason. Exit status 0 when the
     files load (inactive rules are fine), 2 on a load error ('file:line:col: rule ...')."""
-    from memwarden.rules.falco import RulesError, load_rules
-    from memwarden.rules.falco.report import render_check
+    from memwarden.rules.formats import RulesError, load_rule_files
 
     try:
-        loaded = load_rules(files)
+        loaded = load_rule_files(files)
     except RulesError as exc:
         raise UsageFailure(str(exc)) from None
-    click.echo(render_check(loaded), nl=False)
+    click.echo(loaded.render_check(), nl=False)
     if not quiet_warnings:
         for w in loaded.warnings:
             click.echo(str(w), err=True)
