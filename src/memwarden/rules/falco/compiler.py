@@ -15,12 +15,13 @@ import fnmatch
 import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+import memwarden.rules.falco.ast as A
 from memwarden.core.event import Event
+from memwarden.core.pathset import PathSet
 from memwarden.core.requirements import PathFilter
-from memwarden.rules.falco import ast as A
 from memwarden.rules.falco.errors import ConditionSyntaxError, LoadWarning, RulesError, Where
 from memwarden.rules.falco.evttypes import KNOWN_EVENT_TYPES, MEMWARDEN_EVENT_OF, PROFILES
 from memwarden.rules.falco.fields import (
@@ -35,11 +36,10 @@ from memwarden.rules.falco.fields import (
     resolve,
 )
 from memwarden.rules.falco.loader import ExceptionDef, MacroDef, RuleDef, RulesFiles
-from memwarden.rules.falco.output import OutputError, OutputTemplate, compile_output
+from memwarden.rules.falco.model import CompiledRule, CompiledRuleset, Predicate
+from memwarden.rules.falco.output import OutputError, compile_output
 from memwarden.rules.falco.parser import ALL_OPS, LIST_OPS, NUM_OPS, parse_condition, unescape
 from memwarden.rules.falco.source import CondText
-
-Predicate = Callable[[Event], bool]
 
 _EQ_OPS = ("=", "==")
 _STR_ONLY = frozenset({"contains", "icontains", "bcontains", "startswith", "bstartswith",
@@ -60,34 +60,6 @@ class Missing(A.Node):
 
 TRUE = A.Const(True)
 FALSE = A.Const(False)
-
-
-@dataclass
-class CompiledRule:
-    """One rule after compilation: active (with a predicate per memwarden event) or not."""
-
-    rule: RuleDef
-    output: OutputTemplate | None
-    predicates: dict[str, Predicate] = field(default_factory=dict)
-    path_filters: list[PathFilter] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)  # why inactive (or partly)
-    falco_types: frozenset[str] | None = None  # evt.type values the condition can match
-
-    @property
-    def name(self) -> str:
-        return self.rule.name
-
-    @property
-    def active(self) -> bool:
-        return self.rule.enabled and bool(self.predicates)
-
-
-@dataclass
-class CompiledRuleset:
-    files: list[str]
-    rules: list[CompiledRule]
-    warnings: list[LoadWarning]
-    counts: dict[str, int]
 
 
 # -- compilation context -------------------------------------------------------------------------
@@ -876,8 +848,6 @@ def _cheap_first(node: A.Node) -> A.Node:
 
 def _path_gated(filters: list[PathFilter], predicate: Predicate) -> Predicate:
     """The rule's own path filters (necessary conditions) checked before the condition."""
-    from memwarden.core.pathset import PathSet
-
     matches = PathSet(filters).compile()
 
     def gated(ev: Event) -> bool:
