@@ -22,8 +22,10 @@ import memwarden.rules.falco.ast as A
 from memwarden.core.event import Event
 from memwarden.core.pathset import PathSet
 from memwarden.core.requirements import PathFilter
-from memwarden.rules.falco.errors import ConditionSyntaxError, LoadWarning, RulesError, Where
+from memwarden.rules.falco.diagnostics import error_at, parse
+from memwarden.rules.falco.errors import LoadWarning, RulesError, Where
 from memwarden.rules.falco.evttypes import KNOWN_EVENT_TYPES, MEMWARDEN_EVENT_OF, PROFILES
+from memwarden.rules.falco.expand import Expander
 from memwarden.rules.falco.fields import (
     BOOL,
     NUMBER,
@@ -35,11 +37,10 @@ from memwarden.rules.falco.fields import (
     UnknownField,
     resolve,
 )
-from memwarden.rules.falco.loader import ExceptionDef, MacroDef, RuleDef, RulesFiles
+from memwarden.rules.falco.loader import RuleDef, RulesFiles
 from memwarden.rules.falco.model import CompiledRule, CompiledRuleset, Predicate
 from memwarden.rules.falco.output import OutputError, compile_output
-from memwarden.rules.falco.parser import ALL_OPS, LIST_OPS, NUM_OPS, parse_condition, unescape
-from memwarden.rules.falco.source import CondText
+from memwarden.rules.falco.parser import LIST_OPS, NUM_OPS
 
 _EQ_OPS = ("=", "==")
 _STR_ONLY = frozenset({"contains", "icontains", "bcontains", "startswith", "bstartswith",
@@ -65,15 +66,6 @@ FALSE = A.Const(False)
 # -- compilation context -------------------------------------------------------------------------
 
 @dataclass
-class _Origin:
-    """Which condition text a node was parsed from (positions are offsets in it)."""
-
-    cond: CondText
-    where: Where
-    macro: str | None = None
-
-
-@dataclass
 class _Plan:
     """A validated check: the getter's ingredients and the prepared operand."""
 
@@ -91,212 +83,16 @@ class Compiler:
     def __init__(self, files: RulesFiles) -> None:
         self.files = files
         self.warnings: list[LoadWarning] = list(files.warnings)
-        self.lists: dict[str, list[str]] = {}
-        self.macro_ast: dict[str, A.Node] = {}
-        self.macro_expanded: dict[str, A.Node] = {}
-        self.used_macros: set[str] = set()
-        self.used_lists: set[str] = set()
+        self.expander = Expander(files, self.warnings)
         self.rule: RuleDef | None = None
         self.event = ""  # the memwarden event closures are being compiled for
 
-    # -- errors --------------------------------------------------------------------------------
+    # -- errors ------------------------------------------------------------------------------
     def error_at(self, node: A.Node, message: str) -> RulesError:
-        origin = node.origin
-        rule_where = self.rule.where if self.rule is not None else None
-        if isinstance(origin, _Origin):
-            line, col = origin.cond.locate(node.pos)
-            file = origin.cond.file_at(node.pos) or origin.where.file
-            base = origin.where
-            if origin.macro and rule_where is not None:
-                message = f"{message} (in macro '{origin.macro}')"
-                base = rule_where if rule_where.kind else base
-                return RulesError(Where(file, line, col, base.kind, base.name), message)
-            return RulesError(Where(file, line or base.line, col or base.col, base.kind,
-                                    base.name), message)
-        where = rule_where or Where("?")
-        return RulesError(where, message)
+        return error_at(node, message, self.rule)
 
     def warn(self, where: Where, message: str) -> None:
         self.warnings.append(LoadWarning(where, message))
-
-    # -- parsing -------------------------------------------------------------------------------
-    def parse(self, cond: CondText, where: Where, macro: str | None = None) -> A.Node:
-        origin = _Origin(cond, where, macro)
-        try:
-            node, notes = parse_condition(cond.text, origin)
-        except ConditionSyntaxError as exc:
-            raise RulesError(_where_in(cond, where, exc.offset),
-                             f"condition syntax error: {exc.message}") from None
-        for offset, note in notes:
-            self.warn(_where_in(cond, where, offset), note)
-        return node
-
-    # -- lists and macros ----------------------------------------------------------------------
-    def compile_lists(self) -> None:
-        defs = self.files.lists
-        for name, d in defs.items():
-            items: list[str] = []
-            for item in d.items:
-                ref = defs.get(item)
-                if ref is not None and ref.index < d.visibility and ref is not d:
-                    self.used_lists.add(item)
-                    items.extend(ref.items)
-                else:
-                    items.append(item)
-            self.lists[name] = items
-
-    def compile_macros(self) -> None:
-        for name, m in self.files.macros.items():
-            self.macro_ast[name] = self.parse(m.cond, m.where, macro=name)
-        for name in self.files.macros:
-            self.expand_macro(name, ())
-
-    def expand_macro(self, name: str, stack: tuple[str, ...]) -> A.Node:
-        done = self.macro_expanded.get(name)
-        if done is not None:
-            return done
-        if name in stack:
-            chain = " -> ".join((*stack[stack.index(name):], name))
-            m = self.files.macros[stack[0]]
-            raise RulesError(m.where, f"macro reference loop: {chain}")
-        m = self.files.macros[name]
-        saved = self.rule
-        self.rule = None
-        try:
-            node = self.expand(self.macro_ast[name], m, (*stack, name))
-        finally:
-            self.rule = saved
-        self.macro_expanded[name] = node
-        return node
-
-    def expand(self, node: A.Node, within: MacroDef | None, stack: tuple[str, ...]) -> A.Node:
-        """Macros and list references replaced (shares unchanged subtrees)."""
-        if isinstance(node, A.Ident):
-            m = self.files.macros.get(node.name)
-            if m is None or (within is not None and m.index >= within.visibility):
-                hint = ""
-                if m is not None:
-                    hint = (" (it is defined after this macro; a macro can only use macros "
-                            "defined before it)")
-                elif node.name in self.files.lists:
-                    hint = f" ('{node.name}' is a list: use it after an operator, e.g. in (...))"
-                err = self.error_at(node, f"undefined macro '{node.name}' used in filter{hint}")
-                if within is not None and self.rule is None:
-                    raise RulesError(err.where if err.where.kind else within.where,
-                                     err.message)
-                raise err
-            self.used_macros.add(node.name)
-            return self.expand_macro(node.name, stack)
-        if isinstance(node, A.And | A.Or):
-            kids = [self.expand(c, within, stack) for c in node.children]
-            return type(node)(kids, pos=node.pos, origin=node.origin)
-        if isinstance(node, A.Not):
-            return A.Not(self.expand(node.child, within, stack), pos=node.pos,
-                         origin=node.origin)
-        if isinstance(node, A.Check) and isinstance(node.rhs, A.ListValue):
-            return A.Check(node.lhs, node.op, self.expand_list(node.rhs), pos=node.pos,
-                           origin=node.origin)
-        return node
-
-    def expand_list(self, lv: A.ListValue) -> A.ListValue:
-        if lv.ref is not None:
-            items = self.lists.get(lv.ref)
-            if items is None:
-                raise self.error_at(lv, f"undefined list '{lv.ref}'")
-            self.used_lists.add(lv.ref)
-            return A.ListValue([self.list_item(t, lv) for t in items], pos=lv.pos,
-                               origin=lv.origin)
-        out: list[A.Value] = []
-        changed = False
-        for v in lv.items:
-            items = None if v.quoted else self.lists.get(v.text)
-            if items is None:
-                out.append(v)
-                continue
-            changed = True
-            self.used_lists.add(v.text)
-            out.extend(self.list_item(t, v) for t in items)
-        return A.ListValue(out, pos=lv.pos, origin=lv.origin) if changed else lv
-
-    def list_item(self, text: str, at: A.Node) -> A.Value:
-        """A list item as Falco puts it into a condition: quoted items are unquoted."""
-        if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-            try:
-                return A.Value(unescape(text), True, pos=at.pos, origin=at.origin)
-            except ConditionSyntaxError as exc:
-                raise self.error_at(at, f"list item {text!r}: {exc.message}") from None
-        return A.Value(text, False, pos=at.pos, origin=at.origin)
-
-    # -- exceptions ----------------------------------------------------------------------------
-    def exception_nodes(self, rule: RuleDef, base: A.Node) -> A.Node:
-        parts = [base]
-        for ex in rule.exceptions:
-            node = self.exception_node(ex, base)
-            if node is not None:
-                parts.append(A.Not(node, pos=base.pos, origin=base.origin))
-        return A.And(parts, pos=base.pos, origin=base.origin) if len(parts) > 1 else base
-
-    def exception_node(self, ex: ExceptionDef, at: A.Node) -> A.Node | None:
-        def fail(msg: str) -> RulesError:
-            return RulesError(ex.where, msg)
-
-        def field_ref(name: str) -> A.FieldRef:
-            m = re.fullmatch(r"([a-zA-Z][a-zA-Z0-9_.]*)(?:\[([^\]]*)\])?", name.strip())
-            if m is None:
-                raise fail(f"'{name}' is not a field")
-            return A.FieldRef(m[1], m[2], pos=at.pos, origin=at.origin)
-
-        def value(text: str, op: str) -> A.Node:
-            if op in LIST_OPS:
-                return self.expand_list(A.ListValue([self.list_item(text, at)], pos=at.pos,
-                                                    origin=at.origin))
-            return self.list_item(text, at)
-
-        if isinstance(ex.fields, str):
-            comp = ex.comps if ex.comps is not None else "in"
-            if not isinstance(comp, str):
-                raise fail("fields and comps must both be strings or both be lists")
-            if comp not in ("in", "pmatch", "intersects"):
-                raise fail("when fields is a single field, comps must be in, pmatch or "
-                           "intersects")
-            values: list[str] = []
-            for v in ex.values:
-                if isinstance(v, list):
-                    raise fail("expected the values to be a list of strings")
-                values.append(v)
-            if not values:
-                return None
-            lv = self.expand_list(A.ListValue([self.list_item(v, at) for v in values],
-                                              pos=at.pos, origin=at.origin))
-            return A.Check(field_ref(ex.fields), comp, lv, pos=at.pos, origin=at.origin)
-        fields = ex.fields or []
-        comps = ex.comps if ex.comps is not None else ["="] * len(fields)
-        if not isinstance(comps, list):
-            raise fail("fields and comps must both be strings or both be lists")
-        if len(comps) != len(fields):
-            raise fail("fields and comps lists must have equal length")
-        for c in comps:
-            if c not in ALL_OPS:
-                raise fail(f"'{c}' is not a supported comparison operator")
-        alternatives: list[A.Node] = []
-        for tup in ex.values:
-            if not isinstance(tup, list) or len(tup) != len(fields):
-                raise fail("fields and values lists must have equal length")
-            checks: list[A.Node] = []
-            for f, c, v in zip(fields, comps, tup, strict=True):
-                if isinstance(v, list):
-                    rhs: A.Node = self.expand_list(A.ListValue(
-                        [self.list_item(x, at) for x in v if isinstance(x, str)],
-                        pos=at.pos, origin=at.origin))
-                else:
-                    rhs = value(v, c)
-                checks.append(A.Check(field_ref(f), c, rhs, pos=at.pos, origin=at.origin))
-            alternatives.append(checks[0] if len(checks) == 1 else A.And(
-                checks, pos=at.pos, origin=at.origin))
-        if not alternatives:
-            return None
-        return alternatives[0] if len(alternatives) == 1 else A.Or(
-            alternatives, pos=at.pos, origin=at.origin)
 
     # -- validation of checks ------------------------------------------------------------------
     def validate(self, node: A.Node) -> None:
@@ -427,10 +223,10 @@ class Compiler:
                 return CompiledRule(rule, None, reasons=[
                     f"skipped: {exc} (skip-if-unknown-filter: true)"])
             raise RulesError(rule.output_where, str(exc)) from None
-        node = self.parse(rule.cond, rule.where)
-        node = self.exception_nodes(rule, node)
+        node = parse(rule.cond, rule.where, self.warnings)
+        node = self.expander.exception_nodes(rule, node)
         try:
-            node = self.expand(node, None, ())
+            node = self.expander.expand_rule(node, rule)
             self.validate(node)
         except RulesError as exc:
             if rule.skip_if_unknown_filter and "unknown field" in exc.message:
@@ -585,15 +381,10 @@ class Compiler:
 
     # -- everything ----------------------------------------------------------------------------
     def run(self) -> CompiledRuleset:
-        self.compile_lists()
-        self.compile_macros()
+        self.expander.compile_lists()
+        self.expander.compile_macros()
         compiled = [self.compile_rule(r) for r in self.files.rules.values()]
-        for name, m in self.files.macros.items():
-            if name not in self.used_macros:
-                self.warn(m.where, "macro not referred to by any rule or macro")
-        for name, d in self.files.lists.items():
-            if name not in self.used_lists:
-                self.warn(d.where, "list not referred to by any rule, macro or list")
+        self.expander.warn_unused()
         counts = {"rules": len(compiled), "macros": len(self.files.macros),
                   "lists": len(self.files.lists),
                   "active": sum(1 for c in compiled if c.active)}
@@ -601,12 +392,6 @@ class Compiler:
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-def _where_in(cond: CondText, where: Where, offset: int) -> Where:
-    line, col = cond.locate(offset)
-    return Where(cond.file_at(offset) or where.file, line or where.line, col or where.col,
-                 where.kind, where.name)
-
 
 def _always(_ev: Event) -> bool:
     return True
