@@ -15,36 +15,25 @@ import fnmatch
 import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import memwarden.rules.falco.ast as A
 from memwarden.core.event import Event
 from memwarden.core.pathset import PathSet
 from memwarden.core.requirements import PathFilter
-from memwarden.rules.falco.diagnostics import error_at, parse
+from memwarden.rules.falco.checks import EQ_OPS, PathPrefixes, Plan, validate
+from memwarden.rules.falco.diagnostics import parse
 from memwarden.rules.falco.errors import LoadWarning, RulesError, Where
 from memwarden.rules.falco.evttypes import KNOWN_EVENT_TYPES, MEMWARDEN_EVENT_OF, PROFILES
 from memwarden.rules.falco.expand import Expander
 from memwarden.rules.falco.fields import (
-    BOOL,
-    NUMBER,
-    STRING,
-    TRANSFORM_TYPES,
     TRANSFORMS,
     FieldSpec,
     Unfillable,
-    UnknownField,
-    resolve,
 )
 from memwarden.rules.falco.loader import RuleDef, RulesFiles
 from memwarden.rules.falco.model import CompiledRule, CompiledRuleset, Predicate
 from memwarden.rules.falco.output import OutputError, compile_output
-from memwarden.rules.falco.parser import LIST_OPS, NUM_OPS
-
-_EQ_OPS = ("=", "==")
-_STR_ONLY = frozenset({"contains", "icontains", "bcontains", "startswith", "bstartswith",
-                       "endswith", "glob", "iglob", "regex", "pmatch"})
 
 
 class Missing(A.Node):
@@ -63,22 +52,6 @@ TRUE = A.Const(True)
 FALSE = A.Const(False)
 
 
-# -- compilation context -------------------------------------------------------------------------
-
-@dataclass
-class _Plan:
-    """A validated check: the getter's ingredients and the prepared operand."""
-
-    spec: FieldSpec
-    arg: str | None
-    ftype: str
-    transforms: tuple[str, ...]
-    op: str
-    operand: Any  # prepared right-hand side (value, frozenset, regex, ...)
-    rhs_field: tuple[FieldSpec, str | None, tuple[str, ...]] | None = None
-    text: str | None = None  # the value as written (glob patterns for path filters)
-
-
 class Compiler:
     def __init__(self, files: RulesFiles) -> None:
         self.files = files
@@ -87,118 +60,9 @@ class Compiler:
         self.rule: RuleDef | None = None
         self.event = ""  # the memwarden event closures are being compiled for
 
-    # -- errors ------------------------------------------------------------------------------
-    def error_at(self, node: A.Node, message: str) -> RulesError:
-        return error_at(node, message, self.rule)
-
+    # -- warnings ----------------------------------------------------------------------------
     def warn(self, where: Where, message: str) -> None:
         self.warnings.append(LoadWarning(where, message))
-
-    # -- validation of checks ------------------------------------------------------------------
-    def validate(self, node: A.Node) -> None:
-        for n in A.walk(node):
-            if isinstance(n, A.Check) and n.plan is None:
-                n.plan = self.plan(n)
-
-    def _field(self, ref: A.Node, what: str) -> tuple[FieldSpec, str | None, tuple[str, ...]]:
-        transforms: list[str] = []
-        while isinstance(ref, A.Transform):
-            if ref.name == "val":
-                raise self.error_at(ref, "val() can only be used on the right of an operator")
-            if ref.name not in TRANSFORMS:
-                raise self.error_at(ref, f"transformer '{ref.name}' is not supported by "
-                                         f"memwarden (supported: {', '.join(TRANSFORMS)})")
-            if len(ref.args) != 1:
-                raise self.error_at(ref, f"{ref.name}() takes exactly one field")
-            transforms.append(ref.name)
-            ref = ref.args[0]
-        if not isinstance(ref, A.FieldRef):
-            raise self.error_at(ref, f"{what}: expected a field")
-        try:
-            spec, arg = resolve(ref.name, ref.arg)
-        except UnknownField:
-            raise self.error_at(ref, f"unknown field '{ref.text()}'") from None
-        except ValueError as exc:
-            raise self.error_at(ref, f"field {ref.text()}: {exc}") from None
-        if spec.make is not None and arg is not None:
-            try:
-                spec.getter(arg)
-            except ValueError as exc:
-                raise self.error_at(ref, f"field {ref.text()}: {exc}") from None
-            except Unfillable:
-                pass
-        return spec, arg, tuple(reversed(transforms))
-
-    def plan(self, n: A.Check) -> _Plan:
-        spec, arg, transforms = self._field(n.lhs, "left of the operator")
-        ftype = TRANSFORM_TYPES[transforms[-1]] if transforms else spec.type
-        op = n.op
-        name = n.lhs.text() if hasattr(n.lhs, "text") else spec.name
-        if op == "exists":
-            return _Plan(spec, arg, ftype, transforms, op, None)
-        if op in NUM_OPS and ftype != NUMBER:
-            raise self.error_at(n, f"operator '{op}' needs a number field; {name} is a {ftype}")
-        if op in _STR_ONLY and ftype != STRING:
-            raise self.error_at(n, f"operator '{op}' needs a string field; {name} is a {ftype}")
-        rhs = n.rhs
-        if isinstance(rhs, A.Transform):
-            inner = rhs.args[0] if rhs.name == "val" and rhs.args else rhs
-            rspec, rarg, rtr = self._field(inner, "inside val()")
-            rtype = TRANSFORM_TYPES[rtr[-1]] if rtr else rspec.type
-            if rtype != ftype:
-                raise self.error_at(rhs, f"{name} is a {ftype} but the right-hand side field "
-                                         f"is a {rtype}")
-            return _Plan(spec, arg, ftype, transforms, op, None, (rspec, rarg, rtr))
-        if isinstance(rhs, A.ListValue):
-            if op not in LIST_OPS:
-                raise self.error_at(rhs, f"operator '{op}' takes a single value, not a list")
-            values = [self.coerce(v, ftype, name, spec) for v in rhs.items]
-            if op == "pmatch":
-                return _Plan(spec, arg, ftype, transforms, op, PathPrefixes(values))
-            return _Plan(spec, arg, ftype, transforms, op, frozenset(values))
-        assert isinstance(rhs, A.Value)
-        value = self.coerce(rhs, ftype, name, spec)
-        if op in ("glob", "iglob"):
-            flags = re.IGNORECASE if op == "iglob" else 0
-            operand: Any = re.compile(fnmatch.translate(value), flags | re.DOTALL)
-        elif op == "regex":
-            try:
-                operand = re.compile(value)
-            except re.error as exc:
-                raise self.error_at(rhs, f"bad regular expression {value!r}: {exc}") from None
-        elif op in ("bcontains", "bstartswith"):
-            try:
-                operand = bytes.fromhex(value)
-            except ValueError:
-                raise self.error_at(rhs, f"'{op}' needs hex bytes, got {value!r}") from None
-        elif op == "icontains":
-            operand = value.lower()
-        else:
-            operand = value
-        return _Plan(spec, arg, ftype, transforms, op, operand, text=rhs.text)
-
-    def coerce(self, v: A.Value, ftype: str, name: str, spec: FieldSpec) -> Any:
-        text = v.text
-        if spec.name in ("evt.type", "syscall.type") and text not in KNOWN_EVENT_TYPES:
-            raise self.error_at(v, f"unknown event type '{text}'")
-        if ftype == NUMBER:
-            try:
-                return int(text, 0) if not text.lstrip("+-").startswith("0") or text.lower(
-                ).startswith(("0x", "-0x")) or text.strip("+-") == "0" else int(text, 10)
-            except ValueError:
-                try:
-                    f = float(text)
-                except ValueError:
-                    raise self.error_at(v, f"{text!r} is not a number ({name} is a number "
-                                           f"field)") from None
-                return int(f) if f.is_integer() else f
-        if ftype == BOOL:
-            low = text.lower()
-            if low not in ("true", "false"):
-                raise self.error_at(v, f"{text!r} is not true or false ({name} is a boolean "
-                                       f"field)")
-            return low == "true"
-        return text
 
     # -- rules ---------------------------------------------------------------------------------
     def compile_rule(self, rule: RuleDef) -> CompiledRule:
@@ -227,7 +91,7 @@ class Compiler:
         node = self.expander.exception_nodes(rule, node)
         try:
             node = self.expander.expand_rule(node, rule)
-            self.validate(node)
+            validate(node, rule)
         except RulesError as exc:
             if rule.skip_if_unknown_filter and "unknown field" in exc.message:
                 self.warn(exc.where, exc.message)
@@ -328,7 +192,7 @@ class Compiler:
         if spec.name in ("evt.type", "syscall.type"):
             return _fold_set(plan, profile.falco_types, node)
         if spec.name == "evt.dir":
-            if plan.op in _EQ_OPS:
+            if plan.op in EQ_OPS:
                 return TRUE if plan.operand in profile.directions else FALSE
             if plan.op == "!=":
                 return FALSE if plan.operand in profile.directions else TRUE
@@ -428,9 +292,9 @@ def absent_arg(spec: FieldSpec, arg: str | None, event: str) -> bool:
     return profile is not None and arg not in profile.args and arg not in profile.falco_args
 
 
-def _fold_set(plan: _Plan, possible: frozenset[str], node: A.Node) -> A.Node:
+def _fold_set(plan: Plan, possible: frozenset[str], node: A.Node) -> A.Node:
     op = plan.op
-    if op in _EQ_OPS:
+    if op in EQ_OPS:
         values = frozenset({plan.operand})
     elif op in ("in", "intersects"):
         values = plan.operand
@@ -463,36 +327,6 @@ def _missing(node: A.Node) -> list[Missing]:
     return out
 
 
-class PathPrefixes:
-    """``pmatch``: is a path one of these paths or below one? One set lookup per path
-    component (the path's ancestors), whatever the number of prefixes."""
-
-    __slots__ = ("paths",)
-
-    def __init__(self, paths: list[str]) -> None:
-        self.paths = frozenset(_norm_dir(p) for p in paths if isinstance(p, str))
-
-    def match(self, path: str) -> bool:
-        paths = self.paths
-        if path in paths or "/" in paths and path.startswith("/"):
-            return True
-        p = path.rstrip("/")
-        while True:
-            if p in paths:
-                return True
-            i = p.rfind("/")
-            if i <= 0:
-                return False
-            p = p[:i]
-
-    def __and__(self, other):
-        return frozenset()
-
-
-def _norm_dir(p: str) -> str:
-    stripped = p.rstrip("/")
-    return stripped or "/"
-
 
 def _evt_type_getter(event: str):
     """evt.type on one memwarden event: its `syscall` field if that is one of the event's
@@ -524,7 +358,7 @@ def _transformed(inner, tr):
     return get
 
 
-def check_closure(plan: _Plan, event: str = "") -> Predicate:  # noqa: C901 - per operator
+def check_closure(plan: Plan, event: str = "") -> Predicate:  # noqa: C901 - per operator
     get = _getter(plan.spec, plan.arg, plan.transforms, event)
     op, rhs = plan.op, plan.operand
     if plan.rhs_field is not None:
@@ -545,7 +379,7 @@ def check_closure(plan: _Plan, event: str = "") -> Predicate:  # noqa: C901 - pe
         return against_field
     if op == "exists":
         return lambda ev: get(ev) is not None
-    if op in _EQ_OPS:
+    if op in EQ_OPS:
         return lambda ev: get(ev) == rhs
     if op == "!=":
         return lambda ev: (v := get(ev)) is not None and v != rhs
@@ -606,7 +440,7 @@ _SELECTIVE_OPS = frozenset({"=", "==", "in", "intersects", "pmatch", "startswith
 def _rank(node: A.Node) -> int:
     if isinstance(node, A.Check):
         plan = node.plan
-        if (isinstance(plan, _Plan) and plan.spec.name in _SELECTIVE_FIELDS
+        if (isinstance(plan, Plan) and plan.spec.name in _SELECTIVE_FIELDS
                 and plan.op in _SELECTIVE_OPS and not plan.transforms):
             return 0
         return 1
@@ -676,7 +510,7 @@ def _types(node: A.Node, c: Compiler, negated: bool) -> frozenset[str] | None:
         plan = node.plan
         if plan is None or plan.spec.name != "evt.type" or plan.transforms or plan.rhs_field:
             return None
-        if plan.op in _EQ_OPS:
+        if plan.op in EQ_OPS:
             values = frozenset({plan.operand})
         elif plan.op in ("in", "intersects"):
             values = plan.operand
@@ -734,10 +568,10 @@ def _dir_prefix(path: str) -> tuple[str, str] | None:
     return ("prefix", d)
 
 
-def _path_requirement(plan: _Plan) -> set[tuple[str, str]] | None:
+def _path_requirement(plan: Plan) -> set[tuple[str, str]] | None:
     name, op, rhs = plan.spec.name, plan.op, plan.operand
     if name == "fd.name":
-        if op in _EQ_OPS:
+        if op in EQ_OPS:
             return {("exact", rhs)}
         if op in ("in", "intersects"):
             return {("exact", v) for v in rhs} if rhs else None
@@ -757,7 +591,7 @@ def _path_requirement(plan: _Plan) -> set[tuple[str, str]] | None:
             return _glob_requirement(plan)
         return None
     if name == "fd.directory":
-        if op in _EQ_OPS:
+        if op in EQ_OPS:
             return {("prefix", rhs.rstrip("/") + "/")} if rhs.rstrip("/") else None
         if op in ("in", "intersects") and rhs:
             if any(not v.rstrip("/") for v in rhs):
@@ -765,7 +599,7 @@ def _path_requirement(plan: _Plan) -> set[tuple[str, str]] | None:
             return {("prefix", v.rstrip("/") + "/") for v in rhs}
         return None
     if name == "fd.filename":
-        if op in _EQ_OPS and "/" not in rhs and rhs:
+        if op in EQ_OPS and "/" not in rhs and rhs:
             return {("basename", rhs)}
         if op in ("in", "intersects") and rhs and all("/" not in v and v for v in rhs):
             return {("basename", v) for v in rhs}
@@ -775,7 +609,7 @@ def _path_requirement(plan: _Plan) -> set[tuple[str, str]] | None:
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
-def _glob_requirement(plan: _Plan) -> set[tuple[str, str]] | None:
+def _glob_requirement(plan: Plan) -> set[tuple[str, str]] | None:
     pattern = plan.text
     if not pattern:
         return None

@@ -26,7 +26,7 @@ class Origin:
     macro: str | None = None
 
 
-def error_at(node: A.Node, message: str, rule: RuleDef | None) -> RulesError:
+def error_at(rule: RuleDef | None, node: A.Node, message: str) -> RulesError:
     """A load error placed at ``node``: within the rule being compiled, if any; a node from a
     macro's text is placed there, named after the rule that uses it."""
     origin = node.origin

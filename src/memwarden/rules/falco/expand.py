@@ -79,7 +79,7 @@ class Expander:
                             "defined before it)")
                 elif node.name in self.files.lists:
                     hint = f" ('{node.name}' is a list: use it after an operator, e.g. in (...))"
-                err = error_at(node, f"undefined macro '{node.name}' used in filter{hint}", rule)
+                err = error_at(rule, node, f"undefined macro '{node.name}' used in filter{hint}")
                 if within is not None and rule is None:
                     raise RulesError(err.where if err.where.kind else within.where,
                                      err.message)
@@ -101,7 +101,7 @@ class Expander:
         if lv.ref is not None:
             items = self.lists.get(lv.ref)
             if items is None:
-                raise error_at(lv, f"undefined list '{lv.ref}'", rule)
+                raise error_at(rule, lv, f"undefined list '{lv.ref}'")
             self.used_lists.add(lv.ref)
             return A.ListValue([list_item(t, lv, rule) for t in items], pos=lv.pos,
                                origin=lv.origin)
@@ -206,5 +206,5 @@ def list_item(text: str, at: A.Node, rule: RuleDef | None) -> A.Value:
         try:
             return A.Value(unescape(text), True, pos=at.pos, origin=at.origin)
         except ConditionSyntaxError as exc:
-            raise error_at(at, f"list item {text!r}: {exc.message}", rule) from None
+            raise error_at(rule, at, f"list item {text!r}: {exc.message}") from None
     return A.Value(text, False, pos=at.pos, origin=at.origin)
