@@ -29,27 +29,11 @@ from memwarden.rules.falco.expand import Expander
 from memwarden.rules.falco.fields import (
     TRANSFORMS,
     FieldSpec,
-    Unfillable,
 )
 from memwarden.rules.falco.loader import RuleDef, RulesFiles
 from memwarden.rules.falco.model import CompiledRule, CompiledRuleset, Predicate
 from memwarden.rules.falco.output import OutputError, compile_output
-
-
-class Missing(A.Node):
-    """A check memwarden cannot evaluate on an event (the field is not filled there)."""
-
-    __slots__ = ("field", "reason")
-
-    def __init__(self, field_name: str, reason: str) -> None:
-        self.field = field_name
-        self.reason = reason
-        self.pos = 0
-        self.origin = None
-
-
-TRUE = A.Const(True)
-FALSE = A.Const(False)
+from memwarden.rules.falco.specialise import fold, missing_checks
 
 
 class Compiler:
@@ -115,12 +99,12 @@ class Compiler:
         else:
             candidates = sorted(PROFILES)
         for event in candidates:
-            residual = self.fold(node, event)
+            residual = fold(node, event)
             if isinstance(residual, A.Const):
                 if residual.value:
                     compiled.predicates[event] = _always
                 continue
-            missing = _missing(residual)
+            missing = missing_checks(residual)
             if missing:
                 why = "; ".join(sorted({f"{m.field} ({m.reason})" for m in missing}))
                 compiled.reasons.append(f"on {event}: needs {why}")
@@ -141,68 +125,6 @@ class Compiler:
                                            "condition): it is evaluated on every event")
 
     # -- partial evaluation --------------------------------------------------------------------
-    def fold(self, node: A.Node, event: str) -> A.Node:
-        if isinstance(node, A.And):
-            kept: list[A.Node] = []
-            for c in node.children:
-                r = self.fold(c, event)
-                if isinstance(r, A.Const):
-                    if not r.value:
-                        return FALSE
-                    continue
-                kept.append(r)
-            if not kept:
-                return TRUE
-            return kept[0] if len(kept) == 1 else A.And(kept, pos=node.pos, origin=node.origin)
-        if isinstance(node, A.Or):
-            kept = []
-            for c in node.children:
-                r = self.fold(c, event)
-                if isinstance(r, A.Const):
-                    if r.value:
-                        return TRUE
-                    continue
-                kept.append(r)
-            if not kept:
-                return FALSE
-            return kept[0] if len(kept) == 1 else A.Or(kept, pos=node.pos, origin=node.origin)
-        if isinstance(node, A.Not):
-            r = self.fold(node.child, event)
-            if isinstance(r, A.Const):
-                return FALSE if r.value else TRUE
-            return A.Not(r, pos=node.pos, origin=node.origin)
-        if isinstance(node, A.Check):
-            return self.fold_check(node, event)
-        return node
-
-    def fold_check(self, node: A.Check, event: str) -> A.Node:
-        plan = node.plan
-        profile = PROFILES[event]
-        spec = plan.spec
-        for s, a in [(spec, plan.arg)] + ([(plan.rhs_field[0], plan.rhs_field[1])]
-                                          if plan.rhs_field else []):
-            if absent_arg(s, a, event):
-                return FALSE
-            why = unavailable(s, a, event)
-            if why is not None:
-                return Missing(s.name + (f"[{a}]" if a and s.arg != "dotted" else
-                                         f".{a}" if a else ""), why)
-        if plan.transforms or plan.rhs_field:
-            return node
-        if spec.name in ("evt.type", "syscall.type"):
-            return _fold_set(plan, profile.falco_types, node)
-        if spec.name == "evt.dir":
-            if plan.op in EQ_OPS:
-                return TRUE if plan.operand in profile.directions else FALSE
-            if plan.op == "!=":
-                return FALSE if plan.operand in profile.directions else TRUE
-            if plan.op in ("in", "intersects"):
-                return TRUE if plan.operand & profile.directions else FALSE
-            return TRUE if plan.op == "exists" else node
-        if spec.name == "evt.category":
-            return _fold_set(plan, frozenset({profile.category}), node)
-        return node
-
     # -- closures ------------------------------------------------------------------------------
     def closure(self, node: A.Node) -> Predicate:
         if isinstance(node, A.And):
@@ -263,69 +185,6 @@ def _always(_ev: Event) -> bool:
 
 def _never(_ev: Event) -> bool:
     return False
-
-
-def unavailable(spec: FieldSpec, arg: str | None, event: str) -> str | None:
-    """Why ``spec`` cannot be evaluated on ``event`` (None: it can)."""
-    if spec.make is None:
-        return spec.why_not
-    if spec.events is not None and event not in spec.events:
-        return f"memwarden fills it only on {', '.join(sorted(spec.events))}"
-    try:
-        spec.getter(arg)
-    except Unfillable as exc:
-        return str(exc)
-    except ValueError as exc:
-        return str(exc)
-    if spec.name in ("evt.arg", "evt.rawarg") and arg is not None and not arg.isdigit():
-        profile = PROFILES.get(event)
-        if profile is not None and arg not in profile.args and arg in profile.falco_args:
-            return f"memwarden's {event} does not carry Falco's argument '{arg}'"
-    return None
-
-
-def absent_arg(spec: FieldSpec, arg: str | None, event: str) -> bool:
-    """An evt.arg.NAME that Falco's events of these types do not have: no value (false)."""
-    if spec.name not in ("evt.arg", "evt.rawarg") or arg is None or arg.isdigit():
-        return False
-    profile = PROFILES.get(event)
-    return profile is not None and arg not in profile.args and arg not in profile.falco_args
-
-
-def _fold_set(plan: Plan, possible: frozenset[str], node: A.Node) -> A.Node:
-    op = plan.op
-    if op in EQ_OPS:
-        values = frozenset({plan.operand})
-    elif op in ("in", "intersects"):
-        values = plan.operand
-    elif op == "!=":
-        if plan.operand not in possible:
-            return TRUE
-        return FALSE if possible == {plan.operand} else node
-    elif op == "exists":
-        return TRUE
-    else:
-        return node
-    if possible <= values:
-        return TRUE
-    if not possible & values:
-        return FALSE
-    return node
-
-
-def _missing(node: A.Node) -> list[Missing]:
-    out: list[Missing] = []
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, Missing):
-            out.append(n)
-        elif isinstance(n, A.And | A.Or):
-            stack.extend(n.children)
-        elif isinstance(n, A.Not):
-            stack.append(n.child)
-    return out
-
 
 
 def _evt_type_getter(event: str):
