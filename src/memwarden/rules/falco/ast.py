@@ -88,7 +88,7 @@ class Check(Node):
     lhs: Node  # FieldRef or Transform
     op: str
     rhs: Node | None = None
-    #: what the compiler made of it (memwarden.rules.falco.compiler._Plan), once validated
+    #: what the compiler made of it (memwarden.rules.falco.checks.Plan), once validated
     plan: object = field(default=None, kw_only=True, compare=False, repr=False)
 
 

@@ -1,1040 +1,115 @@
-"""From rules files to runnable rules: lists and macros expanded, exceptions added, fields
-checked, and each condition specialised per memwarden event.
+"""From rules files to runnable rules: the orchestration of the analyses, one module each.
 
-For every memwarden event a rule may see, the condition is partially evaluated with what that
-event fixes (``evt.type`` among the event's types, ``evt.dir``, ``evt.category``): checks it
-decides become true or false. A rule is indexed under an event only when what is left can
-still be true (Falco's event-type index, computed the same way), and is then compiled to one
-closure for that event. A condition left needing a field memwarden cannot fill on that event
-drops the event, with the reason; a rule left with no event is inactive, with every reason.
+Per rule, in order: the output template is compiled; the condition is parsed
+(:mod:`.diagnostics`), its exceptions added and its macros and lists expanded (:mod:`.expand`),
+its checks validated and prepared (:mod:`.checks`); its event types give the memwarden events
+it may see (:mod:`.requirements`). For each of those events the condition is partially
+evaluated with what that event fixes (:mod:`.specialise`): a rule is indexed under an event
+only when what is left can still be true (Falco's event-type index, computed the same way),
+and is then compiled to one closure for that event (:mod:`.evaluate`), gated on
+``security_file_open`` by the path filters the condition implies. A condition left needing a
+field memwarden cannot fill on that event drops the event, with the reason; a rule left with
+no event is inactive, with every reason.
+
+Nothing here keeps per-rule or per-event state: the rule and the event are arguments; the
+only ruleset-wide state is the :class:`~.expand.Expander` (expanded lists and macros) and the
+warnings list, both local to :func:`compile_ruleset`.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import posixpath
-import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
-from memwarden.core.event import Event
+import memwarden.rules.falco.ast as A
 from memwarden.core.requirements import PathFilter
-from memwarden.rules.falco import ast as A
-from memwarden.rules.falco.errors import ConditionSyntaxError, LoadWarning, RulesError, Where
-from memwarden.rules.falco.evttypes import KNOWN_EVENT_TYPES, MEMWARDEN_EVENT_OF, PROFILES
-from memwarden.rules.falco.fields import (
-    BOOL,
-    NUMBER,
-    STRING,
-    TRANSFORM_TYPES,
-    TRANSFORMS,
-    FieldSpec,
-    Unfillable,
-    UnknownField,
-    resolve,
-)
-from memwarden.rules.falco.loader import ExceptionDef, MacroDef, RuleDef, RulesFiles
-from memwarden.rules.falco.output import OutputError, OutputTemplate, compile_output
-from memwarden.rules.falco.parser import ALL_OPS, LIST_OPS, NUM_OPS, parse_condition, unescape
-from memwarden.rules.falco.source import CondText
-
-Predicate = Callable[[Event], bool]
-
-_EQ_OPS = ("=", "==")
-_STR_ONLY = frozenset({"contains", "icontains", "bcontains", "startswith", "bstartswith",
-                       "endswith", "glob", "iglob", "regex", "pmatch"})
-
-
-class Missing(A.Node):
-    """A check memwarden cannot evaluate on an event (the field is not filled there)."""
-
-    __slots__ = ("field", "reason")
-
-    def __init__(self, field_name: str, reason: str) -> None:
-        self.field = field_name
-        self.reason = reason
-        self.pos = 0
-        self.origin = None
-
-
-TRUE = A.Const(True)
-FALSE = A.Const(False)
-
-
-@dataclass
-class CompiledRule:
-    """One rule after compilation: active (with a predicate per memwarden event) or not."""
-
-    rule: RuleDef
-    output: OutputTemplate | None
-    predicates: dict[str, Predicate] = field(default_factory=dict)
-    path_filters: list[PathFilter] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)  # why inactive (or partly)
-    falco_types: frozenset[str] | None = None  # evt.type values the condition can match
-
-    @property
-    def name(self) -> str:
-        return self.rule.name
-
-    @property
-    def active(self) -> bool:
-        return self.rule.enabled and bool(self.predicates)
-
-
-@dataclass
-class CompiledRuleset:
-    files: list[str]
-    rules: list[CompiledRule]
-    warnings: list[LoadWarning]
-    counts: dict[str, int]
-
-
-# -- compilation context -------------------------------------------------------------------------
-
-@dataclass
-class _Origin:
-    """Which condition text a node was parsed from (positions are offsets in it)."""
-
-    cond: CondText
-    where: Where
-    macro: str | None = None
-
-
-@dataclass
-class _Plan:
-    """A validated check: the getter's ingredients and the prepared operand."""
-
-    spec: FieldSpec
-    arg: str | None
-    ftype: str
-    transforms: tuple[str, ...]
-    op: str
-    operand: Any  # prepared right-hand side (value, frozenset, regex, ...)
-    rhs_field: tuple[FieldSpec, str | None, tuple[str, ...]] | None = None
-    text: str | None = None  # the value as written (glob patterns for path filters)
-
-
-class Compiler:
-    def __init__(self, files: RulesFiles) -> None:
-        self.files = files
-        self.warnings: list[LoadWarning] = list(files.warnings)
-        self.lists: dict[str, list[str]] = {}
-        self.macro_ast: dict[str, A.Node] = {}
-        self.macro_expanded: dict[str, A.Node] = {}
-        self.used_macros: set[str] = set()
-        self.used_lists: set[str] = set()
-        self.rule: RuleDef | None = None
-        self.event = ""  # the memwarden event closures are being compiled for
-
-    # -- errors --------------------------------------------------------------------------------
-    def error_at(self, node: A.Node, message: str) -> RulesError:
-        origin = node.origin
-        rule_where = self.rule.where if self.rule is not None else None
-        if isinstance(origin, _Origin):
-            line, col = origin.cond.locate(node.pos)
-            file = origin.cond.file_at(node.pos) or origin.where.file
-            base = origin.where
-            if origin.macro and rule_where is not None:
-                message = f"{message} (in macro '{origin.macro}')"
-                base = rule_where if rule_where.kind else base
-                return RulesError(Where(file, line, col, base.kind, base.name), message)
-            return RulesError(Where(file, line or base.line, col or base.col, base.kind,
-                                    base.name), message)
-        where = rule_where or Where("?")
-        return RulesError(where, message)
-
-    def warn(self, where: Where, message: str) -> None:
-        self.warnings.append(LoadWarning(where, message))
-
-    # -- parsing -------------------------------------------------------------------------------
-    def parse(self, cond: CondText, where: Where, macro: str | None = None) -> A.Node:
-        origin = _Origin(cond, where, macro)
-        try:
-            node, notes = parse_condition(cond.text, origin)
-        except ConditionSyntaxError as exc:
-            raise RulesError(_where_in(cond, where, exc.offset),
-                             f"condition syntax error: {exc.message}") from None
-        for offset, note in notes:
-            self.warn(_where_in(cond, where, offset), note)
-        return node
-
-    # -- lists and macros ----------------------------------------------------------------------
-    def compile_lists(self) -> None:
-        defs = self.files.lists
-        for name, d in defs.items():
-            items: list[str] = []
-            for item in d.items:
-                ref = defs.get(item)
-                if ref is not None and ref.index < d.visibility and ref is not d:
-                    self.used_lists.add(item)
-                    items.extend(ref.items)
-                else:
-                    items.append(item)
-            self.lists[name] = items
-
-    def compile_macros(self) -> None:
-        for name, m in self.files.macros.items():
-            self.macro_ast[name] = self.parse(m.cond, m.where, macro=name)
-        for name in self.files.macros:
-            self.expand_macro(name, ())
-
-    def expand_macro(self, name: str, stack: tuple[str, ...]) -> A.Node:
-        done = self.macro_expanded.get(name)
-        if done is not None:
-            return done
-        if name in stack:
-            chain = " -> ".join((*stack[stack.index(name):], name))
-            m = self.files.macros[stack[0]]
-            raise RulesError(m.where, f"macro reference loop: {chain}")
-        m = self.files.macros[name]
-        saved = self.rule
-        self.rule = None
-        try:
-            node = self.expand(self.macro_ast[name], m, (*stack, name))
-        finally:
-            self.rule = saved
-        self.macro_expanded[name] = node
-        return node
-
-    def expand(self, node: A.Node, within: MacroDef | None, stack: tuple[str, ...]) -> A.Node:
-        """Macros and list references replaced (shares unchanged subtrees)."""
-        if isinstance(node, A.Ident):
-            m = self.files.macros.get(node.name)
-            if m is None or (within is not None and m.index >= within.visibility):
-                hint = ""
-                if m is not None:
-                    hint = (" (it is defined after this macro; a macro can only use macros "
-                            "defined before it)")
-                elif node.name in self.files.lists:
-                    hint = f" ('{node.name}' is a list: use it after an operator, e.g. in (...))"
-                err = self.error_at(node, f"undefined macro '{node.name}' used in filter{hint}")
-                if within is not None and self.rule is None:
-                    raise RulesError(err.where if err.where.kind else within.where,
-                                     err.message)
-                raise err
-            self.used_macros.add(node.name)
-            return self.expand_macro(node.name, stack)
-        if isinstance(node, A.And | A.Or):
-            kids = [self.expand(c, within, stack) for c in node.children]
-            return type(node)(kids, pos=node.pos, origin=node.origin)
-        if isinstance(node, A.Not):
-            return A.Not(self.expand(node.child, within, stack), pos=node.pos,
-                         origin=node.origin)
-        if isinstance(node, A.Check) and isinstance(node.rhs, A.ListValue):
-            return A.Check(node.lhs, node.op, self.expand_list(node.rhs), pos=node.pos,
-                           origin=node.origin)
-        return node
-
-    def expand_list(self, lv: A.ListValue) -> A.ListValue:
-        if lv.ref is not None:
-            items = self.lists.get(lv.ref)
-            if items is None:
-                raise self.error_at(lv, f"undefined list '{lv.ref}'")
-            self.used_lists.add(lv.ref)
-            return A.ListValue([self.list_item(t, lv) for t in items], pos=lv.pos,
-                               origin=lv.origin)
-        out: list[A.Value] = []
-        changed = False
-        for v in lv.items:
-            items = None if v.quoted else self.lists.get(v.text)
-            if items is None:
-                out.append(v)
-                continue
-            changed = True
-            self.used_lists.add(v.text)
-            out.extend(self.list_item(t, v) for t in items)
-        return A.ListValue(out, pos=lv.pos, origin=lv.origin) if changed else lv
-
-    def list_item(self, text: str, at: A.Node) -> A.Value:
-        """A list item as Falco puts it into a condition: quoted items are unquoted."""
-        if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
-            try:
-                return A.Value(unescape(text), True, pos=at.pos, origin=at.origin)
-            except ConditionSyntaxError as exc:
-                raise self.error_at(at, f"list item {text!r}: {exc.message}") from None
-        return A.Value(text, False, pos=at.pos, origin=at.origin)
-
-    # -- exceptions ----------------------------------------------------------------------------
-    def exception_nodes(self, rule: RuleDef, base: A.Node) -> A.Node:
-        parts = [base]
-        for ex in rule.exceptions:
-            node = self.exception_node(ex, base)
-            if node is not None:
-                parts.append(A.Not(node, pos=base.pos, origin=base.origin))
-        return A.And(parts, pos=base.pos, origin=base.origin) if len(parts) > 1 else base
-
-    def exception_node(self, ex: ExceptionDef, at: A.Node) -> A.Node | None:
-        def fail(msg: str) -> RulesError:
-            return RulesError(ex.where, msg)
-
-        def field_ref(name: str) -> A.FieldRef:
-            m = re.fullmatch(r"([a-zA-Z][a-zA-Z0-9_.]*)(?:\[([^\]]*)\])?", name.strip())
-            if m is None:
-                raise fail(f"'{name}' is not a field")
-            return A.FieldRef(m[1], m[2], pos=at.pos, origin=at.origin)
-
-        def value(text: str, op: str) -> A.Node:
-            if op in LIST_OPS:
-                return self.expand_list(A.ListValue([self.list_item(text, at)], pos=at.pos,
-                                                    origin=at.origin))
-            return self.list_item(text, at)
-
-        if isinstance(ex.fields, str):
-            comp = ex.comps if ex.comps is not None else "in"
-            if not isinstance(comp, str):
-                raise fail("fields and comps must both be strings or both be lists")
-            if comp not in ("in", "pmatch", "intersects"):
-                raise fail("when fields is a single field, comps must be in, pmatch or "
-                           "intersects")
-            values: list[str] = []
-            for v in ex.values:
-                if isinstance(v, list):
-                    raise fail("expected the values to be a list of strings")
-                values.append(v)
-            if not values:
-                return None
-            lv = self.expand_list(A.ListValue([self.list_item(v, at) for v in values],
-                                              pos=at.pos, origin=at.origin))
-            return A.Check(field_ref(ex.fields), comp, lv, pos=at.pos, origin=at.origin)
-        fields = ex.fields or []
-        comps = ex.comps if ex.comps is not None else ["="] * len(fields)
-        if not isinstance(comps, list):
-            raise fail("fields and comps must both be strings or both be lists")
-        if len(comps) != len(fields):
-            raise fail("fields and comps lists must have equal length")
-        for c in comps:
-            if c not in ALL_OPS:
-                raise fail(f"'{c}' is not a supported comparison operator")
-        alternatives: list[A.Node] = []
-        for tup in ex.values:
-            if not isinstance(tup, list) or len(tup) != len(fields):
-                raise fail("fields and values lists must have equal length")
-            checks: list[A.Node] = []
-            for f, c, v in zip(fields, comps, tup, strict=True):
-                if isinstance(v, list):
-                    rhs: A.Node = self.expand_list(A.ListValue(
-                        [self.list_item(x, at) for x in v if isinstance(x, str)],
-                        pos=at.pos, origin=at.origin))
-                else:
-                    rhs = value(v, c)
-                checks.append(A.Check(field_ref(f), c, rhs, pos=at.pos, origin=at.origin))
-            alternatives.append(checks[0] if len(checks) == 1 else A.And(
-                checks, pos=at.pos, origin=at.origin))
-        if not alternatives:
-            return None
-        return alternatives[0] if len(alternatives) == 1 else A.Or(
-            alternatives, pos=at.pos, origin=at.origin)
-
-    # -- validation of checks ------------------------------------------------------------------
-    def validate(self, node: A.Node) -> None:
-        for n in A.walk(node):
-            if isinstance(n, A.Check) and n.plan is None:
-                n.plan = self.plan(n)
-
-    def _field(self, ref: A.Node, what: str) -> tuple[FieldSpec, str | None, tuple[str, ...]]:
-        transforms: list[str] = []
-        while isinstance(ref, A.Transform):
-            if ref.name == "val":
-                raise self.error_at(ref, "val() can only be used on the right of an operator")
-            if ref.name not in TRANSFORMS:
-                raise self.error_at(ref, f"transformer '{ref.name}' is not supported by "
-                                         f"memwarden (supported: {', '.join(TRANSFORMS)})")
-            if len(ref.args) != 1:
-                raise self.error_at(ref, f"{ref.name}() takes exactly one field")
-            transforms.append(ref.name)
-            ref = ref.args[0]
-        if not isinstance(ref, A.FieldRef):
-            raise self.error_at(ref, f"{what}: expected a field")
-        try:
-            spec, arg = resolve(ref.name, ref.arg)
-        except UnknownField:
-            raise self.error_at(ref, f"unknown field '{ref.text()}'") from None
-        except ValueError as exc:
-            raise self.error_at(ref, f"field {ref.text()}: {exc}") from None
-        if spec.make is not None and arg is not None:
-            try:
-                spec.getter(arg)
-            except ValueError as exc:
-                raise self.error_at(ref, f"field {ref.text()}: {exc}") from None
-            except Unfillable:
-                pass
-        return spec, arg, tuple(reversed(transforms))
-
-    def plan(self, n: A.Check) -> _Plan:
-        spec, arg, transforms = self._field(n.lhs, "left of the operator")
-        ftype = TRANSFORM_TYPES[transforms[-1]] if transforms else spec.type
-        op = n.op
-        name = n.lhs.text() if hasattr(n.lhs, "text") else spec.name
-        if op == "exists":
-            return _Plan(spec, arg, ftype, transforms, op, None)
-        if op in NUM_OPS and ftype != NUMBER:
-            raise self.error_at(n, f"operator '{op}' needs a number field; {name} is a {ftype}")
-        if op in _STR_ONLY and ftype != STRING:
-            raise self.error_at(n, f"operator '{op}' needs a string field; {name} is a {ftype}")
-        rhs = n.rhs
-        if isinstance(rhs, A.Transform):
-            inner = rhs.args[0] if rhs.name == "val" and rhs.args else rhs
-            rspec, rarg, rtr = self._field(inner, "inside val()")
-            rtype = TRANSFORM_TYPES[rtr[-1]] if rtr else rspec.type
-            if rtype != ftype:
-                raise self.error_at(rhs, f"{name} is a {ftype} but the right-hand side field "
-                                         f"is a {rtype}")
-            return _Plan(spec, arg, ftype, transforms, op, None, (rspec, rarg, rtr))
-        if isinstance(rhs, A.ListValue):
-            if op not in LIST_OPS:
-                raise self.error_at(rhs, f"operator '{op}' takes a single value, not a list")
-            values = [self.coerce(v, ftype, name, spec) for v in rhs.items]
-            if op == "pmatch":
-                return _Plan(spec, arg, ftype, transforms, op, PathPrefixes(values))
-            return _Plan(spec, arg, ftype, transforms, op, frozenset(values))
-        assert isinstance(rhs, A.Value)
-        value = self.coerce(rhs, ftype, name, spec)
-        if op in ("glob", "iglob"):
-            flags = re.IGNORECASE if op == "iglob" else 0
-            operand: Any = re.compile(fnmatch.translate(value), flags | re.DOTALL)
-        elif op == "regex":
-            try:
-                operand = re.compile(value)
-            except re.error as exc:
-                raise self.error_at(rhs, f"bad regular expression {value!r}: {exc}") from None
-        elif op in ("bcontains", "bstartswith"):
-            try:
-                operand = bytes.fromhex(value)
-            except ValueError:
-                raise self.error_at(rhs, f"'{op}' needs hex bytes, got {value!r}") from None
-        elif op == "icontains":
-            operand = value.lower()
-        else:
-            operand = value
-        return _Plan(spec, arg, ftype, transforms, op, operand, text=rhs.text)
-
-    def coerce(self, v: A.Value, ftype: str, name: str, spec: FieldSpec) -> Any:
-        text = v.text
-        if spec.name in ("evt.type", "syscall.type") and text not in KNOWN_EVENT_TYPES:
-            raise self.error_at(v, f"unknown event type '{text}'")
-        if ftype == NUMBER:
-            try:
-                return int(text, 0) if not text.lstrip("+-").startswith("0") or text.lower(
-                ).startswith(("0x", "-0x")) or text.strip("+-") == "0" else int(text, 10)
-            except ValueError:
-                try:
-                    f = float(text)
-                except ValueError:
-                    raise self.error_at(v, f"{text!r} is not a number ({name} is a number "
-                                           f"field)") from None
-                return int(f) if f.is_integer() else f
-        if ftype == BOOL:
-            low = text.lower()
-            if low not in ("true", "false"):
-                raise self.error_at(v, f"{text!r} is not true or false ({name} is a boolean "
-                                       f"field)")
-            return low == "true"
-        return text
-
-    # -- rules ---------------------------------------------------------------------------------
-    def compile_rule(self, rule: RuleDef) -> CompiledRule:
-        self.rule = rule
-        try:
-            return self._compile_rule(rule)
-        finally:
-            self.rule = None
-
-    def _compile_rule(self, rule: RuleDef) -> CompiledRule:
-        if rule.source != "syscall":
-            # plugin sources: conditions and outputs use the plugin's fields (Falco also
-            # skips rules of a source it has not loaded, with a warning)
-            self.warn(rule.where, f"unknown source {rule.source}, skipping")
-            return CompiledRule(rule, None, reasons=[
-                f"source '{rule.source}' is not produced by memwarden (it runs no plugins)"])
-        try:
-            output = compile_output(rule.output)
-        except OutputError as exc:
-            if rule.skip_if_unknown_filter:
-                self.warn(rule.output_where, str(exc))
-                return CompiledRule(rule, None, reasons=[
-                    f"skipped: {exc} (skip-if-unknown-filter: true)"])
-            raise RulesError(rule.output_where, str(exc)) from None
-        node = self.parse(rule.cond, rule.where)
-        node = self.exception_nodes(rule, node)
-        try:
-            node = self.expand(node, None, ())
-            self.validate(node)
-        except RulesError as exc:
-            if rule.skip_if_unknown_filter and "unknown field" in exc.message:
-                self.warn(exc.where, exc.message)
-                return CompiledRule(rule, output, reasons=[
-                    f"skipped: {exc.message} (skip-if-unknown-filter: true)"])
-            raise
-        compiled = CompiledRule(rule, output, falco_types=falco_event_types(node, self))
-        self.specialise(compiled, node)
-        return compiled
-
-    def specialise(self, compiled: CompiledRule, node: A.Node) -> None:
-        types = compiled.falco_types
-        if types is not None:
-            unproduced = sorted(t for t in types if t not in MEMWARDEN_EVENT_OF)
-            if unproduced:
-                compiled.reasons.append(
-                    f"event type{'s' if len(unproduced) > 1 else ''} {', '.join(unproduced)}: "
-                    f"not produced by memwarden")
-            candidates = sorted({MEMWARDEN_EVENT_OF[t] for t in types if t in
-                                 MEMWARDEN_EVENT_OF})
-        else:
-            candidates = sorted(PROFILES)
-        for event in candidates:
-            residual = self.fold(node, event)
-            if isinstance(residual, A.Const):
-                if residual.value:
-                    compiled.predicates[event] = _always
-                continue
-            missing = _missing(residual)
-            if missing:
-                why = "; ".join(sorted({f"{m.field} ({m.reason})" for m in missing}))
-                compiled.reasons.append(f"on {event}: needs {why}")
-                continue
-            self.event = event
-            predicate = self.closure(_cheap_first(residual))
-            if event == "security_file_open":
-                filters = required_paths(residual, self)
-                if filters:
-                    compiled.path_filters.extend(
-                        PathFilter(event, kind, value) for kind, value in sorted(filters))
-                    predicate = _path_gated(compiled.path_filters, predicate)
-            compiled.predicates[event] = predicate
-        if not compiled.predicates and not compiled.reasons:
-            compiled.reasons.append("the condition is false on every event memwarden produces")
-        if compiled.predicates and types is None and compiled.rule.warn_evttypes:
-            self.warn(compiled.rule.where, "rule matches every event type (no evt.type "
-                                           "condition): it is evaluated on every event")
-
-    # -- partial evaluation --------------------------------------------------------------------
-    def fold(self, node: A.Node, event: str) -> A.Node:
-        if isinstance(node, A.And):
-            kept: list[A.Node] = []
-            for c in node.children:
-                r = self.fold(c, event)
-                if isinstance(r, A.Const):
-                    if not r.value:
-                        return FALSE
-                    continue
-                kept.append(r)
-            if not kept:
-                return TRUE
-            return kept[0] if len(kept) == 1 else A.And(kept, pos=node.pos, origin=node.origin)
-        if isinstance(node, A.Or):
-            kept = []
-            for c in node.children:
-                r = self.fold(c, event)
-                if isinstance(r, A.Const):
-                    if r.value:
-                        return TRUE
-                    continue
-                kept.append(r)
-            if not kept:
-                return FALSE
-            return kept[0] if len(kept) == 1 else A.Or(kept, pos=node.pos, origin=node.origin)
-        if isinstance(node, A.Not):
-            r = self.fold(node.child, event)
-            if isinstance(r, A.Const):
-                return FALSE if r.value else TRUE
-            return A.Not(r, pos=node.pos, origin=node.origin)
-        if isinstance(node, A.Check):
-            return self.fold_check(node, event)
-        return node
-
-    def fold_check(self, node: A.Check, event: str) -> A.Node:
-        plan = node.plan
-        profile = PROFILES[event]
-        spec = plan.spec
-        for s, a in [(spec, plan.arg)] + ([(plan.rhs_field[0], plan.rhs_field[1])]
-                                          if plan.rhs_field else []):
-            if absent_arg(s, a, event):
-                return FALSE
-            why = unavailable(s, a, event)
-            if why is not None:
-                return Missing(s.name + (f"[{a}]" if a and s.arg != "dotted" else
-                                         f".{a}" if a else ""), why)
-        if plan.transforms or plan.rhs_field:
-            return node
-        if spec.name in ("evt.type", "syscall.type"):
-            return _fold_set(plan, profile.falco_types, node)
-        if spec.name == "evt.dir":
-            if plan.op in _EQ_OPS:
-                return TRUE if plan.operand in profile.directions else FALSE
-            if plan.op == "!=":
-                return FALSE if plan.operand in profile.directions else TRUE
-            if plan.op in ("in", "intersects"):
-                return TRUE if plan.operand & profile.directions else FALSE
-            return TRUE if plan.op == "exists" else node
-        if spec.name == "evt.category":
-            return _fold_set(plan, frozenset({profile.category}), node)
-        return node
-
-    # -- closures ------------------------------------------------------------------------------
-    def closure(self, node: A.Node) -> Predicate:
-        if isinstance(node, A.And):
-            fs = tuple(self.closure(c) for c in node.children)
-            if len(fs) == 2:
-                a, b = fs
-                return lambda ev: a(ev) and b(ev)
-            if len(fs) == 3:
-                a, b, c = fs
-                return lambda ev: a(ev) and b(ev) and c(ev)
-
-            def all_of(ev: Event) -> bool:
-                for f in fs:  # noqa: SIM110 - a loop beats all() over a generator here
-                    if not f(ev):
-                        return False
-                return True
-            return all_of
-        if isinstance(node, A.Or):
-            fs = tuple(self.closure(c) for c in node.children)
-            if len(fs) == 2:
-                a, b = fs
-                return lambda ev: a(ev) or b(ev)
-            if len(fs) == 3:
-                a, b, c = fs
-                return lambda ev: a(ev) or b(ev) or c(ev)
-
-            def any_of(ev: Event) -> bool:
-                for f in fs:  # noqa: SIM110 - a loop beats any() over a generator here
-                    if f(ev):
-                        return True
-                return False
-            return any_of
-        if isinstance(node, A.Not):
-            f = self.closure(node.child)
-            return lambda ev: not f(ev)
-        if isinstance(node, A.Const):
-            return _always if node.value else _never
-        assert isinstance(node, A.Check)
-        return check_closure(node.plan, self.event)
-
-    # -- everything ----------------------------------------------------------------------------
-    def run(self) -> CompiledRuleset:
-        self.compile_lists()
-        self.compile_macros()
-        compiled = [self.compile_rule(r) for r in self.files.rules.values()]
-        for name, m in self.files.macros.items():
-            if name not in self.used_macros:
-                self.warn(m.where, "macro not referred to by any rule or macro")
-        for name, d in self.files.lists.items():
-            if name not in self.used_lists:
-                self.warn(d.where, "list not referred to by any rule, macro or list")
-        counts = {"rules": len(compiled), "macros": len(self.files.macros),
-                  "lists": len(self.files.lists),
-                  "active": sum(1 for c in compiled if c.active)}
-        return CompiledRuleset(list(self.files.files), compiled, self.warnings, counts)
-
-
-# -- helpers --------------------------------------------------------------------------------------
-
-def _where_in(cond: CondText, where: Where, offset: int) -> Where:
-    line, col = cond.locate(offset)
-    return Where(cond.file_at(offset) or where.file, line or where.line, col or where.col,
-                 where.kind, where.name)
-
-
-def _always(_ev: Event) -> bool:
-    return True
-
-
-def _never(_ev: Event) -> bool:
-    return False
-
-
-def unavailable(spec: FieldSpec, arg: str | None, event: str) -> str | None:
-    """Why ``spec`` cannot be evaluated on ``event`` (None: it can)."""
-    if spec.make is None:
-        return spec.why_not
-    if spec.events is not None and event not in spec.events:
-        return f"memwarden fills it only on {', '.join(sorted(spec.events))}"
-    try:
-        spec.getter(arg)
-    except Unfillable as exc:
-        return str(exc)
-    except ValueError as exc:
-        return str(exc)
-    if spec.name in ("evt.arg", "evt.rawarg") and arg is not None and not arg.isdigit():
-        profile = PROFILES.get(event)
-        if profile is not None and arg not in profile.args and arg in profile.falco_args:
-            return f"memwarden's {event} does not carry Falco's argument '{arg}'"
-    return None
-
-
-def absent_arg(spec: FieldSpec, arg: str | None, event: str) -> bool:
-    """An evt.arg.NAME that Falco's events of these types do not have: no value (false)."""
-    if spec.name not in ("evt.arg", "evt.rawarg") or arg is None or arg.isdigit():
-        return False
-    profile = PROFILES.get(event)
-    return profile is not None and arg not in profile.args and arg not in profile.falco_args
-
-
-def _fold_set(plan: _Plan, possible: frozenset[str], node: A.Node) -> A.Node:
-    op = plan.op
-    if op in _EQ_OPS:
-        values = frozenset({plan.operand})
-    elif op in ("in", "intersects"):
-        values = plan.operand
-    elif op == "!=":
-        if plan.operand not in possible:
-            return TRUE
-        return FALSE if possible == {plan.operand} else node
-    elif op == "exists":
-        return TRUE
-    else:
-        return node
-    if possible <= values:
-        return TRUE
-    if not possible & values:
-        return FALSE
-    return node
-
-
-def _missing(node: A.Node) -> list[Missing]:
-    out: list[Missing] = []
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, Missing):
-            out.append(n)
-        elif isinstance(n, A.And | A.Or):
-            stack.extend(n.children)
-        elif isinstance(n, A.Not):
-            stack.append(n.child)
-    return out
-
-
-class PathPrefixes:
-    """``pmatch``: is a path one of these paths or below one? One set lookup per path
-    component (the path's ancestors), whatever the number of prefixes."""
-
-    __slots__ = ("paths",)
-
-    def __init__(self, paths: list[str]) -> None:
-        self.paths = frozenset(_norm_dir(p) for p in paths if isinstance(p, str))
-
-    def match(self, path: str) -> bool:
-        paths = self.paths
-        if path in paths or "/" in paths and path.startswith("/"):
-            return True
-        p = path.rstrip("/")
-        while True:
-            if p in paths:
-                return True
-            i = p.rfind("/")
-            if i <= 0:
-                return False
-            p = p[:i]
-
-    def __and__(self, other):
-        return frozenset()
-
-
-def _norm_dir(p: str) -> str:
-    stripped = p.rstrip("/")
-    return stripped or "/"
-
-
-def _evt_type_getter(event: str):
-    """evt.type on one memwarden event: its `syscall` field if that is one of the event's
-    types, else the event's default type (a closure per event: no profile lookup)."""
-    profile = PROFILES[event]
-    types, default = profile.falco_types, profile.default_type
-
-    def get(ev: Event) -> str:
-        sc = ev.data.get("syscall")
-        return sc if sc in types else default
-    return get
-
-
-def _getter(spec: FieldSpec, arg: str | None, transforms: tuple[str, ...], event: str = ""):
-    if spec.name in ("evt.type", "syscall.type") and event in PROFILES:
-        get = _evt_type_getter(event)
-    else:
-        get = spec.getter(arg)
-    for name in transforms:
-        tr = TRANSFORMS[name]
-        get = _transformed(get, tr)
-    return get
-
-
-def _transformed(inner, tr):
-    def get(ev: Event) -> Any:
-        v = inner(ev)
-        return None if v is None else tr(v)
-    return get
-
-
-def check_closure(plan: _Plan, event: str = "") -> Predicate:  # noqa: C901 - per operator
-    get = _getter(plan.spec, plan.arg, plan.transforms, event)
-    op, rhs = plan.op, plan.operand
-    if plan.rhs_field is not None:
-        other = _getter(*plan.rhs_field, event)
-        cmp = _BINARY[op]
-
-        def against_field(ev: Event) -> bool:
-            a = get(ev)
-            if a is None:
-                return False
-            b = other(ev)
-            if b is None:
-                return False
-            try:
-                return cmp(a, b)
-            except TypeError:
-                return False
-        return against_field
-    if op == "exists":
-        return lambda ev: get(ev) is not None
-    if op in _EQ_OPS:
-        return lambda ev: get(ev) == rhs
-    if op == "!=":
-        return lambda ev: (v := get(ev)) is not None and v != rhs
-    if op in ("in", "intersects"):
-        return lambda ev: get(ev) in rhs
-    if op == "pmatch":
-        match = rhs.match
-        return lambda ev: (v := get(ev)) is not None and match(v)
-    if op == "startswith":
-        return lambda ev: (v := get(ev)) is not None and v.startswith(rhs)
-    if op == "endswith":
-        return lambda ev: (v := get(ev)) is not None and v.endswith(rhs)
-    if op == "contains":
-        return lambda ev: (v := get(ev)) is not None and rhs in v
-    if op == "icontains":
-        return lambda ev: (v := get(ev)) is not None and rhs in v.lower()
-    if op in ("glob", "iglob", "regex"):
-        full = rhs.fullmatch
-        return lambda ev: (v := get(ev)) is not None and full(v) is not None
-    if op == "bcontains":
-        return lambda ev: (v := get(ev)) is not None and rhs in _bytes(v)
-    if op == "bstartswith":
-        return lambda ev: (v := get(ev)) is not None and _bytes(v).startswith(rhs)
-    cmp = _BINARY[op]
-    return lambda ev: (v := get(ev)) is not None and cmp(v, rhs)
-
-
-def _bytes(v: Any) -> bytes:
-    return v.encode("utf-8", "surrogateescape") if isinstance(v, str) else bytes(v)
-
-
-_BINARY: dict[str, Callable[[Any, Any], bool]] = {
-    "=": lambda a, b: a == b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "contains": lambda a, b: b in a, "icontains": lambda a, b: b.lower() in a.lower(),
-    "startswith": lambda a, b: a.startswith(b), "endswith": lambda a, b: a.endswith(b),
-    "in": lambda a, b: a == b, "intersects": lambda a, b: a == b,
-    "glob": lambda a, b: fnmatch.fnmatchcase(a, b),
-    "iglob": lambda a, b: fnmatch.fnmatchcase(a.lower(), b.lower()),
-    "regex": lambda a, b: re.fullmatch(b, a) is not None,
-    "pmatch": lambda a, b: PathPrefixes([b]).match(a),
-    "bcontains": lambda a, b: _bytes(b) in _bytes(a),
-    "bstartswith": lambda a, b: _bytes(a).startswith(_bytes(b)),
-}
-
-
-# -- evaluation order -----------------------------------------------------------------------------
-
-#: fields whose checks are cheap and reject most events: evaluated first in a conjunction
-_SELECTIVE_FIELDS = frozenset({"fd.name", "fd.filename", "fd.directory", "fd.nameraw",
-                               "proc.name", "proc.exepath", "proc.exe", "evt.arg",
-                               "container.id", "container.image.repository"})
-_SELECTIVE_OPS = frozenset({"=", "==", "in", "intersects", "pmatch", "startswith",
-                            "endswith", "glob"})
-
-
-def _rank(node: A.Node) -> int:
-    if isinstance(node, A.Check):
-        plan = node.plan
-        if (isinstance(plan, _Plan) and plan.spec.name in _SELECTIVE_FIELDS
-                and plan.op in _SELECTIVE_OPS and not plan.transforms):
-            return 0
-        return 1
-    if isinstance(node, A.Not) and isinstance(node.child, A.Check):
-        return 2
-    if isinstance(node, A.Or | A.And):
-        return 3
-    return 4
-
-
-def _cheap_first(node: A.Node) -> A.Node:
-    """The same condition with each conjunction's checks reordered cheapest and most selective
-    first (checks have no side effects, so the order does not change the result)."""
-    if isinstance(node, A.And):
-        kids = sorted((_cheap_first(c) for c in node.children), key=_rank)
-        return A.And(kids, pos=node.pos, origin=node.origin)
-    if isinstance(node, A.Or):
-        return A.Or([_cheap_first(c) for c in node.children], pos=node.pos,
-                    origin=node.origin)
-    if isinstance(node, A.Not):
-        return A.Not(_cheap_first(node.child), pos=node.pos, origin=node.origin)
-    return node
-
-
-def _path_gated(filters: list[PathFilter], predicate: Predicate) -> Predicate:
-    """The rule's own path filters (necessary conditions) checked before the condition."""
-    from memwarden.core.pathset import PathSet
-
-    matches = PathSet(filters).compile()
-
-    def gated(ev: Event) -> bool:
-        path = ev.arg("pathname")
-        if type(path) is str and not matches(path):
-            return False
-        return predicate(ev)
-    return gated
-
-
-# -- event types (Falco's evt.type index) ---------------------------------------------------------
-
-def falco_event_types(node: A.Node, compiler: Compiler) -> frozenset[str] | None:
-    """The evt.type values a condition can match (None: all), as Falco's indexer computes
-    them: ``evt.type`` checks give sets, ``and`` intersects, ``or`` unites, ``not`` inverts."""
-    result = _types(node, compiler, negated=False)
-    return result
-
-
-def _types(node: A.Node, c: Compiler, negated: bool) -> frozenset[str] | None:
-    if isinstance(node, A.Not):
-        return _types(node.child, c, not negated)
-    if isinstance(node, A.And | A.Or):
-        is_and = isinstance(node, A.And) != negated
-        sets = [_types(ch, c, negated) for ch in node.children]
-        if is_and:
-            known = [s for s in sets if s is not None]
-            if not known:
-                return None
-            out = known[0]
-            for s in known[1:]:
-                out = out & s
-            return out
-        if any(s is None for s in sets):
-            return None
-        out = frozenset()
-        for s in sets:
-            out = out | s
-        return out
-    if isinstance(node, A.Check):
-        plan = node.plan
-        if plan is None or plan.spec.name != "evt.type" or plan.transforms or plan.rhs_field:
-            return None
-        if plan.op in _EQ_OPS:
-            values = frozenset({plan.operand})
-        elif plan.op in ("in", "intersects"):
-            values = plan.operand
-        elif plan.op == "!=":
-            values = KNOWN_EVENT_TYPES - {plan.operand}
-        else:
-            return None
-        return (KNOWN_EVENT_TYPES - values) if negated else values
-    return None
-
-
-# -- path filters ---------------------------------------------------------------------------------
-
-def required_paths(node: A.Node, c: Compiler) -> set[tuple[str, str]] | None:
-    """Path filters (kind, value) of which every path the condition accepts on
-    security_file_open matches at least one; None when that cannot be shown."""
-    if isinstance(node, A.And):
-        best = None
-        for ch in node.children:
-            r = required_paths(ch, c)
-            if r is not None and (best is None or _narrower(r, best)):
-                best = r
-        return best
-    if isinstance(node, A.Or):
-        out: set[tuple[str, str]] = set()
-        for ch in node.children:
-            r = required_paths(ch, c)
-            if r is None:
-                return None
-            out |= r
-        return out
-    if isinstance(node, A.Check):
-        plan = node.plan
-        if plan is None or plan.transforms or plan.rhs_field:
-            return None
-        return _path_requirement(plan)
-    return None
-
-
-def _narrower(a: set[tuple[str, str]], b: set[tuple[str, str]]) -> bool:
-    rank = {"exact": 0, "basename": 1, "suffix": 1, "prefix": 2}
-
-    def cost(s):
-        return (max(rank[k] for k, _ in s), len(s))
-    return cost(a) < cost(b)
-
-
-def _dir_prefix(path: str) -> tuple[str, str] | None:
-    """A directory prefix (with '/') every path starting with ``path`` starts with."""
-    if not path.startswith("/"):
-        return None
-    d = path if path.endswith("/") else posixpath.dirname(path) + "/"
-    if d == "/":
-        return None
-    return ("prefix", d)
-
-
-def _path_requirement(plan: _Plan) -> set[tuple[str, str]] | None:
-    name, op, rhs = plan.spec.name, plan.op, plan.operand
-    if name == "fd.name":
-        if op in _EQ_OPS:
-            return {("exact", rhs)}
-        if op in ("in", "intersects"):
-            return {("exact", v) for v in rhs} if rhs else None
-        if op == "startswith":
-            p = _dir_prefix(rhs)
-            return {p} if p else None
-        if op == "endswith" and rhs:
-            return {("suffix", rhs)}
-        if op == "pmatch":
-            out: set[tuple[str, str]] = set()
-            for d in rhs.paths:
-                if d == "/":
-                    return None
-                out |= {("exact", d), ("prefix", d + "/")}
-            return out or None
-        if op == "glob":
-            return _glob_requirement(plan)
-        return None
-    if name == "fd.directory":
-        if op in _EQ_OPS:
-            return {("prefix", rhs.rstrip("/") + "/")} if rhs.rstrip("/") else None
-        if op in ("in", "intersects") and rhs:
-            if any(not v.rstrip("/") for v in rhs):
-                return None
-            return {("prefix", v.rstrip("/") + "/") for v in rhs}
-        return None
-    if name == "fd.filename":
-        if op in _EQ_OPS and "/" not in rhs and rhs:
-            return {("basename", rhs)}
-        if op in ("in", "intersects") and rhs and all("/" not in v and v for v in rhs):
-            return {("basename", v) for v in rhs}
-    return None
-
-
-_GLOB_CHARS = re.compile(r"[*?\[]")
-
-
-def _glob_requirement(plan: _Plan) -> set[tuple[str, str]] | None:
-    pattern = plan.text
-    if not pattern:
-        return None
-    last = pattern.rsplit("/", 1)[-1]
-    if "/" in pattern and last and not _GLOB_CHARS.search(last):
-        return {("basename", last)}
-    m = _GLOB_CHARS.search(pattern)
-    literal = pattern[:m.start()] if m else pattern
-    if m is None:
-        return {("exact", pattern)}
-    p = _dir_prefix(literal)
-    return {p} if p else None
+from memwarden.rules.falco.checks import validate
+from memwarden.rules.falco.diagnostics import parse
+from memwarden.rules.falco.errors import LoadWarning, RulesError
+from memwarden.rules.falco.evaluate import always, cheap_first, closure, path_gated
+from memwarden.rules.falco.expand import Expander
+from memwarden.rules.falco.loader import RuleDef, RulesFiles
+from memwarden.rules.falco.model import CompiledRule, CompiledRuleset
+from memwarden.rules.falco.output import OutputError, compile_output
+from memwarden.rules.falco.requirements import falco_event_types, memwarden_events, required_paths
+from memwarden.rules.falco.specialise import fold, missing_checks
+
+__all__ = ["CompiledRule", "CompiledRuleset", "compile_ruleset"]
 
 
 def compile_ruleset(files: RulesFiles) -> CompiledRuleset:
     """Compile what :func:`memwarden.rules.falco.loader.read_files` read; raises RulesError."""
-    return Compiler(files).run()
+    warnings: list[LoadWarning] = list(files.warnings)
+    expander = Expander(files, warnings)
+    expander.compile_lists()
+    expander.compile_macros()
+    compiled = [compile_rule(r, expander, warnings) for r in files.rules.values()]
+    expander.warn_unused()
+    counts = {"rules": len(compiled), "macros": len(files.macros),
+              "lists": len(files.lists),
+              "active": sum(1 for c in compiled if c.active)}
+    return CompiledRuleset(list(files.files), compiled, warnings, counts)
+
+
+def compile_rule(rule: RuleDef, expander: Expander, warnings: list[LoadWarning]) -> CompiledRule:
+    """One rule compiled against the ruleset's expanded macros and lists."""
+    if rule.source != "syscall":
+        # plugin sources: conditions and outputs use the plugin's fields (Falco also
+        # skips rules of a source it has not loaded, with a warning)
+        warnings.append(LoadWarning(rule.where, f"unknown source {rule.source}, skipping"))
+        return CompiledRule(rule, None, reasons=[
+            f"source '{rule.source}' is not produced by memwarden (it runs no plugins)"])
+    try:
+        output = compile_output(rule.output)
+    except OutputError as exc:
+        if rule.skip_if_unknown_filter:
+            warnings.append(LoadWarning(rule.output_where, str(exc)))
+            return CompiledRule(rule, None, reasons=[
+                f"skipped: {exc} (skip-if-unknown-filter: true)"])
+        raise RulesError(rule.output_where, str(exc)) from None
+    node = parse(rule.cond, rule.where, warnings)
+    node = expander.exception_nodes(rule, node)
+    try:
+        node = expander.expand_rule(node, rule)
+        validate(node, rule)
+    except RulesError as exc:
+        if rule.skip_if_unknown_filter and "unknown field" in exc.message:
+            warnings.append(LoadWarning(exc.where, exc.message))
+            return CompiledRule(rule, output, reasons=[
+                f"skipped: {exc.message} (skip-if-unknown-filter: true)"])
+        raise
+    compiled = CompiledRule(rule, output, falco_types=falco_event_types(node))
+    _per_event(compiled, node, warnings)
+    return compiled
+
+
+def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]) -> None:
+    """The rule's predicate for every memwarden event it can match (or why not)."""
+    types = compiled.falco_types
+    candidates, unproduced = memwarden_events(types)
+    if unproduced:
+        compiled.reasons.append(
+            f"event type{'s' if len(unproduced) > 1 else ''} {', '.join(unproduced)}: "
+            f"not produced by memwarden")
+    for event in candidates:
+        residual = fold(node, event)
+        if isinstance(residual, A.Const):
+            if residual.value:
+                compiled.predicates[event] = always
+            continue
+        missing = missing_checks(residual)
+        if missing:
+            why = "; ".join(sorted({f"{m.field} ({m.reason})" for m in missing}))
+            compiled.reasons.append(f"on {event}: needs {why}")
+            continue
+        predicate = closure(cheap_first(residual), event)
+        if event == "security_file_open":
+            filters = required_paths(residual)
+            if filters:
+                compiled.path_filters.extend(
+                    PathFilter(event, kind, value) for kind, value in sorted(filters))
+                predicate = path_gated(compiled.path_filters, predicate)
+        compiled.predicates[event] = predicate
+    if not compiled.predicates and not compiled.reasons:
+        compiled.reasons.append("the condition is false on every event memwarden produces")
+    if compiled.predicates and types is None and compiled.rule.warn_evttypes:
+        warnings.append(LoadWarning(compiled.rule.where, "rule matches every event type (no "
+                                                         "evt.type condition): it is "
+                                                         "evaluated on every event"))

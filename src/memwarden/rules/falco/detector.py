@@ -16,7 +16,7 @@ from memwarden.core.detector import NO_FINDINGS
 from memwarden.core.event import Event, Finding
 from memwarden.core.metadata import Properties
 from memwarden.core.requirements import Requirements, Selector
-from memwarden.rules.falco.compiler import CompiledRule
+from memwarden.rules.falco.model import CompiledRule
 
 #: Falco priority -> Tracee severity (0 info, 1 low, 2 medium, 3 high)
 SEVERITY_OF_PRIORITY: dict[str, int] = {

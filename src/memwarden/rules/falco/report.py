@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from memwarden.rules.falco import LoadedRules
-from memwarden.rules.falco.compiler import CompiledRule
 from memwarden.rules.falco.loader import ENGINE_VERSION
+from memwarden.rules.falco.model import CompiledRule
+from memwarden.rules.falco.ruleset import LoadedRules
 
 
 def rule_state(rule: CompiledRule) -> tuple[str, list[str]]:

@@ -1,0 +1,197 @@
+"""Field checks: each ``field op value`` of a condition resolved and typed, once per rule.
+
+The second analysis of a condition: a field name becomes a :class:`FieldSpec` (unknown fields,
+bad arguments and transformers are load errors), the operator is checked against the field's
+type, and the right-hand side is coerced and prepared (numbers parsed, globs and regexes
+compiled, lists made sets, ``pmatch`` lists a :class:`PathPrefixes`). The result, a
+:class:`Plan`, is stored on the check node; the later analyses (specialisation, closures,
+requirements) read plans and never look at the text again.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import memwarden.rules.falco.ast as A
+from memwarden.rules.falco.diagnostics import error_at
+from memwarden.rules.falco.evttypes import KNOWN_EVENT_TYPES
+from memwarden.rules.falco.fields import (
+    BOOL,
+    NUMBER,
+    STRING,
+    TRANSFORM_TYPES,
+    TRANSFORMS,
+    FieldSpec,
+    Unfillable,
+    UnknownField,
+    resolve,
+)
+from memwarden.rules.falco.loader import RuleDef
+from memwarden.rules.falco.parser import LIST_OPS, NUM_OPS
+
+#: the equality operators (Falco accepts both spellings)
+EQ_OPS = ("=", "==")
+_STR_ONLY = frozenset({"contains", "icontains", "bcontains", "startswith", "bstartswith",
+                       "endswith", "glob", "iglob", "regex", "pmatch"})
+
+
+@dataclass
+class Plan:
+    """A validated check: the getter's ingredients and the prepared operand."""
+
+    spec: FieldSpec
+    arg: str | None
+    ftype: str
+    transforms: tuple[str, ...]
+    op: str
+    operand: Any  # prepared right-hand side (value, frozenset, regex, ...)
+    rhs_field: tuple[FieldSpec, str | None, tuple[str, ...]] | None = None
+    text: str | None = None  # the value as written (glob patterns for path filters)
+
+
+def validate(node: A.Node, rule: RuleDef | None) -> None:
+    """Every check of a condition given its :class:`Plan` (field resolved, operand typed and
+    prepared); raises a placed RulesError on the first check that is wrong."""
+    for n in A.walk(node):
+        if isinstance(n, A.Check) and n.plan is None:
+            n.plan = plan_check(n, rule)
+
+
+def _field(ref: A.Node, what: str,
+           rule: RuleDef | None) -> tuple[FieldSpec, str | None, tuple[str, ...]]:
+    transforms: list[str] = []
+    while isinstance(ref, A.Transform):
+        if ref.name == "val":
+            raise error_at(rule, ref, "val() can only be used on the right of an operator")
+        if ref.name not in TRANSFORMS:
+            raise error_at(rule, ref, f"transformer '{ref.name}' is not supported by "
+                                     f"memwarden (supported: {', '.join(TRANSFORMS)})")
+        if len(ref.args) != 1:
+            raise error_at(rule, ref, f"{ref.name}() takes exactly one field")
+        transforms.append(ref.name)
+        ref = ref.args[0]
+    if not isinstance(ref, A.FieldRef):
+        raise error_at(rule, ref, f"{what}: expected a field")
+    try:
+        spec, arg = resolve(ref.name, ref.arg)
+    except UnknownField:
+        raise error_at(rule, ref, f"unknown field '{ref.text()}'") from None
+    except ValueError as exc:
+        raise error_at(rule, ref, f"field {ref.text()}: {exc}") from None
+    if spec.make is not None and arg is not None:
+        try:
+            spec.getter(arg)
+        except ValueError as exc:
+            raise error_at(rule, ref, f"field {ref.text()}: {exc}") from None
+        except Unfillable:
+            pass
+    return spec, arg, tuple(reversed(transforms))
+
+
+def plan_check(n: A.Check, rule: RuleDef | None) -> Plan:
+    spec, arg, transforms = _field(n.lhs, "left of the operator", rule)
+    ftype = TRANSFORM_TYPES[transforms[-1]] if transforms else spec.type
+    op = n.op
+    name = n.lhs.text() if hasattr(n.lhs, "text") else spec.name
+    if op == "exists":
+        return Plan(spec, arg, ftype, transforms, op, None)
+    if op in NUM_OPS and ftype != NUMBER:
+        raise error_at(rule, n, f"operator '{op}' needs a number field; {name} is a {ftype}")
+    if op in _STR_ONLY and ftype != STRING:
+        raise error_at(rule, n, f"operator '{op}' needs a string field; {name} is a {ftype}")
+    rhs = n.rhs
+    if isinstance(rhs, A.Transform):
+        inner = rhs.args[0] if rhs.name == "val" and rhs.args else rhs
+        rspec, rarg, rtr = _field(inner, "inside val()", rule)
+        rtype = TRANSFORM_TYPES[rtr[-1]] if rtr else rspec.type
+        if rtype != ftype:
+            raise error_at(rule, rhs, f"{name} is a {ftype} but the right-hand side field "
+                                     f"is a {rtype}")
+        return Plan(spec, arg, ftype, transforms, op, None, (rspec, rarg, rtr))
+    if isinstance(rhs, A.ListValue):
+        if op not in LIST_OPS:
+            raise error_at(rule, rhs, f"operator '{op}' takes a single value, not a list")
+        values = [coerce(v, ftype, name, spec, rule) for v in rhs.items]
+        if op == "pmatch":
+            return Plan(spec, arg, ftype, transforms, op, PathPrefixes(values))
+        return Plan(spec, arg, ftype, transforms, op, frozenset(values))
+    assert isinstance(rhs, A.Value)
+    value = coerce(rhs, ftype, name, spec, rule)
+    if op in ("glob", "iglob"):
+        flags = re.IGNORECASE if op == "iglob" else 0
+        operand: Any = re.compile(fnmatch.translate(value), flags | re.DOTALL)
+    elif op == "regex":
+        try:
+            operand = re.compile(value)
+        except re.error as exc:
+            raise error_at(rule, rhs, f"bad regular expression {value!r}: {exc}") from None
+    elif op in ("bcontains", "bstartswith"):
+        try:
+            operand = bytes.fromhex(value)
+        except ValueError:
+            raise error_at(rule, rhs, f"'{op}' needs hex bytes, got {value!r}") from None
+    elif op == "icontains":
+        operand = value.lower()
+    else:
+        operand = value
+    return Plan(spec, arg, ftype, transforms, op, operand, text=rhs.text)
+
+
+def coerce(v: A.Value, ftype: str, name: str, spec: FieldSpec, rule: RuleDef | None) -> Any:
+    text = v.text
+    if spec.name in ("evt.type", "syscall.type") and text not in KNOWN_EVENT_TYPES:
+        raise error_at(rule, v, f"unknown event type '{text}'")
+    if ftype == NUMBER:
+        try:
+            return int(text, 0) if not text.lstrip("+-").startswith("0") or text.lower(
+            ).startswith(("0x", "-0x")) or text.strip("+-") == "0" else int(text, 10)
+        except ValueError:
+            try:
+                f = float(text)
+            except ValueError:
+                raise error_at(rule, v, f"{text!r} is not a number ({name} is a number "
+                                       f"field)") from None
+            return int(f) if f.is_integer() else f
+    if ftype == BOOL:
+        low = text.lower()
+        if low not in ("true", "false"):
+            raise error_at(rule, v, f"{text!r} is not true or false ({name} is a boolean "
+                                   f"field)")
+        return low == "true"
+    return text
+
+
+# -- prepared operands ---------------------------------------------------------------------------
+
+class PathPrefixes:
+    """``pmatch``: is a path one of these paths or below one? One set lookup per path
+    component (the path's ancestors), whatever the number of prefixes."""
+
+    __slots__ = ("paths",)
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = frozenset(_norm_dir(p) for p in paths if isinstance(p, str))
+
+    def match(self, path: str) -> bool:
+        paths = self.paths
+        if path in paths or "/" in paths and path.startswith("/"):
+            return True
+        p = path.rstrip("/")
+        while True:
+            if p in paths:
+                return True
+            i = p.rfind("/")
+            if i <= 0:
+                return False
+            p = p[:i]
+
+    def __and__(self, other):
+        return frozenset()
+
+
+def _norm_dir(p: str) -> str:
+    stripped = p.rstrip("/")
+    return stripped or "/"

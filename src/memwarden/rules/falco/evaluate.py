@@ -1,0 +1,223 @@
+"""Closures from a specialised condition: what the engine calls on every event of a rule.
+
+The hot path of Falco rules. A residual condition becomes nested closures: ``and``/``or`` of
+two or three children are unrolled, longer ones loop (cheaper than all()/any() over a
+generator), each check is one lambda specialised to its operator with its getter and operand
+bound, and ``evt.type`` reads a per-event closure instead of a profile lookup.
+:func:`cheap_first` orders conjunctions so that cheap, selective checks run first, and
+:func:`path_gated` puts the rule's own path filters in front of the condition.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable
+from typing import Any
+
+import memwarden.rules.falco.ast as A
+from memwarden.core.event import Event
+from memwarden.core.pathset import PathSet
+from memwarden.core.requirements import PathFilter
+from memwarden.rules.falco.checks import EQ_OPS, PathPrefixes, Plan
+from memwarden.rules.falco.evttypes import PROFILES
+from memwarden.rules.falco.fields import TRANSFORMS, FieldSpec
+from memwarden.rules.falco.model import Predicate
+
+
+def closure(node: A.Node, event: str) -> Predicate:
+    """One function of the event for a specialised (residual) condition on ``event``."""
+    if isinstance(node, A.And):
+        fs = tuple(closure(c, event) for c in node.children)
+        if len(fs) == 2:
+            a, b = fs
+            return lambda ev: a(ev) and b(ev)
+        if len(fs) == 3:
+            a, b, c = fs
+            return lambda ev: a(ev) and b(ev) and c(ev)
+
+        def all_of(ev: Event) -> bool:
+            for f in fs:  # noqa: SIM110 - a loop beats all() over a generator here
+                if not f(ev):
+                    return False
+            return True
+        return all_of
+    if isinstance(node, A.Or):
+        fs = tuple(closure(c, event) for c in node.children)
+        if len(fs) == 2:
+            a, b = fs
+            return lambda ev: a(ev) or b(ev)
+        if len(fs) == 3:
+            a, b, c = fs
+            return lambda ev: a(ev) or b(ev) or c(ev)
+
+        def any_of(ev: Event) -> bool:
+            for f in fs:  # noqa: SIM110 - a loop beats any() over a generator here
+                if f(ev):
+                    return True
+            return False
+        return any_of
+    if isinstance(node, A.Not):
+        f = closure(node.child, event)
+        return lambda ev: not f(ev)
+    if isinstance(node, A.Const):
+        return always if node.value else _never
+    assert isinstance(node, A.Check)
+    return check_closure(node.plan, event)
+
+
+def always(_ev: Event) -> bool:
+    return True
+
+
+def _never(_ev: Event) -> bool:
+    return False
+
+
+def _evt_type_getter(event: str):
+    """evt.type on one memwarden event: its `syscall` field if that is one of the event's
+    types, else the event's default type (a closure per event: no profile lookup)."""
+    profile = PROFILES[event]
+    types, default = profile.falco_types, profile.default_type
+
+    def get(ev: Event) -> str:
+        sc = ev.data.get("syscall")
+        return sc if sc in types else default
+    return get
+
+
+def _getter(spec: FieldSpec, arg: str | None, transforms: tuple[str, ...], event: str = ""):
+    if spec.name in ("evt.type", "syscall.type") and event in PROFILES:
+        get = _evt_type_getter(event)
+    else:
+        get = spec.getter(arg)
+    for name in transforms:
+        tr = TRANSFORMS[name]
+        get = _transformed(get, tr)
+    return get
+
+
+def _transformed(inner, tr):
+    def get(ev: Event) -> Any:
+        v = inner(ev)
+        return None if v is None else tr(v)
+    return get
+
+
+def check_closure(plan: Plan, event: str = "") -> Predicate:  # noqa: C901 - per operator
+    get = _getter(plan.spec, plan.arg, plan.transforms, event)
+    op, rhs = plan.op, plan.operand
+    if plan.rhs_field is not None:
+        other = _getter(*plan.rhs_field, event)
+        cmp = _BINARY[op]
+
+        def against_field(ev: Event) -> bool:
+            a = get(ev)
+            if a is None:
+                return False
+            b = other(ev)
+            if b is None:
+                return False
+            try:
+                return cmp(a, b)
+            except TypeError:
+                return False
+        return against_field
+    if op == "exists":
+        return lambda ev: get(ev) is not None
+    if op in EQ_OPS:
+        return lambda ev: get(ev) == rhs
+    if op == "!=":
+        return lambda ev: (v := get(ev)) is not None and v != rhs
+    if op in ("in", "intersects"):
+        return lambda ev: get(ev) in rhs
+    if op == "pmatch":
+        match = rhs.match
+        return lambda ev: (v := get(ev)) is not None and match(v)
+    if op == "startswith":
+        return lambda ev: (v := get(ev)) is not None and v.startswith(rhs)
+    if op == "endswith":
+        return lambda ev: (v := get(ev)) is not None and v.endswith(rhs)
+    if op == "contains":
+        return lambda ev: (v := get(ev)) is not None and rhs in v
+    if op == "icontains":
+        return lambda ev: (v := get(ev)) is not None and rhs in v.lower()
+    if op in ("glob", "iglob", "regex"):
+        full = rhs.fullmatch
+        return lambda ev: (v := get(ev)) is not None and full(v) is not None
+    if op == "bcontains":
+        return lambda ev: (v := get(ev)) is not None and rhs in _bytes(v)
+    if op == "bstartswith":
+        return lambda ev: (v := get(ev)) is not None and _bytes(v).startswith(rhs)
+    cmp = _BINARY[op]
+    return lambda ev: (v := get(ev)) is not None and cmp(v, rhs)
+
+
+def _bytes(v: Any) -> bytes:
+    return v.encode("utf-8", "surrogateescape") if isinstance(v, str) else bytes(v)
+
+
+_BINARY: dict[str, Callable[[Any, Any], bool]] = {
+    "=": lambda a, b: a == b, "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "contains": lambda a, b: b in a, "icontains": lambda a, b: b.lower() in a.lower(),
+    "startswith": lambda a, b: a.startswith(b), "endswith": lambda a, b: a.endswith(b),
+    "in": lambda a, b: a == b, "intersects": lambda a, b: a == b,
+    "glob": lambda a, b: fnmatch.fnmatchcase(a, b),
+    "iglob": lambda a, b: fnmatch.fnmatchcase(a.lower(), b.lower()),
+    "regex": lambda a, b: re.fullmatch(b, a) is not None,
+    "pmatch": lambda a, b: PathPrefixes([b]).match(a),
+    "bcontains": lambda a, b: _bytes(b) in _bytes(a),
+    "bstartswith": lambda a, b: _bytes(a).startswith(_bytes(b)),
+}
+
+
+# -- evaluation order -----------------------------------------------------------------------------
+
+#: fields whose checks are cheap and reject most events: evaluated first in a conjunction
+_SELECTIVE_FIELDS = frozenset({"fd.name", "fd.filename", "fd.directory", "fd.nameraw",
+                               "proc.name", "proc.exepath", "proc.exe", "evt.arg",
+                               "container.id", "container.image.repository"})
+_SELECTIVE_OPS = frozenset({"=", "==", "in", "intersects", "pmatch", "startswith",
+                            "endswith", "glob"})
+
+
+def _rank(node: A.Node) -> int:
+    if isinstance(node, A.Check):
+        plan = node.plan
+        if (isinstance(plan, Plan) and plan.spec.name in _SELECTIVE_FIELDS
+                and plan.op in _SELECTIVE_OPS and not plan.transforms):
+            return 0
+        return 1
+    if isinstance(node, A.Not) and isinstance(node.child, A.Check):
+        return 2
+    if isinstance(node, A.Or | A.And):
+        return 3
+    return 4
+
+
+def cheap_first(node: A.Node) -> A.Node:
+    """The same condition with each conjunction's checks reordered cheapest and most selective
+    first (checks have no side effects, so the order does not change the result)."""
+    if isinstance(node, A.And):
+        kids = sorted((cheap_first(c) for c in node.children), key=_rank)
+        return A.And(kids, pos=node.pos, origin=node.origin)
+    if isinstance(node, A.Or):
+        return A.Or([cheap_first(c) for c in node.children], pos=node.pos,
+                    origin=node.origin)
+    if isinstance(node, A.Not):
+        return A.Not(cheap_first(node.child), pos=node.pos, origin=node.origin)
+    return node
+
+
+def path_gated(filters: list[PathFilter], predicate: Predicate) -> Predicate:
+    """The rule's own path filters (necessary conditions) checked before the condition."""
+    matches = PathSet(filters).compile()
+
+    def gated(ev: Event) -> bool:
+        path = ev.arg("pathname")
+        if type(path) is str and not matches(path):
+            return False
+        return predicate(ev)
+    return gated

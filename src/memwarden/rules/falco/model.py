@@ -1,0 +1,47 @@
+"""What compilation produces: a compiled rule (a predicate per memwarden event, its path
+filters, why it is inactive) and the compiled ruleset.
+
+These are plain data, kept apart from the compiler so that the detector, the report and the
+CLI read them without importing the compiler (and the compiler imports none of them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from memwarden.core.event import Event
+from memwarden.core.requirements import PathFilter
+from memwarden.rules.falco.errors import LoadWarning
+from memwarden.rules.falco.loader import RuleDef
+from memwarden.rules.falco.output import OutputTemplate
+
+Predicate = Callable[[Event], bool]
+
+
+@dataclass
+class CompiledRule:
+    """One rule after compilation: active (with a predicate per memwarden event) or not."""
+
+    rule: RuleDef
+    output: OutputTemplate | None
+    predicates: dict[str, Predicate] = field(default_factory=dict)
+    path_filters: list[PathFilter] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # why inactive (or partly)
+    falco_types: frozenset[str] | None = None  # evt.type values the condition can match
+
+    @property
+    def name(self) -> str:
+        return self.rule.name
+
+    @property
+    def active(self) -> bool:
+        return self.rule.enabled and bool(self.predicates)
+
+
+@dataclass
+class CompiledRuleset:
+    files: list[str]
+    rules: list[CompiledRule]
+    warnings: list[LoadWarning]
+    counts: dict[str, int]

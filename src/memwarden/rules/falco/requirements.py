@@ -1,0 +1,173 @@
+"""What a rule asks of the engine and the kernel: the event types it can match and the paths
+it can accept, derived from its validated condition.
+
+Two analyses of the condition tree, each a small recursive visitor: :func:`falco_event_types`
+is Falco's evt.type index (``evt.type`` checks give sets, ``and`` intersects, ``or`` unites,
+``not`` inverts), mapped onto memwarden events by :func:`memwarden_events`; and
+:func:`required_paths` finds path filters every accepted ``security_file_open`` path matches,
+which the engine uses as a gate and the sensor compiles into in-kernel filters.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+import memwarden.rules.falco.ast as A
+from memwarden.rules.falco.checks import EQ_OPS, Plan
+from memwarden.rules.falco.evttypes import KNOWN_EVENT_TYPES, MEMWARDEN_EVENT_OF, PROFILES
+
+# -- event types (Falco's evt.type index) ---------------------------------------------------------
+
+def falco_event_types(node: A.Node) -> frozenset[str] | None:
+    """The evt.type values a condition can match (None: all), as Falco's indexer computes
+    them: ``evt.type`` checks give sets, ``and`` intersects, ``or`` unites, ``not`` inverts."""
+    result = _types(node, negated=False)
+    return result
+
+
+def _types(node: A.Node, negated: bool) -> frozenset[str] | None:
+    if isinstance(node, A.Not):
+        return _types(node.child, not negated)
+    if isinstance(node, A.And | A.Or):
+        is_and = isinstance(node, A.And) != negated
+        sets = [_types(ch, negated) for ch in node.children]
+        if is_and:
+            known = [s for s in sets if s is not None]
+            if not known:
+                return None
+            out = known[0]
+            for s in known[1:]:
+                out = out & s
+            return out
+        if any(s is None for s in sets):
+            return None
+        out = frozenset()
+        for s in sets:
+            out = out | s
+        return out
+    if isinstance(node, A.Check):
+        plan = node.plan
+        if plan is None or plan.spec.name != "evt.type" or plan.transforms or plan.rhs_field:
+            return None
+        if plan.op in EQ_OPS:
+            values = frozenset({plan.operand})
+        elif plan.op in ("in", "intersects"):
+            values = plan.operand
+        elif plan.op == "!=":
+            values = KNOWN_EVENT_TYPES - {plan.operand}
+        else:
+            return None
+        return (KNOWN_EVENT_TYPES - values) if negated else values
+    return None
+
+
+def memwarden_events(types: frozenset[str] | None) -> tuple[list[str], list[str]]:
+    """The memwarden events a rule matching ``types`` (None: all) is specialised to, and the
+    types among ``types`` that memwarden does not produce."""
+    if types is None:
+        return sorted(PROFILES), []
+    unproduced = sorted(t for t in types if t not in MEMWARDEN_EVENT_OF)
+    candidates = sorted({MEMWARDEN_EVENT_OF[t] for t in types if t in MEMWARDEN_EVENT_OF})
+    return candidates, unproduced
+
+# -- path filters ---------------------------------------------------------------------------------
+
+def required_paths(node: A.Node) -> set[tuple[str, str]] | None:
+    """Path filters (kind, value) of which every path the condition accepts on
+    security_file_open matches at least one; None when that cannot be shown."""
+    if isinstance(node, A.And):
+        best = None
+        for ch in node.children:
+            r = required_paths(ch)
+            if r is not None and (best is None or _narrower(r, best)):
+                best = r
+        return best
+    if isinstance(node, A.Or):
+        out: set[tuple[str, str]] = set()
+        for ch in node.children:
+            r = required_paths(ch)
+            if r is None:
+                return None
+            out |= r
+        return out
+    if isinstance(node, A.Check):
+        plan = node.plan
+        if plan is None or plan.transforms or plan.rhs_field:
+            return None
+        return _path_requirement(plan)
+    return None
+
+
+def _narrower(a: set[tuple[str, str]], b: set[tuple[str, str]]) -> bool:
+    rank = {"exact": 0, "basename": 1, "suffix": 1, "prefix": 2}
+
+    def cost(s):
+        return (max(rank[k] for k, _ in s), len(s))
+    return cost(a) < cost(b)
+
+
+def _dir_prefix(path: str) -> tuple[str, str] | None:
+    """A directory prefix (with '/') every path starting with ``path`` starts with."""
+    if not path.startswith("/"):
+        return None
+    d = path if path.endswith("/") else posixpath.dirname(path) + "/"
+    if d == "/":
+        return None
+    return ("prefix", d)
+
+
+def _path_requirement(plan: Plan) -> set[tuple[str, str]] | None:
+    name, op, rhs = plan.spec.name, plan.op, plan.operand
+    if name == "fd.name":
+        if op in EQ_OPS:
+            return {("exact", rhs)}
+        if op in ("in", "intersects"):
+            return {("exact", v) for v in rhs} if rhs else None
+        if op == "startswith":
+            p = _dir_prefix(rhs)
+            return {p} if p else None
+        if op == "endswith" and rhs:
+            return {("suffix", rhs)}
+        if op == "pmatch":
+            out: set[tuple[str, str]] = set()
+            for d in rhs.paths:
+                if d == "/":
+                    return None
+                out |= {("exact", d), ("prefix", d + "/")}
+            return out or None
+        if op == "glob":
+            return _glob_requirement(plan)
+        return None
+    if name == "fd.directory":
+        if op in EQ_OPS:
+            return {("prefix", rhs.rstrip("/") + "/")} if rhs.rstrip("/") else None
+        if op in ("in", "intersects") and rhs:
+            if any(not v.rstrip("/") for v in rhs):
+                return None
+            return {("prefix", v.rstrip("/") + "/") for v in rhs}
+        return None
+    if name == "fd.filename":
+        if op in EQ_OPS and "/" not in rhs and rhs:
+            return {("basename", rhs)}
+        if op in ("in", "intersects") and rhs and all("/" not in v and v for v in rhs):
+            return {("basename", v) for v in rhs}
+    return None
+
+
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def _glob_requirement(plan: Plan) -> set[tuple[str, str]] | None:
+    pattern = plan.text
+    if not pattern:
+        return None
+    last = pattern.rsplit("/", 1)[-1]
+    if "/" in pattern and last and not _GLOB_CHARS.search(last):
+        return {("basename", last)}
+    m = _GLOB_CHARS.search(pattern)
+    literal = pattern[:m.start()] if m else pattern
+    if m is None:
+        return {("exact", pattern)}
+    p = _dir_prefix(literal)
+    return {p} if p else None
