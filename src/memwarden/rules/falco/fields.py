@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from memwarden.core.event import Event, format_rfc3339_ns
+from memwarden.core.event import Event
 from memwarden.core.linux_abi import (
     O_ACCMODE,
     O_RDONLY,
@@ -32,6 +32,7 @@ from memwarden.core.linux_abi import (
     format_open_flags,
     parse_open_flags,
 )
+from memwarden.events.tracee_json import format_rfc3339_ns
 from memwarden.rules.falco.evttypes import PROFILES
 
 Getter = Callable[[Event], Any]
