@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from memwarden import __version__
 from memwarden.core.detector import Detector
 from memwarden.core.requirements import PathFilter
-from memwarden.sources.audit.tables import MACHINE_TABLES, SYSCALLS
+from memwarden.events.audit_syscalls import MACHINE_TABLES, SYSCALLS
 
 #: memwarden event → (syscalls that produce it, only successful calls)
 EVENT_SYSCALLS: dict[str, tuple[tuple[str, ...], bool]] = {

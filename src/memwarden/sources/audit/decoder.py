@@ -43,6 +43,7 @@ from memwarden.core.event import DEFAULT_PATH_ARGS, PATH_ARGS, TRACEE_FIELDS, Ev
 from memwarden.core.linux_abi import OPEN_FLAGS, as_int32, as_signed
 from memwarden.core.linux_abi import normalize_path as normalize
 from memwarden.core.pathset import PathSet
+from memwarden.events.audit_syscalls import ARCHES, SYSCALL_NAMES, Arch
 from memwarden.sources.audit.assembler import AuditRecord
 from memwarden.sources.audit.records import (
     AuditFormatError,
@@ -55,7 +56,6 @@ from memwarden.sources.audit.records import (
     text,
     text_bytes,
 )
-from memwarden.sources.audit.tables import ARCHES, SYSCALL_NAMES, Arch
 
 if TYPE_CHECKING:
     from memwarden.engine.dispatch import Engine
