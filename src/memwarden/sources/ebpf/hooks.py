@@ -47,7 +47,9 @@ KIND_PROGRAMS: dict[int, tuple[str, ...]] = {
     L.KIND_PROCESS_VM_WRITEV: ("mw_tp_exit_process_vm_writev",),
 }
 
-#: programs that only the tests load
+#: programs that only the tests load, in their own object (memwarden_test.bpf.c): the sensor's
+#: object carries none of them
+TEST_OBJECT = "memwarden_test.bpf.o"
 TEST_PROGRAMS = ("mw_test_file_hook",)
 
 
