@@ -8,7 +8,9 @@ one layer up: this module is the bottom of the stack and imports nothing of ours
 dict exactly as read is kept beside (``raw``), so writing an event back in its own shape is
 lossless.
 
-The field names and their order live in :data:`TRACEE_FIELDS` and nowhere else.
+The field names and their order live in :data:`TRACEE_FIELDS` and nowhere else. Which
+arguments of an event hold paths is the event catalogue's
+(:data:`memwarden.events.catalogue.PATH_ARGS`).
 """
 
 from __future__ import annotations
@@ -56,13 +58,6 @@ TRACEE_FIELDS: tuple[tuple[str, Any], ...] = (
     ("args", []),
 )
 TRACEE_FIELD_NAMES: tuple[str, ...] = tuple(name for name, _ in TRACEE_FIELDS)
-
-#: The arguments that hold the path(s) an event concerns, for path filters (PathFilter).
-PATH_ARGS: dict[str, tuple[str, ...]] = {
-    "security_inode_rename": ("old_path", "new_path"),
-    "security_inode_link": ("old_path", "new_path"),
-}
-DEFAULT_PATH_ARGS: tuple[str, ...] = ("pathname",)
 
 ORIGIN_HOST = "host"
 ORIGIN_CONTAINER = "container"

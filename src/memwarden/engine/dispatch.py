@@ -18,10 +18,11 @@ from typing import Any
 import orjson
 
 from memwarden.core.detector import Detector
-from memwarden.core.event import DEFAULT_PATH_ARGS, PATH_ARGS, Event, EventFormatError, Finding
+from memwarden.core.event import Event, EventFormatError, Finding
 from memwarden.core.pathset import PathSet
 from memwarden.core.requirements import ArgFilter
 from memwarden.engine.allowlist import Allowlist
+from memwarden.events.catalogue import DEFAULT_PATH_ARGS, PATH_ARGS
 from memwarden.events.tracee_json import event_from_dict, v1_value
 
 log = logging.getLogger("memwarden.engine")
