@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Compile memwarden's BPF programs (CO-RE, one object per .bpf.c) from this repository's source.
+# Compile memwarden's BPF programs (CO-RE, one object per .bpf.c) from this repository's source:
+#   memwarden.bpf.o       the sensor (memwarden.bpf.c)
+#   memwarden_test.bpf.o  the sensor plus programs only the tests load (memwarden_test.bpf.c)
+#   empty.bpf.o           the empty hook the kernel-overhead benchmark compares against
 #   bash scripts/build-bpf.sh            objects next to the sources, where the loader looks
 #   MEMWARDEN_BPF_OUT=DIR bash scripts/build-bpf.sh   objects into DIR instead
 # Needs clang, libbpf-dev (the bpf_helpers.h headers) and linux-libc-dev; no kernel headers and

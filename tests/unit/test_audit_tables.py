@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
+from memwarden.events.audit_syscalls import ARCHES, MACHINE_TABLES, SYSCALL_NAMES, SYSCALLS
 from memwarden.sources.audit.decoder import SYSCALL_EVENTS
-from memwarden.sources.audit.tables import ARCHES, MACHINE_TABLES, SYSCALL_NAMES, SYSCALLS
 
 
 @pytest.mark.parametrize("table", sorted(SYSCALLS))

@@ -144,6 +144,25 @@ def test_every_kind_has_programs() -> None:
                 assert H.KIND_PROGRAMS[kind]
     source = (HEADER_DIR / "memwarden.bpf.c").read_text()
     names = {n for names in H.KIND_PROGRAMS.values() for n in names}
-    names |= {n for names in H.OPEN_PROGRAMS.values() for n in names} | set(H.TEST_PROGRAMS)
+    names |= {n for names in H.OPEN_PROGRAMS.values() for n in names}
     for n in names:
-        assert f" {n}(" in source or f"({n}," in source, n
+        assert _defines_program(source, n), n
+    test_source = (HEADER_DIR / "memwarden_test.bpf.c").read_text()
+    for n in H.TEST_PROGRAMS:
+        assert _defines_program(test_source, n) and not _defines_program(source, n), n
+
+
+def _defines_program(source: str, name: str) -> bool:
+    """A program written out (``int name(`` or ``BPF_PROG(name,``) or made by the syscall-exit
+    wrapper macro (``MW_SYS_EXIT(syscall,`` defines ``mw_tp_exit_<syscall>``)."""
+    if f" {name}(" in source or f"({name}," in source:
+        return True
+    return name.startswith("mw_tp_exit_") and (
+        f"\nMW_SYS_EXIT({name.removeprefix('mw_tp_exit_')}," in source)
+
+
+def test_the_wrapper_macro_makes_the_section_and_name_of_each_exit_program() -> None:
+    source = (HEADER_DIR / "memwarden.bpf.c").read_text()
+    assert '#define MW_SYS_EXIT(sys, fn, ...)' in source
+    assert 'SEC("tp/syscalls/sys_exit_" #sys)' in source
+    assert "int mw_tp_exit_##sys(struct mw_sys_exit_ctx *ctx)" in source

@@ -7,16 +7,16 @@ from pathlib import Path
 import orjson
 import pytest
 
-from memwarden.core.event import (
-    TRACEE_FIELD_NAMES,
-    Event,
-    EventFormatError,
+from memwarden.core.event import TRACEE_FIELD_NAMES, Event, EventFormatError
+from memwarden.core.linux_abi import format_open_flags, parse_open_flags
+from memwarden.events.tracee_json import (
+    event_from_dict,
+    event_to_dict,
     format_rfc3339_ns,
     legacy_to_v1beta1,
     parse_rfc3339_ns,
     v1beta1_to_legacy,
 )
-from memwarden.core.linux_abi import format_open_flags, parse_open_flags
 
 DATA = Path(__file__).parent.parent / "data"
 
@@ -28,8 +28,8 @@ def lines(name: str) -> list[bytes]:
 @pytest.mark.parametrize("line", lines("tracee_legacy.jsonl"))
 def test_legacy_round_trip_is_lossless(line: bytes) -> None:
     original = orjson.loads(line)
-    event = Event.from_dict(orjson.loads(line))
-    written = orjson.loads(orjson.dumps(event.to_dict()))
+    event = event_from_dict(orjson.loads(line))
+    written = orjson.loads(orjson.dumps(event_to_dict(event)))
     assert written == original
     assert list(written) == list(original)  # same fields, same order
 
@@ -37,15 +37,16 @@ def test_legacy_round_trip_is_lossless(line: bytes) -> None:
 @pytest.mark.parametrize("line", lines("tracee_v1beta1.jsonl"))
 def test_v1beta1_round_trip_is_lossless(line: bytes) -> None:
     original = orjson.loads(line)
-    event = Event.from_dict(orjson.loads(line))
-    assert orjson.loads(orjson.dumps(event.to_dict())) == original
+    event = event_from_dict(orjson.loads(line))
+    assert orjson.loads(orjson.dumps(event_to_dict(event))) == original
+    assert event_to_dict(event, "v1beta1") == original
     # and the conversion itself is lossless for what the v1beta1 shape carries
     assert legacy_to_v1beta1(v1beta1_to_legacy(original)) == original
 
 
 def test_v1beta1_is_converted_to_tracee_legacy_fields() -> None:
     d = orjson.loads(lines("tracee_v1beta1.jsonl")[1])
-    ev = Event.from_dict(d)
+    ev = event_from_dict(d)
     assert list(ev.data) == list(TRACEE_FIELD_NAMES)
     assert ev.name == "security_file_open"
     assert ev.timestamp == 1_700_000_001_500_000_000
@@ -66,22 +67,22 @@ def test_v1beta1_accepts_proto_names_and_untyped_values() -> None:
                                   "thread": {"name": "x", "host_tid": 5, "tid": 5}}},
          "data": [{"name": "pathname", "value": "/proc/kcore"},
                   {"name": "flags", "value": 32768}, {"name": "inode", "u_int64": "7"}]}
-    ev = Event.from_dict(d)
+    ev = event_from_dict(d)
     assert (ev.host_pid, ev.uid, ev.arg("inode")) == (5, 1000, 7)
     assert ev.open_flags() == 32768
 
 
 def test_shapes_are_told_apart_per_line_and_garbage_is_rejected() -> None:
-    assert Event.from_dict({"eventName": "x", "args": []}).name == "x"
-    assert Event.from_dict({"name": "y"}).name == "y"
+    assert event_from_dict({"eventName": "x", "args": []}).name == "x"
+    assert event_from_dict({"name": "y"}).name == "y"
     with pytest.raises(EventFormatError, match="neither"):
-        Event.from_dict({"event": "x"})
+        event_from_dict({"event": "x"})
     with pytest.raises(EventFormatError, match="JSON object"):
-        Event.from_dict([1, 2])
+        event_from_dict([1, 2])
     with pytest.raises(EventFormatError, match="args"):
-        Event.from_dict({"eventName": "x", "args": {"pathname": "/"}})
+        event_from_dict({"eventName": "x", "args": {"pathname": "/"}})
     with pytest.raises(EventFormatError, match="timestamp"):
-        Event.from_dict({"name": "x", "timestamp": "yesterday"})
+        event_from_dict({"name": "x", "timestamp": "yesterday"})
 
 
 @pytest.mark.parametrize("value", [32768, "32768", "0x8000", "O_RDONLY|O_LARGEFILE",
@@ -120,3 +121,17 @@ def test_new_event_has_every_tracee_field_and_no_shared_defaults() -> None:
     assert b.data["container"] == {}
     with pytest.raises(TypeError, match="bogus"):
         Event.new("kill", bogus=1)
+
+
+def test_the_legacy_constructor_in_core_takes_only_the_legacy_shape() -> None:
+    d = orjson.loads(lines("tracee_legacy.jsonl")[0])
+    assert Event.from_legacy(d).to_dict() == event_from_dict(d).to_dict() == d
+    assert event_to_dict(Event.from_legacy(d), "legacy") is d
+    with pytest.raises(EventFormatError, match="event_from_dict"):
+        Event.from_legacy({"name": "y"})
+    with pytest.raises(EventFormatError, match="args"):
+        Event.from_legacy({"eventName": "x", "args": {"pathname": "/"}})
+    v1 = orjson.loads(lines("tracee_v1beta1.jsonl")[0])
+    ev = event_from_dict(v1)
+    assert event_to_dict(ev, "legacy") == v1beta1_to_legacy(v1)
+    assert legacy_to_v1beta1(event_to_dict(ev, "legacy")) == v1

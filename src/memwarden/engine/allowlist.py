@@ -24,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from memwarden.core.event import DEFAULT_PATH_ARGS, PATH_ARGS, Event, Finding
+from memwarden.core.event import Event, Finding
+from memwarden.events.catalogue import DEFAULT_PATH_ARGS, PATH_ARGS
 
 #: The kernel keeps 15 characters of a process name (TASK_COMM_LEN - 1).
 COMM_LEN = 15

@@ -18,17 +18,12 @@ from typing import Any
 import orjson
 
 from memwarden.core.detector import Detector
-from memwarden.core.event import (
-    DEFAULT_PATH_ARGS,
-    PATH_ARGS,
-    Event,
-    EventFormatError,
-    Finding,
-    v1_value,
-)
+from memwarden.core.event import Event, EventFormatError, Finding
 from memwarden.core.pathset import PathSet
 from memwarden.core.requirements import ArgFilter
 from memwarden.engine.allowlist import Allowlist
+from memwarden.events.catalogue import DEFAULT_PATH_ARGS, PATH_ARGS
+from memwarden.events.tracee_json import event_from_dict, v1_value
 
 log = logging.getLogger("memwarden.engine")
 
@@ -151,7 +146,7 @@ class Engine:
         if gate is not None and not gate(d):
             self.stats.events_path_filtered += 1
             return ()
-        return self._dispatch(Event.from_dict(d), bound)
+        return self._dispatch(event_from_dict(d), bound)
 
     def process_json_lines(self, lines: Iterable[bytes],
                            on_bad: Callable[[int, bytes, Exception], None],
@@ -167,7 +162,7 @@ class Engine:
         decode_error = orjson.JSONDecodeError
         counts = self._counts
         stats = self.stats
-        from_dict = Event.from_dict
+        from_dict = event_from_dict
         dispatch = self._dispatch
         for lineno, line in enumerate(lines, lineno + 1):  # noqa: B020 - the count goes on
             try:

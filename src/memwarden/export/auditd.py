@@ -52,31 +52,16 @@ from dataclasses import dataclass, field
 from memwarden import __version__
 from memwarden.core.detector import Detector
 from memwarden.core.requirements import PathFilter
-from memwarden.sources.audit.tables import MACHINE_TABLES, SYSCALLS
+from memwarden.events.audit_syscalls import MACHINE_TABLES, SYSCALLS
+from memwarden.events.catalogue import EVENTS
 
-#: memwarden event → (syscalls that produce it, only successful calls)
+#: memwarden event → (syscalls that produce it, only successful calls): the catalogue's
 EVENT_SYSCALLS: dict[str, tuple[tuple[str, ...], bool]] = {
-    "security_file_open": (("open", "openat", "openat2", "creat"), True),
-    "security_inode_unlink": (("unlink", "unlinkat"), True),
-    "security_inode_rename": (("rename", "renameat", "renameat2"), True),
-    "security_inode_link": (("link", "linkat"), True),
-    "kill": (("kill",), False),
-    "tkill": (("tkill",), False),
-    "tgkill": (("tgkill",), False),
-    "pidfd_send_signal": (("pidfd_send_signal",), False),
-    "ptrace": (("ptrace",), False),
-    "process_vm_readv": (("process_vm_readv",), False),
-    "process_vm_writev": (("process_vm_writev",), False),
-    "sched_process_exec": (("execve", "execveat"), True),
-}
+    e.name: (e.audit_syscalls, e.audit_success_only) for e in EVENTS if e.audit_syscalls}
 #: Events audit reports without any rule (ANOM_ABEND while auditing is enabled).
-RULELESS_EVENTS: dict[str, str] = {
-    "sched_process_exit": "ANOM_ABEND records (no rule needed; auditing must be enabled). "
-                          "SIGQUIT deaths are not reported by the kernel",
-}
+RULELESS_EVENTS: dict[str, str] = {e.name: e.audit_note for e in EVENTS if e.audit_record}
 #: Events whose unfiltered rule would record every file operation on the host.
-FILE_EVENTS = frozenset({"security_file_open", "security_inode_unlink",
-                         "security_inode_rename", "security_inode_link"})
+FILE_EVENTS = frozenset(e.name for e in EVENTS if e.category == "file" and e.audit_syscalls)
 
 #: Entries of /proc/<pid>/ (a basename filter naming one is watched through /proc).
 PROC_PID_ENTRIES = frozenset({

@@ -12,7 +12,8 @@ import socket
 from functools import lru_cache
 from typing import Any
 
-from memwarden.core.event import Finding, format_rfc3339_ns
+from memwarden.core.event import Finding
+from memwarden.events.tracee_json import format_rfc3339_ns
 from memwarden.rules.falco.detector import PRIORITY_OF_SEVERITY, PRIORITY_TEXT
 
 #: what a built-in signature's alert lists in output_fields: Falco field -> how to read it

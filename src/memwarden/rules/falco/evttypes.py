@@ -4,11 +4,16 @@ Falco splits a system call into an enter (``>``) and an exit (``<``) event; a me
 one complete record: the arguments and the result together. So a memwarden syscall event
 satisfies both ``evt.dir=>`` and ``evt.dir=<``. ``sched_process_exec`` is the exit of execve
 (``<``); ``sched_process_exit`` is Falco's ``procexit`` (``>``).
+
+The evt.type values each memwarden event stands for (and its evt.category) are the event
+catalogue's (:mod:`memwarden.events.catalogue`); Falco's argument names and directions are here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from memwarden.events.catalogue import EVENTS, EventSpec
 
 BOTH_DIRECTIONS = frozenset({"<", ">"})
 
@@ -37,67 +42,72 @@ class EventProfile:
 
 _OPEN_ARGS = {"fd": "$ret", "name": "$name", "flags": "flags", "mode": "mode", "dev": "dev",
               "ino": "inode"}
+_PROCESS_ARGS = ("res exe args tid pid ptid cwd fdlimit pgft_maj pgft_min vm_size vm_rss "
+                 "vm_swap comm cgroups")
 
-PROFILES: dict[str, EventProfile] = {p.event: p for p in (
-    EventProfile("security_file_open",
-                 frozenset({"open", "openat", "openat2", "creat", "open_by_handle_at"}),
-                 "openat", BOTH_DIRECTIONS, "file", _OPEN_ARGS,
-                 falco_args=_words("fd dirfd name flags mode dev ino resolve"),
-                 has_fd=True),
-    EventProfile("security_inode_unlink", frozenset({"unlink", "unlinkat"}), "unlinkat",
-                 BOTH_DIRECTIONS, "file",
-                 {"res": "$ret", "name": "pathname", "path": "pathname"},
-                 falco_args=_words("res path dirfd name flags")),
-    EventProfile("security_inode_rename", frozenset({"rename", "renameat", "renameat2"}),
-                 "renameat2", BOTH_DIRECTIONS, "file",
-                 {"res": "$ret", "oldpath": "old_path", "newpath": "new_path"},
-                 falco_args=_words("res olddirfd oldpath newdirfd newpath flags")),
-    EventProfile("security_inode_link", frozenset({"link", "linkat"}), "linkat",
-                 BOTH_DIRECTIONS, "file",
-                 {"res": "$ret", "oldpath": "old_path", "newpath": "new_path"},
-                 falco_args=_words("res olddir oldpath newdir newpath flags")),
-    EventProfile("sched_process_exec", frozenset({"execve", "execveat"}), "execve",
-                 frozenset({"<"}), "process",
-                 {"res": "$ret", "exe": "$argv0", "args": "$argv1+", "filename": "pathname",
-                  "comm": "$comm"},
-                 falco_args=_words(
-                     "res exe args tid pid ptid cwd fdlimit pgft_maj pgft_min vm_size vm_rss "
-                     "vm_swap comm cgroups env tty vpgid pgid loginuid flags cap_inheritable "
-                     "cap_permitted cap_effective exe_ino exe_ino_ctime exe_ino_mtime uid "
-                     "trusted_exepath filename dirfd pathname")),
-    EventProfile("sched_process_fork", frozenset({"clone", "clone3", "fork", "vfork"}),
-                 "clone", frozenset({"<"}), "process", {"res": "child_pid"},
-                 falco_args=_words(
-                     "res exe args tid pid ptid cwd fdlimit pgft_maj pgft_min vm_size vm_rss "
-                     "vm_swap comm cgroups flags uid gid vtid vpid pidns_init_start_ts "
-                     "clone_args_size newsp parent_tid child_tid tls")),
-    EventProfile("sched_process_exit", frozenset({"procexit"}), "procexit", frozenset({">"}),
-                 "process", {"status": "exit_code", "sig": "signal", "core": "core_dumped"},
-                 falco_args=_words("status ret sig core reaper_tid")),
-    EventProfile("kill", frozenset({"kill"}), "kill", BOTH_DIRECTIONS, "signal",
-                 {"res": "$ret", "pid": "pid", "sig": "sig"},
-                 falco_args=_words("res pid sig")),
-    EventProfile("tkill", frozenset({"tkill"}), "tkill", BOTH_DIRECTIONS, "signal",
-                 {"res": "$ret", "tid": "tid", "sig": "sig"},
-                 falco_args=_words("res tid sig")),
-    EventProfile("tgkill", frozenset({"tgkill"}), "tgkill", BOTH_DIRECTIONS, "signal",
-                 {"res": "$ret", "pid": "tgid", "tid": "tid", "sig": "sig"},
-                 falco_args=_words("res pid tid sig")),
-    EventProfile("pidfd_send_signal", frozenset({"pidfd_send_signal"}), "pidfd_send_signal",
-                 BOTH_DIRECTIONS, "signal",
-                 {"res": "$ret", "pidfd": "pidfd", "sig": "sig", "flags": "flags"},
-                 falco_args=_words("res pidfd sig info flags")),
-    EventProfile("ptrace", frozenset({"ptrace"}), "ptrace", BOTH_DIRECTIONS, "process",
-                 {"res": "$ret", "request": "request", "pid": "pid", "addr": "addr",
-                  "data": "data"},
-                 falco_args=_words("res request pid addr data")),
-    EventProfile("process_vm_readv", frozenset({"process_vm_readv"}), "process_vm_readv",
-                 BOTH_DIRECTIONS, "memory", {"res": "$ret", "pid": "pid"},
-                 falco_args=_words("res pid data")),
-    EventProfile("process_vm_writev", frozenset({"process_vm_writev"}), "process_vm_writev",
-                 BOTH_DIRECTIONS, "memory", {"res": "$ret", "pid": "pid"},
-                 falco_args=_words("res pid data")),
-)}
+
+@dataclass(frozen=True, slots=True)
+class _FalcoSide:
+    """What only Falco's view adds to a catalogue event (see :class:`EventProfile`)."""
+
+    args: dict[str, str]
+    falco_args: str
+    directions: frozenset[str] = BOTH_DIRECTIONS
+    has_fd: bool = False
+
+
+#: Per memwarden event, Falco's argument names and directions. Which evt.type values an event
+#: stands for, the default one and evt.category are the event catalogue's.
+_FALCO_SIDE: dict[str, _FalcoSide] = {
+    "security_file_open": _FalcoSide(
+        _OPEN_ARGS, "fd dirfd name flags mode dev ino resolve", has_fd=True),
+    "security_inode_unlink": _FalcoSide(
+        {"res": "$ret", "name": "pathname", "path": "pathname"}, "res path dirfd name flags"),
+    "security_inode_rename": _FalcoSide(
+        {"res": "$ret", "oldpath": "old_path", "newpath": "new_path"},
+        "res olddirfd oldpath newdirfd newpath flags"),
+    "security_inode_link": _FalcoSide(
+        {"res": "$ret", "oldpath": "old_path", "newpath": "new_path"},
+        "res olddir oldpath newdir newpath flags"),
+    "sched_process_exec": _FalcoSide(
+        {"res": "$ret", "exe": "$argv0", "args": "$argv1+", "filename": "pathname",
+         "comm": "$comm"},
+        _PROCESS_ARGS + " env tty vpgid pgid loginuid flags cap_inheritable cap_permitted "
+        "cap_effective exe_ino exe_ino_ctime exe_ino_mtime uid trusted_exepath filename dirfd "
+        "pathname",
+        directions=frozenset({"<"})),
+    "sched_process_fork": _FalcoSide(
+        {"res": "child_pid"},
+        _PROCESS_ARGS + " flags uid gid vtid vpid pidns_init_start_ts clone_args_size newsp "
+        "parent_tid child_tid tls",
+        directions=frozenset({"<"})),
+    "sched_process_exit": _FalcoSide(
+        {"status": "exit_code", "sig": "signal", "core": "core_dumped"},
+        "status ret sig core reaper_tid", directions=frozenset({">"})),
+    "kill": _FalcoSide({"res": "$ret", "pid": "pid", "sig": "sig"}, "res pid sig"),
+    "tkill": _FalcoSide({"res": "$ret", "tid": "tid", "sig": "sig"}, "res tid sig"),
+    "tgkill": _FalcoSide({"res": "$ret", "pid": "tgid", "tid": "tid", "sig": "sig"},
+                         "res pid tid sig"),
+    "pidfd_send_signal": _FalcoSide(
+        {"res": "$ret", "pidfd": "pidfd", "sig": "sig", "flags": "flags"},
+        "res pidfd sig info flags"),
+    "ptrace": _FalcoSide(
+        {"res": "$ret", "request": "request", "pid": "pid", "addr": "addr", "data": "data"},
+        "res request pid addr data"),
+    "process_vm_readv": _FalcoSide({"res": "$ret", "pid": "pid"}, "res pid data"),
+    "process_vm_writev": _FalcoSide({"res": "$ret", "pid": "pid"}, "res pid data"),
+}
+
+
+def _profile(e: EventSpec) -> EventProfile:
+    side = _FALCO_SIDE.get(e.name) or _FalcoSide({}, "")
+    return EventProfile(e.name, frozenset(e.falco_types), e.falco_default_type, side.directions,
+                        e.category, dict(side.args), falco_args=_words(side.falco_args),
+                        has_fd=side.has_fd)
+
+
+#: memwarden event -> its Falco profile, for every catalogue event with Falco types
+PROFILES: dict[str, EventProfile] = {e.name: _profile(e) for e in EVENTS if e.falco_types}
 
 #: evt.type value -> the memwarden event that stands for it
 MEMWARDEN_EVENT_OF: dict[str, str] = {t: p.event for p in PROFILES.values()

@@ -1,5 +1,9 @@
 """Audit events (groups of records) → memwarden events, as ``docs/events.md`` defines them.
 
+Which syscalls (and records) become which event, and the names and types of each event's
+arguments, are the event catalogue's (:mod:`memwarden.events.catalogue`); this module holds how
+each value is read from the records:
+
 - SYSCALL open, openat, openat2, creat (successful) → ``security_file_open``: the object
   PATH item; flags from a1 (open), a2 (openat), the OPENAT2 record (openat2), or
   O_CREAT|O_WRONLY|O_TRUNC (creat). O_PATH opens are skipped (they never reach the LSM hook).
@@ -39,10 +43,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from memwarden.core.event import DEFAULT_PATH_ARGS, PATH_ARGS, TRACEE_FIELDS, Event
+from memwarden.core.event import TRACEE_FIELDS, Event
 from memwarden.core.linux_abi import OPEN_FLAGS, as_int32, as_signed
 from memwarden.core.linux_abi import normalize_path as normalize
 from memwarden.core.pathset import PathSet
+from memwarden.events.audit_syscalls import ARCHES, SYSCALL_NAMES, Arch
+from memwarden.events.catalogue import (
+    AUDIT_SUCCESS_ONLY,
+    AUDIT_SYSCALL_EVENTS,
+    CATALOGUE,
+    DEFAULT_PATH_ARGS,
+    EVENTS,
+    PATH_ARGS,
+)
 from memwarden.sources.audit.assembler import AuditRecord
 from memwarden.sources.audit.records import (
     AuditFormatError,
@@ -55,26 +68,14 @@ from memwarden.sources.audit.records import (
     text,
     text_bytes,
 )
-from memwarden.sources.audit.tables import ARCHES, SYSCALL_NAMES, Arch
 
 if TYPE_CHECKING:
     from memwarden.engine.dispatch import Engine
 
-#: syscall name → the memwarden event it becomes.
-SYSCALL_EVENTS: dict[str, str] = {
-    "open": "security_file_open", "openat": "security_file_open",
-    "openat2": "security_file_open", "creat": "security_file_open",
-    "unlink": "security_inode_unlink", "unlinkat": "security_inode_unlink",
-    "rename": "security_inode_rename", "renameat": "security_inode_rename",
-    "renameat2": "security_inode_rename",
-    "link": "security_inode_link", "linkat": "security_inode_link",
-    "kill": "kill", "tkill": "tkill", "tgkill": "tgkill",
-    "pidfd_send_signal": "pidfd_send_signal", "ptrace": "ptrace",
-    "process_vm_readv": "process_vm_readv", "process_vm_writev": "process_vm_writev",
-    "execve": "sched_process_exec", "execveat": "sched_process_exec",
-}
+#: syscall name → the memwarden event it becomes (the catalogue's audit syscalls).
+SYSCALL_EVENTS: dict[str, str] = AUDIT_SYSCALL_EVENTS
 #: The memwarden event an ANOM_ABEND record becomes.
-ABEND_EVENT = "sched_process_exit"
+ABEND_EVENT = next(e.name for e in EVENTS if e.audit_record == "ANOM_ABEND")
 
 AT_FDCWD = -100
 O_PATH = OPEN_FLAGS["O_PATH"]
@@ -358,12 +359,13 @@ class AuditDecoder:
         if not self._wants(name):
             return None
         success = f.get(b"success") == b"yes"
-        if name.startswith(("security_", "sched_")) and not success:
+        if not success and name in AUDIT_SUCCESS_ONLY:
             return None  # the kernel's hooks only see operations that happened
         builder = _BUILDERS[name]
-        args = builder(self, syscall, arch, f, group)
-        if args is None:
+        values = builder(self, syscall, arch, f, group)
+        if values is None:
             return None
+        args = [(n, t, v) for (n, t), v in zip(CATALOGUE[name].arg_types, values, strict=True)]
         gate = self._gate(name)
         if gate is not None:
             path_args = PATH_ARGS.get(name, DEFAULT_PATH_ARGS)
@@ -394,14 +396,11 @@ class AuditDecoder:
         sig = number(f, b"sig")
         pid = number(f, b"pid")
         _, ts = stamp_time(key)
-        args: list[tuple[str, str, Any]] = [
-            ("exit_code", "long", (sig & 0x7F) | CORE_DUMPED),
-            ("process_group_exit", "bool", True),
-            ("signal", "int", sig),
-            ("core_dumped", "bool", True),
-            ("auid", "unsigned int", number(f, b"auid", 0xFFFFFFFF)),
-            ("audit_key", "const char*", ""),
-        ]
+        values = ((sig & 0x7F) | CORE_DUMPED, True, sig, True)  # exit_code, group exit, ...
+        args: Args = [(n, t, v) for (n, t), v in zip(CATALOGUE[ABEND_EVENT].arg_types, values,
+                                                     strict=True)]
+        args.append(("auid", "unsigned int", number(f, b"auid", 0xFFFFFFFF)))
+        args.append(("audit_key", "const char*", ""))
         return _new_event(ABEND_EVENT, args, {
             "timestamp": ts, "processId": pid, "threadId": pid, "hostProcessId": pid,
             "hostThreadId": pid, "userId": number(f, b"uid", 0),
@@ -539,9 +538,11 @@ def _new_event(name: str, args: Args, context: dict[str, Any]) -> Event:
     return Event(data)
 
 
-# -- one builder per memwarden event: (decoder, syscall, arch, SYSCALL fields, group) → args ---
+# -- one builder per memwarden event: (decoder, syscall, arch, SYSCALL fields, group) → the
+# values of its arguments in catalogue order (None: no event) ---------------------------------
 
 Args = list[tuple[str, str, Any]]
+Values = list[Any]
 
 
 def _arg(f: dict[bytes, bytes], i: int) -> int:
@@ -557,7 +558,7 @@ def _object(items: list[_Item], *nametypes: bytes) -> _Item | None:
 
 
 def _open_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes],
-               group: _Group) -> Args | None:
+               group: _Group) -> Values | None:
     if syscall == "open":
         flags = as_int32(_arg(f, 1))
     elif syscall == "openat":
@@ -572,9 +573,7 @@ def _open_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes
     obj = _object(items, b"NORMAL", b"CREATE", b"UNKNOWN")
     if obj is None or obj.path is None:
         return None
-    return [("pathname", "const char*", obj.path), ("flags", "int", flags),
-            ("dev", "dev_t", obj.dev), ("inode", "unsigned long", obj.inode),
-            ("ctime", "unsigned long", 0), ("syscall_pathname", "const char*", obj.name)]
+    return [obj.path, flags, obj.dev, obj.inode, 0, obj.name]  # ctime: audit does not log it
 
 
 def _openat2_flags(dec: AuditDecoder, group: _Group) -> int:
@@ -590,17 +589,16 @@ def _openat2_flags(dec: AuditDecoder, group: _Group) -> int:
 
 
 def _unlink_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes],
-                 group: _Group) -> Args | None:
+                 group: _Group) -> Values | None:
     items = dec._items(syscall, f, group)
     gone = _object(items, b"DELETE")
     if gone is None or gone.path is None:
         return None
-    return [("pathname", "const char*", gone.path), ("inode", "unsigned long", gone.inode),
-            ("dev", "dev_t", gone.dev), ("ctime", "unsigned long", 0)]
+    return [gone.path, gone.inode, gone.dev, 0]  # ctime: audit does not log it
 
 
 def _rename_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes],
-                 group: _Group) -> Args | None:
+                 group: _Group) -> Values | None:
     items = dec._items(syscall, f, group)
     new = _object(items, b"CREATE")
     deleted = [i for i in items if i.nametype == b"DELETE"]
@@ -610,73 +608,64 @@ def _rename_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, byt
     old = next((i for i in deleted if i.inode == new.inode), deleted[0])
     if old.path is None or new.path is None:
         return None
-    return [("old_path", "const char*", old.path), ("new_path", "const char*", new.path)]
+    return [old.path, new.path]
 
 
 def _link_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes],
-               group: _Group) -> Args | None:
+               group: _Group) -> Values | None:
     items = dec._items(syscall, f, group)
     new = _object(items, b"CREATE")
     old = next((i for i in items if i.nametype in (b"NORMAL", b"UNKNOWN")), None)
     if new is None or old is None or old.path is None or new.path is None:
         return None
-    return [("old_path", "const char*", old.path), ("new_path", "const char*", new.path)]
+    return [old.path, new.path]
 
 
 def _kill_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes],
-               group: _Group) -> Args:
-    return [("pid", "pid_t", as_int32(_arg(f, 0))), ("sig", "int", as_int32(_arg(f, 1)))]
+               group: _Group) -> Values:
+    return [as_int32(_arg(f, 0)), as_int32(_arg(f, 1))]  # pid, sig
 
 
 def _tkill_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes],
-                group: _Group) -> Args:
-    return [("tid", "pid_t", as_int32(_arg(f, 0))), ("sig", "int", as_int32(_arg(f, 1)))]
+                group: _Group) -> Values:
+    return [as_int32(_arg(f, 0)), as_int32(_arg(f, 1))]  # tid, sig
 
 
 def _tgkill_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes],
-                 group: _Group) -> Args:
-    return [("tgid", "pid_t", as_int32(_arg(f, 0))), ("tid", "pid_t", as_int32(_arg(f, 1))),
-            ("sig", "int", as_int32(_arg(f, 2)))]
+                 group: _Group) -> Values:
+    return [as_int32(_arg(f, 0)), as_int32(_arg(f, 1)), as_int32(_arg(f, 2))]
 
 
 def _pidfd_signal_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes],
-                       group: _Group) -> Args:
+                       group: _Group) -> Values:
     target = 0
     if group.obj_pid is not None:
         try:
             target = number(parse_fields(group.obj_pid.body), b"opid", 0)
         except AuditFormatError as exc:
             raise AuditRecordError(f"OBJ_PID record: {exc}", group.obj_pid.line) from None
-    return [("pidfd", "int", as_int32(_arg(f, 0))), ("sig", "int", as_int32(_arg(f, 1))),
-            ("info", "void*", _arg(f, 2)), ("flags", "unsigned int", _arg(f, 3) & 0xFFFFFFFF),
-            ("target_pid", "pid_t", target)]
+    return [as_int32(_arg(f, 0)), as_int32(_arg(f, 1)), _arg(f, 2), _arg(f, 3) & 0xFFFFFFFF,
+            target]
 
 
 def _ptrace_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes],
-                 group: _Group) -> Args:
-    return [("request", "long", as_signed(_arg(f, 0), arch.bits)),
-            ("pid", "pid_t", as_int32(_arg(f, 1))), ("addr", "void*", _arg(f, 2)),
-            ("data", "void*", _arg(f, 3))]
+                 group: _Group) -> Values:
+    return [as_signed(_arg(f, 0), arch.bits), as_int32(_arg(f, 1)), _arg(f, 2), _arg(f, 3)]
 
 
 def _process_vm_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes],
-                     group: _Group) -> Args:
-    return [("pid", "pid_t", as_int32(_arg(f, 0))), ("local_iov", "const struct iovec*",
-                                                     _arg(f, 1)),
-            ("liovcnt", "unsigned long", _arg(f, 2)),
-            ("remote_iov", "const struct iovec*", _arg(f, 3)),
-            ("riovcnt", "unsigned long", 0), ("flags", "unsigned long", 0)]
+                     group: _Group) -> Values:
+    # riovcnt and flags are a4/a5, which audit does not log
+    return [as_int32(_arg(f, 0)), _arg(f, 1), _arg(f, 2), _arg(f, 3), 0, 0]
 
 
 def _exec_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes],
-               group: _Group) -> Args | None:
+               group: _Group) -> Values | None:
     items = dec._items(syscall, f, group)
     binary = next((i for i in items if i.nametype in (b"NORMAL", b"UNKNOWN")), None)
     if binary is None or binary.path is None:
         return None
-    return [("cmdpath", "const char*", binary.name), ("pathname", "const char*", binary.path),
-            ("argv", "const char**", _argv(group.execve)), ("dev", "dev_t", binary.dev),
-            ("inode", "unsigned long", binary.inode)]
+    return [binary.name, binary.path, _argv(group.execve), binary.dev, binary.inode]
 
 
 def _argv(records: list[AuditRecord]) -> list[str]:
@@ -704,7 +693,7 @@ def _argv(records: list[AuditRecord]) -> list[str]:
     return argv
 
 
-_BUILDERS: dict[str, Callable[..., Args | None]] = {
+_BUILDERS: dict[str, Callable[..., Values | None]] = {
     "security_file_open": _open_args,
     "security_inode_unlink": _unlink_args,
     "security_inode_rename": _rename_args,

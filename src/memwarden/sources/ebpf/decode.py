@@ -17,9 +17,9 @@ from typing import Any
 from memwarden.core.event import Event
 from memwarden.core.linux_abi import as_int32
 from memwarden.core.linux_abi import normalize_path as normalise
+from memwarden.events.catalogue import CATALOGUE, arg_builder
 from memwarden.sources.ebpf import layout as L
 
-_STR = "const char*"
 _CONTAINER_ID = re.compile(r"(?<![0-9a-f])([0-9a-f]{64})(?![0-9a-f])")
 _NOT_CONTAINERS = ("crio-conmon-", "libpod-conmon-")
 
@@ -68,22 +68,26 @@ class RecordDecoder:
         self._containers: dict[bytes, str] = {}
         self._texts: dict[bytes, str] = {}
         self.user_filtered = 0
-        self._kinds = {
-            L.KIND_FILE_OPEN: self._file_open,
-            L.KIND_INODE_UNLINK: self._unlink,
-            L.KIND_INODE_RENAME: self._rename_or_link,
-            L.KIND_INODE_LINK: self._rename_or_link,
-            L.KIND_PROCESS_EXEC: self._exec,
-            L.KIND_PROCESS_FORK: self._fork,
-            L.KIND_PROCESS_EXIT: self._exit,
-            L.KIND_KILL: self._kill,
-            L.KIND_TKILL: self._tkill,
-            L.KIND_TGKILL: self._tgkill,
-            L.KIND_PIDFD_SEND_SIGNAL: self._pidfd_send_signal,
-            L.KIND_PTRACE: self._ptrace,
-            L.KIND_PROCESS_VM_READV: self._process_vm,
-            L.KIND_PROCESS_VM_WRITEV: self._process_vm,
+        #: event name -> the method that reads its values from a record
+        values_of = {
+            "security_file_open": self._file_open,
+            "security_inode_unlink": self._unlink,
+            "security_inode_rename": self._rename_or_link,
+            "security_inode_link": self._rename_or_link,
+            "sched_process_exec": self._exec,
+            "sched_process_fork": self._fork,
+            "sched_process_exit": self._exit,
+            "kill": self._kill,
+            "tkill": self._kill,
+            "tgkill": self._tgkill,
+            "pidfd_send_signal": self._pidfd_send_signal,
+            "ptrace": self._ptrace,
+            "process_vm_readv": self._process_vm,
+            "process_vm_writev": self._process_vm,
         }
+        #: record kind -> (event name, values method, args builder): one lookup per record
+        self._kinds = {kind: (name, values_of[name], arg_builder(name))
+                       for kind, name in L.KIND_EVENT.items()}
 
     # -- strings that repeat (exe paths, cgroup tails): decoded once ----------------------------
     def _cached_text(self, raw: bytes) -> str:
@@ -113,8 +117,8 @@ class RecordDecoder:
         (ts, start, cgroup_id, retval, rsize, kind, flags, host_pid, host_tid, host_ppid, pid,
          tid, ppid, uid, mnt_ns, pid_ns, nr, cpu, s0, s1, s2, s3, s4, s5,
          comm) = L.HEADER.unpack_from(data, off)
-        handler = self._kinds.get(kind)
-        if handler is None:
+        entry = self._kinds.get(kind)
+        if entry is None:
             raise DecodeError(f"unknown record kind {kind}")
         if rsize != size or L.RECORD_FIXED + s0 + s1 + s2 + s3 + s4 + s5 > size:
             raise DecodeError(f"record kind {kind}: sizes do not add up ({rsize} in the header, "
@@ -131,12 +135,13 @@ class RecordDecoder:
         cgroup = bytes(data[p:p + s4])
         p += s4
         node = self._cached_text(bytes(data[p:p + s5])) if s5 else self.hostname
-        name = L.KIND_EVENT[kind]
-        built = handler(name, data, off + L.HEADER.size, flags, a, b, c)
+        name, values_of, build_args = entry
+        built = values_of(name, data, off + L.HEADER.size, flags, a, b, c)
         if built is None:
             self.user_filtered += 1
             return None
-        args, syscall = built
+        values, syscall = built
+        args = build_args(values)
         cid = self._container(cgroup) if cgroup else ""
         offset = self.mono_to_epoch
         d = {
@@ -174,17 +179,11 @@ class RecordDecoder:
         }
         return Event(d)
 
-    # -- per kind: (args, syscall name or None for "from the number") -------------------------
+    # -- per kind: (argument values in catalogue order, syscall name or None for "from the
+    # number"); the names and types come from the catalogue (arg_builder) -----------------------
     def _file_open(self, name, data, body, flags, a, b, c):
         inode, ctime, dev, oflags, _mode, _argc = L.BODY_FILE.unpack_from(data, body)
-        return [
-            {"name": "pathname", "type": _STR, "value": _text(a)},
-            {"name": "flags", "type": "int", "value": oflags},
-            {"name": "dev", "type": "dev_t", "value": dev},
-            {"name": "inode", "type": "unsigned long", "value": inode},
-            {"name": "ctime", "type": "unsigned long", "value": ctime},
-            {"name": "syscall_pathname", "type": _STR, "value": _text(b)},
-        ], None
+        return (_text(a), oflags, dev, inode, ctime, _text(b)), None
 
     def _paths(self, name, flags, raws) -> list[str] | None:
         paths = [_text(r) for r in raws]
@@ -201,116 +200,58 @@ class RecordDecoder:
         if paths is None:
             return None
         inode, ctime, dev, _f, _m, _n = L.BODY_FILE.unpack_from(data, body)
-        return [
-            {"name": "pathname", "type": _STR, "value": paths[0]},
-            {"name": "inode", "type": "unsigned long", "value": inode},
-            {"name": "dev", "type": "dev_t", "value": dev},
-            {"name": "ctime", "type": "unsigned long", "value": ctime},
-        ], None
+        return (paths[0], inode, dev, ctime), None
 
     def _rename_or_link(self, name, data, body, flags, a, b, c):
         paths = self._paths(name, flags, (a, b))
         if paths is None:
             return None
-        return [
-            {"name": "old_path", "type": _STR, "value": paths[0]},
-            {"name": "new_path", "type": _STR, "value": paths[1]},
-        ], None
+        return paths, None
 
     def _exec(self, name, data, body, flags, a, b, c):
         inode, _ctime, dev, _f, _mode, _argc = L.BODY_FILE.unpack_from(data, body)
         argv = [_text(x) for x in c.split(b"\0")] if c else []
         if argv and argv[-1] == "":
             argv.pop()
-        return [
-            {"name": "cmdpath", "type": _STR, "value": _text(b)},
-            {"name": "pathname", "type": _STR, "value": _text(a)},
-            {"name": "argv", "type": "const char**", "value": argv},
-            {"name": "dev", "type": "dev_t", "value": dev},
-            {"name": "inode", "type": "unsigned long", "value": inode},
-        ], None
+        return (_text(b), _text(a), argv, dev, inode), None
 
     def _fork(self, name, data, body, flags, a, b, c):
         (start, ptid, pnstid, ppid, pnspid, ctid, cnstid, cpid,
          cnspid) = L.BODY_FORK.unpack_from(data, body)
-        return [
-            {"name": "parent_tid", "type": "int", "value": ptid},
-            {"name": "parent_ns_tid", "type": "int", "value": pnstid},
-            {"name": "parent_pid", "type": "int", "value": ppid},
-            {"name": "parent_ns_pid", "type": "int", "value": pnspid},
-            {"name": "child_tid", "type": "int", "value": ctid},
-            {"name": "child_ns_tid", "type": "int", "value": cnstid},
-            {"name": "child_pid", "type": "int", "value": cpid},
-            {"name": "child_ns_pid", "type": "int", "value": cnspid},
-            {"name": "start_time", "type": "unsigned long", "value": start + self.mono_to_epoch},
-        ], None
+        return (ptid, pnstid, ppid, pnspid, ctid, cnstid, cpid, cnspid,
+                start + self.mono_to_epoch), None
 
     def _exit(self, name, data, body, flags, a, b, c):
         code, group_dead = L.BODY_EXIT.unpack_from(data, body)
         sig, core = exit_signal(code)
-        return [
-            {"name": "exit_code", "type": "long", "value": code},
-            {"name": "process_group_exit", "type": "bool", "value": bool(group_dead)},
-            {"name": "signal", "type": "int", "value": sig},
-            {"name": "core_dumped", "type": "bool", "value": core},
-        ], None
+        return (code, bool(group_dead), sig, core), None
 
-    def _kill(self, name, data, body, flags, a, b, c):
+    def _kill(self, name, data, body, flags, a, b, c):  # kill (pid, sig), tkill (tid, sig)
         args = L.BODY_SYSCALL.unpack_from(data, body)
-        return [
-            {"name": "pid", "type": "pid_t", "value": as_int32(args[0])},
-            {"name": "sig", "type": "int", "value": as_int32(args[1])},
-        ], name
-
-    def _tkill(self, name, data, body, flags, a, b, c):
-        args = L.BODY_SYSCALL.unpack_from(data, body)
-        return [
-            {"name": "tid", "type": "pid_t", "value": as_int32(args[0])},
-            {"name": "sig", "type": "int", "value": as_int32(args[1])},
-        ], name
+        return (as_int32(args[0]), as_int32(args[1])), name
 
     def _tgkill(self, name, data, body, flags, a, b, c):
         args = L.BODY_SYSCALL.unpack_from(data, body)
-        return [
-            {"name": "tgid", "type": "pid_t", "value": as_int32(args[0])},
-            {"name": "tid", "type": "pid_t", "value": as_int32(args[1])},
-            {"name": "sig", "type": "int", "value": as_int32(args[2])},
-        ], name
+        return (as_int32(args[0]), as_int32(args[1]), as_int32(args[2])), name
 
     def _pidfd_send_signal(self, name, data, body, flags, a, b, c):
         args = L.BODY_SYSCALL.unpack_from(data, body)
-        return [
-            {"name": "pidfd", "type": "int", "value": as_int32(args[0])},
-            {"name": "sig", "type": "int", "value": as_int32(args[1])},
-            {"name": "info", "type": "void*", "value": args[2]},
-            {"name": "flags", "type": "unsigned int", "value": args[3] & 0xFFFFFFFF},
-            {"name": "target_pid", "type": "pid_t", "value": args[6]},
-        ], name
+        return (as_int32(args[0]), as_int32(args[1]), args[2], args[3] & 0xFFFFFFFF,
+                args[6]), name
 
     def _ptrace(self, name, data, body, flags, a, b, c):
         args = L.BODY_SYSCALL.unpack_from(data, body)
-        return [
-            {"name": "request", "type": "long", "value": _s64(args[0])},
-            {"name": "pid", "type": "pid_t", "value": as_int32(args[1])},
-            {"name": "addr", "type": "void*", "value": args[2]},
-            {"name": "data", "type": "void*", "value": args[3]},
-        ], name
+        return (_s64(args[0]), as_int32(args[1]), args[2], args[3]), name
 
     def _process_vm(self, name, data, body, flags, a, b, c):
         args = L.BODY_SYSCALL.unpack_from(data, body)
-        return [
-            {"name": "pid", "type": "pid_t", "value": as_int32(args[0])},
-            {"name": "local_iov", "type": "const struct iovec*", "value": args[1]},
-            {"name": "liovcnt", "type": "unsigned long", "value": args[2]},
-            {"name": "remote_iov", "type": "const struct iovec*", "value": args[3]},
-            {"name": "riovcnt", "type": "unsigned long", "value": args[4]},
-            {"name": "flags", "type": "unsigned long", "value": args[5]},
-        ], name
+        return (as_int32(args[0]), args[1], args[2], args[3], args[4], args[5]), name
 
     # -- the sensor's own events ----------------------------------------------------------------
     def lost_events(self, lost: int, cpu: int) -> Event:
         """``memwarden_lost_events``: the kernel had no ring-buffer room for ``lost`` records on
         ``cpu`` since the last report."""
-        return Event.new(L.LOST_EVENTS, [("lost", "unsigned long", lost), ("cpu", "int", cpu)],
+        (lost_arg, lost_type), (cpu_arg, cpu_type) = CATALOGUE[L.LOST_EVENTS].arg_types
+        return Event.new(L.LOST_EVENTS, [(lost_arg, lost_type, lost), (cpu_arg, cpu_type, cpu)],
                          timestamp=time.time_ns(), processorId=cpu, hostName=self.hostname,
                          processName="memwarden")

@@ -18,6 +18,7 @@ import errno
 import os
 from collections.abc import Callable
 
+from memwarden.events.catalogue import EVENTS
 from memwarden.sources.ebpf import layout as L
 from memwarden.sources.ebpf.libbpf import BpfObject, LibbpfError
 
@@ -30,24 +31,14 @@ OPEN_PROGRAMS: dict[str, tuple[str, ...]] = {
                    "mw_tp_exit_creat", "mw_tp_exit_open_by_handle_at"),
 }
 
-#: kind -> programs (every mode), absent ones (another architecture's build) are skipped
+#: kind -> programs (every mode; the catalogue's), absent ones (another architecture's build)
+#: are skipped. The open kind's depend on the mode: OPEN_PROGRAMS.
 KIND_PROGRAMS: dict[int, tuple[str, ...]] = {
-    L.KIND_INODE_UNLINK: ("mw_tp_exit_unlinkat", "mw_tp_exit_unlink"),
-    L.KIND_INODE_RENAME: ("mw_tp_exit_renameat2", "mw_tp_exit_renameat", "mw_tp_exit_rename"),
-    L.KIND_INODE_LINK: ("mw_tp_exit_linkat", "mw_tp_exit_link"),
-    L.KIND_PROCESS_EXEC: ("mw_sched_process_exec",),
-    L.KIND_PROCESS_FORK: ("mw_sched_process_fork",),
-    L.KIND_PROCESS_EXIT: ("mw_sched_process_exit",),
-    L.KIND_KILL: ("mw_tp_exit_kill",),
-    L.KIND_TKILL: ("mw_tp_exit_tkill",),
-    L.KIND_TGKILL: ("mw_tp_exit_tgkill",),
-    L.KIND_PIDFD_SEND_SIGNAL: ("mw_tp_exit_pidfd_send_signal",),
-    L.KIND_PTRACE: ("mw_tp_exit_ptrace",),
-    L.KIND_PROCESS_VM_READV: ("mw_tp_exit_process_vm_readv",),
-    L.KIND_PROCESS_VM_WRITEV: ("mw_tp_exit_process_vm_writev",),
-}
+    e.ebpf_kind: e.ebpf_programs for e in EVENTS if e.ebpf_kind and e.ebpf_programs}
 
-#: programs that only the tests load
+#: programs that only the tests load, in their own object (memwarden_test.bpf.c): the sensor's
+#: object carries none of them
+TEST_OBJECT = "memwarden_test.bpf.o"
 TEST_PROGRAMS = ("mw_test_file_hook",)
 
 

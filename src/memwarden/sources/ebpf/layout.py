@@ -1,13 +1,17 @@
 """The Python mirror of ``mw_events.h``: record layout, event kinds, configuration, counters.
 
 Everything that depends on the byte layout of what the probe writes or reads lives here, and
-only here. ``tests/unit/test_ebpf_layout.py`` checks it against the C header.
+only here. ``tests/unit/test_ebpf_layout.py`` checks it against the C header. The event kinds
+come from the event catalogue (:mod:`memwarden.events.catalogue`), which
+``tests/unit/test_events_catalogue.py`` checks against ``enum mw_kind``.
 """
 
 from __future__ import annotations
 
 import platform
 import struct
+
+from memwarden.events import catalogue
 
 COMM_LEN = 16
 PATH_MAX = 4096
@@ -16,44 +20,28 @@ MAX_HEADS = 32
 NSTRINGS = 6
 RECORD_MAX = 16384
 
-# enum mw_kind
-KIND_FILE_OPEN = 1
-KIND_INODE_UNLINK = 2
-KIND_INODE_RENAME = 3
-KIND_INODE_LINK = 4
-KIND_PROCESS_EXEC = 5
-KIND_PROCESS_FORK = 6
-KIND_PROCESS_EXIT = 7
-KIND_KILL = 8
-KIND_TKILL = 9
-KIND_TGKILL = 10
-KIND_PIDFD_SEND_SIGNAL = 11
-KIND_PTRACE = 12
-KIND_PROCESS_VM_READV = 13
-KIND_PROCESS_VM_WRITEV = 14
-KIND_MAX = 15
-
-#: kind -> the event name it becomes (Tracee's names)
-KIND_EVENT: dict[int, str] = {
-    KIND_FILE_OPEN: "security_file_open",
-    KIND_INODE_UNLINK: "security_inode_unlink",
-    KIND_INODE_RENAME: "security_inode_rename",
-    KIND_INODE_LINK: "security_inode_link",
-    KIND_PROCESS_EXEC: "sched_process_exec",
-    KIND_PROCESS_FORK: "sched_process_fork",
-    KIND_PROCESS_EXIT: "sched_process_exit",
-    KIND_KILL: "kill",
-    KIND_TKILL: "tkill",
-    KIND_TGKILL: "tgkill",
-    KIND_PIDFD_SEND_SIGNAL: "pidfd_send_signal",
-    KIND_PTRACE: "ptrace",
-    KIND_PROCESS_VM_READV: "process_vm_readv",
-    KIND_PROCESS_VM_WRITEV: "process_vm_writev",
-}
-EVENT_KIND: dict[str, int] = {name: kind for kind, name in KIND_EVENT.items()}
+# enum mw_kind, from the catalogue: kind -> the event name it becomes (Tracee's names), and back
+KIND_EVENT: dict[int, str] = dict(catalogue.KIND_EVENT)
+EVENT_KIND: dict[str, int] = dict(catalogue.EVENT_KIND)
+KIND_MAX = max(KIND_EVENT) + 1  # MW_KIND_MAX: the length of the per-kind counter arrays
+# the kinds the sensor's code (and its tests) name
+KIND_FILE_OPEN = EVENT_KIND["security_file_open"]
+KIND_INODE_UNLINK = EVENT_KIND["security_inode_unlink"]
+KIND_INODE_RENAME = EVENT_KIND["security_inode_rename"]
+KIND_INODE_LINK = EVENT_KIND["security_inode_link"]
+KIND_PROCESS_EXEC = EVENT_KIND["sched_process_exec"]
+KIND_PROCESS_FORK = EVENT_KIND["sched_process_fork"]
+KIND_PROCESS_EXIT = EVENT_KIND["sched_process_exit"]
+KIND_KILL = EVENT_KIND["kill"]
+KIND_TKILL = EVENT_KIND["tkill"]
+KIND_TGKILL = EVENT_KIND["tgkill"]
+KIND_PIDFD_SEND_SIGNAL = EVENT_KIND["pidfd_send_signal"]
+KIND_PTRACE = EVENT_KIND["ptrace"]
+KIND_PROCESS_VM_READV = EVENT_KIND["process_vm_readv"]
+KIND_PROCESS_VM_WRITEV = EVENT_KIND["process_vm_writev"]
 
 #: The event the sensor injects when the kernel could not reserve ring-buffer space.
-LOST_EVENTS = "memwarden_lost_events"
+LOST_EVENTS = catalogue.LOST_EVENTS
 
 # enum mw_slot
 S_A, S_B, S_C, S_EXE, S_CGROUP, S_NODENAME = range(NSTRINGS)

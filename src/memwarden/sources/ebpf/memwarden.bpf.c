@@ -9,6 +9,7 @@
  *   exec, fork, exit       tp_btf/sched_process_{exec,fork,exit};
  *   kill, tkill, tgkill, pidfd_send_signal, ptrace, process_vm_readv/writev
  *                          exit tracepoints of their syscalls.
+ * Programs only the tests load are in memwarden_test.bpf.c, which includes this file.
  *
  * Every hook first checks, from the active configuration slot, whether its event kind is
  * wanted at all. Opens then pass a cheap filter: the opened name's length and first bytes
@@ -26,6 +27,18 @@
 #include "mw_events.h"
 
 char LICENSE[] SEC("license") = "GPL v2";
+
+/* One program per syscall exit tracepoint, each a one-line wrapper of the function that does
+ * the work for its event kind (libbpf-tools' pattern). The section and the program name both
+ * come from the syscall's name, so they cannot disagree; user space attaches the program as
+ * mw_tp_exit_<syscall> (sources/ebpf/hooks.py). fn gets the tracepoint context, then the
+ * extra arguments given here. */
+#define MW_SYS_EXIT(sys, fn, ...)                                  \
+	SEC("tp/syscalls/sys_exit_" #sys)                          \
+	int mw_tp_exit_##sys(struct mw_sys_exit_ctx *ctx)          \
+	{                                                          \
+		return fn(ctx, __VA_ARGS__);                        \
+	}
 
 #define MW_BIT(k) (1u << (k))
 #define MW_O_PATH 010000000
@@ -702,21 +715,13 @@ static __always_inline int mw_open_exit(struct mw_sys_exit_ctx *ctx, int upath_a
 	return mw_file_opened(&m, task, file, fd, ctx->syscall_nr, upath, 0);
 }
 
-SEC("tp/syscalls/sys_exit_openat")
-int mw_tp_exit_openat(struct mw_sys_exit_ctx *ctx) { return mw_open_exit(ctx, 1); }
-
-SEC("tp/syscalls/sys_exit_openat2")
-int mw_tp_exit_openat2(struct mw_sys_exit_ctx *ctx) { return mw_open_exit(ctx, 1); }
-
-SEC("tp/syscalls/sys_exit_open_by_handle_at")
-int mw_tp_exit_open_by_handle_at(struct mw_sys_exit_ctx *ctx) { return mw_open_exit(ctx, -1); }
+MW_SYS_EXIT(openat, mw_open_exit, 1)
+MW_SYS_EXIT(openat2, mw_open_exit, 1)
+MW_SYS_EXIT(open_by_handle_at, mw_open_exit, -1)
 
 #if defined(__TARGET_ARCH_x86)
-SEC("tp/syscalls/sys_exit_open")
-int mw_tp_exit_open(struct mw_sys_exit_ctx *ctx) { return mw_open_exit(ctx, 0); }
-
-SEC("tp/syscalls/sys_exit_creat")
-int mw_tp_exit_creat(struct mw_sys_exit_ctx *ctx) { return mw_open_exit(ctx, 0); }
+MW_SYS_EXIT(open, mw_open_exit, 0)
+MW_SYS_EXIT(creat, mw_open_exit, 0)
 #endif
 
 /* LSM and fentry: every open path (io_uring, exec, the kernel's own opens of core files),
@@ -752,17 +757,6 @@ int BPF_PROG(mw_lsm_file_open, struct file *file)
 
 SEC("fentry/security_file_open")
 int BPF_PROG(mw_fentry_file_open, struct file *file)
-{
-	mw_file_hook(file);
-	return 0;
-}
-
-/* Not a hook of the sensor: the same code as the two above, on a tracepoint that also passes a
- * trusted struct file (fsync of an ext4 file reaches it). Kernels that refuse LSM and fentry
- * programs still verify and run it, so the tests prove the hook path works. Loaded only by the
- * tests. */
-SEC("tp_btf/ext4_sync_file_enter")
-int BPF_PROG(mw_test_file_hook, struct file *file, int datasync)
 {
 	mw_file_hook(file);
 	return 0;
@@ -908,27 +902,15 @@ static __always_inline int mw_change_exit(struct mw_sys_exit_ctx *ctx, u32 kind,
 	return 0;
 }
 
-SEC("tp/syscalls/sys_exit_unlinkat")
-int mw_tp_exit_unlinkat(struct mw_sys_exit_ctx *ctx) { return mw_change_exit(ctx, MW_KIND_INODE_UNLINK, 0, 1, -1, -1, 2); }
-
-SEC("tp/syscalls/sys_exit_renameat2")
-int mw_tp_exit_renameat2(struct mw_sys_exit_ctx *ctx) { return mw_change_exit(ctx, MW_KIND_INODE_RENAME, 0, 1, 2, 3, 4); }
-
-SEC("tp/syscalls/sys_exit_linkat")
-int mw_tp_exit_linkat(struct mw_sys_exit_ctx *ctx) { return mw_change_exit(ctx, MW_KIND_INODE_LINK, 0, 1, 2, 3, -1); }
+MW_SYS_EXIT(unlinkat, mw_change_exit, MW_KIND_INODE_UNLINK, 0, 1, -1, -1, 2)
+MW_SYS_EXIT(renameat2, mw_change_exit, MW_KIND_INODE_RENAME, 0, 1, 2, 3, 4)
+MW_SYS_EXIT(linkat, mw_change_exit, MW_KIND_INODE_LINK, 0, 1, 2, 3, -1)
 
 #if defined(__TARGET_ARCH_x86)
-SEC("tp/syscalls/sys_exit_unlink")
-int mw_tp_exit_unlink(struct mw_sys_exit_ctx *ctx) { return mw_change_exit(ctx, MW_KIND_INODE_UNLINK, -1, 0, -1, -1, -1); }
-
-SEC("tp/syscalls/sys_exit_rename")
-int mw_tp_exit_rename(struct mw_sys_exit_ctx *ctx) { return mw_change_exit(ctx, MW_KIND_INODE_RENAME, -1, 0, -1, 1, -1); }
-
-SEC("tp/syscalls/sys_exit_renameat")
-int mw_tp_exit_renameat(struct mw_sys_exit_ctx *ctx) { return mw_change_exit(ctx, MW_KIND_INODE_RENAME, 0, 1, 2, 3, -1); }
-
-SEC("tp/syscalls/sys_exit_link")
-int mw_tp_exit_link(struct mw_sys_exit_ctx *ctx) { return mw_change_exit(ctx, MW_KIND_INODE_LINK, -1, 0, -1, 1, -1); }
+MW_SYS_EXIT(unlink, mw_change_exit, MW_KIND_INODE_UNLINK, -1, 0, -1, -1, -1)
+MW_SYS_EXIT(rename, mw_change_exit, MW_KIND_INODE_RENAME, -1, 0, -1, 1, -1)
+MW_SYS_EXIT(renameat, mw_change_exit, MW_KIND_INODE_RENAME, 0, 1, 2, 3, -1)
+MW_SYS_EXIT(link, mw_change_exit, MW_KIND_INODE_LINK, -1, 0, -1, 1, -1)
 #endif
 
 /* -- signals, ptrace, process_vm_* (syscall exits) ------------------------------------------ */
@@ -964,26 +946,13 @@ static __always_inline int mw_syscall_exit(struct mw_sys_exit_ctx *ctx, u32 kind
 	return 0;
 }
 
-SEC("tp/syscalls/sys_exit_kill")
-int mw_tp_exit_kill(struct mw_sys_exit_ctx *ctx) { return mw_syscall_exit(ctx, MW_KIND_KILL); }
-
-SEC("tp/syscalls/sys_exit_tkill")
-int mw_tp_exit_tkill(struct mw_sys_exit_ctx *ctx) { return mw_syscall_exit(ctx, MW_KIND_TKILL); }
-
-SEC("tp/syscalls/sys_exit_tgkill")
-int mw_tp_exit_tgkill(struct mw_sys_exit_ctx *ctx) { return mw_syscall_exit(ctx, MW_KIND_TGKILL); }
-
-SEC("tp/syscalls/sys_exit_pidfd_send_signal")
-int mw_tp_exit_pidfd_send_signal(struct mw_sys_exit_ctx *ctx) { return mw_syscall_exit(ctx, MW_KIND_PIDFD_SEND_SIGNAL); }
-
-SEC("tp/syscalls/sys_exit_ptrace")
-int mw_tp_exit_ptrace(struct mw_sys_exit_ctx *ctx) { return mw_syscall_exit(ctx, MW_KIND_PTRACE); }
-
-SEC("tp/syscalls/sys_exit_process_vm_readv")
-int mw_tp_exit_process_vm_readv(struct mw_sys_exit_ctx *ctx) { return mw_syscall_exit(ctx, MW_KIND_PROCESS_VM_READV); }
-
-SEC("tp/syscalls/sys_exit_process_vm_writev")
-int mw_tp_exit_process_vm_writev(struct mw_sys_exit_ctx *ctx) { return mw_syscall_exit(ctx, MW_KIND_PROCESS_VM_WRITEV); }
+MW_SYS_EXIT(kill, mw_syscall_exit, MW_KIND_KILL)
+MW_SYS_EXIT(tkill, mw_syscall_exit, MW_KIND_TKILL)
+MW_SYS_EXIT(tgkill, mw_syscall_exit, MW_KIND_TGKILL)
+MW_SYS_EXIT(pidfd_send_signal, mw_syscall_exit, MW_KIND_PIDFD_SEND_SIGNAL)
+MW_SYS_EXIT(ptrace, mw_syscall_exit, MW_KIND_PTRACE)
+MW_SYS_EXIT(process_vm_readv, mw_syscall_exit, MW_KIND_PROCESS_VM_READV)
+MW_SYS_EXIT(process_vm_writev, mw_syscall_exit, MW_KIND_PROCESS_VM_WRITEV)
 
 /* -- process lifecycle ------------------------------------------------------------------------ */
 

@@ -12,7 +12,7 @@ import errno
 from collections.abc import Callable
 from typing import Any
 
-from memwarden.core.event import Event, format_rfc3339_ns
+from memwarden.core.event import Event
 from memwarden.core.linux_abi import (
     O_ACCMODE,
     O_RDONLY,
@@ -23,6 +23,7 @@ from memwarden.core.linux_abi import (
     format_open_flags,
     parse_open_flags,
 )
+from memwarden.events.tracee_json import format_rfc3339_ns
 from memwarden.rules.falco.evttypes import PROFILES
 from memwarden.rules.falco.fields.base import (
     BOOL,

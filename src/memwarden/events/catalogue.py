@@ -1,0 +1,243 @@
+"""The event catalogue: every event memwarden produces, in one table.
+
+Per event: its arguments and their types (Tracee's names wherever Tracee has the event), which
+of them hold paths (what path filters look at), the record kind the probe writes for it (the
+``enum mw_kind`` value of ``sources/ebpf/mw_events.h``, which stays the kernel/user contract;
+``tests/unit/test_events_catalogue.py`` compares the two), the programs that produce it, the
+audit syscalls (or record) it comes from, and the Falco ``evt.type`` values it stands for.
+
+Derived from it, and nowhere else written down: the eBPF kinds and event names
+(``sources/ebpf/layout.py``), the programs per kind (``sources/ebpf/hooks.py``), the argument
+names and types both decoders emit (``sources/ebpf/decode.py``, ``sources/audit/decoder.py``),
+the syscall -> event map of the audit decoder and the event -> syscalls map of the rule
+exporter (``export/auditd.py``), the Falco types and categories (``rules/falco/evttypes.py``),
+:data:`PATH_ARGS`, and ``docs/events.md`` (``python -m memwarden.events.docs``).
+
+What stays elsewhere, because it is not a fact of one event: how a decoder computes each value
+(code, per source), the syscall numbers per architecture (:mod:`.audit_syscalls`,
+``sources/ebpf/layout.py``), the open hook's programs per hook mode (``hooks.OPEN_PROGRAMS``),
+and the Falco argument names and directions (``rules/falco/evttypes.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+STR = "const char*"
+
+
+@dataclass(frozen=True, slots=True)
+class Arg:
+    """One argument: its name and legacy type, and a note for the docs."""
+
+    name: str
+    type: str
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventSpec:
+    """One event and where it comes from."""
+
+    name: str
+    args: tuple[Arg, ...]
+    #: what kind of thing it concerns: file, process, signal, memory (Falco's evt.category)
+    category: str
+    #: the arguments that hold the path(s) the event concerns (path filters test these)
+    path_args: tuple[str, ...] = ()
+    #: ``enum mw_kind`` in mw_events.h (``MW_KIND_<ebpf_enum>`` = ``ebpf_kind``); 0: the probe
+    #: writes no record for it
+    ebpf_kind: int = 0
+    ebpf_enum: str = ""
+    #: the probe programs that produce it in every hook mode (the open hook's depend on the
+    #: mode: ``hooks.OPEN_PROGRAMS``); absent ones (another architecture's build) are skipped
+    ebpf_programs: tuple[str, ...] = ()
+    #: the syscalls whose audit SYSCALL records become this event, in rule order
+    audit_syscalls: tuple[str, ...] = ()
+    #: only successful calls (the kernel hook behind the event sees only what happened)
+    audit_success_only: bool = False
+    #: an audit record type that becomes this event without any rule (and what to know)
+    audit_record: str = ""
+    audit_note: str = ""
+    #: every Falco evt.type it can stand for, and the one when its ``syscall`` names none
+    falco_types: tuple[str, ...] = ()
+    falco_default_type: str = ""
+    #: for docs/events.md
+    notes: str = ""
+
+    @property
+    def arg_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.args)
+
+    @property
+    def arg_types(self) -> tuple[tuple[str, str], ...]:
+        """(name, type) of every argument, in order: what a decoder emits."""
+        return tuple((a.name, a.type) for a in self.args)
+
+
+def _a(spec: str, doc: str = "") -> Arg:
+    name, _, type_ = spec.partition(":")
+    return Arg(name.strip(), type_.strip(), doc)
+
+
+def _args(*specs: str | Arg) -> tuple[Arg, ...]:
+    return tuple(s if isinstance(s, Arg) else _a(s) for s in specs)
+
+
+_PROCESS_VM_ARGS = _args("pid: pid_t", "local_iov: const struct iovec*", "liovcnt: unsigned long",
+                         "remote_iov: const struct iovec*", "riovcnt: unsigned long",
+                         "flags: unsigned long")
+
+#: Every event, in the order of ``enum mw_kind`` (then the sensor's own).
+EVENTS: tuple[EventSpec, ...] = (
+    EventSpec(
+        "security_file_open",
+        _args(f"pathname: {STR}", "flags: int", "dev: dev_t", "inode: unsigned long",
+              "ctime: unsigned long", f"syscall_pathname: {STR}"),
+        "file", path_args=("pathname",),
+        ebpf_kind=1, ebpf_enum="FILE_OPEN",
+        audit_syscalls=("open", "openat", "openat2", "creat"), audit_success_only=True,
+        falco_types=("open", "openat", "openat2", "creat", "open_by_handle_at"),
+        falco_default_type="openat",
+        notes="`pathname` is absolute, resolved in the kernel from the opened `struct file`; "
+              "only successful opens; `syscall` says which syscall opened it"),
+    EventSpec(
+        "security_inode_unlink",
+        _args(f"pathname: {STR}", "inode: unsigned long", "dev: dev_t", "ctime: unsigned long"),
+        "file", path_args=("pathname",),
+        ebpf_kind=2, ebpf_enum="INODE_UNLINK",
+        ebpf_programs=("mw_tp_exit_unlinkat", "mw_tp_exit_unlink"),
+        audit_syscalls=("unlink", "unlinkat"), audit_success_only=True,
+        falco_types=("unlink", "unlinkat"), falco_default_type="unlinkat",
+        notes="absolute path of the removed name"),
+    EventSpec(
+        "security_inode_rename",
+        _args(f"old_path: {STR}", f"new_path: {STR}"),
+        "file", path_args=("old_path", "new_path"),
+        ebpf_kind=3, ebpf_enum="INODE_RENAME",
+        ebpf_programs=("mw_tp_exit_renameat2", "mw_tp_exit_renameat", "mw_tp_exit_rename"),
+        audit_syscalls=("rename", "renameat", "renameat2"), audit_success_only=True,
+        falco_types=("rename", "renameat", "renameat2"), falco_default_type="renameat2",
+        notes="absolute paths"),
+    EventSpec(
+        "security_inode_link",
+        _args(f"old_path: {STR}", f"new_path: {STR}"),
+        "file", path_args=("old_path", "new_path"),
+        ebpf_kind=4, ebpf_enum="INODE_LINK",
+        ebpf_programs=("mw_tp_exit_linkat", "mw_tp_exit_link"),
+        audit_syscalls=("link", "linkat"), audit_success_only=True,
+        falco_types=("link", "linkat"), falco_default_type="linkat",
+        notes="memwarden event (Tracee has none): hard link creation, absolute paths"),
+    EventSpec(
+        "sched_process_exec",
+        _args(f"cmdpath: {STR}", f"pathname: {STR}", "argv: const char**", "dev: dev_t",
+              "inode: unsigned long"),
+        "process", path_args=("pathname",),
+        ebpf_kind=5, ebpf_enum="PROCESS_EXEC", ebpf_programs=("mw_sched_process_exec",),
+        audit_syscalls=("execve", "execveat"), audit_success_only=True,
+        falco_types=("execve", "execveat"), falco_default_type="execve"),
+    EventSpec(
+        "sched_process_fork",
+        _args("parent_tid: int", "parent_ns_tid: int", "parent_pid: int", "parent_ns_pid: int",
+              "child_tid: int", "child_ns_tid: int", "child_pid: int", "child_ns_pid: int",
+              "start_time: unsigned long"),
+        "process",
+        ebpf_kind=6, ebpf_enum="PROCESS_FORK", ebpf_programs=("mw_sched_process_fork",),
+        falco_types=("clone", "clone3", "fork", "vfork"), falco_default_type="clone"),
+    EventSpec(
+        "sched_process_exit",
+        _args(Arg("exit_code", "long", "raw wait status, as the kernel keeps it"),
+              "process_group_exit: bool",
+              Arg("signal", "int", "terminating signal, 0 if none"), "core_dumped: bool"),
+        "process",
+        ebpf_kind=7, ebpf_enum="PROCESS_EXIT", ebpf_programs=("mw_sched_process_exit",),
+        audit_record="ANOM_ABEND",
+        audit_note="ANOM_ABEND records (no rule needed; auditing must be enabled). SIGQUIT "
+                   "deaths are not reported by the kernel",
+        falco_types=("procexit",), falco_default_type="procexit",
+        notes="`signal` and `core_dumped` are memwarden additions decoded from `exit_code`"),
+    EventSpec(
+        "kill", _args("pid: pid_t", "sig: int"), "signal",
+        ebpf_kind=8, ebpf_enum="KILL", ebpf_programs=("mw_tp_exit_kill",),
+        audit_syscalls=("kill",), falco_types=("kill",), falco_default_type="kill",
+        notes="syscall events: emitted at syscall exit with `returnValue`"),
+    EventSpec(
+        "tkill", _args("tid: pid_t", "sig: int"), "signal",
+        ebpf_kind=9, ebpf_enum="TKILL", ebpf_programs=("mw_tp_exit_tkill",),
+        audit_syscalls=("tkill",), falco_types=("tkill",), falco_default_type="tkill"),
+    EventSpec(
+        "tgkill", _args("tgid: pid_t", "tid: pid_t", "sig: int"), "signal",
+        ebpf_kind=10, ebpf_enum="TGKILL", ebpf_programs=("mw_tp_exit_tgkill",),
+        audit_syscalls=("tgkill",), falco_types=("tgkill",), falco_default_type="tgkill"),
+    EventSpec(
+        "pidfd_send_signal",
+        _args("pidfd: int", "sig: int", "info: void*", "flags: unsigned int",
+              Arg("target_pid", "pid_t", "memwarden addition, host pid, 0 if unknown")),
+        "signal",
+        ebpf_kind=11, ebpf_enum="PIDFD_SEND_SIGNAL",
+        ebpf_programs=("mw_tp_exit_pidfd_send_signal",),
+        audit_syscalls=("pidfd_send_signal",),
+        falco_types=("pidfd_send_signal",), falco_default_type="pidfd_send_signal"),
+    EventSpec(
+        "ptrace", _args("request: long", "pid: pid_t", "addr: void*", "data: void*"), "process",
+        ebpf_kind=12, ebpf_enum="PTRACE", ebpf_programs=("mw_tp_exit_ptrace",),
+        audit_syscalls=("ptrace",), falco_types=("ptrace",), falco_default_type="ptrace"),
+    EventSpec(
+        "process_vm_readv", _PROCESS_VM_ARGS, "memory",
+        ebpf_kind=13, ebpf_enum="PROCESS_VM_READV",
+        ebpf_programs=("mw_tp_exit_process_vm_readv",),
+        audit_syscalls=("process_vm_readv",),
+        falco_types=("process_vm_readv",), falco_default_type="process_vm_readv"),
+    EventSpec(
+        "process_vm_writev", _PROCESS_VM_ARGS, "memory",
+        ebpf_kind=14, ebpf_enum="PROCESS_VM_WRITEV",
+        ebpf_programs=("mw_tp_exit_process_vm_writev",),
+        audit_syscalls=("process_vm_writev",),
+        falco_types=("process_vm_writev",), falco_default_type="process_vm_writev"),
+    EventSpec(
+        "memwarden_lost_events", _args("lost: unsigned long", "cpu: int"), "sensor",
+        notes="emitted by the sensor when the kernel failed to reserve ring-buffer space"),
+)
+
+#: event name -> its entry
+CATALOGUE: dict[str, EventSpec] = {e.name: e for e in EVENTS}
+
+#: The event the eBPF sensor injects when the kernel could not reserve ring-buffer space.
+LOST_EVENTS = "memwarden_lost_events"
+
+# -- derived tables ------------------------------------------------------------------------------
+
+#: The path arguments of the events that have any, for path filters (PathFilter). Events not
+#: listed (Tracee's other events, read from its JSON) use :data:`DEFAULT_PATH_ARGS`.
+PATH_ARGS: dict[str, tuple[str, ...]] = {e.name: e.path_args for e in EVENTS if e.path_args}
+#: Tracee's name for the path an event concerns.
+DEFAULT_PATH_ARGS: tuple[str, ...] = ("pathname",)
+
+#: eBPF record kind -> event name, and back
+KIND_EVENT: dict[int, str] = {e.ebpf_kind: e.name for e in EVENTS if e.ebpf_kind}
+EVENT_KIND: dict[str, int] = {name: kind for kind, name in KIND_EVENT.items()}
+
+#: audit syscall name -> the event its SYSCALL records become
+AUDIT_SYSCALL_EVENTS: dict[str, str] = {s: e.name for e in EVENTS for s in e.audit_syscalls}
+
+#: event name -> whether its audit SYSCALL records count only when the call succeeded
+AUDIT_SUCCESS_ONLY: frozenset[str] = frozenset(e.name for e in EVENTS if e.audit_success_only)
+
+
+def arg_builder(name: str) -> Callable[[Sequence[Any]], list[dict[str, Any]]]:
+    """A function turning the values of event ``name``'s arguments, in catalogue order, into
+    its legacy ``args`` list (``{"name", "type", "value"}`` dicts).
+
+    The eBPF decoder calls one per record, so it is generated code: a list display of dict
+    displays, as fast as the literal lists it replaces (a zip over the catalogue costs ~1.7x
+    that), with the names and types taken from here.
+    """
+    spec = CATALOGUE[name]
+    items = ", ".join(f"{{'name': {a.name!r}, 'type': {a.type!r}, 'value': v[{i}]}}"
+                      for i, a in enumerate(spec.args))
+    namespace: dict[str, Any] = {}
+    exec(compile(f"def build(v):\n    return [{items}]\n",  # noqa: S102 - our own table
+                 f"<memwarden args of {name}>", "exec"), namespace)
+    return namespace["build"]
