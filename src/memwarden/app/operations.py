@@ -217,13 +217,15 @@ class Operations:
         new_outputs = None
         if self.outputs is not None and (settings.outputs != old.outputs
                                          or settings.format != old.format
-                                         or settings.delivery != old.delivery):
+                                         or settings.delivery != old.delivery
+                                         or settings.output_tokens != old.output_tokens):
             d = settings.delivery
             try:
                 new_outputs = open_outputs(settings.outputs, settings.format,
                                            latency=self.outputs.latency,
                                            queue_size=d.queue_size, retries=d.retries,
-                                           timeout=d.timeout, flush_timeout=d.flush_timeout)
+                                           timeout=d.timeout, flush_timeout=d.flush_timeout,
+                                           tokens=settings.output_tokens)
             except OSError as exc:
                 raise ConfigError(f"{file_settings.source}: outputs: {exc.filename}: cannot "
                                   f"open: {exc.strerror}") from None

@@ -10,7 +10,9 @@ Keys::
 
     format: tracee                  # --format: tracee, falco, table
     outputs: [stdout]               # --output (repeatable); an entry may be a mapping
-                                    #   {output: SPEC, format: NAME}
+                                    #   {output: SPEC, format: NAME, bearer_token: TOKEN}
+                                    #   (bearer_token_env: VAR reads it from the environment;
+                                    #   http(s) outputs only; applies to that spec from a flag too)
     rules: []                       # --rules (Falco rules files)
     allowlists: []                  # --allowlist (repeatable)
     signatures:
@@ -72,12 +74,15 @@ class Settings:
     metrics_addr: str = ""
     stats: bool = False
     delivery: Delivery = field(default_factory=Delivery)
+    #: output spec -> bearer token an HTTP output sends (never printed by ``config show``)
+    output_tokens: dict[str, str] = field(default_factory=dict)
     source: str | None = None  # the file it came from, if any
 
     def as_yaml_dict(self) -> dict[str, Any]:
         return {
             "format": self.format,
-            "outputs": list(self.outputs) or ["stdout"],
+            "outputs": [{"output": o, "bearer_token": "(set)"} if o in self.output_tokens
+                        else o for o in self.outputs] or ["stdout"],
             "rules": list(self.rules),
             "allowlists": list(self.allowlists),
             "signatures": {"enabled": list(self.enabled), "disabled": list(self.disabled),
@@ -180,18 +185,24 @@ def parse_settings(data: Any, where: str) -> Settings:
         for i, item in enumerate(outputs):
             key = f"outputs[{i}]"
             if isinstance(item, dict):
-                r.known(item, key, ("output", "format"))
+                r.known(item, key, ("output", "format", "bearer_token", "bearer_token_env"))
                 if "output" not in item:
                     raise r.fail(key, "a mapping needs 'output: SPEC'")
                 spec = r.string(item["output"], f"{key}.output")
                 if "format" in item:
                     spec = f"{r.string(item['format'], f'{key}.format', FORMAT_NAMES)}:{spec}"
+                token = _bearer_token(r, item, key)
             else:
                 spec = r.string(item, key)
+                token = None
             try:
-                parse_output(spec)
+                parsed = parse_output(spec)
             except OutputSpecError as exc:
                 raise r.fail(key, str(exc)) from None
+            if token is not None:
+                if parsed.kind != "http":
+                    raise r.fail(key, f"a bearer token needs an http(s) output, not {spec!r}")
+                s.output_tokens[spec] = token
             s.outputs.append(spec)
     s.rules = r.strings(top.get("rules"), "rules")
     s.allowlists = r.strings(top.get("allowlists"), "allowlists")
@@ -228,6 +239,24 @@ def parse_settings(data: Any, where: str) -> Settings:
         d.flush_timeout = float(r.number(delivery["flush_timeout"], "delivery.flush_timeout",
                                          integer=False, minimum=0))
     return s
+
+
+def _bearer_token(r: _Reader, item: dict[str, Any], key: str) -> str | None:
+    """An output mapping's ``bearer_token`` or ``bearer_token_env`` (the variable must be set)."""
+    if "bearer_token" in item and "bearer_token_env" in item:
+        raise r.fail(key, "give bearer_token or bearer_token_env, not both")
+    if "bearer_token" in item:
+        token = r.string(item["bearer_token"], f"{key}.bearer_token")
+    elif "bearer_token_env" in item:
+        var = r.string(item["bearer_token_env"], f"{key}.bearer_token_env")
+        token = os.environ.get(var, "")
+        if not token:
+            raise r.fail(f"{key}.bearer_token_env", f"environment variable {var} is not set")
+    else:
+        return None
+    if not token or any(c.isspace() for c in token):
+        raise r.fail(key, "a bearer token must be non-empty and hold no spaces or line breaks")
+    return token
 
 
 def _check_signature_names(r: _Reader, s: Settings) -> None:

@@ -184,8 +184,10 @@ class FileOutput:
 
 
 def open_output(spec: OutputSpec, default_format: str, *, queue_size: int = 1000,
-                retries: int = 3, timeout: float = 5.0, err: IO[str] | None = None) -> Output:
-    """Open one output; raises ``OSError`` (file cannot be opened) or :class:`OutputSpecError`."""
+                retries: int = 3, timeout: float = 5.0, err: IO[str] | None = None,
+                bearer_token: str | None = None) -> Output:
+    """Open one output; raises ``OSError`` (file cannot be opened) or :class:`OutputSpecError`.
+    ``bearer_token``: sent by an HTTP output as ``Authorization: Bearer``."""
     fmt = spec.format or default_format
     name = str(spec)
     if spec.kind == "stdout":
@@ -203,7 +205,8 @@ def open_output(spec: OutputSpec, default_format: str, *, queue_size: int = 1000
         from memwarden.outputs.http import HttpTransport
 
         content_type = "text/plain; charset=utf-8" if fmt == "table" else "application/json"
-        transport = HttpTransport(spec.target, content_type=content_type, timeout=timeout)
+        transport = HttpTransport(spec.target, content_type=content_type, timeout=timeout,
+                                  bearer_token=bearer_token)
     return QueuedOutput(name, spec.kind, transport, formatter, queue_size=queue_size,
                         retries=retries, err=err)
 
@@ -281,8 +284,10 @@ class Outputs:
 
 def open_outputs(specs: Iterable[str | OutputSpec] | str | None, fmt: str, *,
                  latency: Any = None, queue_size: int = 1000, retries: int = 3,
-                 timeout: float = 5.0, flush_timeout: float = 5.0) -> Outputs:
-    """Open every output (stdout when none is given); closes what was opened if one fails."""
+                 timeout: float = 5.0, flush_timeout: float = 5.0,
+                 tokens: dict[str, str] | None = None) -> Outputs:
+    """Open every output (stdout when none is given); closes what was opened if one fails.
+    ``tokens``: output spec (as written) -> bearer token for that HTTP output."""
     if specs is None or isinstance(specs, str):
         specs = (specs,) if specs else ()
     parsed = [s if isinstance(s, OutputSpec) else parse_output(s) for s in specs]
@@ -291,8 +296,9 @@ def open_outputs(specs: Iterable[str | OutputSpec] | str | None, fmt: str, *,
     opened: list[Output] = []
     try:
         for spec in parsed:
+            token = (tokens or {}).get(str(spec)) if spec.kind == "http" else None
             opened.append(open_output(spec, fmt, queue_size=queue_size, retries=retries,
-                                      timeout=timeout))
+                                      timeout=timeout, bearer_token=token))
     except BaseException:
         for out in opened:
             out.close(0.0)
@@ -312,4 +318,5 @@ def open_sink(output: Iterable[str] | str | None, fmt: str) -> Outputs:
         return open_outputs(output, fmt)
     d = settings.delivery
     return open_outputs(output, fmt, queue_size=d.queue_size, retries=d.retries,
-                        timeout=d.timeout, flush_timeout=d.flush_timeout)
+                        timeout=d.timeout, flush_timeout=d.flush_timeout,
+                        tokens=settings.output_tokens)
