@@ -27,6 +27,12 @@ Keys::
       retries: 3                    # attempts after the first failure
       timeout: 5.0                  # seconds per attempt
       flush_timeout: 5.0            # seconds to flush at exit (SIGTERM, SIGINT, end of input)
+    ui:                             # memwarden ui (the findings console); flags win
+      listen: 127.0.0.1:8765        # --listen
+      token: ""                     # --token-file / MEMWARDEN_UI_TOKEN; needed off loopback
+      db: ""                        # --db (default /var/lib/memwarden/ui.sqlite as root)
+      retention: 7d                 # --retention: findings older than this are removed
+      max_db_mb: 256                # --max-db-mb: the oldest go first beyond this
 """
 
 from __future__ import annotations
@@ -61,6 +67,15 @@ class Delivery:
 
 
 @dataclass
+class UiSettings:
+    listen: str = ""
+    token: str = ""
+    db: str = ""
+    retention: str = ""
+    max_db_mb: float = 0
+
+
+@dataclass
 class Settings:
     """The effective configuration (defaults, then the file, then the flags)."""
 
@@ -74,6 +89,7 @@ class Settings:
     metrics_addr: str = ""
     stats: bool = False
     delivery: Delivery = field(default_factory=Delivery)
+    ui: UiSettings = field(default_factory=UiSettings)
     #: output spec -> bearer token an HTTP output sends (never printed by ``config show``)
     output_tokens: dict[str, str] = field(default_factory=dict)
     source: str | None = None  # the file it came from, if any
@@ -92,6 +108,9 @@ class Settings:
             "delivery": {"queue_size": self.delivery.queue_size,
                          "retries": self.delivery.retries, "timeout": self.delivery.timeout,
                          "flush_timeout": self.delivery.flush_timeout},
+            "ui": {"listen": self.ui.listen, "token": "(set)" if self.ui.token else "",
+                   "db": self.ui.db, "retention": self.ui.retention,
+                   "max_db_mb": self.ui.max_db_mb},
         }
 
     def to_yaml(self) -> str:
@@ -162,7 +181,7 @@ def _kind(value: Any) -> str:
 
 
 TOP_KEYS = ("format", "outputs", "rules", "allowlists", "signatures", "metrics", "stats",
-            "delivery")
+            "delivery", "ui")
 
 
 def parse_settings(data: Any, where: str) -> Settings:
@@ -238,6 +257,14 @@ def parse_settings(data: Any, where: str) -> Settings:
     if "flush_timeout" in delivery:
         d.flush_timeout = float(r.number(delivery["flush_timeout"], "delivery.flush_timeout",
                                          integer=False, minimum=0))
+    ui = r.mapping(top.get("ui"), "ui")
+    r.known(ui, "ui", ("listen", "token", "db", "retention", "max_db_mb"))
+    for key in ("listen", "token", "db", "retention"):
+        if ui.get(key) is not None:
+            setattr(s.ui, key, r.string(ui[key], f"ui.{key}"))
+    if "max_db_mb" in ui:
+        s.ui.max_db_mb = float(r.number(ui["max_db_mb"], "ui.max_db_mb", integer=False,
+                                        minimum=0.01))
     return s
 
 
