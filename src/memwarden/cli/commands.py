@@ -717,5 +717,8 @@ def bench(events: int, hit_rate: float, audit: bool) -> None:
     run_replay_bench(events, hit_rate)
 
 
+main.add_command(__import__("memwarden.cli.ui", fromlist=["ui"]).ui)  # memwarden ui (issue 22)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
