@@ -279,8 +279,7 @@ def _from_v1beta1(d: dict[str, Any]) -> Record:
     sig = _s(props.get("signatureID")) or _s(threat.get("name")) or _s(d.get("name"))
     if not sig:
         raise IngestError("v1beta1 finding without threat.name or name")
-    ancestors = _ancestors(proc.get("ancestors"))
-    parent = dict(ancestors[0]) if ancestors else {}
+    ancestors = _ancestors(proc.get("ancestors"))  # [0] is the parent
     return Record(
         ts=_time(d.get("timestamp"), "timestamp"),
         kind="tracee-v1beta1",
@@ -296,7 +295,7 @@ def _from_v1beta1(d: dict[str, Any]) -> Record:
         namespace=_s(_m(k8s.get("namespace")).get("name")),
         process=_s(thread.get("name")),
         pid=_i(proc.get("hostPid")) or _i(proc.get("pid")),
-        ppid=_i(parent.get("hostPid")),
+        ppid=_i(ancestors[0].get("hostPid")) if ancestors else None,
         exe=_s(_m(proc.get("executable")).get("path")),
         uid=_i(_m(proc.get("realUser")).get("id")),
         technique_id=_s(technique.get("externalId") or technique.get("id")
@@ -304,7 +303,6 @@ def _from_v1beta1(d: dict[str, Any]) -> Record:
         technique=_s(technique.get("name")),
         summary=_s(threat.get("description")),
         ancestors=ancestors,
-        parent=parent,
     )
 
 

@@ -12,7 +12,7 @@ from memwarden.core.event import Event, Finding
 from memwarden.outputs.formats import format_falco, format_tracee
 from memwarden.signatures import find_signature
 
-DATA = Path(__file__).parent.parent / "data"
+DATA = Path(__file__).parent / "data"
 
 
 def finding(line: int = 0, signature: str = "proc_kcore_read", **event: Any) -> Finding:
