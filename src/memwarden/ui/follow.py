@@ -15,12 +15,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from typing import IO, TYPE_CHECKING
+from typing import IO, Any, Protocol
 
-from memwarden.ui.ingest import IngestError, parse_body
+from memwarden.ui.ingest import IngestError, Record, parse_body
 
-if TYPE_CHECKING:
-    from memwarden.ui.server import Console
+
+class Sink(Protocol):
+    """What the follower feeds (the server's Console): counters, ingest, a stream for reports."""
+
+    counters: Any
+    err: IO[str]
+
+    def ingest(self, records: list[Record]) -> Any: ...
 
 POLL_S = 0.2
 _MAX_REPORTS = 10
@@ -96,7 +102,7 @@ class Follower:
             self.stream = None
 
 
-async def follow_file(console: Console, path: str, poll_s: float = POLL_S) -> None:
+async def follow_file(console: Sink, path: str, poll_s: float = POLL_S) -> None:
     f = Follower(path)
     reported = 0
     try:
