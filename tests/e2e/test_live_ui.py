@@ -8,8 +8,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import urllib.request
 
+import orjson
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from test_live_outputs_run import RunSensor, run_sensor  # noqa: F401 - fixture
@@ -18,6 +21,18 @@ from ui_live import browser, console, wait_live  # noqa: F401 - fixtures
 from conftest import require_root
 
 pytestmark = pytest.mark.live
+
+
+def late(ui, started: float) -> str:
+    """After a miss: did the finding reach the console later (slow) or not at all (lost)?"""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(ui.url + "api/findings?signature=MW-1001&process=cat",
+                                    timeout=5) as resp:
+            if orjson.loads(resp.read())["total"]:
+                return f"it reached the console after {time.monotonic() - started:.2f} s"
+        time.sleep(0.05)
+    return "it never reached the console (10 s)"
 
 
 def test_a_coredump_filter_read_shows_up_on_the_page_within_2s(
@@ -42,7 +57,11 @@ def test_a_coredump_filter_read_shows_up_on_the_page_within_2s(
                     return row
             return False
 
-        row = WebDriverWait(browser, 2.0, poll_frequency=0.02).until(ours)
+        try:
+            row = WebDriverWait(browser, 2.0, poll_frequency=0.02).until(ours)
+        except TimeoutException:
+            raise AssertionError(f"not on the page within 2 s; {late(console, started)}\n"
+                                 f"{sensor.stderr}\n{''.join(console.lines)}") from None
         elapsed = time.monotonic() - started
     finally:
         target.kill()
