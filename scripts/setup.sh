@@ -2,7 +2,8 @@
 # Set memwarden up on a Debian 12 / Ubuntu host, as root: Debian packages, a virtualenv in
 # .venv with the package installed, and the BPF object compiled from this repository's source.
 #   bash scripts/setup.sh          what `memwarden run` needs
-#   bash scripts/setup.sh --dev    plus what the tests and benchmarks need (auditd, gcc, make)
+#   bash scripts/setup.sh --dev    plus what the tests and benchmarks need (auditd, gcc, make;
+#                                  chromium + chromium-driver for the findings-console browser tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,7 @@ fi
 
 packages=(python3 python3-venv python3-pip clang llvm libbpf-dev bpftool libelf1 zlib1g)
 if [ "$dev" = 1 ]; then
-  packages+=(auditd gcc make util-linux systemd openssl)
+  packages+=(auditd gcc make util-linux systemd openssl chromium chromium-driver)
 fi
 missing=()
 for p in "${packages[@]}"; do

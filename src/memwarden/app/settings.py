@@ -14,7 +14,9 @@ Keys::
 
     format: tracee                  # --format: tracee, falco, table
     outputs: [stdout]               # --output (repeatable); an entry may be a mapping
-                                    #   {output: SPEC, format: NAME}
+                                    #   {output: SPEC, format: NAME, bearer_token: TOKEN}
+                                    #   (bearer_token_env: VAR reads it from the environment;
+                                    #   http(s) outputs only; applies to that spec from a flag too)
     rules: []                       # --rules (Falco rules files)
     allowlists: []                  # --allowlist (repeatable)
     signatures:
@@ -29,6 +31,12 @@ Keys::
       retries: 3                    # attempts after the first failure
       timeout: 5.0                  # seconds per attempt
       flush_timeout: 5.0            # seconds to flush at exit (SIGTERM, SIGINT, end of input)
+    ui:                             # memwarden ui (the findings console); flags win
+      listen: 127.0.0.1:8765        # --listen
+      token: ""                     # --token-file / MEMWARDEN_UI_TOKEN; needed off loopback
+      db: ""                        # --db (default /var/lib/memwarden/ui.sqlite as root)
+      retention: 7d                 # --retention: findings older than this are removed
+      max_db_mb: 256                # --max-db-mb: the oldest go first beyond this
 """
 
 from __future__ import annotations
@@ -59,6 +67,17 @@ class ConfigError(ValueError):
 
 
 @dataclass
+class UiSettings:
+    """The findings console (``memwarden ui``): config ``ui:``."""
+
+    listen: str = ""
+    token: str = ""
+    db: str = ""
+    retention: str = ""
+    max_db_mb: float = 0
+
+
+@dataclass
 class Settings:
     """The effective configuration (defaults, then the file, then the flags)."""
 
@@ -72,12 +91,16 @@ class Settings:
     metrics_addr: str = ""
     stats: bool = False
     delivery: Delivery = field(default_factory=Delivery)
+    ui: UiSettings = field(default_factory=UiSettings)
+    #: output spec -> bearer token an HTTP output sends (never printed by ``config show``)
+    output_tokens: dict[str, str] = field(default_factory=dict)
     source: str | None = None  # the file it came from, if any
 
     def as_yaml_dict(self) -> dict[str, Any]:
         return {
             "format": self.format,
-            "outputs": list(self.outputs) or ["stdout"],
+            "outputs": [{"output": o, "bearer_token": "(set)"} if o in self.output_tokens
+                        else o for o in self.outputs] or ["stdout"],
             "rules": list(self.rules),
             "allowlists": list(self.allowlists),
             "signatures": {"enabled": list(self.enabled), "disabled": list(self.disabled),
@@ -87,6 +110,9 @@ class Settings:
             "delivery": {"queue_size": self.delivery.queue_size,
                          "retries": self.delivery.retries, "timeout": self.delivery.timeout,
                          "flush_timeout": self.delivery.flush_timeout},
+            "ui": {"listen": self.ui.listen, "token": "(set)" if self.ui.token else "",
+                   "db": self.ui.db, "retention": self.ui.retention,
+                   "max_db_mb": self.ui.max_db_mb},
         }
 
     def to_yaml(self) -> str:
@@ -157,7 +183,7 @@ def _kind(value: Any) -> str:
 
 
 TOP_KEYS = ("format", "outputs", "rules", "allowlists", "signatures", "metrics", "stats",
-            "delivery")
+            "delivery", "ui")
 
 
 def parse_settings(data: Any, where: str) -> Settings:
@@ -181,18 +207,24 @@ def parse_settings(data: Any, where: str) -> Settings:
         for i, item in enumerate(outputs):
             key = f"outputs[{i}]"
             if isinstance(item, dict):
-                r.known(item, key, ("output", "format"))
+                r.known(item, key, ("output", "format", "bearer_token", "bearer_token_env"))
                 if "output" not in item:
                     raise r.fail(key, "a mapping needs 'output: SPEC'")
                 spec = r.string(item["output"], f"{key}.output")
                 if "format" in item:
                     spec = f"{r.string(item['format'], f'{key}.format', FORMAT_NAMES)}:{spec}"
+                token = _bearer_token(r, item, key)
             else:
                 spec = r.string(item, key)
+                token = None
             try:
-                parse_output(spec)
+                parsed = parse_output(spec)
             except OutputSpecError as exc:
                 raise r.fail(key, str(exc)) from None
+            if token is not None:
+                if parsed.kind != "http":
+                    raise r.fail(key, f"a bearer token needs an http(s) output, not {spec!r}")
+                s.output_tokens[spec] = token
             s.outputs.append(spec)
     s.rules = r.strings(top.get("rules"), "rules")
     s.allowlists = r.strings(top.get("allowlists"), "allowlists")
@@ -228,7 +260,33 @@ def parse_settings(data: Any, where: str) -> Settings:
     if "flush_timeout" in delivery:
         d.flush_timeout = float(r.number(delivery["flush_timeout"], "delivery.flush_timeout",
                                          integer=False, minimum=0))
+    ui = r.mapping(top.get("ui"), "ui")
+    r.known(ui, "ui", ("listen", "token", "db", "retention", "max_db_mb"))
+    for key in ("listen", "token", "db", "retention"):
+        if ui.get(key) is not None:
+            setattr(s.ui, key, r.string(ui[key], f"ui.{key}"))
+    if "max_db_mb" in ui:
+        s.ui.max_db_mb = float(r.number(ui["max_db_mb"], "ui.max_db_mb", integer=False,
+                                        minimum=0.01))
     return s
+
+
+def _bearer_token(r: _Reader, item: dict[str, Any], key: str) -> str | None:
+    """An output mapping's ``bearer_token`` or ``bearer_token_env`` (the variable must be set)."""
+    if "bearer_token" in item and "bearer_token_env" in item:
+        raise r.fail(key, "give bearer_token or bearer_token_env, not both")
+    if "bearer_token" in item:
+        token = r.string(item["bearer_token"], f"{key}.bearer_token")
+    elif "bearer_token_env" in item:
+        var = r.string(item["bearer_token_env"], f"{key}.bearer_token_env")
+        token = os.environ.get(var, "")
+        if not token:
+            raise r.fail(f"{key}.bearer_token_env", f"environment variable {var} is not set")
+    else:
+        return None
+    if not token or any(c.isspace() for c in token):
+        raise r.fail(key, "a bearer token must be non-empty and hold no spaces or line breaks")
+    return token
 
 
 def _check_signature_names(r: _Reader, s: Settings) -> None:

@@ -9,7 +9,7 @@ other or the registry (which imports them).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Protocol
 
 from memwarden.core.event import Finding
@@ -29,6 +29,8 @@ class Delivery:
     retries: int = 3  # attempts after the first failure
     timeout: float = 5.0  # seconds per attempt
     flush_timeout: float = 5.0  # seconds to flush at exit
+    #: sent by an HTTP output as ``Authorization: Bearer`` (per output: see open_outputs)
+    bearer_token: str | None = field(default=None, repr=False)
 
 
 class Output(Protocol):

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import IO, Any
 
 from memwarden.core.event import Finding
@@ -88,9 +89,11 @@ class Outputs:
 
 
 def open_outputs(specs: Iterable[str | OutputSpec] | str | None, fmt: str, *,
-                 latency: Any = None, delivery: Delivery | None = None) -> Outputs:
+                 latency: Any = None, delivery: Delivery | None = None,
+                 tokens: dict[str, str] | None = None) -> Outputs:
     """Open every output (stdout when none is given) with these delivery options; closes what
-    was opened if one fails (``OSError``, :class:`~memwarden.outputs.base.OutputSpecError`)."""
+    was opened if one fails (``OSError``, :class:`~memwarden.outputs.base.OutputSpecError`).
+    ``tokens``: output spec (as written back) -> the bearer token that output sends."""
     delivery = delivery or Delivery()
     if specs is None or isinstance(specs, str):
         specs = (specs,) if specs else ()
@@ -100,7 +103,9 @@ def open_outputs(specs: Iterable[str | OutputSpec] | str | None, fmt: str, *,
     opened: list[Output] = []
     try:
         for spec in parsed:
-            opened.append(open_output(spec, fmt, delivery))
+            token = (tokens or {}).get(str(spec))
+            opened.append(open_output(spec, fmt, replace(delivery, bearer_token=token)
+                                      if token else delivery))
     except BaseException:
         for out in opened:
             out.close(0.0)

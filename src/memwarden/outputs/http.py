@@ -1,8 +1,11 @@
 """HTTP(S) output: one POST per finding, JSON body, on a kept-alive connection.
 
 With ``--format falco`` the body is Falco's JSON alert, which is what Falco's ``http_output``
-posts and what falcosidekick accepts on ``/``. Any 2xx answer is a delivery; anything else, a
-timeout or a connection error is a failed attempt (the queue retries it).
+posts and what falcosidekick accepts on ``/``. ``bearer_token`` (config: an output's
+``bearer_token``/``bearer_token_env``) is sent as ``Authorization: Bearer TOKEN``, as the findings
+console (``memwarden ui``) and most collectors expect; it replaces credentials in the URL.
+Any 2xx answer is a delivery; anything else, a timeout or a connection error is a failed attempt
+(the queue retries it).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ class HttpError(OSError):
 
 class HttpTransport:
     def __init__(self, url: str, *, content_type: str = "application/json",
-                 timeout: float = DEFAULT_TIMEOUT, verify_tls: bool = True) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, verify_tls: bool = True,
+                 bearer_token: str | None = None) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{url!r}: expected http://HOST[:PORT]/PATH or https://...")
@@ -44,6 +48,10 @@ class HttpTransport:
             cred = f"{urllib.parse.unquote(parts.username)}:" \
                    f"{urllib.parse.unquote(parts.password or '')}"
             self.headers["Authorization"] = "Basic " + base64.b64encode(cred.encode()).decode()
+        if bearer_token:
+            if any(c in bearer_token for c in "\r\n"):
+                raise ValueError(f"{url!r}: the bearer token holds a line break")
+            self.headers["Authorization"] = f"Bearer {bearer_token}"
         self._context = None
         if self.scheme == "https":
             self._context = ssl.create_default_context()
@@ -98,7 +106,8 @@ def _parse(spec: str, head: str, rest: str) -> str:  # noqa: ARG001 - OutputKind
 
 def _open(name: str, target: str, fmt: FindingFormat, delivery: Delivery,
           err: IO[str] | None) -> Output:
-    transport = HttpTransport(target, content_type=fmt.content_type, timeout=delivery.timeout)
+    transport = HttpTransport(target, content_type=fmt.content_type, timeout=delivery.timeout,
+                              bearer_token=delivery.bearer_token)
     return QueuedOutput(name, "http", transport, fmt.render, queue_size=delivery.queue_size,
                         retries=delivery.retries, err=err)
 
