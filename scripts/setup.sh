@@ -2,7 +2,8 @@
 # Set memwarden up on a Debian 12 / Ubuntu host, as root: Debian packages, a virtualenv in
 # .venv with the package installed, and the BPF object compiled from this repository's source.
 #   bash scripts/setup.sh          what `memwarden run` needs
-#   bash scripts/setup.sh --dev    plus what the tests and benchmarks need (auditd, gcc, make)
+#   bash scripts/setup.sh --dev    plus what the tests and benchmarks need (auditd, gcc, make,
+#                                  nats-server for the fleet tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,7 @@ fi
 
 packages=(python3 python3-venv python3-pip clang llvm libbpf-dev bpftool libelf1 zlib1g)
 if [ "$dev" = 1 ]; then
-  packages+=(auditd gcc make util-linux systemd openssl)
+  packages+=(auditd gcc make util-linux systemd openssl nats-server)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -41,8 +42,8 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-extra=""
-[ "$dev" = 1 ] && extra="[test]"
+extra="[nats]"
+[ "$dev" = 1 ] && extra="[test,nats]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}"
 
 if [ -f scripts/build-bpf.sh ]; then

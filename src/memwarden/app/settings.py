@@ -29,6 +29,16 @@ Keys::
       retries: 3                    # attempts after the first failure
       timeout: 5.0                  # seconds per attempt
       flush_timeout: 5.0            # seconds to flush at exit (SIGTERM, SIGINT, end of input)
+    nats:                           # nats:// outputs, record and replay (docs/fleet.md)
+      token: ""                     # or user/password, creds (a .creds file), nkey (a seed file)
+      tls_ca: ""                    # tls_cert, tls_key: mutual TLS for nats+tls://
+      stream: ""                    # default stream (else the subject's first token, capitals)
+      retention: limits             # limits, interest, workqueue (streams created by us)
+      max_age: 0                    # seconds kept (0: unlimited); duplicate_window: 120
+      ack_wait: 30                  # consumers: seconds before an unacked message is redelivered
+      batch: 64                     # consumers: messages per fetch (record: 4x events/message)
+      buffer_dir: /var/lib/memwarden/nats   # on-disk buffer while the server is down
+      buffer_max_mb: 64             # its bound; only what overflows it is dropped (counted)
 """
 
 from __future__ import annotations
@@ -87,6 +97,7 @@ class Settings:
             "delivery": {"queue_size": self.delivery.queue_size,
                          "retries": self.delivery.retries, "timeout": self.delivery.timeout,
                          "flush_timeout": self.delivery.flush_timeout},
+            "nats": self.delivery.nats.as_dict(),
         }
 
     def to_yaml(self) -> str:
@@ -157,7 +168,7 @@ def _kind(value: Any) -> str:
 
 
 TOP_KEYS = ("format", "outputs", "rules", "allowlists", "signatures", "metrics", "stats",
-            "delivery")
+            "delivery", "nats")
 
 
 def parse_settings(data: Any, where: str) -> Settings:
@@ -228,7 +239,19 @@ def parse_settings(data: Any, where: str) -> Settings:
     if "flush_timeout" in delivery:
         d.flush_timeout = float(r.number(delivery["flush_timeout"], "delivery.flush_timeout",
                                          integer=False, minimum=0))
+    if top.get("nats") is not None:
+        _parse_nats(r, top["nats"], d)
     return s
+
+
+def _parse_nats(r: _Reader, value: Any, d: Delivery) -> None:
+    """The ``nats:`` section, kept with the delivery options (the outputs get it there)."""
+    from memwarden.bus.address import NatsAddressError, NatsOptions
+
+    try:
+        d.nats = NatsOptions.from_mapping(r.mapping(value, "nats"))
+    except NatsAddressError as exc:
+        raise r.fail("nats", str(exc)) from None
 
 
 def _check_signature_names(r: _Reader, s: Settings) -> None:

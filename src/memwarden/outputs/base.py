@@ -9,9 +9,10 @@ other or the registry (which imports them).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Protocol
 
+from memwarden.bus.address import NatsOptions
 from memwarden.core.event import Finding
 from memwarden.outputs.counters import OutputCounters
 from memwarden.outputs.formats import FORMATS, FindingFormat
@@ -29,6 +30,7 @@ class Delivery:
     retries: int = 3  # attempts after the first failure
     timeout: float = 5.0  # seconds per attempt
     flush_timeout: float = 5.0  # seconds to flush at exit
+    nats: NatsOptions = field(default_factory=NatsOptions)  # config nats: (credentials, buffer)
 
 
 class Output(Protocol):
