@@ -66,6 +66,8 @@ class Operations:
         self._reload_lock = threading.Lock()
         self._self_wakes = 0  # SIGHUPs we sent ourselves to wake the main thread
         self._thread: threading.Thread | None = None
+        #: a running source's own counters (a NATS consumer), for the metrics endpoint
+        self.sources: list[Callable[[], dict[str, Any]]] = []
 
     # -- metrics ----------------------------------------------------------------------------
     def start_metrics(self, addr: str) -> None:

@@ -181,6 +181,8 @@ class Link:
         return False
 
     async def _on_disconnected(self) -> None:
+        if self._closing:
+            return
         if self.stats.state == "connected":
             self.stats.disconnects += 1
         self.stats.state = "disconnected"
@@ -220,10 +222,12 @@ class Link:
     async def close(self) -> None:
         self._closing = True
         if self.nc is not None and not self.nc.is_closed:
+            # flush (acks, publishes on the wire), no drain: a pull subscription's drain
+            # waits on its pending queue, and nothing of ours is left in it
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.nc.drain(), 2.0)
+                await self.nc.flush(2)
             with contextlib.suppress(Exception):
-                await self.nc.close()
+                await asyncio.wait_for(self.nc.close(), 2.0)
         self.stats.state = "closed"
 
 
