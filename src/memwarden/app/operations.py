@@ -75,7 +75,8 @@ class Operations:
             stats=lambda: self.engine.stats, outputs=lambda: self.outputs,
             latency=self.latency,
             extra=lambda: {"config_reloads": self.reloads,
-                           "config_reload_failures": self.reload_failures})
+                           "config_reload_failures": self.reload_failures},
+            sources=lambda: self.sources)
         self.metrics = MetricsServer(addr, collector)
         print(f"memwarden: metrics on http://{self.metrics.host}:{self.metrics.port}/metrics",
               file=self.err, flush=True)

@@ -104,6 +104,7 @@ class LinkStats:
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"state": self.state, "connects": self.connects,
                              "disconnects": self.disconnects, "reconnects": self.reconnects}
+        d["latency_sum"], d["latency_count"] = self.latency_sum, self.latency_count
         if self.latency_count:
             d["publish_mean_ms"] = round(self.latency_sum / self.latency_count * 1000, 3)
             p99 = self.p99()
