@@ -1,4 +1,4 @@
-.PHONY: setup test lint bench bench-replay bench-audit bench-rules bench-kernel bench-latency bpf docs simulate
+.PHONY: setup test lint bench bench-replay bench-audit bench-rules bench-kernel bench-latency bench-fleet bpf docs simulate
 
 setup:
 	bash scripts/setup.sh --dev
@@ -37,3 +37,7 @@ simulate:
 
 bench-kernel:
 	.venv/bin/python -m memwarden.benchmarks.kernel_overhead
+
+# JetStream consumers (one, then two sharing a durable) against a loopback nats-server
+bench-fleet:
+	.venv/bin/python -m memwarden.benchmarks.fleet

@@ -3,7 +3,8 @@
 # .venv with the package installed, and the BPF object compiled from this repository's source.
 #   bash scripts/setup.sh          what `memwarden run` needs
 #   bash scripts/setup.sh --dev    plus what the tests and benchmarks need (auditd, gcc, make;
-#                                  chromium + chromium-driver for the findings-console browser tests)
+#                                  chromium + chromium-driver for the findings-console browser
+#                                  tests, nats-server for the fleet tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,7 @@ fi
 
 packages=(python3 python3-venv python3-pip clang llvm libbpf-dev bpftool libelf1 zlib1g)
 if [ "$dev" = 1 ]; then
-  packages+=(auditd gcc make util-linux systemd openssl chromium chromium-driver)
+  packages+=(auditd gcc make util-linux systemd openssl chromium chromium-driver nats-server)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -42,8 +43,8 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-extra=""
-[ "$dev" = 1 ] && extra="[test]"
+extra="[nats]"
+[ "$dev" = 1 ] && extra="[test,nats]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}"
 
 if [ -f scripts/build-bpf.sh ]; then

@@ -9,9 +9,9 @@ import re
 import threading
 
 import pytest
-from memwarden.outputs.sinks import open_outputs
 
 from memwarden.app.settings import ConfigError, parse_settings
+from memwarden.outputs.fanout import open_outputs
 from memwarden.outputs.http import HttpTransport
 
 

@@ -86,11 +86,14 @@ class MemwardenCollector:
 
     def __init__(self, stats: Callable[[], Any], outputs: Callable[[], Any] | None = None,
                  latency: LatencyHistogram | None = None,
-                 extra: Callable[[], dict[str, int]] | None = None) -> None:
+                 extra: Callable[[], dict[str, int]] | None = None,
+                 sources: Callable[[], list[Callable[[], dict[str, Any]]]] | None = None
+                 ) -> None:
         self._stats = stats
         self._outputs = outputs
         self._latency = latency
         self._extra = extra
+        self._sources = sources  # a NATS consumer's counters
 
     def collect(self) -> Iterator[Metric]:
         st = self._stats()
@@ -131,6 +134,9 @@ class MemwardenCollector:
             yield dropped
             yield errors
             yield depth
+            yield from nats_output_families(outputs.outputs)
+        if self._sources is not None:
+            yield from nats_consumer_families([f() for f in self._sources()])
         if self._extra is not None:
             for name, value in self._extra().items():
                 yield CounterMetricFamily(f"memwarden_{name}", name.replace("_", " "),
@@ -183,3 +189,66 @@ class MetricsServer:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+#: NATS counters (monotonic) and gauges, by the key in the publisher's or consumer's stats
+_NATS_COUNTERS = {
+    "published": "Messages acked by the NATS server",
+    "duplicates": "Publishes the server dropped as duplicates (same message id)",
+    "buffered_total": "Messages that went through the on-disk buffer",
+    "buffer_overflow": "Messages dropped because the on-disk buffer was full",
+    "publish_errors": "Publishes not acked in time or refused",
+    "reconnects": "Reconnections to the NATS server",
+    "disconnects": "Disconnections from the NATS server",
+    "messages": "Messages fetched by the consumer",
+    "redeliveries": "Messages fetched that the server had delivered before",
+    "acked": "Messages acked by the consumer",
+    "terminated": "Messages the consumer terminated (its handler failed on them)",
+    "ack_deferred": "Messages left unacked because the outputs did not confirm in time",
+    "fetch_errors": "Failed fetches (disconnected)",
+}
+_NATS_GAUGES = {
+    "buffer_records": "Messages waiting in the on-disk buffer",
+    "buffer_bytes": "Bytes waiting in the on-disk buffer",
+}
+
+
+def _nats_families(prefix: str, label: str, rows: list[tuple[str, dict[str, Any]]]
+                   ) -> Iterator[Metric]:
+    if not rows:
+        return
+    connected = GaugeMetricFamily(f"{prefix}_connected", "1 while connected to NATS",
+                                  labels=[label])
+    latency_sum = CounterMetricFamily(f"{prefix}_publish_seconds_sum",
+                                      "Publish-to-ack time, total", labels=[label])
+    latency_count = CounterMetricFamily(f"{prefix}_publish_seconds_count",
+                                        "Publishes acked (latency observations)",
+                                        labels=[label])
+    families: dict[str, Metric] = {}
+    for key, doc in _NATS_COUNTERS.items():
+        families[key] = CounterMetricFamily(f"{prefix}_{key}", doc, labels=[label])
+    for key, doc in _NATS_GAUGES.items():
+        families[key] = GaugeMetricFamily(f"{prefix}_{key}", doc, labels=[label])
+    for name, stats in rows:
+        connected.add_metric([name], 1.0 if stats.get("state") == "connected" else 0.0)
+        for key, family in families.items():
+            if key in stats:
+                family.add_metric([name], stats[key])  # type: ignore[attr-defined]
+        if "latency_sum" in stats:
+            latency_sum.add_metric([name], stats["latency_sum"])
+            latency_count.add_metric([name], stats["latency_count"])
+    yield connected
+    yield latency_sum
+    yield latency_count
+    yield from (f for f in families.values() if f.samples)
+
+
+def nats_output_families(outputs: list[Any]) -> Iterator[Metric]:
+    rows = [(o.name, o.publisher.stats()) for o in outputs
+            if getattr(o, "publisher", None) is not None]
+    yield from _nats_families("memwarden_nats_output", "output", rows)
+
+
+def nats_consumer_families(stats: list[dict[str, Any]]) -> Iterator[Metric]:
+    rows = [(str(s.get("nats_consumer", "")), s) for s in stats]
+    yield from _nats_families("memwarden_nats_consumer", "consumer", rows)

@@ -66,6 +66,8 @@ class Operations:
         self._reload_lock = threading.Lock()
         self._self_wakes = 0  # SIGHUPs we sent ourselves to wake the main thread
         self._thread: threading.Thread | None = None
+        #: a running source's own counters (a NATS consumer), for the metrics endpoint
+        self.sources: list[Callable[[], dict[str, Any]]] = []
 
     # -- metrics ----------------------------------------------------------------------------
     def start_metrics(self, addr: str) -> None:
@@ -73,7 +75,8 @@ class Operations:
             stats=lambda: self.engine.stats, outputs=lambda: self.outputs,
             latency=self.latency,
             extra=lambda: {"config_reloads": self.reloads,
-                           "config_reload_failures": self.reload_failures})
+                           "config_reload_failures": self.reload_failures},
+            sources=lambda: self.sources)
         self.metrics = MetricsServer(addr, collector)
         print(f"memwarden: metrics on http://{self.metrics.host}:{self.metrics.port}/metrics",
               file=self.err, flush=True)

@@ -37,6 +37,16 @@ Keys::
       db: ""                        # --db (default /var/lib/memwarden/ui.sqlite as root)
       retention: 7d                 # --retention: findings older than this are removed
       max_db_mb: 256                # --max-db-mb: the oldest go first beyond this
+    nats:                           # nats:// outputs, record and replay (docs/fleet.md)
+      token: ""                     # or user/password, creds (a .creds file), nkey (a seed file)
+      tls_ca: ""                    # tls_cert, tls_key: mutual TLS for nats+tls://
+      stream: ""                    # default stream (else the subject's first token, capitals)
+      retention: limits             # limits, interest, workqueue (streams created by us)
+      max_age: 0                    # seconds kept (0: unlimited); duplicate_window: 120
+      ack_wait: 30                  # consumers: seconds before an unacked message is redelivered
+      batch: 64                     # consumers: messages per fetch (record: 4x events/message)
+      buffer_dir: /var/lib/memwarden/nats   # on-disk buffer while the server is down
+      buffer_max_mb: 64             # its bound; only what overflows it is dropped (counted)
 """
 
 from __future__ import annotations
@@ -113,6 +123,7 @@ class Settings:
             "ui": {"listen": self.ui.listen, "token": "(set)" if self.ui.token else "",
                    "db": self.ui.db, "retention": self.ui.retention,
                    "max_db_mb": self.ui.max_db_mb},
+            "nats": self.delivery.nats.as_dict(),
         }
 
     def to_yaml(self) -> str:
@@ -183,7 +194,7 @@ def _kind(value: Any) -> str:
 
 
 TOP_KEYS = ("format", "outputs", "rules", "allowlists", "signatures", "metrics", "stats",
-            "delivery", "ui")
+            "delivery", "ui", "nats")
 
 
 def parse_settings(data: Any, where: str) -> Settings:
@@ -268,6 +279,8 @@ def parse_settings(data: Any, where: str) -> Settings:
     if "max_db_mb" in ui:
         s.ui.max_db_mb = float(r.number(ui["max_db_mb"], "ui.max_db_mb", integer=False,
                                         minimum=0.01))
+    if top.get("nats") is not None:
+        _parse_nats(r, top["nats"], d)
     return s
 
 
@@ -287,6 +300,16 @@ def _bearer_token(r: _Reader, item: dict[str, Any], key: str) -> str | None:
     if not token or any(c.isspace() for c in token):
         raise r.fail(key, "a bearer token must be non-empty and hold no spaces or line breaks")
     return token
+
+
+def _parse_nats(r: _Reader, value: Any, d: Delivery) -> None:
+    """The ``nats:`` section, kept with the delivery options (the outputs get it there)."""
+    from memwarden.bus.address import NatsAddressError, NatsOptions
+
+    try:
+        d.nats = NatsOptions.from_mapping(r.mapping(value, "nats"))
+    except NatsAddressError as exc:
+        raise r.fail("nats", str(exc)) from None
 
 
 def _check_signature_names(r: _Reader, s: Settings) -> None:

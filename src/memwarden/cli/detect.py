@@ -29,13 +29,27 @@ from memwarden.engine.dispatch import Engine
               show_default=True,
               help="Input kind: Tracee JSON lines, or Linux audit logs (auditd's audit.log, "
                    "rotated, gzip); auto tells them apart by the first record.")
+@click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="nats:// input: stop after SECONDS (default: until SIGINT or SIGTERM).")
 def replay(inputs: tuple[str, ...], settings: Settings, settings_source: SettingsSource,
-           fail_on_finding: bool, strict: bool, progress: bool | None, source: str) -> None:
+           fail_on_finding: bool, strict: bool, progress: bool | None, source: str,
+           duration: float | None) -> None:
     """Run the detections on recorded events: Tracee JSON lines (either shape), memwarden
-    recordings or Linux audit logs, plain or gzip; '-' reads stdin."""
+    recordings or Linux audit logs, plain or gzip; '-' reads stdin. A
+    nats://HOST:PORT/SUBJECT?durable=NAME input consumes events from NATS JetStream, sharing
+    the stream with every process of the same durable name (docs/fleet.md)."""
+    from memwarden.app.fleet import is_nats_url
+
     runtime = open_runtime(settings, settings_source)
     engine = runtime.engine
-    if _replay_source(source, inputs, runtime) == "audit":
+    if any(is_nats_url(i) for i in inputs):
+        if len(inputs) != 1:
+            runtime.close()
+            raise UsageFailure("a nats:// input is replayed alone")
+        from memwarden.app.fleet import replay_nats
+
+        extra, error = replay_nats(inputs[0], runtime, duration=duration)
+    elif _replay_source(source, inputs, runtime) == "audit":
         from memwarden.app.replay import replay_audit
 
         extra, error = replay_audit(inputs, engine, strict=strict)
@@ -187,15 +201,26 @@ def record(file: str, settings: Settings, settings_source: SettingsSource,
            fail_on_finding: bool, duration: float | None, all_events: bool, hooks: str,
            ring_buffer_mb: int) -> None:
     """Like run, and write every event the sensor delivers to FILE (Tracee JSON lines, gzip
-    if FILE ends in .gz), for 'memwarden replay'. --all-events records everything."""
+    if FILE ends in .gz), for 'memwarden replay'. --all-events records everything. FILE may be
+    nats://HOST:PORT/SUBJECT: the events are published to NATS JetStream in batches, for
+    'memwarden replay nats://...' elsewhere (docs/fleet.md)."""
+    from memwarden.app.fleet import is_nats_url
     from memwarden.outputs.recording import EventRecorder
 
     runtime = open_runtime(settings, settings_source)
     try:
-        recorder = EventRecorder(file)
+        if is_nats_url(file):
+            from memwarden.app.fleet import open_event_forwarder
+
+            recorder = open_event_forwarder(file, runtime)
+        else:
+            recorder = EventRecorder(file)
+    except ValueError as exc:  # a bad nats:// address, nats-py missing
+        runtime.close()
+        raise UsageFailure(str(exc)) from None
     except OSError as exc:
         runtime.close()
-        raise UsageFailure(f"{file}: cannot write: {exc.strerror}") from None
+        raise UsageFailure(f"{file}: cannot write: {exc.strerror or exc}") from None
     _live(runtime, duration=duration, all_events=all_events, hooks=hooks,
           ring_buffer_mb=ring_buffer_mb, recorder=recorder)
     if fail_on_finding and runtime.engine.stats.findings:

@@ -82,8 +82,10 @@ class Engine:
     """Registers detectors, indexes them by event name, dispatches events, counts."""
 
     def __init__(self, detectors: Iterable[Detector] = (), sink: FindingSink | None = None,
-                 err=None, allowlist: Allowlist | None = None) -> None:
-        self.stats = Stats()
+                 err=None, allowlist: Allowlist | None = None,
+                 stats: Stats | None = None) -> None:
+        # ``stats``: counters shared with other engines (one per source host in a consumer)
+        self.stats = stats if stats is not None else Stats()
         self.sink = sink
         #: exemptions applied to findings (never to events): swap the attribute to reload
         self.allowlist = allowlist

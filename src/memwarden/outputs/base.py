@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
+from memwarden.bus.address import NatsOptions
 from memwarden.core.event import Finding
 from memwarden.outputs.counters import OutputCounters
 from memwarden.outputs.formats import FORMATS, FindingFormat
@@ -31,6 +32,7 @@ class Delivery:
     flush_timeout: float = 5.0  # seconds to flush at exit
     #: sent by an HTTP output as ``Authorization: Bearer`` (per output: see open_outputs)
     bearer_token: str | None = field(default=None, repr=False)
+    nats: NatsOptions = field(default_factory=NatsOptions)  # config nats: (credentials, buffer)
 
 
 class Output(Protocol):

@@ -6,7 +6,9 @@ Output specs (``--output``, repeatable; config ``outputs``):
 - ``stdout`` (or ``-``): standard output;
 - ``file:PATH`` or a plain ``PATH``: append to a file, reopened on reload (SIGHUP, logrotate);
 - ``syslog[:ADDR]``: RFC 5424 syslog (see :mod:`memwarden.outputs.syslog` for ADDR);
-- ``http://URL``, ``https://URL`` (also written ``http:http://URL``): one POST per finding.
+- ``http://URL``, ``https://URL`` (also written ``http:http://URL``): one POST per finding;
+- ``nats://HOST:PORT/SUBJECT`` (``nats+tls://``): JetStream, acked, buffered on disk while the
+  server is down (:mod:`memwarden.outputs.nats`).
 
 Any spec may start with ``FORMAT:`` (``falco:http://...``, ``table:stdout``) to pick its own
 format; the others use the command's ``--format``. stdout and files are written synchronously
@@ -23,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import IO
 
-from memwarden.outputs import file, http, stream, syslog
+from memwarden.outputs import file, http, nats, stream, syslog
 from memwarden.outputs.base import Delivery, Output, OutputKind, OutputSpecError, find_format
 from memwarden.outputs.formats import FORMATS
 
@@ -33,6 +35,7 @@ OUTPUT_KINDS: dict[str, OutputKind] = {k.name: k for k in (
     file.KIND,
     syslog.KIND,
     http.KIND,
+    nats.KIND,
 )}
 
 

@@ -1,0 +1,104 @@
+"""The NATS pieces that need no server: addresses, the ``nats:`` config section, the on-disk
+buffer, message ids and subjects of findings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from memwarden.app.settings import ConfigError, parse_settings
+from memwarden.bus.address import NatsAddress, NatsAddressError, NatsOptions
+from memwarden.bus.spool import Spool
+from memwarden.engine.dispatch import Engine
+from memwarden.outputs.base import OutputSpecError
+from memwarden.outputs.nats import finding_id, finding_subject
+from memwarden.outputs.registry import parse_output
+from memwarden.signatures import load_builtin
+
+DATA = Path(__file__).parent.parent / "data"
+
+
+def test_address_round_trip_and_defaults() -> None:
+    a = NatsAddress.parse("nats://127.0.0.1:4333/fleet.events?durable=det&ack_wait=2s")
+    assert a.servers == ("127.0.0.1:4333",) and a.subject == "fleet.events"
+    assert a.seconds("ack_wait", 30) == 2.0 and a.text("durable", "") == "det"
+    assert a.stream_name(NatsOptions()) == "FLEET"
+    assert a.stream_name(NatsOptions(stream="S1")) == "S1"
+    assert NatsAddress.parse(str(a)) == a
+    b = NatsAddress.parse("nats+tls://h1,h2:5000/x?stream=MINE")
+    assert b.tls and b.servers == ("h1:4222", "h2:5000") and b.server_urls()[0] == "tls://h1:4222"
+    assert b.stream_name(NatsOptions(stream="S1")) == "MINE"
+
+
+@pytest.mark.parametrize("bad", [
+    "nats://user:secret@h/x",  # credentials never in the address
+    "nats://h:99999/x", "nats://h/", "nats://h/a..b", "nats://h/a b", "nats://h/x?bogus=1",
+    "nats://h/x?retention=forever", "nats://h/x?ack_wait=soon", "nats://h/x?batch=0",
+    "nats://h/x?stream=has.dot",
+])
+def test_bad_addresses_are_refused_with_a_reason(bad: str) -> None:
+    with pytest.raises(NatsAddressError):
+        NatsAddress.parse(bad)
+
+
+def test_output_specs() -> None:
+    spec = parse_output("falco:nats://127.0.0.1:4222/findings?stream=F")
+    assert spec.kind == "nats" and spec.format == "falco"
+    assert str(spec) == "falco:nats://127.0.0.1:4222/findings?stream=F"
+    with pytest.raises(OutputSpecError):
+        parse_output("nats://127.0.0.1/findings.*")  # cannot publish to a wildcard
+    with pytest.raises(OutputSpecError, match="credentials"):
+        parse_output("nats://u:p@127.0.0.1/findings")
+
+
+def test_config_section() -> None:
+    s = parse_settings({"nats": {"token": "t0k", "buffer_max_mb": 1, "ack_wait": "2s",
+                                 "retention": "workqueue"}}, "c.yaml")
+    assert s.delivery.nats.token == "t0k" and s.delivery.nats.ack_wait == 2.0
+    assert s.as_yaml_dict()["nats"]["token"] == "<redacted>"
+    for bad, where in (({"tokn": "x"}, "tokn"), ({"batch": 0}, "batch"),
+                       ({"retention": "x"}, "retention"), ({"buffer_max_mb": "lots"}, "")):
+        with pytest.raises(ConfigError, match=f"c.yaml: nats: {where}"):
+            parse_settings({"nats": bad}, "c.yaml")
+
+
+def test_spool_keeps_order_bounds_and_survives_reopen(tmp_path: Path) -> None:
+    sp = Spool(str(tmp_path), "k", max_bytes=300)
+    records = [(f"s.{i}", f"id{i}", b"x" * 40) for i in range(10)]
+    refused = sp.append(records)
+    assert refused and sp.records == 10 - len(refused) and sp.pending_bytes <= 300
+    kept = sp.records
+    # a second live process on the same address gets its own slot
+    other = Spool(str(tmp_path), "k", max_bytes=300)
+    assert other.path != sp.path and other.records == 0
+    other.close()
+    first = sp.peek(2)
+    assert [r for r, _ in first] == records[:2]
+    sp.commit(first[-1][1], 2)
+    sp.close()
+    again = Spool(str(tmp_path), "k", max_bytes=300)  # what a restarted process finds
+    assert again.records == kept - 2
+    rest = again.peek(100)
+    assert [r for r, _ in rest] == records[2:kept]
+    again.commit(rest[-1][1], len(rest))
+    assert again.records == 0 and again.pending_bytes == 0
+    again.close()
+
+
+def _findings() -> list:
+    found: list = []
+    engine = Engine(load_builtin(), sink=found.append)
+    for line in (DATA / "tracee_legacy.jsonl").read_bytes().splitlines():
+        engine.process_dict(orjson.loads(line))
+    return found
+
+
+def test_finding_ids_are_deterministic_and_distinct() -> None:
+    a, b = _findings(), _findings()
+    assert len(a) == 4
+    assert [finding_id(f) for f in a] == [finding_id(f) for f in b]
+    assert len({finding_id(f) for f in a}) == len(a)
+    assert finding_subject("findings", a[0], "priority") == "findings.warning.TRC-1021"
+    assert finding_subject("findings", a[0], "flat") == "findings"
