@@ -5,7 +5,16 @@ below adds its commands to it (a new command group: its module and one line here
 commands do beyond parsing lives in :mod:`memwarden.app`.
 """
 
-from memwarden.cli import bench, config, detect, export, rules, signatures, simulate  # noqa: F401
+from memwarden.cli import (  # noqa: F401
+    bench,
+    config,
+    detect,
+    doctor,
+    export,
+    rules,
+    signatures,
+    simulate,
+)
 from memwarden.cli.group import main
 
 __all__ = ["main"]
