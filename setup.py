@@ -29,7 +29,10 @@ from setuptools.errors import ExecError
 try:
     from setuptools.command.bdist_wheel import bdist_wheel as _bdist_wheel
 except ImportError:  # setuptools < 70.1
-    from wheel.bdist_wheel import bdist_wheel as _bdist_wheel
+    try:
+        from wheel.bdist_wheel import bdist_wheel as _bdist_wheel
+    except ImportError:  # no wheel either: an sdist (or an old-style install), no tag to set
+        _bdist_wheel = None
 
 HERE = Path(__file__).resolve().parent
 PROBE_DIR = Path("src/memwarden/sources/ebpf")
@@ -65,12 +68,16 @@ class build_py(_build_py):  # noqa: N801 - setuptools' command name
             raise ExecError(f"memwarden: cannot build the BPF probe: {exc}") from None
 
 
-class bdist_wheel(_bdist_wheel):  # noqa: N801 - setuptools' command name
-    """Python-only (purelib) contents, an architecture's tag."""
+cmdclass: dict[str, type] = {"build_py": build_py}
+if _bdist_wheel is not None:
 
-    def get_tag(self) -> tuple[str, str, str]:
-        machine = platform.machine()
-        return "py3", "none", f"manylinux_2_17_{machine}.manylinux2014_{machine}"
+    class bdist_wheel(_bdist_wheel):  # noqa: N801 - setuptools' command name
+        """Python-only (purelib) contents, an architecture's tag."""
 
+        def get_tag(self) -> tuple[str, str, str]:
+            machine = platform.machine()
+            return "py3", "none", f"manylinux_2_17_{machine}.manylinux2014_{machine}"
 
-setup(cmdclass={"build_py": build_py, "bdist_wheel": bdist_wheel})
+    cmdclass["bdist_wheel"] = bdist_wheel
+
+setup(cmdclass=cmdclass)
