@@ -9,6 +9,7 @@ from memwarden.cli import (  # noqa: F401 - importing a command module registers
     bench,
     config,
     detect,
+    doctor,
     export,
     rules,
     signatures,

@@ -30,8 +30,26 @@ class UsageFailure(click.ClickException):
         click.echo(f"memwarden: {self.format_message()}", err=True)
 
 
+def version_line() -> str:
+    """``memwarden X.Y.Z (probe <first 12 hex of the probe's source hash>)``: which probe this
+    installation runs, from the compiled object's manifest (``probe unknown`` without one)."""
+    from memwarden.sources.ebpf.probe_build import probe_state
+    from memwarden.sources.ebpf.sensor import object_path
+
+    obj = object_path()
+    probe = probe_state(obj).short_hash if obj.is_file() else "not built"
+    return f"memwarden {__version__} (probe {probe})"
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(version_line())
+        ctx.exit()
+
+
 @click.group(context_settings=CONTEXT)
-@click.version_option(__version__, "-V", "--version", prog_name="memwarden")
+@click.option("-V", "--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version, help="Print the version and the probe's hash, and exit.")
 def main() -> None:
     """memwarden: detect attacks on memory (/proc/kcore, core dumps, /proc/PID/mem, ptrace).
 

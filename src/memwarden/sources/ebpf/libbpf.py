@@ -102,7 +102,9 @@ class _Lib:
             self.so = ctypes.CDLL(LIBBPF_SONAME, use_errno=True)
         except OSError as exc:
             raise LibbpfMissing(
-                f"cannot load {LIBBPF_SONAME} ({exc}); install it: apt-get install {LIBBPF_PACKAGE}"
+                f"cannot load {LIBBPF_SONAME} ({exc}): install {LIBBPF_PACKAGE} (Debian/Ubuntu: "
+                f"apt-get install {LIBBPF_PACKAGE}); it is the only thing memwarden's eBPF "
+                "sensor needs at run time besides Python"
             ) from None
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         self.log = _Log(libc)

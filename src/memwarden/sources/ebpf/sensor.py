@@ -28,6 +28,7 @@ from memwarden.engine.dispatch import Engine
 from memwarden.sources.ebpf import errors as E
 from memwarden.sources.ebpf import hooks as H
 from memwarden.sources.ebpf import layout as L
+from memwarden.sources.ebpf import probe_build
 from memwarden.sources.ebpf.decode import DecodeError, RecordDecoder
 from memwarden.sources.ebpf.filters import FilterMaps, FilterPlan, plan_from_engine
 
@@ -41,7 +42,7 @@ CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
 
 def object_path(name: str = "memwarden.bpf.o", env: str = OBJECT_ENV) -> Path:
     """Where the compiled probe is: ``$MEMWARDEN_BPF_OBJECT``, else next to this module (the
-    build script writes it there; an installed package carries it as package data)."""
+    build script writes it there; a wheel carries it there, compiled when it was built)."""
     override = os.environ.get(env)
     return Path(override) if override else PACKAGE_DIR / name
 
@@ -85,23 +86,29 @@ def preflight(obj: Path) -> None:
                       "kernel built with CONFIG_DEBUG_INFO_BTF=y (5.8 or later, as distributions "
                       "ship them)")
     if not obj.is_file():
-        raise E.ObjectMissing(f"BPF object {obj} not found: build it with {BUILD_COMMAND} "
-                              f"(or point {OBJECT_ENV} at it)")
+        if in_dev_tree():
+            raise E.ObjectMissing(f"BPF object {obj} not found: build it with {BUILD_COMMAND} "
+                                  f"(or point {OBJECT_ENV} at it)")
+        raise E.ObjectMissing(f"BPF object {obj} not found: this installation of memwarden has "
+                              "no compiled probe; install memwarden from its wheel (which carries "
+                              f"it), or point {OBJECT_ENV} at one")
     if not any(os.path.isdir(os.path.join(d, "events", "syscalls")) for d in TRACEFS_DIRS):
         raise E.TracefsMissing("tracefs is not mounted (no /sys/kernel/tracing/events/syscalls): "
                                "mount -t tracefs none /sys/kernel/tracing")
 
 
-def _stale_source(obj: Path) -> Path | None:
-    """A probe source newer than the object next to it (a forgotten rebuild), if any."""
-    try:
-        built = obj.stat().st_mtime
-        for src in obj.parent.glob("*.[ch]"):
-            if src.stat().st_mtime > built:
-                return src
-    except OSError:
-        return None
-    return None
+def in_dev_tree() -> bool:
+    """Is this package running from a checkout (src/memwarden beside scripts/build-bpf.sh)?
+    There the fix for a missing or stale object is the build script; an installed package has
+    no such script."""
+    return (PACKAGE_DIR.parents[3] / "scripts" / "build-bpf.sh").is_file() \
+        if len(PACKAGE_DIR.parents) > 3 else False
+
+
+def probe_state(obj: Path) -> probe_build.ProbeState:
+    """The object judged by content: its manifest's source hash against this package's probe
+    sources (present in a dev tree and in an installed package alike; mtimes say nothing)."""
+    return probe_build.probe_state(obj, PACKAGE_DIR, rebuild=BUILD_COMMAND)
 
 
 def _refused_message(exc: Exception) -> str:
@@ -178,10 +185,9 @@ class EbpfSensor:
 
         obj_path = Path(self.options.object_file) if self.options.object_file else object_path()
         preflight(obj_path)
-        stale = _stale_source(obj_path)
-        if stale is not None:
-            print(f"memwarden: warning: {stale} is newer than {obj_path}; rebuild it with "
-                  f"{BUILD_COMMAND}", file=self.err)
+        state = probe_state(obj_path)
+        if state.problem is not None:
+            print(f"memwarden: warning: {state.problem}", file=self.err)
         try:
             B.lib()
         except B.LibbpfMissing as exc:
