@@ -93,10 +93,18 @@ class Check(Node):
 
 
 def walk(node: Node):
-    """Every node of a tree, parents first."""
+    """Every distinct node of a condition, parents first, each once.
+
+    Expanded conditions are DAGs (a macro used twice is one shared subtree), so a walk that
+    followed every edge could be exponential in the text's size; this one visits each node
+    once (by identity)."""
     stack = [node]
+    seen: set[int] = set()
     while stack:
         n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
         yield n
         if isinstance(n, And | Or):
             stack.extend(reversed(n.children))

@@ -25,10 +25,22 @@ from memwarden.rules.falco.fields import TRANSFORMS, FieldSpec
 from memwarden.rules.falco.model import Predicate
 
 
-def closure(node: A.Node, event: str) -> Predicate:
-    """One function of the event for a specialised (residual) condition on ``event``."""
+def closure(node: A.Node, event: str, memo: dict[int, Predicate] | None = None) -> Predicate:
+    """One function of the event for a specialised (residual) condition on ``event``.
+
+    A shared subtree gets one closure, shared in turn (``memo``, keyed by node identity):
+    building is linear in the condition's DAG."""
+    if memo is None:
+        memo = {}
+    done = memo.get(id(node))
+    if done is None:
+        done = memo[id(node)] = _closure(node, event, memo)
+    return done
+
+
+def _closure(node: A.Node, event: str, memo: dict[int, Predicate]) -> Predicate:
     if isinstance(node, A.And):
-        fs = tuple(closure(c, event) for c in node.children)
+        fs = tuple(closure(c, event, memo) for c in node.children)
         if len(fs) == 2:
             a, b = fs
             return lambda ev: a(ev) and b(ev)
@@ -43,7 +55,7 @@ def closure(node: A.Node, event: str) -> Predicate:
             return True
         return all_of
     if isinstance(node, A.Or):
-        fs = tuple(closure(c, event) for c in node.children)
+        fs = tuple(closure(c, event, memo) for c in node.children)
         if len(fs) == 2:
             a, b = fs
             return lambda ev: a(ev) or b(ev)
@@ -58,7 +70,7 @@ def closure(node: A.Node, event: str) -> Predicate:
             return False
         return any_of
     if isinstance(node, A.Not):
-        f = closure(node.child, event)
+        f = closure(node.child, event, memo)
         return lambda ev: not f(ev)
     if isinstance(node, A.Const):
         return always if node.value else _never
@@ -197,18 +209,27 @@ def _rank(node: A.Node) -> int:
     return 4
 
 
-def cheap_first(node: A.Node) -> A.Node:
+def cheap_first(node: A.Node, memo: dict[int, A.Node] | None = None) -> A.Node:
     """The same condition with each conjunction's checks reordered cheapest and most selective
-    first (checks have no side effects, so the order does not change the result)."""
+    first (checks have no side effects, so the order does not change the result). Shared
+    subtrees are reordered once and stay shared (``memo``, keyed by node identity)."""
+    if memo is None:
+        memo = {}
+    done = memo.get(id(node))
+    if done is not None:
+        return done
     if isinstance(node, A.And):
-        kids = sorted((cheap_first(c) for c in node.children), key=_rank)
-        return A.And(kids, pos=node.pos, origin=node.origin)
-    if isinstance(node, A.Or):
-        return A.Or([cheap_first(c) for c in node.children], pos=node.pos,
+        kids = sorted((cheap_first(c, memo) for c in node.children), key=_rank)
+        done = A.And(kids, pos=node.pos, origin=node.origin)
+    elif isinstance(node, A.Or):
+        done = A.Or([cheap_first(c, memo) for c in node.children], pos=node.pos,
                     origin=node.origin)
-    if isinstance(node, A.Not):
-        return A.Not(cheap_first(node.child), pos=node.pos, origin=node.origin)
-    return node
+    elif isinstance(node, A.Not):
+        done = A.Not(cheap_first(node.child, memo), pos=node.pos, origin=node.origin)
+    else:
+        done = node
+    memo[id(node)] = done
+    return done
 
 
 def path_gated(filters: list[PathFilter], predicate: Predicate) -> Predicate:

@@ -17,6 +17,20 @@ from memwarden.rules.falco.errors import ConditionSyntaxError, LoadWarning, Rule
 from memwarden.rules.falco.loader import ExceptionDef, MacroDef, RuleDef, RulesFiles
 from memwarden.rules.falco.parser import ALL_OPS, LIST_OPS, unescape
 
+#: the largest condition tree (macros expanded) a rule or macro may have. Shared macros make an
+#: expanded condition a DAG whose tree can be exponentially larger than its text
+#: (``m2: (m1 and a) or (m1 and b)`` ...); every analysis here is linear in the DAG, but
+#: evaluating the condition on an event walks the tree. Falco's own rules stay below 500.
+MAX_EXPANDED_NODES = 100_000
+
+
+def _children(n: A.Node) -> list[A.Node]:
+    if isinstance(n, A.And | A.Or):
+        return n.children
+    if isinstance(n, A.Not):
+        return [n.child]
+    return []
+
 
 class Expander:
     """Lists and macros of one ruleset, expanded; expands rule conditions against them."""
@@ -29,6 +43,8 @@ class Expander:
         self.macro_expanded: dict[str, A.Node] = {}
         self.used_macros: set[str] = set()
         self.used_lists: set[str] = set()
+        #: tree sizes of expanded nodes (id -> (node, size); the node keeps the id valid)
+        self._sizes: dict[int, tuple[A.Node, int]] = {}
 
     # -- lists and macros ----------------------------------------------------------------------
     def compile_lists(self) -> None:
@@ -60,12 +76,39 @@ class Expander:
             raise RulesError(m.where, f"macro reference loop: {chain}")
         m = self.files.macros[name]
         node = self.expand(self.macro_ast[name], m, (*stack, name), None)
+        if self.tree_size(node) > MAX_EXPANDED_NODES:
+            raise RulesError(m.where, f"expands to more than {MAX_EXPANDED_NODES} nodes "
+                                      f"(macros used more than once multiply)")
         self.macro_expanded[name] = node
         return node
 
+    def tree_size(self, node: A.Node) -> int:
+        """How many nodes ``node`` has as a tree (what evaluating it may visit), computed on
+        the DAG with one memo for the whole ruleset (linear in the DAG)."""
+        sizes = self._sizes
+        todo = [node]
+        while todo:
+            n = todo[-1]
+            if id(n) in sizes:
+                todo.pop()
+                continue
+            kids = _children(n)
+            pending = [k for k in kids if id(k) not in sizes]
+            if pending:
+                todo.extend(pending)
+                continue
+            todo.pop()
+            sizes[id(n)] = (n, 1 + sum(sizes[id(k)][1] for k in kids))
+        return sizes[id(node)][1]
+
     def expand_rule(self, node: A.Node, rule: RuleDef) -> A.Node:
         """A rule's condition with its macros and lists expanded."""
-        return self.expand(node, None, (), rule)
+        expanded = self.expand(node, None, (), rule)
+        if self.tree_size(expanded) > MAX_EXPANDED_NODES:
+            raise RulesError(rule.where, f"condition expands to more than "
+                                         f"{MAX_EXPANDED_NODES} nodes (macros used more "
+                                         f"than once multiply)")
+        return expanded
 
     def expand(self, node: A.Node, within: MacroDef | None, stack: tuple[str, ...],
                rule: RuleDef | None) -> A.Node:
@@ -87,7 +130,13 @@ class Expander:
             self.used_macros.add(node.name)
             return self.expand_macro(node.name, stack)
         if isinstance(node, A.And | A.Or):
-            kids = [self.expand(c, within, stack, rule) for c in node.children]
+            kids: list[A.Node] = []
+            for c in node.children:
+                k = self.expand(c, within, stack, rule)
+                if not any(k is seen for seen in kids):  # (m or m) is m: drop the repeat
+                    kids.append(k)
+            if len(kids) == 1 and len(node.children) > 1:
+                return kids[0]
             return type(node)(kids, pos=node.pos, origin=node.origin)
         if isinstance(node, A.Not):
             return A.Not(self.expand(node.child, within, stack, rule), pos=node.pos,
