@@ -88,6 +88,8 @@ class Check(Node):
     lhs: Node  # FieldRef or Transform
     op: str
     rhs: Node | None = None
+    #: ``oneof`` / ``anyof`` / ``allof`` after a string operator (its rhs is then a list)
+    modifier: str | None = field(default=None, kw_only=True)
     #: what the compiler made of it (memwarden.rules.falco.checks.Plan), once validated
     plan: object = field(default=None, kw_only=True, compare=False, repr=False)
 

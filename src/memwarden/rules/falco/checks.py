@@ -30,7 +30,7 @@ from memwarden.rules.falco.fields import (
     resolve,
 )
 from memwarden.rules.falco.loader import RuleDef
-from memwarden.rules.falco.parser import LIST_OPS, NUM_OPS
+from memwarden.rules.falco.parser import LIST_OPS, NUM_OPS, STR_OPS
 
 #: the equality operators (Falco accepts both spellings)
 EQ_OPS = ("=", "==")
@@ -50,6 +50,8 @@ class Plan:
     operand: Any  # prepared right-hand side (value, frozenset, regex, ...)
     rhs_field: tuple[FieldSpec, str | None, tuple[str, ...]] | None = None
     text: str | None = None  # the value as written (glob patterns for path filters)
+    #: ``anyof``/``oneof``/``allof``: ``operand`` is then a tuple of plans, one per value
+    modifier: str | None = None
 
 
 def validate(node: A.Node, rule: RuleDef | None) -> None:
@@ -92,6 +94,8 @@ def _field(ref: A.Node, what: str,
 
 
 def plan_check(n: A.Check, rule: RuleDef | None) -> Plan:
+    if n.modifier is not None:
+        return _plan_modified(n, rule)
     spec, arg, transforms = _field(n.lhs, "left of the operator", rule)
     ftype = TRANSFORM_TYPES[transforms[-1]] if transforms else spec.type
     op = n.op
@@ -138,6 +142,27 @@ def plan_check(n: A.Check, rule: RuleDef | None) -> Plan:
     else:
         operand = value
     return Plan(spec, arg, ftype, transforms, op, operand, text=rhs.text)
+
+
+def _plan_modified(n: A.Check, rule: RuleDef | None) -> Plan:
+    """``field OP oneof|anyof (a, b)`` (true when OP holds for one of the values) and
+    ``field OP allof (a, b)`` (for every value): one plan per value."""
+    if n.op not in STR_OPS:
+        raise error_at(rule, n, f"operator '{n.op}' takes no '{n.modifier}' modifier")
+    rhs = n.rhs
+    if not isinstance(rhs, A.ListValue):
+        raise error_at(rule, n, f"'{n.op} {n.modifier}' needs a list of values")
+    parts = [plan_check(A.Check(n.lhs, n.op, v, pos=n.pos, origin=n.origin), rule)
+             for v in rhs.items]
+    if not parts:
+        raise error_at(rule, rhs, f"'{n.op} {n.modifier}' needs at least one value")
+    first = parts[0]
+    if n.op in EQ_OPS and n.modifier != "allof":
+        # '= oneof (a, b)' is 'in (a, b)': the evt.type index and path filters understand it
+        return Plan(first.spec, first.arg, first.ftype, first.transforms, "in",
+                    frozenset(p.operand for p in parts))
+    return Plan(first.spec, first.arg, first.ftype, first.transforms, n.op, tuple(parts),
+                modifier=n.modifier)
 
 
 def coerce(v: A.Value, ftype: str, name: str, spec: FieldSpec, rule: RuleDef | None) -> Any:

@@ -18,6 +18,8 @@ warnings list, both local to :func:`compile_ruleset`.
 
 from __future__ import annotations
 
+import re
+
 import memwarden.rules.falco.ast as A
 from memwarden.core.requirements import PathFilter
 from memwarden.rules.falco.checks import validate
@@ -45,7 +47,8 @@ def compile_ruleset(files: RulesFiles) -> CompiledRuleset:
     counts = {"rules": len(compiled), "macros": len(files.macros),
               "lists": len(files.lists),
               "active": sum(1 for c in compiled if c.active)}
-    return CompiledRuleset(list(files.files), compiled, warnings, counts)
+    plugins = list(dict.fromkeys(r.describe() for r in files.plugin_requirements))
+    return CompiledRuleset(list(files.files), compiled, warnings, counts, plugins)
 
 
 def compile_rule(rule: RuleDef, expander: Expander, warnings: list[LoadWarning]) -> CompiledRule:
@@ -75,9 +78,29 @@ def compile_rule(rule: RuleDef, expander: Expander, warnings: list[LoadWarning])
             return CompiledRule(rule, output, reasons=[
                 f"skipped: {exc.message} (skip-if-unknown-filter: true)"])
         raise
+    _deprecated_fields(rule, node, warnings)
     compiled = CompiledRule(rule, output, falco_types=falco_event_types(node))
     _per_event(compiled, node, warnings)
     return compiled
+
+
+#: fields Falco warns about (Falco 0.42/0.43): evt.dir since enter events went away, the
+#: evt.latency family with them
+_RX_DEPRECATED = re.compile(r"%?\b(evt\.dir|evt\.latency(?:\.[a-z]+)?)\b")
+
+
+def _deprecated_fields(rule: RuleDef, node: A.Node, warnings: list[LoadWarning]) -> None:
+    """Falco's LOAD_DEPRECATED_ITEM warnings for evt.dir / evt.latency* in a rule's expanded
+    condition and in its output."""
+    seen = sorted({n.name for n in A.walk(node) if isinstance(n, A.FieldRef)
+                   and _RX_DEPRECATED.fullmatch(n.name)})
+    for name in seen:
+        warnings.append(LoadWarning(rule.where, f"usage of deprecated field '{name}' has been "
+                                                f"detected in the rule condition"))
+    for name in sorted({m[1] for m in _RX_DEPRECATED.finditer(rule.output)
+                        if m[0].startswith("%")}):
+        warnings.append(LoadWarning(rule.output_where, f"usage of deprecated field '{name}' "
+                                                       f"has been detected in the rule output"))
 
 
 def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]) -> None:

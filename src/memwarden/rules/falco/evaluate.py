@@ -117,6 +117,8 @@ def _transformed(inner, tr):
 
 
 def check_closure(plan: Plan, event: str = "") -> Predicate:  # noqa: C901 - per operator
+    if plan.modifier is not None:
+        return _modified_closure(plan, event)
     get = _getter(plan.spec, plan.arg, plan.transforms, event)
     op, rhs = plan.op, plan.operand
     if plan.rhs_field is not None:
@@ -163,6 +165,25 @@ def check_closure(plan: Plan, event: str = "") -> Predicate:  # noqa: C901 - per
         return lambda ev: (v := get(ev)) is not None and _bytes(v).startswith(rhs)
     cmp = _BINARY[op]
     return lambda ev: (v := get(ev)) is not None and cmp(v, rhs)
+
+
+def _modified_closure(plan: Plan, event: str) -> Predicate:
+    """``OP anyof/oneof (...)``: one of the per-value checks holds; ``OP allof``: all do."""
+    fs = tuple(check_closure(p, event) for p in plan.operand)
+    if plan.modifier == "allof":
+        def all_of(ev: Event) -> bool:
+            for f in fs:  # noqa: SIM110 - a loop beats all() over a generator here
+                if not f(ev):
+                    return False
+            return True
+        return all_of
+
+    def any_of(ev: Event) -> bool:
+        for f in fs:  # noqa: SIM110 - a loop beats any() over a generator here
+            if f(ev):
+                return True
+        return False
+    return any_of
 
 
 def _bytes(v: Any) -> bytes:

@@ -31,7 +31,11 @@ from memwarden.rules.falco.errors import LoadWarning, RulesError, Where
 from memwarden.rules.falco.source import CondText, Locator, compose_documents, line_col, to_python
 
 #: the Falco rules engine version whose rules language memwarden implements
-ENGINE_VERSION = (0, 45, 0)
+#: the Falco engine version whose rules language memwarden implements (Falco 0.44's): string
+#: operator modifiers (oneof/anyof/allof, also in exception comps), transformers in exception
+#: fields and values, the rule keys capture/capture_duration, the evt.dir and evt.latency
+#: deprecation warnings, and the container plugin's fields built in.
+ENGINE_VERSION = (0, 62, 0)
 
 PRIORITIES = ("emergency", "alert", "critical", "error", "warning", "notice", "informational",
               "debug")
@@ -48,7 +52,8 @@ _RULE_KEYS = frozenset({"rule", "condition", "desc", "output", "priority", "tags
                         "skip-if-unknown-filter", "capture", "capture_duration"})
 _RULE_APPENDABLE = frozenset({"condition", "output", "desc", "tags", "exceptions"})
 _RULE_REPLACEABLE = frozenset({"condition", "output", "desc", "priority", "tags", "exceptions",
-                               "enabled", "warn_evttypes", "skip-if-unknown-filter"})
+                               "enabled", "warn_evttypes", "skip-if-unknown-filter",
+                               "capture", "capture_duration"})
 
 
 @dataclass
@@ -95,12 +100,28 @@ class RuleDef:
     where: Where
     index: int
     visibility: int
+    #: Falco's capture keys (a capture file per alert; memwarden records them, writes none)
+    capture: bool = False
+    capture_duration: int = 0
 
 
 @dataclass
 class PluginRequirement:
     alternatives: list[tuple[str, str]]  # (plugin name, version)
     where: Where
+
+    @property
+    def satisfied_by(self) -> str | None:
+        """What in memwarden stands in for the plugin (None: nothing, its rules stay off)."""
+        if any(name == "container" for name, _ in self.alternatives):
+            return "memwarden's own container.* fields (from its sources' container data)"
+        return None
+
+    def describe(self) -> str:
+        want = " or ".join(f"{n} >= {v}" for n, v in self.alternatives)
+        how = self.satisfied_by
+        return f"{want}: satisfied by {how}" if how else (
+            f"{want}: not satisfied (memwarden runs no Falco plugins)")
 
 
 @dataclass
@@ -354,7 +375,10 @@ class _FileReader:
                     raise RulesError(where, f"multiple alternative version requirements for "
                                             f"plugin '{name}'")
                 seen.add(name)
-            self.out.plugin_requirements.append(PluginRequirement(alternatives, where))
+            req = PluginRequirement(alternatives, where)
+            self.out.plugin_requirements.append(req)
+            if req.satisfied_by is not None:
+                continue
             self.warn(where, f"requires plugin {' or '.join(n for n, _ in alternatives)}: "
                              f"memwarden runs no Falco plugins; rules of plugin sources stay "
                              f"inactive")
@@ -531,7 +555,8 @@ class _FileReader:
             tags=tags, exceptions=exceptions,
             warn_evttypes=bool(item.boolean("warn_evttypes", True)),
             skip_if_unknown_filter=bool(item.boolean("skip-if-unknown-filter", False)),
-            where=item.where, index=0, visibility=0)
+            where=item.where, index=0, visibility=0,
+            capture=self.capture(item, False), capture_duration=self.capture_duration(item))
         self.define(out.rules, name, rule)
 
     def _previous(self, item: _Item, name: str, what: str = "'append' or 'override'"
@@ -591,6 +616,34 @@ class _FileReader:
             prev.warn_evttypes = bool(item.boolean("warn_evttypes"))
         if "skip-if-unknown-filter" in keys:
             prev.skip_if_unknown_filter = bool(item.boolean("skip-if-unknown-filter"))
+        if "capture" in keys:
+            prev.capture = self.capture(item, prev.capture)
+        if "capture_duration" in keys:
+            prev.capture_duration = self.capture_duration(item)
+
+    def capture(self, item: _Item, default: bool) -> bool:
+        """``capture``: a boolean; another value fails Falco's schema (a warning) and is
+        read as false, as Falco does."""
+        node = item.nodes.get("capture")
+        if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
+            self.warn(item.where, "schema validation: 'capture' must be a boolean, not a "
+                                  "string")
+        try:
+            return bool(item.boolean("capture", default))
+        except RulesError as exc:
+            self.warn(exc.where, f"schema validation: {exc.message}")
+            return False
+
+    def capture_duration(self, item: _Item) -> int:
+        """``capture_duration``: milliseconds, an unsigned integer (anything else is an error,
+        as in Falco)."""
+        raw = item.scalar("capture_duration", optional=True)
+        if raw is None:
+            return 0
+        if not raw.strip().isdigit():
+            raise item.fail(f"value of 'capture_duration' must be an unsigned integer "
+                            f"(milliseconds), got {raw!r}", "capture_duration")
+        return int(raw)
 
 
 def _raw(node: yaml.Node, where: Where) -> Any:

@@ -37,6 +37,9 @@ _RX_HEX = re.compile(r"0[xX][0-9a-fA-F]+")
 _RX_NUM = re.compile(r"[+\-]?[0-9]+\.?[0-9]*(?:[eE][+\-][0-9]+)?")
 _RX_BARE = re.compile(r"[^()\"'\s=,]+")
 _RX_WORD = re.compile(r"[^\s()]+")
+_RX_MODIFIER = re.compile(r"(oneof|anyof|allof)(?=\s*\()")
+#: the modifiers of string operators, and the operators that take one
+MODIFIERS = ("oneof", "anyof", "allof")
 
 UNARY_OPS = ("exists",)
 NUM_OPS = ("<=", "<", ">=", ">")
@@ -287,6 +290,10 @@ class Parser:
                 return Check(lhs, op, self.parse_num_value(), pos=start, origin=self.origin)
         for op in _SYMBOL_STR_OPS:
             if self.take(op):
+                mod = self._modifier()
+                if mod is not None:
+                    return Check(lhs, op, self.parse_list_value(op), pos=start,
+                                 origin=self.origin, modifier=mod)
                 return Check(lhs, op, self.parse_str_value(), pos=start, origin=self.origin)
         for op in LIST_OPS:
             if self.take(op):
@@ -295,10 +302,26 @@ class Parser:
             if self.take(op):
                 if not self.blank():
                     raise self.fail(f"expected a blank after operator '{op}'")
+                mod = self._modifier()
+                if mod is not None:
+                    return Check(lhs, op, self.parse_list_value(op), pos=start,
+                                 origin=self.origin, modifier=mod)
                 return Check(lhs, op, self.parse_str_value(), pos=start, origin=self.origin)
         what = self._word() if self.pos < len(self.text) else "the end of the condition"
         raise self.fail(f"unknown operator {what!r} after {_lhs_text(lhs)}: expected one of "
                         f"{', '.join(ALL_OPS)}", op_at)
+
+    def _modifier(self) -> str | None:
+        """``oneof`` / ``anyof`` / ``allof`` after a string operator (Falco engine 0.60): the
+        operator then applies to each value of the list that follows."""
+        save = self.pos
+        self.blank()
+        m = _RX_MODIFIER.match(self.text, self.pos)
+        if m is None:
+            self.pos = save
+            return None
+        self.pos = m.end(1)
+        return m[1]
 
     def _rhs_transformer(self) -> Node | None:
         at = self.pos

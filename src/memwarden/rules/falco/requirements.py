@@ -59,7 +59,8 @@ def _types_of(node: A.Node, negated: bool, memo: dict[tuple[int, bool], _Types])
         return out
     if isinstance(node, A.Check):
         plan = node.plan
-        if plan is None or plan.spec.name != "evt.type" or plan.transforms or plan.rhs_field:
+        if (plan is None or plan.spec.name != "evt.type" or plan.transforms or plan.rhs_field
+                or plan.modifier):
             return None
         if plan.op in EQ_OPS:
             values = frozenset({plan.operand})
@@ -119,6 +120,17 @@ def _required_paths(node: A.Node, memo: dict[int, _Paths]) -> _Paths:
         plan = node.plan
         if plan is None or plan.transforms or plan.rhs_field:
             return None
+        if plan.modifier == "allof":
+            return None
+        if plan.modifier is not None:
+            # OP oneof (a, b): every accepted path meets one value's requirement
+            out: set[tuple[str, str]] = set()
+            for p in plan.operand:
+                r = _path_requirement(p)
+                if r is None:
+                    return None
+                out |= r
+            return out
         return _path_requirement(plan)
     return None
 

@@ -96,7 +96,7 @@ def fold_check(node: A.Check, event: str) -> A.Node:
         if why is not None:
             return Missing(s.name + (f"[{a}]" if a and s.arg != "dotted" else
                                      f".{a}" if a else ""), why)
-    if plan.transforms or plan.rhs_field:
+    if plan.transforms or plan.rhs_field or plan.modifier:
         return node
     if spec.name in ("evt.type", "syscall.type"):
         return _fold_set(plan, profile.falco_types, node)
