@@ -73,7 +73,8 @@ def compile_rule(rule: RuleDef, expander: Expander, warnings: list[LoadWarning])
         node = expander.expand_rule(node, rule)
         validate(node, rule)
     except RulesError as exc:
-        if rule.skip_if_unknown_filter and "unknown field" in exc.message:
+        if rule.skip_if_unknown_filter and ("unknown field" in exc.message
+                                            or "unknown event type" in exc.message):
             warnings.append(LoadWarning(exc.where, exc.message))
             return CompiledRule(rule, output, reasons=[
                 f"skipped: {exc.message} (skip-if-unknown-filter: true)"])

@@ -152,7 +152,7 @@ class Expander:
                          origin=node.origin)
         if isinstance(node, A.Check) and isinstance(node.rhs, A.ListValue):
             return A.Check(node.lhs, node.op, self.expand_list(node.rhs, rule), pos=node.pos,
-                           origin=node.origin)
+                           origin=node.origin, modifier=node.modifier)
         return node
 
     def expand_list(self, lv: A.ListValue, rule: RuleDef | None) -> A.ListValue:

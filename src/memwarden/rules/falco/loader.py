@@ -387,8 +387,9 @@ class _FileReader:
         name = item.text("list")
         item.where = Where(self.name, item.where.line, item.where.col, "list", name)
         if not _RX_BARE.fullmatch(name):
-            raise item.fail("invalid list name: it must be a bare word (no blanks, quotes, "
-                            "parentheses, commas or '=')")
+            # a warning in Falco (0.36+): the list is defined, only a condition cannot name it
+            self.warn(item.where, "list has an invalid name: list names should be a bare word "
+                                  "(no blanks, quotes, parentheses, commas or '=')")
         item.unknown_keys(_LIST_KEYS)
         items = item.seq("items")
         append = bool(item.boolean("append", False))
@@ -411,7 +412,9 @@ class _FileReader:
         name = item.text("macro")
         item.where = Where(self.name, item.where.line, item.where.col, "macro", name)
         if not _RX_IDENT.fullmatch(name):
-            raise item.fail("invalid macro name: it must match [a-zA-Z]+[a-zA-Z0-9_]*")
+            # a warning in Falco (0.36+): the macro is defined, only a condition cannot name it
+            self.warn(item.where, "macro has an invalid name: macro names should match "
+                                  "[a-zA-Z]+[a-zA-Z0-9_]*")
         item.unknown_keys(_MACRO_KEYS)
         cond = item.cond()
         append = bool(item.boolean("append", False))
@@ -456,7 +459,9 @@ class _FileReader:
                           f"{item.where.name}' exception '{name}")
             sub.where = where
             if any(e.name == name for e in out):
-                raise RulesError(where, "exception names in the same rule must be unique")
+                # Falco warns and keeps both
+                self.warn(where, "multiple definitions of exception with the same name in "
+                                 "the rule (both apply)")
             for key in sub.keys:
                 if key not in ("name", "fields", "comps", "values"):
                     self.warn(where, f"unknown key '{key}' (ignored)")
@@ -508,6 +513,7 @@ class _FileReader:
                 raise item.fail(f"unexpected key '{key}': no corresponding entry under "
                                 f"'override' is defined", key)
             prev = self._previous(item, name)
+            self._same_source(item, prev)
             if ov_append:
                 self._append(item, prev, ov_append)
             if ov_replace:
@@ -516,6 +522,7 @@ class _FileReader:
             return
         if append:
             prev = self._previous(item, name)
+            self._same_source(item, prev)
             keys = {k for k in ("condition", "exceptions") if item.has(k)}
             if not keys:
                 raise item.fail("appended rule must have a condition or exceptions")
@@ -565,6 +572,16 @@ class _FileReader:
         if prev is None:
             raise item.fail(f"rule has {what} but no rule by that name exists yet")
         return prev
+
+    @staticmethod
+    def _same_source(item: _Item, prev: RuleDef) -> None:
+        """Appending to or overriding a rule of another source is an error (Falco 0.40); an
+        empty ``source`` keeps the rule's."""
+        node = item.nodes.get("source")
+        if node is None or _is_null(node) or not isinstance(node, yaml.ScalarNode):
+            return
+        if node.value.strip() and node.value.strip() != prev.source:
+            raise item.fail("rule has been re-defined with a different source")
 
     def _append(self, item: _Item, prev: RuleDef, keys: set[str]) -> None:
         if "condition" in keys:
