@@ -58,3 +58,17 @@ def test_modifiers_evaluate_as_falco_defines_them(tmp_path):
     assert not det.on_event(_exec("sudo", ["sudo", "curl"]))  # allof: both needed
     assert not det.on_event(_exec("cat", ["cat", "curl", "http://x"]))  # oneof: none
     assert not det.on_event(_exec("sshd", ["sshd", "curl", "http://x"]))  # exception
+
+
+def test_multi_value_transformers_and_byte_escapes_evaluate(tmp_path):
+    f = tmp_path / "t.yaml"
+    f.write_text("- rule: r\n  desc: d\n  condition: >\n    evt.type = execve and "
+                 "concat(proc.name, \"-x\") = cat-x and join(\",\", (proc.name, proc.exepath))"
+                 " = \"cat,/usr/bin/cat\" and tolower(concat(proc.name, \"X\")) = catx\n"
+                 "  output: o\n  priority: INFO\n"
+                 "- rule: b\n  desc: d\n  condition: 'evt.type = execve and proc.name = "
+                 "\"c\\x61t\"'\n  output: o\n  priority: INFO\n")
+    loaded = load_rules([str(f)])
+    t, b = loaded.detectors
+    assert t.on_event(_exec("cat", ["cat"])) and not t.on_event(_exec("dog", ["dog"]))
+    assert b.on_event(_exec("cat", ["cat"])) and not b.on_event(_exec("cbt", ["cbt"]))

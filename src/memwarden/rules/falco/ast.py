@@ -61,8 +61,8 @@ class Transform(Node):
     args: list[Node]
 
     def text(self) -> str:
-        inner = ", ".join(a.text() if hasattr(a, "text") else repr(a) for a in self.args)
-        return f"{self.name}({inner})"
+        inner = ", ".join(_text(a) for a in self.args)
+        return f"({inner})" if self.name == "list" else f"{self.name}({inner})"
 
 
 @dataclass(slots=True)
@@ -92,6 +92,14 @@ class Check(Node):
     modifier: str | None = field(default=None, kw_only=True)
     #: what the compiler made of it (memwarden.rules.falco.checks.Plan), once validated
     plan: object = field(default=None, kw_only=True, compare=False, repr=False)
+
+
+def _text(node: Node) -> str:
+    if isinstance(node, Value):
+        return '"' + node.text.replace('"', '\\"') + '"' if node.quoted else node.text
+    if isinstance(node, FieldRef | Transform):
+        return node.text()
+    return repr(node)
 
 
 def walk(node: Node):

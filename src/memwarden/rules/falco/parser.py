@@ -50,7 +50,9 @@ LIST_OPS = ("intersects", "in", "pmatch")
 ALL_OPS = UNARY_OPS + NUM_OPS + STR_OPS + LIST_OPS
 _WORD_STR_OPS = tuple(op for op in STR_OPS if op[0].isalpha())
 _SYMBOL_STR_OPS = ("==", "=", "!=")
-TRANSFORMERS = ("tolower", "toupper", "b64", "basename", "len", "join")
+TRANSFORMERS = ("tolower", "toupper", "b64", "basename", "len", "join", "concat")
+#: transformers of several values (Falco engine 0.59): ``concat(a, b)``, ``join(",", (a, b))``
+MULTI_TRANSFORMERS = ("join", "concat")
 MAX_DEPTH = 200
 
 _ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", " ": "\\", "\\": "\\",
@@ -75,6 +77,16 @@ def unescape(raw: str, offset: int = 0) -> str:
         e = body[i] if i < len(body) else ""
         if e in _ESCAPES:
             out.append(_ESCAPES[e])
+        elif e == "x":
+            # \xHH (Falco engine 0.63): one raw byte; bytes above 0x7f are kept as Python's
+            # surrogateescape does, so they match the invalid UTF-8 bytes of a field value
+            hh = body[i + 1:i + 3]
+            if len(hh) != 2 or any(ch not in "0123456789abcdefABCDEF" for ch in hh):
+                raise ConditionSyntaxError("\\x must be followed by two hex digits",
+                                           offset + 1 + i)
+            byte = int(hh, 16)
+            out.append(chr(byte) if byte < 0x80 else chr(0xDC00 + byte))
+            i += 2
         elif e in "\"'":
             if e != quote:
                 raise ConditionSyntaxError(
@@ -261,6 +273,22 @@ class Parser:
             inner = self._transformer()
             if inner is not None:
                 args.append(self.parse_transformer_rest(inner, at))
+            elif name in MULTI_TRANSFORMERS and self.take("("):
+                # a list argument: join(",", (proc.name, proc.pid))
+                items: list[Node] = []
+                while True:
+                    self.blank()
+                    item_at = self.pos
+                    field = self.rx(_RX_FIELD)
+                    if field is None:
+                        raise self.fail(f"expected a field in the list inside {name}(")
+                    items.append(self.parse_field_rest(field, item_at))
+                    self.blank()
+                    if not self.take(","):
+                        break
+                if not self.take(")"):
+                    raise self.fail(f"expected ')' closing the list inside {name}(")
+                args.append(Transform("list", items, pos=at, origin=self.origin))
             else:
                 field = self.rx(_RX_FIELD)
                 if field is not None:
