@@ -72,3 +72,16 @@ def test_multi_value_transformers_and_byte_escapes_evaluate(tmp_path):
     t, b = loaded.detectors
     assert t.on_event(_exec("cat", ["cat"])) and not t.on_event(_exec("dog", ["dog"]))
     assert b.on_event(_exec("cat", ["cat"])) and not b.on_event(_exec("cbt", ["cbt"]))
+
+
+def test_output_fields_keep_falcos_value_types(tmp_path):
+    f = tmp_path / "o.yaml"
+    f.write_text("- rule: r\n  desc: d\n  condition: evt.type = execve\n"
+                 "  output: t=%evt.time pid=%proc.pid name=%proc.name img=%container.image\n"
+                 "  priority: INFO\n")
+    det = load_rules([str(f)]).detectors[0]
+    data = det.finding(_exec("cat", ["cat"])).data
+    fields = data["output_fields"]
+    assert fields["evt.time"] == 1  # ns since the epoch, as in Falco's JSON alert
+    assert fields["proc.pid"] == 1 and fields["proc.name"] == "cat"
+    assert ":" in data["output"].split("t=", 1)[1].split(" ")[0]  # a time of day in the text
