@@ -103,24 +103,31 @@ def _text(node: Node) -> str:
 
 
 def walk(node: Node):
-    """Every distinct node of a condition, parents first, each once.
+    """Every node of a condition, parents first; a shared ``and``/``or``/``not`` subtree once.
 
     Expanded conditions are DAGs (a macro used twice is one shared subtree), so a walk that
-    followed every edge could be exponential in the text's size; this one visits each node
-    once (by identity)."""
+    followed every edge could be exponential in the text's size; this one enters each inner
+    node once (by identity). A leaf shared by two parents may be yielded twice."""
     stack = [node]
     seen: set[int] = set()
     while stack:
         n = stack.pop()
-        if id(n) in seen:
-            continue
-        seen.add(id(n))
-        yield n
         if isinstance(n, And | Or):
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            yield n
             stack.extend(reversed(n.children))
-        elif isinstance(n, Not):
+            continue
+        if isinstance(n, Not):
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            yield n
             stack.append(n.child)
-        elif isinstance(n, Check):
+            continue
+        yield n
+        if isinstance(n, Check):
             stack.append(n.lhs)
             if n.rhs is not None:
                 stack.append(n.rhs)

@@ -42,7 +42,11 @@ def compile_ruleset(files: RulesFiles) -> CompiledRuleset:
     expander = Expander(files, warnings)
     expander.compile_lists()
     expander.compile_macros()
-    compiled = [compile_rule(r, expander, warnings) for r in files.rules.values()]
+    # the deprecated-field walk only when some macro's text could bring such a field in
+    deprecated_in_macros = any(_RX_DEPRECATED.search(m.cond.text)
+                               for m in files.macros.values())
+    compiled = [compile_rule(r, expander, warnings, deprecated_in_macros)
+                for r in files.rules.values()]
     expander.warn_unused()
     counts = {"rules": len(compiled), "macros": len(files.macros),
               "lists": len(files.lists),
@@ -51,7 +55,8 @@ def compile_ruleset(files: RulesFiles) -> CompiledRuleset:
     return CompiledRuleset(list(files.files), compiled, warnings, counts, plugins)
 
 
-def compile_rule(rule: RuleDef, expander: Expander, warnings: list[LoadWarning]) -> CompiledRule:
+def compile_rule(rule: RuleDef, expander: Expander, warnings: list[LoadWarning],
+                 deprecated_in_macros: bool = True) -> CompiledRule:
     """One rule compiled against the ruleset's expanded macros and lists."""
     if rule.source != "syscall":
         # plugin sources: conditions and outputs use the plugin's fields (Falco also
@@ -79,7 +84,10 @@ def compile_rule(rule: RuleDef, expander: Expander, warnings: list[LoadWarning])
             return CompiledRule(rule, output, reasons=[
                 f"skipped: {exc.message} (skip-if-unknown-filter: true)"])
         raise
-    _deprecated_fields(rule, node, warnings)
+    if deprecated_in_macros or _RX_DEPRECATED.search(rule.cond.text):
+        _deprecated_fields(rule, node, warnings)
+    elif "%" in rule.output:
+        _deprecated_fields(rule, A.Const(True), warnings)
     compiled = CompiledRule(rule, output, falco_types=falco_event_types(node))
     _per_event(compiled, node, warnings)
     return compiled

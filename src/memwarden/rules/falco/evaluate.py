@@ -30,6 +30,8 @@ def closure(node: A.Node, event: str, memo: dict[int, Predicate] | None = None) 
 
     A shared subtree gets one closure, shared in turn (``memo``, keyed by node identity):
     building is linear in the condition's DAG."""
+    if isinstance(node, A.Check):
+        return check_closure(node.plan, event)
     if memo is None:
         memo = {}
     done = memo.get(id(node))
@@ -234,6 +236,8 @@ def cheap_first(node: A.Node, memo: dict[int, A.Node] | None = None) -> A.Node:
     """The same condition with each conjunction's checks reordered cheapest and most selective
     first (checks have no side effects, so the order does not change the result). Shared
     subtrees are reordered once and stay shared (``memo``, keyed by node identity)."""
+    if not isinstance(node, A.And | A.Or | A.Not):
+        return node
     if memo is None:
         memo = {}
     done = memo.get(id(node))

@@ -94,21 +94,19 @@ class Expander:
     def tree_size(self, node: A.Node) -> int:
         """How many nodes ``node`` has as a tree (what evaluating it may visit), computed on
         the DAG with one memo for the whole ruleset (linear in the DAG)."""
-        sizes = self._sizes
-        todo = [node]
-        while todo:
-            n = todo[-1]
-            if id(n) in sizes:
-                todo.pop()
-                continue
-            kids = _children(n)
-            pending = [k for k in kids if id(k) not in sizes]
-            if pending:
-                todo.extend(pending)
-                continue
-            todo.pop()
-            sizes[id(n)] = (n, 1 + sum(sizes[id(k)][1] for k in kids))
-        return sizes[id(node)][1]
+        if not isinstance(node, A.And | A.Or | A.Not):
+            return 1
+        done = self._sizes.get(id(node))
+        if done is not None:
+            return done[1]
+        if isinstance(node, A.Not):
+            size = 1 + self.tree_size(node.child)
+        else:
+            size = 1
+            for c in node.children:
+                size += self.tree_size(c)
+        self._sizes[id(node)] = (node, size)
+        return size
 
     def expand_rule(self, node: A.Node, rule: RuleDef) -> A.Node:
         """A rule's condition with its macros and lists expanded."""
@@ -140,9 +138,11 @@ class Expander:
             return self.expand_macro(node.name, stack)
         if isinstance(node, A.And | A.Or):
             kids: list[A.Node] = []
+            ids: set[int] = set()
             for c in node.children:
                 k = self.expand(c, within, stack, rule)
-                if not any(k is seen for seen in kids):  # (m or m) is m: drop the repeat
+                if id(k) not in ids:  # (m or m) is m: drop the repeat
+                    ids.add(id(k))
                     kids.append(k)
             if len(kids) == 1 and len(node.children) > 1:
                 return kids[0]

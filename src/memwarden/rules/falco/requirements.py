@@ -30,6 +30,8 @@ _Types = frozenset[str] | None
 
 def _types(node: A.Node, negated: bool, memo: dict[tuple[int, bool], _Types]) -> _Types:
     """Memoised per (node, polarity): a shared subtree is analysed once per polarity."""
+    if isinstance(node, A.Check):
+        return _types_of(node, negated, memo)
     key = (id(node), negated)
     if key in memo:
         return memo[key]
@@ -92,6 +94,8 @@ def required_paths(node: A.Node, memo: dict[int, _Paths] | None = None) -> _Path
     """Path filters (kind, value) of which every path the condition accepts on
     security_file_open matches at least one; None when that cannot be shown. A shared subtree
     is analysed once (``memo``, keyed by node identity)."""
+    if isinstance(node, A.Check):
+        return _required_paths(node, {})
     if memo is None:
         memo = {}
     if id(node) in memo:

@@ -39,6 +39,8 @@ def fold(node: A.Node, event: str, memo: dict[int, A.Node] | None = None) -> A.N
     A shared subtree (a macro used more than once) is folded once per call (``memo``, keyed
     by node identity), so the work is linear in the condition's DAG, not in its expansion;
     the residual shares subtrees the same way."""
+    if isinstance(node, A.Check):
+        return fold_check(node, event)
     if memo is None:
         memo = {}
     done = memo.get(id(node))
