@@ -112,7 +112,6 @@ def test_override_and_append_from_a_later_file():
     ("- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n"
      "- rule: r\n  priority: INFO\n  override:\n    priority: append\n",
      "key 'priority' cannot be appended to"),
-    ("- macro: 'bad name'\n  condition: x\n", "invalid macro name"),
     ("- rule: r\n  desc: d\n  condition: evt.type=open\n  output: '%fd.nosuch'\n"
      "  priority: INFO\n", "unknown field '%fd.nosuch' in the output"),
     ("- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n"
@@ -132,6 +131,15 @@ def test_load_errors(tmp_path, text, message):
     assert message in str(info.value)
     assert str(info.value).startswith(f"{f}:")
 
+
+
+def test_invalid_macro_name_is_a_warning_as_in_falco(tmp_path):
+    # Falco's test_rule_loader.cpp macro_name_invalid: the file loads, with a warning
+    f = tmp_path / "r.yaml"
+    f.write_text("- macro: 'bad name'\n  condition: evt.type = close\n")
+    loaded = load_rules([str(f)])
+    assert any("macro has an invalid name" in str(w) and str(w).startswith(f"{f}:1:3:")
+               for w in loaded.warnings)
 
 # -- evaluation --------------------------------------------------------------------------------
 

@@ -61,8 +61,8 @@ class Transform(Node):
     args: list[Node]
 
     def text(self) -> str:
-        inner = ", ".join(a.text() if hasattr(a, "text") else repr(a) for a in self.args)
-        return f"{self.name}({inner})"
+        inner = ", ".join(_text(a) for a in self.args)
+        return f"({inner})" if self.name == "list" else f"{self.name}({inner})"
 
 
 @dataclass(slots=True)
@@ -88,21 +88,46 @@ class Check(Node):
     lhs: Node  # FieldRef or Transform
     op: str
     rhs: Node | None = None
+    #: ``oneof`` / ``anyof`` / ``allof`` after a string operator (its rhs is then a list)
+    modifier: str | None = field(default=None, kw_only=True)
     #: what the compiler made of it (memwarden.rules.falco.checks.Plan), once validated
     plan: object = field(default=None, kw_only=True, compare=False, repr=False)
 
 
+def _text(node: Node) -> str:
+    if isinstance(node, Value):
+        return '"' + node.text.replace('"', '\\"') + '"' if node.quoted else node.text
+    if isinstance(node, FieldRef | Transform):
+        return node.text()
+    return repr(node)
+
+
 def walk(node: Node):
-    """Every node of a tree, parents first."""
+    """Every node of a condition, parents first; a shared ``and``/``or``/``not`` subtree once.
+
+    Expanded conditions are DAGs (a macro used twice is one shared subtree), so a walk that
+    followed every edge could be exponential in the text's size; this one enters each inner
+    node once (by identity). A leaf shared by two parents may be yielded twice."""
     stack = [node]
+    seen: set[int] = set()
     while stack:
         n = stack.pop()
-        yield n
         if isinstance(n, And | Or):
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            yield n
             stack.extend(reversed(n.children))
-        elif isinstance(n, Not):
+            continue
+        if isinstance(n, Not):
+            if id(n) in seen:
+                continue
+            seen.add(id(n))
+            yield n
             stack.append(n.child)
-        elif isinstance(n, Check):
+            continue
+        yield n
+        if isinstance(n, Check):
             stack.append(n.lhs)
             if n.rhs is not None:
                 stack.append(n.rhs)

@@ -30,7 +30,7 @@ from memwarden.rules.falco.fields import (
     resolve,
 )
 from memwarden.rules.falco.loader import RuleDef
-from memwarden.rules.falco.parser import LIST_OPS, NUM_OPS
+from memwarden.rules.falco.parser import LIST_OPS, MULTI_TRANSFORMERS, NUM_OPS, STR_OPS
 
 #: the equality operators (Falco accepts both spellings)
 EQ_OPS = ("=", "==")
@@ -50,6 +50,8 @@ class Plan:
     operand: Any  # prepared right-hand side (value, frozenset, regex, ...)
     rhs_field: tuple[FieldSpec, str | None, tuple[str, ...]] | None = None
     text: str | None = None  # the value as written (glob patterns for path filters)
+    #: ``anyof``/``oneof``/``allof``: ``operand`` is then a tuple of plans, one per value
+    modifier: str | None = None
 
 
 def validate(node: A.Node, rule: RuleDef | None) -> None:
@@ -64,6 +66,8 @@ def _field(ref: A.Node, what: str,
            rule: RuleDef | None) -> tuple[FieldSpec, str | None, tuple[str, ...]]:
     transforms: list[str] = []
     while isinstance(ref, A.Transform):
+        if ref.name in MULTI_TRANSFORMERS:
+            return _multi_value(ref, rule), None, tuple(reversed(transforms))
         if ref.name == "val":
             raise error_at(rule, ref, "val() can only be used on the right of an operator")
         if ref.name not in TRANSFORMS:
@@ -91,7 +95,65 @@ def _field(ref: A.Node, what: str,
     return spec, arg, tuple(reversed(transforms))
 
 
+def _multi_value(ref: A.Transform, rule: RuleDef | None) -> FieldSpec:
+    """``concat(a, b, ...)`` and ``join(SEP, a, b, ...)`` / ``join(SEP, (a, b))`` as one string
+    field: a spec whose getter combines the parts' values (no value when a part has none).
+    A part memwarden cannot fill makes the whole unfillable, with that part's reason."""
+    args = list(ref.args)
+    sep = ""
+    if ref.name == "join":
+        if not args or not isinstance(args[0], A.Value):
+            raise error_at(rule, ref, "join() takes a separator string first")
+        sep = args.pop(0).text
+    flat: list[A.Node] = []
+    for a in args:
+        flat.extend(a.args if isinstance(a, A.Transform) and a.name == "list" else [a])
+    if not flat:
+        raise error_at(rule, ref, f"{ref.name}() needs at least one field")
+    parts: list[tuple[FieldSpec | None, str | None, tuple[str, ...], str]] = []
+    for a in flat:
+        if isinstance(a, A.Value):
+            parts.append((None, None, (), a.text))
+        else:
+            spec, arg, tr = _field(a, f"inside {ref.name}()", rule)
+            parts.append((spec, arg, tr, ""))
+    text = ref.text()
+    events: frozenset[str] | None = None
+    for spec, *_ in parts:
+        if spec is None:
+            continue
+        if spec.make is None:
+            return FieldSpec(spec.name, STRING, text, why_not=spec.why_not)
+        if spec.events is not None:
+            events = spec.events if events is None else events & spec.events
+
+    def make(_arg: str | None):
+        getters = [(lambda ev, c=const: c) if spec is None else _chain(spec.getter(arg), tr)
+                   for spec, arg, tr, const in parts]
+
+        def get(ev):
+            out = []
+            for g in getters:
+                v = g(ev)
+                if v is None:
+                    return None
+                out.extend(str(x) for x in v) if isinstance(v, list | tuple) else out.append(
+                    str(v))
+            return sep.join(out)
+        return get
+    return FieldSpec(text, STRING, text, make=make, events=events)
+
+
+def _chain(get, transforms: tuple[str, ...]):
+    for name in transforms:
+        tr = TRANSFORMS[name]
+        get = (lambda inner, f: lambda ev: None if (v := inner(ev)) is None else f(v))(get, tr)
+    return get
+
+
 def plan_check(n: A.Check, rule: RuleDef | None) -> Plan:
+    if n.modifier is not None:
+        return _plan_modified(n, rule)
     spec, arg, transforms = _field(n.lhs, "left of the operator", rule)
     ftype = TRANSFORM_TYPES[transforms[-1]] if transforms else spec.type
     op = n.op
@@ -138,6 +200,27 @@ def plan_check(n: A.Check, rule: RuleDef | None) -> Plan:
     else:
         operand = value
     return Plan(spec, arg, ftype, transforms, op, operand, text=rhs.text)
+
+
+def _plan_modified(n: A.Check, rule: RuleDef | None) -> Plan:
+    """``field OP oneof|anyof (a, b)`` (true when OP holds for one of the values) and
+    ``field OP allof (a, b)`` (for every value): one plan per value."""
+    if n.op not in STR_OPS:
+        raise error_at(rule, n, f"operator '{n.op}' takes no '{n.modifier}' modifier")
+    rhs = n.rhs
+    if not isinstance(rhs, A.ListValue):
+        raise error_at(rule, n, f"'{n.op} {n.modifier}' needs a list of values")
+    parts = [plan_check(A.Check(n.lhs, n.op, v, pos=n.pos, origin=n.origin), rule)
+             for v in rhs.items]
+    if not parts:
+        raise error_at(rule, rhs, f"'{n.op} {n.modifier}' needs at least one value")
+    first = parts[0]
+    if n.op in EQ_OPS and n.modifier != "allof":
+        # '= oneof (a, b)' is 'in (a, b)': the evt.type index and path filters understand it
+        return Plan(first.spec, first.arg, first.ftype, first.transforms, "in",
+                    frozenset(p.operand for p in parts))
+    return Plan(first.spec, first.arg, first.ftype, first.transforms, n.op, tuple(parts),
+                modifier=n.modifier)
 
 
 def coerce(v: A.Value, ftype: str, name: str, spec: FieldSpec, rule: RuleDef | None) -> Any:

@@ -18,6 +18,8 @@ warnings list, both local to :func:`compile_ruleset`.
 
 from __future__ import annotations
 
+import re
+
 import memwarden.rules.falco.ast as A
 from memwarden.core.requirements import PathFilter
 from memwarden.rules.falco.checks import validate
@@ -40,15 +42,21 @@ def compile_ruleset(files: RulesFiles) -> CompiledRuleset:
     expander = Expander(files, warnings)
     expander.compile_lists()
     expander.compile_macros()
-    compiled = [compile_rule(r, expander, warnings) for r in files.rules.values()]
+    # the deprecated-field walk only when some macro's text could bring such a field in
+    deprecated_in_macros = any(_RX_DEPRECATED.search(m.cond.text)
+                               for m in files.macros.values())
+    compiled = [compile_rule(r, expander, warnings, deprecated_in_macros)
+                for r in files.rules.values()]
     expander.warn_unused()
     counts = {"rules": len(compiled), "macros": len(files.macros),
               "lists": len(files.lists),
               "active": sum(1 for c in compiled if c.active)}
-    return CompiledRuleset(list(files.files), compiled, warnings, counts)
+    plugins = list(dict.fromkeys(r.describe() for r in files.plugin_requirements))
+    return CompiledRuleset(list(files.files), compiled, warnings, counts, plugins)
 
 
-def compile_rule(rule: RuleDef, expander: Expander, warnings: list[LoadWarning]) -> CompiledRule:
+def compile_rule(rule: RuleDef, expander: Expander, warnings: list[LoadWarning],
+                 deprecated_in_macros: bool = True) -> CompiledRule:
     """One rule compiled against the ruleset's expanded macros and lists."""
     if rule.source != "syscall":
         # plugin sources: conditions and outputs use the plugin's fields (Falco also
@@ -70,14 +78,38 @@ def compile_rule(rule: RuleDef, expander: Expander, warnings: list[LoadWarning])
         node = expander.expand_rule(node, rule)
         validate(node, rule)
     except RulesError as exc:
-        if rule.skip_if_unknown_filter and "unknown field" in exc.message:
+        if rule.skip_if_unknown_filter and ("unknown field" in exc.message
+                                            or "unknown event type" in exc.message):
             warnings.append(LoadWarning(exc.where, exc.message))
             return CompiledRule(rule, output, reasons=[
                 f"skipped: {exc.message} (skip-if-unknown-filter: true)"])
         raise
+    if deprecated_in_macros or _RX_DEPRECATED.search(rule.cond.text):
+        _deprecated_fields(rule, node, warnings)
+    elif "%" in rule.output:
+        _deprecated_fields(rule, A.Const(True), warnings)
     compiled = CompiledRule(rule, output, falco_types=falco_event_types(node))
     _per_event(compiled, node, warnings)
     return compiled
+
+
+#: fields Falco warns about (Falco 0.42/0.43): evt.dir since enter events went away, the
+#: evt.latency family with them
+_RX_DEPRECATED = re.compile(r"%?\b(evt\.dir|evt\.latency(?:\.[a-z]+)?)\b")
+
+
+def _deprecated_fields(rule: RuleDef, node: A.Node, warnings: list[LoadWarning]) -> None:
+    """Falco's LOAD_DEPRECATED_ITEM warnings for evt.dir / evt.latency* in a rule's expanded
+    condition and in its output."""
+    seen = sorted({n.name for n in A.walk(node) if isinstance(n, A.FieldRef)
+                   and _RX_DEPRECATED.fullmatch(n.name)})
+    for name in seen:
+        warnings.append(LoadWarning(rule.where, f"usage of deprecated field '{name}' has been "
+                                                f"detected in the rule condition"))
+    for name in sorted({m[1] for m in _RX_DEPRECATED.finditer(rule.output)
+                        if m[0].startswith("%")}):
+        warnings.append(LoadWarning(rule.output_where, f"usage of deprecated field '{name}' "
+                                                       f"has been detected in the rule output"))
 
 
 def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]) -> None:

@@ -25,10 +25,24 @@ from memwarden.rules.falco.fields import TRANSFORMS, FieldSpec
 from memwarden.rules.falco.model import Predicate
 
 
-def closure(node: A.Node, event: str) -> Predicate:
-    """One function of the event for a specialised (residual) condition on ``event``."""
+def closure(node: A.Node, event: str, memo: dict[int, Predicate] | None = None) -> Predicate:
+    """One function of the event for a specialised (residual) condition on ``event``.
+
+    A shared subtree gets one closure, shared in turn (``memo``, keyed by node identity):
+    building is linear in the condition's DAG."""
+    if isinstance(node, A.Check):
+        return check_closure(node.plan, event)
+    if memo is None:
+        memo = {}
+    done = memo.get(id(node))
+    if done is None:
+        done = memo[id(node)] = _closure(node, event, memo)
+    return done
+
+
+def _closure(node: A.Node, event: str, memo: dict[int, Predicate]) -> Predicate:
     if isinstance(node, A.And):
-        fs = tuple(closure(c, event) for c in node.children)
+        fs = tuple(closure(c, event, memo) for c in node.children)
         if len(fs) == 2:
             a, b = fs
             return lambda ev: a(ev) and b(ev)
@@ -43,7 +57,7 @@ def closure(node: A.Node, event: str) -> Predicate:
             return True
         return all_of
     if isinstance(node, A.Or):
-        fs = tuple(closure(c, event) for c in node.children)
+        fs = tuple(closure(c, event, memo) for c in node.children)
         if len(fs) == 2:
             a, b = fs
             return lambda ev: a(ev) or b(ev)
@@ -58,7 +72,7 @@ def closure(node: A.Node, event: str) -> Predicate:
             return False
         return any_of
     if isinstance(node, A.Not):
-        f = closure(node.child, event)
+        f = closure(node.child, event, memo)
         return lambda ev: not f(ev)
     if isinstance(node, A.Const):
         return always if node.value else _never
@@ -105,6 +119,8 @@ def _transformed(inner, tr):
 
 
 def check_closure(plan: Plan, event: str = "") -> Predicate:  # noqa: C901 - per operator
+    if plan.modifier is not None:
+        return _modified_closure(plan, event)
     get = _getter(plan.spec, plan.arg, plan.transforms, event)
     op, rhs = plan.op, plan.operand
     if plan.rhs_field is not None:
@@ -153,6 +169,25 @@ def check_closure(plan: Plan, event: str = "") -> Predicate:  # noqa: C901 - per
     return lambda ev: (v := get(ev)) is not None and cmp(v, rhs)
 
 
+def _modified_closure(plan: Plan, event: str) -> Predicate:
+    """``OP anyof/oneof (...)``: one of the per-value checks holds; ``OP allof``: all do."""
+    fs = tuple(check_closure(p, event) for p in plan.operand)
+    if plan.modifier == "allof":
+        def all_of(ev: Event) -> bool:
+            for f in fs:  # noqa: SIM110 - a loop beats all() over a generator here
+                if not f(ev):
+                    return False
+            return True
+        return all_of
+
+    def any_of(ev: Event) -> bool:
+        for f in fs:  # noqa: SIM110 - a loop beats any() over a generator here
+            if f(ev):
+                return True
+        return False
+    return any_of
+
+
 def _bytes(v: Any) -> bytes:
     return v.encode("utf-8", "surrogateescape") if isinstance(v, str) else bytes(v)
 
@@ -197,18 +232,29 @@ def _rank(node: A.Node) -> int:
     return 4
 
 
-def cheap_first(node: A.Node) -> A.Node:
+def cheap_first(node: A.Node, memo: dict[int, A.Node] | None = None) -> A.Node:
     """The same condition with each conjunction's checks reordered cheapest and most selective
-    first (checks have no side effects, so the order does not change the result)."""
+    first (checks have no side effects, so the order does not change the result). Shared
+    subtrees are reordered once and stay shared (``memo``, keyed by node identity)."""
+    if not isinstance(node, A.And | A.Or | A.Not):
+        return node
+    if memo is None:
+        memo = {}
+    done = memo.get(id(node))
+    if done is not None:
+        return done
     if isinstance(node, A.And):
-        kids = sorted((cheap_first(c) for c in node.children), key=_rank)
-        return A.And(kids, pos=node.pos, origin=node.origin)
-    if isinstance(node, A.Or):
-        return A.Or([cheap_first(c) for c in node.children], pos=node.pos,
+        kids = sorted((cheap_first(c, memo) for c in node.children), key=_rank)
+        done = A.And(kids, pos=node.pos, origin=node.origin)
+    elif isinstance(node, A.Or):
+        done = A.Or([cheap_first(c, memo) for c in node.children], pos=node.pos,
                     origin=node.origin)
-    if isinstance(node, A.Not):
-        return A.Not(cheap_first(node.child), pos=node.pos, origin=node.origin)
-    return node
+    elif isinstance(node, A.Not):
+        done = A.Not(cheap_first(node.child, memo), pos=node.pos, origin=node.origin)
+    else:
+        done = node
+    memo[id(node)] = done
+    return done
 
 
 def path_gated(filters: list[PathFilter], predicate: Predicate) -> Predicate:

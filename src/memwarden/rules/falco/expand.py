@@ -14,8 +14,31 @@ import re
 import memwarden.rules.falco.ast as A
 from memwarden.rules.falco.diagnostics import error_at, parse
 from memwarden.rules.falco.errors import ConditionSyntaxError, LoadWarning, RulesError
+from memwarden.rules.falco.fields import UnknownField, resolve
 from memwarden.rules.falco.loader import ExceptionDef, MacroDef, RuleDef, RulesFiles
-from memwarden.rules.falco.parser import ALL_OPS, LIST_OPS, unescape
+from memwarden.rules.falco.parser import (
+    ALL_OPS,
+    LIST_OPS,
+    MODIFIERS,
+    STR_OPS,
+    TRANSFORMERS,
+    parse_condition,
+    unescape,
+)
+
+#: the largest condition tree (macros expanded) a rule or macro may have. Shared macros make an
+#: expanded condition a DAG whose tree can be exponentially larger than its text
+#: (``m2: (m1 and a) or (m1 and b)`` ...); every analysis here is linear in the DAG, but
+#: evaluating the condition on an event walks the tree. Falco's own rules stay below 500.
+MAX_EXPANDED_NODES = 100_000
+
+
+def _children(n: A.Node) -> list[A.Node]:
+    if isinstance(n, A.And | A.Or):
+        return n.children
+    if isinstance(n, A.Not):
+        return [n.child]
+    return []
 
 
 class Expander:
@@ -29,6 +52,8 @@ class Expander:
         self.macro_expanded: dict[str, A.Node] = {}
         self.used_macros: set[str] = set()
         self.used_lists: set[str] = set()
+        #: tree sizes of expanded nodes (id -> (node, size); the node keeps the id valid)
+        self._sizes: dict[int, tuple[A.Node, int]] = {}
 
     # -- lists and macros ----------------------------------------------------------------------
     def compile_lists(self) -> None:
@@ -60,12 +85,37 @@ class Expander:
             raise RulesError(m.where, f"macro reference loop: {chain}")
         m = self.files.macros[name]
         node = self.expand(self.macro_ast[name], m, (*stack, name), None)
+        if self.tree_size(node) > MAX_EXPANDED_NODES:
+            raise RulesError(m.where, f"expands to more than {MAX_EXPANDED_NODES} nodes "
+                                      f"(macros used more than once multiply)")
         self.macro_expanded[name] = node
         return node
 
+    def tree_size(self, node: A.Node) -> int:
+        """How many nodes ``node`` has as a tree (what evaluating it may visit), computed on
+        the DAG with one memo for the whole ruleset (linear in the DAG)."""
+        if not isinstance(node, A.And | A.Or | A.Not):
+            return 1
+        done = self._sizes.get(id(node))
+        if done is not None:
+            return done[1]
+        if isinstance(node, A.Not):
+            size = 1 + self.tree_size(node.child)
+        else:
+            size = 1
+            for c in node.children:
+                size += self.tree_size(c)
+        self._sizes[id(node)] = (node, size)
+        return size
+
     def expand_rule(self, node: A.Node, rule: RuleDef) -> A.Node:
         """A rule's condition with its macros and lists expanded."""
-        return self.expand(node, None, (), rule)
+        expanded = self.expand(node, None, (), rule)
+        if self.tree_size(expanded) > MAX_EXPANDED_NODES:
+            raise RulesError(rule.where, f"condition expands to more than "
+                                         f"{MAX_EXPANDED_NODES} nodes (macros used more "
+                                         f"than once multiply)")
+        return expanded
 
     def expand(self, node: A.Node, within: MacroDef | None, stack: tuple[str, ...],
                rule: RuleDef | None) -> A.Node:
@@ -87,14 +137,22 @@ class Expander:
             self.used_macros.add(node.name)
             return self.expand_macro(node.name, stack)
         if isinstance(node, A.And | A.Or):
-            kids = [self.expand(c, within, stack, rule) for c in node.children]
+            kids: list[A.Node] = []
+            ids: set[int] = set()
+            for c in node.children:
+                k = self.expand(c, within, stack, rule)
+                if id(k) not in ids:  # (m or m) is m: drop the repeat
+                    ids.add(id(k))
+                    kids.append(k)
+            if len(kids) == 1 and len(node.children) > 1:
+                return kids[0]
             return type(node)(kids, pos=node.pos, origin=node.origin)
         if isinstance(node, A.Not):
             return A.Not(self.expand(node.child, within, stack, rule), pos=node.pos,
                          origin=node.origin)
         if isinstance(node, A.Check) and isinstance(node.rhs, A.ListValue):
             return A.Check(node.lhs, node.op, self.expand_list(node.rhs, rule), pos=node.pos,
-                           origin=node.origin)
+                           origin=node.origin, modifier=node.modifier)
         return node
 
     def expand_list(self, lv: A.ListValue, rule: RuleDef | None) -> A.ListValue:
@@ -129,6 +187,25 @@ class Expander:
                                                           "macro or list"))
 
     # -- exceptions ----------------------------------------------------------------------------
+    def warn_misused_field(self, text: str, ex: ExceptionDef) -> None:
+        """Falco's warning for an exception value that looks like a field or a transformer
+        (it is compared as a string: write the field in a condition to compare fields)."""
+        word = text.strip()
+        what = None
+        if re.fullmatch(r"[a-z0-9]+\(.*\)", word) and word.split("(", 1)[0] in TRANSFORMERS:
+            what = "field transformer"
+        else:
+            m = re.fullmatch(r"([a-zA-Z][a-zA-Z0-9_.]*)(?:\[([^\]]*)\])?", word)
+            if m is not None and "." in m[1]:
+                try:
+                    resolve(m[1], m[2])
+                    what = "field"
+                except (UnknownField, ValueError):
+                    pass
+        if what is not None:
+            self.warnings.append(LoadWarning(ex.where, f"'{text}' may be a valid {what} "
+                                                       f"misused as a const string value"))
+
     def exception_nodes(self, rule: RuleDef, base: A.Node) -> A.Node:
         parts = [base]
         for ex in rule.exceptions:
@@ -141,22 +218,38 @@ class Expander:
         def fail(msg: str) -> RulesError:
             return RulesError(ex.where, msg)
 
-        def field_ref(name: str) -> A.FieldRef:
+        def field_ref(name: str) -> A.Node:
             m = re.fullmatch(r"([a-zA-Z][a-zA-Z0-9_.]*)(?:\[([^\]]*)\])?", name.strip())
-            if m is None:
+            if m is not None:
+                return A.FieldRef(m[1], m[2], pos=at.pos, origin=at.origin)
+            tr = _transformed_field(name, at)  # tolower(proc.name) (Falco engine 0.60)
+            if tr is None:
                 raise fail(f"'{name}' is not a field")
-            return A.FieldRef(m[1], m[2], pos=at.pos, origin=at.origin)
+            return tr
 
         def value(text: str, op: str) -> A.Node:
             if op in LIST_OPS:
                 return self.expand_list(A.ListValue([list_item(text, at, rule)], pos=at.pos,
                                                     origin=at.origin), rule)
+            tr = _transformed_field(text, at) if "(" in text and " " not in text else None
+            if tr is not None:  # toupper(proc.pname): compared with that field
+                return tr
+            self.warn_misused_field(text, ex)
             return list_item(text, at, rule)
+
+        def comp_of(c: object) -> tuple[str, str | None]:
+            words = str(c).split()
+            if len(words) == 1 and words[0] in ALL_OPS:
+                return words[0], None
+            if (len(words) == 2 and words[0] in STR_OPS and words[1] in MODIFIERS):
+                return words[0], words[1]
+            raise fail(f"'{' '.join(words)}' is not a supported comparison operator")
 
         if isinstance(ex.fields, str):
             comp = ex.comps if ex.comps is not None else "in"
             if not isinstance(comp, str):
                 raise fail("fields and comps must both be strings or both be lists")
+            comp = comp.strip()
             if comp not in ("in", "pmatch", "intersects"):
                 raise fail("when fields is a single field, comps must be in, pmatch or "
                            "intersects")
@@ -176,15 +269,21 @@ class Expander:
             raise fail("fields and comps must both be strings or both be lists")
         if len(comps) != len(fields):
             raise fail("fields and comps lists must have equal length")
-        for c in comps:
-            if c not in ALL_OPS:
-                raise fail(f"'{c}' is not a supported comparison operator")
+        ops = [comp_of(c) for c in comps]
         alternatives: list[A.Node] = []
         for tup in ex.values:
             if not isinstance(tup, list) or len(tup) != len(fields):
                 raise fail("fields and values lists must have equal length")
             checks: list[A.Node] = []
-            for f, c, v in zip(fields, comps, tup, strict=True):
+            for f, (c, mod), v in zip(fields, ops, tup, strict=True):
+                if mod is not None:
+                    items = v if isinstance(v, list) else [v]
+                    rhs_list = A.ListValue([list_item(x, at, rule) for x in items
+                                            if isinstance(x, str)], pos=at.pos,
+                                           origin=at.origin)
+                    checks.append(A.Check(field_ref(f), c, self.expand_list(rhs_list, rule),
+                                          pos=at.pos, origin=at.origin, modifier=mod))
+                    continue
                 if isinstance(v, list):
                     rhs: A.Node = self.expand_list(A.ListValue(
                         [list_item(x, at, rule) for x in v if isinstance(x, str)],
@@ -198,6 +297,21 @@ class Expander:
             return None
         return alternatives[0] if len(alternatives) == 1 else A.Or(
             alternatives, pos=at.pos, origin=at.origin)
+
+
+def _transformed_field(text: str, at: A.Node) -> A.Node | None:
+    """``tolower(proc.name)`` written in an exception's fields or values: the transformer
+    node, or None when the text is not one."""
+    if not re.fullmatch(r"\s*[a-z0-9]+\(.*\)\s*", text):
+        return None
+    try:
+        node, _notes = parse_condition(f"{text.strip()} exists", at.origin)
+    except ConditionSyntaxError:
+        return None
+    if isinstance(node, A.Check) and isinstance(node.lhs, A.Transform):
+        node.lhs.pos, node.lhs.origin = at.pos, at.origin
+        return node.lhs
+    return None
 
 
 def list_item(text: str, at: A.Node, rule: RuleDef | None) -> A.Value:

@@ -31,7 +31,11 @@ from memwarden.rules.falco.errors import LoadWarning, RulesError, Where
 from memwarden.rules.falco.source import CondText, Locator, compose_documents, line_col, to_python
 
 #: the Falco rules engine version whose rules language memwarden implements
-ENGINE_VERSION = (0, 45, 0)
+#: the Falco engine version whose rules language memwarden implements (Falco 0.44's): string
+#: operator modifiers (oneof/anyof/allof, also in exception comps), transformers in exception
+#: fields and values, the rule keys capture/capture_duration, the evt.dir and evt.latency
+#: deprecation warnings, and the container plugin's fields built in.
+ENGINE_VERSION = (0, 62, 0)
 
 PRIORITIES = ("emergency", "alert", "critical", "error", "warning", "notice", "informational",
               "debug")
@@ -48,7 +52,8 @@ _RULE_KEYS = frozenset({"rule", "condition", "desc", "output", "priority", "tags
                         "skip-if-unknown-filter", "capture", "capture_duration"})
 _RULE_APPENDABLE = frozenset({"condition", "output", "desc", "tags", "exceptions"})
 _RULE_REPLACEABLE = frozenset({"condition", "output", "desc", "priority", "tags", "exceptions",
-                               "enabled", "warn_evttypes", "skip-if-unknown-filter"})
+                               "enabled", "warn_evttypes", "skip-if-unknown-filter",
+                               "capture", "capture_duration"})
 
 
 @dataclass
@@ -95,12 +100,28 @@ class RuleDef:
     where: Where
     index: int
     visibility: int
+    #: Falco's capture keys (a capture file per alert; memwarden records them, writes none)
+    capture: bool = False
+    capture_duration: int = 0
 
 
 @dataclass
 class PluginRequirement:
     alternatives: list[tuple[str, str]]  # (plugin name, version)
     where: Where
+
+    @property
+    def satisfied_by(self) -> str | None:
+        """What in memwarden stands in for the plugin (None: nothing, its rules stay off)."""
+        if any(name == "container" for name, _ in self.alternatives):
+            return "memwarden's own container.* fields (from its sources' container data)"
+        return None
+
+    def describe(self) -> str:
+        want = " or ".join(f"{n} >= {v}" for n, v in self.alternatives)
+        how = self.satisfied_by
+        return f"{want}: satisfied by {how}" if how else (
+            f"{want}: not satisfied (memwarden runs no Falco plugins)")
 
 
 @dataclass
@@ -354,7 +375,10 @@ class _FileReader:
                     raise RulesError(where, f"multiple alternative version requirements for "
                                             f"plugin '{name}'")
                 seen.add(name)
-            self.out.plugin_requirements.append(PluginRequirement(alternatives, where))
+            req = PluginRequirement(alternatives, where)
+            self.out.plugin_requirements.append(req)
+            if req.satisfied_by is not None:
+                continue
             self.warn(where, f"requires plugin {' or '.join(n for n, _ in alternatives)}: "
                              f"memwarden runs no Falco plugins; rules of plugin sources stay "
                              f"inactive")
@@ -363,8 +387,9 @@ class _FileReader:
         name = item.text("list")
         item.where = Where(self.name, item.where.line, item.where.col, "list", name)
         if not _RX_BARE.fullmatch(name):
-            raise item.fail("invalid list name: it must be a bare word (no blanks, quotes, "
-                            "parentheses, commas or '=')")
+            # a warning in Falco (0.36+): the list is defined, only a condition cannot name it
+            self.warn(item.where, "list has an invalid name: list names should be a bare word "
+                                  "(no blanks, quotes, parentheses, commas or '=')")
         item.unknown_keys(_LIST_KEYS)
         items = item.seq("items")
         append = bool(item.boolean("append", False))
@@ -387,7 +412,9 @@ class _FileReader:
         name = item.text("macro")
         item.where = Where(self.name, item.where.line, item.where.col, "macro", name)
         if not _RX_IDENT.fullmatch(name):
-            raise item.fail("invalid macro name: it must match [a-zA-Z]+[a-zA-Z0-9_]*")
+            # a warning in Falco (0.36+): the macro is defined, only a condition cannot name it
+            self.warn(item.where, "macro has an invalid name: macro names should match "
+                                  "[a-zA-Z]+[a-zA-Z0-9_]*")
         item.unknown_keys(_MACRO_KEYS)
         cond = item.cond()
         append = bool(item.boolean("append", False))
@@ -432,7 +459,9 @@ class _FileReader:
                           f"{item.where.name}' exception '{name}")
             sub.where = where
             if any(e.name == name for e in out):
-                raise RulesError(where, "exception names in the same rule must be unique")
+                # Falco warns and keeps both
+                self.warn(where, "multiple definitions of exception with the same name in "
+                                 "the rule (both apply)")
             for key in sub.keys:
                 if key not in ("name", "fields", "comps", "values"):
                     self.warn(where, f"unknown key '{key}' (ignored)")
@@ -484,6 +513,7 @@ class _FileReader:
                 raise item.fail(f"unexpected key '{key}': no corresponding entry under "
                                 f"'override' is defined", key)
             prev = self._previous(item, name)
+            self._same_source(item, prev)
             if ov_append:
                 self._append(item, prev, ov_append)
             if ov_replace:
@@ -492,6 +522,7 @@ class _FileReader:
             return
         if append:
             prev = self._previous(item, name)
+            self._same_source(item, prev)
             keys = {k for k in ("condition", "exceptions") if item.has(k)}
             if not keys:
                 raise item.fail("appended rule must have a condition or exceptions")
@@ -531,7 +562,8 @@ class _FileReader:
             tags=tags, exceptions=exceptions,
             warn_evttypes=bool(item.boolean("warn_evttypes", True)),
             skip_if_unknown_filter=bool(item.boolean("skip-if-unknown-filter", False)),
-            where=item.where, index=0, visibility=0)
+            where=item.where, index=0, visibility=0,
+            capture=self.capture(item, False), capture_duration=self.capture_duration(item))
         self.define(out.rules, name, rule)
 
     def _previous(self, item: _Item, name: str, what: str = "'append' or 'override'"
@@ -540,6 +572,16 @@ class _FileReader:
         if prev is None:
             raise item.fail(f"rule has {what} but no rule by that name exists yet")
         return prev
+
+    @staticmethod
+    def _same_source(item: _Item, prev: RuleDef) -> None:
+        """Appending to or overriding a rule of another source is an error (Falco 0.40); an
+        empty ``source`` keeps the rule's."""
+        node = item.nodes.get("source")
+        if node is None or _is_null(node) or not isinstance(node, yaml.ScalarNode):
+            return
+        if node.value.strip() and node.value.strip() != prev.source:
+            raise item.fail("rule has been re-defined with a different source")
 
     def _append(self, item: _Item, prev: RuleDef, keys: set[str]) -> None:
         if "condition" in keys:
@@ -591,6 +633,34 @@ class _FileReader:
             prev.warn_evttypes = bool(item.boolean("warn_evttypes"))
         if "skip-if-unknown-filter" in keys:
             prev.skip_if_unknown_filter = bool(item.boolean("skip-if-unknown-filter"))
+        if "capture" in keys:
+            prev.capture = self.capture(item, prev.capture)
+        if "capture_duration" in keys:
+            prev.capture_duration = self.capture_duration(item)
+
+    def capture(self, item: _Item, default: bool) -> bool:
+        """``capture``: a boolean; another value fails Falco's schema (a warning) and is
+        read as false, as Falco does."""
+        node = item.nodes.get("capture")
+        if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"'):
+            self.warn(item.where, "schema validation: 'capture' must be a boolean, not a "
+                                  "string")
+        try:
+            return bool(item.boolean("capture", default))
+        except RulesError as exc:
+            self.warn(exc.where, f"schema validation: {exc.message}")
+            return False
+
+    def capture_duration(self, item: _Item) -> int:
+        """``capture_duration``: milliseconds, an unsigned integer (anything else is an error,
+        as in Falco)."""
+        raw = item.scalar("capture_duration", optional=True)
+        if raw is None:
+            return 0
+        if not raw.strip().isdigit():
+            raise item.fail(f"value of 'capture_duration' must be an unsigned integer "
+                            f"(milliseconds), got {raw!r}", "capture_duration")
+        return int(raw)
 
 
 def _raw(node: yaml.Node, where: Where) -> Any:

@@ -45,3 +45,5 @@ class CompiledRuleset:
     rules: list[CompiledRule]
     warnings: list[LoadWarning]
     counts: dict[str, int]
+    #: required_plugin_versions, each as 'name >= version: how memwarden meets it (or not)'
+    plugins: list[str] = field(default_factory=list)

@@ -1,7 +1,8 @@
 """A rule's ``output``: text with ``%field`` (and ``%field[arg]``) tokens, rendered per finding.
 
 Fields without a value print ``<NA>`` (as Falco prints them); in ``output_fields`` (Falco's JSON
-alert) they are null. ``%container.info`` prints nothing (Falco dropped it).
+alert) they are null, and keep their type (numbers, booleans; ``evt.time`` is nanoseconds since
+the epoch there, a time of day in the text). ``%container.info`` prints nothing (Falco dropped it).
 """
 
 from __future__ import annotations
@@ -46,13 +47,23 @@ class OutputTemplate:
                 value = get(ev)
             except (TypeError, ValueError, KeyError, AttributeError):
                 value = None
-            fields[key] = value
+            typed = _TYPED.get(key)
+            fields[key] = value if typed is None or value is None else typed(ev)
             out.append(format_value(value))
         return "".join(out), fields
 
     @property
     def field_keys(self) -> list[str]:
         return [p[0] for p in self.parts if type(p) is not str]
+
+
+def _abstime(ev: Event) -> Any:
+    return ev.timestamp or None
+
+
+#: fields whose output_fields value has another type than their text (Falco's JSON alert
+#: gives absolute times as nanoseconds since the epoch: "evt.time": 1558107116746609046)
+_TYPED: dict[str, Callable[[Event], Any]] = {"evt.time": _abstime}
 
 
 def format_value(value: Any) -> str:

@@ -37,6 +37,9 @@ _RX_HEX = re.compile(r"0[xX][0-9a-fA-F]+")
 _RX_NUM = re.compile(r"[+\-]?[0-9]+\.?[0-9]*(?:[eE][+\-][0-9]+)?")
 _RX_BARE = re.compile(r"[^()\"'\s=,]+")
 _RX_WORD = re.compile(r"[^\s()]+")
+_RX_MODIFIER = re.compile(r"(oneof|anyof|allof)(?=\s*\()")
+#: the modifiers of string operators, and the operators that take one
+MODIFIERS = ("oneof", "anyof", "allof")
 
 UNARY_OPS = ("exists",)
 NUM_OPS = ("<=", "<", ">=", ">")
@@ -47,7 +50,9 @@ LIST_OPS = ("intersects", "in", "pmatch")
 ALL_OPS = UNARY_OPS + NUM_OPS + STR_OPS + LIST_OPS
 _WORD_STR_OPS = tuple(op for op in STR_OPS if op[0].isalpha())
 _SYMBOL_STR_OPS = ("==", "=", "!=")
-TRANSFORMERS = ("tolower", "toupper", "b64", "basename", "len", "join")
+TRANSFORMERS = ("tolower", "toupper", "b64", "basename", "len", "join", "concat")
+#: transformers of several values (Falco engine 0.59): ``concat(a, b)``, ``join(",", (a, b))``
+MULTI_TRANSFORMERS = ("join", "concat")
 MAX_DEPTH = 200
 
 _ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", " ": "\\", "\\": "\\",
@@ -72,6 +77,16 @@ def unescape(raw: str, offset: int = 0) -> str:
         e = body[i] if i < len(body) else ""
         if e in _ESCAPES:
             out.append(_ESCAPES[e])
+        elif e == "x":
+            # \xHH (Falco engine 0.63): one raw byte; bytes above 0x7f are kept as Python's
+            # surrogateescape does, so they match the invalid UTF-8 bytes of a field value
+            hh = body[i + 1:i + 3]
+            if len(hh) != 2 or any(ch not in "0123456789abcdefABCDEF" for ch in hh):
+                raise ConditionSyntaxError("\\x must be followed by two hex digits",
+                                           offset + 1 + i)
+            byte = int(hh, 16)
+            out.append(chr(byte) if byte < 0x80 else chr(0xDC00 + byte))
+            i += 2
         elif e in "\"'":
             if e != quote:
                 raise ConditionSyntaxError(
@@ -258,6 +273,22 @@ class Parser:
             inner = self._transformer()
             if inner is not None:
                 args.append(self.parse_transformer_rest(inner, at))
+            elif name in MULTI_TRANSFORMERS and self.take("("):
+                # a list argument: join(",", (proc.name, proc.pid))
+                items: list[Node] = []
+                while True:
+                    self.blank()
+                    item_at = self.pos
+                    field = self.rx(_RX_FIELD)
+                    if field is None:
+                        raise self.fail(f"expected a field in the list inside {name}(")
+                    items.append(self.parse_field_rest(field, item_at))
+                    self.blank()
+                    if not self.take(","):
+                        break
+                if not self.take(")"):
+                    raise self.fail(f"expected ')' closing the list inside {name}(")
+                args.append(Transform("list", items, pos=at, origin=self.origin))
             else:
                 field = self.rx(_RX_FIELD)
                 if field is not None:
@@ -287,6 +318,10 @@ class Parser:
                 return Check(lhs, op, self.parse_num_value(), pos=start, origin=self.origin)
         for op in _SYMBOL_STR_OPS:
             if self.take(op):
+                mod = self._modifier()
+                if mod is not None:
+                    return Check(lhs, op, self.parse_list_value(op), pos=start,
+                                 origin=self.origin, modifier=mod)
                 return Check(lhs, op, self.parse_str_value(), pos=start, origin=self.origin)
         for op in LIST_OPS:
             if self.take(op):
@@ -295,10 +330,26 @@ class Parser:
             if self.take(op):
                 if not self.blank():
                     raise self.fail(f"expected a blank after operator '{op}'")
+                mod = self._modifier()
+                if mod is not None:
+                    return Check(lhs, op, self.parse_list_value(op), pos=start,
+                                 origin=self.origin, modifier=mod)
                 return Check(lhs, op, self.parse_str_value(), pos=start, origin=self.origin)
         what = self._word() if self.pos < len(self.text) else "the end of the condition"
         raise self.fail(f"unknown operator {what!r} after {_lhs_text(lhs)}: expected one of "
                         f"{', '.join(ALL_OPS)}", op_at)
+
+    def _modifier(self) -> str | None:
+        """``oneof`` / ``anyof`` / ``allof`` after a string operator (Falco engine 0.60): the
+        operator then applies to each value of the list that follows."""
+        save = self.pos
+        self.blank()
+        m = _RX_MODIFIER.match(self.text, self.pos)
+        if m is None:
+            self.pos = save
+            return None
+        self.pos = m.end(1)
+        return m[1]
 
     def _rhs_transformer(self) -> Node | None:
         at = self.pos

@@ -24,7 +24,9 @@ def render_check(loaded: LoadedRules) -> str:
            f"memwarden implements Falco rules engine version "
            f"{'.'.join(map(str, ENGINE_VERSION))}",
            f"{c['rules']} rules ({c['active']} active, {c['rules'] - c['active']} inactive), "
-           f"{c['macros']} macros, {c['lists']} lists, {len(loaded.warnings)} warnings", ""]
+           f"{c['macros']} macros, {c['lists']} lists, {len(loaded.warnings)} warnings"]
+    out.extend(f"required plugin: {p}" for p in getattr(loaded, "plugins", []))
+    out.append("")
     for rule in loaded.rules:
         state, notes = rule_state(rule)
         prio = rule.rule.priority.upper()

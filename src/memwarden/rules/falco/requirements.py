@@ -22,16 +22,29 @@ from memwarden.rules.falco.evttypes import KNOWN_EVENT_TYPES, MEMWARDEN_EVENT_OF
 def falco_event_types(node: A.Node) -> frozenset[str] | None:
     """The evt.type values a condition can match (None: all), as Falco's indexer computes
     them: ``evt.type`` checks give sets, ``and`` intersects, ``or`` unites, ``not`` inverts."""
-    result = _types(node, negated=False)
+    return _types(node, False, {})
+
+
+_Types = frozenset[str] | None
+
+
+def _types(node: A.Node, negated: bool, memo: dict[tuple[int, bool], _Types]) -> _Types:
+    """Memoised per (node, polarity): a shared subtree is analysed once per polarity."""
+    if isinstance(node, A.Check):
+        return _types_of(node, negated, memo)
+    key = (id(node), negated)
+    if key in memo:
+        return memo[key]
+    result = memo[key] = _types_of(node, negated, memo)
     return result
 
 
-def _types(node: A.Node, negated: bool) -> frozenset[str] | None:
+def _types_of(node: A.Node, negated: bool, memo: dict[tuple[int, bool], _Types]) -> _Types:
     if isinstance(node, A.Not):
-        return _types(node.child, not negated)
+        return _types(node.child, not negated, memo)
     if isinstance(node, A.And | A.Or):
         is_and = isinstance(node, A.And) != negated
-        sets = [_types(ch, negated) for ch in node.children]
+        sets = [_types(ch, negated, memo) for ch in node.children]
         if is_and:
             known = [s for s in sets if s is not None]
             if not known:
@@ -48,7 +61,8 @@ def _types(node: A.Node, negated: bool) -> frozenset[str] | None:
         return out
     if isinstance(node, A.Check):
         plan = node.plan
-        if plan is None or plan.spec.name != "evt.type" or plan.transforms or plan.rhs_field:
+        if (plan is None or plan.spec.name != "evt.type" or plan.transforms or plan.rhs_field
+                or plan.modifier):
             return None
         if plan.op in EQ_OPS:
             values = frozenset({plan.operand})
@@ -73,20 +87,35 @@ def memwarden_events(types: frozenset[str] | None) -> tuple[list[str], list[str]
 
 # -- path filters ---------------------------------------------------------------------------------
 
-def required_paths(node: A.Node) -> set[tuple[str, str]] | None:
+_Paths = set[tuple[str, str]] | None
+
+
+def required_paths(node: A.Node, memo: dict[int, _Paths] | None = None) -> _Paths:
     """Path filters (kind, value) of which every path the condition accepts on
-    security_file_open matches at least one; None when that cannot be shown."""
+    security_file_open matches at least one; None when that cannot be shown. A shared subtree
+    is analysed once (``memo``, keyed by node identity)."""
+    if isinstance(node, A.Check):
+        return _required_paths(node, {})
+    if memo is None:
+        memo = {}
+    if id(node) in memo:
+        return memo[id(node)]
+    result = memo[id(node)] = _required_paths(node, memo)
+    return result
+
+
+def _required_paths(node: A.Node, memo: dict[int, _Paths]) -> _Paths:
     if isinstance(node, A.And):
         best = None
         for ch in node.children:
-            r = required_paths(ch)
+            r = required_paths(ch, memo)
             if r is not None and (best is None or _narrower(r, best)):
                 best = r
         return best
     if isinstance(node, A.Or):
         out: set[tuple[str, str]] = set()
         for ch in node.children:
-            r = required_paths(ch)
+            r = required_paths(ch, memo)
             if r is None:
                 return None
             out |= r
@@ -95,6 +124,17 @@ def required_paths(node: A.Node) -> set[tuple[str, str]] | None:
         plan = node.plan
         if plan is None or plan.transforms or plan.rhs_field:
             return None
+        if plan.modifier == "allof":
+            return None
+        if plan.modifier is not None:
+            # OP oneof (a, b): every accepted path meets one value's requirement
+            out: set[tuple[str, str]] = set()
+            for p in plan.operand:
+                r = _path_requirement(p)
+                if r is None:
+                    return None
+                out |= r
+            return out
         return _path_requirement(plan)
     return None
 

@@ -8,7 +8,7 @@ imports this module: no module of ``rules/falco`` imports the package.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from memwarden.rules.falco.compiler import compile_ruleset
@@ -25,6 +25,7 @@ class LoadedRules:
     warnings: list[LoadWarning]
     counts: dict[str, int]
     detectors: list[FalcoRuleDetector]
+    plugins: list[str] = field(default_factory=list)
 
     @property
     def active(self) -> list[CompiledRule]:
@@ -36,4 +37,4 @@ def load_rules(paths: Sequence[str | Path]) -> LoadedRules:
     compiled = compile_ruleset(read_files(list(paths)))
     detectors = [FalcoRuleDetector(r) for r in compiled.rules if r.active]
     return LoadedRules(compiled.files, compiled.rules, compiled.warnings, compiled.counts,
-                       detectors)
+                       detectors, compiled.plugins)

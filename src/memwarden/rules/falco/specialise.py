@@ -32,35 +32,52 @@ TRUE = A.Const(True)
 FALSE = A.Const(False)
 
 
-def fold(node: A.Node, event: str) -> A.Node:
+def fold(node: A.Node, event: str, memo: dict[int, A.Node] | None = None) -> A.Node:
     """``node`` partially evaluated on ``event``: the checks the event decides become TRUE or
-    FALSE (and fold away), a check on a field the event lacks becomes :class:`Missing`."""
+    FALSE (and fold away), a check on a field the event lacks becomes :class:`Missing`.
+
+    A shared subtree (a macro used more than once) is folded once per call (``memo``, keyed
+    by node identity), so the work is linear in the condition's DAG, not in its expansion;
+    the residual shares subtrees the same way."""
+    if isinstance(node, A.Check):
+        return fold_check(node, event)
+    if memo is None:
+        memo = {}
+    done = memo.get(id(node))
+    if done is None:
+        done = memo[id(node)] = _fold(node, event, memo)
+    return done
+
+
+def _fold(node: A.Node, event: str, memo: dict[int, A.Node]) -> A.Node:
     if isinstance(node, A.And):
         kept: list[A.Node] = []
         for c in node.children:
-            r = fold(c, event)
+            r = fold(c, event, memo)
             if isinstance(r, A.Const):
                 if not r.value:
                     return FALSE
                 continue
-            kept.append(r)
+            if not any(k is r for k in kept):
+                kept.append(r)
         if not kept:
             return TRUE
         return kept[0] if len(kept) == 1 else A.And(kept, pos=node.pos, origin=node.origin)
     if isinstance(node, A.Or):
         kept = []
         for c in node.children:
-            r = fold(c, event)
+            r = fold(c, event, memo)
             if isinstance(r, A.Const):
                 if r.value:
                     return TRUE
                 continue
-            kept.append(r)
+            if not any(k is r for k in kept):
+                kept.append(r)
         if not kept:
             return FALSE
         return kept[0] if len(kept) == 1 else A.Or(kept, pos=node.pos, origin=node.origin)
     if isinstance(node, A.Not):
-        r = fold(node.child, event)
+        r = fold(node.child, event, memo)
         if isinstance(r, A.Const):
             return FALSE if r.value else TRUE
         return A.Not(r, pos=node.pos, origin=node.origin)
@@ -81,7 +98,7 @@ def fold_check(node: A.Check, event: str) -> A.Node:
         if why is not None:
             return Missing(s.name + (f"[{a}]" if a and s.arg != "dotted" else
                                      f".{a}" if a else ""), why)
-    if plan.transforms or plan.rhs_field:
+    if plan.transforms or plan.rhs_field or plan.modifier:
         return node
     if spec.name in ("evt.type", "syscall.type"):
         return _fold_set(plan, profile.falco_types, node)
@@ -150,8 +167,12 @@ def missing_checks(node: A.Node) -> list[Missing]:
     """The checks of a residual that memwarden cannot evaluate on its event."""
     out: list[Missing] = []
     stack = [node]
+    seen: set[int] = set()
     while stack:
         n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
         if isinstance(n, Missing):
             out.append(n)
         elif isinstance(n, A.And | A.Or):
