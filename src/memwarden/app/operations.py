@@ -10,6 +10,7 @@ line.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import signal
 import sys
 import threading
@@ -124,10 +125,19 @@ class Operations:
         signal.pthread_kill(threading.main_thread().ident, signal.SIGHUP)  # type: ignore[arg-type]
 
     def _reload_loop(self) -> None:
+        """Runs for the life of the process: one failed reload, of whatever kind, is reported
+        and counted by :meth:`reload`; nothing that happens in it may end this loop, or every
+        later SIGHUP would be ignored, even once the file is fixed."""
         while True:
             self._wake.wait()
             self._wake.clear()
-            self.reload()
+            try:
+                self.reload()
+            except Exception as exc:  # reporting itself failed: keep going
+                self.reload_failures += 1
+                with contextlib.suppress(Exception):
+                    print(f"memwarden: reload failed: {type(exc).__name__}: {exc}",
+                          file=self.err, flush=True)
 
     def reload(self) -> bool:
         """Re-read the config file, rebuild the detectors and allowlists, reopen or replace
@@ -136,13 +146,21 @@ class Operations:
             try:
                 summary = self._reload()
             except (ConfigError, AssemblyError, OutputSpecError, OSError, ValueError) as exc:
-                self.reload_failures += 1
-                print(f"memwarden: reload failed, keeping the previous configuration: {exc}",
-                      file=self.err, flush=True)
+                self._failed(str(exc))
+                return False
+            except Exception as exc:  # a bug or an unforeseen input: say which
+                # what the readers did not foresee (a library error, a bug) must not end
+                # reloading either: the old configuration stays, the next SIGHUP tries again
+                self._failed(f"{type(exc).__name__}: {exc}")
                 return False
             self.reloads += 1
             print(f"memwarden: reloaded configuration: {summary}", file=self.err, flush=True)
             return True
+
+    def _failed(self, why: str) -> None:
+        self.reload_failures += 1
+        print(f"memwarden: reload failed, keeping the previous configuration: {why}",
+              file=self.err, flush=True)
 
     def _reload(self) -> str:
         old = self.settings
