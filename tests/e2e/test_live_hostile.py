@@ -38,7 +38,7 @@ def test_a_bad_allowlist_on_reload_is_reported_and_the_fixed_one_then_applies(
     # a control character: PyYAML's reader refuses the file (once a traceback in the thread)
     allow.write_bytes(b"signatures:\n  proc_kcore_read:\n    - executable: /usr/bin/dd\x07\n")
     s.proc.send_signal(signal.SIGHUP)
-    s.wait_stderr(r"reload failed, keeping the previous configuration: ")
+    s.wait_stderr(r"reload failed, keeping the previous configuration: .*allow\.yaml:3:\d+: ")
     s.consume_stderr(r"reload failed")
     s.send(KCORE)
     assert s.finding()["eventName"] == "proc_kcore_read"  # the old (empty) allowlist is kept

@@ -43,6 +43,9 @@ from typing import Any
 import yaml
 
 from memwarden.core.event import ORIGINS
+from memwarden.core.located_yaml import YamlLocationError
+from memwarden.core.located_yaml import load as load_yaml
+from memwarden.core.located_yaml import read_text as read_yaml_text
 from memwarden.outputs.base import Delivery
 from memwarden.outputs.formats import FORMAT_NAMES
 
@@ -254,21 +257,17 @@ def load_settings(path: str | os.PathLike[str] | None, *, required: bool = True)
                 return Settings()
     where = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_yaml_text(path, where)
     except FileNotFoundError:
         if not required:
             return Settings()
         raise ConfigError(f"{where}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: cannot read: {getattr(exc, 'strerror', None) or exc}") \
-            from None
+    except YamlLocationError as exc:
+        raise ConfigError(str(exc)) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}{at}: not valid YAML: {problem}") from None
+        data = load_yaml(text, where)
+    except YamlLocationError as exc:
+        raise ConfigError(f"{exc.where}: not valid YAML: {exc.problem}") from None
     return parse_settings(data, where)
 
 
