@@ -98,3 +98,126 @@ def test_too_deep_nesting_is_an_error_not_a_crash(tmp_path: Path, reader: str, s
     p.write_text("[" * 20000)
     code, _, err = cli(*argv(str(p)))
     assert code == 2 and err.startswith(f"memwarden: {p}") and err.count("\n") == 1, err
+
+
+# -- class 11: nothing memwarden reads reaches the terminal raw --------------------------------
+
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import orjson  # noqa: E402
+
+from memwarden.core.text import EscapedLines, json_safe, printable  # noqa: E402
+
+DATA = Path(__file__).parent.parent / "data"
+KCORE = orjson.loads((DATA / "tracee_legacy.jsonl").read_bytes().splitlines()[0])
+#: what a process can make its comm (prctl PR_SET_NAME), and worse
+FORGED = "a\n20:00 high \x1b[31m\x9b2J\u202e\u2028\x00\x7f"
+#: bytes that must never reach a terminal: C0 controls but LF, DEL, C1 (UTF-8), U+2028/9, RLO
+RAW_CONTROLS = [bytes([c]) for c in range(0x20) if c != 0x0A] + [
+    b"\x7f", *("\x9b\x85\u2028\u2029\u202e".encode()[i:i + 2] for i in (0, 2)),
+    "\u2028".encode(), "\u2029".encode(), "\u202e".encode()]
+
+
+def memwarden(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "memwarden", *args], input=stdin,
+                          capture_output=True, timeout=60,
+                          env={**os.environ, "MEMWARDEN_CONFIG": ""})
+
+
+def _no_raw_controls(data: bytes) -> None:
+    for raw in RAW_CONTROLS:
+        assert raw not in data, (raw, data)
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("plain", "plain"), ("a\nb", "a\\nb"), ("\x1b[31m", "\\x1b[31m"), ("\x9b", "\\x9b"),
+    ("\t\r", "\\t\\r"), ("\u202e", "\\u202e"), ("\u2028", "\\u2028"), ("\x00\x7f", "\\x00\\x7f"),
+    ("é ü 日本", "é ü 日本"), ("back\\slash", "back\\slash"), ("\udcff", "\\udcff"),
+    ("\U000e0001", "\\U000e0001"),
+])
+def test_printable_escapes_every_non_printable_character(text: str, shown: str) -> None:
+    assert printable(text) == shown
+
+
+def test_json_safe_escapes_what_orjson_leaves_raw_and_keeps_the_value() -> None:
+    raw = orjson.dumps({"comm": FORGED, "ok": "é日本"})
+    safe = json_safe(raw)
+    assert orjson.loads(safe) == orjson.loads(raw)
+    _no_raw_controls(safe)
+
+
+def test_escaped_lines_escapes_each_line_and_keeps_the_breaks() -> None:
+    import io
+
+    out = io.StringIO()
+    w = EscapedLines(out)
+    print("memwarden: bad record type=\x1b[2J", file=w)
+    w.write("part")
+    w.write("ial\n")
+    assert out.getvalue() == "memwarden: bad record type=\\x1b[2J\npartial\n"
+
+
+def _forged_event() -> bytes:
+    ev = dict(KCORE, processName=FORGED, eventName=KCORE["eventName"])
+    return orjson.dumps(ev) + b"\n"
+
+
+@pytest.mark.parametrize("fmt", ["table", "tracee", "falco"])
+def test_a_forged_comm_prints_one_line_without_escapes(fmt: str) -> None:
+    res = memwarden("replay", "--format", fmt, "-", stdin=_forged_event())
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert len(lines) == (2 if fmt == "table" else 1), res.stdout  # table: header + finding
+    _no_raw_controls(res.stdout)
+    if fmt == "table":
+        assert "a\\n20:00 high \\x1b[31m\\x9b2J" in lines[1].decode()
+    else:
+        assert orjson.loads(lines[0]) is not None  # still JSON
+
+
+def test_stderr_messages_that_quote_input_are_escaped(tmp_path: Path) -> None:
+    name = tmp_path / "rec\x1b[31m\nforged.jsonl"
+    name.write_bytes(b'{"not json\x1b[2J\n' + _forged_event())
+    ev = dict(KCORE, eventName="x\x1b]0;title\x07")
+    res = memwarden("replay", "--stats", str(name), "-", stdin=orjson.dumps(ev) + b"\n")
+    _no_raw_controls(res.stderr)
+    assert "rec\\x1b[31m\\nforged.jsonl:1: " in res.stderr.decode()
+    # a missing file's name in the one-line error
+    res = memwarden("replay", str(tmp_path / "no\x1b[31m\nsuch"))
+    assert res.returncode == 2
+    assert res.stderr.count(b"\n") == 1 and b"no\\x1b[31m\\nsuch" in res.stderr, res.stderr
+    _no_raw_controls(res.stderr)
+
+
+def test_audit_records_quoted_in_messages_are_escaped(tmp_path: Path) -> None:
+    log = tmp_path / "audit.log"
+    log.write_bytes(b"type=SYSCALL msg=audit(1700000000.123:42): arch=c000003e \x1b[2J\x9b\n"
+                    b"type=garbage\x1b[31m no msg\n"
+                    b'node=x\x1b[31m type=PATH msg=audit(1700000000.123:43): name="a"\n')
+    res = memwarden("replay", "--source", "audit", str(log))
+    _no_raw_controls(res.stderr)
+    assert b"x\\x1b[31m" in res.stderr, res.stderr
+
+
+def test_signatures_show_escapes_what_allowlists_say(tmp_path: Path) -> None:
+    allow = tmp_path / "a.yaml"
+    # YAML's double-quoted escapes make control characters without a raw one in the file
+    allow.write_text('signatures:\n  TRC-1021:\n    - executable: "/x\\e[31m"\n'
+                     '      reason: "ok\\n20:00 high forged\\x9b"\n')
+    code, out, err = cli("signatures", "show", "TRC-1021", "--allowlist", str(allow))
+    assert code == 0, err
+    _no_raw_controls(out.encode())
+    line = next(ln for ln in out.splitlines() if "/x" in ln)
+    assert "/x\\x1b[31m" in line and "ok\\n20:00 high forged\\x9b" in line
+
+
+def test_rules_check_escapes_what_rules_files_say(tmp_path: Path) -> None:
+    rules = tmp_path / "r.yaml"
+    rules.write_text('- rule: "name \\e[31m"\n  desc: d\n'
+                     '  condition: evt.type=open and fd.name=/x\n'
+                     '  output: "o \\e[2J"\n  priority: WARNING\n')
+    res = memwarden("rules", "check", str(rules))
+    _no_raw_controls(res.stdout + res.stderr)
+    assert b"name \\x1b[31m" in res.stdout

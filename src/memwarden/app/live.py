@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
+from memwarden.core.text import EscapedLines
 from memwarden.engine.dispatch import Engine
 from memwarden.sources.audit.live import NETLINK, AuditLive, AuditSourceError, LiveOptions
 from memwarden.sources.ebpf.errors import SensorError
@@ -137,7 +138,8 @@ def start_audit(engine: Engine, options: LiveOptions, err: IO[str] | None = None
     """Open the live audit input and say so (``memwarden: source: …``, warnings about audit
     state and missing rules). Raises :class:`AuditSourceError` when it cannot start."""
     err = err or sys.stderr
-    live = AuditLive(engine, options, err=err)
+    # the audit source quotes records in its messages: each line escaped
+    live = AuditLive(engine, options, err=EscapedLines(err))  # type: ignore[arg-type]
     what = live.start()
     print(f"memwarden: source: {what}", file=err)
     if options.input == NETLINK:

@@ -21,6 +21,7 @@ from typing import IO, Any
 from memwarden.app.errors import AssemblyError
 from memwarden.app.metrics import LatencyHistogram, MemwardenCollector, MetricsServer
 from memwarden.app.settings import ConfigError, Settings
+from memwarden.core.text import printable
 from memwarden.outputs.base import OutputSpecError
 from memwarden.outputs.fanout import Outputs, open_outputs
 
@@ -136,7 +137,7 @@ class Operations:
             except Exception as exc:  # reporting itself failed: keep going
                 self.reload_failures += 1
                 with contextlib.suppress(Exception):
-                    print(f"memwarden: reload failed: {type(exc).__name__}: {exc}",
+                    print(f"memwarden: reload failed: {printable(f'{type(exc).__name__}: {exc}')}",
                           file=self.err, flush=True)
 
     def reload(self) -> bool:
@@ -154,12 +155,13 @@ class Operations:
                 self._failed(f"{type(exc).__name__}: {exc}")
                 return False
             self.reloads += 1
-            print(f"memwarden: reloaded configuration: {summary}", file=self.err, flush=True)
+            print(f"memwarden: reloaded configuration: {printable(summary)}", file=self.err,
+                  flush=True)
             return True
 
     def _failed(self, why: str) -> None:
         self.reload_failures += 1
-        print(f"memwarden: reload failed, keeping the previous configuration: {why}",
+        print(f"memwarden: reload failed, keeping the previous configuration: {printable(why)}",
               file=self.err, flush=True)
 
     def _reload(self) -> str:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
+from memwarden.core.text import EscapedLines
 from memwarden.engine.dispatch import Engine
 from memwarden.sources.audit.logfile import AuditLogReplay, sniff_is_audit
 from memwarden.sources.tracee_json import InputError
@@ -40,7 +41,9 @@ def replay_source_of(source: str, inputs: Sequence[str]) -> str:
 def replay_audit(inputs: Sequence[str], engine: Engine, *, strict: bool = False,
                  err: IO[str] | None = None) -> tuple[dict[str, Any], str | None]:
     """Replay audit logs into ``engine``: (audit counters, the error that stopped it)."""
-    replay = AuditLogReplay(inputs, engine, strict=strict, err=err or sys.stderr)
+    # the audit reader quotes bad records in its messages: each line escaped
+    replay = AuditLogReplay(inputs, engine, strict=strict,
+                            err=EscapedLines(err or sys.stderr))  # type: ignore[arg-type]
     try:
         replay.run()
     except InputError as exc:

@@ -19,6 +19,7 @@ from typing import IO, Any
 from memwarden.app.errors import AssemblyError
 from memwarden.app.operations import Detection, Operations, defer_early_sighup
 from memwarden.app.settings import Settings, SettingsSource
+from memwarden.core.text import printable
 from memwarden.engine.allowlist import AllowlistError
 from memwarden.engine.allowlist import load_for as load_allowlist_for
 from memwarden.engine.dispatch import Engine
@@ -70,10 +71,10 @@ def rule_file_detectors(paths: list[str], err: IO[str]) -> list[Any]:
     except RulesError as exc:
         raise AssemblyError(str(exc)) from None
     for line in loaded.summary():
-        print(f"memwarden: {line}; 'memwarden rules check' lists them with reasons",
+        print(f"memwarden: {printable(line)}; 'memwarden rules check' lists them with reasons",
               file=err, flush=True)
     for w in loaded.capsule8.warnings if loaded.capsule8 else ():
-        print(f"memwarden: {w}", file=err, flush=True)
+        print(f"memwarden: {printable(w)}", file=err, flush=True)
     return loaded.detectors
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import click
 
 from memwarden import __version__
+from memwarden.core.text import printable
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -27,7 +28,8 @@ class UsageFailure(click.ClickException):
     exit_code = EXIT_USAGE
 
     def show(self, file=None) -> None:  # noqa: ARG002 - click's signature
-        click.echo(f"memwarden: {self.format_message()}", err=True)
+        # messages quote file names, values, YAML: one line, nothing for the terminal to act on
+        click.echo(f"memwarden: {printable(self.format_message())}", err=True)
 
 
 @click.group(context_settings=CONTEXT)

@@ -17,6 +17,7 @@ from typing import IO
 
 import orjson
 
+from memwarden.core.text import printable
 from memwarden.engine.dispatch import Engine
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -107,7 +108,7 @@ class JsonLinesReplay:
         message = f"{name}:{lineno}: {what}"
         if self.strict:
             raise InputError(message)
-        print(f"memwarden: {message}", file=self.err)
+        print(f"memwarden: {printable(message)}", file=self.err)  # quotes the input
 
 
 def _tell(raw: IO[bytes]) -> int:
