@@ -221,3 +221,122 @@ def test_rules_check_escapes_what_rules_files_say(tmp_path: Path) -> None:
     res = memwarden("rules", "check", str(rules))
     _no_raw_controls(res.stdout + res.stderr)
     assert b"name \\x1b[31m" in res.stdout
+
+
+# -- class 10: every bad option or config value is one line, exit 2 ---------------------------
+
+import signal  # noqa: E402
+
+BAD_OPTIONS = [
+    # metrics address
+    ["replay", "--metrics-addr", "127.0.0.1:99999", "/dev/null"],
+    ["replay", "--metrics-addr", "127.0.0.1:", "/dev/null"],
+    ["replay", "--metrics-addr", "nocolon", "/dev/null"],
+    ["replay", "--metrics-addr", "[::1:9464", "/dev/null"],
+    ["replay", "--metrics-addr", "[zz]:9464", "/dev/null"],
+    ["replay", "--metrics-addr", "::1:9464", "/dev/null"],
+    ["replay", "--metrics-addr", "127.0.0.1:\u0661\u0662", "/dev/null"],  # Arabic digits
+    ["replay", "--metrics-addr", "203.0.113.7:9464", "/dev/null"],  # not ours: cannot listen
+    ["replay", "--metrics-addr", "127.0.0.1:-1", "/dev/null"],
+    # outputs
+    ["replay", "-o", "syslog:udp://127.0.0.1:99999", "/dev/null"],
+    ["replay", "-o", "syslog:tcp://[zz]:514", "/dev/null"],
+    ["replay", "-o", "syslog:tcp://127.0.0.1:", "/dev/null"],
+    ["replay", "-o", "http://127.0.0.1:99999/", "/dev/null"],
+    ["replay", "-o", "http://[::1/", "/dev/null"],
+    ["replay", "-o", "https://", "/dev/null"],
+    ["replay", "-o", "file:", "/dev/null"],
+    ["replay", "-o", "table:", "/dev/null"],
+    ["replay", "-o", "nosuch:x", "/dev/null"],
+    ["replay", "-o", "file:/nonexistent/dir/x", "/dev/null"],
+    ["replay", "-o", "{tmp}", "/dev/null"],  # a directory
+    ["replay", "--format", "xml", "/dev/null"],
+    # signatures and origins
+    ["replay", "--origin", "nonsense", "/dev/null"],
+    ["replay", "--origin", "TRC-1021=nowhere", "/dev/null"],
+    ["replay", "--origin", "nosuch=host", "/dev/null"],
+    ["replay", "--enable", "nosuch", "/dev/null"],
+    ["replay", "--disable", "nosuch", "/dev/null"],
+    # files
+    ["replay", "--allowlist", "/nonexistent", "/dev/null"],
+    ["replay", "--allowlist", "{tmp}", "/dev/null"],
+    ["replay", "--rules", "/nonexistent", "/dev/null"],
+    ["replay", "--rules", "{tmp}", "/dev/null"],
+    ["replay", "--config", "/nonexistent", "/dev/null"],
+    ["replay", "--config", "{tmp}", "/dev/null"],
+    ["replay", "/nonexistent"],
+    ["replay", "{tmp}"],
+    ["replay", "--source", "pcap", "/dev/null"],
+    ["replay", "--no-such-option", "/dev/null"],
+    # the live sensor's options: refused before anything starts
+    ["run", "--duration", "nan"], ["run", "--duration", "-1"], ["run", "--duration", "inf"],
+    ["run", "--duration", "soon"], ["run", "--ring-buffer-mb", "0"],
+    ["run", "--ring-buffer-mb", "4096"], ["run", "--ring-buffer-mb", "x"],
+    ["run", "--hooks", "kprobe"], ["run", "--source", "pcap"],
+    ["run", "--metrics-addr", "127.0.0.1:99999", "--duration", "0"],
+    ["record", "{tmp}/r.jsonl", "--duration", "nan"],
+    ["record", "{tmp}/r.jsonl", "--metrics-addr", "127.0.0.1:99999", "--duration", "0"],
+    # other commands
+    ["simulate", "--deadline", "nan", "--list"], ["simulate", "--deadline", "0", "--list"],
+    ["simulate", "--ready-timeout", "-1", "--list"],
+    ["bench", "--events", "0"], ["bench", "--hit-rate", "2"], ["bench", "--hit-rate", "nan"],
+    ["rules", "bench", "--events", "0", "/dev/null"],
+    ["export", "auditd", "--machine", "vax"], ["export", "auditd", "--signature", "nosuch"],
+    ["export", "auditd", "-o", "/nonexistent/dir/x"],
+    ["signatures", "show", "nosuch"],
+    ["signatures", "show", "TRC-1021", "--allowlist", "/nonexistent"],
+    ["service", "install", "--unit-dir", "/proc/no/such", "--config-dir", "{tmp}/c",
+     "--no-start"],
+    ["config", "show", "--config", "/nonexistent"],
+]
+
+BAD_CONFIG = [
+    "format: xml", "format: 3", "outputs: 3", "outputs: [3]", "outputs: ['table:']",
+    "outputs: ['syslog:udp://127.0.0.1:99999']", "outputs: [{output: stdout, nosuch: 1}]",
+    "outputs: [{format: table}]", "rules: 5", "rules: [[a]]", "allowlists: [1]",
+    "signatures: 3", "signatures: {enabled: [nosuch]}", "signatures: {disabled: nosuch}",
+    "signatures: {origins: {TRC-1021: nowhere}}", "signatures: {origins: [a]}",
+    "signatures: {nosuch: 1}", "metrics: {addr: '127.0.0.1:99999'}", "metrics: {addr: 5}",
+    "metrics: {addr: '[zz]:1'}", "metrics: 3", "metrics: {port: 1}", "stats: 'yes'",
+    "delivery: {queue_size: 0}", "delivery: {queue_size: .nan}", "delivery: {queue_size: 1.5}",
+    "delivery: {queue_size: 100000000000000000000}", "delivery: {retries: -1}",
+    "delivery: {retries: true}", "delivery: {retries: 100000000000000000000}",
+    "delivery: {timeout: 0}", "delivery: {timeout: .nan}", "delivery: {timeout: .inf}",
+    "delivery: {timeout: '5'}", "delivery: {flush_timeout: -1}",
+    "delivery: {flush_timeout: .inf}", "delivery: {flush_timeout: .nan}",
+    "delivery: {nosuch: 1}", "delivery: 3", "nosuch: 1", "[a, b]", "just a string",
+]
+
+
+@pytest.fixture
+def signals_restored() -> object:
+    saved = {s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM)}
+    yield
+    for s, h in saved.items():
+        signal.signal(s, h)
+
+
+def _one_error_line(code: int, out: str, err: str) -> None:
+    assert code == 2, (code, out, err)
+    assert err.startswith("memwarden: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("argv", BAD_OPTIONS, ids=[" ".join(a) for a in BAD_OPTIONS])
+def test_every_bad_option_is_one_line_and_exit_2(tmp_path: Path, argv: list[str],
+                                                 signals_restored: object) -> None:
+    code, out, err = cli(*[a.replace("{tmp}", str(tmp_path)) for a in argv])
+    _one_error_line(code, out, err)
+
+
+@pytest.mark.parametrize("text", BAD_CONFIG)
+@pytest.mark.parametrize("command", ["config-show", "replay"])
+def test_every_bad_config_value_is_one_line_naming_the_key_and_exit_2(
+        tmp_path: Path, text: str, command: str, signals_restored: object) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(text + "\n")
+    argv = (["config", "show", "--config", str(cfg)] if command == "config-show"
+            else ["replay", "--config", str(cfg), "/dev/null"])
+    code, out, err = cli(*argv)
+    _one_error_line(code, out, err)
+    assert err.startswith(f"memwarden: {cfg}"), err

@@ -155,8 +155,8 @@ def build_runtime(settings: Settings, *, source: SettingsSource | None = None,
     if settings.metrics_addr:
         try:
             ops.start_metrics(settings.metrics_addr)
-        except OSError as exc:
+        except (OSError, ValueError, OverflowError) as exc:
             raise AssemblyError(f"--metrics-addr {settings.metrics_addr}: cannot listen: "
-                                f"{exc.strerror or exc}") from None
+                                f"{getattr(exc, 'strerror', None) or exc}") from None
     runtime.operations = ops
     return runtime

@@ -34,6 +34,7 @@ Keys::
 from __future__ import annotations
 
 import copy
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -137,13 +138,18 @@ class _Reader:
             raise self.fail(key, f"expected a list of strings, got {_kind(value)}")
         return [self.string(v, f"{key}[{i}]") for i, v in enumerate(value)]
 
-    def number(self, value: Any, key: str, *, integer: bool, minimum: float) -> Any:
+    def number(self, value: Any, key: str, *, integer: bool, minimum: float,
+               maximum: float) -> Any:
         ok = isinstance(value, int) if integer else isinstance(value, int | float)
         if isinstance(value, bool) or not ok:
             raise self.fail(key, f"expected {'an integer' if integer else 'a number'}, "
                                  f"got {_kind(value)}")
+        if not math.isfinite(value):  # .nan compares false with everything, .inf overflows
+            raise self.fail(key, f"expected a finite number, got {value}")
         if value < minimum:
             raise self.fail(key, f"must be at least {minimum:g}, got {value}")
+        if value > maximum:
+            raise self.fail(key, f"must be at most {maximum:g}, got {value}")
         return value
 
     def boolean(self, value: Any, key: str) -> bool:
@@ -158,6 +164,11 @@ def _kind(value: Any) -> str:
         type(value), type(value).__name__) + (f" ({value!r})" if isinstance(
             value, int | float | str) and not isinstance(value, bool) else "")
 
+
+#: bounds of the delivery numbers: beyond them a value is a mistake (and .inf overflows C)
+MAX_QUEUE = 10_000_000
+MAX_RETRIES = 1000
+MAX_SECONDS = 86_400.0
 
 TOP_KEYS = ("format", "outputs", "rules", "allowlists", "signatures", "metrics", "stats",
             "delivery")
@@ -222,15 +233,16 @@ def parse_settings(data: Any, where: str) -> Settings:
     d = s.delivery
     if "queue_size" in delivery:
         d.queue_size = r.number(delivery["queue_size"], "delivery.queue_size", integer=True,
-                                minimum=1)
+                                minimum=1, maximum=MAX_QUEUE)
     if "retries" in delivery:
-        d.retries = r.number(delivery["retries"], "delivery.retries", integer=True, minimum=0)
+        d.retries = r.number(delivery["retries"], "delivery.retries", integer=True, minimum=0,
+                             maximum=MAX_RETRIES)
     if "timeout" in delivery:
         d.timeout = float(r.number(delivery["timeout"], "delivery.timeout", integer=False,
-                                   minimum=0.001))
+                                   minimum=0.001, maximum=MAX_SECONDS))
     if "flush_timeout" in delivery:
         d.flush_timeout = float(r.number(delivery["flush_timeout"], "delivery.flush_timeout",
-                                         integer=False, minimum=0))
+                                         integer=False, minimum=0, maximum=MAX_SECONDS))
     return s
 
 
@@ -297,6 +309,13 @@ def merge_flags(settings: Settings, given: Mapping[str, Any]) -> Settings:
             s.origins.update(parse_origin_flags(value))
         elif name == "metrics_addr":
             s.metrics_addr = value or ""
+            if s.metrics_addr:
+                from memwarden.app.metrics import MetricsAddressError, parse_addr
+
+                try:
+                    parse_addr(s.metrics_addr)
+                except MetricsAddressError as exc:
+                    raise ConfigError(f"--metrics-addr: {exc}") from None
         elif isinstance(value, tuple | list):
             setattr(s, name, list(value))
         else:

@@ -13,7 +13,7 @@ import click
 from memwarden.app.replay import REPLAY_SOURCES
 from memwarden.app.runtime import Runtime
 from memwarden.app.settings import Settings, SettingsSource
-from memwarden.cli.group import CONTEXT, EXIT_FINDINGS, UsageFailure, main
+from memwarden.cli.group import CONTEXT, EXIT_FINDINGS, UsageFailure, main, seconds
 from memwarden.cli.options import detection_options, open_runtime, print_stats, stats_printer
 from memwarden.engine.dispatch import Engine
 
@@ -91,7 +91,7 @@ def sensor_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options of the commands that run the live sensor (run, record)."""
 
     options = (
-        click.option("--duration", type=click.FloatRange(min=0), default=None,
+        click.option("--duration", type=seconds(), default=None,
                      metavar="SECONDS",
                      help="Stop after SECONDS (default: until SIGINT or SIGTERM)."),
         click.option("--all-events", is_flag=True,

@@ -44,7 +44,8 @@ def rules_fields() -> None:
 
 @rules_group.command("bench")
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
-@click.option("--events", default=300_000, show_default=True, help="Events to generate.")
+@click.option("--events", type=click.IntRange(min=1), default=300_000, show_default=True,
+              help="Events to generate.")
 def rules_bench(files: tuple[str, ...], events: int) -> None:
     """Replay throughput with these Falco rules loaded vs the built-in signatures only."""
     from memwarden.benchmarks.rules import run_rules_bench

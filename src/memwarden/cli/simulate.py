@@ -7,15 +7,17 @@ import sys
 import click
 import orjson
 
-from memwarden.cli.group import CONTEXT, EXIT_FINDINGS, UsageFailure, main
+from memwarden.cli.group import CONTEXT, EXIT_FINDINGS, UsageFailure, main, seconds
 from memwarden.signatures import BUILTIN_SIGNATURES, UnknownSignatureError, find_signature
 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("names", nargs=-1, metavar="[NAME...]")
-@click.option("--deadline", default=5.0, show_default=True, metavar="SECONDS",
+@click.option("--deadline", type=seconds(positive=True), default=5.0, show_default=True,
+              metavar="SECONDS",
               help="How long each scenario waits for its findings.")
-@click.option("--ready-timeout", default=60.0, show_default=True, metavar="SECONDS",
+@click.option("--ready-timeout", type=seconds(positive=True), default=60.0,
+              show_default=True, metavar="SECONDS",
               help="How long to wait for the sensor to attach.")
 @click.option("--allowlist", "allowlist_files", multiple=True, metavar="FILE",
               help="Passed to the sensor (memwarden run --allowlist FILE).")
