@@ -340,3 +340,121 @@ def test_every_bad_config_value_is_one_line_naming_the_key_and_exit_2(
     code, out, err = cli(*argv)
     _one_error_line(code, out, err)
     assert err.startswith(f"memwarden: {cfg}"), err
+
+
+# -- class 8: every input is opened once; sniffing never loses or waits for data ---------------
+
+import gzip as _gzip  # noqa: E402
+import socket as _socket  # noqa: E402
+import threading  # noqa: E402
+
+from test_audit_cli import LOG as AUDIT_LOG  # noqa: E402
+
+KCORE_LINE = (DATA / "tracee_legacy.jsonl").read_bytes().splitlines(keepends=True)[0]
+AUDIT_IDS = ["MW-1003", "MW-1002", "MW-1004"]
+
+
+def _ids(out: bytes) -> list[str]:
+    return [orjson.loads(x)["metadata"]["Properties"]["signatureID"]
+            for x in out.splitlines() if x.strip()]
+
+
+def _writer(path: Path, chunks: list[bytes]) -> threading.Thread:
+    """A writer that opens the FIFO (blocking until memwarden opens it for reading) and
+    writes ``chunks`` one write each: the first write may end mid-line, or mid-magic."""
+
+    def write() -> None:
+        with open(path, "wb", buffering=0) as f:
+            for chunk in chunks:
+                f.write(chunk)
+
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    return t
+
+
+def _replay(*args: str, stdin: object = subprocess.DEVNULL) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "memwarden", "replay", "--stats", *args],
+                          stdin=stdin, capture_output=True, timeout=60,
+                          env={**os.environ, "MEMWARDEN_CONFIG": ""})
+
+
+def _split(data: bytes) -> list[bytes]:
+    return [data[:1], data[1:7], data[7:]]  # a byte, then mid-line, then the rest
+
+
+@pytest.mark.parametrize("source", ["auto", "tracee"])
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_a_fifo_of_tracee_json_is_read_whole(tmp_path: Path, source: str,
+                                             compress: bool) -> None:
+    fifo = tmp_path / "events.fifo"
+    os.mkfifo(fifo)
+    data = KCORE_LINE * 3
+    writer = _writer(fifo, _split(_gzip.compress(data) if compress else data))
+    r = _replay("--source", source, str(fifo))
+    writer.join(10)
+    assert r.returncode == 0, r.stderr
+    assert _ids(r.stdout) == ["TRC-1021"] * 3, r.stderr
+    assert not writer.is_alive()
+
+
+@pytest.mark.parametrize("source", ["auto", "audit"])
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_a_fifo_of_audit_records_is_read_whole(tmp_path: Path, source: str,
+                                               compress: bool) -> None:
+    fifo = tmp_path / "audit.fifo"
+    os.mkfifo(fifo)
+    data = AUDIT_LOG.encode()
+    writer = _writer(fifo, _split(_gzip.compress(data) if compress else data))
+    r = _replay("--source", source, str(fifo))
+    writer.join(10)
+    assert r.returncode == 0, r.stderr
+    assert _ids(r.stdout) == AUDIT_IDS, r.stderr
+    assert b"audit_records: 9" in r.stderr
+
+
+@pytest.mark.parametrize("path", ["-", "/dev/stdin"])
+@pytest.mark.parametrize(("data", "expected"), [
+    (KCORE_LINE * 2, ["TRC-1021"] * 2), (_gzip.compress(KCORE_LINE * 2), ["TRC-1021"] * 2),
+    (AUDIT_LOG.encode(), AUDIT_IDS), (_gzip.compress(AUDIT_LOG.encode()), AUDIT_IDS),
+], ids=["json", "json-gzip", "audit", "audit-gzip"])
+def test_a_pipe_on_stdin_is_sniffed_and_read_whole(path: str, data: bytes,
+                                                   expected: list[str]) -> None:
+    r, w = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-m", "memwarden", "replay", path], stdin=r,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "MEMWARDEN_CONFIG": ""})
+    os.close(r)
+    for chunk in _split(data):
+        os.write(w, chunk)
+    os.close(w)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert _ids(out) == expected, err
+
+
+def test_a_socket_on_stdin_is_sniffed_and_read_whole() -> None:
+    ours, theirs = _socket.socketpair()
+    proc = subprocess.Popen([sys.executable, "-m", "memwarden", "replay", "-"],
+                            stdin=theirs.fileno(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "MEMWARDEN_CONFIG": ""})
+    theirs.close()
+    data = AUDIT_LOG.encode()
+    for chunk in _split(data):
+        ours.sendall(chunk)
+    ours.shutdown(_socket.SHUT_WR)
+    out, err = proc.communicate(timeout=60)
+    ours.close()
+    assert proc.returncode == 0, err
+    assert _ids(out) == AUDIT_IDS, err
+
+
+def test_rotated_regular_audit_files_are_still_replayed_oldest_first(tmp_path: Path) -> None:
+    records = AUDIT_LOG.encode().splitlines(keepends=True)
+    new, old = tmp_path / "audit.log", tmp_path / "audit.log.1"
+    old.write_bytes(b"".join(records[:4]))
+    new.write_bytes(b"".join(records[4:]))
+    r = _replay(str(new), str(old))
+    assert r.returncode == 0, r.stderr
+    assert b"oldest first" in r.stderr
+    assert _ids(r.stdout) == AUDIT_IDS, r.stderr

@@ -35,10 +35,11 @@ def replay(inputs: tuple[str, ...], settings: Settings, settings_source: Setting
     recordings or Linux audit logs, plain or gzip; '-' reads stdin."""
     runtime = open_runtime(settings, settings_source)
     engine = runtime.engine
-    if _replay_source(source, inputs, runtime) == "audit":
+    kind, order = _replay_source(source, inputs, runtime)
+    if kind == "audit":
         from memwarden.app.replay import replay_audit
 
-        extra, error = replay_audit(inputs, engine, strict=strict)
+        extra, error = replay_audit(inputs, engine, strict=strict, order=order)
     else:
         extra, error = None, _replay_json(inputs, engine, strict=strict, progress=progress)
     runtime.close()
@@ -53,7 +54,12 @@ def replay(inputs: tuple[str, ...], settings: Settings, settings_source: Setting
 def _replay_json(inputs: tuple[str, ...], engine: Engine, *, strict: bool,
                  progress: bool | None) -> str | None:
     """Replay Tracee JSON lines files in order; the input error that stopped it, if any."""
-    from memwarden.sources.tracee_json import InputError, JsonLinesReplay, input_size
+    from memwarden.sources.tracee_json import (
+        InputError,
+        JsonLinesReplay,
+        discard_handed_on,
+        input_size,
+    )
 
     show_progress = progress if progress is not None else sys.stderr.isatty()
     try:
@@ -72,14 +78,18 @@ def _replay_json(inputs: tuple[str, ...], engine: Engine, *, strict: bool,
                 JsonLinesReplay(path, engine, strict=strict).run()
     except InputError as exc:
         return str(exc)
+    finally:
+        discard_handed_on()  # what a strict stop left unread
     return None
 
 
-def _replay_source(source: str, inputs: tuple[str, ...], runtime: Runtime) -> str:
-    from memwarden.app.replay import SourceChoiceError, replay_source_of
+def _replay_source(source: str, inputs: tuple[str, ...], runtime: Runtime
+                   ) -> tuple[str, bool]:
+    """The reader the inputs need, each opened once (see open_replay_inputs)."""
+    from memwarden.app.replay import SourceChoiceError, open_replay_inputs
 
     try:
-        return replay_source_of(source, inputs)
+        return open_replay_inputs(source, inputs)
     except SourceChoiceError as exc:
         runtime.close()
         raise UsageFailure(str(exc)) from None
