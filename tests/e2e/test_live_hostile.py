@@ -54,3 +54,49 @@ def test_a_bad_allowlist_on_reload_is_reported_and_the_fixed_one_then_applies(
     assert s.finish() == 0, s.stderr
     assert s.out.empty()
     assert "Traceback" not in s.stderr
+
+
+# -- class 9: 'record FILE' creates the file only once the sensor runs ------------------------
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+NOBODY = 65534
+#: ways the sensor really fails to start: root without capabilities, an unprivileged user
+FAILED_STARTS = {
+    "no-capabilities": ["setpriv", "--bounding-set=-all", "--inh-caps=-all"],
+    "unprivileged-user": ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}",
+                          "--clear-groups"],
+}
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory either user may write (pytest's tmp_path is root's alone)."""
+    d = Path(tempfile.mkdtemp(prefix="memwarden-record-"))
+    d.chmod(0o1777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
+@pytest.mark.parametrize("how", list(FAILED_STARTS))
+@pytest.mark.parametrize("name", ["rec.jsonl", "rec.jsonl.gz"])
+def test_a_failed_start_leaves_an_existing_recording_and_creates_none(
+        shared_dir: Path, how: str, name: str) -> None:
+    old = shared_dir / name
+    old.write_bytes(b'{"kept": true}\n')
+    absent = shared_dir / f"new-{name}"
+    if how == "unprivileged-user":
+        os.chown(old, NOBODY, NOBODY)
+    for path in (old, absent):
+        r = subprocess.run([*FAILED_STARTS[how], sys.executable, "-m", "memwarden", "record",
+                            str(path), "--duration", "5"], capture_output=True, timeout=120,
+                           env={**os.environ, "MEMWARDEN_CONFIG": ""})
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.count(b"\n") == 1 and r.stderr.startswith(b"memwarden: "), r.stderr
+    assert old.read_bytes() == b'{"kept": true}\n'
+    assert not absent.exists()

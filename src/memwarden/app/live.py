@@ -39,6 +39,9 @@ def run_ebpf(engine: Engine, *, options: SensorOptions, duration: float | None,
     old_wakeup = -1
     try:
         sensor.start()
+        if recorder is not None:
+            # only now: a sensor that could not start must leave an old recording alone
+            recorder.open()
         # stop (and wake the loop at once) on SIGINT/SIGTERM: drain, report, exit 0
         rfd, wfd = os.pipe()
         os.set_blocking(wfd, False)

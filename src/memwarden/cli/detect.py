@@ -128,6 +128,10 @@ def _live(runtime: Runtime, *, duration: float | None, all_events: bool, hooks: 
                  recorder=recorder)
     except SensorError as exc:
         raise UsageFailure(str(exc)) from None
+    except OSError as exc:  # the recording could not be created, once the sensor ran
+        if recorder is None:
+            raise
+        raise UsageFailure(f"{recorder.path}: cannot write: {exc.strerror}") from None
     finally:
         runtime.close()
 
@@ -200,12 +204,12 @@ def record(file: str, settings: Settings, settings_source: SettingsSource,
     if FILE ends in .gz), for 'memwarden replay'. --all-events records everything."""
     from memwarden.outputs.recording import EventRecorder
 
-    runtime = open_runtime(settings, settings_source)
+    recorder = EventRecorder(file)  # created once the sensor runs, never before
     try:
-        recorder = EventRecorder(file)
+        recorder.check()
     except OSError as exc:
-        runtime.close()
         raise UsageFailure(f"{file}: cannot write: {exc.strerror}") from None
+    runtime = open_runtime(settings, settings_source)
     _live(runtime, duration=duration, all_events=all_events, hooks=hooks,
           ring_buffer_mb=ring_buffer_mb, recorder=recorder)
     if fail_on_finding and runtime.engine.stats.findings:
