@@ -100,3 +100,18 @@ def test_a_failed_start_leaves_an_existing_recording_and_creates_none(
         assert r.stderr.count(b"\n") == 1 and r.stderr.startswith(b"memwarden: "), r.stderr
     assert old.read_bytes() == b'{"kept": true}\n'
     assert not absent.exists()
+
+
+# -- class 13: a recording is created 0600 -----------------------------------------------------
+
+@pytest.mark.parametrize("name", ["rec.jsonl", "rec.jsonl.gz"])
+def test_a_recording_is_created_0600_under_umask_022(tmp_path: Path, name: str) -> None:
+    import stat
+
+    rec = tmp_path / name
+    r = subprocess.run([sys.executable, "-m", "memwarden", "record", str(rec), "--duration",
+                        "0.5"], capture_output=True, timeout=120,
+                       preexec_fn=lambda: os.umask(0o022),
+                       env={**os.environ, "MEMWARDEN_CONFIG": ""})
+    assert r.returncode == 0, r.stderr
+    assert stat.S_IMODE(rec.stat().st_mode) == 0o600

@@ -458,3 +458,76 @@ def test_rotated_regular_audit_files_are_still_replayed_oldest_first(tmp_path: P
     assert r.returncode == 0, r.stderr
     assert b"oldest first" in r.stderr
     assert _ids(r.stdout) == AUDIT_IDS, r.stderr
+
+
+# -- class 13: files memwarden creates are 0600 (or the mode the user chose) -------------------
+
+import stat  # noqa: E402
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _umask_022(argv: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "memwarden", *argv], input=stdin,
+                          capture_output=True, timeout=60, preexec_fn=lambda: os.umask(0o022),
+                          env={**os.environ, "MEMWARDEN_CONFIG": ""})
+
+
+@pytest.mark.parametrize("fmt", ["tracee", "table"])
+def test_a_file_output_is_created_0600_under_umask_022(tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / "findings.out"
+    r = _umask_022(["replay", "--format", fmt, "-o", f"file:{out}", "-"], KCORE_LINE)
+    assert r.returncode == 0, r.stderr
+    assert _mode(out) == 0o600 and out.read_bytes()
+
+
+def test_the_mode_is_the_users_choice_by_config_or_flag(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.yaml"
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    cfg.write_text(f"file_mode: '0640'\noutputs: ['file:{a}']\n")
+    r = _umask_022(["replay", "--config", str(cfg), "-"], KCORE_LINE)
+    assert r.returncode == 0, r.stderr
+    assert _mode(a) == 0o640
+    r = _umask_022(["replay", "--file-mode", "0640", "-o", f"file:{b}", "-"], KCORE_LINE)
+    assert r.returncode == 0, r.stderr
+    assert _mode(b) == 0o640
+    shown = _umask_022(["config", "show", "--config", str(cfg)])
+    assert b"file_mode: '0640'" in shown.stdout
+
+
+def test_an_existing_file_keeps_its_mode(tmp_path: Path) -> None:
+    out = tmp_path / "findings.jsonl"
+    out.write_bytes(b"")
+    out.chmod(0o644)  # the user's choice, made before
+    r = _umask_022(["replay", "-o", f"file:{out}", "-"], KCORE_LINE)
+    assert r.returncode == 0, r.stderr
+    assert _mode(out) == 0o644 and out.read_bytes()
+
+
+def test_service_install_creates_the_config_0600(tmp_path: Path) -> None:
+    r = _umask_022(["service", "install", "--unit-dir", str(tmp_path / "units"),
+                    "--config-dir", str(tmp_path / "etc"), "--no-start"])
+    assert r.returncode == 0, r.stderr
+    assert _mode(tmp_path / "etc" / "config.yaml") == 0o600
+    assert _mode(tmp_path / "units" / "memwarden.service") == 0o644  # a unit, no findings
+
+
+@pytest.mark.parametrize("argv", [
+    ["replay", "--file-mode", "999", "/dev/null"], ["replay", "--file-mode", "rw", "/dev/null"],
+    ["replay", "--file-mode", "01777", "/dev/null"], ["replay", "--file-mode", "", "/dev/null"],
+])
+def test_a_bad_file_mode_is_one_line_and_exit_2(argv: list[str]) -> None:
+    code, out, err = cli(*argv)
+    _one_error_line(code, out, err)
+
+
+@pytest.mark.parametrize("text", ["file_mode: '0999'", "file_mode: true", "file_mode: 4096",
+                                  "file_mode: [1]"])
+def test_a_bad_file_mode_in_the_config_names_the_key(tmp_path: Path, text: str) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(text + "\n")
+    code, out, err = cli("config", "show", "--config", str(cfg))
+    _one_error_line(code, out, err)
+    assert f"{cfg}: file_mode: " in err

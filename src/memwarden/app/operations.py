@@ -171,11 +171,11 @@ class Operations:
         new_outputs = None
         if self.outputs is not None and (settings.outputs != old.outputs
                                          or settings.format != old.format
-                                         or settings.delivery != old.delivery):
+                                         or settings.output_delivery() != old.output_delivery()):
             try:
                 new_outputs = open_outputs(settings.outputs, settings.format,
                                            latency=self.outputs.latency,
-                                           delivery=settings.delivery)
+                                           delivery=settings.output_delivery())
             except OSError as exc:
                 raise ConfigError(f"{settings.source}: outputs: {exc.filename}: cannot "
                                   f"open: {exc.strerror}") from None

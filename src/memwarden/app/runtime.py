@@ -94,7 +94,8 @@ def build_detection(settings: Settings, err: IO[str] | None = None) -> Detection
 def open_settings_outputs(settings: Settings) -> Outputs:
     """The outputs the settings name, each in its format; raises :class:`AssemblyError`."""
     try:
-        return open_outputs(settings.outputs, settings.format, delivery=settings.delivery)
+        return open_outputs(settings.outputs, settings.format,
+                            delivery=settings.output_delivery())
     except OSError as exc:
         raise AssemblyError(f"{exc.filename or tuple(settings.outputs)}: cannot write: "
                             f"{exc.strerror}") from None

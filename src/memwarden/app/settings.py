@@ -24,6 +24,8 @@ Keys::
     metrics:
       addr: ""                      # --metrics-addr HOST:PORT ("" = off)
     stats: false                    # --stats
+    file_mode: "0600"               # --file-mode: mode of the files memwarden creates (file:
+                                    #   outputs, recordings), octal; an existing file keeps its own
     delivery:                       # network outputs (syslog, http)
       queue_size: 1000              # findings waiting per output before drops
       retries: 3                    # attempts after the first failure
@@ -34,6 +36,7 @@ Keys::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -48,6 +51,7 @@ from memwarden.core.located_yaml import YamlLocationError
 from memwarden.core.located_yaml import load as load_yaml
 from memwarden.core.located_yaml import read_text as read_yaml_text
 from memwarden.outputs.base import Delivery
+from memwarden.outputs.created import DEFAULT_FILE_MODE, format_file_mode, parse_file_mode
 from memwarden.outputs.formats import FORMAT_NAMES
 
 DEFAULT_PATH = "/etc/memwarden/config.yaml"
@@ -75,6 +79,7 @@ class Settings:
     origins: dict[str, str] = field(default_factory=dict)
     metrics_addr: str = ""
     stats: bool = False
+    file_mode: int = DEFAULT_FILE_MODE
     delivery: Delivery = field(default_factory=Delivery)
     source: str | None = None  # the file it came from, if any
 
@@ -88,10 +93,15 @@ class Settings:
                            "origins": dict(self.origins)},
             "metrics": {"addr": self.metrics_addr},
             "stats": self.stats,
+            "file_mode": format_file_mode(self.file_mode),
             "delivery": {"queue_size": self.delivery.queue_size,
                          "retries": self.delivery.retries, "timeout": self.delivery.timeout,
                          "flush_timeout": self.delivery.flush_timeout},
         }
+
+    def output_delivery(self) -> Delivery:
+        """The delivery options the outputs are opened with (file_mode included)."""
+        return dataclasses.replace(self.delivery, file_mode=self.file_mode)
 
     def to_yaml(self) -> str:
         head = f"# effective configuration (file: {self.source or 'none'})\n"
@@ -171,7 +181,7 @@ MAX_RETRIES = 1000
 MAX_SECONDS = 86_400.0
 
 TOP_KEYS = ("format", "outputs", "rules", "allowlists", "signatures", "metrics", "stats",
-            "delivery")
+            "file_mode", "delivery")
 
 
 def parse_settings(data: Any, where: str) -> Settings:
@@ -228,6 +238,11 @@ def parse_settings(data: Any, where: str) -> Settings:
             raise r.fail("metrics.addr", str(exc)) from None
     if "stats" in top:
         s.stats = r.boolean(top["stats"], "stats")
+    if "file_mode" in top:
+        try:
+            s.file_mode = parse_file_mode(top["file_mode"])
+        except ValueError as exc:
+            raise r.fail("file_mode", str(exc)) from None
     delivery = r.mapping(top.get("delivery"), "delivery")
     r.known(delivery, "delivery", ("queue_size", "retries", "timeout", "flush_timeout"))
     d = s.delivery
@@ -296,6 +311,7 @@ FLAG_OF: dict[str, tuple[str, Callable[[Settings], Any]]] = {
     "origins": ("--origin", lambda s: tuple(f"{k}={v}" for k, v in s.origins.items())),
     "metrics_addr": ("--metrics-addr", lambda s: s.metrics_addr or None),
     "stats": ("--stats", lambda s: s.stats),
+    "file_mode": ("--file-mode", lambda s: format_file_mode(s.file_mode)),
 }
 
 
@@ -307,6 +323,11 @@ def merge_flags(settings: Settings, given: Mapping[str, Any]) -> Settings:
     for name, value in given.items():
         if name == "origins":
             s.origins.update(parse_origin_flags(value))
+        elif name == "file_mode":
+            try:
+                s.file_mode = parse_file_mode(value)
+            except ValueError as exc:
+                raise ConfigError(f"--file-mode: {exc}") from None
         elif name == "metrics_addr":
             s.metrics_addr = value or ""
             if s.metrics_addr:

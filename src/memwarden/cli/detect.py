@@ -204,7 +204,7 @@ def record(file: str, settings: Settings, settings_source: SettingsSource,
     if FILE ends in .gz), for 'memwarden replay'. --all-events records everything."""
     from memwarden.outputs.recording import EventRecorder
 
-    recorder = EventRecorder(file)  # created once the sensor runs, never before
+    recorder = EventRecorder(file, settings.file_mode)  # created once the sensor runs
     try:
         recorder.check()
     except OSError as exc:

@@ -70,6 +70,9 @@ def detection_options(func: Callable[..., Any]) -> Callable[..., Any]:
                   help="Run only these signatures (ID or event name; repeatable).")
     @click.option("--disable", "disabled", multiple=True, metavar="NAME",
                   help="Do not run this signature (ID or event name; repeatable).")
+    @click.option("--file-mode", "file_mode", metavar="MODE", default=None,
+                  help="Mode of the files created (file: outputs, recordings), octal "
+                       "(default 0600; an existing file keeps its own).")
     @click.option("--stats", "show_stats", is_flag=True,
                   help="Print counters (events, findings, errors) on stderr at the end.")
     @click.option("--fail-on-finding", is_flag=True, help="Exit with status 1 if anything fired.")

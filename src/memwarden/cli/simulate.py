@@ -75,9 +75,10 @@ def simulate(names: tuple[str, ...], deadline: float, ready_timeout: float,
     except SensorError as exc:
         raise UsageFailure(f"simulate: {exc}") from None
     if report_file:
+        from memwarden.outputs.created import open_created
         from memwarden.simulate.harness import results_json
 
-        with open(report_file, "wb") as f:
+        with open_created(report_file, append=False) as f:
             f.write(orjson.dumps(results_json(results), option=orjson.OPT_INDENT_2))
     if any(r.status == FAIL for r in results):
         sys.exit(EXIT_FINDINGS)

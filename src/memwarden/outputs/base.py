@@ -52,6 +52,7 @@ class Delivery:
     retries: int = 3  # attempts after the first failure
     timeout: float = 5.0  # seconds per attempt
     flush_timeout: float = 5.0  # seconds to flush at exit
+    file_mode: int = 0o600  # file outputs: the mode a created file gets (config file_mode)
 
 
 class Output(Protocol):

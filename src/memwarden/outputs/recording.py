@@ -14,13 +14,15 @@ from typing import IO
 import orjson
 
 from memwarden.core.event import Event
+from memwarden.outputs.created import DEFAULT_FILE_MODE, open_created
 
 
 class EventRecorder:
     """Writes every event it is called with; ``flush`` makes what was written readable."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, mode: int = DEFAULT_FILE_MODE) -> None:
         self.path = path
+        self.mode = mode  # of a created file (memwarden.outputs.created)
         self.events = 0
         self._raw: IO[bytes] | None = None
 
@@ -41,7 +43,7 @@ class EventRecorder:
     def open(self) -> None:
         """Create or replace the file (the sensor is running); raises ``OSError``."""
         path = self.path
-        raw: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed by close()
+        raw: IO[bytes] = open_created(path, append=False, mode=self.mode)
         try:
             if path.endswith(".gz"):
                 self._gz: gzip.GzipFile | None = gzip.GzipFile(fileobj=raw, mode="wb",
