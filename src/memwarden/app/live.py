@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
+from memwarden.core.text import EscapedLines
 from memwarden.engine.dispatch import Engine
 from memwarden.sources.audit.live import NETLINK, AuditLive, AuditSourceError, LiveOptions
 from memwarden.sources.ebpf.errors import SensorError
@@ -38,6 +39,9 @@ def run_ebpf(engine: Engine, *, options: SensorOptions, duration: float | None,
     old_wakeup = -1
     try:
         sensor.start()
+        if recorder is not None:
+            # only now: a sensor that could not start must leave an old recording alone
+            recorder.open()
         # stop (and wake the loop at once) on SIGINT/SIGTERM: drain, report, exit 0
         rfd, wfd = os.pipe()
         os.set_blocking(wfd, False)
@@ -137,7 +141,8 @@ def start_audit(engine: Engine, options: LiveOptions, err: IO[str] | None = None
     """Open the live audit input and say so (``memwarden: source: …``, warnings about audit
     state and missing rules). Raises :class:`AuditSourceError` when it cannot start."""
     err = err or sys.stderr
-    live = AuditLive(engine, options, err=err)
+    # the audit source quotes records in its messages: each line escaped
+    live = AuditLive(engine, options, err=EscapedLines(err))  # type: ignore[arg-type]
     what = live.start()
     print(f"memwarden: source: {what}", file=err)
     if options.input == NETLINK:

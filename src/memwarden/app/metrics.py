@@ -165,12 +165,14 @@ def _by_label(name: str, documentation: str, label: str, counts: dict[str, int]
 
 def parse_addr(addr: str) -> tuple[str, int]:
     """``HOST:PORT``, ``:PORT`` (all interfaces) or ``[V6]:PORT``."""
-    host, sep, port = addr.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise MetricsAddressError(f"metrics address {addr!r}: expected HOST:PORT "
-                                  f"(e.g. 127.0.0.1:9464)")
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)
+    from memwarden.outputs.base import split_host_port
+
+    parts = split_host_port(addr) if isinstance(addr, str) else None
+    if parts is None:
+        raise MetricsAddressError(f"metrics address {addr!r}: expected HOST:PORT with a port "
+                                  f"in 0-65535 (e.g. 127.0.0.1:9464, [::1]:9464)")
+    host, port = parts
+    return host or "0.0.0.0", int(port)
 
 
 class MetricsServer:

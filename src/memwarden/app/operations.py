@@ -10,6 +10,7 @@ line.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import signal
 import sys
 import threading
@@ -20,6 +21,7 @@ from typing import IO, Any
 from memwarden.app.errors import AssemblyError
 from memwarden.app.metrics import LatencyHistogram, MemwardenCollector, MetricsServer
 from memwarden.app.settings import ConfigError, Settings
+from memwarden.core.text import printable
 from memwarden.outputs.base import OutputSpecError
 from memwarden.outputs.fanout import Outputs, open_outputs
 
@@ -127,10 +129,19 @@ class Operations:
         signal.pthread_kill(threading.main_thread().ident, signal.SIGHUP)  # type: ignore[arg-type]
 
     def _reload_loop(self) -> None:
+        """Runs for the life of the process: one failed reload, of whatever kind, is reported
+        and counted by :meth:`reload`; nothing that happens in it may end this loop, or every
+        later SIGHUP would be ignored, even once the file is fixed."""
         while True:
             self._wake.wait()
             self._wake.clear()
-            self.reload()
+            try:
+                self.reload()
+            except Exception as exc:  # reporting itself failed: keep going
+                self.reload_failures += 1
+                with contextlib.suppress(Exception):
+                    print(f"memwarden: reload failed: {printable(f'{type(exc).__name__}: {exc}')}",
+                          file=self.err, flush=True)
 
     def reload(self) -> bool:
         """Re-read the config file, rebuild the detectors and allowlists, reopen or replace
@@ -139,13 +150,22 @@ class Operations:
             try:
                 summary = self._reload()
             except (ConfigError, AssemblyError, OutputSpecError, OSError, ValueError) as exc:
-                self.reload_failures += 1
-                print(f"memwarden: reload failed, keeping the previous configuration: {exc}",
-                      file=self.err, flush=True)
+                self._failed(str(exc))
+                return False
+            except Exception as exc:  # a bug or an unforeseen input: say which
+                # what the readers did not foresee (a library error, a bug) must not end
+                # reloading either: the old configuration stays, the next SIGHUP tries again
+                self._failed(f"{type(exc).__name__}: {exc}")
                 return False
             self.reloads += 1
-            print(f"memwarden: reloaded configuration: {summary}", file=self.err, flush=True)
+            print(f"memwarden: reloaded configuration: {printable(summary)}", file=self.err,
+                  flush=True)
             return True
+
+    def _failed(self, why: str) -> None:
+        self.reload_failures += 1
+        print(f"memwarden: reload failed, keeping the previous configuration: {printable(why)}",
+              file=self.err, flush=True)
 
     def _reload(self) -> str:
         old = self.settings
@@ -154,12 +174,12 @@ class Operations:
         new_outputs = None
         if self.outputs is not None and (settings.outputs != old.outputs
                                          or settings.format != old.format
-                                         or settings.delivery != old.delivery
+                                         or settings.output_delivery() != old.output_delivery()
                                          or settings.output_tokens != old.output_tokens):
             try:
                 new_outputs = open_outputs(settings.outputs, settings.format,
                                            latency=self.outputs.latency,
-                                           delivery=settings.delivery,
+                                           delivery=settings.output_delivery(),
                                            tokens=settings.output_tokens)
             except OSError as exc:
                 raise ConfigError(f"{settings.source}: outputs: {exc.filename}: cannot "

@@ -19,6 +19,7 @@ from typing import IO, Any
 from memwarden.app.errors import AssemblyError
 from memwarden.app.operations import Detection, Operations, defer_early_sighup
 from memwarden.app.settings import Settings, SettingsSource
+from memwarden.core.text import printable
 from memwarden.engine.allowlist import AllowlistError
 from memwarden.engine.allowlist import load_for as load_allowlist_for
 from memwarden.engine.dispatch import Engine
@@ -70,10 +71,10 @@ def rule_file_detectors(paths: list[str], err: IO[str]) -> list[Any]:
     except RulesError as exc:
         raise AssemblyError(str(exc)) from None
     for line in loaded.summary():
-        print(f"memwarden: {line}; 'memwarden rules check' lists them with reasons",
+        print(f"memwarden: {printable(line)}; 'memwarden rules check' lists them with reasons",
               file=err, flush=True)
     for w in loaded.capsule8.warnings if loaded.capsule8 else ():
-        print(f"memwarden: {w}", file=err, flush=True)
+        print(f"memwarden: {printable(w)}", file=err, flush=True)
     return loaded.detectors
 
 
@@ -93,8 +94,8 @@ def build_detection(settings: Settings, err: IO[str] | None = None) -> Detection
 def open_settings_outputs(settings: Settings) -> Outputs:
     """The outputs the settings name, each in its format; raises :class:`AssemblyError`."""
     try:
-        return open_outputs(settings.outputs, settings.format, delivery=settings.delivery,
-                            tokens=settings.output_tokens)
+        return open_outputs(settings.outputs, settings.format,
+                            delivery=settings.output_delivery(), tokens=settings.output_tokens)
     except OSError as exc:
         raise AssemblyError(f"{exc.filename or tuple(settings.outputs)}: cannot write: "
                             f"{exc.strerror}") from None
@@ -155,8 +156,8 @@ def build_runtime(settings: Settings, *, source: SettingsSource | None = None,
     if settings.metrics_addr:
         try:
             ops.start_metrics(settings.metrics_addr)
-        except OSError as exc:
+        except (OSError, ValueError, OverflowError) as exc:
             raise AssemblyError(f"--metrics-addr {settings.metrics_addr}: cannot listen: "
-                                f"{exc.strerror or exc}") from None
+                                f"{getattr(exc, 'strerror', None) or exc}") from None
     runtime.operations = ops
     return runtime

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from memwarden.outputs.created import DEFAULT_FILE_MODE, open_created
+
 UNIT_NAME = "memwarden.service"
 UNIT_DIR = Path("/etc/systemd/system")
 CONFIG_DIR = Path("/etc/memwarden")
@@ -74,8 +76,11 @@ def install(*, unit_dir: Path = UNIT_DIR, config_dir: Path = CONFIG_DIR, start: 
         if config_path.exists():
             report.kept.append(config_path)
         else:
-            config_path.write_text(shipped("config.yaml"), encoding="utf-8")
-            os.chmod(config_path, 0o644)
+            # it names the outputs and allowlists in force: root's alone (0600), as every
+            # file memwarden creates (memwarden.outputs.created)
+            with open_created(str(config_path), append=False) as f:
+                f.write(shipped("config.yaml").encode())
+            os.chmod(config_path, DEFAULT_FILE_MODE)
             report.written.append(config_path)
     except OSError as exc:
         raise ServiceError(f"{exc.filename}: cannot write: {exc.strerror} "

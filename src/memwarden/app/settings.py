@@ -26,6 +26,8 @@ Keys::
     metrics:
       addr: ""                      # --metrics-addr HOST:PORT ("" = off)
     stats: false                    # --stats
+    file_mode: "0600"               # --file-mode: mode of the files memwarden creates (file:
+                                    #   outputs, recordings), octal; an existing file keeps its own
     delivery:                       # network outputs (syslog, http)
       queue_size: 1000              # findings waiting per output before drops
       retries: 3                    # attempts after the first failure
@@ -52,6 +54,8 @@ Keys::
 from __future__ import annotations
 
 import copy
+import dataclasses
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -61,7 +65,11 @@ from typing import Any
 import yaml
 
 from memwarden.core.event import ORIGINS
+from memwarden.core.located_yaml import YamlLocationError
+from memwarden.core.located_yaml import load as load_yaml
+from memwarden.core.located_yaml import read_text as read_yaml_text
 from memwarden.outputs.base import Delivery
+from memwarden.outputs.created import DEFAULT_FILE_MODE, format_file_mode, parse_file_mode
 from memwarden.outputs.formats import FORMAT_NAMES
 
 DEFAULT_PATH = "/etc/memwarden/config.yaml"
@@ -100,6 +108,7 @@ class Settings:
     origins: dict[str, str] = field(default_factory=dict)
     metrics_addr: str = ""
     stats: bool = False
+    file_mode: int = DEFAULT_FILE_MODE
     delivery: Delivery = field(default_factory=Delivery)
     ui: UiSettings = field(default_factory=UiSettings)
     #: output spec -> bearer token an HTTP output sends (never printed by ``config show``)
@@ -117,6 +126,7 @@ class Settings:
                            "origins": dict(self.origins)},
             "metrics": {"addr": self.metrics_addr},
             "stats": self.stats,
+            "file_mode": format_file_mode(self.file_mode),
             "delivery": {"queue_size": self.delivery.queue_size,
                          "retries": self.delivery.retries, "timeout": self.delivery.timeout,
                          "flush_timeout": self.delivery.flush_timeout},
@@ -125,6 +135,10 @@ class Settings:
                    "max_db_mb": self.ui.max_db_mb},
             "nats": self.delivery.nats.as_dict(),
         }
+
+    def output_delivery(self) -> Delivery:
+        """The delivery options the outputs are opened with (file_mode included)."""
+        return dataclasses.replace(self.delivery, file_mode=self.file_mode)
 
     def to_yaml(self) -> str:
         head = f"# effective configuration (file: {self.source or 'none'})\n"
@@ -171,13 +185,18 @@ class _Reader:
             raise self.fail(key, f"expected a list of strings, got {_kind(value)}")
         return [self.string(v, f"{key}[{i}]") for i, v in enumerate(value)]
 
-    def number(self, value: Any, key: str, *, integer: bool, minimum: float) -> Any:
+    def number(self, value: Any, key: str, *, integer: bool, minimum: float,
+               maximum: float) -> Any:
         ok = isinstance(value, int) if integer else isinstance(value, int | float)
         if isinstance(value, bool) or not ok:
             raise self.fail(key, f"expected {'an integer' if integer else 'a number'}, "
                                  f"got {_kind(value)}")
+        if not math.isfinite(value):  # .nan compares false with everything, .inf overflows
+            raise self.fail(key, f"expected a finite number, got {value}")
         if value < minimum:
             raise self.fail(key, f"must be at least {minimum:g}, got {value}")
+        if value > maximum:
+            raise self.fail(key, f"must be at most {maximum:g}, got {value}")
         return value
 
     def boolean(self, value: Any, key: str) -> bool:
@@ -193,8 +212,13 @@ def _kind(value: Any) -> str:
             value, int | float | str) and not isinstance(value, bool) else "")
 
 
+#: bounds of the delivery numbers: beyond them a value is a mistake (and .inf overflows C)
+MAX_QUEUE = 10_000_000
+MAX_RETRIES = 1000
+MAX_SECONDS = 86_400.0
+
 TOP_KEYS = ("format", "outputs", "rules", "allowlists", "signatures", "metrics", "stats",
-            "delivery", "ui", "nats")
+            "file_mode", "delivery", "ui", "nats")
 
 
 def parse_settings(data: Any, where: str) -> Settings:
@@ -257,20 +281,26 @@ def parse_settings(data: Any, where: str) -> Settings:
             raise r.fail("metrics.addr", str(exc)) from None
     if "stats" in top:
         s.stats = r.boolean(top["stats"], "stats")
+    if "file_mode" in top:
+        try:
+            s.file_mode = parse_file_mode(top["file_mode"])
+        except ValueError as exc:
+            raise r.fail("file_mode", str(exc)) from None
     delivery = r.mapping(top.get("delivery"), "delivery")
     r.known(delivery, "delivery", ("queue_size", "retries", "timeout", "flush_timeout"))
     d = s.delivery
     if "queue_size" in delivery:
         d.queue_size = r.number(delivery["queue_size"], "delivery.queue_size", integer=True,
-                                minimum=1)
+                                minimum=1, maximum=MAX_QUEUE)
     if "retries" in delivery:
-        d.retries = r.number(delivery["retries"], "delivery.retries", integer=True, minimum=0)
+        d.retries = r.number(delivery["retries"], "delivery.retries", integer=True, minimum=0,
+                             maximum=MAX_RETRIES)
     if "timeout" in delivery:
         d.timeout = float(r.number(delivery["timeout"], "delivery.timeout", integer=False,
-                                   minimum=0.001))
+                                   minimum=0.001, maximum=MAX_SECONDS))
     if "flush_timeout" in delivery:
         d.flush_timeout = float(r.number(delivery["flush_timeout"], "delivery.flush_timeout",
-                                         integer=False, minimum=0))
+                                         integer=False, minimum=0, maximum=MAX_SECONDS))
     ui = r.mapping(top.get("ui"), "ui")
     r.known(ui, "ui", ("listen", "token", "db", "retention", "max_db_mb"))
     for key in ("listen", "token", "db", "retention"):
@@ -335,21 +365,17 @@ def load_settings(path: str | os.PathLike[str] | None, *, required: bool = True)
                 return Settings()
     where = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_yaml_text(path, where)
     except FileNotFoundError:
         if not required:
             return Settings()
         raise ConfigError(f"{where}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: cannot read: {getattr(exc, 'strerror', None) or exc}") \
-            from None
+    except YamlLocationError as exc:
+        raise ConfigError(str(exc)) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}{at}: not valid YAML: {problem}") from None
+        data = load_yaml(text, where)
+    except YamlLocationError as exc:
+        raise ConfigError(f"{exc.where}: not valid YAML: {exc.problem}") from None
     return parse_settings(data, where)
 
 
@@ -366,6 +392,7 @@ FLAG_OF: dict[str, tuple[str, Callable[[Settings], Any]]] = {
     "origins": ("--origin", lambda s: tuple(f"{k}={v}" for k, v in s.origins.items())),
     "metrics_addr": ("--metrics-addr", lambda s: s.metrics_addr or None),
     "stats": ("--stats", lambda s: s.stats),
+    "file_mode": ("--file-mode", lambda s: format_file_mode(s.file_mode)),
 }
 
 
@@ -377,8 +404,20 @@ def merge_flags(settings: Settings, given: Mapping[str, Any]) -> Settings:
     for name, value in given.items():
         if name == "origins":
             s.origins.update(parse_origin_flags(value))
+        elif name == "file_mode":
+            try:
+                s.file_mode = parse_file_mode(value)
+            except ValueError as exc:
+                raise ConfigError(f"--file-mode: {exc}") from None
         elif name == "metrics_addr":
             s.metrics_addr = value or ""
+            if s.metrics_addr:
+                from memwarden.app.metrics import MetricsAddressError, parse_addr
+
+                try:
+                    parse_addr(s.metrics_addr)
+                except MetricsAddressError as exc:
+                    raise ConfigError(f"--metrics-addr: {exc}") from None
         elif isinstance(value, tuple | list):
             setattr(s, name, list(value))
         else:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import click
 
-from memwarden.cli.group import CONTEXT, main
+from memwarden.cli.group import CONTEXT, FiniteRange, main
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--events", default=1_000_000, show_default=True, help="Events to generate.")
-@click.option("--hit-rate", default=0.01, show_default=True,
+@click.option("--events", type=click.IntRange(min=1), default=1_000_000, show_default=True,
+              help="Events to generate.")
+@click.option("--hit-rate", type=FiniteRange(0, 1), default=0.01, show_default=True,
               help="Fraction of events that hit a signature.")
 @click.option("--audit", "audit", is_flag=True,
               help="Audit-log replay instead (records/s), beside Tracee JSON replay.")

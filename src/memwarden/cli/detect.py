@@ -13,7 +13,7 @@ import click
 from memwarden.app.replay import REPLAY_SOURCES
 from memwarden.app.runtime import Runtime
 from memwarden.app.settings import Settings, SettingsSource
-from memwarden.cli.group import CONTEXT, EXIT_FINDINGS, UsageFailure, main
+from memwarden.cli.group import CONTEXT, EXIT_FINDINGS, UsageFailure, main, seconds
 from memwarden.cli.options import detection_options, open_runtime, print_stats, stats_printer
 from memwarden.engine.dispatch import Engine
 
@@ -29,7 +29,7 @@ from memwarden.engine.dispatch import Engine
               show_default=True,
               help="Input kind: Tracee JSON lines, or Linux audit logs (auditd's audit.log, "
                    "rotated, gzip); auto tells them apart by the first record.")
-@click.option("--duration", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+@click.option("--duration", type=seconds(), default=None, metavar="SECONDS",
               help="nats:// input: stop after SECONDS (default: until SIGINT or SIGTERM).")
 def replay(inputs: tuple[str, ...], settings: Settings, settings_source: SettingsSource,
            fail_on_finding: bool, strict: bool, progress: bool | None, source: str,
@@ -49,12 +49,15 @@ def replay(inputs: tuple[str, ...], settings: Settings, settings_source: Setting
         from memwarden.app.fleet import replay_nats
 
         extra, error = replay_nats(inputs[0], runtime, duration=duration)
-    elif _replay_source(source, inputs, runtime) == "audit":
-        from memwarden.app.replay import replay_audit
-
-        extra, error = replay_audit(inputs, engine, strict=strict)
     else:
-        extra, error = None, _replay_json(inputs, engine, strict=strict, progress=progress)
+        kind, order = _replay_source(source, inputs, runtime)
+        if kind == "audit":
+            from memwarden.app.replay import replay_audit
+
+            extra, error = replay_audit(inputs, engine, strict=strict, order=order)
+        else:
+            extra, error = None, _replay_json(inputs, engine, strict=strict,
+                                              progress=progress)
     runtime.close()
     if settings.stats:
         print_stats(runtime, extra)
@@ -67,7 +70,12 @@ def replay(inputs: tuple[str, ...], settings: Settings, settings_source: Setting
 def _replay_json(inputs: tuple[str, ...], engine: Engine, *, strict: bool,
                  progress: bool | None) -> str | None:
     """Replay Tracee JSON lines files in order; the input error that stopped it, if any."""
-    from memwarden.sources.tracee_json import InputError, JsonLinesReplay, input_size
+    from memwarden.sources.tracee_json import (
+        InputError,
+        JsonLinesReplay,
+        discard_handed_on,
+        input_size,
+    )
 
     show_progress = progress if progress is not None else sys.stderr.isatty()
     try:
@@ -86,14 +94,18 @@ def _replay_json(inputs: tuple[str, ...], engine: Engine, *, strict: bool,
                 JsonLinesReplay(path, engine, strict=strict).run()
     except InputError as exc:
         return str(exc)
+    finally:
+        discard_handed_on()  # what a strict stop left unread
     return None
 
 
-def _replay_source(source: str, inputs: tuple[str, ...], runtime: Runtime) -> str:
-    from memwarden.app.replay import SourceChoiceError, replay_source_of
+def _replay_source(source: str, inputs: tuple[str, ...], runtime: Runtime
+                   ) -> tuple[str, bool]:
+    """The reader the inputs need, each opened once (see open_replay_inputs)."""
+    from memwarden.app.replay import SourceChoiceError, open_replay_inputs
 
     try:
-        return replay_source_of(source, inputs)
+        return open_replay_inputs(source, inputs)
     except SourceChoiceError as exc:
         runtime.close()
         raise UsageFailure(str(exc)) from None
@@ -105,7 +117,7 @@ def sensor_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options of the commands that run the live sensor (run, record)."""
 
     options = (
-        click.option("--duration", type=click.FloatRange(min=0), default=None,
+        click.option("--duration", type=seconds(), default=None,
                      metavar="SECONDS",
                      help="Stop after SECONDS (default: until SIGINT or SIGTERM)."),
         click.option("--all-events", is_flag=True,
@@ -132,6 +144,10 @@ def _live(runtime: Runtime, *, duration: float | None, all_events: bool, hooks: 
                  recorder=recorder)
     except SensorError as exc:
         raise UsageFailure(str(exc)) from None
+    except OSError as exc:  # the recording could not be created, once the sensor ran
+        if recorder is None:
+            raise
+        raise UsageFailure(f"{recorder.path}: cannot write: {exc.strerror}") from None
     finally:
         runtime.close()
 
@@ -207,20 +223,24 @@ def record(file: str, settings: Settings, settings_source: SettingsSource,
     from memwarden.app.fleet import is_nats_url
     from memwarden.outputs.recording import EventRecorder
 
-    runtime = open_runtime(settings, settings_source)
+    recorder = EventRecorder(file, settings.file_mode)  # created once the sensor runs
     try:
-        if is_nats_url(file):
-            from memwarden.app.fleet import open_event_forwarder
-
-            recorder = open_event_forwarder(file, runtime)
-        else:
-            recorder = EventRecorder(file)
-    except ValueError as exc:  # a bad nats:// address, nats-py missing
-        runtime.close()
-        raise UsageFailure(str(exc)) from None
+        if not is_nats_url(file):
+            recorder.check()
     except OSError as exc:
-        runtime.close()
-        raise UsageFailure(f"{file}: cannot write: {exc.strerror or exc}") from None
+        raise UsageFailure(f"{file}: cannot write: {exc.strerror}") from None
+    runtime = open_runtime(settings, settings_source)
+    if is_nats_url(file):
+        from memwarden.app.fleet import open_event_forwarder
+
+        try:
+            recorder = open_event_forwarder(file, runtime)
+        except ValueError as exc:  # a bad nats:// address, nats-py missing
+            runtime.close()
+            raise UsageFailure(str(exc)) from None
+        except OSError as exc:
+            runtime.close()
+            raise UsageFailure(f"{file}: cannot write: {exc.strerror or exc}") from None
     _live(runtime, duration=duration, all_events=all_events, hooks=hooks,
           ring_buffer_mb=ring_buffer_mb, recorder=recorder)
     if fail_on_finding and runtime.engine.stats.findings:

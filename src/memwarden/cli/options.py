@@ -17,6 +17,7 @@ from memwarden.app.runtime import Runtime, build_runtime, command_settings
 from memwarden.app.settings import FLAG_OF, ConfigError, Settings, SettingsSource
 from memwarden.cli.group import UsageFailure
 from memwarden.core.event import ORIGINS
+from memwarden.core.text import printable
 from memwarden.outputs.formats import FORMAT_NAMES
 
 #: where a value counts as given by the user (click's default does not)
@@ -69,6 +70,9 @@ def detection_options(func: Callable[..., Any]) -> Callable[..., Any]:
                   help="Run only these signatures (ID or event name; repeatable).")
     @click.option("--disable", "disabled", multiple=True, metavar="NAME",
                   help="Do not run this signature (ID or event name; repeatable).")
+    @click.option("--file-mode", "file_mode", metavar="MODE", default=None,
+                  help="Mode of the files created (file: outputs, recordings), octal "
+                       "(default 0600; an existing file keeps its own).")
     @click.option("--stats", "show_stats", is_flag=True,
                   help="Print counters (events, findings, errors) on stderr at the end.")
     @click.option("--fail-on-finding", is_flag=True, help="Exit with status 1 if anything fired.")
@@ -105,15 +109,16 @@ def print_stats(runtime: Runtime, extra: dict[str, Any] | None = None) -> None:
     """``--stats``: every counter on stderr, one per line, mappings indented."""
     err = click.get_text_stream("stderr")
     err.write("memwarden stats:\n")
+    p = printable  # keys name events, detectors and outputs of the input: escaped
     for key, value in runtime.stats(extra).items():
         if isinstance(value, dict) and not value:
-            err.write(f"  {key}: none\n")
+            err.write(f"  {p(key)}: none\n")
         elif isinstance(value, dict):
-            err.write(f"  {key}:\n")
+            err.write(f"  {p(key)}:\n")
             for k, v in value.items():
-                err.write(f"    {k}: {v}\n")
+                err.write(f"    {p(k)}: {p(v)}\n")
         else:
-            err.write(f"  {key}: {value}\n")
+            err.write(f"  {p(key)}: {p(value)}\n")
 
 
 def stats_printer(runtime: Runtime) -> Callable[..., None]:

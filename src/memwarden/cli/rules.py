@@ -20,16 +20,18 @@ def rules_check(files: tuple[str, ...], quiet_warnings: bool) -> None:
     apart by shape), and list every rule and policy: active (with the events it runs on) or
     inactive with the exact reason. Exit status 0 when the
     files load (inactive rules are fine), 2 on a load error ('file:line:col: rule ...')."""
+    from memwarden.core.text import printable, printable_lines
     from memwarden.rules.formats import RulesError, load_rule_files
 
     try:
         loaded = load_rule_files(files)
     except RulesError as exc:
         raise UsageFailure(str(exc)) from None
-    click.echo(loaded.render_check(), nl=False)
+    # names, conditions and outputs come from the files: nothing for the terminal to act on
+    click.echo(printable_lines(loaded.render_check()), nl=False)
     if not quiet_warnings:
         for w in loaded.warnings:
-            click.echo(str(w), err=True)
+            click.echo(printable(w), err=True)
 
 
 @rules_group.command("fields")
@@ -42,7 +44,8 @@ def rules_fields() -> None:
 
 @rules_group.command("bench")
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
-@click.option("--events", default=300_000, show_default=True, help="Events to generate.")
+@click.option("--events", type=click.IntRange(min=1), default=300_000, show_default=True,
+              help="Events to generate.")
 def rules_bench(files: tuple[str, ...], events: int) -> None:
     """Replay throughput with these Falco rules loaded vs the built-in signatures only."""
     from memwarden.benchmarks.rules import run_rules_bench

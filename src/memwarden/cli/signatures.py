@@ -8,6 +8,7 @@ import orjson
 
 from memwarden.app.settings import ConfigError, load_settings
 from memwarden.cli.group import CONTEXT, UsageFailure, main
+from memwarden.core.text import printable
 from memwarden.engine.allowlist import Allowlist, AllowlistError
 from memwarden.engine.allowlist import load_for as load_allowlist_for
 from memwarden.signatures import BUILTIN_SIGNATURES, UnknownSignatureError, find_signature
@@ -59,7 +60,9 @@ def signatures_show(name: str, allowlist_files: tuple[str, ...], config_path: st
         allowlist = load_allowlist_for((), files)
     except (AllowlistError, ConfigError) as exc:
         raise UsageFailure(str(exc)) from None
-    lines = allowlist.describe(cls.metadata.id, cls.metadata.event_name)
+    # reasons, paths and names come from allowlist files: one line each, no escapes
+    lines = tuple(printable(line) for line in
+                  allowlist.describe(cls.metadata.id, cls.metadata.event_name))
     click.echo(render(cls, allowlist_lines=lines), nl=False)
 
 

@@ -7,15 +7,17 @@ import sys
 import click
 import orjson
 
-from memwarden.cli.group import CONTEXT, EXIT_FINDINGS, UsageFailure, main
+from memwarden.cli.group import CONTEXT, EXIT_FINDINGS, UsageFailure, main, seconds
 from memwarden.signatures import BUILTIN_SIGNATURES, UnknownSignatureError, find_signature
 
 
 @main.command(context_settings=CONTEXT)
 @click.argument("names", nargs=-1, metavar="[NAME...]")
-@click.option("--deadline", default=5.0, show_default=True, metavar="SECONDS",
+@click.option("--deadline", type=seconds(positive=True), default=5.0, show_default=True,
+              metavar="SECONDS",
               help="How long each scenario waits for its findings.")
-@click.option("--ready-timeout", default=60.0, show_default=True, metavar="SECONDS",
+@click.option("--ready-timeout", type=seconds(positive=True), default=60.0,
+              show_default=True, metavar="SECONDS",
               help="How long to wait for the sensor to attach.")
 @click.option("--allowlist", "allowlist_files", multiple=True, metavar="FILE",
               help="Passed to the sensor (memwarden run --allowlist FILE).")
@@ -73,9 +75,10 @@ def simulate(names: tuple[str, ...], deadline: float, ready_timeout: float,
     except SensorError as exc:
         raise UsageFailure(f"simulate: {exc}") from None
     if report_file:
+        from memwarden.outputs.created import open_created
         from memwarden.simulate.harness import results_json
 
-        with open(report_file, "wb") as f:
+        with open_created(report_file, append=False) as f:
             f.write(orjson.dumps(results_json(results), option=orjson.OPT_INDENT_2))
     if any(r.status == FAIL for r in results):
         sys.exit(EXIT_FINDINGS)

@@ -25,6 +25,8 @@ from typing import Any
 import yaml
 
 from memwarden.core.event import Event, Finding
+from memwarden.core.located_yaml import YamlLocationError, check_printable, locate
+from memwarden.core.located_yaml import read_text as read_yaml_text
 from memwarden.events.catalogue import DEFAULT_PATH_ARGS, PATH_ARGS
 
 #: The kernel keeps 15 characters of a process name (TASK_COMM_LEN - 1).
@@ -217,24 +219,28 @@ def default_text() -> str:
 
 def read_file(path: str | Path) -> str:
     try:
-        return Path(path).read_text()
-    except OSError as exc:
+        return read_yaml_text(path)
+    except FileNotFoundError as exc:
         raise AllowlistError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise AllowlistError(f"{path}: not UTF-8 text: {exc.reason}") from None
+    except YamlLocationError as exc:
+        raise AllowlistError(str(exc)) from None
 
 
 def parse_text(text: str, source: str) -> ParsedFile:
-    """Validate and compile one allowlist document; errors name ``source:line: key``."""
-    loader = yaml.SafeLoader(text)
+    """Validate and compile one allowlist document; errors name ``source:line: key`` (and
+    ``source:line:col`` for what is not YAML, control characters included)."""
+    try:
+        check_printable(text, source)  # before the loader: its constructor would raise
+        loader = yaml.SafeLoader(text)
+    except (YamlLocationError, yaml.YAMLError) as exc:
+        loc = locate(exc, text, source)
+        raise AllowlistError(f"{loc.where}: invalid YAML: {loc.problem}") from None
     try:
         root = loader.get_single_node()
         return _Walker(loader, source).document(root)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise AllowlistError(f"{where}: invalid YAML: {problem}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        loc = locate(exc, text, source)
+        raise AllowlistError(f"{loc.where}: invalid YAML: {loc.problem}") from None
     finally:
         loader.dispose()
 
@@ -250,7 +256,12 @@ class _Walker:
         return AllowlistError(f"{self.source}:{node.start_mark.line + 1}: {key}: {what}")
 
     def value(self, node: yaml.Node) -> Any:
-        return self.loader.construct_object(node, deep=True)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except (ValueError, TypeError, OverflowError) as exc:  # 2001-13-01: a bad timestamp
+            m = node.start_mark
+            raise AllowlistError(f"{self.source}:{m.line + 1}:{m.column + 1}: invalid YAML: "
+                                 f"cannot read the value: {exc}") from None
 
     def mapping(self, node: yaml.Node, key: str) -> list[tuple[str, yaml.Node]]:
         if not isinstance(node, yaml.MappingNode):

@@ -18,6 +18,29 @@ from memwarden.outputs.counters import OutputCounters
 from memwarden.outputs.formats import FORMATS, FindingFormat
 
 
+def split_host_port(text: str) -> tuple[str, str] | None:
+    """``HOST:PORT``, ``[V6]:PORT`` or ``:PORT`` as (host, port digits); None when it is not
+    one (no port, a port that is not ASCII digits in 0-65535, a bare IPv6 address, unbalanced
+    brackets, a bracketed host that is not an IPv6 address). Shared by every address option,
+    so that each refuses the same way."""
+    import ipaddress
+
+    host, sep, port = text.rpartition(":")
+    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        return None
+    if host.startswith("[") or host.endswith("]"):
+        if not (host.startswith("[") and host.endswith("]")):
+            return None
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return None
+    elif ":" in host or any(not c.isprintable() or c.isspace() for c in host):
+        return None
+    return host, port
+
+
 class OutputSpecError(ValueError):
     """An output spec cannot be understood; the message names the spec and what is wrong."""
 
@@ -33,6 +56,7 @@ class Delivery:
     #: sent by an HTTP output as ``Authorization: Bearer`` (per output: see open_outputs)
     bearer_token: str | None = field(default=None, repr=False)
     nats: NatsOptions = field(default_factory=NatsOptions)  # config nats: (credentials, buffer)
+    file_mode: int = 0o600  # file outputs: the mode a created file gets (config file_mode)
 
 
 class Output(Protocol):

@@ -1,5 +1,6 @@
 """The file output (``file:PATH`` or a plain ``PATH``): appends, and reopens the path on
-reload (SIGHUP) so that logrotate can move the file away."""
+reload (SIGHUP) so that logrotate can move the file away. A new file is created 0600 (or the
+config's ``file_mode``): see :mod:`memwarden.outputs.created`."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import IO
 from memwarden.core.event import Finding
 from memwarden.outputs.base import Delivery, Output, OutputKind, OutputSpecError, find_format
 from memwarden.outputs.counters import OutputCounters
+from memwarden.outputs.created import DEFAULT_FILE_MODE, open_created
 from memwarden.outputs.formats import FindingFormat
 
 
@@ -15,9 +17,11 @@ class FileOutput:
     """Appends formatted findings to a file; :meth:`reopen` (SIGHUP) makes the next write open
     the path again, so that logrotate can move the file away."""
 
-    def __init__(self, name: str, path: str, fmt: str | FindingFormat) -> None:
+    def __init__(self, name: str, path: str, fmt: str | FindingFormat,
+                 mode: int = DEFAULT_FILE_MODE) -> None:
         self.name = name
         self.path = path
+        self.mode = mode
         self.counters = OutputCounters(name, "file")
         finding_format = find_format(fmt)
         self.format = finding_format.render
@@ -26,7 +30,7 @@ class FileOutput:
         self.stream = self._open()  # raises OSError: the caller reports it
 
     def _open(self) -> IO[bytes]:
-        stream = open(self.path, "ab")  # noqa: SIM115 - closed by close()/reopen
+        stream = open_created(self.path, append=True, mode=self.mode)  # 0600 if new
         if self._header and stream.tell() == 0:
             stream.write(self._header.encode())
         return stream
@@ -56,7 +60,7 @@ def _parse(spec: str, head: str, rest: str) -> str:  # noqa: ARG001 - OutputKind
 
 def _open(name: str, target: str, fmt: FindingFormat, delivery: Delivery,  # noqa: ARG001
           err: IO[str] | None) -> Output:
-    return FileOutput(name, target, fmt)
+    return FileOutput(name, target, fmt, delivery.file_mode)
 
 
 KIND = OutputKind("file", ("file",), "file:PATH", _parse, lambda target: f"file:{target}",

@@ -1,5 +1,5 @@
 """Finding formats: ``tracee`` (Tracee's detection event, JSON), ``falco`` (Falco's JSON alert),
-``table`` (one line for people).
+``table`` (one line for people, control characters escaped: see :mod:`memwarden.core.text`).
 
 A format renders ``Finding -> bytes`` (one line, newline included). :data:`FORMATS` is the one
 list of format names: the ``--format`` choice, the ``FORMAT:`` prefix of an output spec and the
@@ -16,6 +16,7 @@ import orjson
 
 from memwarden.core.event import Finding
 from memwarden.core.metadata import Severity
+from memwarden.core.text import json_safe, printable
 
 FindingFormatter = Callable[[Finding], bytes]
 
@@ -29,7 +30,7 @@ def _default(value: object) -> object:
 
 
 def format_tracee(finding: Finding) -> bytes:
-    return orjson.dumps(finding.to_tracee(), default=_default, option=_JSON_OPTS)
+    return json_safe(orjson.dumps(finding.to_tracee(), default=_default, option=_JSON_OPTS))
 
 
 TABLE_HEADER = (f"{'TIME':<15} {'SEVERITY':<8} {'SIGNATURE':<10} {'EVENT':<24} {'PID':>7} "
@@ -50,8 +51,9 @@ def format_table(finding: Finding) -> bytes:
     if ev.container_id:
         detail_parts.append(f"container={ev.container_id[:12]}")
     line = (f"{when:<15} {sev:<8} {finding.metadata.id:<10} {finding.metadata.event_name:<24} "
-            f"{ev.host_pid:>7} {ev.uid:>5} {ev.process_name:<16} {' '.join(detail_parts)}\n")
-    return line.encode()
+            f"{ev.host_pid:>7} {ev.uid:>5} {ev.process_name:<16} {' '.join(detail_parts)}")
+    # every field may come from the traced process (comm, paths): one line, no escapes
+    return (printable(line) + "\n").encode()
 
 
 def format_falco(finding: Finding) -> bytes:
@@ -61,7 +63,7 @@ def format_falco(finding: Finding) -> bytes:
     from its severity)."""
     from memwarden.outputs.falco_alert import falco_alert
 
-    return orjson.dumps(falco_alert(finding), default=_default, option=_JSON_OPTS)
+    return json_safe(orjson.dumps(falco_alert(finding), default=_default, option=_JSON_OPTS))
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,8 +93,12 @@ class HttpTransport:
 
 def _parse(spec: str, head: str, rest: str) -> str:  # noqa: ARG001 - OutputKind API
     url = rest if rest.startswith(("http://", "https://")) else spec
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:  # "Invalid IPv6 URL"
+        raise OutputSpecError(f"output {spec!r}: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(
+            not c.isprintable() or c.isspace() for c in url):
         raise OutputSpecError(f"output {spec!r}: expected http://HOST[:PORT]/PATH or "
                               f"https://HOST[:PORT]/PATH")
     try:

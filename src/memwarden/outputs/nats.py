@@ -137,7 +137,7 @@ class NatsOutput:
 class EventForwarder:
     """``record nats://…``: every event the sensor delivers, batched into JetStream messages
     of Tracee JSON lines. Has the interface of :class:`~memwarden.outputs.recording.
-    EventRecorder` (call, ``flush``, ``close``, ``events``)."""
+    EventRecorder` (``open``, call, ``flush``, ``close``, ``events``)."""
 
     def __init__(self, url: str, options: NatsOptions | None = None, *,
                  delivery: Delivery | None = None, err: IO[str] | None = None) -> None:
@@ -162,6 +162,10 @@ class EventForwarder:
 
     def _count(self, sent: int, dropped: int, errors: int) -> None:
         self.counters.add(sent=sent, dropped=dropped, errors=errors)
+
+    def open(self) -> None:
+        """Called once the sensor runs (as for a file recording): the publisher connects and
+        buffers by itself, so there is nothing to create here."""
 
     def __call__(self, event: Event) -> None:
         line = orjson.dumps(event.data, option=orjson.OPT_APPEND_NEWLINE)

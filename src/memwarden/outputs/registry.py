@@ -63,6 +63,9 @@ def parse_output(spec: str) -> OutputSpec:
     head, sep, rest = spec.partition(":")
     if sep and head in FORMATS:
         fmt, spec = head, rest
+        if not spec:
+            raise OutputSpecError(f"output {fmt + ':'!r}: expected an output after "
+                                  f"'{fmt}:' ({_usage()})")
         head, sep, rest = spec.partition(":")
     for kind in OUTPUT_KINDS.values():
         if spec in kind.aliases or (not sep and kind.bare and head in kind.schemes):

@@ -20,7 +20,7 @@ import urllib.parse
 from typing import IO
 
 from memwarden.core.event import Finding
-from memwarden.outputs.base import Delivery, Output, OutputKind, OutputSpecError
+from memwarden.outputs.base import Delivery, Output, OutputKind, OutputSpecError, split_host_port
 from memwarden.outputs.formats import FindingFormat
 from memwarden.outputs.queued import QueuedOutput
 
@@ -67,11 +67,10 @@ class SyslogAddress:
             self.transport, rest = spec[:3], spec[6:]
         else:
             self.transport, rest = "udp", spec
-        host, sep, port = rest.rpartition(":")
-        if not sep:
-            host, port = rest, str(DEFAULT_PORT)
-        host = host.strip("[]")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        parts = split_host_port(rest if ":" in rest.rpartition("]")[2] else
+                                f"{rest}:{DEFAULT_PORT}")
+        host, port = parts if parts is not None else ("", "0")
+        if not host or not 0 < int(port) < 65536:
             raise ValueError(f"syslog address {spec!r}: expected [udp://|tcp://]HOST:PORT "
                              f"or /path/to/socket")
         self.host, self.port = host, int(port)

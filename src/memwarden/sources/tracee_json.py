@@ -3,6 +3,13 @@
 Reads a file, ``-`` for stdin, gzip-compressed or not (told by the magic bytes, not the name).
 Every malformed line is reported once as ``file:line: what is wrong``, counted, and skipped;
 with ``strict`` the first one stops the replay (:class:`InputError`).
+
+An input is opened once. ``replay --source auto`` must look at an input's first record before
+choosing its reader, and a FIFO, pipe, socket or ``/dev/stdin`` cannot be opened twice (a
+second open of a FIFO waits for a new writer, and what the first read took is gone):
+:func:`open_sniffed` opens it, reads its first non-blank line (decompressed) and keeps those
+bytes in front of the rest; :func:`hand_on` gives that same stream to the next
+:func:`open_input` of the path, whichever reader calls it.
 """
 
 from __future__ import annotations
@@ -13,10 +20,12 @@ import itertools
 import os
 import sys
 from collections.abc import Callable
-from typing import IO
+from dataclasses import dataclass
+from typing import IO, Any
 
 import orjson
 
+from memwarden.core.text import printable
 from memwarden.engine.dispatch import Engine
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -26,11 +35,104 @@ class InputError(Exception):
     """An input cannot be read, or (strict mode) holds a malformed record."""
 
 
+class _Prefixed(io.RawIOBase):
+    """``head`` (bytes already read) and then the rest of ``rest``: a stream read ahead of
+    and put back together, for readers that must see it from its first byte."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
+        super().__init__()
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if self._head:
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        read1 = getattr(self._rest, "read1", None)
+        data = read1(len(b)) if read1 is not None else self._rest.read(len(b))
+        b[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed and self._rest is not sys.stdin.buffer:
+            self._rest.close()
+        super().close()
+
+
+@dataclass
+class OpenedInput:
+    """An input opened once and read up to its first non-blank line (``head``, at most
+    :data:`SNIFF_LIMIT` bytes), which the stream still holds in front."""
+
+    path: str
+    stream: IO[bytes]
+    raw: IO[bytes]
+    name: str
+    head: bytes
+
+    def close(self) -> None:
+        if self.stream is not sys.stdin.buffer:
+            self.stream.close()
+
+
+#: how much of an input's first line sniffing reads (a longer one decides as it begins)
+SNIFF_LIMIT = 1 << 16
+#: inputs opened for sniffing, waiting for their reader's open_input (per path, in order)
+_handed_on: dict[str, list[OpenedInput]] = {}
+
+
+def open_sniffed(path: str) -> OpenedInput:
+    """Open ``path`` once and read its first non-blank line; raises :class:`InputError`."""
+    stream, raw, name = _open(path)
+    read: list[bytes] = []
+    try:
+        while sum(map(len, read)) < SNIFF_LIMIT:
+            line = stream.readline(SNIFF_LIMIT)
+            read.append(line)
+            if not line or line.strip():
+                break
+    except (OSError, EOFError, gzip.BadGzipFile):
+        pass  # the reader meets it again and reports it where it stands
+    consumed = b"".join(read)
+    head = read[-1] if read else b""
+    if consumed:
+        stream = io.BufferedReader(_Prefixed(consumed, stream))  # type: ignore[arg-type]
+    return OpenedInput(path, stream, raw, name, head)
+
+
+def hand_on(opened: OpenedInput) -> None:
+    """The next :func:`open_input` of ``opened.path`` returns this stream (not a new open)."""
+    _handed_on.setdefault(opened.path, []).append(opened)
+
+
+def discard_handed_on() -> None:
+    """Close what was handed on and not opened (a replay that stopped before reading it)."""
+    while _handed_on:
+        for opened in _handed_on.popitem()[1]:
+            opened.close()
+
+
 def open_input(path: str) -> tuple[IO[bytes], IO[bytes], str]:
-    """Open ``path`` (or stdin for ``-``) for binary reading, decompressing gzip.
+    """Open ``path`` (or stdin for ``-``) for binary reading, decompressing gzip; the stream
+    :func:`hand_on` left for it, if any.
 
     Returns (stream to read lines from, underlying raw stream for progress, display name).
     """
+    waiting = _handed_on.get(path)
+    if waiting:
+        opened = waiting.pop(0)
+        if not waiting:
+            del _handed_on[path]
+        return opened.stream, opened.raw, opened.name
+    return _open(path)
+
+
+def _open(path: str) -> tuple[IO[bytes], IO[bytes], str]:
     if path == "-":
         raw: IO[bytes] = sys.stdin.buffer
         name = "<stdin>"
@@ -41,7 +143,11 @@ def open_input(path: str) -> tuple[IO[bytes], IO[bytes], str]:
             raise InputError(f"{path}: cannot open: {exc.strerror}") from None
         name = path
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
-    if buffered.peek(2)[:2] == GZIP_MAGIC:
+    magic = buffered.peek(2)[:2]
+    if len(magic) == 1:  # a pipe's first write may be one byte: wait for the second one
+        magic = buffered.read(2)  # two bytes, or fewer at the end of the input
+        buffered = io.BufferedReader(_Prefixed(magic, buffered))  # type: ignore[arg-type]
+    if magic == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=buffered, mode="rb"), buffered, name  # type: ignore[return-value]
     return buffered, buffered, name
 
@@ -107,7 +213,7 @@ class JsonLinesReplay:
         message = f"{name}:{lineno}: {what}"
         if self.strict:
             raise InputError(message)
-        print(f"memwarden: {message}", file=self.err)
+        print(f"memwarden: {printable(message)}", file=self.err)  # quotes the input
 
 
 def _tell(raw: IO[bytes]) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import yaml
 
+from memwarden.core.located_yaml import YamlLocationError, check_printable, locate
 from memwarden.rules.capsule8.model import (
     DEFAULT_PRIORITY,
     LIST_TYPES,
@@ -35,14 +36,13 @@ _NULL_TAG = "tag:yaml.org,2002:null"
 def compose(name: str, source: str) -> yaml.Node | None:
     """The file's one YAML document node (None when empty); raises located RulesError."""
     try:
+        check_printable(source, name)  # else PyYAML reports a character offset
         docs = [d for d in compose_documents(source)
                 if d is not None and not (isinstance(d, yaml.ScalarNode) and d.tag == _NULL_TAG)]
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Where(name, mark.line + 1, mark.column + 1) if mark else Where(name)
-        raise RulesError(where, f"YAML syntax error: {exc.problem or exc}") from None
-    except yaml.YAMLError as exc:
-        raise RulesError(Where(name), f"YAML syntax error: {exc}") from None
+    except (YamlLocationError, yaml.YAMLError, RecursionError) as exc:
+        loc = locate(exc, source, name)
+        raise RulesError(Where(name, loc.line, loc.col), f"YAML syntax error: {loc.problem}"
+                         ) from None
     if len(docs) > 1:
         raise RulesError(_at(name, docs[1]), "a Capsule8 policy file holds one YAML document")
     return docs[0] if docs else None

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from memwarden.core.located_yaml import YamlLocationError, check_printable, locate
 from memwarden.rules.falco.errors import LoadWarning, RulesError, Where
 from memwarden.rules.falco.source import CondText, Locator, compose_documents, line_col, to_python
 
@@ -285,14 +286,12 @@ class _FileReader:
 
     def read(self) -> None:
         try:
+            check_printable(self.source, self.name)  # else an offset, not a line:col
             docs = compose_documents(self.source)
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            where = Where(self.name, mark.line + 1, mark.column + 1) if mark else Where(
-                self.name)
-            raise RulesError(where, f"YAML syntax error: {exc.problem or exc}") from None
-        except yaml.YAMLError as exc:
-            raise RulesError(Where(self.name), f"YAML syntax error: {exc}") from None
+        except (YamlLocationError, yaml.YAMLError, RecursionError) as exc:
+            loc = locate(exc, self.source, self.name)
+            raise RulesError(Where(self.name, loc.line, loc.col),
+                             f"YAML syntax error: {loc.problem}") from None
         for doc in docs:
             if doc is None or _is_null(doc):
                 continue
