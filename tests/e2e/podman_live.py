@@ -125,10 +125,13 @@ def podman_run(*args: str, labels: dict[str, str] | None = None, check: bool = T
 
 
 class Memwarden:
-    """``python -m memwarden run ARGS`` with stderr collected as it arrives."""
+    """``python -m memwarden run ARGS`` (or ``command``) with stderr collected as it
+    arrives."""
 
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "memwarden", "run", *args],
+    def __init__(self, *args: str, command: list[str] | None = None) -> None:
+        argv = command if command is not None else [sys.executable, "-m", "memwarden", "run",
+                                                     *args]
+        self.proc = subprocess.Popen(argv,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         self.err = b""
