@@ -10,8 +10,8 @@ of its own:
   in the cache waits at most ``wait`` seconds for the lookup, then goes out with the id alone
   (``container_lookup_late`` counts it);
 - cached by full id (bounded, oldest first out) and filled ahead of time from the runtime's
-  event stream (``/events``: a container's ``start`` is looked up at once), so that a
-  ``--rm`` container that has gone by the time its finding is written is still named;
+  event stream (``/events``: a container's ``create`` and ``start`` are looked up at once),
+  so that a ``--rm`` container that has gone by the time its finding is written is still named;
 - a runtime that is down or absent leaves findings with the id alone: one warning, then only
   ``container_runtime_errors`` counts, and the socket is tried again after ``RETRY_S``.
 
@@ -133,7 +133,7 @@ class DockerApiClient:
 
     kind = "docker-api"
 
-    def __init__(self, path: str, timeout: float = 2.0) -> None:
+    def __init__(self, path: str, timeout: float = 5.0) -> None:
         self.path = path
         self.timeout = timeout
         self._runtime = ""
@@ -215,10 +215,12 @@ class DockerApiClient:
             pod_uid=labels.get(K8S_POD_UID, ""))
 
     def watch(self, on_start: Any, stop: threading.Event) -> None:
-        """Call ``on_start(id)`` for every container the runtime starts, until ``stop`` or
-        the stream breaks (raises :class:`RuntimeUnavailable`)."""
+        """Call ``on_start(id)`` for every container the runtime creates or starts (a
+        ``--rm`` container may be gone soon after: asking at create gives the lookup the
+        container's whole life), until ``stop`` or the stream breaks (raises
+        :class:`RuntimeUnavailable`)."""
         filters = urllib.parse.quote(json.dumps({"type": ["container"],
-                                                 "event": ["start"]}))
+                                                 "event": ["create", "start"]}))
         conn = _UnixHTTPConnection(self.path, None)  # type: ignore[arg-type]
         try:
             conn.request("GET", f"/events?filters={filters}")
