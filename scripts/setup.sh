@@ -4,7 +4,8 @@
 #   bash scripts/setup.sh          what `memwarden run` needs
 #   bash scripts/setup.sh --dev    plus what the tests and benchmarks need (auditd, gcc, make;
 #                                  chromium + chromium-driver for the findings-console browser
-#                                  tests, nats-server for the fleet tests)
+#                                  tests, nats-server for the fleet tests, podman + runc +
+#                                  busybox-static for the live container tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,8 @@ fi
 
 packages=(python3 python3-venv python3-pip clang llvm libbpf-dev bpftool libelf1 zlib1g)
 if [ "$dev" = 1 ]; then
-  packages+=(auditd gcc make util-linux systemd openssl chromium chromium-driver nats-server)
+  packages+=(auditd gcc make util-linux systemd openssl chromium chromium-driver nats-server
+            podman runc busybox-static)
 fi
 missing=()
 for p in "${packages[@]}"; do

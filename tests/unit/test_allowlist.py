@@ -227,3 +227,15 @@ def test_signatures_show_uses_the_config_file_s_allowlists_unless_flags_replace_
     page = memwarden("signatures", "show", "--config", str(cfg), "--allowlist", str(other),
                      "MW-1006").stdout.decode()
     assert "user 4343" in page and "user 4242" not in page
+
+
+def test_an_entry_by_kubernetes_namespace_matches_the_enriched_pod() -> None:
+    e = entry(pod_namespaces=["kube-*", "monitoring"])
+    in_pod = ev(cid=CID, image="agent:1")
+    in_pod.data["kubernetes"] = {"podName": "agent-x", "podNamespace": "kube-system"}
+    other = ev(cid=CID)
+    other.data["kubernetes"] = {"podName": "web", "podNamespace": "shop"}
+    assert e.matches(in_pod) and not e.matches(other) and not e.matches(ev())
+    parsed = parse_text("global:\n  - pod_namespace: [monitoring]\n", "f.yaml")
+    assert parsed.global_entries[0].pod_namespaces == ("monitoring",)
+    assert parsed.global_entries[0].matches(other) is False

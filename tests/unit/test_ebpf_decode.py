@@ -190,3 +190,15 @@ def test_lost_events_event() -> None:
     assert ev.name == L.LOST_EVENTS
     assert args(ev) == {"lost": 17, "cpu": 1}
     assert ev.data["processorId"] == 1 and ev.data["hostName"] == "host"
+
+
+def test_the_kernel_container_init_flag_makes_the_origin_container_init() -> None:
+    body = L.BODY_FILE.pack(131, 0, 1, 0o100001, 0o100644, 0)
+    cg = b"libpod-" + CID.encode() + b"/libpod_parent"
+    init = decode(record(L.KIND_FILE_OPEN, body, (b"/proc/sys/x",), cgroup=cg,
+                         flags=L.F_CONTAINER_INIT))
+    started = decode(record(L.KIND_FILE_OPEN, body, (b"/proc/sys/x",), cgroup=cg))
+    host = decode(record(L.KIND_FILE_OPEN, body, (b"/proc/sys/x",), flags=L.F_CONTAINER_INIT))
+    assert init is not None and started is not None and host is not None
+    assert init.data["contextFlags"]["containerStarted"] is False
+    assert (init.origin, started.origin, host.origin) == ("container-init", "container", "host")

@@ -23,6 +23,7 @@ from memwarden.core.text import printable
 from memwarden.engine.allowlist import AllowlistError
 from memwarden.engine.allowlist import load_for as load_allowlist_for
 from memwarden.engine.dispatch import Engine
+from memwarden.enrich.containers import ContainerResolver, build_resolver
 from memwarden.outputs.fanout import Outputs, open_outputs
 from memwarden.signatures import BUILTIN_SIGNATURES, UnknownSignatureError, find_signature
 from memwarden.signatures import load_builtin as load_builtin_signatures
@@ -113,6 +114,8 @@ class Runtime:
     outputs: Outputs
     operations: Operations | None = None
     err: IO[str] = field(default_factory=lambda: sys.stderr)
+    #: container metadata for live findings (None: replay, or ``containers.enabled: false``)
+    containers: ContainerResolver | None = None
 
     def stats(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """The counters ``--stats`` prints: the engine's, the outputs' and reloads', then
@@ -120,12 +123,30 @@ class Runtime:
         d: dict[str, Any] = self.engine.stats.as_dict()
         if self.operations is not None:
             d.update(self.operations.stats_extra())
+        if self.containers is not None:
+            d.update(self.containers.stats.as_dict())
         if extra:
             d.update(extra)
         return d
 
     def close(self) -> None:
+        if self.containers is not None:
+            self.containers.close()
         self.outputs.close()
+
+
+def start_containers(settings: Settings, err: IO[str]) -> ContainerResolver | None:
+    """The container metadata resolver of a live command (None when turned off); says once
+    when no runtime socket is there to ask."""
+    if not settings.containers.enabled:
+        return None
+    resolver = build_resolver(settings.containers.sockets, wait=settings.containers.wait,
+                              err=err)
+    if not resolver.clients:
+        print("memwarden: warning: no container runtime socket found (docker, podman; "
+              "containers.sockets in the config names others): findings from containers "
+              "carry the container id only", file=err, flush=True)
+    return resolver
 
 
 def build_runtime(settings: Settings, *, source: SettingsSource | None = None,
@@ -141,8 +162,10 @@ def build_runtime(settings: Settings, *, source: SettingsSource | None = None,
     except BaseException:
         outputs.close(0.0)
         raise
-    engine = Engine(detection.detectors, sink=outputs, allowlist=detection.allowlist)
-    runtime = Runtime(settings, engine, outputs, err=err)
+    containers = start_containers(settings, err) if live else None
+    engine = Engine(detection.detectors, sink=outputs, allowlist=detection.allowlist,
+                    enrich=containers.enrich if containers is not None else None)
+    runtime = Runtime(settings, engine, outputs, err=err, containers=containers)
     if not operations:
         return runtime
 

@@ -49,6 +49,10 @@ Keys::
       batch: 64                     # consumers: messages per fetch (record: 4x events/message)
       buffer_dir: /var/lib/memwarden/nats   # on-disk buffer while the server is down
       buffer_max_mb: 64             # its bound; only what overflows it is dropped (counted)
+    containers:                     # container metadata on live findings (docs/containers.md)
+      enabled: true                 # ask the container runtime (run/record only, never replay)
+      sockets: []                   # Docker-API sockets (docker, podman); [] = discover
+      wait: 0.5                     # seconds a container's first finding waits for its lookup
 """
 
 from __future__ import annotations
@@ -96,6 +100,15 @@ class UiSettings:
 
 
 @dataclass
+class ContainerSettings:
+    """Container runtime metadata (config ``containers:``)."""
+
+    enabled: bool = True
+    sockets: list[str] = field(default_factory=list)
+    wait: float = 0.5
+
+
+@dataclass
 class Settings:
     """The effective configuration (defaults, then the file, then the flags)."""
 
@@ -111,6 +124,7 @@ class Settings:
     file_mode: int = DEFAULT_FILE_MODE
     delivery: Delivery = field(default_factory=Delivery)
     ui: UiSettings = field(default_factory=UiSettings)
+    containers: ContainerSettings = field(default_factory=ContainerSettings)
     #: output spec -> bearer token an HTTP output sends (never printed by ``config show``)
     output_tokens: dict[str, str] = field(default_factory=dict)
     source: str | None = None  # the file it came from, if any
@@ -134,6 +148,9 @@ class Settings:
                    "db": self.ui.db, "retention": self.ui.retention,
                    "max_db_mb": self.ui.max_db_mb},
             "nats": self.delivery.nats.as_dict(),
+            "containers": {"enabled": self.containers.enabled,
+                           "sockets": list(self.containers.sockets),
+                           "wait": self.containers.wait},
         }
 
     def output_delivery(self) -> Delivery:
@@ -218,7 +235,7 @@ MAX_RETRIES = 1000
 MAX_SECONDS = 86_400.0
 
 TOP_KEYS = ("format", "outputs", "rules", "allowlists", "signatures", "metrics", "stats",
-            "file_mode", "delivery", "ui", "nats")
+            "file_mode", "delivery", "ui", "nats", "containers")
 
 
 def parse_settings(data: Any, where: str) -> Settings:
@@ -311,6 +328,14 @@ def parse_settings(data: Any, where: str) -> Settings:
                                         minimum=0.01))
     if top.get("nats") is not None:
         _parse_nats(r, top["nats"], d)
+    containers = r.mapping(top.get("containers"), "containers")
+    r.known(containers, "containers", ("enabled", "sockets", "wait"))
+    if "enabled" in containers:
+        s.containers.enabled = r.boolean(containers["enabled"], "containers.enabled")
+    s.containers.sockets = r.strings(containers.get("sockets"), "containers.sockets")
+    if "wait" in containers:
+        s.containers.wait = float(r.number(containers["wait"], "containers.wait",
+                                           integer=False, minimum=0))
     return s
 
 

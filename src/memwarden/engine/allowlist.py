@@ -2,9 +2,9 @@
 
 Legitimate programs do what the signatures look for (a debugger attaches, the core handler
 writes dumps, coredumpctl reads them). An allowlist entry names such a program by executable
-path, process name, user, container id or image, optionally narrowed to the paths the event
-concerns; a finding whose process matches an entry in force for its detector is not reported
-(and is counted in ``findings_allowlisted``).
+path, process name, user, container id or image, Kubernetes namespace, optionally narrowed to
+the paths the event concerns; a finding whose process matches an entry in force for its
+detector is not reported (and is counted in ``findings_allowlisted``).
 
 The defaults ship in ``memwarden/data/allowlist.yaml``; user files (``--allowlist FILE``) add
 their entries, in order, and ``use_defaults: false`` in any of them drops the defaults. The
@@ -34,7 +34,8 @@ COMM_LEN = 15
 
 DEFAULTS_SOURCE = "memwarden/data/allowlist.yaml"
 
-ENTRY_KEYS = ("executable", "process_name", "user", "container", "image", "path", "reason")
+ENTRY_KEYS = ("executable", "process_name", "user", "container", "image", "pod_namespace",
+              "path", "reason")
 CRITERIA = ENTRY_KEYS[:-1]
 TOP_KEYS = ("use_defaults", "global", "signatures")
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -70,12 +71,15 @@ class AllowEntry:
     reason: str = ""
     where: str = ""  # file:line of the entry
     _tests: tuple[Callable[[Event], bool], ...] = field(default=(), repr=False)
+    #: Kubernetes namespaces (globs): from the kubelet's labels, on live findings the
+    #: container runtime's answer (memwarden.enrich.containers), replayed: the stream's
+    pod_namespaces: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, where: str = "", reason: str = "", *, executables: Sequence[str] = (),
               process_names: Sequence[str] = (), users: Sequence[int | str] = (),
               containers: Sequence[str] = (), images: Sequence[str] = (),
-              paths: Sequence[str] = ()) -> AllowEntry:
+              paths: Sequence[str] = (), pod_namespaces: Sequence[str] = ()) -> AllowEntry:
         uids: list[int] = []
         unknown: list[str] = []
         for u in users:
@@ -103,6 +107,15 @@ class AllowEntry:
         if images:
             image = _glob_matcher(images)
             tests.append(lambda e: bool(e.container_image) and image(e.container_image))
+        if pod_namespaces:
+            namespace = _glob_matcher(pod_namespaces)
+
+            def namespace_test(e: Event) -> bool:
+                k = e.data.get("kubernetes")
+                ns = k.get("podNamespace") if isinstance(k, dict) else None
+                return isinstance(ns, str) and bool(ns) and namespace(ns)
+
+            tests.append(namespace_test)
         if paths:
             path = _glob_matcher(paths)
 
@@ -117,7 +130,8 @@ class AllowEntry:
         if not tests:
             raise ValueError("an allowlist entry needs at least one of " + ", ".join(CRITERIA))
         return cls(tuple(executables), names, tuple(uids), tuple(unknown), tuple(containers),
-                   tuple(images), tuple(paths), reason, where, tuple(tests))
+                   tuple(images), tuple(paths), reason, where, tuple(tests),
+                   tuple(pod_namespaces))
 
     def matches(self, event: Event) -> bool:
         return all(test(event) for test in self._tests)
@@ -129,7 +143,7 @@ class AllowEntry:
                               ("user", tuple(str(u) for u in self.uids)
                                + tuple(f"{u} (no such user here)" for u in self.unknown_users)),
                               ("container", self.containers), ("image", self.images),
-                              ("path", self.paths)):
+                              ("pod_namespace", self.pod_namespaces), ("path", self.paths)):
             if values:
                 parts.append(f"{label} {' | '.join(values)}")
         text = ", ".join(parts)
@@ -338,7 +352,7 @@ class _Walker:
                     raise self.fail(vnode, k, f"expected an absolute path or a glob, got {v!r}")
             kwargs[{"executable": "executables", "process_name": "process_names",
                     "user": "users", "container": "containers", "image": "images",
-                    "path": "paths"}[name]] = values
+                    "pod_namespace": "pod_namespaces", "path": "paths"}[name]] = values
         try:
             reason = fields["reason"][1] if "reason" in fields else ""
             return AllowEntry.build(where, reason, **kwargs)

@@ -83,12 +83,16 @@ class Engine:
 
     def __init__(self, detectors: Iterable[Detector] = (), sink: FindingSink | None = None,
                  err=None, allowlist: Allowlist | None = None,
-                 stats: Stats | None = None) -> None:
+                 stats: Stats | None = None,
+                 enrich: Callable[[Finding], None] | None = None) -> None:
         # ``stats``: counters shared with other engines (one per source host in a consumer)
         self.stats = stats if stats is not None else Stats()
         self.sink = sink
         #: exemptions applied to findings (never to events): swap the attribute to reload
         self.allowlist = allowlist
+        #: fills a finding's event before the allowlist sees it (container metadata): called
+        #: for findings only, so events that raise nothing never pay for it
+        self.enrich = enrich
         self._counts = self.stats.events_by_name
         self._err = err if err is not None else sys.stderr
         self._reported: set[str] = set()
@@ -218,6 +222,12 @@ class Engine:
                 continue
             if result:
                 found.extend(result)
+        if found and self.enrich is not None:
+            for f in found:
+                try:
+                    self.enrich(f)
+                except Exception as exc:  # enrichment never costs a finding
+                    self._detector_failed("enrich", event, exc)
         if found and self.allowlist:
             found = self._drop_allowlisted(found)
         if found:

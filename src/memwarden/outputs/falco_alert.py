@@ -3,11 +3,17 @@
 
 ``output`` is Falco's line: ``HH:MM:SS.nnnnnnnnn: Priority message`` (local time, as Falco
 prints it); ``time`` is the event time in RFC 3339 UTC with nanoseconds.
+
+``hostname`` is the node's, as Falco's is: an event's ``hostName`` is the UTS name of the
+process, which inside a container is the container's hostname, so a container's finding is
+named by the node memwarden runs on (``FALCO_HOSTNAME`` overrides it, as in Falco); a host
+event's ``hostName`` is the node's own (and, replayed, the recording node's).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import socket
 from functools import lru_cache
 from typing import Any
@@ -19,11 +25,15 @@ from memwarden.rules.falco.detector import PRIORITY_OF_SEVERITY, PRIORITY_TEXT
 #: what a built-in signature's alert lists in output_fields: Falco field -> how to read it
 _SIGNATURE_FIELDS = ("evt.type", "proc.pid", "proc.name", "proc.exepath", "user.uid",
                      "container.id")
+#: added for a finding from a container
+_CONTAINER_FIELDS = ("container.full_id", "container.name", "container.image.repository",
+                     "container.image.tag", "container.image.digest", "k8s.ns.name",
+                     "k8s.pod.name", "k8s.pod.uid")
 
 
 @lru_cache(maxsize=1)
 def _hostname() -> str:
-    return socket.gethostname()
+    return os.environ.get("FALCO_HOSTNAME") or socket.gethostname()
 
 
 def _clock(ns: int) -> str:
@@ -47,7 +57,8 @@ def falco_alert(finding: Finding) -> dict[str, Any]:
         message, fields = _signature_output(finding)
         source = "syscall"
     return {
-        "hostname": ev.data.get("hostName") or _hostname(),
+        "hostname": (_hostname() if ev.container_id else ev.data.get("hostName"))
+        or _hostname(),
         "output": f"{_clock(ts)}: {priority} {message}",
         "output_fields": fields,
         "priority": priority,
@@ -65,6 +76,9 @@ def _signature_output(finding: Finding) -> tuple[str, dict[str, Any]]:
     fields: dict[str, Any] = {}
     for name in _SIGNATURE_FIELDS:
         fields[name] = FIELDS[name].getter(None)(ev)
+    if ev.container_id:
+        for name in _CONTAINER_FIELDS:
+            fields[name] = FIELDS[name].getter(None)(ev)
     path = ev.arg("pathname")
     if isinstance(path, str):
         fields["fd.name"] = path

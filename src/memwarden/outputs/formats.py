@@ -49,7 +49,13 @@ def format_table(finding: Finding) -> bytes:
     for key, value in finding.data.items():
         detail_parts.append(f"{key}={value}")
     if ev.container_id:
-        detail_parts.append(f"container={ev.container_id[:12]}")
+        c = ev.data.get("container") or {}
+        detail_parts.append(f"container={c.get('name') or ev.container_id[:12]}")
+        if c.get("image"):
+            detail_parts.append(f"image={c['image']}")
+        pod = ev.data.get("kubernetes") or {}
+        if pod.get("podName"):
+            detail_parts.append(f"pod={pod.get('podNamespace', '')}/{pod['podName']}")
     line = (f"{when:<15} {sev:<8} {finding.metadata.id:<10} {finding.metadata.event_name:<24} "
             f"{ev.host_pid:>7} {ev.uid:>5} {ev.process_name:<16} {' '.join(detail_parts)}")
     # every field may come from the traced process (comm, paths): one line, no escapes

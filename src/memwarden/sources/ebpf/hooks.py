@@ -42,6 +42,11 @@ TEST_OBJECT = "memwarden_test.bpf.o"
 TEST_PROGRAMS = ("mw_test_file_hook",)
 
 
+#: programs attached whatever the detectors need: the container state behind Tracee's
+#: ``container-init`` origin (a map update per cgroup mkdir and per exec)
+ALWAYS_PROGRAMS = ("mw_cgroup_mkdir", "mw_container_exec")
+
+
 def programs_for(kind: int, mode: str, available: set[str]) -> list[str]:
     names = OPEN_PROGRAMS[mode] if kind == L.KIND_FILE_OPEN else KIND_PROGRAMS.get(kind, ())
     return [n for n in names if n in available]
@@ -50,6 +55,7 @@ def programs_for(kind: int, mode: str, available: set[str]) -> list[str]:
 def mode_programs(mode: str, available: set[str]) -> set[str]:
     """Every program a sensor in ``mode`` loads (attaching is per enabled kind)."""
     out = {n for n in OPEN_PROGRAMS[mode] if n in available}
+    out.update(n for n in ALWAYS_PROGRAMS if n in available)
     for names in KIND_PROGRAMS.values():
         out.update(n for n in names if n in available)
     return out

@@ -122,6 +122,17 @@ struct {
 	__type(value, struct mw_counters);
 } mw_counters SEC(".maps");
 
+/* cgroups (v2 ids) made since the sensor started in which nothing has exec'd yet: a
+ * container's runtime init (runc init) runs there until it execs the entrypoint. Filled by
+ * mw_cgroup_mkdir, emptied by mw_container_exec; records from such a cgroup carry
+ * MW_F_CONTAINER_INIT. Containers older than the sensor are never in it: started. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, u64);
+	__type(value, u8);
+} mw_cg_init SEC(".maps");
+
 /* -- small helpers ------------------------------------------------------------------------- */
 
 struct mw_ctx {
@@ -477,6 +488,8 @@ static __always_inline struct mw_evbuf *mw_record_begin(u32 kind, struct task_st
 	e->r.h.kind = kind;
 	e->r.h.retval = ret;
 	e->r.h.syscall_nr = nr;
+	if (bpf_map_lookup_elem(&mw_cg_init, &e->r.h.cgroup_id))
+		flags |= MW_F_CONTAINER_INIT;
 	e->r.h.flags = flags;
 	return e;
 }
@@ -955,6 +968,37 @@ MW_SYS_EXIT(process_vm_readv, mw_syscall_exit, MW_KIND_PROCESS_VM_READV)
 MW_SYS_EXIT(process_vm_writev, mw_syscall_exit, MW_KIND_PROCESS_VM_WRITEV)
 
 /* -- process lifecycle ------------------------------------------------------------------------ */
+
+/* -- container state (always attached; one map update per cgroup mkdir and per exec) -------- */
+
+SEC("tp_btf/cgroup_mkdir")
+int BPF_PROG(mw_cgroup_mkdir, struct cgroup *cgrp, const char *path)
+{
+	if (BPF_CORE_READ(cgrp, root, hierarchy_id) != 0) /* the v2 hierarchy only */
+		return 0;
+	u64 id = BPF_CORE_READ(cgrp, kn, id);
+	u8 one = 1;
+	bpf_map_update_elem(&mw_cg_init, &id, &one, BPF_ANY);
+	return 0;
+}
+
+/* The first exec in the cgroup starts the container, except runc init re-executing itself
+ * from a sealed memfd copy (its CVE-2019-5736 guard): that exec races with the runtime moving
+ * it into the cgroup, and runs the runtime again, not the entrypoint. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(mw_container_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	u64 id = bpf_get_current_cgroup_id();
+	if (!bpf_map_lookup_elem(&mw_cg_init, &id))
+		return 0;
+	char name[6] = {};
+	const unsigned char *dn = BPF_CORE_READ(bprm, file, f_path.dentry, d_name.name);
+	if (dn && bpf_probe_read_kernel(name, sizeof(name), dn) == 0 && name[0] == 'm' &&
+	    name[1] == 'e' && name[2] == 'm' && name[3] == 'f' && name[4] == 'd' && name[5] == ':')
+		return 0;
+	bpf_map_delete_elem(&mw_cg_init, &id);
+	return 0;
+}
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(mw_sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)

@@ -182,9 +182,14 @@ struct cgroup_subsys_state {
 	struct cgroup *cgroup;
 };
 
+struct cgroup_root {
+	int hierarchy_id;
+};
+
 struct cgroup {
 	int level;
 	struct kernfs_node *kn;
+	struct cgroup_root *root;
 };
 
 struct css_set {

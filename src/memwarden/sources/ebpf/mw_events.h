@@ -56,6 +56,9 @@ enum mw_slot {
 #define MW_F_B_UNNORMALISED   0x0004 /* same for slot B */
 #define MW_F_LSM_HOOK         0x0008 /* produced by an LSM/fentry hook (no return value yet) */
 #define MW_F_A_UNFILTERED     0x0010 /* a path could not be judged by the kernel filter */
+#define MW_F_CONTAINER_INIT   0x0020 /* the task's cgroup was made since the sensor started and
+				      * nothing in it has exec'd yet: a container's runtime init
+				      * before the entrypoint (Tracee's "container-init") */
 
 struct mw_header {
 	u64 ts;          /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */

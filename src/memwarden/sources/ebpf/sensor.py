@@ -253,7 +253,11 @@ class EbpfSensor:
             print(f"memwarden: {w}", file=self.err)
 
     def _attach_for(self, plan: FilterPlan) -> None:
-        """Attach the programs of every enabled kind that are not attached yet."""
+        """Attach the programs of every enabled kind that are not attached yet (and the
+        container state programs, always)."""
+        for name in H.ALWAYS_PROGRAMS:
+            if name in self._programs and name not in self._links:
+                self._links[name] = self._obj.attach(name)
         for kind in sorted(plan.enabled):
             for name in H.programs_for(kind, self.mode, self._programs):
                 if name not in self._links:

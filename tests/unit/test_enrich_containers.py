@@ -1,0 +1,195 @@
+"""The container metadata resolver against a Docker-API server on a real unix socket: inspect
+(container, image), the event stream's prefetch, the cache, a runtime that is down (one
+warning, counted), the finding's event filled for Tracee's and Falco's formats."""
+
+from __future__ import annotations
+
+import io
+import json
+import socketserver
+import threading
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import orjson
+import pytest
+
+from memwarden.core.event import Event, Finding
+from memwarden.enrich.containers import (
+    ContainerResolver,
+    DockerApiClient,
+    discover_sockets,
+    enrich_event,
+)
+from memwarden.outputs.formats import format_falco, format_table, format_tracee
+from memwarden.signatures import find_signature
+
+CID = "ab" * 32
+IMAGE_ID = "cd" * 32
+INSPECT = {
+    "Id": CID, "Name": "/web-1", "Image": f"sha256:{IMAGE_ID}",
+    "Config": {"Image": "registry.example:5000/shop/web:2.1",
+               "Labels": {"io.kubernetes.pod.name": "web-7d4f9",
+                          "io.kubernetes.pod.namespace": "shop",
+                          "io.kubernetes.pod.uid": "uid-1", "app": "web"}},
+    "HostConfig": {"Privileged": True},
+    "Mounts": [{"Source": "/srv/data", "Destination": "/data"}],
+    "State": {"StartedAt": "2026-12-01T10:00:00.123456789Z"},
+}
+IMAGE = {"Id": f"sha256:{IMAGE_ID}",
+         "RepoDigests": ["registry.example:5000/shop/web@sha256:" + "ef" * 32]}
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    hits: list[str]
+    events: list[str]
+    events_ready: threading.Event
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def address_string(self) -> str:
+        return "unix"
+
+    def do_GET(self) -> None:  # noqa: N802
+        srv: _Server = self.server  # type: ignore[assignment]
+        srv.hits.append(self.path)
+        if self.path.startswith("/events"):
+            self.send_response(200)
+            self.send_header("Server", "Libpod/4.3.1 (linux)")
+            self.end_headers()
+            srv.events_ready.set()
+            for cid in srv.events:
+                self.wfile.write(json.dumps({"Type": "container", "Action": "start",
+                                             "Actor": {"ID": cid}}).encode() + b"\n")
+                self.wfile.flush()
+            threading.Event().wait(5)
+            return
+        body: object | None = None
+        if self.path == f"/containers/{CID}/json":
+            body = INSPECT
+        elif self.path.startswith("/images/"):
+            body = IMAGE
+        elif self.path == "/containers/json":
+            body = []
+        self.send_response(200 if body is not None else 404)
+        data = json.dumps(body if body is not None else {"message": "no such container"}).encode()
+        self.send_header("Server", "Libpod/4.3.1 (linux)")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture()
+def api(tmp_path: Path):
+    path = str(tmp_path / "api.sock")
+    srv = _Server(path, _Handler)
+    srv.hits, srv.events, srv.events_ready = [], [], threading.Event()
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    yield srv, path
+    srv.shutdown()
+    srv.server_close()
+
+
+def _finding(cid: str = CID) -> Finding:
+    sig = find_signature("proc_mem_access")
+    ev = Event.new("security_file_open", [("pathname", "const char*", "/proc/6/mem")],
+                   containerId=cid, container={"id": cid}, hostName="inside",
+                   hostProcessId=4242, processName="sh",
+                   contextFlags={"containerStarted": True, "isCompat": False})
+    return Finding(sig.metadata, ev, {"target_pid": 6})
+
+
+def test_inspect_reads_name_image_digest_pod_and_runtime(api) -> None:
+    _, path = api
+    info = DockerApiClient(path).inspect(CID)
+    assert info is not None
+    assert (info.name, info.image, info.image_repository, info.image_tag) == (
+        "web-1", "registry.example:5000/shop/web:2.1", "registry.example:5000/shop/web", "2.1")
+    assert info.image_digest == "sha256:" + "ef" * 32 and info.image_id == IMAGE_ID
+    assert info.runtime == "podman" and info.privileged and info.mounts == (("/srv/data",
+                                                                              "/data"),)
+    assert (info.pod_name, info.pod_namespace, info.pod_uid) == ("web-7d4f9", "shop", "uid-1")
+    assert info.start_ts == 1796119200123456789
+    assert DockerApiClient(path).inspect("00" * 32) is None
+
+
+def test_a_finding_is_filled_for_tracee_falco_and_table(api) -> None:
+    _, path = api
+    r = ContainerResolver([DockerApiClient(path)], wait=5, watch=False).start()
+    try:
+        f = _finding()
+        r.enrich(f)
+    finally:
+        r.close()
+    t = orjson.loads(format_tracee(f))
+    assert t["container"]["name"] == "web-1" and t["container"]["imageDigest"].startswith(
+        "sha256:")
+    assert t["kubernetes"]["podName"] == "web-7d4f9" and t["kubernetes"]["podUID"] == "uid-1"
+    a = orjson.loads(format_falco(f))
+    fields = a["output_fields"]
+    assert fields["container.id"] == CID[:12] and fields["container.full_id"] == CID
+    assert fields["container.name"] == "web-1" and fields["k8s.ns.name"] == "shop"
+    assert fields["container.image.tag"] == "2.1"
+    assert a["hostname"] != "inside"  # the node's, not the container's UTS name
+    line = format_table(f).decode()
+    assert "container=web-1" in line and "image=registry.example:5000/shop/web:2.1" in line
+    assert "pod=shop/web-7d4f9" in line
+
+
+def test_the_cache_answers_the_second_lookup_and_what_the_stream_carries_is_kept(api) -> None:
+    srv, path = api
+    r = ContainerResolver([DockerApiClient(path)], wait=5, watch=False).start()
+    try:
+        assert r.lookup(CID) is not None and r.lookup(CID) is not None
+        assert r.stats.container_lookups == 1 and r.stats.container_lookup_hits == 1
+        f = _finding()
+        f.event.data["container"] = {"id": CID, "name": "from-tracee", "image": "img"}
+        enrich_event(f.event, r)
+        assert f.event.data["container"]["name"] == "from-tracee"
+    finally:
+        r.close()
+    assert sum(1 for h in srv.hits if h.startswith("/containers/")) == 1
+
+
+def test_a_start_on_the_event_stream_fills_the_cache_before_any_finding(api) -> None:
+    srv, path = api
+    srv.events.append(CID)
+    r = ContainerResolver([DockerApiClient(path)], wait=0, watch=True).start()
+    try:
+        assert srv.events_ready.wait(5)
+        end = threading.Event()
+        for _ in range(100):
+            if r.cached(CID) is not None:
+                break
+            end.wait(0.05)
+        assert r.cached(CID) is not None and r.cached(CID).name == "web-1"  # type: ignore
+    finally:
+        r.close()
+
+
+def test_a_runtime_that_is_down_leaves_the_id_warns_once_and_counts(tmp_path: Path) -> None:
+    err = io.StringIO()
+    r = ContainerResolver([DockerApiClient(str(tmp_path / "gone.sock"))], wait=5,
+                          watch=False, err=err).start()
+    try:
+        for n in range(3):
+            f = _finding(f"{n:x}" * 64)
+            r.enrich(f)
+            assert f.event.data["container"] == {"id": f"{n:x}" * 64}
+            assert f.event.data["kubernetes"] == {}
+    finally:
+        r.close()
+    assert err.getvalue().count("warning") == 1
+    assert r.stats.container_runtime_errors == 3
+
+
+def test_discovery_takes_configured_sockets_else_existing_defaults(tmp_path: Path) -> None:
+    assert discover_sockets(["/x/y.sock"]) == ["/x/y.sock"]
+    (tmp_path / "run" / "podman").mkdir(parents=True)
+    (tmp_path / "run" / "podman" / "podman.sock").touch()
+    assert discover_sockets((), str(tmp_path)) == [f"{tmp_path}/run/podman/podman.sock"]
