@@ -22,6 +22,7 @@ from memwarden.app.settings import Settings, SettingsSource
 from memwarden.engine.allowlist import AllowlistError
 from memwarden.engine.allowlist import load_for as load_allowlist_for
 from memwarden.engine.dispatch import Engine
+from memwarden.enrich.proctable import ProcessTable
 from memwarden.outputs.fanout import Outputs, open_outputs
 from memwarden.signatures import BUILTIN_SIGNATURES, UnknownSignatureError, find_signature
 from memwarden.signatures import load_builtin as load_builtin_signatures
@@ -90,6 +91,15 @@ def build_detection(settings: Settings, err: IO[str] | None = None) -> Detection
     return Detection(settings, detectors, allowlist)
 
 
+def build_process_table(live: bool) -> ProcessTable:
+    """The process table every event consults lazily: fed by the stream's fork/exec/exit
+    events; live, seeded from /proc first so running processes have their context."""
+    table = ProcessTable(live=live)
+    if live:
+        table.seed_from_proc()
+    return table
+
+
 def open_settings_outputs(settings: Settings) -> Outputs:
     """The outputs the settings name, each in its format; raises :class:`AssemblyError`."""
     try:
@@ -116,6 +126,9 @@ class Runtime:
         """The counters ``--stats`` prints: the engine's, the outputs' and reloads', then
         ``extra`` (a source's own)."""
         d: dict[str, Any] = self.engine.stats.as_dict()
+        table = self.engine.enricher
+        if isinstance(table, ProcessTable):
+            d.update(table.stats_dict())
         if self.operations is not None:
             d.update(self.operations.stats_extra())
         if extra:
@@ -139,7 +152,8 @@ def build_runtime(settings: Settings, *, source: SettingsSource | None = None,
     except BaseException:
         outputs.close(0.0)
         raise
-    engine = Engine(detection.detectors, sink=outputs, allowlist=detection.allowlist)
+    engine = Engine(detection.detectors, sink=outputs, allowlist=detection.allowlist,
+                    enricher=build_process_table(live))
     runtime = Runtime(settings, engine, outputs, err=err)
     if not operations:
         return runtime
