@@ -481,16 +481,14 @@ static __always_inline struct mw_evbuf *mw_record_begin(u32 kind, struct task_st
 	return e;
 }
 
-/* Append pb->buf[start, end) to string slot `slot` (which must be the last one written) at
- * offset off; returns the new offset. */
-static __always_inline u32 mw_append_buf(struct mw_evbuf *e, u32 off, int slot, struct mw_pathbuf *pb,
-					 u32 start, u32 end)
+/* Append pb->buf[start, MW_PATH_MAX) to string slot `slot` (which must be the last one
+ * written) at offset off; returns the new offset. A global function: verified on its own, so
+ * the bounds below are the ones the verifier sees (inlined, clang folded them away). */
+__noinline u32 mw_append_path(struct mw_evbuf *e, u32 off, u32 slot, struct mw_pathbuf *pb, u32 start)
 {
-	if (off > MW_STR_SIZE - MW_PATH_MAX || start >= end || end > MW_PB_SIZE)
+	if (!e || !pb || off > MW_STR_SIZE - MW_PATH_MAX || start >= MW_PATH_MAX || slot >= MW_NSTRINGS)
 		return off;
-	u32 len = end - start;
-	if (len > MW_PATH_MAX)
-		len = MW_PATH_MAX;
+	u32 len = MW_PATH_MAX - start;
 	if (bpf_probe_read_kernel(&e->s[off], len, &pb->buf[start & (MW_PB_SIZE - 1)]))
 		return off;
 	e->r.h.slen[slot] += len;
@@ -1054,7 +1052,7 @@ int BPF_PROG(mw_sched_process_exec, struct task_struct *p, pid_t old_pid, struct
 	struct vfsmount *cwd_m = BPF_CORE_READ(task, fs, pwd.mnt);
 	if (cwd_d) {
 		u32 start = mw_resolve(pb, (u64)cwd_d, (u64)cwd_m);
-		off = mw_append_buf(e, off, MW_S_C, pb, start, MW_PATH_MAX);
+		off = mw_append_path(e, off, MW_S_C, pb, start);
 	}
 	mw_exec_facts(task, &e->r.b.exec);
 	e->r.h.flags |= flags;
