@@ -59,6 +59,8 @@ class ProcessInfo:
     #: refreshes the changing facts (memory, open fds, threads) of a live process; None in
     #: replay, where only the stream speaks
     probe: Callable[[ProcessInfo], None] | None = field(default=None, repr=False)
+    #: the table's lookup by pid (a session or group leader that is not an ancestor)
+    peers: Callable[[int], ProcessInfo | None] | None = field(default=None, repr=False)
     parent: ProcessInfo | None = field(default=None, repr=False)
 
     @property
@@ -122,12 +124,20 @@ class ProcessInfo:
         return found
 
     def session_leader(self) -> ProcessInfo | None:
+        """The process whose pid is the session id, else (Falco's fallback) the eldest
+        ancestor in the same session."""
         if self.sid is None:
             return None
+        eldest = None
         for p in (self, *self.ancestors()):
             if p.pid == self.sid:
                 return p
-        return None
+            if p.sid == self.sid:
+                eldest = p
+        found = self.peers(self.sid) if self.peers is not None else None
+        if found is not None and found.sid == self.sid:
+            return found
+        return eldest
 
     def chain(self, limit: int = 8) -> str:
         """``comm(pid) < parent(pid) < ...`` for people (the table format, reports)."""
@@ -148,5 +158,8 @@ class Enricher(Protocol):
 
     # ``event`` is a memwarden.core.event.Event (which imports this module, hence Any)
     def observe(self, event: Any) -> None: ...
+
+    def observe_dict(self, record: dict[str, Any]) -> None:
+        """The same for a raw record (either Tracee shape) no detector needs as an Event."""
 
     def resolve(self, event: Any) -> ProcessInfo | None: ...

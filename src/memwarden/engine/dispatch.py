@@ -94,6 +94,7 @@ class Engine:
         #: events dispatched (``Event.process``); None: events have no process context
         self.enricher = enricher
         self._resolve = enricher.resolve if enricher is not None else None
+        self._feed_dict = enricher.observe_dict if enricher is not None else None
         self.sink = sink
         #: exemptions applied to findings (never to events): swap the attribute to reload
         self.allowlist = allowlist
@@ -229,10 +230,11 @@ class Engine:
         """A recorded lifecycle event: the enricher sees every one; the detectors those their
         path gate lets through."""
         bound, gate, feed = route
+        if not bound:
+            self._feed_dict(d)  # type: ignore[union-attr]
+            return ()
         event = event_from_dict(d)
         feed(event)  # type: ignore[misc]
-        if not bound:
-            return ()
         if gate is not None and not gate(d):
             self.stats.events_path_filtered += 1
             return ()

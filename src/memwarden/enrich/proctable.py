@@ -26,6 +26,7 @@ from typing import Any
 from memwarden.core.event import Event
 from memwarden.core.process import ProcessInfo
 from memwarden.enrich import procfs
+from memwarden.events.tracee_json import event_from_dict
 
 FEEDS = frozenset({"sched_process_fork", "sched_process_exec", "sched_process_exit"})
 
@@ -80,6 +81,7 @@ class ProcessTable:
         found = procfs.read_all(self.proc_root)
         for info in found:
             info.probe = self._probe
+            info.peers = self.procs.get
             self.procs[info.pid] = info
         for info in found:
             parent = self.procs.get(info.ppid)
@@ -91,6 +93,21 @@ class ProcessTable:
         return len(found)
 
     # -- feeding -----------------------------------------------------------------------------
+    def observe_dict(self, d: dict[str, Any]) -> None:
+        """A raw record no detector selected: a legacy one is read in place (the replay hot
+        path: no validation pass, no copy); anything else goes through the full decoder,
+        which raises ``EventFormatError`` on a bad record as it would for a detector."""
+        args = d.get("args") if "eventName" in d else None
+        if type(args) is list:
+            try:
+                argmap = {a["name"]: a.get("value") for a in args}
+            except (TypeError, KeyError, AttributeError):
+                argmap = None
+            if argmap is not None and type(d["eventName"]) is str:
+                self.observe(Event(d, None, argmap))
+                return
+        self.observe(event_from_dict(d))
+
     def observe(self, ev: Event) -> None:
         """A fork, exec or exit event (either Tracee shape, any source)."""
         ts = ev.timestamp
@@ -124,7 +141,7 @@ class ProcessTable:
                             vpid=_int(ev.arg("child_ns_pid")),
                             vppid=_int(ev.arg("parent_ns_pid")),
                             start_time=_int(ev.arg("start_time")) or ev.timestamp,
-                            probe=self._probe)
+                            probe=self._probe, peers=self.procs.get)
         if parent is not None:
             for attr in _INHERITED:
                 setattr(child, attr, getattr(parent, attr))
@@ -200,6 +217,7 @@ class ProcessTable:
                                start_time=_int(d.get("threadStartTime")), comm=ev.process_name,
                                exe=ev.executable, uid=ev.uid)
         info.probe = self._probe
+        info.peers = self.procs.get
         info.container_id = info.container_id or ev.container_id
         parent = self.procs.get(info.ppid)
         if parent is not None and parent is not info:

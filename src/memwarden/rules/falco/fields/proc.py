@@ -156,6 +156,8 @@ def _vpgid_leader(proc: ProcessInfo) -> ProcessInfo | None:
     for p in (proc, *proc.ancestors()):
         if (p.vpid or p.pid) == proc.vpgid:
             return p
+    if proc.pgid is not None and proc.peers is not None:  # a leader that is not an ancestor
+        return proc.peers(proc.pgid)
     return None
 
 
