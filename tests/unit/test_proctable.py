@@ -193,3 +193,51 @@ def test_seeding_from_proc_links_this_process_to_its_parent():
     assert me.cwd == os.getcwd() and me.argv and me.nthreads >= 1
     assert me.cap_effective is not None and me.gid == os.getgid()
     assert me.exe == os.path.realpath(f"/proc/{os.getpid()}/exe")
+
+
+def test_allowlist_by_ancestor_and_by_cmdline_applies_to_findings():
+    from memwarden.engine.allowlist import AllowEntry, Allowlist
+
+    def findings(entry):
+        engine = Engine(load_rules([SEED]).detectors, sink=(found := []).append,
+                        enricher=ProcessTable(), allowlist=Allowlist([entry]))
+        for ev in chain_events():
+            engine.process_event(ev)
+        return len(found), engine.stats.findings_allowlisted
+
+    assert findings(AllowEntry.build(ancestors=["make"])) == (0, {"Core dump": 1})
+    assert findings(AllowEntry.build(ancestors=["ss*"])) == (0, {"Core dump": 1})
+    assert findings(AllowEntry.build(ancestors=["systemd-coredump"]))[0] == 1
+    assert findings(AllowEntry.build(cmdlines=["dd if=/var/lib/*"]))[0] == 0
+    assert findings(AllowEntry.build(cmdlines=["dd of=*"]))[0] == 1
+
+
+def test_the_table_format_shows_the_parent_chain():
+    from memwarden.outputs.formats import format_table
+
+    engine = Engine(load_rules([SEED]).detectors, sink=(found := []).append,
+                    enricher=ProcessTable())
+    for ev in chain_events():
+        engine.process_event(ev)
+    assert b"chain=dd(400)<make(300)<bash(200)<sshd(100)" in format_table(found[0])
+
+
+def test_signatures_tell_a_parent_from_an_unrelated_process():
+    from memwarden.signatures import load_builtin
+
+    table = ProcessTable()
+    engine = Engine(load_builtin(), sink=(found := []).append, enricher=table)
+    for ev in chain_events()[:-2]:
+        engine.process_event(ev)
+    engine.process_event(exec_(900, 1, "gdb", ["gdb"], T0 + 10))
+    for reader in (300, 900, 100):  # make (dd's parent), an unrelated gdb, sshd (ancestor)
+        ev = open_(reader, 1, "x", "/proc/400/mem", T0 + 11)
+        engine.process_event(ev)
+    rel = [f.data.get("reader_relation") for f in found if f.metadata.id == "TRC-1023"]
+    assert rel == ["parent", "unrelated", "ancestor"]
+    kill = Event.new("kill", [("pid", "pid_t", 400), ("sig", "int", 11)], timestamp=T0 + 12,
+                     hostProcessId=300, hostThreadId=300, processId=300, processName="make",
+                     syscall="kill")
+    engine.process_event(kill)
+    sent = [f for f in found if f.metadata.event_name == "core_dump_signal"]
+    assert sent and sent[-1].data["sender_relation"] == "parent"

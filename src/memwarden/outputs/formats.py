@@ -49,6 +49,9 @@ def format_table(finding: Finding) -> bytes:
         detail_parts.append(f"{key}={value}")
     if ev.container_id:
         detail_parts.append(f"container={ev.container_id[:12]}")
+    proc = ev.process  # the process table's parent chain, when there is one
+    if proc is not None and proc.parent is not None:
+        detail_parts.append(f"chain={proc.chain(4).replace(' ', '')}")
     line = (f"{when:<15} {sev:<8} {finding.metadata.id:<10} {finding.metadata.event_name:<24} "
             f"{ev.host_pid:>7} {ev.uid:>5} {ev.process_name:<16} {' '.join(detail_parts)}\n")
     return line.encode()
