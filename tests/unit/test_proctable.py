@@ -241,3 +241,20 @@ def test_signatures_tell_a_parent_from_an_unrelated_process():
     engine.process_event(kill)
     sent = [f for f in found if f.metadata.event_name == "core_dump_signal"]
     assert sent and sent[-1].data["sender_relation"] == "parent"
+
+
+def test_v1beta1_ancestors_give_replayed_findings_their_chain():
+    from memwarden.events.tracee_json import legacy_to_v1beta1
+
+    ev = open_(400, 300, "dd", "/var/lib/systemd/coredump/core.1", T0)
+    v1 = legacy_to_v1beta1(ev.to_dict("legacy"))
+    v1["workload"]["process"]["ancestors"] = [
+        {"hostPid": 300, "pid": 300, "thread": {"name": "make"}},
+        {"hostPid": 200, "pid": 200, "thread": {"name": "bash"}},
+        {"hostPid": 100, "pid": 100, "thread": {"name": "sshd"}}]
+    engine = Engine(load_rules([SEED]).detectors, sink=(found := []).append,
+                    enricher=ProcessTable())
+    engine.process_json_lines([orjson.dumps(v1)], on_bad=lambda *a: None)
+    assert found[0].event.process.chain() == "dd(400) < make(300) < bash(200) < sshd(100)"
+    f = found[0].data["output_fields"]
+    assert (f["proc.pname"], f["proc.aname[2]"], f["proc.apid[3]"]) == ("make", "bash", 100)

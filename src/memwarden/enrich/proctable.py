@@ -220,11 +220,53 @@ class ProcessTable:
         info.peers = self.procs.get
         info.container_id = info.container_id or ev.container_id
         parent = self.procs.get(info.ppid)
+        if parent is None and ev.raw is not ev.data:
+            parent = self._graft_ancestors(ev.raw)
         if parent is not None and parent is not info:
             info.parent = parent
             parent.nchilds += 1
         self._put(info)
         return info
+
+    def _graft_ancestors(self, raw: dict[str, Any]) -> ProcessInfo | None:
+        """A v1beta1 event names its process's ancestors (``workload.process.ancestors``,
+        parent first): the ones the table lacks are added from there, linked in order.
+        Returns the parent's entry."""
+        try:
+            ancestors = raw["workload"]["process"]["ancestors"]
+        except (KeyError, TypeError):
+            return None
+        if type(ancestors) is not list:
+            return None
+        chain: list[ProcessInfo] = []
+        for a in ancestors[:64]:
+            if type(a) is not dict:
+                break
+            pid = _int(a.get("hostPid", a.get("host_pid")))
+            if not pid:
+                break
+            known = self.procs.get(pid)
+            if known is not None:
+                chain.append(known)
+                break  # the table knows the rest of the chain from here
+            thread = a.get("thread") if type(a.get("thread")) is dict else {}
+            exe = a.get("executable") if type(a.get("executable")) is dict else {}
+            user = a.get("realUser") if type(a.get("realUser")) is dict else {}
+            uid = user.get("id")
+            chain.append(ProcessInfo(pid, vpid=_int(a.get("pid")),
+                                     comm=str(thread.get("name") or ""),
+                                     exe=str(exe.get("path") or ""),
+                                     uid=uid if type(uid) is int else None,
+                                     probe=self._probe, peers=self.procs.get))
+        for child, parent in zip(chain, chain[1:], strict=False):
+            if child.parent is None:
+                child.parent = parent
+                child.ppid = parent.pid
+                parent.nchilds += 1
+        for info in chain:
+            if self.procs.get(info.pid) is not info:
+                self._put(info)
+        return chain[0] if chain else None
 
     def get(self, pid: int) -> ProcessInfo | None:
         return self.procs.get(pid)
