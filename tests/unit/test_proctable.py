@@ -258,3 +258,18 @@ def test_v1beta1_ancestors_give_replayed_findings_their_chain():
     assert found[0].event.process.chain() == "dd(400) < make(300) < bash(200) < sshd(100)"
     f = found[0].data["output_fields"]
     assert (f["proc.pname"], f["proc.aname[2]"], f["proc.apid[3]"]) == ("make", "bash", 100)
+
+
+def test_the_tracee_v1beta1_format_writes_the_ancestors():
+    from memwarden.outputs.formats import FORMATS
+
+    engine = Engine(load_rules([SEED]).detectors, sink=(found := []).append,
+                    enricher=ProcessTable())
+    for ev in chain_events():
+        engine.process_event(ev)
+    out = orjson.loads(FORMATS["tracee-v1beta1"].render(found[0]))
+    proc = out["workload"]["process"]
+    assert proc["hostPid"] == 400 and out["name"] == found[0].metadata.event_name
+    assert [(a["hostPid"], a["thread"]["name"]) for a in proc["ancestors"]] == [
+        (300, "make"), (200, "bash"), (100, "sshd")]
+    assert out["threat"]["properties"]["signatureID"] == "Core dump"

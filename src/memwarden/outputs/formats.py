@@ -1,4 +1,5 @@
-"""Finding formats: ``tracee`` (Tracee's detection event, JSON), ``falco`` (Falco's JSON alert),
+"""Finding formats: ``tracee`` (Tracee's detection event, JSON), ``tracee-v1beta1`` (Tracee's
+current event shape, with the process's ancestors), ``falco`` (Falco's JSON alert),
 ``table`` (one line for people).
 
 A format renders ``Finding -> bytes`` (one line, newline included). :data:`FORMATS` is the one
@@ -16,6 +17,7 @@ import orjson
 
 from memwarden.core.event import Finding
 from memwarden.core.metadata import Severity
+from memwarden.outputs.tracee_v1beta1 import format_tracee_v1beta1
 
 FindingFormatter = Callable[[Finding], bytes]
 
@@ -80,6 +82,7 @@ class FindingFormat:
 #: every format, by name, in the order help texts list them
 FORMATS: dict[str, FindingFormat] = {f.name: f for f in (
     FindingFormat("tracee", format_tracee),
+    FindingFormat("tracee-v1beta1", format_tracee_v1beta1),
     FindingFormat("falco", format_falco),
     FindingFormat("table", format_table, header=TABLE_HEADER,
                   content_type="text/plain; charset=utf-8"),
