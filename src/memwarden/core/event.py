@@ -214,6 +214,14 @@ class Event:
             m = self._argmap = {a["name"]: a.get("value") for a in self.args}
         return m.get(name, default)
 
+    @property
+    def argmap(self) -> dict[str, Any]:
+        """Argument name -> value (built once; do not modify)."""
+        m = self._argmap
+        if m is None:
+            m = self._argmap = {a["name"]: a.get("value") for a in self.args}
+        return m
+
     def has_arg(self, name: str) -> bool:
         self.arg(name)
         return name in self._argmap  # type: ignore[operator]

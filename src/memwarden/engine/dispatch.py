@@ -141,7 +141,8 @@ class Engine:
         return frozenset(self._index)
 
     def wants(self, event_name: str) -> bool:
-        return event_name in self._index
+        """Whether a source should build this event: a detector or the enricher needs it."""
+        return event_name in self._routes
 
     # -- dispatch ---------------------------------------------------------------------------
     def process_dict(self, d: Any) -> Sequence[Finding]:

@@ -35,6 +35,19 @@ _INHERITED = ("comm", "exe", "argv", "cwd", "tty", "sid", "pgid", "vpgid", "uid"
               "euid", "egid", "loginuid", "cap_permitted", "cap_inheritable", "cap_effective",
               "container_id", "exe_writable", "exe_upper_layer", "exe_from_memfd", "env")
 
+
+def _make_inherit():
+    """One generated function copying the inherited facts (a getattr/setattr loop over the
+    names costs about twice as much, per fork)."""
+    body = "".join(f"    c.{a} = p.{a}\n" for a in _INHERITED)
+    namespace: dict[str, Any] = {}
+    exec(compile(f"def inherit(c, p):\n{body}", "<memwarden inherit>", "exec"),  # noqa: S102
+         namespace)
+    return namespace["inherit"]
+
+
+_inherit = _make_inherit()
+
 #: exec arguments (memwarden's probe and the audit source give them) -> ProcessInfo fields
 _EXEC_FACTS = (("cwd", "cwd"), ("loginuid", "loginuid"), ("sid", "sid"), ("pgid", "pgid"),
                ("vpgid", "vpgid"), ("tty", "tty"), ("gid", "gid"), ("euid", "euid"),
@@ -143,8 +156,7 @@ class ProcessTable:
                             start_time=_int(ev.arg("start_time")) or ev.timestamp,
                             probe=self._probe, peers=self.procs.get)
         if parent is not None:
-            for attr in _INHERITED:
-                setattr(child, attr, getattr(parent, attr))
+            _inherit(child, parent)
             child.parent = parent
             parent.nchilds += 1
         else:
@@ -158,13 +170,15 @@ class ProcessTable:
         if info is None:
             return
         info.comm = ev.process_name or info.comm
-        path = ev.arg("pathname")
+        m = ev.argmap
+        path = m.get("pathname")
         info.exe = path if isinstance(path, str) and path else (ev.executable or info.exe)
-        argv = ev.arg("argv")
-        if isinstance(argv, list):
-            info.argv = [str(a) for a in argv]
-        for arg, attr in _EXEC_FACTS:
-            v = ev.arg(arg)
+        argv = m.get("argv")
+        if type(argv) is list:
+            info.argv = argv if all(type(a) is str for a in argv) else [str(a) for a in argv]
+        get = m.get
+        for arg, attr in _EXEC_FACTS:  # memwarden's probe and audit carry them, Tracee not
+            v = get(arg)
             if v is not None and v != "":
                 setattr(info, attr, v)
         uid = ev.data.get("userId")
