@@ -85,6 +85,7 @@ class ProcessTable:
         self.procs: dict[int, ProcessInfo] = {}
         self._exited: deque[ProcessInfo] = deque()
         self._now = 0
+        self._peak = 0  #: entries at the last high-water mark (see _expire)
         self.stats = TableStats()
         self._probe = procfs.refresher(proc_root) if live else None
 
@@ -94,7 +95,7 @@ class ProcessTable:
         found = procfs.read_all(self.proc_root)
         for info in found:
             info.probe = self._probe
-            info.peers = self.procs.get
+            info.peers = self.get
             self.procs[info.pid] = info
         for info in found:
             parent = self.procs.get(info.ppid)
@@ -154,7 +155,7 @@ class ProcessTable:
                             vpid=_int(ev.arg("child_ns_pid")),
                             vppid=_int(ev.arg("parent_ns_pid")),
                             start_time=_int(ev.arg("start_time")) or ev.timestamp,
-                            probe=self._probe, peers=self.procs.get)
+                            probe=self._probe, peers=self.get)
         if parent is not None:
             _inherit(child, parent)
             child.parent = parent
@@ -231,7 +232,7 @@ class ProcessTable:
                                start_time=_int(d.get("threadStartTime")), comm=ev.process_name,
                                exe=ev.executable, uid=ev.uid)
         info.probe = self._probe
-        info.peers = self.procs.get
+        info.peers = self.get
         info.container_id = info.container_id or ev.container_id
         parent = self.procs.get(info.ppid)
         if parent is None and ev.raw is not ev.data:
@@ -271,7 +272,7 @@ class ProcessTable:
                                      comm=str(thread.get("name") or ""),
                                      exe=str(exe.get("path") or ""),
                                      uid=uid if type(uid) is int else None,
-                                     probe=self._probe, peers=self.procs.get))
+                                     probe=self._probe, peers=self.get))
         for child, parent in zip(chain, chain[1:], strict=False):
             if child.parent is None:
                 child.parent = parent
@@ -303,6 +304,14 @@ class ProcessTable:
             if procs.get(info.pid) is info:
                 del procs[info.pid]
                 self.stats.expired += 1
+        n = len(procs)
+        if n > self._peak:
+            self._peak = n
+        elif self._peak > 4096 and n * 8 < self._peak:
+            # a dict never shrinks: after a burst (100k short-lived processes) a fresh copy
+            # gives the memory back, so the table's footprint follows what is alive
+            self.procs = dict(procs)
+            self._peak = n
 
     def _bound(self) -> None:
         procs = self.procs
