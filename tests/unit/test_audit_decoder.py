@@ -300,7 +300,11 @@ def test_signals_ptrace_process_vm_exec_and_abend(tmp_path: Path) -> None:
                               "remote_iov": 0x7FFD0, "riovcnt": 0, "flags": 0}, 4096),
         ("sched_process_exec", {"cmdpath": "/usr/bin/dd", "pathname": "/usr/bin/dd",
                                 "argv": ["dd", "if=/proc/1/mem", "bs=1", "count=1"],
-                                "dev": 0xFE << 20, "inode": 300}, 0),
+                                "dev": 0xFE << 20, "inode": 300, "cwd": "/root",
+                                "loginuid": 1000, "sid": 3, "pgid": None, "vpgid": None,
+                                "tty": None, "gid": 1000, "euid": 1000,
+                                "cap_permitted": None, "cap_inheritable": None,
+                                "cap_effective": None}, 0),
         ("sched_process_exit", {"exit_code": 0x80 | 11, "process_group_exit": True,
                                 "signal": 11, "core_dumped": True}, 0),
     ]

@@ -47,7 +47,8 @@ def test_a_full_file_is_read() -> None:
 
 @pytest.mark.parametrize(("doc", "message"), [
     ({"fromat": "tracee"}, "c.yaml: fromat: unknown key"),
-    ({"format": "json"}, "c.yaml: format: 'json' is not one of tracee, falco, table"),
+    ({"format": "json"},
+     "c.yaml: format: 'json' is not one of tracee, tracee-v1beta1, falco, table"),
     ({"outputs": ["stdout", "htp:/x"]}, "c.yaml: outputs[1]: output 'htp:/x': unknown output"),
     ({"outputs": [{"format": "table"}]}, "c.yaml: outputs[0]: a mapping needs 'output: SPEC'"),
     ({"outputs": [{"output": "stdout", "format": "xml"}]}, "c.yaml: outputs[0].format: 'xml'"),

@@ -85,11 +85,16 @@ def test_non_utf8_strings_are_kept_visible() -> None:
 
 
 def test_exec_fork_exit() -> None:
-    body = L.BODY_FILE.pack(99, 0, 2049, 0, 0o100755, 3)
+    argv = b"/bin/echo\0hello\0world\0"
+    body = L.BODY_EXEC.pack(99, 0, 2049, 0, 0o100755, 3, 0x1FF, 0, 0x3, len(argv), 1000, 7,
+                            8, 8, 34816, 100, 1000)
     ev = decode(record(L.KIND_PROCESS_EXEC, body,
-                       (b"/usr/bin/echo", b"/bin/echo", b"/bin/echo\0hello\0world\0"), nr=59))
+                       (b"/usr/bin/echo", b"/bin/echo", argv + b"/home/u"), nr=59))
     assert args(ev) == {"cmdpath": "/bin/echo", "pathname": "/usr/bin/echo",
-                        "argv": ["/bin/echo", "hello", "world"], "dev": 2049, "inode": 99}
+                        "argv": ["/bin/echo", "hello", "world"], "dev": 2049, "inode": 99,
+                        "cwd": "/home/u", "loginuid": 1000, "sid": 7, "pgid": 8, "vpgid": 8,
+                        "tty": 34816, "gid": 100, "euid": 1000, "cap_permitted": 0x1FF,
+                        "cap_inheritable": 0, "cap_effective": 0x3}
     assert ev.data["syscall"] == "execve"
     body = L.BODY_FORK.pack(2_000, 10, 1, 10, 1, 11, 2, 11, 2)
     ev = decode(record(L.KIND_PROCESS_FORK, body, nr=56))

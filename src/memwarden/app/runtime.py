@@ -24,6 +24,7 @@ from memwarden.engine.allowlist import AllowlistError
 from memwarden.engine.allowlist import load_for as load_allowlist_for
 from memwarden.engine.dispatch import Engine
 from memwarden.enrich.containers import ContainerResolver, build_resolver
+from memwarden.enrich.proctable import ProcessTable
 from memwarden.outputs.fanout import Outputs, open_outputs
 from memwarden.signatures import BUILTIN_SIGNATURES, UnknownSignatureError, find_signature
 from memwarden.signatures import load_builtin as load_builtin_signatures
@@ -92,6 +93,15 @@ def build_detection(settings: Settings, err: IO[str] | None = None) -> Detection
     return Detection(settings, detectors, allowlist)
 
 
+def build_process_table(live: bool) -> ProcessTable:
+    """The process table every event consults lazily: fed by the stream's fork/exec/exit
+    events; live, seeded from /proc first so running processes have their context."""
+    table = ProcessTable(live=live)
+    if live:
+        table.seed_from_proc()
+    return table
+
+
 def open_settings_outputs(settings: Settings) -> Outputs:
     """The outputs the settings name, each in its format; raises :class:`AssemblyError`."""
     try:
@@ -121,6 +131,9 @@ class Runtime:
         """The counters ``--stats`` prints: the engine's, the outputs' and reloads', then
         ``extra`` (a source's own)."""
         d: dict[str, Any] = self.engine.stats.as_dict()
+        table = self.engine.enricher
+        if isinstance(table, ProcessTable):
+            d.update(table.stats_dict())
         if self.operations is not None:
             d.update(self.operations.stats_extra())
         if self.containers is not None:
@@ -164,7 +177,8 @@ def build_runtime(settings: Settings, *, source: SettingsSource | None = None,
         raise
     containers = start_containers(settings, err) if live else None
     engine = Engine(detection.detectors, sink=outputs, allowlist=detection.allowlist,
-                    enrich=containers.enrich if containers is not None else None)
+                    enricher=build_process_table(live),
+                    enrich_finding=containers.enrich if containers is not None else None)
     runtime = Runtime(settings, engine, outputs, err=err, containers=containers)
     if not operations:
         return runtime

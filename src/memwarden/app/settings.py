@@ -12,7 +12,7 @@ the re-read file.
 
 Keys::
 
-    format: tracee                  # --format: tracee, falco, table
+    format: tracee                  # --format: tracee, tracee-v1beta1, falco, table
     outputs: [stdout]               # --output (repeatable); an entry may be a mapping
                                     #   {output: SPEC, format: NAME, bearer_token: TOKEN}
                                     #   (bearer_token_env: VAR reads it from the environment;

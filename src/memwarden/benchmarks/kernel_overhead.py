@@ -9,7 +9,12 @@
 2. **Ring-buffer reading**: the same backlog of records read and decoded through the batched
    memory-mapped reader, and through libbpf's ``ring_buffer__consume`` calling a ctypes
    callback per record.
-3. **Zero-drop rate**: ``memwarden run --all-events`` while a paced generator opens a file at a
+3. **Exec loop** (``--exec-loop``, on by default): fork+execve+waitpid of a tiny program per
+   iteration, pinned, under (a) no monitoring, (b) ``memwarden run`` (which feeds its process
+   table from every fork, exec and exit: argv, cwd and the task's facts copied at exec) and
+   (d) empty programs on the three sched_process_* tracepoints; memwarden's added cost as a
+   multiple of the empty hooks'.
+4. **Zero-drop rate**: ``memwarden run --all-events`` while a paced generator opens a file at a
    given rate for a while; the highest rate with no kernel drop (doubling, then bisecting).
 
     python -m memwarden.benchmarks.kernel_overhead [--iterations N] [--rounds R] [--no-audit]
@@ -37,6 +42,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 LOOP_SOURCE = HERE / "open_loop.c"
+EXEC_LOOP_SOURCE = HERE / "exec_loop.c"
+EMPTY_SCHED = ("mw_empty_sched_exec", "mw_empty_sched_fork", "mw_empty_sched_exit")
 #: Seed 004's auditd rule, verbatim (x86_64; b64).
 SEED_004_RULE = ("-a always,exit -F arch=b64 -S openat -S renameat -S unlinkat -S renameat2 "
                  "-S linkat -F perm=wa -F dir=/var/lib/systemd/coredump -k CORE_DUMP")
@@ -53,12 +60,12 @@ class BenchError(RuntimeError):
     pass
 
 
-def build_loop(workdir: Path) -> Path:
+def build_loop(workdir: Path, source: Path = LOOP_SOURCE) -> Path:
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if cc is None:
         raise BenchError("no C compiler (cc): apt-get install gcc")
-    exe = workdir / "open_loop"
-    subprocess.run([cc, "-O2", "-o", str(exe), str(LOOP_SOURCE)], check=True)
+    exe = workdir / source.stem
+    subprocess.run([cc, "-O2", "-o", str(exe), str(source)], check=True)
     return exe
 
 
@@ -185,7 +192,7 @@ def other_audit_rules() -> list[str]:
 
 
 @contextlib.contextmanager
-def empty_hook() -> Iterator[None]:
+def empty_hook(programs: tuple[str, ...] = ("mw_empty_exit_openat",)) -> Iterator[None]:
     from memwarden.sources.ebpf.libbpf import BpfObject
     from memwarden.sources.ebpf.sensor import BUILD_COMMAND, object_path
 
@@ -194,11 +201,12 @@ def empty_hook() -> Iterator[None]:
         raise BenchError(f"{path} not found: build it with {BUILD_COMMAND}")
     with BpfObject(str(path)) as obj:
         obj.load()
-        link = obj.attach("mw_empty_exit_openat")
+        links = [obj.attach(p) for p in programs]
         try:
             yield
         finally:
-            link.destroy()
+            for link in links:
+                link.destroy()
 
 
 @contextlib.contextmanager
@@ -250,6 +258,38 @@ def report_overhead(results: dict[str, list[float]]) -> dict[str, float]:
         print(f"\nmemwarden adds {added['b']:.0f} ns/op, {added['b'] / added['d']:.2f}x what the "
               f"empty hook adds ({added['d']:.0f} ns/op); target: at most 2x")
     return added
+
+
+def exec_overhead(exe: Path, program: str, iterations: int, rounds: int, cpu: int
+                  ) -> dict[str, list[float]]:
+    """The exec loop under (a), (b) and (d) (empty sched_process_* programs), interleaved."""
+    modes = ["a", "b", "d"]
+    results: dict[str, list[float]] = {m: [] for m in modes}
+    for r in range(rounds):
+        for mode in modes[r % 3:] + modes[:r % 3]:
+            with contextlib.ExitStack() as stack:
+                if mode == "b":
+                    stack.enter_context(MemwardenProcess("-o", "file:/dev/null"))
+                elif mode == "d":
+                    stack.enter_context(empty_hook(EMPTY_SCHED))
+                results[mode].append(run_loop(exe, Path(program), iterations, cpu))
+        line = "  ".join(f"{m}={results[m][-1]:.0f}" for m in modes)
+        print(f"  round {r + 1}/{rounds}: {line} ns/iteration", flush=True)
+    base = results["a"]
+    added = {m: statistics.median(v - b for v, b in zip(results[m], base, strict=True))
+             for m in ("b", "d")}
+    print(f"\n{'condition (exec loop)':<46} {'median':>9} {'added':>9}")
+    labels = {"a": LABELS["a"], "b": "(b) memwarden run (process table fed)",
+              "d": "(d) empty programs on sched_process_*"}
+    for m in modes:
+        shown = "" if m == "a" else f"{added[m]:+8.0f}"
+        print(f"{labels[m]:<46} {statistics.median(results[m]):9.0f} {shown:>9}   "
+              "ns/iteration")
+    floor = max(added["d"], 1.0)
+    print(f"\nexec loop: memwarden adds {added['b']:.0f} ns per fork+exec+exit, "
+          f"{added['b'] / floor:.1f}x what the empty hooks add ({added['d']:.0f} ns), "
+          f"{100 * added['b'] / statistics.median(base):.1f}% of an iteration")
+    return results
 
 
 # -- ring-buffer reading: batched mmap vs libbpf callback ---------------------------------------
@@ -365,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-overhead", action="store_true", help="skip the overhead part")
     ap.add_argument("--no-ring", action="store_true", help="skip the ring-buffer comparison")
     ap.add_argument("--no-rate", action="store_true", help="skip the zero-drop rate search")
+    ap.add_argument("--no-exec-loop", action="store_true", help="skip the exec loop")
+    ap.add_argument("--exec-iterations", type=int, default=3000,
+                    help="fork+exec+wait per exec-loop run")
+    ap.add_argument("--exec-program", default="/bin/true", help="what the exec loop runs")
     ap.add_argument("--rate-seconds", type=float, default=10.0,
                     help="length of each zero-drop trial")
     args = ap.parse_args(argv)
@@ -389,6 +433,12 @@ def main(argv: list[str] | None = None) -> int:
                 results = overhead(exe, target, args.iterations, args.rounds, cpu,
                                    not args.no_audit)
                 report_overhead(results)
+            if not args.no_exec_loop:
+                loop = build_loop(work, EXEC_LOOP_SOURCE)
+                print(f"\nfork+execve({args.exec_program})+waitpid, {args.exec_iterations:,} "
+                      f"per run, pinned to CPU {cpu}, {args.rounds} interleaved rounds",
+                      flush=True)
+                exec_overhead(loop, args.exec_program, args.exec_iterations, args.rounds, cpu)
             if not args.no_ring:
                 ring_read_comparison(exe, target, 50_000)
             if not args.no_rate:

@@ -15,6 +15,7 @@ import orjson
 
 from memwarden.benchmarks.generate import write_lines
 from memwarden.engine.dispatch import Engine
+from memwarden.enrich.proctable import ProcessTable
 from memwarden.outputs.stream import StreamSink
 from memwarden.signatures import load_builtin
 from memwarden.sources.tracee_json import JsonLinesReplay
@@ -33,7 +34,7 @@ def _parse_only(path: str) -> int:
 def full_replay(path: str) -> tuple[int, int]:
     with open(os.devnull, "wb") as devnull:
         sink = StreamSink(devnull, "tracee")
-        engine = Engine(load_builtin(), sink=sink)
+        engine = Engine(load_builtin(), sink=sink, enricher=ProcessTable())  # as replay runs
         JsonLinesReplay(path, engine).run()
         return engine.stats.events_in, engine.stats.findings
 

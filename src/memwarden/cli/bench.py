@@ -24,3 +24,6 @@ def bench(events: int, hit_rate: float, audit: bool) -> None:
     from memwarden.benchmarks.replay import run_replay_bench
 
     run_replay_bench(events, hit_rate)
+    from memwarden.benchmarks.proctable import run_proctable_bench
+
+    run_proctable_bench()

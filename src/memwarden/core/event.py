@@ -21,6 +21,7 @@ from typing import Any
 
 from memwarden.core.linux_abi import parse_open_flags
 from memwarden.core.metadata import SignatureMetadata
+from memwarden.core.process import ProcessInfo
 
 #: Tracee's legacy ``trace.Event`` JSON fields, in Tracee's order, with the value a new event gets.
 #: ``eventId`` is a *string* in that JSON (``json:"eventId,string"``).
@@ -75,7 +76,9 @@ class Event:
     Attribute access is lazy and cheap: nothing is copied until a detector asks for it.
     """
 
-    __slots__ = ("data", "raw", "_argmap")
+    # _resolve / _proc are set only when an enricher is attached (the engine sets _resolve on
+    # dispatched events): left unset, they cost an event nothing
+    __slots__ = ("data", "raw", "_argmap", "_resolve", "_proc")
 
     def __init__(self, data: dict[str, Any], raw: dict[str, Any] | None = None,
                  argmap: dict[str, Any] | None = None) -> None:
@@ -180,6 +183,25 @@ class Event:
             return ORIGIN_CONTAINER_INIT
         return ORIGIN_HOST
 
+    @property
+    def process(self) -> ProcessInfo | None:
+        """The process table's entry for this event's process (parent chain, argv, cwd, ...),
+        resolved on first use; None without a process table."""
+        try:
+            return self._proc
+        except AttributeError:
+            pass
+        try:
+            resolve = self._resolve
+        except AttributeError:
+            return None
+        proc = self._proc = resolve(self)
+        return proc
+
+    def attach_process(self, proc: ProcessInfo | None) -> None:
+        """Give the event its process directly (tests, sources that know it)."""
+        self._proc = proc
+
     # -- arguments ----------------------------------------------------------------------------
     @property
     def args(self) -> list[dict[str, Any]]:
@@ -191,6 +213,14 @@ class Event:
         if m is None:
             m = self._argmap = {a["name"]: a.get("value") for a in self.args}
         return m.get(name, default)
+
+    @property
+    def argmap(self) -> dict[str, Any]:
+        """Argument name -> value (built once; do not modify)."""
+        m = self._argmap
+        if m is None:
+            m = self._argmap = {a["name"]: a.get("value") for a in self.args}
+        return m
 
     def has_arg(self, name: str) -> bool:
         self.arg(name)

@@ -35,7 +35,7 @@ COMM_LEN = 15
 DEFAULTS_SOURCE = "memwarden/data/allowlist.yaml"
 
 ENTRY_KEYS = ("executable", "process_name", "user", "container", "image", "pod_namespace",
-              "path", "reason")
+              "path", "ancestor", "cmdline_glob", "reason")
 CRITERIA = ENTRY_KEYS[:-1]
 TOP_KEYS = ("use_defaults", "global", "signatures")
 _HEX = re.compile(r"^[0-9a-f]+$")
@@ -68,6 +68,10 @@ class AllowEntry:
     containers: tuple[str, ...] = ()
     images: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()
+    #: process names (globs) of which one must be an ancestor (walked in the process table)
+    ancestors: tuple[str, ...] = ()
+    #: globs of the process's command line (comm and arguments, Falco's proc.cmdline)
+    cmdlines: tuple[str, ...] = ()
     reason: str = ""
     where: str = ""  # file:line of the entry
     _tests: tuple[Callable[[Event], bool], ...] = field(default=(), repr=False)
@@ -79,7 +83,8 @@ class AllowEntry:
     def build(cls, where: str = "", reason: str = "", *, executables: Sequence[str] = (),
               process_names: Sequence[str] = (), users: Sequence[int | str] = (),
               containers: Sequence[str] = (), images: Sequence[str] = (),
-              paths: Sequence[str] = (), pod_namespaces: Sequence[str] = ()) -> AllowEntry:
+              paths: Sequence[str] = (), pod_namespaces: Sequence[str] = (),
+              ancestors: Sequence[str] = (), cmdlines: Sequence[str] = ()) -> AllowEntry:
         uids: list[int] = []
         unknown: list[str] = []
         for u in users:
@@ -127,11 +132,32 @@ class AllowEntry:
                 return False
 
             tests.append(path_test)
+        if ancestors:
+            anc = _glob_matcher([a[:COMM_LEN] for a in ancestors])
+
+            def ancestor_test(e: Event) -> bool:
+                proc = e.process  # findings only: the table is consulted here, not per event
+                return proc is not None and any(anc(p.comm) for p in proc.ancestors())
+
+            tests.append(ancestor_test)
+        if cmdlines:
+            cmd = _glob_matcher(cmdlines)
+
+            def cmdline_test(e: Event) -> bool:
+                argv = e.arg("argv") if e.name == "sched_process_exec" else None
+                if isinstance(argv, list):
+                    line = " ".join([e.process_name, *map(str, argv[1:])])
+                else:
+                    proc = e.process
+                    line = proc.cmdline if proc is not None else None
+                return line is not None and cmd(line)
+
+            tests.append(cmdline_test)
         if not tests:
             raise ValueError("an allowlist entry needs at least one of " + ", ".join(CRITERIA))
         return cls(tuple(executables), names, tuple(uids), tuple(unknown), tuple(containers),
-                   tuple(images), tuple(paths), reason, where, tuple(tests),
-                   tuple(pod_namespaces))
+                   tuple(images), tuple(paths), tuple(ancestors), tuple(cmdlines), reason,
+                   where, tuple(tests), tuple(pod_namespaces))
 
     def matches(self, event: Event) -> bool:
         return all(test(event) for test in self._tests)
@@ -143,7 +169,8 @@ class AllowEntry:
                               ("user", tuple(str(u) for u in self.uids)
                                + tuple(f"{u} (no such user here)" for u in self.unknown_users)),
                               ("container", self.containers), ("image", self.images),
-                              ("pod_namespace", self.pod_namespaces), ("path", self.paths)):
+                              ("pod_namespace", self.pod_namespaces), ("path", self.paths),
+                              ("ancestor", self.ancestors), ("cmdline_glob", self.cmdlines)):
             if values:
                 parts.append(f"{label} {' | '.join(values)}")
         text = ", ".join(parts)
@@ -352,7 +379,8 @@ class _Walker:
                     raise self.fail(vnode, k, f"expected an absolute path or a glob, got {v!r}")
             kwargs[{"executable": "executables", "process_name": "process_names",
                     "user": "users", "container": "containers", "image": "images",
-                    "pod_namespace": "pod_namespaces", "path": "paths"}[name]] = values
+                    "pod_namespace": "pod_namespaces", "path": "paths",
+                    "ancestor": "ancestors", "cmdline_glob": "cmdlines"}[name]] = values
         try:
             reason = fields["reason"][1] if "reason" in fields else ""
             return AllowEntry.build(where, reason, **kwargs)

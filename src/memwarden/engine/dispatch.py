@@ -20,6 +20,7 @@ import orjson
 from memwarden.core.detector import Detector
 from memwarden.core.event import Event, EventFormatError, Finding
 from memwarden.core.pathset import PathSet
+from memwarden.core.process import Enricher
 from memwarden.core.requirements import ArgFilter
 from memwarden.engine.allowlist import Allowlist
 from memwarden.events.catalogue import DEFAULT_PATH_ARGS, PATH_ARGS
@@ -78,21 +79,31 @@ class _Bound:
         self.on_event = detector.on_event
 
 
+_Route = tuple[list[_Bound], "Callable[[dict[str, Any]], bool] | None",
+               "Callable[[Event], None] | None"]
+
+
 class Engine:
     """Registers detectors, indexes them by event name, dispatches events, counts."""
 
     def __init__(self, detectors: Iterable[Detector] = (), sink: FindingSink | None = None,
                  err=None, allowlist: Allowlist | None = None,
                  stats: Stats | None = None,
-                 enrich: Callable[[Finding], None] | None = None) -> None:
+                 enricher: Enricher | None = None,
+                 enrich_finding: Callable[[Finding], None] | None = None) -> None:
         # ``stats``: counters shared with other engines (one per source host in a consumer)
         self.stats = stats if stats is not None else Stats()
+        #: the process table: fed the lifecycle events it names, and consulted lazily by the
+        #: events dispatched (``Event.process``); None: events have no process context
+        self.enricher = enricher
+        self._resolve = enricher.resolve if enricher is not None else None
+        self._feed_dict = enricher.observe_dict if enricher is not None else None
         self.sink = sink
         #: exemptions applied to findings (never to events): swap the attribute to reload
         self.allowlist = allowlist
         #: fills a finding's event before the allowlist sees it (container metadata): called
         #: for findings only, so events that raise nothing never pay for it
-        self.enrich = enrich
+        self.enrich_finding = enrich_finding
         self._counts = self.stats.events_by_name
         self._err = err if err is not None else sys.stderr
         self._reported: set[str] = set()
@@ -112,10 +123,14 @@ class Engine:
             for sel in d.requirements.selectors:
                 index.setdefault(sel.event_name, []).append(_Bound(d, sel.origin))
         gates, pathsets = _compile_gates(index)
-        # event name -> (bound detectors, path gate or None): the one lookup of the hot path,
-        # put in place with one assignment (dispatch sees the old set or the new)
-        self._routes: dict[str, tuple[list[_Bound], Callable[[dict[str, Any]], bool] | None]] = {
-            name: (bound, gates.get(name)) for name, bound in index.items()}
+        # event name -> (bound detectors, path gate or None, enricher feed or None): the one
+        # lookup of the hot path, put in place with one assignment (dispatch sees the old set
+        # or the new). The enricher's events get a route even when no detector selects them.
+        feed = self.enricher.observe if self.enricher is not None else None
+        feeds = self.enricher.feeds if self.enricher is not None else frozenset()
+        self._routes: dict[str, _Route] = {
+            name: (index.get(name, []), gates.get(name), feed if name in feeds else None)
+            for name in {*index, *feeds}}
         self._index = index
         self.detectors: list[Detector] = installed
         self._pathsets = pathsets
@@ -126,10 +141,14 @@ class Engine:
 
     @property
     def selected_event_names(self) -> frozenset[str]:
+        """The events a source must deliver: the detectors' and the enricher's."""
+        if self.enricher is not None:
+            return frozenset(self._index) | self.enricher.feeds
         return frozenset(self._index)
 
     def wants(self, event_name: str) -> bool:
-        return event_name in self._index
+        """Whether a source should build this event: a detector or the enricher needs it."""
+        return event_name in self._routes
 
     # -- dispatch ---------------------------------------------------------------------------
     def process_dict(self, d: Any) -> Sequence[Finding]:
@@ -148,7 +167,9 @@ class Engine:
         route = self._routes.get(name)
         if route is None:
             return ()
-        bound, gate = route
+        bound, gate, feed = route
+        if feed is not None:
+            return self._feed_then_dispatch(d, route)
         if gate is not None and not gate(d):
             self.stats.events_path_filtered += 1
             return ()
@@ -187,6 +208,9 @@ class Engine:
                 route = self._routes.get(name)  # re-read per line: a reload swaps the table
                 if route is None:
                     continue
+                if route[2] is not None:  # a process lifecycle event: the table first
+                    self._feed_then_dispatch(d, route)
+                    continue
                 gate = route[1]
                 if gate is not None and not gate(d):
                     stats.events_path_filtered += 1
@@ -203,10 +227,30 @@ class Engine:
         route = self._routes.get(name)
         if route is None:
             return ()
+        if route[2] is not None:
+            route[2](event)
+            if not route[0]:
+                return ()
         return self._dispatch(event, route[0])
+
+    def _feed_then_dispatch(self, d: dict[str, Any], route: _Route) -> Sequence[Finding]:
+        """A recorded lifecycle event: the enricher sees every one; the detectors those their
+        path gate lets through."""
+        bound, gate, feed = route
+        if not bound:
+            self._feed_dict(d)  # type: ignore[union-attr]
+            return ()
+        event = event_from_dict(d)
+        feed(event)  # type: ignore[misc]
+        if gate is not None and not gate(d):
+            self.stats.events_path_filtered += 1
+            return ()
+        return self._dispatch(event, bound)
 
     def _dispatch(self, event: Event, bound: list[_Bound]) -> Sequence[Finding]:
         self.stats.events_dispatched += 1
+        if self._resolve is not None:
+            event._resolve = self._resolve
         found: list[Finding] = []
         origin = None
         for b in bound:
@@ -222,10 +266,10 @@ class Engine:
                 continue
             if result:
                 found.extend(result)
-        if found and self.enrich is not None:
+        if found and self.enrich_finding is not None:
             for f in found:
                 try:
-                    self.enrich(f)
+                    self.enrich_finding(f)
                 except Exception as exc:  # enrichment never costs a finding
                     self._detector_failed("enrich", event, exc)
         if found and self.allowlist:

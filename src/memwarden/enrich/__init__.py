@@ -1,1 +1,2 @@
-"""Enrichers: what the kernel cannot say about an event, looked up off the hot path."""
+"""Enrichers: what an event or a finding learns beyond its own record, looked up off the hot
+path: the process table (proctable.py) and container metadata from the runtime (containers.py)."""

@@ -133,7 +133,15 @@ EVENTS: tuple[EventSpec, ...] = (
     EventSpec(
         "sched_process_exec",
         _args(f"cmdpath: {STR}", f"pathname: {STR}", "argv: const char**", "dev: dev_t",
-              "inode: unsigned long"),
+              "inode: unsigned long",
+              # memwarden additions: the facts a short-lived process takes with it, read at
+              # exec (the probe; audit fills what its records carry, the rest is absent)
+              Arg("cwd", STR, "working directory at exec"),
+              Arg("loginuid", "unsigned int", "audit login uid, 4294967295: unset"),
+              "sid: int", "pgid: int", Arg("vpgid", "int", "pgid in the pid namespace"),
+              Arg("tty", "int", "tty_nr as /proc/PID/stat gives it, 0: none"),
+              "gid: unsigned int", "euid: unsigned int", "cap_permitted: unsigned long",
+              "cap_inheritable: unsigned long", "cap_effective: unsigned long"),
         "process", path_args=("pathname",),
         ebpf_kind=5, ebpf_enum="PROCESS_EXEC", ebpf_programs=("mw_sched_process_exec",),
         audit_syscalls=("execve", "execveat"), audit_success_only=True,

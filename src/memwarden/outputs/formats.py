@@ -1,4 +1,5 @@
-"""Finding formats: ``tracee`` (Tracee's detection event, JSON), ``falco`` (Falco's JSON alert),
+"""Finding formats: ``tracee`` (Tracee's detection event, JSON), ``tracee-v1beta1`` (Tracee's
+current event shape, with the process's ancestors), ``falco`` (Falco's JSON alert),
 ``table`` (one line for people, control characters escaped: see :mod:`memwarden.core.text`).
 
 A format renders ``Finding -> bytes`` (one line, newline included). :data:`FORMATS` is the one
@@ -17,6 +18,7 @@ import orjson
 from memwarden.core.event import Finding
 from memwarden.core.metadata import Severity
 from memwarden.core.text import json_safe, printable
+from memwarden.outputs.tracee_v1beta1 import format_tracee_v1beta1
 
 FindingFormatter = Callable[[Finding], bytes]
 
@@ -56,6 +58,9 @@ def format_table(finding: Finding) -> bytes:
         pod = ev.data.get("kubernetes") or {}
         if pod.get("podName"):
             detail_parts.append(f"pod={pod.get('podNamespace', '')}/{pod['podName']}")
+    proc = ev.process  # the process table's parent chain, when there is one
+    if proc is not None and proc.parent is not None:
+        detail_parts.append(f"chain={proc.chain(4).replace(' ', '')}")
     line = (f"{when:<15} {sev:<8} {finding.metadata.id:<10} {finding.metadata.event_name:<24} "
             f"{ev.host_pid:>7} {ev.uid:>5} {ev.process_name:<16} {' '.join(detail_parts)}")
     # every field may come from the traced process (comm, paths): one line, no escapes
@@ -85,6 +90,7 @@ class FindingFormat:
 #: every format, by name, in the order help texts list them
 FORMATS: dict[str, FindingFormat] = {f.name: f for f in (
     FindingFormat("tracee", format_tracee),
+    FindingFormat("tracee-v1beta1", format_tracee_v1beta1),
     FindingFormat("falco", format_falco),
     FindingFormat("table", format_table, header=TABLE_HEADER,
                   content_type="text/plain; charset=utf-8"),

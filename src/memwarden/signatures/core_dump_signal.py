@@ -9,6 +9,7 @@ from memwarden.core.event import Event
 from memwarden.core.metadata import Properties, SignatureMetadata
 from memwarden.core.requirements import ArgFilter
 from memwarden.signatures.base import Signature
+from memwarden.signatures.lib.ancestry import relation
 from memwarden.signatures.lib.docs import SignatureDoc
 from memwarden.signatures.lib.signals import SIGNAL_EVENTS, may_be_core_signal, sent_core_signal
 
@@ -66,6 +67,8 @@ class CoreDumpSignal(Signature):
                                   "pidfd_send_signal: host pid, 0 when unknown)"),
             ("syscall", "string", "kill, tkill, tgkill or pidfd_send_signal (the event name)"),
             ("hostProcessId", "int32", "host pid of the sender"),
+            ("sender_relation", "string", "with a process table: the sender is the target's "
+                                          "parent, ancestor, child, descendant or unrelated"),
         ),
         dependencies=(
             ("kill", "pid and signal, with the result"),
@@ -109,5 +112,9 @@ class CoreDumpSignal(Signature):
         sent = sent_core_signal(event)
         if sent is None or sent.own:
             return None
-        return {"signal": sent.signal, "signal_name": sent.signal_name, "scope": sent.scope,
+        data = {"signal": sent.signal, "signal_name": sent.signal_name, "scope": sent.scope,
                 "target_pid": sent.target, "syscall": event.name}
+        rel = relation(event, sent.target) if sent.scope in ("process", "thread") else None
+        if rel is not None:  # the victim's own parent (a debugger) vs an unrelated process
+            data["sender_relation"] = rel
+        return data

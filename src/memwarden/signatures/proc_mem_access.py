@@ -8,6 +8,7 @@ from memwarden.core.event import Event
 from memwarden.core.metadata import Properties, SignatureMetadata
 from memwarden.core.requirements import PathFilter
 from memwarden.signatures.base import Signature
+from memwarden.signatures.lib.ancestry import relation
 from memwarden.signatures.lib.docs import SignatureDoc
 from memwarden.signatures.lib.paths import ProcTarget, is_own_process, parse_proc_path, reads
 
@@ -73,6 +74,8 @@ class ProcMemAccess(Signature):
             ("flags", "int or string", "open flags; O_RDONLY or O_RDWR access mode"),
             ("hostProcessId", "int32", "host pid of the reader (processId: in its pid ns)"),
             ("userId", "uint32", "uid of the reader"),
+            ("reader_relation", "string", "with a process table: the reader is the target's "
+                                          "parent, ancestor, child, descendant or unrelated"),
         ),
         dependencies=(("security_file_open", "every successful open, with the resolved path"),),
         use_cases=(
@@ -113,4 +116,8 @@ class ProcMemAccess(Signature):
         target = other_process_mem(event)
         if target is None or not reads(event.open_flags()):
             return None
-        return {"target_pid": target.shown_pid}
+        data: dict[str, Any] = {"target_pid": target.shown_pid}
+        rel = relation(event, target.shown_pid)
+        if rel is not None:  # a parent reading its child's memory vs an unrelated reader
+            data["reader_relation"] = rel
+        return data

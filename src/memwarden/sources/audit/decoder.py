@@ -665,7 +665,28 @@ def _exec_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes
     binary = next((i for i in items if i.nametype in (b"NORMAL", b"UNKNOWN")), None)
     if binary is None or binary.path is None:
         return None
-    return [binary.name, binary.path, _argv(group.execve), binary.dev, binary.inode]
+    # the process facts the SYSCALL and CWD records carry (cwd, auid, session, gid, euid);
+    # the rest stays absent (the process table keeps what it inherited)
+    return [binary.name, binary.path, _argv(group.execve), binary.dev, binary.inode,
+            _cwd_text(group.cwd), _maybe_number(f, b"auid"), _maybe_number(f, b"ses"), None,
+            None, None, _maybe_number(f, b"gid"), _maybe_number(f, b"euid"), None, None, None]
+
+
+def _maybe_number(f: dict[bytes, bytes], name: bytes) -> int | None:
+    try:
+        return number(f, name, None)
+    except (AuditFormatError, ValueError):
+        return None
+
+
+def _cwd_text(record: AuditRecord | None) -> str | None:
+    if record is None:
+        return None
+    try:
+        raw = text_bytes(parse_fields(record.body).get(b"cwd"), "cwd")
+    except AuditFormatError:
+        return None
+    return raw.decode("utf-8", "replace") if raw else None
 
 
 def _argv(records: list[AuditRecord]) -> list[str]:

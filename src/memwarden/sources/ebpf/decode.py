@@ -210,11 +210,15 @@ class RecordDecoder:
         return paths, None
 
     def _exec(self, name, data, body, flags, a, b, c):
-        inode, _ctime, dev, _f, _mode, _argc = L.BODY_FILE.unpack_from(data, body)
+        (inode, _ctime, dev, _f, _mode, _argc, cap_prm, cap_inh, cap_eff, argv_len, loginuid,
+         sid, pgid, vpgid, tty, gid, euid) = L.BODY_EXEC.unpack_from(data, body)
+        cwd = _text(c[argv_len:]) if len(c) > argv_len else None  # slot C: argv, then cwd
+        c = c[:argv_len]
         argv = [_text(x) for x in c.split(b"\0")] if c else []
         if argv and argv[-1] == "":
             argv.pop()
-        return (_text(b), _text(a), argv, dev, inode), None
+        return (_text(b), _text(a), argv, dev, inode, cwd, loginuid, sid, pgid, vpgid, tty,
+                gid, euid, cap_prm, cap_inh, cap_eff), None
 
     def _fork(self, name, data, body, flags, a, b, c):
         (start, ptid, pnstid, ppid, pnspid, ctid, cnstid, cpid,

@@ -15,3 +15,23 @@ int mw_empty_exit_openat(void *ctx)
 {
 	return 0;
 }
+
+/* The process lifecycle tracepoints the process table is fed from, empty: the floor of the
+ * exec-loop benchmark (memwarden.benchmarks.kernel_overhead --exec-loop). */
+SEC("tp_btf/sched_process_exec")
+int mw_empty_sched_exec(void *ctx)
+{
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int mw_empty_sched_fork(void *ctx)
+{
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int mw_empty_sched_exit(void *ctx)
+{
+	return 0;
+}

@@ -64,11 +64,14 @@ HEADER = struct.Struct(
     "16s"        # comm
     "8x"         # _pad[2]
 )
-BODY_SIZE = 64
+BODY_SIZE = 96
 RECORD_FIXED = HEADER.size + BODY_SIZE  # strings start here
 
 #: struct mw_body_file: inode, ctime, dev, flags, mode, argc
 BODY_FILE = struct.Struct("<QQIIII")
+#: struct mw_body_exec: the file body, caps (permitted, inheritable, effective), argv_len,
+#: loginuid, sid, pgid, vpgid, tty, gid, euid
+BODY_EXEC = struct.Struct("<QQIIII3Q8I")
 #: struct mw_body_fork: child_start_time, parent tid/ns_tid/pid/ns_pid, child tid/ns_tid/pid/ns_pid
 BODY_FORK = struct.Struct("<Q8I")
 #: struct mw_body_exit: exit_code, group_dead

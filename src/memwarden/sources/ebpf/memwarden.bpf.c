@@ -494,6 +494,20 @@ static __always_inline struct mw_evbuf *mw_record_begin(u32 kind, struct task_st
 	return e;
 }
 
+/* Append pb->buf[start, MW_PATH_MAX) to string slot `slot` (which must be the last one
+ * written) at offset off; returns the new offset. A global function: verified on its own, so
+ * the bounds below are the ones the verifier sees (inlined, clang folded them away). */
+__noinline u32 mw_append_path(struct mw_evbuf *e, u32 off, u32 slot, struct mw_pathbuf *pb, u32 start)
+{
+	if (!e || !pb || off > MW_STR_SIZE - MW_PATH_MAX || start >= MW_PATH_MAX || slot >= MW_NSTRINGS)
+		return off;
+	u32 len = MW_PATH_MAX - start;
+	if (bpf_probe_read_kernel(&e->s[off], len, &pb->buf[start & (MW_PB_SIZE - 1)]))
+		return off;
+	e->r.h.slen[slot] += len;
+	return off + len;
+}
+
 /* Copy pb->buf[start, end) into string slot `slot` at offset off; returns the new offset. */
 static __always_inline u32 mw_put_buf(struct mw_evbuf *e, u32 off, int slot, struct mw_pathbuf *pb, u32 start,
 				      u32 end)
@@ -1000,6 +1014,40 @@ int BPF_PROG(mw_container_exec, struct task_struct *p, pid_t old_pid, struct lin
 	return 0;
 }
 
+/* Credentials, login uid, session, process group and tty of the task at exec: what Falco's
+ * process fields need and a short-lived process would take with it. */
+static __always_inline void mw_exec_facts(struct task_struct *task, struct mw_body_exec *x)
+{
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	x->cap_permitted = BPF_CORE_READ(cred, cap_permitted.val);
+	x->cap_inheritable = BPF_CORE_READ(cred, cap_inheritable.val);
+	x->cap_effective = BPF_CORE_READ(cred, cap_effective.val);
+	x->gid = BPF_CORE_READ(cred, gid.val);
+	x->euid = BPF_CORE_READ(cred, euid.val);
+	if (bpf_core_field_exists(task->loginuid))
+		x->loginuid = BPF_CORE_READ(task, loginuid.val);
+	else
+		x->loginuid = (u32)-1;
+	struct signal_struct *sig = BPF_CORE_READ(task, signal);
+	struct pid *sp = BPF_CORE_READ(sig, pids[PIDTYPE_SID]);
+	struct pid *pg = BPF_CORE_READ(sig, pids[PIDTYPE_PGID]);
+	struct upid up = {};
+	if (mw_pid_at(sp, 0, &up) == 0)
+		x->sid = up.nr;
+	if (mw_pid_at(pg, 0, &up) == 0)
+		x->pgid = up.nr;
+	u32 level = BPF_CORE_READ(task, thread_pid, level);
+	if (mw_pid_at(pg, level, &up) == 0)
+		x->vpgid = up.nr;
+	struct tty_struct *tty = BPF_CORE_READ(sig, tty);
+	if (tty) {
+		/* tty_devnum(), then new_encode_dev() as fs/proc/array.c does for tty_nr */
+		u32 major = BPF_CORE_READ(tty, driver, major);
+		u32 minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+		x->tty = (minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12);
+	}
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(mw_sched_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -1038,9 +1086,19 @@ int BPF_PROG(mw_sched_process_exec, struct task_struct *p, pid_t old_pid, struct
 			n = MW_ARGV_MAX;
 		if (bpf_probe_read_user(&e->s[off], n, (void *)as) == 0) {
 			e->r.h.slen[MW_S_C] = n;
+			e->r.b.exec.argv_len = n;
 			off += n;
 		}
 	}
+	/* the cwd, appended to slot C: a process that exits within a millisecond has no /proc
+	 * left to read it from by the time its record is decoded */
+	struct dentry *cwd_d = BPF_CORE_READ(task, fs, pwd.dentry);
+	struct vfsmount *cwd_m = BPF_CORE_READ(task, fs, pwd.mnt);
+	if (cwd_d) {
+		u32 start = mw_resolve(pb, (u64)cwd_d, (u64)cwd_m);
+		off = mw_append_path(e, off, MW_S_C, pb, start);
+	}
+	mw_exec_facts(task, &e->r.b.exec);
 	e->r.h.flags |= flags;
 	off = mw_put_common(e, off, pb);
 	mw_submit(e, off, MW_KIND_PROCESS_EXEC, m.ctr);

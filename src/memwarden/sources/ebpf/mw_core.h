@@ -197,10 +197,35 @@ struct css_set {
 	struct cgroup *dfl_cgrp;
 };
 
+/* enum pid_type: the indexes of signal_struct.pids */
+#define PIDTYPE_PGID 2
+#define PIDTYPE_SID 3
+struct tty_driver {
+	int major;
+	int minor_start;
+};
+struct tty_struct {
+	struct tty_driver *driver;
+	int index;
+};
 struct signal_struct {
 	atomic_t live;
 	int group_exit_code;
 	unsigned int flags;
+	struct pid *pids[4];
+	struct tty_struct *tty;
+};
+typedef struct { u64 val; } kernel_cap_t; /* 6.3+: one u64 */
+typedef struct { u32 val; } kuid_t;
+typedef struct { u32 val; } kgid_t;
+struct cred {
+	kuid_t uid;
+	kgid_t gid;
+	kuid_t euid;
+	kgid_t egid;
+	kernel_cap_t cap_inheritable;
+	kernel_cap_t cap_permitted;
+	kernel_cap_t cap_effective;
 };
 
 struct mm_struct {
@@ -230,6 +255,8 @@ struct task_struct {
 	struct nsproxy *nsproxy;
 	struct signal_struct *signal;
 	struct css_set *cgroups;
+	const struct cred *cred;
+	kuid_t loginuid;
 };
 
 /* Only its first member matters: a struct file pointer at offset 0, which lets the probe read

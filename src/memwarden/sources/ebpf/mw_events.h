@@ -44,7 +44,7 @@ enum mw_kind {
 enum mw_slot {
 	MW_S_A = 0,       /* open, unlink, exec: pathname; rename, link: old path */
 	MW_S_B = 1,       /* open: syscall_pathname; rename, link: new path; exec: cmdpath */
-	MW_S_C = 2,       /* exec: argv, NUL separated */
+	MW_S_C = 2,       /* exec: argv, NUL separated (mw_body_exec.argv_len bytes), then the cwd */
 	MW_S_EXE = 3,     /* executable path of the task */
 	MW_S_CGROUP = 4,  /* cgroup path tail: up to MW_CGROUP_LEVELS components, LEAF FIRST, '/' separated */
 	MW_S_NODENAME = 5,
@@ -93,6 +93,24 @@ struct mw_body_file {  /* open, unlink, rename, link, exec */
 	u32 argc;      /* exec */
 };
 
+/* exec: the file body, then the facts of the task that a short-lived process takes with it:
+ * read here, at exec, because user space cannot read /proc of a process that is already gone
+ * when its record arrives (the process table then has them from birth). */
+struct mw_body_exec {
+	struct mw_body_file file;
+	u64 cap_permitted;
+	u64 cap_inheritable;
+	u64 cap_effective;
+	u32 argv_len;  /* bytes of slot C that are argv; the rest of slot C is the cwd */
+	u32 loginuid;  /* audit login uid, 4294967295: unset */
+	u32 sid;       /* session id (host pid namespace) */
+	u32 pgid;      /* process group id (host pid namespace) */
+	u32 vpgid;     /* process group id in the task's pid namespace */
+	u32 tty;       /* controlling tty as /proc/PID/stat's tty_nr encodes it, 0: none */
+	u32 gid;
+	u32 euid;
+};
+
 struct mw_body_fork {
 	u64 child_start_time;
 	u32 parent_tid, parent_ns_tid, parent_pid, parent_ns_pid;
@@ -112,10 +130,11 @@ struct mw_body_syscall {
 
 union mw_body {
 	struct mw_body_file file;
+	struct mw_body_exec exec;
 	struct mw_body_fork fork;
 	struct mw_body_exit exit;
 	struct mw_body_syscall sc;
-	u64 _size[8];
+	u64 _size[12];
 };
 
 struct mw_record {
