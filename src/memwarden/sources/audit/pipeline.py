@@ -25,6 +25,7 @@ from memwarden.sources.audit.assembler import (
 from memwarden.sources.audit.decoder import ABEND_EVENT, AuditDecoder, AuditRecordError
 from memwarden.sources.audit.records import (
     AuditFormatError,
+    printable,
     split_log_line,
     split_netlink,
     stamp_seconds,
@@ -185,7 +186,7 @@ class AuditPipeline:
         self._incomplete_reported += 1
         records = event.records or []
         where = self._where(event.first_line)
-        key = event.key.decode("ascii", "replace")
+        key = printable(event.key)
         if not any(r.type == "SYSCALL" for r in records):
             what = "its SYSCALL record is missing; skipped"
         else:
