@@ -1,4 +1,4 @@
-.PHONY: setup test lint bench bench-replay bench-audit bench-rules bench-kernel bench-latency bpf docs simulate
+.PHONY: setup test lint fuzz bench bench-replay bench-audit bench-rules bench-kernel bench-latency bpf docs simulate
 
 setup:
 	bash scripts/setup.sh --dev
@@ -37,3 +37,13 @@ simulate:
 
 bench-kernel:
 	.venv/bin/python -m memwarden.benchmarks.kernel_overhead
+
+# Fuzz every parser long (tests/fuzz): MEMWARDEN_FUZZ_EXAMPLES examples per harness, each of
+# MEMWARDEN_FUZZ_BATCH inputs (lines, records; files are one each), randomised; the counts per
+# harness are printed and appended to MEMWARDEN_FUZZ_REPORT. `pytest tests/` runs the same
+# harnesses short and seeded.
+MEMWARDEN_FUZZ_EXAMPLES ?= 5000
+MEMWARDEN_FUZZ_REPORT ?= fuzz-report.txt
+fuzz:
+	MEMWARDEN_FUZZ_EXAMPLES=$(MEMWARDEN_FUZZ_EXAMPLES) MEMWARDEN_FUZZ_REPORT=$(MEMWARDEN_FUZZ_REPORT) \
+		.venv/bin/python -m pytest -q -s -p no:cacheprovider tests/fuzz $(FUZZ_ARGS)

@@ -227,6 +227,13 @@ def _v1_check(obj: dict[str, Any], node: dict[str, _V1Field], prefix: str) -> No
                     _v1_check(item, f.elem_members, f"{where}[{i}].")
 
 
+def one_line(text: str) -> str:
+    """``text`` for a message of one line: control and separator characters escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _show(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + "…"
@@ -382,7 +389,7 @@ def v1beta1_to_legacy(d: dict[str, Any]) -> dict[str, Any]:
         try:
             ctype, value = v1_value(entry)
         except (ValueError, TypeError) as exc:
-            raise EventFormatError(f"data[{i}] ({entry['name']}): {exc}") from None
+            raise EventFormatError(f"data[{i}] ({one_line(entry['name'])}): {exc}") from None
         args.append({"name": entry["name"], "type": ctype, "value": value})
     out["args"] = args
     out["argsNum"] = len(args)

@@ -18,6 +18,7 @@ from typing import IO
 import orjson
 
 from memwarden.engine.dispatch import Engine
+from memwarden.events.tracee_json import one_line
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -104,7 +105,7 @@ class JsonLinesReplay:
 
     def _bad(self, name: str, lineno: int, what: str) -> None:
         self.engine.count_parse_error()
-        message = f"{name}:{lineno}: {what}"
+        message = f"{name}:{lineno}: {one_line(what)}"  # a record's text never splits a line
         if self.strict:
             raise InputError(message)
         print(f"memwarden: {message}", file=self.err)

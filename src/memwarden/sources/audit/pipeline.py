@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from memwarden.core.event import Event
 from memwarden.engine.dispatch import Engine
+from memwarden.events.tracee_json import one_line
 from memwarden.sources.audit.assembler import (
     DEFAULT_MAX_PENDING,
     DEFAULT_TIMEOUT_S,
@@ -201,7 +202,7 @@ class AuditPipeline:
     def bad(self, line: int, what: str) -> None:
         self.malformed += 1
         self.engine.count_parse_error()
-        message = f"{self._where(line)}: {what}"
+        message = f"{self._where(line)}: {one_line(what)}"  # one record, one line
         if self.strict:
             raise StrictStop(message)
         print(f"memwarden: {message}", file=self.err)
