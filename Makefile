@@ -41,9 +41,10 @@ bench-kernel:
 # Fuzz every parser long (tests/fuzz): MEMWARDEN_FUZZ_EXAMPLES examples per harness, each of
 # MEMWARDEN_FUZZ_BATCH inputs (lines, records; files are one each), randomised; the counts per
 # harness are printed and appended to MEMWARDEN_FUZZ_REPORT. `pytest tests/` runs the same
-# harnesses short and seeded.
+# harnesses short and seeded. One harness: make fuzz FUZZ_ARGS="tests/fuzz -k audit".
 MEMWARDEN_FUZZ_EXAMPLES ?= 5000
 MEMWARDEN_FUZZ_REPORT ?= fuzz-report.txt
+FUZZ_ARGS ?= tests/fuzz
 fuzz:
 	MEMWARDEN_FUZZ_EXAMPLES=$(MEMWARDEN_FUZZ_EXAMPLES) MEMWARDEN_FUZZ_REPORT=$(MEMWARDEN_FUZZ_REPORT) \
-		.venv/bin/python -m pytest -q -s -p no:cacheprovider tests/fuzz $(FUZZ_ARGS)
+		.venv/bin/python -m pytest -q -s -p no:cacheprovider $(FUZZ_ARGS)
