@@ -150,6 +150,8 @@ def test_an_argument_a_detector_cannot_parse_is_a_located_parse_error(tmp_path: 
     ("processName", ["a"], "processName must be a string, got ['a']"),
     ("hostProcessId", "x", "hostProcessId must be an integer (64-bit), got 'x'"),
     ("hostProcessId", True, "hostProcessId must be an integer"),
+    ("hostProcessId", None, "hostProcessId must be an integer (64-bit), got None"),
+    ("processName", None, "processName must be a string, got None"),
     ("eventId", "x", "eventId must be a string of decimal digits, got 'x'"),
     ("eventId", 1e308, "eventId must be a string of decimal digits, got 1e+308"),
     ("timestamp", 1.5, "timestamp must be an integer"),

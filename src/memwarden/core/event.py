@@ -139,6 +139,8 @@ def check_legacy_fields(d: dict[str, Any]) -> None:
     for name, want in _FAST_TYPES:
         value = get(name)
         if value is None:
+            if name in d and name != "stackAddresses":  # null is not a value of these
+                _bad_field(name, value)
             continue
         t = type(value)
         if t is not want and not (t is int and name == "eventId"):
