@@ -1,4 +1,4 @@
-.PHONY: setup test lint bench bench-replay bench-audit bench-rules bench-kernel bench-latency bench-fleet bpf docs simulate
+.PHONY: setup test lint fuzz bench bench-replay bench-audit bench-rules bench-kernel bench-latency bench-fleet bpf docs simulate
 
 setup:
 	bash scripts/setup.sh --dev
@@ -41,3 +41,14 @@ bench-kernel:
 # JetStream consumers (one, then two sharing a durable) against a loopback nats-server
 bench-fleet:
 	.venv/bin/python -m memwarden.benchmarks.fleet
+
+# Fuzz every parser long (tests/fuzz): MEMWARDEN_FUZZ_EXAMPLES examples per harness, each of
+# MEMWARDEN_FUZZ_BATCH inputs (lines, records; files are one each), randomised; the counts per
+# harness are printed and appended to MEMWARDEN_FUZZ_REPORT. `pytest tests/` runs the same
+# harnesses short and seeded. One harness: make fuzz FUZZ_ARGS="tests/fuzz -k audit".
+MEMWARDEN_FUZZ_EXAMPLES ?= 5000
+MEMWARDEN_FUZZ_REPORT ?= fuzz-report.txt
+FUZZ_ARGS ?= tests/fuzz
+fuzz:
+	MEMWARDEN_FUZZ_EXAMPLES=$(MEMWARDEN_FUZZ_EXAMPLES) MEMWARDEN_FUZZ_REPORT=$(MEMWARDEN_FUZZ_REPORT) \
+		.venv/bin/python -m pytest -q -s -p no:cacheprovider $(FUZZ_ARGS)

@@ -191,9 +191,10 @@ def test_malformed_records_are_refused() -> None:
 
 
 def test_lost_events_event() -> None:
-    ev = decoder().lost_events(17, 1)
+    ev = decoder().lost_events(17, 1, 1_000, 2_000)
     assert ev.name == L.LOST_EVENTS
-    assert args(ev) == {"lost": 17, "cpu": 1}
+    assert args(ev) == {"lost": 17, "cpu": 1, "window_start": 1_000, "window_end": 2_000}
+    assert ev.timestamp == 2_000  # the window's end
     assert ev.data["processorId"] == 1 and ev.data["hostName"] == "host"
 
 

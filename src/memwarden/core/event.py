@@ -70,6 +70,108 @@ class EventFormatError(ValueError):
     """An input record is not a valid event; the message says which field and why."""
 
 
+#: The range a JSON integer of Tracee's may take (int64 and uint64 fields); anything outside
+#: cannot be written back (Go's and orjson's encoders refuse it).
+INT_MIN = -(1 << 63)
+INT_MAX = (1 << 64) - 1
+
+#: What each legacy top-level field must be when present (one table, read by
+#: :func:`check_legacy_fields`): ``int`` (64-bit range, never a bool), ``str``, ``id`` (the
+#: ``eventId`` string of decimal digits, or an int), ``object`` with ``str`` or ``bool``
+#: values, ``list`` of strings, ``list``, ``list|null``.
+LEGACY_FIELD_TYPES: dict[str, str] = {
+    "timestamp": "int", "threadStartTime": "int", "processorId": "int", "processId": "int",
+    "cgroupId": "int", "threadId": "int", "parentProcessId": "int", "hostProcessId": "int",
+    "hostThreadId": "int", "hostParentProcessId": "int", "userId": "int",
+    "mountNamespace": "int", "pidNamespace": "int", "processName": "str",
+    "executable": "object of str", "hostName": "str", "containerId": "str",
+    "container": "object of str", "kubernetes": "object of str", "eventId": "id",
+    "eventName": "str", "matchedPolicies": "list of str", "argsNum": "int",
+    "returnValue": "int", "syscall": "str", "stackAddresses": "list|null",
+    "contextFlags": "object of bool", "threadEntityId": "int", "processEntityId": "int",
+    "parentEntityId": "int", "args": "list",
+}
+_TYPE_WORDS = {
+    "int": "an integer (64-bit)", "str": "a string", "id": "a string of decimal digits",
+    "object of str": "an object of strings", "object of bool": "an object of booleans",
+    "list of str": "a list of strings", "list": "a list", "list|null": "a list or null",
+}
+#: (field, the Python type its value has when well formed) for the one-pass fast check
+#: (``eventName`` and ``args`` are checked by :func:`legacy_argmap` itself)
+_FAST_TYPES: tuple[tuple[str, type], ...] = tuple(
+    (name, {"int": int, "str": str, "id": str, "list": list, "list|null": list,
+            "list of str": list}.get(kind, dict))
+    for name, kind in LEGACY_FIELD_TYPES.items() if name not in ("eventName", "args"))
+
+
+def is_int64(value: Any) -> bool:
+    """An integer (not a bool) that Tracee's int64/uint64 fields can hold."""
+    return type(value) is int and INT_MIN <= value <= INT_MAX
+
+
+def _field_ok(kind: str, value: Any) -> bool:
+    if kind == "int":
+        return is_int64(value)
+    if kind == "str":
+        return type(value) is str
+    if kind == "id":
+        if type(value) is int:
+            return 0 <= value <= INT_MAX
+        return (type(value) is str and value.isascii() and value.isdigit()
+                and int(value) <= INT_MAX)
+    if kind == "list":
+        return type(value) is list
+    if kind == "list|null":
+        return value is None or type(value) is list
+    if kind == "list of str":
+        return type(value) is list and all(type(v) is str for v in value)
+    want = str if kind == "object of str" else bool
+    return type(value) is dict and all(type(v) is want for v in value.values())
+
+
+def check_legacy_fields(d: dict[str, Any]) -> None:
+    """Raise :class:`EventFormatError` naming the first top-level field of a legacy record
+    whose value is not what :data:`LEGACY_FIELD_TYPES` says (absent fields are fine).
+
+    Hot path (every selected record): one ``type() is`` test per field present; the checks of
+    values inside (ranges, digits, objects) run only for the fields that have them.
+    """
+    get = d.get
+    for name, want in _FAST_TYPES:
+        value = get(name)
+        if value is None:
+            if name in d and name != "stackAddresses":  # null is not a value of these
+                _bad_field(name, value)
+            continue
+        t = type(value)
+        if t is not want and not (t is int and name == "eventId"):
+            _bad_field(name, value)
+        if t is int:
+            if not INT_MIN <= value <= INT_MAX or (value < 0 and name == "eventId"):
+                _bad_field(name, value)
+        elif t is str:
+            if name == "eventId" and not _field_ok("id", value):
+                _bad_field(name, value)
+        elif (t is dict or name == "matchedPolicies") and not _field_ok(
+                LEGACY_FIELD_TYPES[name], value):
+            _bad_field(name, value)
+
+
+def _bad_field(name: str, value: Any) -> None:
+    kind = LEGACY_FIELD_TYPES[name]
+    if kind.startswith("object of ") and type(value) is dict:  # name the member at fault
+        want = str if kind == "object of str" else bool
+        key, member = next((k, v) for k, v in value.items() if type(v) is not want)
+        what = "a string" if want is str else "a boolean"
+        raise EventFormatError(f"{name}.{key} must be {what}, got {_show(member)}")
+    raise EventFormatError(f"{name} must be {_TYPE_WORDS[kind]}, got {_show(value)}")
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 class Event:
     """One event. ``data`` is the legacy Tracee dict; ``raw`` the dict as it was read.
 
@@ -281,6 +383,7 @@ def legacy_argmap(d: dict[str, Any]) -> dict[str, Any]:
     checks that need a loop of their own run only when the fast pass fails)."""
     if type(d["eventName"]) is not str:
         raise EventFormatError(f"'eventName' must be a string, got {d['eventName']!r}")
+    check_legacy_fields(d)
     args = d.get("args")
     if args is None:
         return {}

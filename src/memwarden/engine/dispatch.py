@@ -221,17 +221,27 @@ class Engine:
         return lineno
 
     def process_event(self, event: Event) -> Sequence[Finding]:
-        """Count and dispatch an event a source built itself (eBPF, audit)."""
+        """Count and dispatch an event a source built itself (eBPF, audit). An event a
+        detector finds malformed (``EventFormatError``) is counted as a parse error and
+        reported once per event name; its findings from the other detectors are kept."""
         name = event.data["eventName"]
         self._counts[name] += 1
         route = self._routes.get(name)
         if route is None:
             return ()
-        if route[2] is not None:
-            route[2](event)
-            if not route[0]:
-                return ()
-        return self._dispatch(event, route[0])
+        try:
+            if route[2] is not None:
+                route[2](event)
+                if not route[0]:
+                    return ()
+            return self._dispatch(event, route[0])
+        except EventFormatError as exc:
+            self.count_parse_error()
+            if "malformed:" + name not in self._reported:
+                self._reported.add("malformed:" + name)
+                print(f"memwarden: a malformed {name} event: {exc} (further ones are only "
+                      "counted)", file=self._err)
+            return ()
 
     def _feed_then_dispatch(self, d: dict[str, Any], route: _Route) -> Sequence[Finding]:
         """A recorded lifecycle event: the enricher sees every one; the detectors those their
@@ -248,11 +258,16 @@ class Engine:
         return self._dispatch(event, bound)
 
     def _dispatch(self, event: Event, bound: list[_Bound]) -> Sequence[Finding]:
+        """The detectors of one event; their findings go to the sink. A detector raising
+        :class:`EventFormatError` found the *event* malformed (an argument it needs is
+        missing or not parseable): the other detectors still run and their findings are
+        kept, then the error is raised for the caller to locate and count as a parse error."""
         self.stats.events_dispatched += 1
         if self._resolve is not None:
             event._resolve = self._resolve
         found: list[Finding] = []
         origin = None
+        malformed: EventFormatError | None = None
         for b in bound:
             if b.origin != "any":
                 if origin is None:
@@ -261,6 +276,9 @@ class Engine:
                     continue
             try:
                 result = b.on_event(event)
+            except EventFormatError as exc:
+                malformed = malformed or exc
+                continue
             except Exception as exc:  # one failing detector never stops the others
                 self._detector_failed(b.detector_id, event, exc)
                 continue
@@ -281,6 +299,8 @@ class Engine:
                 by_det[f.metadata.id] += 1
                 if sink is not None:
                     sink(f)
+        if malformed is not None:
+            raise malformed
         return found
 
     def _drop_allowlisted(self, found: list[Finding]) -> list[Finding]:

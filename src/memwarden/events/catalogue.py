@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from memwarden.core.event import INT_MAX, INT_MIN, EventFormatError
+
 STR = "const char*"
 
 
@@ -66,6 +68,9 @@ class EventSpec:
     falco_default_type: str = ""
     #: for docs/events.md
     notes: str = ""
+    #: the arguments a record of it must carry (what detectors read); the others may be
+    #: absent, but when present must have their type (:func:`check_args`)
+    required: tuple[str, ...] = ()
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -102,7 +107,8 @@ EVENTS: tuple[EventSpec, ...] = (
         falco_types=("open", "openat", "openat2", "creat", "open_by_handle_at"),
         falco_default_type="openat",
         notes="`pathname` is absolute, resolved in the kernel from the opened `struct file`; "
-              "only successful opens; `syscall` says which syscall opened it"),
+              "only successful opens; `syscall` says which syscall opened it",
+        required=("pathname", "flags")),
     EventSpec(
         "security_inode_unlink",
         _args(f"pathname: {STR}", "inode: unsigned long", "dev: dev_t", "ctime: unsigned long"),
@@ -111,7 +117,8 @@ EVENTS: tuple[EventSpec, ...] = (
         ebpf_programs=("mw_tp_exit_unlinkat", "mw_tp_exit_unlink"),
         audit_syscalls=("unlink", "unlinkat"), audit_success_only=True,
         falco_types=("unlink", "unlinkat"), falco_default_type="unlinkat",
-        notes="absolute path of the removed name"),
+        notes="absolute path of the removed name",
+        required=("pathname",)),
     EventSpec(
         "security_inode_rename",
         _args(f"old_path: {STR}", f"new_path: {STR}"),
@@ -120,7 +127,8 @@ EVENTS: tuple[EventSpec, ...] = (
         ebpf_programs=("mw_tp_exit_renameat2", "mw_tp_exit_renameat", "mw_tp_exit_rename"),
         audit_syscalls=("rename", "renameat", "renameat2"), audit_success_only=True,
         falco_types=("rename", "renameat", "renameat2"), falco_default_type="renameat2",
-        notes="absolute paths"),
+        notes="absolute paths",
+        required=("old_path", "new_path")),
     EventSpec(
         "security_inode_link",
         _args(f"old_path: {STR}", f"new_path: {STR}"),
@@ -129,7 +137,8 @@ EVENTS: tuple[EventSpec, ...] = (
         ebpf_programs=("mw_tp_exit_linkat", "mw_tp_exit_link"),
         audit_syscalls=("link", "linkat"), audit_success_only=True,
         falco_types=("link", "linkat"), falco_default_type="linkat",
-        notes="memwarden event (Tracee has none): hard link creation, absolute paths"),
+        notes="memwarden event (Tracee has none): hard link creation, absolute paths",
+        required=("old_path", "new_path")),
     EventSpec(
         "sched_process_exec",
         _args(f"cmdpath: {STR}", f"pathname: {STR}", "argv: const char**", "dev: dev_t",
@@ -165,20 +174,24 @@ EVENTS: tuple[EventSpec, ...] = (
         audit_note="ANOM_ABEND records (no rule needed; auditing must be enabled). SIGQUIT "
                    "deaths are not reported by the kernel",
         falco_types=("procexit",), falco_default_type="procexit",
-        notes="`signal` and `core_dumped` are memwarden additions decoded from `exit_code`"),
+        notes="`signal` and `core_dumped` are memwarden additions decoded from `exit_code`",
+        required=("exit_code",)),
     EventSpec(
         "kill", _args("pid: pid_t", "sig: int"), "signal",
         ebpf_kind=8, ebpf_enum="KILL", ebpf_programs=("mw_tp_exit_kill",),
         audit_syscalls=("kill",), falco_types=("kill",), falco_default_type="kill",
-        notes="syscall events: emitted at syscall exit with `returnValue`"),
+        notes="syscall events: emitted at syscall exit with `returnValue`",
+        required=("sig",)),
     EventSpec(
         "tkill", _args("tid: pid_t", "sig: int"), "signal",
         ebpf_kind=9, ebpf_enum="TKILL", ebpf_programs=("mw_tp_exit_tkill",),
-        audit_syscalls=("tkill",), falco_types=("tkill",), falco_default_type="tkill"),
+        audit_syscalls=("tkill",), falco_types=("tkill",), falco_default_type="tkill",
+        required=("sig",)),
     EventSpec(
         "tgkill", _args("tgid: pid_t", "tid: pid_t", "sig: int"), "signal",
         ebpf_kind=10, ebpf_enum="TGKILL", ebpf_programs=("mw_tp_exit_tgkill",),
-        audit_syscalls=("tgkill",), falco_types=("tgkill",), falco_default_type="tgkill"),
+        audit_syscalls=("tgkill",), falco_types=("tgkill",), falco_default_type="tgkill",
+        required=("sig",)),
     EventSpec(
         "pidfd_send_signal",
         _args("pidfd: int", "sig: int", "info: void*", "flags: unsigned int",
@@ -187,26 +200,38 @@ EVENTS: tuple[EventSpec, ...] = (
         ebpf_kind=11, ebpf_enum="PIDFD_SEND_SIGNAL",
         ebpf_programs=("mw_tp_exit_pidfd_send_signal",),
         audit_syscalls=("pidfd_send_signal",),
-        falco_types=("pidfd_send_signal",), falco_default_type="pidfd_send_signal"),
+        falco_types=("pidfd_send_signal",), falco_default_type="pidfd_send_signal",
+        required=("sig",)),
     EventSpec(
         "ptrace", _args("request: long", "pid: pid_t", "addr: void*", "data: void*"), "process",
         ebpf_kind=12, ebpf_enum="PTRACE", ebpf_programs=("mw_tp_exit_ptrace",),
-        audit_syscalls=("ptrace",), falco_types=("ptrace",), falco_default_type="ptrace"),
+        audit_syscalls=("ptrace",), falco_types=("ptrace",), falco_default_type="ptrace",
+        required=("request", "pid")),
     EventSpec(
         "process_vm_readv", _PROCESS_VM_ARGS, "memory",
         ebpf_kind=13, ebpf_enum="PROCESS_VM_READV",
         ebpf_programs=("mw_tp_exit_process_vm_readv",),
         audit_syscalls=("process_vm_readv",),
-        falco_types=("process_vm_readv",), falco_default_type="process_vm_readv"),
+        falco_types=("process_vm_readv",), falco_default_type="process_vm_readv",
+        required=("pid",)),
     EventSpec(
         "process_vm_writev", _PROCESS_VM_ARGS, "memory",
         ebpf_kind=14, ebpf_enum="PROCESS_VM_WRITEV",
         ebpf_programs=("mw_tp_exit_process_vm_writev",),
         audit_syscalls=("process_vm_writev",),
-        falco_types=("process_vm_writev",), falco_default_type="process_vm_writev"),
+        falco_types=("process_vm_writev",), falco_default_type="process_vm_writev",
+        required=("pid",)),
     EventSpec(
-        "memwarden_lost_events", _args("lost: unsigned long", "cpu: int"), "sensor",
-        notes="emitted by the sensor when the kernel failed to reserve ring-buffer space"),
+        "memwarden_lost_events",
+        _args("lost: unsigned long", "cpu: int",
+              Arg("window_start", "unsigned long",
+                  "ns since the epoch: the drops happened after this (the previous check)"),
+              Arg("window_end", "unsigned long",
+                  "ns since the epoch: and before this (the check that counted them), also "
+                  "the event's timestamp")),
+        "sensor", required=("lost",),
+        notes="emitted by the sensor when the kernel failed to reserve ring-buffer space: "
+              "one per CPU and check, for the window the drops happened in"),
 )
 
 #: event name -> its entry
@@ -249,3 +274,74 @@ def arg_builder(name: str) -> Callable[[Sequence[Any]], list[dict[str, Any]]]:
     exec(compile(f"def build(v):\n    return [{items}]\n",  # noqa: S102 - our own table
                  f"<memwarden args of {name}>", "exec"), namespace)
     return namespace["build"]
+
+
+# -- argument checks -----------------------------------------------------------------------------
+
+#: Integer arguments Tracee may print by name (its parsed arguments): ``"O_RDONLY|O_CLOEXEC"``,
+#: ``"SIGKILL"``, ``"PTRACE_ATTACH"``. Any other integer argument given as a string must be a
+#: numeral.
+NAMED_INT_ARGS: frozenset[str] = frozenset({"flags", "sig", "request", "mode"})
+_STR_TYPES = frozenset({STR, "const char *", "char*"})
+_STR_LIST_TYPES = frozenset({"const char**", "const char*const*"})
+
+
+def _arg_kind(arg: Arg) -> str:
+    if arg.type in _STR_TYPES:
+        return "str"
+    if arg.type in _STR_LIST_TYPES:
+        return "list of str"
+    if arg.type == "bool":
+        return "bool"
+    return "named int" if arg.name in NAMED_INT_ARGS else "int"
+
+
+#: event name -> (required argument names, (argument, kind) of every catalogued argument)
+ARG_CHECKS: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
+    e.name: (e.required, tuple((a.name, _arg_kind(a)) for a in e.args)) for e in EVENTS}
+
+_KIND_WORDS = {"str": "a string", "list of str": "a list of strings", "bool": "a boolean",
+               "int": "an integer (64-bit) or a numeral",
+               "named int": "an integer (64-bit) or Tracee's name for it"}
+
+
+def _value_ok(kind: str, value: Any) -> bool:
+    t = type(value)
+    if kind == "str":
+        return t is str
+    if t is int:
+        return kind != "bool" and kind != "list of str" and INT_MIN <= value <= INT_MAX
+    if kind == "bool":
+        return t is bool
+    if kind == "list of str":
+        return t is list and all(type(v) is str for v in value)
+    if t is not str:
+        return False
+    if kind == "named int":
+        return bool(value)
+    try:
+        return INT_MIN <= int(value, 0) <= INT_MAX
+    except ValueError:
+        return False
+
+
+def check_args(name: str, argmap: dict[str, Any]) -> None:
+    """Raise :class:`EventFormatError` if a record of catalogued event ``name`` lacks a
+    required argument or carries one of another type than the catalogue's (an argument the
+    catalogue does not list, or an event it does not know, is not judged). Called when a
+    selected record becomes an Event, so detectors read well-typed values."""
+    checks = ARG_CHECKS.get(name)
+    if checks is None:
+        return
+    required, kinds = checks
+    for arg in required:
+        if argmap.get(arg) is None:
+            raise EventFormatError(f"{name}: missing argument {arg!r}")
+    for arg, kind in kinds:
+        value = argmap.get(arg)
+        if value is not None and not _value_ok(kind, value):
+            text = repr(value)
+            if len(text) > 60:
+                text = text[:60] + "…"
+            raise EventFormatError(f"{name}: argument {arg!r} must be {_KIND_WORDS[kind]}, "
+                                   f"got {text}")

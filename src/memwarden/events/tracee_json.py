@@ -20,13 +20,17 @@ import datetime as _dt
 from typing import Any
 
 from memwarden.core.event import (
+    INT_MAX,
+    INT_MIN,
     TRACEE_FIELDS,
     Event,
     EventFormatError,
+    check_legacy_fields,
     fresh_copy,
     infer_arg_type,
     legacy_argmap,
 )
+from memwarden.events.catalogue import ARG_CHECKS, check_args
 
 
 def event_from_dict(d: Any) -> Event:
@@ -35,9 +39,17 @@ def event_from_dict(d: Any) -> Event:
     if not isinstance(d, dict):
         raise EventFormatError(f"expected a JSON object, got {type(d).__name__}")
     if "eventName" in d:
-        return Event(d, None, legacy_argmap(d))
+        argmap = legacy_argmap(d)
+        name = d["eventName"]
+        if name in ARG_CHECKS:
+            check_args(name, argmap)
+        return Event(d, None, argmap)
     if "name" in d:
-        return Event(v1beta1_to_legacy(d), raw=d)
+        legacy = v1beta1_to_legacy(d)
+        event = Event(legacy, raw=d)
+        if legacy["eventName"] in ARG_CHECKS:
+            check_args(legacy["eventName"], {a["name"]: a["value"] for a in legacy["args"]})
+        return event
     raise EventFormatError(
         "neither a Tracee trace.Event (no 'eventName') nor a v1beta1 event (no 'name')"
     )
@@ -89,6 +101,148 @@ _LEGACY_TO_V1_KEY: dict[str, str] = {
 _ARRAY_KEYS = frozenset({"strArray", "str_array", "int32Array", "int32_array", "uInt64Array",
                          "u_int64_array"})
 _INT64_KEYS = frozenset({"int64", "uInt64", "u_int64"})
+
+
+#: What each v1beta1 field must be when present (null counts as absent), by dotted path from
+#: the event, ``[]`` for a list's elements, protojson's camelCase and proto's snake_case names
+#: both: the one schema :func:`check_v1beta1` validates a record against before
+#: :func:`v1beta1_to_legacy` reads it. Kinds: ``str``, ``bool``, ``object``, ``list``,
+#: ``list of str``, ``u32`` (a UInt32Value: a number, or ``{"value": n}``), ``id`` (a
+#: non-negative 64-bit integer or its digits), ``time`` (RFC 3339 text or ns since the epoch).
+_PROC = "workload.process"
+_THREAD = "workload.process.thread"
+_ANC = "workload.process.ancestors[]"
+_CONT = "workload.container"
+V1_FIELD_TYPES: dict[str, str] = {
+    "id": "id", "name": "str", "timestamp": "time",
+    "policies": "object", "policies.matched": "list of str",
+    "workload": "object",
+    _PROC: "object",
+    f"{_PROC}.executable": "object", f"{_PROC}.executable.path": "str",
+    f"{_PROC}.uniqueId": "u32", f"{_PROC}.unique_id": "u32",
+    f"{_PROC}.hostPid": "u32", f"{_PROC}.host_pid": "u32", f"{_PROC}.pid": "u32",
+    f"{_PROC}.realUser": "object", f"{_PROC}.real_user": "object",
+    f"{_PROC}.realUser.id": "u32", f"{_PROC}.real_user.id": "u32",
+    _THREAD: "object",
+    f"{_THREAD}.startTime": "time", f"{_THREAD}.start_time": "time",
+    f"{_THREAD}.name": "str", f"{_THREAD}.syscall": "str", f"{_THREAD}.compat": "bool",
+    f"{_THREAD}.uniqueId": "u32", f"{_THREAD}.unique_id": "u32",
+    f"{_THREAD}.hostTid": "u32", f"{_THREAD}.host_tid": "u32", f"{_THREAD}.tid": "u32",
+    f"{_PROC}.ancestors": "list", _ANC: "object",
+    f"{_ANC}.uniqueId": "u32", f"{_ANC}.unique_id": "u32",
+    f"{_ANC}.hostPid": "u32", f"{_ANC}.host_pid": "u32", f"{_ANC}.pid": "u32",
+    _CONT: "object", f"{_CONT}.id": "str", f"{_CONT}.name": "str",
+    f"{_CONT}.started": "bool", f"{_CONT}.isRunning": "bool", f"{_CONT}.is_running": "bool",
+    f"{_CONT}.image": "object", f"{_CONT}.image.name": "str",
+    f"{_CONT}.image.repoDigests": "list of str", f"{_CONT}.image.repo_digests": "list of str",
+    "workload.k8s": "object",
+    "workload.k8s.pod": "object", "workload.k8s.pod.name": "str", "workload.k8s.pod.uid": "str",
+    "workload.k8s.namespace": "object", "workload.k8s.namespace.name": "str",
+    "data": "list", "data[]": "object",
+}
+_V1_WORDS = {
+    "str": "a string", "bool": "a boolean", "object": "an object", "list": "a list",
+    "list of str": "a list of strings", "u32": "an unsigned 32-bit integer",
+    "id": "a non-negative 64-bit integer", "time": "an RFC 3339 string or an integer (ns)",
+}
+_U32_MAX = (1 << 32) - 1
+
+class _V1Field:
+    """One node of the schema tree: a field's kind, its members, its elements' kind and
+    members."""
+
+    __slots__ = ("kind", "members", "elem_kind", "elem_members")
+
+    def __init__(self) -> None:
+        self.kind = ""
+        self.members: dict[str, _V1Field] = {}
+        self.elem_kind = ""
+        self.elem_members: dict[str, _V1Field] = {}
+
+
+def _v1_tree(table: dict[str, str]) -> dict[str, _V1Field]:
+    root: dict[str, _V1Field] = {}
+    for path, kind in table.items():
+        node = root
+        parts = path.split(".")
+        for n, part in enumerate(parts):
+            elems = part.endswith("[]")
+            field = node.setdefault(part[:-2] if elems else part, _V1Field())
+            if n == len(parts) - 1:
+                if elems:
+                    field.elem_kind = kind
+                else:
+                    field.kind = kind
+            node = field.elem_members if elems else field.members
+    return root
+
+
+_V1_TREE = _v1_tree(V1_FIELD_TYPES)
+
+
+def _v1_ok(kind: str, value: Any) -> bool:
+    t = type(value)
+    if kind == "str":
+        return t is str
+    if kind == "object":
+        return t is dict
+    if kind == "list":
+        return t is list
+    if kind == "bool":
+        return t is bool
+    if kind == "list of str":
+        return t is list and all(type(v) is str for v in value)
+    if kind == "u32":
+        if t is dict:
+            value = value.get("value", 0)
+            t = type(value)
+        return t is int and 0 <= value <= _U32_MAX
+    if kind == "id":
+        if t is str:
+            return value.isascii() and value.isdigit() and int(value) <= INT_MAX
+        return t is int and 0 <= value <= INT_MAX
+    if kind == "time":
+        return t is str or (t is int and INT_MIN <= value <= INT_MAX)
+    return True
+
+
+def _v1_check(obj: dict[str, Any], node: dict[str, _V1Field], prefix: str) -> None:
+    for key, f in node.items():
+        value = obj.get(key)
+        if value is None:
+            continue
+        where = prefix + key
+        if f.kind and not _v1_ok(f.kind, value):
+            raise EventFormatError(f"{where} must be {_V1_WORDS[f.kind]}, got {_show(value)}")
+        if f.members and type(value) is dict:
+            _v1_check(value, f.members, where + ".")
+        elif f.elem_kind and type(value) is list:
+            for i, item in enumerate(value):
+                if item is None:
+                    continue
+                if not _v1_ok(f.elem_kind, item):
+                    raise EventFormatError(f"{where}[{i}] must be {_V1_WORDS[f.elem_kind]}, "
+                                           f"got {_show(item)}")
+                if f.elem_members and type(item) is dict:
+                    _v1_check(item, f.elem_members, f"{where}[{i}].")
+
+
+def one_line(text: str) -> str:
+    """``text`` for a message of one line: control and separator characters escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def check_v1beta1(d: dict[str, Any]) -> None:
+    """Raise :class:`EventFormatError` naming the first field of a v1beta1 record whose value
+    is not what :data:`V1_FIELD_TYPES` says."""
+    _v1_check(d, _V1_TREE, "")
 
 
 def _pick(d: dict[str, Any], camel: str, snake: str, default: Any = None) -> Any:
@@ -167,6 +321,7 @@ def v1beta1_to_legacy(d: dict[str, Any]) -> dict[str, Any]:
     name = d.get("name")
     if not isinstance(name, str):
         raise EventFormatError(f"'name' must be a string, got {name!r}")
+    check_v1beta1(d)
     out: dict[str, Any] = {k: fresh_copy(v) for k, v in TRACEE_FIELDS}
     out["eventName"] = name
     out["eventId"] = str(d.get("id", 0))
@@ -234,10 +389,11 @@ def v1beta1_to_legacy(d: dict[str, Any]) -> dict[str, Any]:
         try:
             ctype, value = v1_value(entry)
         except (ValueError, TypeError) as exc:
-            raise EventFormatError(f"data[{i}] ({entry['name']}): {exc}") from None
+            raise EventFormatError(f"data[{i}] ({one_line(entry['name'])}): {exc}") from None
         args.append({"name": entry["name"], "type": ctype, "value": value})
     out["args"] = args
     out["argsNum"] = len(args)
+    check_legacy_fields(out)  # what the schema cannot say: times in range
     return out
 
 

@@ -27,6 +27,7 @@ import orjson
 
 from memwarden.core.text import printable
 from memwarden.engine.dispatch import Engine
+from memwarden.events.tracee_json import one_line
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -210,7 +211,7 @@ class JsonLinesReplay:
 
     def _bad(self, name: str, lineno: int, what: str) -> None:
         self.engine.count_parse_error()
-        message = f"{name}:{lineno}: {what}"
+        message = f"{name}:{lineno}: {one_line(what)}"  # a record's text never splits a line
         if self.strict:
             raise InputError(message)
         print(f"memwarden: {printable(message)}", file=self.err)  # quotes the input

@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from memwarden.core.event import TRACEE_FIELDS, Event
+from memwarden.core.event import TRACEE_FIELDS, Event, EventFormatError, check_legacy_fields
 from memwarden.core.linux_abi import OPEN_FLAGS, as_int32, as_signed
 from memwarden.core.linux_abi import normalize_path as normalize
 from memwarden.core.pathset import PathSet
@@ -55,9 +55,11 @@ from memwarden.events.catalogue import (
     DEFAULT_PATH_ARGS,
     EVENTS,
     PATH_ARGS,
+    check_args,
 )
 from memwarden.sources.audit.assembler import AuditRecord
 from memwarden.sources.audit.records import (
+    NUMBER_MAX,
     AuditFormatError,
     hex_number,
     kernel_dev,
@@ -329,16 +331,20 @@ class AuditDecoder:
             line = group.syscall.line
             try:
                 event = self._syscall_event(key, group)
+                if event is not None:
+                    _check_event(event)
             except AuditRecordError:
                 raise
-            except AuditFormatError as exc:
+            except (AuditFormatError, EventFormatError) as exc:
                 raise AuditRecordError(f"SYSCALL record: {exc}", line) from None
             if event is not None:
                 out.append(event)
         if group.abend is not None and self.abend_wanted:
             try:
-                out.append(self._abend_event(key, group.abend))
-            except AuditFormatError as exc:
+                event = self._abend_event(key, group.abend)
+                _check_event(event)
+                out.append(event)
+            except (AuditFormatError, EventFormatError) as exc:
                 raise AuditRecordError(f"ANOM_ABEND record: {exc}", group.abend.line
                                        ) from None
         self.stats.events_built += len(out)
@@ -525,6 +531,13 @@ _TEMPLATE: dict[str, Any] = dict(TRACEE_FIELDS)
 _MUTABLE = tuple((n, d) for n, d in TRACEE_FIELDS if isinstance(d, dict | list))
 
 
+def _check_event(event: Event) -> None:
+    """The event as any source's must be (the field and argument tables of the event model
+    and the catalogue): every number in range, so every output can write its findings."""
+    check_legacy_fields(event.data)
+    check_args(event.name, {a["name"]: a["value"] for a in event.data["args"]})
+
+
 def _new_event(name: str, args: Args, context: dict[str, Any]) -> Event:
     """``Event.new`` without its per-field checks (the context keys here are all Tracee's):
     every field present, in Tracee's order, no container shared between events."""
@@ -582,10 +595,14 @@ def _openat2_flags(dec: AuditDecoder, group: _Group) -> int:
         return O_RDWR  # unknown: assume the open could both read and write
     value = parse_fields(group.openat2.body).get(b"oflag")
     try:
-        return int(value or b"", 8)
+        flags = int(value or b"", 8)
     except ValueError:
         raise AuditRecordError(f"OPENAT2 record: oflag={value!r} is not octal",
                                group.openat2.line) from None
+    if not 0 <= flags <= NUMBER_MAX:
+        raise AuditRecordError(f"OPENAT2 record: oflag={value!r} is out of the 64-bit range",
+                               group.openat2.line)
+    return flags
 
 
 def _unlink_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes],

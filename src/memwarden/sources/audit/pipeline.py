@@ -16,6 +16,7 @@ from typing import IO, Any
 
 from memwarden.core.event import Event
 from memwarden.engine.dispatch import Engine
+from memwarden.events.tracee_json import one_line
 from memwarden.sources.audit.assembler import (
     DEFAULT_MAX_PENDING,
     DEFAULT_TIMEOUT_S,
@@ -25,6 +26,7 @@ from memwarden.sources.audit.assembler import (
 from memwarden.sources.audit.decoder import ABEND_EVENT, AuditDecoder, AuditRecordError
 from memwarden.sources.audit.records import (
     AuditFormatError,
+    printable,
     split_log_line,
     split_netlink,
     stamp_seconds,
@@ -185,7 +187,7 @@ class AuditPipeline:
         self._incomplete_reported += 1
         records = event.records or []
         where = self._where(event.first_line)
-        key = event.key.decode("ascii", "replace")
+        key = printable(event.key)
         if not any(r.type == "SYSCALL" for r in records):
             what = "its SYSCALL record is missing; skipped"
         else:
@@ -200,7 +202,7 @@ class AuditPipeline:
     def bad(self, line: int, what: str) -> None:
         self.malformed += 1
         self.engine.count_parse_error()
-        message = f"{self._where(line)}: {what}"
+        message = f"{self._where(line)}: {one_line(what)}"  # one record, one line
         if self.strict:
             raise StrictStop(message)
         print(f"memwarden: {message}", file=self.err)

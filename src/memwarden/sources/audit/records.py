@@ -80,8 +80,23 @@ def split_netlink(payload: bytes) -> tuple[bytes, bytes]:
     return payload[6:end], body.strip()
 
 
+#: The range of every number an event carries (Tracee's int64/uint64 fields): a record with a
+#: number outside it is malformed, not an event no output could write.
+NUMBER_MIN = -(1 << 63)
+NUMBER_MAX = (1 << 64) - 1
+#: event times: nanoseconds since the epoch must fit in a uint64
+STAMP_SECONDS_MAX = NUMBER_MAX // 1_000_000_000 - 1
+
+
 def stamp_time(stamp: bytes) -> tuple[int, int]:
     """``(seconds, nanoseconds since the epoch)`` of an event key (node prefix allowed)."""
+    secs, ns = _stamp_time(stamp)
+    if not 0 <= secs <= STAMP_SECONDS_MAX:
+        raise AuditFormatError(f"event time {_show(stamp)} is out of range")
+    return secs, ns
+
+
+def _stamp_time(stamp: bytes) -> tuple[int, int]:
     sp = stamp.rfind(b" ")
     if sp >= 0:
         stamp = stamp[sp + 1:]
@@ -156,9 +171,12 @@ def number(fields: dict[bytes, bytes], name: bytes, default: int | None = None) 
             return default
         raise AuditFormatError(f"missing field {name.decode()}")
     try:
-        return int(value)
+        n = int(value)
     except ValueError:
         raise AuditFormatError(f"{name.decode()}={_show(value)} is not a number") from None
+    if not NUMBER_MIN <= n <= NUMBER_MAX:
+        raise AuditFormatError(f"{name.decode()}={_show(value)} is out of the 64-bit range")
+    return n
 
 
 def hex_number(fields: dict[bytes, bytes], name: bytes) -> int:
@@ -167,9 +185,12 @@ def hex_number(fields: dict[bytes, bytes], name: bytes) -> int:
     if value is None:
         raise AuditFormatError(f"missing field {name.decode()}")
     try:
-        return int(value, 16)
+        n = int(value, 16)
     except ValueError:
         raise AuditFormatError(f"{name.decode()}={_show(value)} is not hexadecimal") from None
+    if n > NUMBER_MAX or n < 0:
+        raise AuditFormatError(f"{name.decode()}={_show(value)} is out of the 64-bit range")
+    return n
 
 
 def kernel_dev(value: bytes | None) -> int:
@@ -179,9 +200,17 @@ def kernel_dev(value: bytes | None) -> int:
         return 0
     major, sep, minor = value.partition(b":")
     try:
-        return (int(major, 16) << 20) | int(minor, 16) if sep else 0
+        dev = (int(major, 16) << 20) | int(minor, 16) if sep else 0
     except ValueError:
         raise AuditFormatError(f"dev={_show(value)} is not MAJOR:MINOR") from None
+    if not 0 <= dev <= NUMBER_MAX:
+        raise AuditFormatError(f"dev={_show(value)} is out of the 64-bit range")
+    return dev
+
+
+def printable(value: bytes) -> str:
+    """Untrusted bytes for a message: control characters escaped, so one line stays one."""
+    return value.decode("ascii", "backslashreplace").encode("unicode_escape").decode("ascii")
 
 
 def _show(value: bytes, limit: int = 40) -> str:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from memwarden.core.event import Event
+from memwarden.core.event import INT_MAX, Event
 from memwarden.core.linux_abi import as_int32
 from memwarden.core.linux_abi import normalize_path as normalise
 from memwarden.events.catalogue import CATALOGUE, arg_builder
@@ -144,9 +144,13 @@ class RecordDecoder:
         args = build_args(values)
         cid = self._container(cgroup) if cgroup else ""
         offset = self.mono_to_epoch
+        ts += offset
+        start += offset
+        if ts > INT_MAX or start > INT_MAX:  # a u64 clock plus the epoch offset: no writer
+            raise DecodeError(f"record kind {kind}: times out of range ({ts}, {start})")
         d = {
-            "timestamp": ts + offset,
-            "threadStartTime": start + offset,
+            "timestamp": ts,
+            "threadStartTime": start,
             "processorId": cpu,
             "processId": pid,
             "cgroupId": cgroup_id,
@@ -253,10 +257,15 @@ class RecordDecoder:
         return (as_int32(args[0]), args[1], args[2], args[3], args[4], args[5]), name
 
     # -- the sensor's own events ----------------------------------------------------------------
-    def lost_events(self, lost: int, cpu: int) -> Event:
+    def lost_events(self, lost: int, cpu: int, window_start: int | None = None,
+                    window_end: int | None = None) -> Event:
         """``memwarden_lost_events``: the kernel had no ring-buffer room for ``lost`` records on
-        ``cpu`` since the last report."""
-        (lost_arg, lost_type), (cpu_arg, cpu_type) = CATALOGUE[L.LOST_EVENTS].arg_types
-        return Event.new(L.LOST_EVENTS, [(lost_arg, lost_type, lost), (cpu_arg, cpu_type, cpu)],
-                         timestamp=time.time_ns(), processorId=cpu, hostName=self.hostname,
-                         processName="memwarden")
+        ``cpu`` between ``window_start`` and ``window_end`` (ns since the epoch; the previous
+        check and this one, both now by default). The event's time is the window's end."""
+        end = time.time_ns() if window_end is None else window_end
+        start = end if window_start is None else window_start
+        values = (lost, cpu, start, end)
+        args = [(n, t, v) for (n, t), v in zip(CATALOGUE[L.LOST_EVENTS].arg_types, values,
+                                               strict=True)]
+        return Event.new(L.LOST_EVENTS, args, timestamp=end, processorId=cpu,
+                         hostName=self.hostname, processName="memwarden")

@@ -64,14 +64,20 @@ class RingBufferReader:
         return _U64.unpack_from(self._producer, 0)[0] - _U64.unpack_from(self._consumer, 0)[0]
 
     def consume(self, handle: Callable[[memoryview, list[tuple[int, int]]], None],
-                max_batch: int = 4096) -> int:
+                max_batch: int = 4096, budget: int | None = None) -> int:
         """Hand every committed record to ``handle`` (in batches of at most ``max_batch``),
-        then release their space. Returns the number of records."""
+        then release their space. Returns the number of records.
+
+        At most ``budget`` bytes of the ring (default: one ring's size) are consumed per call,
+        so that under a flood that refills the ring as fast as it is read the caller still
+        gets control back (to count and report the kernel's drops while they happen).
+        """
         data = self._data
         mask = self.mask
         unpack_u32 = _U32.unpack_from
         total = 0
-        while True:
+        left = self.size if budget is None else budget
+        while left > 0:
             cons = _U64.unpack_from(self._consumer, 0)[0]
             prod = _U64.unpack_from(self._producer, 0)[0]
             batch: list[tuple[int, int]] = []
@@ -87,6 +93,7 @@ class RingBufferReader:
                 pos += (size + HDR_SIZE + 7) & ~7
             if pos == cons:
                 return total
+            left -= pos - cons
             if batch:
                 handle(data, batch)
             # release after the handler copied what it needs
@@ -94,6 +101,7 @@ class RingBufferReader:
             total += len(batch)
             self.records += len(batch)
             self.batches += 1
+        return total
 
     def close(self) -> None:
         try:

@@ -170,7 +170,9 @@ class EbpfSensor:
         self._next_drop_check = 0.0
         self._last_warning = 0.0
         self._dropped_since_warning = 0
-        self._warn_window_start = 0.0
+        self._warn_window_start = 0  # ns since the epoch: the unwarned drops happened after
+        self._warn_window_end = 0
+        self._drop_window_start = 0  # ns since the epoch: the last read of the drop counters
         self.decode_errors = 0
         self._decode_errors_reported: set[str] = set()
         self._detectors_seen: list = []
@@ -218,6 +220,7 @@ class EbpfSensor:
             self.close()
             raise
         self._next_drop_check = time.monotonic() + self.options.drop_check_interval
+        self._drop_window_start = time.time_ns()
         self._detectors_seen = self.engine.detectors
         self.started = True
 
@@ -368,6 +371,7 @@ class EbpfSensor:
         if self._ring is not None:
             self._ring.consume(self._handle_batch)
             self.check_drops()
+            self._warn_drops(0, final=True)
 
     def _handle_batch(self, data: memoryview, batch: list[tuple[int, int]]) -> None:
         decode = self._decoder.decode  # type: ignore[union-attr]
@@ -440,12 +444,17 @@ class EbpfSensor:
 
     def check_drops(self) -> int:
         """Report ring-buffer reservation failures since the last check: one
-        ``memwarden_lost_events`` event per CPU that lost some, the engine's ``kernel_drops``
-        counter, and a rate-limited warning on stderr. Returns the number lost."""
+        ``memwarden_lost_events`` event per CPU that lost some, carrying the window they
+        happened in (the last check to this one), the engine's ``kernel_drops`` counter, and a
+        rate-limited warning on stderr. Returns the number lost.
+
+        The loop calls it every ``drop_check_interval`` even under a flood (the ring is read
+        at most one ring's size per turn), so drops are reported while they happen."""
         if self._obj is None:
             return 0
         k = L.KIND_MAX
         lost_total = 0
+        start, end = self._drop_window_start, time.time_ns()
         for cpu, ctr in enumerate(self._per_cpu_counters()):
             dropped = sum(ctr[2 * k: 3 * k])
             delta = dropped - self._last_dropped[cpu]
@@ -453,27 +462,36 @@ class EbpfSensor:
                 continue
             self._last_dropped[cpu] = dropped
             lost_total += delta
-            ev = self._decoder.lost_events(delta, cpu)  # type: ignore[union-attr]
+            ev = self._decoder.lost_events(delta, cpu, start, end)  # type: ignore[union-attr]
             self.engine.process_event(ev)
             if self.on_event is not None:
                 self.on_event(ev)
+        self._drop_window_start = end
         if lost_total:
             self.engine.stats.kernel_drops += lost_total
+            if not self._dropped_since_warning:
+                self._warn_window_start = start
+            self._warn_window_end = end
             self._warn_drops(lost_total)
         return lost_total
 
-    def _warn_drops(self, lost: int) -> None:
-        now = time.monotonic()
-        if not self._dropped_since_warning:
-            self._warn_window_start = now
+    def _warn_drops(self, lost: int, final: bool = False) -> None:
+        """At most one warning per ``drop_warning_interval`` (and one at the end for what was
+        not warned of yet), naming the count and the window the drops happened in."""
         self._dropped_since_warning += lost
-        if now - self._last_warning < self.options.drop_warning_interval:
-            return
-        span = max(now - self._warn_window_start, self.options.drop_check_interval)
         n = self._dropped_since_warning
-        print(f"memwarden: warning: the kernel dropped {n} events in {span:.0f} s "
-              f"({n / span:.0f}/s): the {self.ring_size >> 20} MiB ring buffer was full; raise "
-              "--ring-buffer-mb or select fewer events", file=self.err)
+        if not n:
+            return
+        now = time.monotonic()
+        if not final and self._last_warning and (
+                now - self._last_warning < self.options.drop_warning_interval):
+            return
+        start, end = self._warn_window_start, self._warn_window_end
+        span = max((end - start) / 1e9, 1e-3)
+        print(f"memwarden: warning: the kernel dropped {n} events between {_clock(start)} and "
+              f"{_clock(end)} ({span:.1f} s, {n / span:.0f}/s): the {self.ring_size >> 20} MiB "
+              "ring buffer was full; raise --ring-buffer-mb or select fewer events",
+              file=self.err)
         self._last_warning = now
         self._dropped_since_warning = 0
 
@@ -526,3 +544,9 @@ class EbpfSensor:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _clock(ns: int) -> str:
+    """Local wall-clock time of ns since the epoch, to the millisecond (drop windows)."""
+    secs, rest = divmod(ns, 1_000_000_000)
+    return time.strftime("%H:%M:%S", time.localtime(secs)) + f".{rest // 1_000_000:03d}"
