@@ -58,7 +58,7 @@ def replay(data: bytes, counter: Counter) -> None:
     before = ENGINE.stats.parse_errors
     r = JsonLinesReplay("<fuzz>", ENGINE, err=err)
     stream = io.BytesIO(data)
-    r._run(stream, stream, "<fuzz>")  # noqa: SLF001 - the reading loop without a file
+    r._run(stream, stream, "<fuzz>")
     reported = [ln for ln in err.getvalue().splitlines() if ln]
     assert all(LOCATED.match(ln) for ln in reported), reported
     assert len(reported) == ENGINE.stats.parse_errors - before

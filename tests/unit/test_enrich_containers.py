@@ -54,7 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
     def address_string(self) -> str:
         return "unix"
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         srv: _Server = self.server  # type: ignore[assignment]
         srv.hits.append(self.path)
         if self.path.startswith("/events"):

@@ -19,7 +19,7 @@ class _Headers(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     seen: list[str | None] = []
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
         type(self).seen.append(self.headers.get("Authorization"))
         self.send_response(204)

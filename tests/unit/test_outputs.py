@@ -117,7 +117,7 @@ class _Receiver:
         class H(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 status = rec.statuses.pop(0) if rec.statuses else 200
                 if status == 200:

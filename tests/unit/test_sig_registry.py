@@ -48,7 +48,7 @@ def test_a_module_without_exactly_one_signature_fails_the_import_with_its_path(
 
 def test_an_id_of_neither_kind_is_refused() -> None:
     class Odd:
-        class metadata:  # noqa: N801 - stands in for SignatureMetadata
+        class metadata:
             id = "XYZ-1"
 
     with pytest.raises(SignatureRegistryError, match="neither TRC-<n>"):

@@ -113,7 +113,7 @@ class Operations:
             timeout = self.settings.delivery.flush_timeout
             atexit.register(lambda: outputs.close(timeout))
 
-    def _on_sighup(self, signum: int, frame: Any) -> None:  # noqa: ARG002 - signal API
+    def _on_sighup(self, signum: int, frame: Any) -> None:
         if self._self_wakes:
             self._self_wakes -= 1
             return
@@ -198,6 +198,6 @@ class Operations:
                 f"(config: {settings.source or 'none'})")
 
 
-def _exit_on_sigterm(signum: int, frame: Any) -> None:  # noqa: ARG001 - signal API
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
     # SystemExit unwinds the command, and atexit flushes the outputs (bounded)
     raise SystemExit(128 + signal.SIGTERM)

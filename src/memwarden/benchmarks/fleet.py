@@ -100,7 +100,7 @@ async def _drained(url: str, stream: str, durable: str, total: int) -> None:
             info = await js.consumer_info(stream, durable)
             if info.ack_floor.stream_seq >= total and info.num_ack_pending == 0:
                 break
-        except Exception:  # noqa: S110 - not created yet
+        except Exception:
             pass
         await asyncio.sleep(0.02)
     await nc.close()

@@ -78,7 +78,7 @@ class Sensor:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             now = time.monotonic_ns()  # first thing: the time the finding was read
-            try:  # noqa: SIM105 - the load loop: no context manager per call
+            try:
                 self.findings.put((now, orjson.loads(line)))
             except orjson.JSONDecodeError:
                 continue
@@ -100,7 +100,7 @@ class Sensor:
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.terminate()
-            try:  # noqa: SIM105 - the load loop: no context manager per call
+            try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
@@ -132,7 +132,7 @@ def measure(sensor: Sensor, name: str, count: int, interval: float, deadline: fl
         # findings come back in action order (one sensor, one process): match by order
         order = iter(sorted(sent.items()))
         while matched < count and time.monotonic() < ends:
-            try:  # noqa: SIM105 - the load loop: no context manager per call
+            try:
                 when, finding = sensor.findings.get(timeout=max(0.0, ends - time.monotonic()))
             except queue.Empty:
                 break

@@ -31,7 +31,7 @@ class UsageFailure(click.ClickException):
 
     exit_code = EXIT_USAGE
 
-    def show(self, file=None) -> None:  # noqa: ARG002 - click's signature
+    def show(self, file=None) -> None:
         # messages quote file names, values, YAML: one line, nothing for the terminal to act on
         click.echo(f"memwarden: {printable(self.format_message())}", err=True)
 

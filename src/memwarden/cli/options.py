@@ -124,7 +124,7 @@ def print_stats(runtime: Runtime, extra: dict[str, Any] | None = None) -> None:
 def stats_printer(runtime: Runtime) -> Callable[..., None]:
     """``print_stats(engine_stats, extra)`` as the live sources call it, for this runtime."""
 
-    def printer(stats: Any = None, extra: dict[str, Any] | None = None) -> None:  # noqa: ARG001
+    def printer(stats: Any = None, extra: dict[str, Any] | None = None) -> None:
         print_stats(runtime, extra)
 
     return printer

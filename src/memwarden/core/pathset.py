@@ -55,5 +55,5 @@ class PathSet:
     def compile(self) -> Callable[[str], bool]:
         """A closure equivalent to :meth:`matches`: :meth:`test_expression` compiled once
         (the engine inlines the same expression into its path gates)."""
-        return eval(  # noqa: S307 - an expression we generate from our own constants
+        return eval(
             f"lambda path: {self.test_expression('path')}", self.test_constants())

@@ -397,7 +397,7 @@ def _compile_gate(arg_names: tuple[str, ...], paths: PathSet
         f"                return {paths.test_expression('path')}\n"
         "    return slow(d)\n"
     )
-    exec(compile(source, "<memwarden path gate>", "exec"), namespace)  # noqa: S102 - our code
+    exec(compile(source, "<memwarden path gate>", "exec"), namespace)
     return namespace["fast"]
 
 

@@ -41,7 +41,7 @@ def _make_inherit():
     names costs about twice as much, per fork)."""
     body = "".join(f"    c.{a} = p.{a}\n" for a in _INHERITED)
     namespace: dict[str, Any] = {}
-    exec(compile(f"def inherit(c, p):\n{body}", "<memwarden inherit>", "exec"),  # noqa: S102
+    exec(compile(f"def inherit(c, p):\n{body}", "<memwarden inherit>", "exec"),
          namespace)
     return namespace["inherit"]
 

@@ -271,7 +271,7 @@ def arg_builder(name: str) -> Callable[[Sequence[Any]], list[dict[str, Any]]]:
     items = ", ".join(f"{{'name': {a.name!r}, 'type': {a.type!r}, 'value': v[{i}]}}"
                       for i, a in enumerate(spec.args))
     namespace: dict[str, Any] = {}
-    exec(compile(f"def build(v):\n    return [{items}]\n",  # noqa: S102 - our own table
+    exec(compile(f"def build(v):\n    return [{items}]\n",
                  f"<memwarden args of {name}>", "exec"), namespace)
     return namespace["build"]
 

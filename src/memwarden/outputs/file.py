@@ -48,17 +48,17 @@ class FileOutput:
         """Called from any thread: the engine's thread reopens before its next write."""
         self._reopen = True
 
-    def close(self, timeout: float = 5.0) -> None:  # noqa: ARG002 - Output API
+    def close(self, timeout: float = 5.0) -> None:
         self.stream.close()
 
 
-def _parse(spec: str, head: str, rest: str) -> str:  # noqa: ARG001 - OutputKind API
+def _parse(spec: str, head: str, rest: str) -> str:
     if not rest:
         raise OutputSpecError(f"output {spec!r}: file: needs a path")
     return rest
 
 
-def _open(name: str, target: str, fmt: FindingFormat, delivery: Delivery,  # noqa: ARG001
+def _open(name: str, target: str, fmt: FindingFormat, delivery: Delivery,
           err: IO[str] | None) -> Output:
     return FileOutput(name, target, fmt, delivery.file_mode)
 

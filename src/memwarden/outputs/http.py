@@ -66,7 +66,7 @@ class HttpTransport:
                                                context=self._context)
         return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
 
-    def send(self, payload: bytes, finding: Finding) -> None:  # noqa: ARG002 - Transport API
+    def send(self, payload: bytes, finding: Finding) -> None:
         body = payload.rstrip(b"\n")
         conn = self._conn
         if conn is None:
@@ -91,7 +91,7 @@ class HttpTransport:
 
 # -- the output kind (``http(s)://URL``, also written ``http:http://URL``) ---------------------
 
-def _parse(spec: str, head: str, rest: str) -> str:  # noqa: ARG001 - OutputKind API
+def _parse(spec: str, head: str, rest: str) -> str:
     url = rest if rest.startswith(("http://", "https://")) else spec
     try:
         parts = urllib.parse.urlsplit(url)

@@ -195,7 +195,7 @@ class EventForwarder:
 
 # -- the output kind (``nats://HOST:PORT/SUBJECT``, ``nats+tls://…``) -------------------------
 
-def _parse(spec: str, head: str, rest: str) -> str:  # noqa: ARG001 - OutputKind API
+def _parse(spec: str, head: str, rest: str) -> str:
     try:
         address = NatsAddress.parse(spec)
     except NatsAddressError as exc:

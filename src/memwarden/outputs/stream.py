@@ -34,7 +34,7 @@ class StreamOutput:
     def reopen(self) -> None:
         pass
 
-    def close(self, timeout: float = 5.0) -> None:  # noqa: ARG002 - Output API
+    def close(self, timeout: float = 5.0) -> None:
         self.stream.flush()
 
 
@@ -52,11 +52,11 @@ class StreamSink(StreamOutput):
             self.stream.close()
 
 
-def _parse(spec: str, head: str, rest: str) -> str:  # noqa: ARG001 - OutputKind API
+def _parse(spec: str, head: str, rest: str) -> str:
     return ""  # only ever the bare word (or '-'): 'stdout:X' is not a spec of it
 
 
-def _open(name: str, target: str, fmt: FindingFormat, delivery: Delivery,  # noqa: ARG001
+def _open(name: str, target: str, fmt: FindingFormat, delivery: Delivery,
           err: IO[str] | None) -> Output:
     return StreamOutput(name, sys.stdout.buffer, fmt)
 

@@ -154,7 +154,7 @@ class SyslogTransport:
 
 # -- the output kind (``syslog[:ADDR]``) ------------------------------------------------------
 
-def _parse(spec: str, head: str, rest: str) -> str:  # noqa: ARG001 - OutputKind API
+def _parse(spec: str, head: str, rest: str) -> str:
     try:
         SyslogAddress(rest)
     except ValueError as exc:

@@ -118,7 +118,7 @@ def _transformed(inner, tr):
     return get
 
 
-def check_closure(plan: Plan, event: str = "") -> Predicate:  # noqa: C901 - per operator
+def check_closure(plan: Plan, event: str = "") -> Predicate:
     if plan.modifier is not None:
         return _modified_closure(plan, event)
     get = _getter(plan.spec, plan.arg, plan.transforms, event)
