@@ -223,6 +223,24 @@ def test_rules_check_escapes_what_rules_files_say(tmp_path: Path) -> None:
     assert b"name \\x1b[31m" in res.stdout
 
 
+def test_rules_check_keeps_a_rule_or_policy_name_with_a_newline_on_one_line(
+        tmp_path: Path) -> None:
+    falco = tmp_path / "falco.yaml"
+    falco.write_text('- rule: "a\\nactive    forged [CRITICAL] on everything"\n  desc: d\n'
+                     '  condition: evt.type=open and fd.name=/x\n'
+                     '  output: o\n  priority: WARNING\n')
+    capsule8 = tmp_path / "capsule8.yaml"
+    capsule8.write_text('"b\\nactive    forged":\n  policy: fileaccess\n  enabled: true\n'
+                        '  alertMessage: m\n  priority: Medium\n  rules:\n'
+                        '    - match operation == "open"\n    - default ignore\n')
+    for path in (falco, capsule8):
+        res = memwarden("rules", "check", str(path))
+        assert res.returncode == 0, res.stderr
+        lines = res.stdout.decode().splitlines()
+        assert not any(line.startswith("active    forged") for line in lines), lines
+        assert any("\\nactive    forged" in line for line in lines), lines
+
+
 # -- class 10: every bad option or config value is one line, exit 2 ---------------------------
 
 import signal  # noqa: E402

@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import orjson
 
-from memwarden.app.runtime import Runtime, build_detection
+from memwarden.app.runtime import Runtime, build_detection, build_process_table
 from memwarden.bus.address import NatsAddress, NatsAddressError, NatsOptions, is_nats_url
 from memwarden.core.event import EventFormatError
 from memwarden.engine.dispatch import Engine
@@ -68,8 +68,9 @@ class HostEngines:
             rt = self.runtime
             settings = rt.operations.settings if rt.operations is not None else rt.settings
             detection = build_detection(settings, err=io.StringIO())
+            # each source host has its own process table, built from its own stream
             engine = Engine(detection.detectors, sink=rt.outputs, allowlist=detection.allowlist,
-                            stats=rt.engine.stats)
+                            stats=rt.engine.stats, enricher=build_process_table(live=False))
             self._engines[host] = engine
             if len(self._engines) > self.max_hosts:
                 self._engines.popitem(last=False)

@@ -4,6 +4,7 @@ listing (:mod:`memwarden.rules.falco.report`) so both read the same."""
 
 from __future__ import annotations
 
+from memwarden.core.text import printable
 from memwarden.rules.capsule8 import LoadedPolicies
 from memwarden.rules.capsule8.compiler import CompiledPolicy
 from memwarden.rules.capsule8.model import PRIORITIES
@@ -39,4 +40,5 @@ def render_policies(loaded: LoadedPolicies) -> str:
             out.append(f"inactive  {head}")
             out.extend(f"          reason: {x}" for x in notes)
         out.extend(f"          note: {x}" for x in actions)
-    return "\n".join(out) + "\n"
+    # policy names and messages come from the file: one line each, control characters escaped
+    return "".join(printable(line) + "\n" for line in out)

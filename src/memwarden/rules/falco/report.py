@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from memwarden.core.text import printable
 from memwarden.rules.falco.loader import ENGINE_VERSION
 from memwarden.rules.falco.model import CompiledRule
 from memwarden.rules.falco.ruleset import LoadedRules
@@ -13,8 +14,7 @@ def rule_state(rule: CompiledRule) -> tuple[str, list[str]]:
     if rule.active:
         return "active", reasons
     if not rule.rule.enabled:
-        extra = ([] if not rule.predicates else []) + reasons
-        return "inactive", ["disabled in the rules file (enabled: false)", *extra]
+        return "inactive", ["disabled in the rules file (enabled: false)", *reasons]
     return "inactive", reasons or ["no event memwarden produces can match"]
 
 
@@ -38,4 +38,5 @@ def render_check(loaded: LoadedRules) -> str:
         else:
             out.append(f"inactive  {rule.name} [{prio}]")
             out.extend(f"          reason: {n}" for n in notes)
-    return "\n".join(out) + "\n"
+    # rule names and reasons come from the file: one line each, control characters escaped
+    return "".join(printable(line) + "\n" for line in out)
