@@ -118,12 +118,15 @@ def test_kernel_drops_are_counted_reported_and_injected(tmp_path: Path) -> None:
         assert sum(kc["dropped"].values()) >= lost
         assert kc["delivered"][OPEN] + kc["dropped"][OPEN] <= kc["seen"][OPEN]
         # what the ring holds is still delivered in full
-        s.drain()
+        assert err.getvalue().count("the kernel dropped") == 1
+        s.drain()  # a final report covers the drops not warned of yet (one more line at most)
         assert len([e for e in seen if e.name == OPEN]) >= kc["delivered"][OPEN]
+        warned = err.getvalue().count("the kernel dropped")
+        assert warned <= 2
         # more drops within the warning interval: counted, not warned again
         subprocess.run([sys.executable, "-c", code, str(target)], check=True, timeout=120)
         assert s.check_drops() > 0
-        assert err.getvalue().count("the kernel dropped") == 1
+        assert err.getvalue().count("the kernel dropped") == warned
         s.check_drops()
         assert sum(s.stats()["kernel_dropped"].values()) == engine.stats.kernel_drops
     finally:

@@ -145,3 +145,11 @@ def test_a_bad_file_stops_the_command_naming_the_key(tmp_path: Path) -> None:
     r = memwarden("replay", "--config", str(cfg), str(LEGACY))
     assert r.returncode == 2
     assert b"config.yaml: outputs[1]: output 'syslog:udp://host:x'" in r.stderr
+
+
+def test_the_ui_and_containers_sections_take_their_numbers() -> None:
+    s = parse_settings({"ui": {"max_db_mb": 10}, "containers": {"wait": 1.5}}, "c.yaml")
+    assert s.ui.max_db_mb == 10 and s.containers.wait == 1.5
+    for doc in ({"ui": {"max_db_mb": 1e9}}, {"containers": {"wait": -1}}):
+        with pytest.raises(ConfigError):
+            parse_settings(doc, "c.yaml")

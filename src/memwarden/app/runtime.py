@@ -149,17 +149,12 @@ class Runtime:
 
 
 def start_containers(settings: Settings, err: IO[str]) -> ContainerResolver | None:
-    """The container metadata resolver of a live command (None when turned off); says once
-    when no runtime socket is there to ask."""
+    """The container metadata resolver of a live command (None when turned off). With no
+    runtime socket to ask, it says so once, at the first finding from a container: a host
+    without containers starts without a warning."""
     if not settings.containers.enabled:
         return None
-    resolver = build_resolver(settings.containers.sockets, wait=settings.containers.wait,
-                              err=err)
-    if not resolver.clients:
-        print("memwarden: warning: no container runtime socket found (docker, podman; "
-              "containers.sockets in the config names others): findings from containers "
-              "carry the container id only", file=err, flush=True)
-    return resolver
+    return build_resolver(settings.containers.sockets, wait=settings.containers.wait, err=err)
 
 
 def build_runtime(settings: Settings, *, source: SettingsSource | None = None,

@@ -325,7 +325,7 @@ def parse_settings(data: Any, where: str) -> Settings:
             setattr(s.ui, key, r.string(ui[key], f"ui.{key}"))
     if "max_db_mb" in ui:
         s.ui.max_db_mb = float(r.number(ui["max_db_mb"], "ui.max_db_mb", integer=False,
-                                        minimum=0.01))
+                                        minimum=0.01, maximum=1_000_000))
     if top.get("nats") is not None:
         _parse_nats(r, top["nats"], d)
     containers = r.mapping(top.get("containers"), "containers")
@@ -335,7 +335,7 @@ def parse_settings(data: Any, where: str) -> Settings:
     s.containers.sockets = r.strings(containers.get("sockets"), "containers.sockets")
     if "wait" in containers:
         s.containers.wait = float(r.number(containers["wait"], "containers.wait",
-                                           integer=False, minimum=0))
+                                           integer=False, minimum=0, maximum=MAX_SECONDS))
     return s
 
 

@@ -354,6 +354,14 @@ class ContainerResolver:
 
     def _ask(self, cid: str) -> ContainerInfo | None:
         self.stats.container_lookups += 1
+        if not self.clients:
+            self.stats.container_runtime_errors += 1
+            if not self._warned:
+                self._warned = True
+                print("memwarden: warning: no container runtime socket found (docker, podman; "
+                      "containers.sockets in the config names others): findings from "
+                      "containers carry the container id only", file=self._err, flush=True)
+            return None
         now = time.monotonic()
         for i, client in enumerate(self.clients):
             if self._down_until.get(i, 0.0) > now:
