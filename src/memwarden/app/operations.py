@@ -49,6 +49,9 @@ def defer_early_sighup() -> None:
     if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
         signal.signal(signal.SIGHUP, lambda *_: _early_sighup.set())
 
+#: how long a reload waits for a live source to put the new detectors' filters in force
+FILTERS_PUSH_TIMEOUT = 5.0
+
 
 class Operations:
     """Per-command services around one engine and its fan-out sink."""
@@ -188,6 +191,10 @@ class Operations:
         self.engine.replace_detectors(fresh.detectors)
         self.engine.allowlist = fresh.allowlist
         self._wake_main_thread()
+        # "reloaded" means in force: a live sensor has rewritten its kernel filters by then
+        if not self.engine.filters_pushed.wait(FILTERS_PUSH_TIMEOUT):
+            print("memwarden: warning: the new detectors' kernel filters are not in place yet "
+                  f"after {FILTERS_PUSH_TIMEOUT:g} s", file=self.err, flush=True)
         if new_outputs is not None and self.outputs is not None:
             self.outputs.replace(new_outputs.outputs, old.delivery.flush_timeout)
         elif self.outputs is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -96,6 +97,12 @@ class Engine:
         #: the process table: fed the lifecycle events it names, and consulted lazily by the
         #: events dispatched (``Event.process``); None: events have no process context
         self.enricher = enricher
+        #: a source that turns the detectors' requirements into filters elsewhere (the eBPF
+        #: sensor: BPF maps) sets ``pushes_filters`` and sets ``filters_pushed`` once the
+        #: current detector set is in force there; a reload waits on it before it says so
+        self.pushes_filters = False
+        self.filters_pushed = threading.Event()
+        self.filters_pushed.set()
         self._resolve = enricher.resolve if enricher is not None else None
         self._feed_dict = enricher.observe_dict if enricher is not None else None
         self.sink = sink
@@ -117,6 +124,8 @@ class Engine:
         dispatched finishes with the set it started with; none is lost. Detector state
         (sequences) starts afresh.
         """
+        if getattr(self, "pushes_filters", False):
+            self.filters_pushed.clear()  # set again by the source once this set is in force
         installed = list(detectors)
         index: dict[str, list[_Bound]] = {}
         for d in installed:

@@ -222,6 +222,7 @@ class EbpfSensor:
         self._next_drop_check = time.monotonic() + self.options.drop_check_interval
         self._drop_window_start = time.time_ns()
         self._detectors_seen = self.engine.detectors
+        self.engine.pushes_filters = True  # a reload now waits for the kernel filters
         self.started = True
 
     def _load(self, B, obj_path: Path) -> None:
@@ -347,7 +348,10 @@ class EbpfSensor:
         if self._reload or self.engine.detectors is not self._detectors_seen:
             self._reload = False
             self._detectors_seen = self.engine.detectors
-            self.reload_filters()
+            try:
+                self.reload_filters()
+            finally:
+                self.engine.filters_pushed.set()
         return n
 
     def run(self, duration: float | None = None,
