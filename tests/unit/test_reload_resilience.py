@@ -31,6 +31,8 @@ class FakeEngine:
     def __init__(self) -> None:
         self.detectors: list[object] = []
         self.allowlist: object = None
+        self.filters_pushed = threading.Event()  # no live sensor: always in force
+        self.filters_pushed.set()
 
     def replace_detectors(self, detectors: list[object]) -> None:
         self.detectors = list(detectors)
