@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import io
 import os
+import select
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +31,38 @@ def require_sensor() -> None:
         pytest.skip("needs root")
     if not object_path().is_file():
         pytest.skip(f"{object_path()} missing: bash scripts/build-bpf.sh")
+
+
+def require_sensor_and_coredump_dir() -> None:
+    """:func:`require_sensor`, and /var/lib/systemd to mount a private tmpfs over (the tests
+    that read a stored core in a private mount namespace)."""
+    require_sensor()
+    if not Path("/var/lib/systemd").is_dir():
+        pytest.skip("no /var/lib/systemd to mount a private tmpfs over")
+
+
+#: how long ``memwarden run`` may take to attach before a test fails
+READY_S = 60.0
+
+
+def wait_ready(proc: subprocess.Popen) -> str:
+    """Read a ``memwarden run`` process's stderr until its ready line; what it said so far.
+    Kills it and fails the test if it exits or is not ready within :data:`READY_S`."""
+    err = b""
+    end = time.monotonic() + READY_S
+    while time.monotonic() < end:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            chunk = os.read(proc.stderr.fileno(), 65536)  # type: ignore[union-attr]
+            if not chunk:
+                break
+            err += chunk
+            if b"memwarden: ready" in err:
+                return err.decode()
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    pytest.fail(f"sensor not ready: {err.decode()}")
 
 
 class Needs:

@@ -9,8 +9,6 @@ in the kernel by the policy's path filters). The test waits on that state, not o
 
 from __future__ import annotations
 
-import os
-import select
 import signal
 import subprocess
 import sys
@@ -19,41 +17,13 @@ from pathlib import Path
 
 import orjson
 import pytest
-
-from memwarden.sources.ebpf.sensor import object_path
+from ebpf_live import require_sensor_and_coredump_dir, wait_ready
 
 pytestmark = pytest.mark.live
 
 POLICY = Path(__file__).resolve().parents[1] / "data" / "rules" / "capsule8_seed004.yaml"
-READY_S = 60.0
 DEADLINE_S = 15.0
 
-
-def _require() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    if not object_path().is_file():
-        pytest.skip(f"{object_path()} missing: bash scripts/build-bpf.sh")
-    if not Path("/var/lib/systemd").is_dir():
-        pytest.skip("no /var/lib/systemd to mount a private tmpfs over")
-
-
-def _wait_ready(proc: subprocess.Popen) -> str:
-    err = b""
-    end = time.monotonic() + READY_S
-    while time.monotonic() < end:
-        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
-        if ready:
-            chunk = os.read(proc.stderr.fileno(), 65536)
-            if not chunk:
-                break
-            err += chunk
-            if b"memwarden: ready" in err:
-                return err.decode()
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    pytest.fail(f"sensor not ready: {err.decode()}")
 
 
 def _alerts(path: Path) -> list[dict]:
@@ -63,14 +33,14 @@ def _alerts(path: Path) -> list[dict]:
 
 
 def test_seed_004_capsule8_policy_fires_live_on_core_and_coredump_filter_not_status(tmp_path):
-    _require()
+    require_sensor_and_coredump_dir()
     out_path = tmp_path / "alerts.jsonl"
     cmd = [sys.executable, "-m", "memwarden", "run", "--rules", str(POLICY),
            "--disable", "core_dump_read", "--format", "falco", "--output", f"file:{out_path}"]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
-        err = _wait_ready(proc)
+        err = wait_ready(proc)
         assert "Capsule8 policies: 1 policies, 1 active" in err, err
         action = ("mount --make-rprivate / && mount -t tmpfs memwarden-test /var/lib/systemd && "
                   "mkdir /var/lib/systemd/coredump && "

@@ -18,15 +18,14 @@ from pathlib import Path
 
 import orjson
 import pytest
+from ebpf_live import require_sensor_and_coredump_dir, wait_ready
 
 from memwarden.core.process import SHELLS
 from memwarden.rules.falco.fields.proc import cap_names
-from memwarden.sources.ebpf.sensor import object_path
 
 pytestmark = pytest.mark.live
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "rules" / "seed004.yaml"
-READY_S = 60.0
 DEADLINE_S = 15.0
 DUMP = "/var/lib/systemd/coredump/core.memwarden-proctx.1"
 
@@ -34,32 +33,6 @@ DUMP = "/var/lib/systemd/coredump/core.memwarden-proctx.1"
 #: a millisecond; memory and open-fd counts are only in /proc)
 GONE_NA = {"proc.vmsize", "proc.fdopencount"}
 
-
-def _require() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    if not object_path().is_file():
-        pytest.skip(f"{object_path()} missing: bash scripts/build-bpf.sh")
-    if not Path("/var/lib/systemd").is_dir():
-        pytest.skip("no /var/lib/systemd to mount a private tmpfs over")
-
-
-def _wait_ready(proc: subprocess.Popen) -> str:
-    err = b""
-    end = time.monotonic() + READY_S
-    while time.monotonic() < end:
-        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
-        if ready:
-            chunk = os.read(proc.stderr.fileno(), 65536)
-            if not chunk:
-                break
-            err += chunk
-            if b"memwarden: ready" in err:
-                return err.decode()
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    pytest.fail(f"sensor not ready: {err.decode()}")
 
 
 def _stat(pid: int) -> list[str]:
@@ -107,7 +80,7 @@ def _wait_line(stream, deadline: float) -> str:
 
 
 def test_seed_004_renders_the_true_process_context_of_a_short_lived_reader(tmp_path):
-    _require()
+    require_sensor_and_coredump_dir()
     bindir = tmp_path / "bin"
     bindir.mkdir()
     for name in ("mw-gp", "mw-parent", "mw-child"):  # comm comes from the name exec'd
@@ -121,7 +94,7 @@ def test_seed_004_renders_the_true_process_context_of_a_short_lived_reader(tmp_p
                               stderr=subprocess.PIPE)
     chain = None
     try:
-        _wait_ready(sensor)
+        wait_ready(sensor)
         # one script per link; each waits on stdin after its child (the trailing ':' keeps sh
         # from exec'ing the last command in place, which would rename the link)
         (tmp_path / "child.sh").write_text(

@@ -4,8 +4,6 @@ coredump_filter, with the output line rendered. Nothing on the host is changed."
 
 from __future__ import annotations
 
-import os
-import select
 import signal
 import subprocess
 import sys
@@ -14,52 +12,24 @@ from pathlib import Path
 
 import orjson
 import pytest
-
-from memwarden.sources.ebpf.sensor import object_path
+from ebpf_live import require_sensor_and_coredump_dir, wait_ready
 
 pytestmark = pytest.mark.live
 
 SEED = Path(__file__).resolve().parents[1] / "data" / "rules" / "seed004.yaml"
-READY_S = 60.0
 DEADLINE_S = 10.0
 
 
-def _require() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    if not object_path().is_file():
-        pytest.skip(f"{object_path()} missing: bash scripts/build-bpf.sh")
-    if not Path("/var/lib/systemd").is_dir():
-        pytest.skip("no /var/lib/systemd to mount a private tmpfs over")
-
-
-def _wait_ready(proc: subprocess.Popen) -> str:
-    err = b""
-    end = time.monotonic() + READY_S
-    while time.monotonic() < end:
-        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
-        if ready:
-            chunk = os.read(proc.stderr.fileno(), 65536)
-            if not chunk:
-                break
-            err += chunk
-            if b"memwarden: ready" in err:
-                return err.decode()
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    pytest.fail(f"sensor not ready: {err.decode()}")
-
 
 def test_seed_004_rule_fires_live_on_dump_and_coredump_filter_reads(tmp_path):
-    _require()
+    require_sensor_and_coredump_dir()
     out_path = tmp_path / "alerts.jsonl"
     cmd = [sys.executable, "-m", "memwarden", "run", "--rules", str(SEED),
            "--disable", "core_dump_read", "--format", "falco", "--output", f"file:{out_path}"]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     try:
-        err = _wait_ready(proc)
+        err = wait_ready(proc)
         assert "Falco rules: 1 rules, 1 active" in err
         action = ("mount --make-rprivate / && mount -t tmpfs memwarden-test /var/lib/systemd && "
                   "mkdir /var/lib/systemd/coredump && "
