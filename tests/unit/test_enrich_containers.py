@@ -36,6 +36,7 @@ INSPECT = {
     "Mounts": [{"Source": "/srv/data", "Destination": "/data"}],
     "State": {"StartedAt": "2026-12-01T10:00:00.123456789Z"},
 }
+GONE = "9f" * 32
 IMAGE = {"Id": f"sha256:{IMAGE_ID}",
          "RepoDigests": ["registry.example:5000/shop/web@sha256:" + "ef" * 32]}
 
@@ -63,8 +64,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             srv.events_ready.set()
             for cid in srv.events:
-                self.wfile.write(json.dumps({"Type": "container", "Action": "start",
-                                             "Actor": {"ID": cid}}).encode() + b"\n")
+                ev = cid if isinstance(cid, dict) else {"Type": "container", "Action": "start",
+                                                        "Actor": {"ID": cid}}
+                self.wfile.write(json.dumps(ev).encode() + b"\n")
                 self.wfile.flush()
             threading.Event().wait(5)
             return
@@ -75,6 +77,12 @@ class _Handler(BaseHTTPRequestHandler):
             body = IMAGE
         elif self.path == "/containers/json":
             body = []
+        elif self.path == f"/containers/{GONE}/json":  # podman, mid-removal of a --rm container
+            self.send_response(500)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+            return
         self.send_response(200 if body is not None else 404)
         data = json.dumps(body if body is not None else {"message": "no such container"}).encode()
         self.send_header("Server", "Libpod/4.3.1 (linux)")
@@ -168,6 +176,41 @@ def test_a_start_on_the_event_stream_fills_the_cache_before_any_finding(api) -> 
                 break
             end.wait(0.05)
         assert r.cached(CID) is not None and r.cached(CID).name == "web-1"  # type: ignore
+    finally:
+        r.close()
+
+
+def test_a_container_gone_before_inspect_is_named_from_its_create_event(api) -> None:
+    """A --rm container that exits at once: its inspect fails (podman answers 500 while it
+    removes it), but the create event, replayed from the sensor's start, carried its name, image
+    and labels; a later refresh that fails again keeps them."""
+    srv, path = api
+    srv.events.append({"status": "create", "id": GONE, "Type": "container",
+                       "Action": "create", "time": 1796171787,
+                       "Actor": {"ID": GONE, "Attributes": {
+                           "containerExitCode": "0", "image": "localhost/tools:1.0",
+                           "name": "quick_one", "podId": "",
+                           "io.kubernetes.pod.name": "job-x", "io.kubernetes.pod.namespace": "ci",
+                           "team": "red"}}})
+    r = ContainerResolver([DockerApiClient(path)], wait=2, watch=True,
+                          err=io.StringIO()).start()
+    try:
+        assert srv.events_ready.wait(5)
+        since = [h for h in srv.hits if h.startswith("/events")][0]
+        assert "&since=" in since  # events from the sensor's start are replayed
+        info = r.lookup(GONE)
+        assert info is not None
+        assert (info.name, info.image, info.image_tag) == (
+            "quick_one", "localhost/tools:1.0", "1.0")
+        assert info.labels == {"io.kubernetes.pod.name": "job-x",
+                               "io.kubernetes.pod.namespace": "ci", "team": "red"}
+        assert (info.pod_name, info.pod_namespace) == ("job-x", "ci")
+        r.prefetch(GONE).wait(5)  # a refresh: inspect fails again
+        assert r.cached(GONE) == info
+        ev = _finding(GONE)
+        enrich_event(ev.event, r)
+        assert ev.event.data["container"]["name"] == "quick_one"
+        assert ev.event.data["kubernetes"]["podName"] == "job-x"
     finally:
         r.close()
 

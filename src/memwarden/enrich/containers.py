@@ -10,8 +10,11 @@ of its own:
   in the cache waits at most ``wait`` seconds for the lookup, then goes out with the id alone
   (``container_lookup_late`` counts it);
 - cached by full id (bounded, oldest first out) and filled ahead of time from the runtime's
-  event stream (``/events``: a container's ``create`` and ``start`` are looked up at once),
-  so that a ``--rm`` container that has gone by the time its finding is written is still named;
+  event stream (``/events``, replayed from the sensor's start, or from the last event seen
+  after a reconnect): a container's ``create`` puts its name, image and labels (from the
+  event itself) in the cache and queues the full ``inspect``, so that a ``--rm`` container
+  that has gone by the time its finding is written is still named; a refresh that fails never
+  replaces what was known;
 - a runtime that is down or absent leaves findings with the id alone: one warning, then only
   ``container_runtime_errors`` counts, and the socket is tried again after ``RETRY_S``.
 
@@ -57,6 +60,9 @@ K8S_POD_NAME = "io.kubernetes.pod.name"
 K8S_POD_NAMESPACE = "io.kubernetes.pod.namespace"
 K8S_POD_UID = "io.kubernetes.pod.uid"
 K8S_CONTAINER_NAME = "io.kubernetes.container.name"
+#: attributes of a runtime's container event that are not the container's labels
+_EVENT_ATTRIBUTES = frozenset({"name", "image", "containerExitCode", "exitCode", "podId",
+                               "signal", "execID", "execDuration"})
 
 
 class RuntimeUnavailable(OSError):
@@ -137,6 +143,7 @@ class DockerApiClient:
         self.path = path
         self.timeout = timeout
         self._runtime = ""
+        self.since = time.time() - 1.0  # where the next /events connection starts
 
     def __repr__(self) -> str:
         return f"{self.runtime or 'docker-api'} at {self.path}"
@@ -214,16 +221,19 @@ class DockerApiClient:
             pod_namespace=labels.get(K8S_POD_NAMESPACE, ""),
             pod_uid=labels.get(K8S_POD_UID, ""))
 
-    def watch(self, on_start: Any, stop: threading.Event) -> None:
-        """Call ``on_start(id)`` for every container the runtime creates or starts (a
-        ``--rm`` container may be gone soon after: asking at create gives the lookup the
-        container's whole life), until ``stop`` or the stream breaks (raises
-        :class:`RuntimeUnavailable`)."""
+    def watch(self, on_event: Any, stop: threading.Event) -> None:
+        """Call ``on_event(id, info)`` for every container the runtime creates or starts,
+        ``info`` being what the event itself says (name, image, labels), until ``stop`` or the
+        stream breaks (raises :class:`RuntimeUnavailable`). Each connection asks the runtime to
+        replay the events since the last one seen (at first: since this client was made), so
+        that a container created before the stream opened, or while it was down, is not
+        missed."""
         filters = urllib.parse.quote(json.dumps({"type": ["container"],
                                                  "event": ["create", "start"]}))
+        url = f"/events?filters={filters}&since={int(self.since)}"
         conn = _UnixHTTPConnection(self.path, None)  # type: ignore[arg-type]
         try:
-            conn.request("GET", f"/events?filters={filters}")
+            conn.request("GET", url)
             resp = conn.getresponse()
             if resp.status != 200:
                 raise RuntimeUnavailable(f"{self.path}: /events: HTTP {resp.status}")
@@ -235,13 +245,35 @@ class DockerApiClient:
                     ev = json.loads(line)
                 except ValueError:
                     continue
-                cid = ev.get("id") or (ev.get("Actor") or {}).get("ID")
+                if not isinstance(ev, dict):
+                    continue
+                actor = ev.get("Actor") if isinstance(ev.get("Actor"), dict) else {}
+                cid = ev.get("id") or actor.get("ID")
                 if isinstance(cid, str) and cid:
-                    on_start(cid)
+                    on_event(cid, self._from_event(cid, actor.get("Attributes")))
+                t = ev.get("time")
+                if isinstance(t, int | float) and t > self.since:
+                    self.since = t  # whole seconds: the next replay repeats that second's
         except (OSError, http.client.HTTPException) as exc:
             raise RuntimeUnavailable(f"{self.path}: /events: {exc}") from None
         finally:
             conn.close()
+
+    def _from_event(self, cid: str, attrs: Any) -> ContainerInfo | None:
+        """The container as its create/start event describes it: name, image and labels (both
+        Docker and podman put the labels among the event's attributes), which is all a
+        finding needs when the container is gone before ``inspect`` could ask."""
+        if not isinstance(attrs, dict) or not attrs.get("name"):
+            return None
+        labels = {str(k): str(v) for k, v in attrs.items() if k not in _EVENT_ATTRIBUTES}
+        image = str(attrs.get("image") or "")
+        repo, tag = split_image(image)
+        return ContainerInfo(
+            id=cid, name=str(attrs["name"]).lstrip("/"), image=image, image_repository=repo,
+            image_tag=tag, runtime=self._runtime, labels=labels,
+            pod_name=labels.get(K8S_POD_NAME, ""),
+            pod_namespace=labels.get(K8S_POD_NAMESPACE, ""),
+            pod_uid=labels.get(K8S_POD_UID, ""))
 
 
 def discover_sockets(configured: Sequence[str] = (), root: str = "") -> list[str]:
@@ -279,6 +311,7 @@ class ContainerResolver:
         self._err = err if err is not None else sys.stderr
         self._cache: OrderedDict[str, tuple[ContainerInfo | None, float]] = OrderedDict()
         self._pending: dict[str, threading.Event] = {}
+        self._provisional: set[str] = set()  # cached from an event only; inspect pending
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -324,6 +357,10 @@ class ContainerResolver:
         hit = self._cache.get(cid)
         if hit is not None and (hit[0] is not None or now < hit[1]):
             self.stats.container_lookup_hits += 1
+            pending = self._pending.get(cid) if cid in self._provisional else None
+            if pending is not None:  # the full answer is on its way: worth the same short wait
+                pending.wait(self.wait if wait is None else wait)
+                return self.cached(cid)
             return hit[0]
         done = self.prefetch(cid)
         if not done.wait(self.wait if wait is None else wait):
@@ -344,10 +381,15 @@ class ContainerResolver:
                 return
             info = self._ask(cid)
             with self._lock:
+                known = self._cache.get(cid)
+                if info is None and known is not None and known[0] is not None:
+                    info = known[0]  # a refresh that failed (the container gone) keeps what was
+                else:
+                    self._provisional.discard(cid)
                 self._cache[cid] = (info, time.monotonic() + NEGATIVE_TTL_S)
                 self._cache.move_to_end(cid)
                 while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
+                    self._provisional.discard(self._cache.popitem(last=False)[0])
                 done = self._pending.pop(cid, None)
             if done is not None:
                 done.set()
@@ -394,7 +436,7 @@ class ContainerResolver:
             try:
                 for cid in client.running_ids():
                     self.prefetch(cid)
-                client.watch(self.prefetch, self._stop)
+                client.watch(self._on_event, self._stop)
                 backoff = 0.5
             except RuntimeUnavailable:
                 pass
@@ -403,6 +445,20 @@ class ContainerResolver:
                       file=self._err, flush=True)
             self._stop.wait(backoff)
             backoff = min(backoff * 2, RETRY_S)
+
+    def _on_event(self, cid: str, info: ContainerInfo | None) -> None:
+        """A container created or started: what its event says goes into the cache at once
+        (unless a full answer is there), and the full ``inspect`` is queued."""
+        if info is not None:
+            with self._lock:
+                known = self._cache.get(cid)
+                if known is None or known[0] is None:
+                    self._cache[cid] = (info, 0.0)
+                    self._provisional.add(cid)
+                    self._cache.move_to_end(cid)
+                    while len(self._cache) > self.cache_size:
+                        self._provisional.discard(self._cache.popitem(last=False)[0])
+        self.prefetch(cid)
 
 
 def enrich_event(event: Event, resolver: ContainerResolver) -> None:
