@@ -80,6 +80,42 @@ class _Bound:
         self.on_event = detector.on_event
 
 
+class _BatchBound:
+    """Detectors of one class evaluated together on one event (their ``batch``)."""
+
+    __slots__ = ("detector", "detector_id", "origin", "on_event")
+
+    def __init__(self, detectors: list[Detector], on_event: Callable[[Event],
+                                                                  Sequence[Finding]]) -> None:
+        self.detector = detectors
+        self.detector_id = f"{len(detectors)} {type(detectors[0]).__name__}s"
+        self.origin = "any"
+        self.on_event = on_event
+
+
+def _batched(event_name: str, bound: list[_Bound],
+             on_error: Callable[[str, Event, Exception], None]) -> list[_Bound]:
+    """``bound`` with the detectors that offer a ``batch`` evaluator (per class, origin any)
+    replaced by one bound each, where the first of them was."""
+    groups: dict[type, list[Detector]] = {}
+    for b in bound:
+        if b.origin == "any" and getattr(type(b.detector), "batch", None) is not None:
+            groups.setdefault(type(b.detector), []).append(b.detector)
+    groups = {cls: ds for cls, ds in groups.items() if len(ds) > 1}
+    if not groups:
+        return bound
+    out: list[_Bound] = []
+    for b in bound:
+        cls = type(b.detector)
+        if b.origin != "any" or cls not in groups:
+            out.append(b)
+        elif groups[cls]:
+            ds = groups[cls]
+            out.append(_BatchBound(ds, cls.batch(event_name, ds, on_error)))  # type: ignore
+            groups[cls] = []
+    return out
+
+
 _Route = tuple[list[_Bound], "Callable[[dict[str, Any]], bool] | None",
                "Callable[[Event], None] | None"]
 
@@ -132,6 +168,8 @@ class Engine:
             for sel in d.requirements.selectors:
                 index.setdefault(sel.event_name, []).append(_Bound(d, sel.origin))
         gates, pathsets = _compile_gates(index)
+        index = {name: _batched(name, bound, self._detector_failed)
+                 for name, bound in index.items()}
         # event name -> (bound detectors, path gate or None, enricher feed or None): the one
         # lookup of the hot path, put in place with one assignment (dispatch sees the old set
         # or the new). The enricher's events get a route even when no detector selects them.
@@ -287,6 +325,7 @@ class Engine:
                 result = b.on_event(event)
             except EventFormatError as exc:
                 malformed = malformed or exc
+                found.extend(getattr(exc, "findings", ()))  # a batch's, made before it
                 continue
             except Exception as exc:  # one failing detector never stops the others
                 self._detector_failed(b.detector_id, event, exc)

@@ -25,12 +25,13 @@ from memwarden.core.requirements import PathFilter
 from memwarden.rules.falco.checks import validate
 from memwarden.rules.falco.diagnostics import parse
 from memwarden.rules.falco.errors import LoadWarning, RulesError
-from memwarden.rules.falco.evaluate import always, cheap_first, closure, path_gated
+from memwarden.rules.falco.evaluate import always, cheap_first, never, path_gate, path_gated
 from memwarden.rules.falco.expand import Expander
 from memwarden.rules.falco.loader import RuleDef, RulesFiles
 from memwarden.rules.falco.model import CompiledRule, CompiledRuleset
 from memwarden.rules.falco.output import OutputError, compile_output
 from memwarden.rules.falco.requirements import falco_event_types, memwarden_events, required_paths
+from memwarden.rules.falco.shared import SharedEvaluation
 from memwarden.rules.falco.specialise import fold, missing_checks
 
 __all__ = ["CompiledRule", "CompiledRuleset", "compile_ruleset"]
@@ -47,6 +48,7 @@ def compile_ruleset(files: RulesFiles) -> CompiledRuleset:
                                for m in files.macros.values())
     compiled = [compile_rule(r, expander, warnings, deprecated_in_macros)
                 for r in files.rules.values()]
+    build_predicates(compiled)
     expander.warn_unused()
     counts = {"rules": len(compiled), "macros": len(files.macros),
               "lists": len(files.lists),
@@ -93,6 +95,29 @@ def compile_rule(rule: RuleDef, expander: Expander, warnings: list[LoadWarning],
     return compiled
 
 
+def build_predicates(compiled: list[CompiledRule]) -> None:
+    """Each rule's predicates and conjuncts, built with the other rules of the same event so
+    that what they share has one closure and one structural key (:mod:`.shared`), on which
+    :mod:`.batch` evaluates them together."""
+    by_event: dict[str, SharedEvaluation] = {}
+    for c in compiled:
+        for event, node in c.residuals.items():
+            shared = by_event.get(event)
+            if shared is None:
+                shared = by_event[event] = SharedEvaluation(event)
+            predicate = shared.build(node)
+            parts = node.children if isinstance(node, A.And) else [node]
+            conjuncts = [(shared.key(n), shared.build(n), n) for n in parts]
+            if event == "security_file_open" and c.path_filters:
+                predicate = path_gated(c.path_filters, predicate)
+                conjuncts.insert(0, (("paths", tuple(c.path_filters)),
+                                     path_gate(c.path_filters), None))
+            c.predicates[event] = predicate
+            c.conjuncts[event] = tuple(conjuncts)
+            c.node_keys[event] = shared.keys
+        c.residuals.clear()
+
+
 #: fields Falco warns about (Falco 0.42/0.43): evt.dir since enter events went away, the
 #: evt.latency family with them
 _RX_DEPRECATED = re.compile(r"%?\b(evt\.dir|evt\.latency(?:\.[a-z]+)?)\b")
@@ -131,14 +156,13 @@ def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]
             why = "; ".join(sorted({f"{m.field} ({m.reason})" for m in missing}))
             compiled.reasons.append(f"on {event}: needs {why}")
             continue
-        predicate = closure(cheap_first(residual), event)
         if event == "security_file_open":
             filters = required_paths(residual)
             if filters:
                 compiled.path_filters.extend(
                     PathFilter(event, kind, value) for kind, value in sorted(filters))
-                predicate = path_gated(compiled.path_filters, predicate)
-        compiled.predicates[event] = predicate
+        compiled.residuals[event] = cheap_first(residual)
+        compiled.predicates[event] = never  # built with the other rules of the event
     if not compiled.predicates and not compiled.reasons:
         compiled.reasons.append("the condition is false on every event memwarden produces")
     if compiled.predicates and types is None and compiled.rule.warn_evttypes:

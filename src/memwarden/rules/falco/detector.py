@@ -16,7 +16,8 @@ from memwarden.core.detector import NO_FINDINGS
 from memwarden.core.event import Event, Finding
 from memwarden.core.metadata import Properties
 from memwarden.core.requirements import Requirements, Selector
-from memwarden.rules.falco.model import CompiledRule
+from memwarden.rules.falco.batch import batch_evaluator
+from memwarden.rules.falco.model import CompiledRule, Predicate
 
 #: Falco priority -> Tracee severity (0 info, 1 low, 2 medium, 3 high)
 SEVERITY_OF_PRIORITY: dict[str, int] = {
@@ -103,9 +104,21 @@ class FalcoRuleDetector:
         self._predicates = dict(compiled.predicates)
         self._output = compiled.output
 
+    #: the engine evaluates the rules of one event together, as one tree (:mod:`.batch`)
+    batch = staticmethod(batch_evaluator)
+
     @property
     def detector_id(self) -> str:
         return self.metadata.id
+
+    def predicate(self, event_name: str) -> Predicate:
+        return self._predicates[event_name]
+
+    def conjuncts(self, event_name: str) -> tuple[tuple[Any, Predicate, Any], ...]:
+        return self.compiled.conjuncts.get(event_name, ())  # none: always true
+
+    def node_keys(self, event_name: str) -> dict[int, Any]:
+        return self.compiled.node_keys.get(event_name, {})
 
     def on_event(self, event: Event) -> Sequence[Finding]:
         pred = self._predicates.get(event.data["eventName"])

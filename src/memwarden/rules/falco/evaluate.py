@@ -25,24 +25,30 @@ from memwarden.rules.falco.fields import TRANSFORMS, FieldSpec
 from memwarden.rules.falco.model import Predicate
 
 
-def closure(node: A.Node, event: str, memo: dict[int, Predicate] | None = None) -> Predicate:
+def closure(node: A.Node, event: str, memo: dict[int, Predicate] | None = None,
+            build: Callable[[A.Node], Predicate] | None = None) -> Predicate:
     """One function of the event for a specialised (residual) condition on ``event``.
 
     A shared subtree gets one closure, shared in turn (``memo``, keyed by node identity):
-    building is linear in the condition's DAG."""
+    building is linear in the condition's DAG. ``build``, when given, makes the children's
+    closures instead (:class:`memwarden.rules.falco.shared.SharedEvaluation` shares them
+    across rules)."""
     if isinstance(node, A.Check):
         return check_closure(node.plan, event)
+    if build is not None:
+        return _closure(node, event, build)
     if memo is None:
         memo = {}
     done = memo.get(id(node))
     if done is None:
-        done = memo[id(node)] = _closure(node, event, memo)
+        m = memo
+        done = memo[id(node)] = _closure(node, event, lambda c: closure(c, event, m))
     return done
 
 
-def _closure(node: A.Node, event: str, memo: dict[int, Predicate]) -> Predicate:
+def _closure(node: A.Node, event: str, sub: Callable[[A.Node], Predicate]) -> Predicate:
     if isinstance(node, A.And):
-        fs = tuple(closure(c, event, memo) for c in node.children)
+        fs = tuple(sub(c) for c in node.children)
         if len(fs) == 2:
             a, b = fs
             return lambda ev: a(ev) and b(ev)
@@ -57,7 +63,7 @@ def _closure(node: A.Node, event: str, memo: dict[int, Predicate]) -> Predicate:
             return True
         return all_of
     if isinstance(node, A.Or):
-        fs = tuple(closure(c, event, memo) for c in node.children)
+        fs = tuple(sub(c) for c in node.children)
         if len(fs) == 2:
             a, b = fs
             return lambda ev: a(ev) or b(ev)
@@ -72,19 +78,19 @@ def _closure(node: A.Node, event: str, memo: dict[int, Predicate]) -> Predicate:
             return False
         return any_of
     if isinstance(node, A.Not):
-        f = closure(node.child, event, memo)
+        f = sub(node.child)
         return lambda ev: not f(ev)
     if isinstance(node, A.Const):
-        return always if node.value else _never
+        return always if node.value else never
     assert isinstance(node, A.Check)
-    return check_closure(node.plan, event)
+    return sub(node)
 
 
 def always(_ev: Event) -> bool:
     return True
 
 
-def _never(_ev: Event) -> bool:
+def never(_ev: Event) -> bool:
     return False
 
 
@@ -111,6 +117,10 @@ def _getter(spec: FieldSpec, arg: str | None, transforms: tuple[str, ...], event
     return get
 
 
+#: a field's getter on one event (what the closures and :mod:`.codegen` both call)
+make_getter = _getter
+
+
 def _transformed(inner, tr):
     def get(ev: Event) -> Any:
         v = inner(ev)
@@ -118,13 +128,25 @@ def _transformed(inner, tr):
     return get
 
 
-def check_closure(plan: Plan, event: str = "") -> Predicate:
+#: ``getter(make, key)``: the field getter for ``key`` (name, arg, transforms), made by
+#: ``make()`` or shared with other checks (see :mod:`memwarden.rules.falco.shared`)
+SharedGetter = Callable[[Callable[[], Callable[[Event], Any]], Any], Callable[[Event], Any]]
+
+
+def _own_getter(make: Callable[[], Callable[[Event], Any]], _key: Any) -> Callable[[Event], Any]:
+    return make()
+
+
+def check_closure(plan: Plan, event: str = "", getter: SharedGetter = _own_getter) -> Predicate:
     if plan.modifier is not None:
-        return _modified_closure(plan, event)
-    get = _getter(plan.spec, plan.arg, plan.transforms, event)
+        return _modified_closure(plan, event, getter)
+    get = getter(lambda: _getter(plan.spec, plan.arg, plan.transforms, event),
+                 (plan.spec.name, plan.arg, plan.transforms))
     op, rhs = plan.op, plan.operand
     if plan.rhs_field is not None:
-        other = _getter(*plan.rhs_field, event)
+        spec, arg, transforms = plan.rhs_field
+        other = getter(lambda: _getter(spec, arg, transforms, event),
+                       (spec.name, arg, transforms))
         cmp = _BINARY[op]
 
         def against_field(ev: Event) -> bool:
@@ -169,9 +191,9 @@ def check_closure(plan: Plan, event: str = "") -> Predicate:
     return lambda ev: (v := get(ev)) is not None and cmp(v, rhs)
 
 
-def _modified_closure(plan: Plan, event: str) -> Predicate:
+def _modified_closure(plan: Plan, event: str, getter: SharedGetter) -> Predicate:
     """``OP anyof/oneof (...)``: one of the per-value checks holds; ``OP allof``: all do."""
-    fs = tuple(check_closure(p, event) for p in plan.operand)
+    fs = tuple(check_closure(p, event, getter) for p in plan.operand)
     if plan.modifier == "allof":
         def all_of(ev: Event) -> bool:
             for f in fs:  # noqa: SIM110 - a loop beats all() over a generator here
@@ -255,6 +277,16 @@ def cheap_first(node: A.Node, memo: dict[int, A.Node] | None = None) -> A.Node:
         done = node
     memo[id(node)] = done
     return done
+
+
+def path_gate(filters: list[PathFilter]) -> Predicate:
+    """The rule's own path filters alone (an event without a path passes)."""
+    matches = PathSet(filters).compile()
+
+    def gate(ev: Event) -> bool:
+        path = ev.arg("pathname")
+        return type(path) is not str or matches(path)
+    return gate
 
 
 def path_gated(filters: list[PathFilter], predicate: Predicate) -> Predicate:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from memwarden.core.event import Event
 from memwarden.core.requirements import PathFilter
@@ -29,6 +30,16 @@ class CompiledRule:
     path_filters: list[PathFilter] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)  # why inactive (or partly)
     falco_types: frozenset[str] | None = None  # evt.type values the condition can match
+    #: event -> the residual condition, between compiling the rule and building its
+    #: predicate with the other rules of the event (then emptied)
+    residuals: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: event -> the predicate's conjuncts (structural key, predicate), path gate first: what
+    #: :mod:`.batch` evaluates as one tree with the other rules of the event
+    conjuncts: dict[str, tuple[tuple[Any, Predicate, Any], ...]] = field(
+        default_factory=dict, repr=False)
+    #: event -> id(node) -> structural key, for the nodes of ``conjuncts`` (shared by the rules
+    #: compiled together)
+    node_keys: dict[str, dict[int, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
