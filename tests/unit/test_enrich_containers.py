@@ -236,3 +236,39 @@ def test_discovery_takes_configured_sockets_else_existing_defaults(tmp_path: Pat
     (tmp_path / "run" / "podman").mkdir(parents=True)
     (tmp_path / "run" / "podman" / "podman.sock").touch()
     assert discover_sockets((), str(tmp_path)) == [f"{tmp_path}/run/podman/podman.sock"]
+
+
+def test_falco_conditions_and_outputs_see_the_runtimes_answer(api, tmp_path: Path) -> None:
+    """A rule on container.name / k8s.ns.name fires on an event that carries only the id: the
+    engine completes the event from the runtime when the rule first reads those fields, and
+    the output prints them; an event on the host is never sent to the runtime."""
+    from memwarden.engine.dispatch import Engine
+    from memwarden.rules.falco import load_rules
+
+    srv, path = api
+    rules = tmp_path / "r.yaml"
+    rules.write_text("""
+- rule: web reads mem
+  desc: d
+  condition: >
+    evt.type in (open, openat) and fd.name endswith /mem and container.name = web-1
+    and k8s.ns.name = shop
+  output: "%container.name %container.image.repository %k8s.pod.name %fd.name"
+  priority: WARNING
+""")
+    r = ContainerResolver([DockerApiClient(path)], wait=2, watch=False).start()
+    try:
+        found = []
+        engine = Engine(load_rules([str(rules)]).detectors, sink=found.append,
+                        complete_event=r.complete)
+        host = _finding("").event
+        host.data["containerId"] = ""
+        host.data["container"] = {}
+        engine.process_event(host)
+        assert not found and not any(h.startswith("/containers/") for h in srv.hits)
+        engine.process_event(_finding().event)
+        assert len(found) == 1
+        assert found[0].data["output"] == ("web-1 registry.example:5000/shop/web web-7d4f9 "
+                                           "/proc/6/mem")
+    finally:
+        r.close()

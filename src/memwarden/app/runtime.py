@@ -173,7 +173,8 @@ def build_runtime(settings: Settings, *, source: SettingsSource | None = None,
     containers = start_containers(settings, err) if live else None
     engine = Engine(detection.detectors, sink=outputs, allowlist=detection.allowlist,
                     enricher=build_process_table(live),
-                    enrich_finding=containers.enrich if containers is not None else None)
+                    enrich_finding=containers.enrich if containers is not None else None,
+                    complete_event=containers.complete if containers is not None else None)
     runtime = Runtime(settings, engine, outputs, err=err, containers=containers)
     if not operations:
         return runtime

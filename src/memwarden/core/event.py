@@ -180,7 +180,9 @@ class Event:
 
     # _resolve / _proc are set only when an enricher is attached (the engine sets _resolve on
     # dispatched events): left unset, they cost an event nothing
-    __slots__ = ("data", "raw", "_argmap", "_resolve", "_proc")
+    # _complete likewise: set by an engine with a completer (container metadata), cleared once
+    # it ran
+    __slots__ = ("data", "raw", "_argmap", "_resolve", "_proc", "_complete")
 
     def __init__(self, data: dict[str, Any], raw: dict[str, Any] | None = None,
                  argmap: dict[str, Any] | None = None) -> None:
@@ -284,6 +286,20 @@ class Event:
         if self.container_id:
             return ORIGIN_CONTAINER_INIT
         return ORIGIN_HOST
+
+    def completed(self) -> dict[str, Any]:
+        """``data``, with what the engine's completer adds from slower sources (the container's
+        name, image and pod from its runtime) asked for on first need, once per event: a
+        condition or output that reads ``container.name`` sees the runtime's answer, and events
+        that never ask never pay for it."""
+        try:
+            complete = self._complete
+        except AttributeError:
+            return self.data
+        if complete is not None:
+            self._complete = None
+            complete(self)
+        return self.data
 
     @property
     def process(self) -> ProcessInfo | None:

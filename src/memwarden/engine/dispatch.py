@@ -127,7 +127,8 @@ class Engine:
                  err=None, allowlist: Allowlist | None = None,
                  stats: Stats | None = None,
                  enricher: Enricher | None = None,
-                 enrich_finding: Callable[[Finding], None] | None = None) -> None:
+                 enrich_finding: Callable[[Finding], None] | None = None,
+                 complete_event: Callable[[Event], None] | None = None) -> None:
         # ``stats``: counters shared with other engines (one per source host in a consumer)
         self.stats = stats if stats is not None else Stats()
         #: the process table: fed the lifecycle events it names, and consulted lazily by the
@@ -147,6 +148,10 @@ class Engine:
         #: fills a finding's event before the allowlist sees it (container metadata): called
         #: for findings only, so events that raise nothing never pay for it
         self.enrich_finding = enrich_finding
+        #: fills a dispatched event's container metadata when a detector first reads it
+        #: (:meth:`Event.completed`): conditions and outputs on container.* see the runtime's
+        #: answer; events no detector asks about never pay for it
+        self._complete = complete_event
         self._counts = self.stats.events_by_name
         self._err = err if err is not None else sys.stderr
         self._reported: set[str] = set()
@@ -312,6 +317,8 @@ class Engine:
         self.stats.events_dispatched += 1
         if self._resolve is not None:
             event._resolve = self._resolve
+        if self._complete is not None:
+            event._complete = self._complete
         found: list[Finding] = []
         origin = None
         malformed: EventFormatError | None = None

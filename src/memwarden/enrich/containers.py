@@ -368,6 +368,11 @@ class ContainerResolver:
             return None
         return self.cached(cid)
 
+    def complete(self, event: Event) -> None:
+        """Fill an event a detector reads container metadata of (conditions and outputs on
+        ``container.*``/``k8s.*``): the same answer, cache and wait as for findings."""
+        enrich_event(event, self)
+
     def enrich(self, finding: Finding) -> None:
         """Fill the finding's event with its container's metadata (keys the event already
         carries, e.g. from a replayed Tracee stream, are kept)."""

@@ -49,7 +49,9 @@ def _arg(name: str) -> Getter:
 
 def _container(key: str) -> Getter:
     def get(ev: Event) -> Any:
-        c = ev.data.get("container") or {}
+        c = ev.data.get("container")
+        if not (isinstance(c, dict) and c.get("name")) and ev.data.get("containerId"):
+            c = ev.completed().get("container")  # the runtime's answer, asked once per event
         return c.get(key, "") if isinstance(c, dict) else ""
     return get
 

@@ -23,6 +23,29 @@ from memwarden.rules.falco.fields.base import (
 _NO_CONTAINER = "not given by the container runtime APIs memwarden asks"
 
 
+def _container(ev: Event) -> dict[str, Any]:
+    """The event's ``container`` object; for an event in a container that does not carry the
+    runtime's answer yet, completed first (:meth:`Event.completed`: asked once per event)."""
+    d = ev.data
+    c = d.get("container")
+    if isinstance(c, dict) and c.get("name"):
+        return c
+    if d.get("containerId"):
+        c = ev.completed().get("container")
+    return c if isinstance(c, dict) else {}
+
+
+def _part(ev: Event, where: str) -> Any:
+    """``container`` or ``kubernetes``, completed as :func:`_container` says."""
+    if where == "container":
+        return _container(ev)
+    v = ev.data.get(where)
+    if not v and ev.data.get("containerId"):
+        _container(ev)
+        v = ev.data.get(where)
+    return v or {}
+
+
 def _full_id(ev: Event) -> str:
     return ev.data.get("containerId") or (ev.data.get("container") or {}).get("id") or ""
 
@@ -38,30 +61,30 @@ def _container_full_id(ev: Event) -> Any:
 def _container_type(ev: Event) -> Any:
     if not _full_id(ev):
         return "host"
-    c = ev.data.get("container") or {}
+    c = _container(ev)
     return (c.get("runtime") or None) if isinstance(c, dict) else None
 
 
 def _image_id(ev: Event) -> Any:
-    c = ev.data.get("container") or {}
+    c = _container(ev)
     v = c.get("imageId") if isinstance(c, dict) else None
     return v[:12] if isinstance(v, str) and v else None
 
 
 def _privileged(ev: Event) -> Any:
-    c = ev.data.get("container") or {}
+    c = _container(ev)
     v = c.get("privileged") if isinstance(c, dict) else None
     return v if isinstance(v, bool) else None
 
 
 def _start_ts(ev: Event) -> Any:
-    c = ev.data.get("container") or {}
+    c = _container(ev)
     v = c.get("startTime") if isinstance(c, dict) else None
     return v if type(v) is int and v > 0 else None
 
 
 def _mount_list(ev: Event) -> list[dict[str, Any]] | None:
-    c = ev.data.get("container") or {}
+    c = _container(ev)
     v = c.get("mounts") if isinstance(c, dict) else None
     return v if isinstance(v, list) else None
 
@@ -98,7 +121,7 @@ def _labels(where: str, key: str) -> Callable[[str | None], Getter]:
     """``container.labels`` / ``k8s.pod.labels`` (all, ``k:v, ...``) or ``[name]``."""
     def make(arg: str | None) -> Getter:
         def get(ev: Event) -> Any:
-            c = ev.data.get(where) or {}
+            c = _part(ev, where)
             labels = c.get(key) if isinstance(c, dict) else None
             if not isinstance(labels, dict):
                 return None
@@ -111,7 +134,7 @@ def _labels(where: str, key: str) -> Callable[[str | None], Getter]:
 
 def _container_key(key: str, host_value: str | None = None) -> Getter:
     def get(ev: Event) -> Any:
-        c = ev.data.get("container") or {}
+        c = _container(ev)
         v = c.get(key) if isinstance(c, dict) else None
         if v:
             return v
@@ -142,7 +165,7 @@ def _image_part(index: int) -> Getter:
 
 def _kube(key: str) -> Getter:
     def get(ev: Event) -> Any:
-        k = ev.data.get("kubernetes") or {}
+        k = _part(ev, "kubernetes")
         return (k.get(key) or None) if isinstance(k, dict) else None
     return get
 
