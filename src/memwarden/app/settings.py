@@ -68,7 +68,7 @@ from typing import Any
 
 import yaml
 
-from memwarden.core.event import ORIGINS
+from memwarden.core.event import ORIGIN_SYNTAX, valid_origin
 from memwarden.core.located_yaml import YamlLocationError
 from memwarden.core.located_yaml import load as load_yaml
 from memwarden.core.located_yaml import read_text as read_yaml_text
@@ -286,7 +286,10 @@ def parse_settings(data: Any, where: str) -> Settings:
     s.disabled = r.strings(sigs.get("disabled"), "signatures.disabled")
     origins = r.mapping(sigs.get("origins"), "signatures.origins")
     for name, origin in origins.items():
-        s.origins[str(name)] = r.string(origin, f"signatures.origins.{name}", ORIGINS)
+        value = r.string(origin, f"signatures.origins.{name}")
+        if not valid_origin(value):
+            raise r.fail(f"signatures.origins.{name}", f"{value!r} is not one of {ORIGIN_SYNTAX}")
+        s.origins[str(name)] = value
     _check_signature_names(r, s)
     metrics = r.mapping(top.get("metrics"), "metrics")
     r.known(metrics, "metrics", ("addr",))
@@ -457,9 +460,9 @@ def parse_origin_flags(values: tuple[str, ...] | list[str]) -> dict[str, str]:
     origins: dict[str, str] = {}
     for item in values:
         name, sep, origin = item.partition("=")
-        if not sep or origin not in ORIGINS:
+        if not sep or not valid_origin(origin):
             raise ConfigError(f"--origin {item!r}: expected NAME=ORIGIN, ORIGIN one of "
-                              f"{', '.join(ORIGINS)}")
+                              f"{ORIGIN_SYNTAX}")
         try:
             find_signature(name)
         except UnknownSignatureError as exc:

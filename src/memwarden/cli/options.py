@@ -16,7 +16,7 @@ from memwarden.app.errors import AssemblyError
 from memwarden.app.runtime import Runtime, build_runtime, command_settings
 from memwarden.app.settings import FLAG_OF, ConfigError, Settings, SettingsSource
 from memwarden.cli.group import UsageFailure
-from memwarden.core.event import ORIGINS
+from memwarden.core.event import ORIGIN_SYNTAX
 from memwarden.core.text import printable
 from memwarden.outputs.formats import FORMAT_NAMES
 
@@ -77,7 +77,7 @@ def detection_options(func: Callable[..., Any]) -> Callable[..., Any]:
                   help="Print counters (events, findings, errors) on stderr at the end.")
     @click.option("--fail-on-finding", is_flag=True, help="Exit with status 1 if anything fired.")
     @click.option("--origin", "origins", multiple=True, metavar="NAME=ORIGIN",
-                  help=f"Per-signature origin: {', '.join(ORIGINS)}.")
+                  help=f"Per-signature origin: {ORIGIN_SYNTAX}.")
     @click.option("--allowlist", "allowlist_files", multiple=True, metavar="FILE",
                   help="Allowlist YAML merged over the built-in defaults (repeatable; "
                        "'memwarden signatures show NAME' prints what is in force).")

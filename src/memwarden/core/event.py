@@ -64,6 +64,27 @@ ORIGIN_HOST = "host"
 ORIGIN_CONTAINER = "container"
 ORIGIN_CONTAINER_INIT = "container-init"
 ORIGINS = ("any", ORIGIN_HOST, ORIGIN_CONTAINER, ORIGIN_CONTAINER_INIT)
+#: origins that scope a signature to the containers that run an image (``image:GLOB``, matched
+#: against repository:tag and the repository alone) or belong to a pod namespace
+#: (``namespace:NAME``, a glob too)
+SCOPED_ORIGINS = ("image:", "namespace:")
+ORIGIN_SYNTAX = f"{', '.join(ORIGINS)}, image:GLOB, namespace:GLOB"
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """``registry:5000/repo/name:tag@sha256:...`` -> (``registry:5000/repo/name``, ``tag``)."""
+    image = image.split("@", 1)[0]
+    slash = image.rfind("/")
+    colon = image.rfind(":")
+    if colon > slash:
+        return image[:colon], image[colon + 1:]
+    return image, ""
+
+
+def valid_origin(value: str) -> bool:
+    """One of :data:`ORIGINS`, or a scoped origin with its pattern."""
+    return value in ORIGINS or any(value.startswith(p) and len(value) > len(p)
+                                   for p in SCOPED_ORIGINS)
 
 
 class EventFormatError(ValueError):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from memwarden.core.event import ORIGINS
+from memwarden.core.event import ORIGIN_SYNTAX, valid_origin
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,8 +20,8 @@ class Selector:
     source: str = "tracee"
 
     def __post_init__(self) -> None:
-        if self.origin not in ORIGINS:
-            raise ValueError(f"origin must be one of {ORIGINS}, got {self.origin!r}")
+        if not valid_origin(self.origin):
+            raise ValueError(f"origin must be one of {ORIGIN_SYNTAX}, got {self.origin!r}")
 
 
 

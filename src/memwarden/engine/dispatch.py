@@ -24,6 +24,7 @@ from memwarden.core.pathset import PathSet
 from memwarden.core.process import Enricher
 from memwarden.core.requirements import ArgFilter
 from memwarden.engine.allowlist import Allowlist
+from memwarden.engine.origins import scope_check
 from memwarden.events.catalogue import DEFAULT_PATH_ARGS, PATH_ARGS
 from memwarden.events.tracee_json import event_from_dict, v1_value
 
@@ -71,25 +72,27 @@ class Stats:
 class _Bound:
     """A detector bound to one selector: the origin check and the error accounting."""
 
-    __slots__ = ("detector", "detector_id", "origin", "on_event")
+    __slots__ = ("detector", "detector_id", "origin", "scope", "on_event")
 
     def __init__(self, detector: Detector, origin: str) -> None:
         self.detector = detector
         self.detector_id = detector.detector_id
         self.origin = origin
+        self.scope = scope_check(origin)  # image:/namespace: origins
         self.on_event = detector.on_event
 
 
 class _BatchBound:
     """Detectors of one class evaluated together on one event (their ``batch``)."""
 
-    __slots__ = ("detector", "detector_id", "origin", "on_event")
+    __slots__ = ("detector", "detector_id", "origin", "scope", "on_event")
 
     def __init__(self, detectors: list[Detector], on_event: Callable[[Event],
                                                                   Sequence[Finding]]) -> None:
         self.detector = detectors
         self.detector_id = f"{len(detectors)} {type(detectors[0]).__name__}s"
         self.origin = "any"
+        self.scope = None
         self.on_event = on_event
 
 
@@ -324,10 +327,14 @@ class Engine:
         malformed: EventFormatError | None = None
         for b in bound:
             if b.origin != "any":
-                if origin is None:
-                    origin = event.origin
-                if b.origin != origin:
-                    continue
+                if b.scope is not None:
+                    if not b.scope(event):
+                        continue
+                else:
+                    if origin is None:
+                        origin = event.origin
+                    if b.origin != origin:
+                        continue
             try:
                 result = b.on_event(event)
             except EventFormatError as exc:

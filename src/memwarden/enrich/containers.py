@@ -42,7 +42,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from memwarden.core.event import Event, Finding
+from memwarden.core.event import Event, Finding, split_image
 from memwarden.events.tracee_json import parse_rfc3339_ns
 
 #: where runtimes put their Docker-compatible API socket, in the order tried
@@ -106,14 +106,6 @@ class ContainerInfo:
                 "podUID": self.pod_uid, "podLabels": dict(self.pod_labels)}
 
 
-def split_image(image: str) -> tuple[str, str]:
-    """``registry:5000/repo/name:tag@sha256:...`` -> (``registry:5000/repo/name``, ``tag``)."""
-    image = image.split("@", 1)[0]
-    slash = image.rfind("/")
-    colon = image.rfind(":")
-    if colon > slash:
-        return image[:colon], image[colon + 1:]
-    return image, ""
 
 
 # -- the Docker-compatible REST API (Docker, podman) ------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from memwarden.core.event import Event
+from memwarden.core.event import Event, split_image
 from memwarden.rules.falco.fields.base import (
     BOOL,
     NUMBER,
@@ -144,14 +144,6 @@ def _container_key(key: str, host_value: str | None = None) -> Getter:
     return get
 
 
-def split_image(image: str) -> tuple[str, str]:
-    """``registry:5000/repo/name:tag@sha256:...`` -> (``registry:5000/repo/name``, ``tag``)."""
-    image = image.split("@", 1)[0]
-    slash = image.rfind("/")
-    colon = image.rfind(":")
-    if colon > slash:
-        return image[:colon], image[colon + 1:]
-    return image, ""
 
 
 def _image_part(index: int) -> Getter:
