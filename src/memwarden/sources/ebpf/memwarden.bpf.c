@@ -997,8 +997,10 @@ int BPF_PROG(mw_cgroup_mkdir, struct cgroup *cgrp, const char *path)
 }
 
 /* The first exec in the cgroup starts the container, except runc init re-executing itself
- * from a sealed memfd copy (its CVE-2019-5736 guard): that exec races with the runtime moving
- * it into the cgroup, and runs the runtime again, not the entrypoint. */
+ * (its CVE-2019-5736 guard) from a sealed memfd copy or from a read-only bind mount of its own
+ * binary (runc 1.1's bindfd: the same inode as the exe of its parent, the runc that started
+ * it): that exec races with the runtime moving it into the cgroup, and runs the runtime
+ * again, not the entrypoint. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(mw_container_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -1009,6 +1011,9 @@ int BPF_PROG(mw_container_exec, struct task_struct *p, pid_t old_pid, struct lin
 	const unsigned char *dn = BPF_CORE_READ(bprm, file, f_path.dentry, d_name.name);
 	if (dn && bpf_probe_read_kernel(name, sizeof(name), dn) == 0 && name[0] == 'm' &&
 	    name[1] == 'e' && name[2] == 'm' && name[3] == 'f' && name[4] == 'd' && name[5] == ':')
+		return 0;
+	struct inode *ino = BPF_CORE_READ(bprm, file, f_inode);
+	if (ino && ino == BPF_CORE_READ(p, real_parent, mm, exe_file, f_inode))
 		return 0;
 	bpf_map_delete_elem(&mw_cg_init, &id);
 	return 0;
