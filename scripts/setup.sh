@@ -46,7 +46,7 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 extra="[nats]"
-[ "$dev" = 1 ] && extra="[test,nats]"
+[ "$dev" = 1 ] && extra="[test,nats,fast]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}"
 
 if [ -f scripts/build-bpf.sh ]; then
