@@ -50,8 +50,10 @@ __all__ = ["Prefilter", "needles_of", "HYPERSCAN"]
 #: whether the fast scanner is installed
 HYPERSCAN = _hs is not None
 #: lines that are not ``{...}``: the line after a newline not starting with ``{``, a line not
-#: ending with ``}`` before its newline
+#: ending with ``}`` before its newline (Hyperscan reports overlapping matches; ``re`` needs
+#: the newlines outside its matches to see both patterns around one newline)
 _SHAPE = (rb"\n[^{]", rb"[^}]\n")
+_RE_SHAPE = (rb"(?<=\n)[^{]", rb"[^}](?=\n)")
 
 
 def needles_of(filters: Iterable[PathFilter]) -> set[bytes]:
@@ -129,7 +131,7 @@ class Prefilter:
 
 
 def _re_scanner(needles: tuple[bytes, ...]) -> Callable[[bytes], list[int]]:
-    pattern = re.compile(b"|".join([*(re.escape(n) for n in needles), *_SHAPE]))
+    pattern = re.compile(b"|".join([*(re.escape(n) for n in needles), *_RE_SHAPE]))
 
     def scan(block: bytes) -> list[int]:
         return [m.end() for m in pattern.finditer(block)]
