@@ -101,28 +101,38 @@ class Prefilter:
         return self.scanner == "hyperscan"
 
     def kept(self, block: bytes) -> list[int]:
-        """Where the lines to parse begin, in order: ``block`` is whole lines (the last one
-        may lack its newline, and is then kept)."""
+        """Where the lines to parse begin, in order (see :meth:`spans`)."""
+        return [start for start, _ in self.spans(block)]
+
+    def spans(self, block: bytes) -> list[tuple[int, int]]:
+        """(start, end) of the lines to parse, in order, each end past its newline: ``block``
+        is whole lines (the last one may lack its newline, and is then kept)."""
         ends = self._scan(block)
-        starts: list[int] = []
+        spans: list[tuple[int, int]] = []
+        add = spans.append
+        rfind, find = block.rfind, block.find
+        last = -1  # the newline ending the last line kept
         if block[:1] != b"{":
-            starts.append(0)
-        last = -1
-        rfind = block.rfind
+            last = find(b"\n")
+            add((0, last + 1 if last >= 0 else len(block)))
+            if last < 0:
+                return spans
         for end in ends:
             if end <= last:
                 continue  # in a line already kept
             s = rfind(b"\n", 0, end - 1) + 1
-            if not starts or s != starts[-1]:
-                starts.append(s)
-            last = block.find(b"\n", end - 1)
+            if s <= last:  # "[^}]\n" of the line kept: its end is past that newline
+                continue
+            last = find(b"\n", end - 1)
             if last < 0:
-                last = len(block)
+                add((s, len(block)))
+                return spans
+            add((s, last + 1))
         if block[-1:] != b"\n":
             s = rfind(b"\n") + 1
-            if not starts or starts[-1] != s:
-                starts.append(s)
-        return starts
+            if s > last:
+                add((s, len(block)))
+        return spans
 
     def keep(self, line: bytes) -> bool:
         """Whether one line (with or without its newline) must be parsed."""

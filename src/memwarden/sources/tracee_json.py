@@ -236,7 +236,6 @@ class JsonLinesReplay:
         progress = self.progress
         read = stream.read
         carry = b""
-        lineno = 0
         while True:
             data = read(BLOCK)
             if data:
@@ -250,20 +249,18 @@ class JsonLinesReplay:
                 block, carry = carry, b""  # the last line, without its newline
             else:
                 break
-            starts = engine.prefilter.kept(block)
-            pairs = []
-            count = block.count
-            find = block.find
-            prev = 0
-            for s in starts:
-                lineno += count(b"\n", prev, s)
-                e = find(b"\n", s) + 1 or len(block)
-                pairs.append((lineno + 1, block[s:e]))
-                prev = s
-            total = lineno + count(b"\n", prev) + (block[-1:] != b"\n")
-            engine.count_prefiltered(total - self.lines - len(pairs))
-            engine.process_numbered_lines(pairs, on_bad, self.lines)
-            lineno = self.lines = total
+            # the kept lines go by their offset; a line number is counted only for a message
+            spans = engine.prefilter.spans(block)
+            first = self.lines + 1
+
+            def located(offset: int, line: bytes, exc: Exception, block: bytes = block,
+                        first: int = first) -> None:
+                on_bad(first + block.count(b"\n", 0, offset), line, exc)
+
+            total = self.lines + block.count(b"\n") + (block[-1:] != b"\n")
+            engine.count_prefiltered(total - self.lines - len(spans))
+            engine.process_numbered_lines([(s, block[s:e]) for s, e in spans], located)
+            self.lines = total
             if progress is not None:
                 progress(_tell(raw))
 
