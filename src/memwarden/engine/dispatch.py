@@ -275,16 +275,19 @@ class Engine:
 
     def _feed_then_dispatch(self, d: dict[str, Any], route: _Route) -> Sequence[Finding]:
         """A recorded lifecycle event: the enricher sees every one; the detectors those their
-        path gate lets through."""
+        gate lets through (the others are fed from the raw record, as unselected ones are)."""
         bound, gate, feed = route
         if not bound:
             self._feed_dict(d)  # type: ignore[union-attr]
             return ()
-        event = event_from_dict(d)
-        feed(event)  # type: ignore[misc]
         if gate is not None and not gate(d):
+            # no detector wants it: fed as an unselected one is (no event built, the most
+            # common case of sched_process_exit, gated by the core-dump signatures)
+            self._feed_dict(d)  # type: ignore[union-attr]
             self.stats.events_path_filtered += 1
             return ()
+        event = event_from_dict(d)
+        feed(event)  # type: ignore[misc]
         return self._dispatch(event, bound)
 
     def _dispatch(self, event: Event, bound: list[_Bound]) -> Sequence[Finding]:
