@@ -18,7 +18,9 @@ import gzip
 import io
 import itertools
 import os
+import queue
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
@@ -231,10 +233,19 @@ class JsonLinesReplay:
     def _run_prefiltered(self, stream: IO[bytes], raw: IO[bytes], name: str) -> None:
         """Blocks of whole lines, each scanned once by the engine's prefilter: only the lines
         it keeps are cut out and parsed; the others are counted, never split."""
+        # read1: what is there, up to a block (a pipe's lines are not held back for a block)
+        read = getattr(stream, "read1", stream.read)
+        ahead = _ReadAhead(read) if _compressed(stream) else None
+        try:
+            self._blocks(ahead.read if ahead is not None else read, raw, name)
+        finally:
+            if ahead is not None:
+                ahead.close()
+
+    def _blocks(self, read: Callable[[int], bytes], raw: IO[bytes], name: str) -> None:
         engine = self.engine
         on_bad = self._on_bad(name)
         progress = self.progress
-        read = stream.read
         carry = b""
         while True:
             data = read(BLOCK)
@@ -270,6 +281,54 @@ class JsonLinesReplay:
         if self.strict:
             raise InputError(message)
         print(f"memwarden: {printable(message)}", file=self.err)  # quotes the input
+
+
+class _ReadAhead:
+    """``read(BLOCK)`` of a compressed stream done in a thread, up to ``depth`` blocks ahead:
+    zlib lets go of the GIL while it inflates, so decompressing overlaps with detecting (on a
+    second core). An error of the stream is raised by the ``read`` that reaches it."""
+
+    def __init__(self, read: Callable[[int], bytes], depth: int = 4) -> None:
+        self._blocks: queue.Queue[bytes | BaseException] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(read,), daemon=True,
+                                        name="memwarden-read-ahead")
+        self._thread.start()
+
+    def _fill(self, read: Callable[[int], bytes]) -> None:
+        put = self._blocks.put
+        try:
+            while not self._stop.is_set():
+                data = read(BLOCK)
+                put(data)
+                if not data:
+                    return
+        except BaseException as exc:  # handed to the reader, raised there
+            put(exc)
+
+    def read(self, _size: int = -1) -> bytes:
+        item = self._blocks.get()
+        if isinstance(item, BaseException):
+            self._blocks.put(item)  # every later read raises it too
+            raise item
+        if not item:
+            self._blocks.put(item)
+        return item
+
+    def close(self) -> None:
+        """Stop the thread (the caller closes the stream after)."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._blocks.get_nowait()  # make room for a put that waits
+            except queue.Empty:
+                self._thread.join(0.01)
+
+
+def _compressed(stream: IO[bytes]) -> bool:
+    """A gzip stream, or one read ahead of (sniffed) in front of a gzip stream."""
+    inner = getattr(getattr(stream, "raw", None), "_rest", None)
+    return isinstance(stream, gzip.GzipFile) or isinstance(inner, gzip.GzipFile)
 
 
 def _tell(raw: IO[bytes]) -> int:
