@@ -1,4 +1,4 @@
-.PHONY: setup test lint fuzz bench bench-replay bench-audit bench-rules bench-kernel bench-latency bench-fleet bpf docs simulate
+.PHONY: setup test lint fuzz profile bench bench-replay bench-audit bench-rules bench-kernel bench-latency bench-fleet bpf docs simulate
 
 setup:
 	bash scripts/setup.sh --dev
@@ -20,6 +20,18 @@ bench: bench-replay bench-audit bench-rules bench-kernel bench-latency
 
 bench-replay:
 	.venv/bin/memwarden bench
+
+# py-spy flamegraphs of one replay of the benchmark stream, prefiltered and not (gitignored)
+PROFILE_DIR ?= profiles
+PROFILE_EVENTS ?= 200000
+profile:
+	mkdir -p $(PROFILE_DIR)
+	.venv/bin/python -m memwarden.benchmarks.replay --write $(PROFILE_DIR)/events.json --events $(PROFILE_EVENTS)
+	.venv/bin/py-spy record --rate 250 -o $(PROFILE_DIR)/replay-prefiltered.svg -- \
+		.venv/bin/python -m memwarden.benchmarks.replay --replay $(PROFILE_DIR)/events.json
+	.venv/bin/py-spy record --rate 250 -o $(PROFILE_DIR)/replay-no-prefilter.svg -- \
+		.venv/bin/python -m memwarden.benchmarks.replay --replay $(PROFILE_DIR)/events.json --no-prefilter
+	@echo "flamegraphs: $(PROFILE_DIR)/replay-prefiltered.svg $(PROFILE_DIR)/replay-no-prefilter.svg"
 
 bench-audit:
 	.venv/bin/memwarden bench --audit

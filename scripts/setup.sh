@@ -45,8 +45,8 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-extra="[nats]"
-[ "$dev" = 1 ] && extra="[test,nats]"
+extra="[nats,fast]"
+[ "$dev" = 1 ] && extra="[test,nats,fast]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}"
 
 if [ -f scripts/build-bpf.sh ]; then

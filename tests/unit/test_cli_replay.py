@@ -48,7 +48,7 @@ def test_stdin_and_gzip_inputs(tmp_path: Path) -> None:
     assert len(findings(r.stdout)) == 4
 
 
-def test_malformed_and_truncated_lines_are_reported_counted_and_skipped(tmp_path: Path) -> None:
+def _bad_lines(tmp_path: Path) -> Path:
     good = LEGACY.read_bytes().splitlines()
     bad = tmp_path / "bad.json"
     bad.write_bytes(b"\n".join([
@@ -61,7 +61,12 @@ def test_malformed_and_truncated_lines_are_reported_counted_and_skipped(tmp_path
         b'{"timestamp": 1}',
         good[2][: len(good[2]) // 2],  # a truncated last line, no newline
     ]))
-    r = memwarden("replay", "--stats", str(bad))
+    return bad
+
+
+def test_malformed_and_truncated_lines_are_reported_counted_and_skipped(tmp_path: Path) -> None:
+    bad = _bad_lines(tmp_path)
+    r = memwarden("replay", "--stats", "--no-prefilter", str(bad))
     assert r.returncode == 0
     err = r.stderr.decode()
     assert f"{bad}:2: invalid JSON" in err
@@ -70,6 +75,23 @@ def test_malformed_and_truncated_lines_are_reported_counted_and_skipped(tmp_path
     assert f"{bad}:7: neither a Tracee trace.Event" in err
     assert f"{bad}:8: truncated or invalid JSON" in err
     assert "parse_errors: 5" in err
+    assert len(findings(r.stdout)) == 2  # lines 1 and 6 still detected
+
+
+def test_the_prefilter_skips_unwanted_lines_unvalidated_and_reports_the_misshapen(
+        tmp_path: Path) -> None:
+    """Prefiltered, a line that is not ``{...}`` (not JSON, a list, truncated) is still parsed
+    and reported; a braced line no detector can want (a file open of no declared path, a
+    record without an event name) is counted in events_prefiltered, not validated."""
+    bad = _bad_lines(tmp_path)
+    r = memwarden("replay", "--stats", "--prefilter", str(bad))
+    assert r.returncode == 0
+    err = r.stderr.decode()
+    assert f"{bad}:2: invalid JSON" in err
+    assert f"{bad}:3: expected a JSON object, got list" in err
+    assert f"{bad}:8: truncated or invalid JSON" in err
+    assert f"{bad}:4:" not in err and f"{bad}:7:" not in err
+    assert "parse_errors: 3" in err and "events_prefiltered: 2" in err
     assert len(findings(r.stdout)) == 2  # lines 1 and 6 still detected
 
 

@@ -109,6 +109,9 @@ class MemwardenCollector:
                                   value=st.kernel_drops)
         yield CounterMetricFamily("memwarden_parse_errors", "Malformed input records",
                                   value=st.parse_errors)
+        yield CounterMetricFamily("memwarden_events_prefiltered",
+                                  "Replayed lines skipped unparsed: no detector can want them",
+                                  value=st.events_prefiltered)
         yield _by_label("memwarden_detector_errors", "Exceptions raised by detectors",
                         "signature", st.detector_errors)
         outputs = self._outputs() if self._outputs is not None else None

@@ -15,7 +15,8 @@ from memwarden.cli.group import CONTEXT, FiniteRange, main
 @click.option("--audit", "audit", is_flag=True,
               help="Audit-log replay instead (records/s), beside Tracee JSON replay.")
 def bench(events: int, hit_rate: float, audit: bool) -> None:
-    """Replay throughput: JSON parsing alone vs the full replay with all detectors."""
+    """Replay throughput: JSON parsing alone vs the full replay with all detectors, with and
+    without the prefilter, plain and gzip, and the share of time per stage."""
     if audit:
         from memwarden.benchmarks.audit import run_audit_bench
 
@@ -26,4 +27,4 @@ def bench(events: int, hit_rate: float, audit: bool) -> None:
     run_replay_bench(events, hit_rate)
     from memwarden.benchmarks.proctable import run_proctable_bench
 
-    run_proctable_bench()
+    run_proctable_bench(min(events, 100_000))

@@ -23,6 +23,10 @@ from memwarden.engine.dispatch import Engine
 @click.argument("inputs", nargs=-1, required=True, metavar="FILE|-...")
 @detection_options
 @click.option("--strict", is_flag=True, help="Stop at the first malformed record (exit 2).")
+@click.option("--prefilter/--no-prefilter", default=None,
+              help="Tracee JSON: skip, before parsing, the lines whose bytes prove that no "
+                   "detector can want them (counted as events_prefiltered; never with "
+                   "--strict). Default: on when Hyperscan is installed (the 'fast' extra).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @click.option("--source", type=click.Choice(list(REPLAY_SOURCES)), default="auto",
@@ -32,8 +36,8 @@ from memwarden.engine.dispatch import Engine
 @click.option("--duration", type=seconds(), default=None, metavar="SECONDS",
               help="nats:// input: stop after SECONDS (default: until SIGINT or SIGTERM).")
 def replay(inputs: tuple[str, ...], settings: Settings, settings_source: SettingsSource,
-           fail_on_finding: bool, strict: bool, progress: bool | None, source: str,
-           duration: float | None) -> None:
+           fail_on_finding: bool, strict: bool, prefilter: bool | None, progress: bool | None,
+           source: str, duration: float | None) -> None:
     """Run the detections on recorded events: Tracee JSON lines (either shape), memwarden
     recordings or Linux audit logs, plain or gzip; '-' reads stdin. A
     nats://HOST:PORT/SUBJECT?durable=NAME input consumes events from NATS JetStream, sharing
@@ -57,7 +61,7 @@ def replay(inputs: tuple[str, ...], settings: Settings, settings_source: Setting
             extra, error = replay_audit(inputs, engine, strict=strict, order=order)
         else:
             extra, error = None, _replay_json(inputs, engine, strict=strict,
-                                              progress=progress)
+                                              progress=progress, prefilter=prefilter)
     runtime.close()
     if settings.stats:
         print_stats(runtime, extra)
@@ -68,7 +72,7 @@ def replay(inputs: tuple[str, ...], settings: Settings, settings_source: Setting
 
 
 def _replay_json(inputs: tuple[str, ...], engine: Engine, *, strict: bool,
-                 progress: bool | None) -> str | None:
+                 progress: bool | None, prefilter: bool | None = None) -> str | None:
     """Replay Tracee JSON lines files in order; the input error that stopped it, if any."""
     from memwarden.sources.tracee_json import (
         InputError,
@@ -89,9 +93,10 @@ def _replay_json(inputs: tuple[str, ...], engine: Engine, *, strict: bool,
                         bar.update(pos - done[0])
                         done[0] = pos
 
-                    JsonLinesReplay(path, engine, strict=strict, progress=advance).run()
+                    JsonLinesReplay(path, engine, strict=strict, progress=advance,
+                                    prefilter=prefilter).run()
             else:
-                JsonLinesReplay(path, engine, strict=strict).run()
+                JsonLinesReplay(path, engine, strict=strict, prefilter=prefilter).run()
     except InputError as exc:
         return str(exc)
     finally:

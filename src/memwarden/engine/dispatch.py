@@ -25,6 +25,7 @@ from memwarden.core.process import Enricher
 from memwarden.core.requirements import ArgFilter
 from memwarden.engine.allowlist import Allowlist
 from memwarden.engine.origins import scope_check
+from memwarden.engine.prefilter import Prefilter
 from memwarden.events.catalogue import DEFAULT_PATH_ARGS, PATH_ARGS
 from memwarden.events.tracee_json import event_from_dict, v1_value
 
@@ -40,6 +41,9 @@ class Stats:
     events_by_name: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     events_dispatched: int = 0
     events_path_filtered: int = 0
+    #: replayed lines dropped from their raw bytes, before parsing (engine/prefilter.py):
+    #: in ``events_in``, not in ``events_by_name`` (their name was never decoded)
+    events_prefiltered: int = 0
     findings_by_detector: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     findings_allowlisted: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     parse_errors: int = 0
@@ -48,7 +52,7 @@ class Stats:
 
     @property
     def events_in(self) -> int:
-        return sum(self.events_by_name.values())
+        return sum(self.events_by_name.values()) + self.events_prefiltered
 
     @property
     def findings(self) -> int:
@@ -59,6 +63,7 @@ class Stats:
             "events_in": self.events_in,
             "events_dispatched": self.events_dispatched,
             "events_path_filtered": self.events_path_filtered,
+            "events_prefiltered": self.events_prefiltered,
             "events_by_name": dict(sorted(self.events_by_name.items())),
             "findings": self.findings,
             "findings_by_detector": dict(sorted(self.findings_by_detector.items())),
@@ -189,6 +194,13 @@ class Engine:
         self._index = index
         self.detectors: list[Detector] = installed
         self._pathsets = pathsets
+        # what a replayed line must be for a detector or the enricher to want it, from its
+        # bytes: the routes without a gate are wanted, those gated by paths alone have needles
+        self.prefilter = Prefilter(
+            [name for name, route in self._routes.items()
+             if route[1] is None or route[2] is not None or name not in pathsets],
+            {name: [f for b in index[name] for f in b.detector.requirements.paths_for(name)]
+             for name in pathsets})
 
     def path_filters_for(self, event_name: str) -> PathSet | None:
         """The path filter set for an event name, or None if every path is wanted."""
@@ -240,13 +252,22 @@ class Engine:
         to ``on_bad(lineno, line, exception)`` (a ``JSONDecodeError`` or an
         :class:`EventFormatError`) and the stream goes on. Returns the last line number.
         """
+        return self.process_numbered_lines(enumerate(lines, lineno + 1), on_bad, lineno)
+
+    def process_numbered_lines(self, lines: Iterable[tuple[int, bytes]],
+                               on_bad: Callable[[int, bytes, Exception], None],
+                               lineno: int = 0) -> int:
+        """:meth:`process_json_lines` for (line number, line) pairs: the lines the
+        prefilter kept (:attr:`prefilter`, which a reload swaps with the routes), the others
+        counted by :meth:`count_prefiltered`. Returns the last line number (``lineno`` when
+        there are none)."""
         loads = orjson.loads
         decode_error = orjson.JSONDecodeError
         counts = self._counts
         stats = self.stats
         from_dict = event_from_dict
         dispatch = self._dispatch
-        for lineno, line in enumerate(lines, lineno + 1):  # noqa: B020 - the count goes on
+        for lineno, line in lines:
             try:
                 d = loads(line)
             except decode_error as exc:
@@ -300,16 +321,19 @@ class Engine:
 
     def _feed_then_dispatch(self, d: dict[str, Any], route: _Route) -> Sequence[Finding]:
         """A recorded lifecycle event: the enricher sees every one; the detectors those their
-        path gate lets through."""
+        gate lets through (the others are fed from the raw record, as unselected ones are)."""
         bound, gate, feed = route
         if not bound:
             self._feed_dict(d)  # type: ignore[union-attr]
             return ()
-        event = event_from_dict(d)
-        feed(event)  # type: ignore[misc]
         if gate is not None and not gate(d):
+            # no detector wants it: fed as an unselected one is (no event built, the most
+            # common case of sched_process_exit, gated by the core-dump signatures)
+            self._feed_dict(d)  # type: ignore[union-attr]
             self.stats.events_path_filtered += 1
             return ()
+        event = event_from_dict(d)
+        feed(event)  # type: ignore[misc]
         return self._dispatch(event, bound)
 
     def _dispatch(self, event: Event, bound: list[_Bound]) -> Sequence[Finding]:
@@ -384,6 +408,10 @@ class Engine:
         tb = "".join(traceback.format_exception(exc))
         print(f"memwarden: detector {detector_id} failed on a {event.name} event "
               f"(further failures of it are only counted):\n{tb}", end="", file=self._err)
+
+    def count_prefiltered(self, n: int) -> None:
+        """``n`` replayed lines the prefilter skipped (in ``events_in``)."""
+        self.stats.events_prefiltered += n
 
     def count_parse_error(self) -> None:
         self.stats.parse_errors += 1

@@ -18,7 +18,9 @@ import gzip
 import io
 import itertools
 import os
+import queue
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
@@ -30,6 +32,8 @@ from memwarden.engine.dispatch import Engine
 from memwarden.events.tracee_json import one_line
 
 GZIP_MAGIC = b"\x1f\x8b"
+#: bytes read at a time by a prefiltered replay (whole lines of it scanned in one pass)
+BLOCK = 1 << 20
 
 
 class InputError(Exception):
@@ -163,13 +167,23 @@ def input_size(path: str) -> int | None:
 
 
 class JsonLinesReplay:
-    """Feeds every line of one input to an engine; counts and reports bad lines."""
+    """Feeds every line of one input to an engine; counts and reports bad lines.
+
+    ``prefilter``: lines the engine's prefilter proves that no detector can want are counted
+    (``events_prefiltered``) and skipped before parsing (:mod:`memwarden.engine.prefilter`);
+    the input is then read in blocks of :data:`BLOCK` bytes, scanned in one pass each. The
+    default: on when its scanner is faster than parsing, never with ``strict`` (which
+    promises to stop at the first malformed line)."""
 
     def __init__(self, path: str, engine: Engine, *, strict: bool = False,
-                 err: IO[str] | None = None, progress: Callable[[int], None] | None = None) -> None:
+                 err: IO[str] | None = None, progress: Callable[[int], None] | None = None,
+                 prefilter: bool | None = None) -> None:
         self.path = path
         self.engine = engine
         self.strict = strict
+        if prefilter is None:
+            prefilter = getattr(getattr(engine, "prefilter", None), "fast", False)
+        self.prefilter = prefilter and not strict
         self.err = err if err is not None else sys.stderr
         self.progress = progress
         self.lines = 0
@@ -186,16 +200,13 @@ class JsonLinesReplay:
                 stream.close()
 
     def _run(self, stream: IO[bytes], raw: IO[bytes], name: str) -> None:
+        if self.prefilter:
+            self._run_prefiltered(stream, raw, name)
+            return
         progress = self.progress
         feed = self.engine.process_json_lines
 
-        def on_bad(lineno: int, line: bytes, exc: Exception) -> None:
-            if isinstance(exc, orjson.JSONDecodeError):
-                if line.strip():  # blank lines are allowed
-                    self._bad(name, lineno, _json_error(exc, line))
-            else:
-                self._bad(name, lineno, str(exc))
-
+        on_bad = self._on_bad(name)
         # Progress is reported between chunks of lines, not tested on every line.
         chunk = 16384 if progress is not None else 1 << 62
         lines = iter(stream)
@@ -209,12 +220,115 @@ class JsonLinesReplay:
             if lineno - start < chunk:
                 break
 
+    def _on_bad(self, name: str) -> Callable[[int, bytes, Exception], None]:
+        def on_bad(lineno: int, line: bytes, exc: Exception) -> None:
+            if isinstance(exc, orjson.JSONDecodeError):
+                if line.strip():  # blank lines are allowed
+                    self._bad(name, lineno, _json_error(exc, line))
+            else:
+                self._bad(name, lineno, str(exc))
+
+        return on_bad
+
+    def _run_prefiltered(self, stream: IO[bytes], raw: IO[bytes], name: str) -> None:
+        """Blocks of whole lines, each scanned once by the engine's prefilter: only the lines
+        it keeps are cut out and parsed; the others are counted, never split."""
+        # read1: what is there, up to a block (a pipe's lines are not held back for a block)
+        read = getattr(stream, "read1", stream.read)
+        ahead = _ReadAhead(read) if _compressed(stream) else None
+        try:
+            self._blocks(ahead.read if ahead is not None else read, raw, name)
+        finally:
+            if ahead is not None:
+                ahead.close()
+
+    def _blocks(self, read: Callable[[int], bytes], raw: IO[bytes], name: str) -> None:
+        engine = self.engine
+        on_bad = self._on_bad(name)
+        progress = self.progress
+        carry = b""
+        while True:
+            data = read(BLOCK)
+            if data:
+                data = carry + data if carry else data
+                cut = data.rfind(b"\n") + 1
+                if not cut:  # no end of line yet: a line longer than a block
+                    carry = data
+                    continue
+                block, carry = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
+            elif carry:
+                block, carry = carry, b""  # the last line, without its newline
+            else:
+                break
+            # the kept lines go by their offset; a line number is counted only for a message
+            spans = engine.prefilter.spans(block)
+            first = self.lines + 1
+
+            def located(offset: int, line: bytes, exc: Exception, block: bytes = block,
+                        first: int = first) -> None:
+                on_bad(first + block.count(b"\n", 0, offset), line, exc)
+
+            total = self.lines + block.count(b"\n") + (block[-1:] != b"\n")
+            engine.count_prefiltered(total - self.lines - len(spans))
+            engine.process_numbered_lines([(s, block[s:e]) for s, e in spans], located)
+            self.lines = total
+            if progress is not None:
+                progress(_tell(raw))
+
     def _bad(self, name: str, lineno: int, what: str) -> None:
         self.engine.count_parse_error()
         message = f"{name}:{lineno}: {one_line(what)}"  # a record's text never splits a line
         if self.strict:
             raise InputError(message)
         print(f"memwarden: {printable(message)}", file=self.err)  # quotes the input
+
+
+class _ReadAhead:
+    """``read(BLOCK)`` of a compressed stream done in a thread, up to ``depth`` blocks ahead:
+    zlib lets go of the GIL while it inflates, so decompressing overlaps with detecting (on a
+    second core). An error of the stream is raised by the ``read`` that reaches it."""
+
+    def __init__(self, read: Callable[[int], bytes], depth: int = 4) -> None:
+        self._blocks: queue.Queue[bytes | BaseException] = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._fill, args=(read,), daemon=True,
+                                        name="memwarden-read-ahead")
+        self._thread.start()
+
+    def _fill(self, read: Callable[[int], bytes]) -> None:
+        put = self._blocks.put
+        try:
+            while not self._stop.is_set():
+                data = read(BLOCK)
+                put(data)
+                if not data:
+                    return
+        except BaseException as exc:  # handed to the reader, raised there
+            put(exc)
+
+    def read(self, _size: int = -1) -> bytes:
+        item = self._blocks.get()
+        if isinstance(item, BaseException):
+            self._blocks.put(item)  # every later read raises it too
+            raise item
+        if not item:
+            self._blocks.put(item)
+        return item
+
+    def close(self) -> None:
+        """Stop the thread (the caller closes the stream after)."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._blocks.get_nowait()  # make room for a put that waits
+            except queue.Empty:
+                self._thread.join(0.01)
+
+
+def _compressed(stream: IO[bytes]) -> bool:
+    """A gzip stream, or one read ahead of (sniffed) in front of a gzip stream."""
+    inner = getattr(getattr(stream, "raw", None), "_rest", None)
+    return isinstance(stream, gzip.GzipFile) or isinstance(inner, gzip.GzipFile)
 
 
 def _tell(raw: IO[bytes]) -> int:

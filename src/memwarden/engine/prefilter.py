@@ -1,0 +1,165 @@
+"""The replay prefilter: from the raw bytes of JSON lines, before ``orjson.loads``, find the lines
+that a detector (or the process table) may want; every other line is counted
+(``events_prefiltered``) and never parsed.
+
+Built from the same values the engine routes by (the detectors' :class:`Requirements` and the
+enricher's feeds), as one set of *needles*, byte strings of which a wanted line must hold one:
+
+- ``NAME"`` for every event name a detector selects without a path filter (an argument filter
+  cannot be told from bytes) and every event the process table is fed by: the name, a JSON
+  string, ends with its closing quote wherever and under whichever key (``eventName`` of the
+  legacy shape, ``name`` of v1beta1) it is written;
+- for an event name whose every detector declared path filters (the engine's path gate), the
+  bytes a matching path value holds, quotes included: ``"/dev/mem"`` (exact), ``"/var/lib/
+  systemd/coredump/`` (prefix), ``/proc/kcore"`` (suffix), ``mem"`` (basename);
+- a backslash: no JSON escape (``\\/``, ``\\u0073``, ``\\"``) can spell a name or a path that
+  the needles miss, since a line without one has every string's text as its bytes;
+- a line that does not begin with ``{`` or end with ``}`` (a truncated line, a blank one, CRLF,
+  something else): parsed, so that it is reported as it was.
+
+The needles say nothing about where in the line they are, so they hold for both Tracee shapes,
+any key order and any whitespace: a line without one provably has an event name nobody wants,
+or a path-gated name with no path its detectors declared. (That last case includes an event
+without its path argument, which the engine's gate lets through to its detectors: the path
+filters are the detectors' declaration that they only care about events on those paths, which
+is what a live sensor's kernel filters enforce.) Needles that hold another one are dropped.
+
+What the prefilter skips is not validated: an unwanted line that is malformed inside its braces
+is not reported (``replay --strict`` and ``--no-prefilter`` parse every line).
+
+The needles are compiled into one pattern and a block of lines is scanned in one pass:
+Hyperscan (the ``fast`` extra: several GB/s, well under the cost of parsing) when it is
+installed, else one ``re`` pattern (slower than parsing on long lines: the replay only uses it
+when asked, see :attr:`Prefilter.fast`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+
+from memwarden.core.requirements import PathFilter
+
+try:  # the optional scanner (pip install memwarden[fast])
+    import hyperscan as _hs
+except ImportError:  # pragma: no cover - depends on the installation
+    _hs = None
+
+__all__ = ["Prefilter", "needles_of", "HYPERSCAN"]
+
+#: whether the fast scanner is installed
+HYPERSCAN = _hs is not None
+#: lines that are not ``{...}``: the line after a newline not starting with ``{``, a line not
+#: ending with ``}`` before its newline (Hyperscan reports overlapping matches; ``re`` needs
+#: the newlines outside its matches to see both patterns around one newline)
+_SHAPE = (rb"\n[^{]", rb"[^}]\n")
+_RE_SHAPE = (rb"(?<=\n)[^{]", rb"[^}](?=\n)")
+
+
+def needles_of(filters: Iterable[PathFilter]) -> set[bytes]:
+    """The byte strings a JSON line holds when a path value in it matches one of ``filters``."""
+    found: set[bytes] = set()
+    for f in filters:
+        v = f.value.encode()
+        if f.kind == "exact":
+            found.add(b'"' + v + b'"')
+        elif f.kind == "prefix":
+            found.add(b'"' + v)
+        else:  # suffix, and basename ("/dir/b" or "b": both end with b")
+            found.add(v + b'"')
+    return found
+
+
+def minimal(needles: Iterable[bytes]) -> tuple[bytes, ...]:
+    """``needles`` without those holding another one (implied by it), longest first."""
+    found = set(needles)
+    kept = [n for n in found if not any(m != n and m in n for m in found)]
+    return tuple(sorted(kept, key=lambda n: (-len(n), n)))
+
+
+class Prefilter:
+    """The needles of one detector set, compiled; :meth:`kept` finds the lines to parse."""
+
+    __slots__ = ("wanted", "gated", "needles", "scanner", "_scan")
+
+    def __init__(self, wanted: Iterable[str], gated: Mapping[str, Iterable[PathFilter]],
+                 scanner: str | None = None) -> None:
+        self.wanted = frozenset(n for n in wanted)
+        self.gated = {n: tuple(f) for n, f in gated.items() if n not in self.wanted}
+        found = {n.encode() + b'"' for n in self.wanted}
+        for filters in self.gated.values():
+            found |= needles_of(filters)
+        found.add(b"\\")
+        self.needles = minimal(found)
+        self.scanner = scanner or ("hyperscan" if HYPERSCAN else "re")
+        self._scan = (_hyperscan_scanner(self.needles) if self.scanner == "hyperscan"
+                      else _re_scanner(self.needles))
+
+    @property
+    def fast(self) -> bool:
+        """Whether scanning beats parsing (the replay prefilters by default only then)."""
+        return self.scanner == "hyperscan"
+
+    def kept(self, block: bytes) -> list[int]:
+        """Where the lines to parse begin, in order (see :meth:`spans`)."""
+        return [start for start, _ in self.spans(block)]
+
+    def spans(self, block: bytes) -> list[tuple[int, int]]:
+        """(start, end) of the lines to parse, in order, each end past its newline: ``block``
+        is whole lines (the last one may lack its newline, and is then kept)."""
+        ends = self._scan(block)
+        spans: list[tuple[int, int]] = []
+        add = spans.append
+        rfind, find = block.rfind, block.find
+        last = -1  # the newline ending the last line kept
+        if block[:1] != b"{":
+            last = find(b"\n")
+            add((0, last + 1 if last >= 0 else len(block)))
+            if last < 0:
+                return spans
+        for end in ends:
+            if end <= last:
+                continue  # in a line already kept
+            s = rfind(b"\n", 0, end - 1) + 1
+            if s <= last:  # "[^}]\n" of the line kept: its end is past that newline
+                continue
+            last = find(b"\n", end - 1)
+            if last < 0:
+                add((s, len(block)))
+                return spans
+            add((s, last + 1))
+        if block[-1:] != b"\n":
+            s = rfind(b"\n") + 1
+            if s > last:
+                add((s, len(block)))
+        return spans
+
+    def keep(self, line: bytes) -> bool:
+        """Whether one line (with or without its newline) must be parsed."""
+        body = line[:-1] if line.endswith(b"\n") else line
+        return bool(self.kept(body + b"\n")) or not body
+
+
+def _re_scanner(needles: tuple[bytes, ...]) -> Callable[[bytes], list[int]]:
+    pattern = re.compile(b"|".join([*(re.escape(n) for n in needles), *_RE_SHAPE]))
+
+    def scan(block: bytes) -> list[int]:
+        return [m.end() for m in pattern.finditer(block)]
+
+    return scan
+
+
+def _hyperscan_scanner(needles: tuple[bytes, ...]) -> Callable[[bytes], list[int]]:
+    expressions = [re.escape(n) for n in needles] + list(_SHAPE)
+    db = _hs.Database(mode=_hs.HS_MODE_BLOCK)  # type: ignore[union-attr]
+    db.compile(expressions=expressions, ids=list(range(len(expressions))),
+               elements=len(expressions), flags=[0] * len(expressions))
+
+    def scan(block: bytes) -> list[int]:
+        ends: list[int] = []
+        add = ends.append
+        db.scan(block, match_event_handler=lambda _id, _start, end, _flags, _ctx: add(end))
+        ends.sort()  # reported in order of end per pattern set, sorted to be sure
+        return ends
+
+    return scan

@@ -1,0 +1,63 @@
+"""The replay prefilter's needles and block scan (the property that it never changes findings
+is tests/fuzz/test_fuzz_prefilter.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from memwarden.core.requirements import PathFilter
+from memwarden.engine.dispatch import Engine
+from memwarden.engine.prefilter import HYPERSCAN, Prefilter, minimal, needles_of
+from memwarden.enrich.proctable import FEEDS, ProcessTable
+from memwarden.signatures import load_builtin
+
+SCANNERS = ["re", "hyperscan"] if HYPERSCAN else ["re"]
+
+
+def test_needles_hold_what_a_matching_path_value_is_written_as() -> None:
+    filters = [PathFilter("e", "exact", "/dev/mem"), PathFilter("e", "prefix", "/var/x/"),
+               PathFilter("e", "suffix", "/proc/kcore"), PathFilter("e", "basename", "mem")]
+    assert needles_of(filters) == {b'"/dev/mem"', b'"/var/x/', b'/proc/kcore"', b'mem"'}
+    # "/dev/mem" holds mem": implied by it
+    assert minimal(needles_of(filters)) == (b'/proc/kcore"', b'"/var/x/', b'mem"')
+
+
+def test_the_engine_prefilter_wants_the_process_table_feeds_and_gates_file_opens() -> None:
+    engine = Engine(load_builtin(), enricher=ProcessTable())
+    p = engine.prefilter
+    assert p.wanted >= FEEDS and "kill" in p.wanted  # kill: an argument filter, not a path
+    assert "security_file_open" in p.gated and "security_file_open" not in p.wanted
+    assert b"\\" in p.needles and b'/proc/kcore"' in p.needles
+
+
+@pytest.mark.parametrize("scanner", SCANNERS)
+def test_kept_lines_are_the_wanted_the_escaped_and_the_misshapen(scanner: str) -> None:
+    p = Prefilter({"kill"}, {"security_file_open": [PathFilter("security_file_open", "suffix",
+                                                               "/proc/kcore")]},
+                  scanner=scanner)
+    lines = [
+        b'{"eventName":"close","args":[]}',                                   # 0 dropped
+        b'{"eventName":"kill","args":[]}',                                    # 1 wanted
+        b'{"eventName":"security_file_open","args":[{"value":"/etc/x"}]}',    # 2 dropped
+        b'{"eventName":"security_file_open","args":[{"value":"/proc/kcore"}]}',  # 3 a needle
+        b'{"eventName":"security_file_open","args":[{"value":"\\/proc\\/kcore"}]}',  # 4 escaped
+        b'{"name": "kill", "data": []}',                                     # 5 v1beta1
+        b'{"eventName":"close","args":[]',                                    # 6 truncated
+        b'',                                                                  # 7 blank
+        b'[1]',                                                               # 8 not an object
+        b'{"eventName":"close"}',                                             # 9 dropped, last
+    ]
+    block = b"\n".join(lines) + b"\n"
+    starts = p.kept(block)
+    kept = [block[s:block.find(b"\n", s)] for s in starts]
+    assert kept == [lines[i] for i in (1, 3, 4, 5, 6, 7, 8)]
+    # a last line without its newline is kept (and reported as truncated by the parser)
+    assert p.kept(b'{"eventName":"close"}\n{"eventName":"clo') == [22]
+    assert p.kept(b'[1]\n') == [0]
+
+
+def test_a_reload_swaps_the_prefilter_with_the_routes() -> None:
+    engine = Engine([], enricher=None)
+    assert not engine.prefilter.wanted
+    engine.replace_detectors(load_builtin())
+    assert "ptrace" in engine.prefilter.wanted
