@@ -12,6 +12,10 @@ Modes, best first:
 Every other event kind uses the same hooks in every mode (syscall exit tracepoints and the
 sched_process_* BTF tracepoints).
 
+io_uring renames, unlinks and links (IORING_OP_RENAMEAT, UNLINKAT, LINKAT) are seen in every
+mode by ``tp_btf/io_uring_submit_req`` (the paths, judged and recorded) and
+``tp_btf/io_uring_complete`` (sent if the request succeeded): :data:`IO_URING_CHANGE_PROGRAMS`.
+
 32-bit (compat) syscalls on x86_64 fire none of the per-syscall tracepoints: one program on the
 raw ``sys_exit`` tracepoint (:data:`COMPAT_PROGRAMS`) catches the compat calls of every kind that
 a syscall exit produces, attached when any such kind is enabled. In the lsm and fentry modes
@@ -46,6 +50,14 @@ COMPAT_PROGRAMS: dict[str, str] = {
     "fentry": "mw_compat_sys_exit_noopen",
     "tracepoint": "mw_compat_sys_exit",
 }
+#: mode -> the io_uring programs of the renames, unlinks and links (the completion program's
+#: lsm/fentry variant leaves io_uring opens to the open hook)
+IO_URING_CHANGE_PROGRAMS: dict[str, tuple[str, str]] = {
+    "lsm": ("mw_io_uring_submit", "mw_io_uring_complete_noopen"),
+    "fentry": ("mw_io_uring_submit", "mw_io_uring_complete_noopen"),
+    "tracepoint": ("mw_io_uring_submit", "mw_io_uring_complete"),
+}
+IO_URING_CHANGE_KINDS = frozenset({L.KIND_INODE_UNLINK, L.KIND_INODE_RENAME, L.KIND_INODE_LINK})
 #: the kinds whose syscalls it covers: every kind a syscall exit produces (in the lsm and
 #: fentry modes, not the opens)
 COMPAT_KINDS = frozenset({
@@ -72,6 +84,8 @@ def programs_for(kind: int, mode: str, available: set[str]) -> list[str]:
     names = OPEN_PROGRAMS[mode] if kind == L.KIND_FILE_OPEN else KIND_PROGRAMS.get(kind, ())
     if kind in COMPAT_KINDS and not (kind == L.KIND_FILE_OPEN and mode != "tracepoint"):
         names = (*names, COMPAT_PROGRAMS[mode])
+    if kind in IO_URING_CHANGE_KINDS:
+        names = (*names, *IO_URING_CHANGE_PROGRAMS[mode])
     return [n for n in names if n in available]
 
 
@@ -86,8 +100,8 @@ def mode_programs(mode: str, available: set[str]) -> set[str]:
     available = available - skipped_programs()
     out = {n for n in OPEN_PROGRAMS[mode] if n in available}
     out.update(n for n in ALWAYS_PROGRAMS if n in available)
-    if COMPAT_PROGRAMS[mode] in available:
-        out.add(COMPAT_PROGRAMS[mode])
+    out.update(n for n in (COMPAT_PROGRAMS[mode], *IO_URING_CHANGE_PROGRAMS[mode])
+               if n in available)
     for names in KIND_PROGRAMS.values():
         out.update(n for n in names if n in available)
     return out

@@ -841,15 +841,18 @@ __noinline int mw_needs_normalising(struct mw_pathbuf *pb, u32 from, u32 end)
 	return (w & 0xffffff) == 0x2f2e2f || w == 0x2f2e2e2f;
 }
 
-/* Resolve "dirfd + user path" into pb: [*start, *end). Returns flags for the slot. */
+/* Resolve "dirfd + user path" into pb: [*start, *end). Returns flags for the slot.
+ * kstr: the path is the kernel's copy (an io_uring request's struct filename), not the
+ * caller's memory. */
 static __always_inline u16 mw_join(struct mw_pathbuf *pb, struct task_struct *task, int dirfd, const void *upath,
-			      u32 *start, u32 *end)
+			      u32 *start, u32 *end, bool kstr)
 {
 	u16 flags = 0;
 	if (!pb || !start || !end)
 		return MW_F_A_UNFILTERED;
 	const u32 ustart = MW_PATH_MAX + 1;
-	long n = bpf_probe_read_user_str(&pb->buf[ustart], MW_PATH_MAX - 1, upath);
+	long n = kstr ? bpf_probe_read_kernel_str(&pb->buf[ustart], MW_PATH_MAX - 1, upath)
+		      : bpf_probe_read_user_str(&pb->buf[ustart], MW_PATH_MAX - 1, upath);
 	if (n < 1)
 		n = 1;
 	u32 uend = ustart + (u32)(n - 1);
@@ -896,10 +899,10 @@ static __always_inline u16 mw_join(struct mw_pathbuf *pb, struct task_struct *ta
 /* one path of an unlink/rename/link: join, judge, copy into slot */
 static __always_inline u32 mw_change_path(struct mw_ctx *m, struct mw_pathbuf *pb, struct mw_evbuf *e, u32 off,
 					  int slot, u32 kind, struct task_struct *task, int dirfd, const void *upath,
-					  bool *wanted)
+					  bool kstr, bool *wanted)
 {
 	u32 start = 0, end = 0;
-	u16 f = mw_join(pb, task, dirfd, upath, &start, &end);
+	u16 f = mw_join(pb, task, dirfd, upath, &start, &end, kstr);
 	if (f & MW_F_A_UNFILTERED)
 		*wanted = true;
 	else if (mw_trie_kinds(pb, start, end, m->slot, m->cfg->rev_len) & MW_BIT(kind))
@@ -913,6 +916,26 @@ static __always_inline u32 mw_change_path(struct mw_ctx *m, struct mw_pathbuf *p
 	/* user space re-checks paths the kernel could not judge (after normalising them) */
 	e->r.h.flags |= f & (MW_F_PATH_TRUNCATED | MW_F_A_UNFILTERED);
 	return mw_put_buf(e, off, slot, pb, start, end);
+}
+
+/* The rest of an unlink/rename/link record begun in e: join and judge the paths (path_b NULL:
+ * none), then the common strings. Returns the string bytes written, -1 when no filter wants
+ * the record. */
+static __always_inline long mw_change_record(struct mw_ctx *m, struct mw_pathbuf *pb, struct mw_evbuf *e,
+					     struct task_struct *task, u32 kind, int dirfd_a, const void *path_a,
+					     int dirfd_b, const void *path_b, u64 flags, bool kstr)
+{
+	bool filtered = m->cfg->path_filtered & MW_BIT(kind);
+	bool wanted = !filtered;
+	u32 off = mw_change_path(m, pb, e, 0, MW_S_A, kind, task, dirfd_a, path_a, kstr, &wanted);
+	if (path_b)
+		off = mw_change_path(m, pb, e, off, MW_S_B, kind, task, dirfd_b, path_b, kstr, &wanted);
+	if (!wanted) {
+		m->ctr->trie_rejected++;
+		return -1;
+	}
+	e->r.b.file.flags = (u32)flags;
+	return mw_put_common(e, off, pb);
 }
 
 /* compat: a 32-bit syscall (its arguments in the i386 registers) */
@@ -935,23 +958,13 @@ static __always_inline int mw_change(long ret, s32 nr, bool compat, u32 kind, in
 	struct mw_evbuf *e = mw_record_begin(kind, task, ret, nr, compat ? MW_F_COMPAT : 0);
 	if (!e)
 		return 0;
-	bool filtered = m.cfg->path_filtered & MW_BIT(kind);
-	bool wanted = !filtered;
 	int da = dirfd_a >= 0 ? (int)mw_sc_arg(regs, dirfd_a, compat) : MW_AT_FDCWD;
-	u32 off = mw_change_path(&m, pb, e, 0, MW_S_A, kind, task, da,
-				 (const void *)mw_sc_arg(regs, path_a, compat), &wanted);
-	if (path_b >= 0) {
-		int db = dirfd_b >= 0 ? (int)mw_sc_arg(regs, dirfd_b, compat) : MW_AT_FDCWD;
-		off = mw_change_path(&m, pb, e, off, MW_S_B, kind, task, db,
-				     (const void *)mw_sc_arg(regs, path_b, compat), &wanted);
-	}
-	if (!wanted) {
-		m.ctr->trie_rejected++;
-		return 0;
-	}
-	e->r.b.file.flags = (u32)flags;
-	off = mw_put_common(e, off, pb);
-	mw_submit(e, off, kind, m.ctr);
+	int db = dirfd_b >= 0 ? (int)mw_sc_arg(regs, dirfd_b, compat) : MW_AT_FDCWD;
+	const void *pa = (const void *)mw_sc_arg(regs, path_a, compat);
+	const void *pbp = path_b >= 0 ? (const void *)mw_sc_arg(regs, path_b, compat) : NULL;
+	long off = mw_change_record(&m, pb, e, task, kind, da, pa, db, pbp, flags, false);
+	if (off >= 0)
+		mw_submit(e, off, kind, m.ctr);
 	return 0;
 }
 
@@ -1333,25 +1346,130 @@ int BPF_PROG(mw_compat_sys_exit_noopen, struct pt_regs *regs, long ret)
 }
 #endif
 
-/* io_uring: IORING_OP_OPENAT/OPENAT2 open without an open syscall (the "curing" trick), also
- * in an io-wq worker thread (IOSQE_ASYNC, or an open that would block). At the request's
- * completion the new descriptor (cqe->res) is in the submitter's fd table, which its io-wq
- * workers share: the same fd -> file step, filters and record as an open syscall's exit. A
- * fixed-file open (file_slot) leaves the fd table alone and is not seen. */
+/* io_uring: requests that open, rename, unlink or link without the syscalls (the "curing"
+ * trick), also run by an io-wq worker thread of the submitter (IOSQE_ASYNC, or an operation
+ * that would block).
+ * - IORING_OP_OPENAT/OPENAT2: at the completion the new descriptor (cqe->res) is in the
+ *   submitter's fd table, which its io-wq workers share: the same fd -> file step, filters and
+ *   record as an open syscall's exit. A fixed-file open (file_slot) leaves the fd table alone
+ *   and is not seen.
+ * - IORING_OP_RENAMEAT/UNLINKAT/LINKAT: at the submission (the request prepared, in the
+ *   submitter or its SQ thread: its fd table, cwd and memory) the paths (the kernel's copies)
+ *   are joined and judged and the record built as a syscall exit builds it, then parked under
+ *   the request's address; at the completion (the kernel has consumed the paths by then) a
+ *   successful one is sent and a failed one dropped. */
 #define MW_IORING_OP_OPENAT 18
 #define MW_IORING_OP_OPENAT2 28
+#define MW_IORING_OP_RENAMEAT 35
+#define MW_IORING_OP_UNLINKAT 36
+#define MW_IORING_OP_LINKAT 39
 
-SEC("tp_btf/io_uring_complete")
-int BPF_PROG(mw_io_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
+/* records of submitted io_uring renames/unlinks/links, by request address, until completion */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 64);
+	__type(key, u64);
+	__type(value, struct mw_evbuf);
+} mw_uring_pending SEC(".maps");
+
+static __always_inline u32 mw_uring_change_kind(u8 op)
+{
+	if (op == MW_IORING_OP_RENAMEAT)
+		return MW_KIND_INODE_RENAME;
+	if (op == MW_IORING_OP_UNLINKAT)
+		return MW_KIND_INODE_UNLINK;
+	if (op == MW_IORING_OP_LINKAT)
+		return MW_KIND_INODE_LINK;
+	return 0;
+}
+
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(mw_io_uring_submit, struct io_kiocb *req)
+{
+	u32 kind = mw_uring_change_kind(req->opcode);
+	if (!kind || !bpf_rdonly_cast)
+		return 0;
+	struct mw_ctx m;
+	if (!mw_begin(&m, kind))
+		return 0;
+	int da = MW_AT_FDCWD, db = MW_AT_FDCWD;
+	const void *pa, *pbp = NULL;
+	u64 flags;
+	if (kind == MW_KIND_INODE_UNLINK) {
+		struct io_unlink *u = bpf_rdonly_cast(req, bpf_core_type_id_kernel(struct io_unlink));
+		flags = (u32)u->flags;
+		if (flags & MW_AT_REMOVEDIR)
+			return 0; /* rmdir */
+		da = u->dfd;
+		pa = u->filename->name;
+	} else {
+		/* struct io_rename and struct io_link have the same members */
+		struct io_rename *r = bpf_rdonly_cast(req, bpf_core_type_id_kernel(struct io_rename));
+		flags = kind == MW_KIND_INODE_RENAME ? (u32)r->flags : 0;
+		da = r->old_dfd;
+		db = r->new_dfd;
+		pa = r->oldpath->name;
+		pbp = r->newpath->name;
+	}
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct mw_pathbuf *pb = mw_pathbuf_get();
+	if (!pb)
+		return 0;
+	struct mw_evbuf *e = mw_record_begin(kind, task, 0, -1, MW_F_IO_URING);
+	if (!e)
+		return 0;
+	long off = mw_change_record(&m, pb, e, task, kind, da, pa, db, pbp, flags, true);
+	if (off < 0 || off > MW_STR_SIZE)
+		return 0;
+	e->r.h.size = sizeof(struct mw_record) + off;
+	u64 key = (u64)req;
+	bpf_map_update_elem(&mw_uring_pending, &key, e, BPF_ANY);
+	return 0;
+}
+
+/* opens: false where an LSM/fentry hook already sees every open */
+static __always_inline int mw_uring_complete(void *req, struct io_uring_cqe *cqe, bool opens)
 {
 	if (!req || !bpf_rdonly_cast)
 		return 0;
 	struct io_kiocb *r = bpf_rdonly_cast(req, bpf_core_type_id_kernel(struct io_kiocb));
 	u8 op = r->opcode;
-	if (op != MW_IORING_OP_OPENAT && op != MW_IORING_OP_OPENAT2)
+	if (op == MW_IORING_OP_OPENAT || op == MW_IORING_OP_OPENAT2) {
+		if (!opens)
+			return 0;
+		struct io_open *o = bpf_rdonly_cast(req, bpf_core_type_id_kernel(struct io_open));
+		if (o->file_slot)
+			return 0;
+		return mw_fd_opened(cqe->res, -1, NULL, MW_F_IO_URING);
+	}
+	u32 kind = mw_uring_change_kind(op);
+	if (!kind)
 		return 0;
-	struct io_open *o = bpf_rdonly_cast(req, bpf_core_type_id_kernel(struct io_open));
-	if (o->file_slot)
+	u64 key = (u64)req;
+	struct mw_evbuf *e = bpf_map_lookup_elem(&mw_uring_pending, &key);
+	if (!e)
 		return 0;
-	return mw_fd_opened(cqe->res, -1, NULL, MW_F_IO_URING);
+	struct mw_ctx m;
+	if (cqe->res == 0 && mw_begin(&m, kind)) {
+		u32 size = e->r.h.size;
+		if (size >= sizeof(struct mw_record)) {
+			e->r.h.ts = bpf_ktime_get_ns();
+			mw_submit(e, size - sizeof(struct mw_record), kind, m.ctr);
+		}
+	}
+	bpf_map_delete_elem(&mw_uring_pending, &key);
+	return 0;
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(mw_io_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
+{
+	return mw_uring_complete(req, cqe, true);
+}
+
+/* the same for the lsm and fentry modes, whose open hook sees io_uring opens already */
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(mw_io_uring_complete_noopen, void *ring, void *req, struct io_uring_cqe *cqe)
+{
+	return mw_uring_complete(req, cqe, false);
 }

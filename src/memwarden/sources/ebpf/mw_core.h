@@ -273,6 +273,27 @@ struct io_uring_cqe {
 	u32 flags;
 };
 
+struct filename {
+	const char *name; /* the kernel's copy of the path */
+};
+
+struct io_unlink {
+	struct file *file;
+	int dfd;
+	int flags;
+	struct filename *filename;
+};
+
+/* struct io_link has the same members */
+struct io_rename {
+	struct file *file;
+	int old_dfd;
+	int new_dfd;
+	struct filename *oldpath;
+	struct filename *newpath;
+	int flags;
+};
+
 struct io_open {
 	struct file *file;
 	int dfd;
