@@ -3,9 +3,11 @@
 1. **Overhead**: a C loop of open()/close() on a file no detector watches, pinned to one CPU,
    under (a) no monitoring, (b) ``memwarden run`` with every built-in detector, (c) auditd
    with seed 004's audit rule, (d) an empty BPF program on ``sys_exit_openat`` (the cost of the
-   hook itself, the floor for any tracepoint sensor). Rounds interleave the four (in a rotating
-   order) so that machine drift hits all alike; the median of the rounds is reported, with the
-   cost each adds over (a) and memwarden's added cost as a multiple of the empty hook's.
+   hook itself, the floor for any tracepoint sensor), (e) ``memwarden run`` without its 32-bit
+   (compat) syscall hook (the raw ``sys_exit`` program every syscall passes: (b) - (e) is its
+   cost). Rounds interleave them (in a rotating order) so that machine drift hits all alike;
+   the median of the rounds is reported, with the cost each adds over (a) and memwarden's
+   added cost as a multiple of the empty hook's.
 2. **Ring-buffer reading**: the same backlog of records read and decoded through the batched
    memory-mapped reader, and through libbpf's ``ring_buffer__consume`` calling a ctypes
    callback per record.
@@ -47,13 +49,16 @@ EMPTY_SCHED = ("mw_empty_sched_exec", "mw_empty_sched_fork", "mw_empty_sched_exi
 #: Seed 004's auditd rule, verbatim (x86_64; b64).
 SEED_004_RULE = ("-a always,exit -F arch=b64 -S openat -S renameat -S unlinkat -S renameat2 "
                  "-S linkat -F perm=wa -F dir=/var/lib/systemd/coredump -k CORE_DUMP")
-MODES = ("a", "b", "c", "d")
+MODES = ("a", "b", "c", "d", "e")
 LABELS = {
     "a": "(a) no monitoring",
     "b": "(b) memwarden run, all built-in detectors",
     "c": "(c) auditd, seed 004's rule",
     "d": "(d) empty BPF program on sys_exit_openat",
+    "e": "(e) (b) without the 32-bit syscall hook",
 }
+#: the program (e) leaves out (MEMWARDEN_NO_PROGRAMS)
+COMPAT_PROGRAM = "mw_compat_sys_exit"
 
 
 class BenchError(RuntimeError):
@@ -84,8 +89,9 @@ def memwarden_cmd(*args: str) -> list[str]:
 class MemwardenProcess:
     """``memwarden run`` as a child: started, waited for (``ready``), stopped with SIGINT."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.args = args
+        self.env = {**os.environ, **env} if env else None
         self.proc: subprocess.Popen | None = None
         self.stderr: list[str] = []
         self._ready = threading.Event()
@@ -93,7 +99,7 @@ class MemwardenProcess:
     def __enter__(self) -> MemwardenProcess:
         self.proc = subprocess.Popen(memwarden_cmd("run", *self.args), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
+                                     text=True, env=self.env)
         threading.Thread(target=self._read, daemon=True).start()
         end = time.monotonic() + 60
         while not self._ready.wait(0.05):
@@ -216,6 +222,10 @@ def condition(mode: str, auditd: Auditd | None) -> Iterator[None]:
     elif mode == "b":
         with MemwardenProcess("-o", "file:/dev/null"):
             yield
+    elif mode == "e":
+        with MemwardenProcess("-o", "file:/dev/null",
+                              env={"MEMWARDEN_NO_PROGRAMS": COMPAT_PROGRAM}):
+            yield
     elif mode == "c":
         assert auditd is not None
         with auditd.rule(SEED_004_RULE):
@@ -257,6 +267,10 @@ def report_overhead(results: dict[str, list[float]]) -> dict[str, float]:
     if "b" in added and "d" in added and added["d"] > 0:
         print(f"\nmemwarden adds {added['b']:.0f} ns/op, {added['b'] / added['d']:.2f}x what the "
               f"empty hook adds ({added['d']:.0f} ns/op); target: at most 2x")
+    if "e" in added and "d" in added and added["d"] > 0:
+        print(f"without the 32-bit syscall hook memwarden adds {added['e']:.0f} ns/op, "
+              f"{added['e'] / added['d']:.2f}x the empty hook's; the hook costs "
+              f"{added['b'] - added['e']:+.0f} ns/op")
     return added
 
 

@@ -1,7 +1,8 @@
 /* The io_uring actor of tests/e2e/test_live_ebpf_io_uring.py (gcc ... -luring): opens a file
  * with an io_uring request and reads it with another, renames, unlinks or links with one,
  * making none of the syscalls (the "curing" rootkit's trick).
- *   uring_actor openat PATH [OFF]   IORING_OP_OPENAT, then IORING_OP_READ of a byte at OFF (hex)
+ *   uring_actor openat PATH [OFF]   IORING_OP_OPENAT, then IORING_OP_READ of a byte at OFF (hex;
+ *                                   "own": the address of a buffer of its own, for /proc/self/mem)
  *   uring_actor openat2 PATH [OFF]  IORING_OP_OPENAT2
  *   uring_actor async PATH [OFF]    IORING_OP_OPENAT with IOSQE_ASYNC: run by an iou-wrk thread
  *   uring_actor rename OLD NEW      IORING_OP_RENAMEAT
@@ -71,7 +72,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	sqe = io_uring_get_sqe(&ring);
-	io_uring_prep_read(sqe, fd, buf, 1, argc == 4 ? strtoull(argv[3], NULL, 16) : 0);
+	unsigned long long off = 0;
+	if (argc == 4)
+		off = !strcmp(argv[3], "own") ? (unsigned long long)(unsigned long)buf
+					       : strtoull(argv[3], NULL, 16);
+	io_uring_prep_read(sqe, fd, buf, 1, off);
 	int n = submit_wait(&ring);
 	if (n < 0) {
 		fprintf(stderr, "read: %s\n", strerror(-n));
