@@ -84,11 +84,12 @@ def assert_uring(event) -> None:
     assert d["contextFlags"]["isCompat"] is False
 
 
-@pytest.mark.parametrize("how", ["openat", "openat2", "async"])
+@pytest.mark.parametrize("how", ["openat", "openat2", "async", "sqpoll"])
 def test_io_uring_read_of_kcore_raises_trc_1021(sensor: LiveSensor, actor: Path,
                                                 how: str) -> None:
-    """IORING_OP_OPENAT, OPENAT2 and OPENAT with IOSQE_ASYNC (run by an io worker thread),
-    then IORING_OP_READ: TRC-1021 once, with the submitting process."""
+    """IORING_OP_OPENAT, OPENAT2, OPENAT with IOSQE_ASYNC (run by an io worker thread) and
+    on an IORING_SETUP_SQPOLL ring (submitted by its SQ thread, no io_uring_enter), then
+    IORING_OP_READ: TRC-1021 once, with the submitting process."""
     r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
                         f"{FAKE_KCORE} && echo $$ && exec {actor} {how} /proc/kcore"],
                        capture_output=True, text=True, timeout=60)
@@ -100,8 +101,8 @@ def test_io_uring_read_of_kcore_raises_trc_1021(sensor: LiveSensor, actor: Path,
     assert a["pathname"] == "/proc/kcore"
     assert f.event.data["returnValue"] >= 0
     assert f.event.data["executable"]["path"] == str(actor)
-    if how == "async":
-        assert f.event.data["hostThreadId"] != pid  # an iou-wrk thread of the process ran it
+    if how in ("async", "sqpoll"):
+        assert f.event.data["hostThreadId"] != pid  # an io thread of the process ran it
     sensor.settle()  # the shell (same pid) made the fake kcore: its open is not counted
     assert len([e for e in sensor.events_of(pid, "security_file_open")
                 if e.data["processName"] == "uring_actor"]) == 1

@@ -5,6 +5,8 @@
  *                                   "own": the address of a buffer of its own, for /proc/self/mem)
  *   uring_actor openat2 PATH [OFF]  IORING_OP_OPENAT2
  *   uring_actor async PATH [OFF]    IORING_OP_OPENAT with IOSQE_ASYNC: run by an iou-wrk thread
+ *   uring_actor sqpoll PATH [OFF]   IORING_OP_OPENAT on a ring with IORING_SETUP_SQPOLL: submitted
+ *                                   by the ring's iou-sqp thread, no io_uring_enter at all
  *   uring_actor rename OLD NEW      IORING_OP_RENAMEAT
  *   uring_actor unlink PATH         IORING_OP_UNLINKAT
  *   uring_actor link OLD NEW        IORING_OP_LINKAT
@@ -37,7 +39,12 @@ int main(int argc, char **argv)
 				"rename|link OLD NEW | unlink PATH\n");
 		return 2;
 	}
-	if (io_uring_queue_init(4, &ring, 0)) {
+	struct io_uring_params params = {0};
+	if (!strcmp(argv[1], "sqpoll")) {
+		params.flags = IORING_SETUP_SQPOLL;
+		params.sq_thread_idle = 1000;
+	}
+	if (io_uring_queue_init_params(4, &ring, &params)) {
 		perror("io_uring_queue_init");
 		return 1;
 	}
