@@ -16,7 +16,11 @@
    table from every fork, exec and exit: argv, cwd and the task's facts copied at exec) and
    (d) empty programs on the three sched_process_* tracepoints; memwarden's added cost as a
    multiple of the empty hooks'.
-4. **Zero-drop rate**: ``memwarden run --all-events`` while a paced generator opens a file at a
+4. **Syscall loop** (``--syscall-loop``, on by default): getppid() in a loop, timed by its CPU
+   time, under (a) no hook, (d) an empty program on the raw ``sys_exit`` tracepoint, (f)
+   memwarden's 32-bit syscall program alone (what every 64-bit syscall pays for it: its
+   reject). The per-syscall cost of that hook against the floor of any hook there.
+5. **Zero-drop rate**: ``memwarden run --all-events`` while a paced generator opens a file at a
    given rate for a while; the highest rate with no kernel drop (doubling, then bisecting).
 
     python -m memwarden.benchmarks.kernel_overhead [--iterations N] [--rounds R] [--no-audit]
@@ -45,6 +49,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 LOOP_SOURCE = HERE / "open_loop.c"
 EXEC_LOOP_SOURCE = HERE / "exec_loop.c"
+SYSCALL_LOOP_SOURCE = HERE / "syscall_loop.c"
 EMPTY_SCHED = ("mw_empty_sched_exec", "mw_empty_sched_fork", "mw_empty_sched_exit")
 #: Seed 004's auditd rule, verbatim (x86_64; b64).
 SEED_004_RULE = ("-a always,exit -F arch=b64 -S openat -S renameat -S unlinkat -S renameat2 "
@@ -279,6 +284,59 @@ def report_overhead(results: dict[str, list[float]]) -> dict[str, float]:
     return added
 
 
+@contextlib.contextmanager
+def compat_hook_alone() -> Iterator[None]:
+    """memwarden's 32-bit syscall program attached alone (the sensor's object, nothing else of
+    it loaded)."""
+    from memwarden.sources.ebpf.libbpf import BpfObject
+    from memwarden.sources.ebpf.sensor import BUILD_COMMAND, object_path
+
+    path = object_path()
+    if not path.is_file():
+        raise BenchError(f"{path} not found: build it with {BUILD_COMMAND}")
+    with BpfObject(str(path)) as obj:
+        for name in obj.program_names():
+            obj.set_autoload(name, name == COMPAT_PROGRAM)
+        obj.load()
+        link = obj.attach(COMPAT_PROGRAM)
+        try:
+            yield
+        finally:
+            link.destroy()
+
+
+def syscall_overhead(exe: Path, iterations: int, rounds: int, cpu: int
+                     ) -> dict[str, list[float]]:
+    """getppid() under (a), (d) an empty raw sys_exit program, (f) the compat program alone,
+    interleaved; the added costs and their ratio."""
+    modes = ["a", "d", "f"]
+    results: dict[str, list[float]] = {m: [] for m in modes}
+    for r in range(rounds):
+        for mode in modes[r % 3:] + modes[:r % 3]:
+            with contextlib.ExitStack() as stack:
+                if mode == "d":
+                    stack.enter_context(empty_hook(("mw_empty_sys_exit",)))
+                elif mode == "f":
+                    stack.enter_context(compat_hook_alone())
+                results[mode].append(run_loop(exe, Path("/"), iterations, cpu))
+        line = "  ".join(f"{m}={results[m][-1]:.1f}" for m in modes)
+        print(f"  round {r + 1}/{rounds}: {line} ns/syscall (CPU time)", flush=True)
+    base = results["a"]
+    added = {m: statistics.median(v - b for v, b in zip(results[m], base, strict=True))
+             for m in ("d", "f")}
+    labels = {"a": "(a) no hook", "d": "(d) empty program on raw sys_exit",
+              "f": "(f) memwarden's 32-bit syscall hook"}
+    print(f"\n{'condition (getppid loop)':<46} {'median':>9} {'added':>9}")
+    for m in modes:
+        shown = "" if m == "a" else f"{added[m]:+8.1f}"
+        print(f"{labels[m]:<46} {statistics.median(results[m]):9.1f} {shown:>9}   ns/syscall")
+    if added["d"] > 0:
+        print(f"\nthe 32-bit syscall hook adds {added['f']:.1f} ns to every syscall, "
+              f"{added['f'] / added['d']:.2f}x what an empty program there adds "
+              f"({added['d']:.1f} ns)")
+    return results
+
+
 def exec_overhead(exe: Path, program: str, iterations: int, rounds: int, cpu: int
                   ) -> dict[str, list[float]]:
     """The exec loop under (a), (b) and (d) (empty sched_process_* programs), interleaved."""
@@ -428,6 +486,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-ring", action="store_true", help="skip the ring-buffer comparison")
     ap.add_argument("--no-rate", action="store_true", help="skip the zero-drop rate search")
     ap.add_argument("--no-exec-loop", action="store_true", help="skip the exec loop")
+    ap.add_argument("--no-syscall-loop", action="store_true", help="skip the syscall loop")
+    ap.add_argument("--syscall-iterations", type=int, default=2_000_000,
+                    help="getppid() per syscall-loop run")
     ap.add_argument("--exec-iterations", type=int, default=3000,
                     help="fork+exec+wait per exec-loop run")
     ap.add_argument("--exec-program", default="/bin/true", help="what the exec loop runs")
@@ -463,6 +524,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"per run, pinned to CPU {cpu}, {args.rounds} interleaved rounds",
                       flush=True)
                 exec_overhead(loop, args.exec_program, args.exec_iterations, args.rounds, cpu)
+            if not args.no_syscall_loop:
+                loop = build_loop(work, SYSCALL_LOOP_SOURCE)
+                print(f"\ngetppid(), {args.syscall_iterations:,} per run, pinned to CPU {cpu}, "
+                      f"{args.rounds} interleaved rounds", flush=True)
+                syscall_overhead(loop, args.syscall_iterations, args.rounds, cpu)
             if not args.no_ring:
                 ring_read_comparison(exe, target, 50_000)
             if not args.no_rate:

@@ -1325,12 +1325,39 @@ static __always_inline int mw_compat_exit(struct pt_regs *regs, long ret, bool o
 	return 0;
 }
 
-/* The first instructions reject every 64-bit syscall: one load, one test. */
+/* The i386 numbers mw_compat_exit dispatches, as a bitmap (bit n of word n / 64; eight words
+ * so that any index the verifier can derive from a number <= 437 is inside). */
+#define MW_NRB(n) (1ULL << ((n) & 63))
+static const u64 mw_compat_nrs[8] = {
+	MW_NRB(MW_NR32_OPEN) | MW_NRB(MW_NR32_CREAT) | MW_NRB(MW_NR32_LINK) | MW_NRB(MW_NR32_UNLINK) |
+		MW_NRB(MW_NR32_PTRACE) | MW_NRB(MW_NR32_KILL) | MW_NRB(MW_NR32_RENAME),
+	0,
+	0,
+	MW_NRB(MW_NR32_TKILL),
+	MW_NRB(MW_NR32_TGKILL) | MW_NRB(MW_NR32_OPENAT) | MW_NRB(MW_NR32_UNLINKAT) |
+		MW_NRB(MW_NR32_RENAMEAT) | MW_NRB(MW_NR32_LINKAT),
+	MW_NRB(MW_NR32_OPEN_BY_HANDLE_AT) | MW_NRB(MW_NR32_PROCESS_VM_READV) |
+		MW_NRB(MW_NR32_PROCESS_VM_WRITEV) | MW_NRB(MW_NR32_RENAMEAT2),
+	MW_NRB(MW_NR32_PIDFD_SEND_SIGNAL) | MW_NRB(MW_NR32_OPENAT2),
+	0,
+};
+
+/* Every syscall of every task passes here: reject the number first (two loads from the
+ * tracepoint's own pt_regs and a bitmap test, no helper call: almost every 64-bit syscall
+ * stops here), then a 64-bit syscall whose number is also one of these on TS_COMPAT. */
+static __always_inline bool mw_compat_wanted(struct pt_regs *regs)
+{
+	u64 nr = regs->orig_ax;
+	if (nr > MW_NR32_OPENAT2 || !((mw_compat_nrs[(nr >> 6) & 7] >> (nr & 63)) & 1))
+		return false;
+	struct task_struct *task = bpf_get_current_task_btf();
+	return task->thread_info.status & MW_TS_COMPAT;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(mw_compat_sys_exit, struct pt_regs *regs, long ret)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	if (!(task->thread_info.status & MW_TS_COMPAT))
+	if (!mw_compat_wanted(regs))
 		return 0;
 	return mw_compat_exit(regs, ret, true);
 }
@@ -1339,8 +1366,7 @@ int BPF_PROG(mw_compat_sys_exit, struct pt_regs *regs, long ret)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(mw_compat_sys_exit_noopen, struct pt_regs *regs, long ret)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
-	if (!(task->thread_info.status & MW_TS_COMPAT))
+	if (!mw_compat_wanted(regs))
 		return 0;
 	return mw_compat_exit(regs, ret, false);
 }
