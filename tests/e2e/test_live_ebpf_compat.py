@@ -48,6 +48,11 @@ def compat32(work: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def int80_64(work: Path, compat32: Path) -> Path:
+    return build_actor("int80_64.c", work, "-no-pie")
+
+
+@pytest.fixture(scope="module")
 def watched(work: Path) -> Path:
     d = work / "watched"
     d.mkdir()
@@ -111,6 +116,19 @@ def test_32bit_read_of_kcore_raises_trc_1021(sensor: LiveSensor, compat32: Path,
     sensor.settle()  # the shell (same pid) made the fake kcore: its open is not counted
     assert len([e for e in sensor.events_of(pid, "security_file_open")
                 if e.data["processName"] == "compat32"]) == 1
+
+
+def test_int80_from_a_64bit_program_raises_trc_1021(sensor: LiveSensor,
+                                                     int80_64: Path) -> None:
+    """A 64-bit program making the i386 open syscall through ``int $0x80`` (a way past 64-bit
+    syscall monitoring): a compat syscall all the same, TRC-1021 once."""
+    pid = in_private_proc(f"{int80_64} /proc/kcore")
+    [f] = finding(sensor, pid, "TRC-1021")
+    assert_compat(f.event, "open", comm="int80_64")
+    assert args(f.event)["syscall_pathname"] == "/proc/kcore"
+    sensor.settle()  # the shell (same pid) made the fake kcore: its open is not counted
+    assert len([e for e in sensor.events_of(pid, "security_file_open")
+                if e.data["processName"] == "int80_64"]) == 1
 
 
 def test_32bit_reads_of_a_siblings_memory(sensor: LiveSensor, compat32: Path) -> None:
