@@ -5,7 +5,8 @@
 #   bash scripts/setup.sh --dev    plus what the tests and benchmarks need (auditd, gcc, make;
 #                                  chromium + chromium-driver for the findings-console browser
 #                                  tests, nats-server for the fleet tests, podman + runc +
-#                                  busybox-static for the live container tests)
+#                                  busybox-static for the live container tests, gcc-multilib
+#                                  and liburing-dev for the 32-bit and io_uring live tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,7 @@ fi
 packages=(python3 python3-venv python3-pip clang llvm libbpf-dev bpftool libelf1 zlib1g)
 if [ "$dev" = 1 ]; then
   packages+=(auditd gcc make util-linux systemd openssl chromium chromium-driver nats-server
-            podman runc busybox-static)
+            podman runc busybox-static gcc-multilib liburing-dev)
 fi
 missing=()
 for p in "${packages[@]}"; do

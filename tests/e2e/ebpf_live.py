@@ -23,6 +23,8 @@ from memwarden.engine.dispatch import Engine
 from memwarden.sources.ebpf.sensor import EbpfSensor, SensorOptions, object_path
 
 WAIT_S = 10.0
+#: the C sources of the live tests' actors
+CSRC = Path(__file__).resolve().parent / "csrc"
 
 
 def require_sensor() -> None:
@@ -162,3 +164,18 @@ def sh(script: str, *, check: bool = True, **kw: Any) -> subprocess.CompletedPro
     if check and r.returncode != 0:
         raise AssertionError(f"sh -c {script!r} failed ({r.returncode}): {r.stderr}")
     return r
+
+
+def build_actor(source: str, out_dir: Path, *flags: str, needs: str = "") -> Path:
+    """Compile ``csrc/<source>`` with gcc and ``flags``; skip (a failure under CI) when the
+    toolchain cannot, naming what to install (``needs``)."""
+    exe = out_dir / Path(source).stem
+    try:
+        r = subprocess.run(["gcc", "-O2", "-Wall", "-o", str(exe), str(CSRC / source), *flags],
+                           capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        pytest.skip("no gcc: bash scripts/setup.sh --dev")
+    if r.returncode != 0:
+        pytest.skip(f"cannot build {source} (gcc {' '.join(flags)}; {needs or 'gcc'} "
+                    f"installed by bash scripts/setup.sh --dev): {r.stderr.strip()[-300:]}")
+    return exe

@@ -44,8 +44,12 @@ def test_this_vm() -> None:
     assert "lsm=...,bpf" in checks["hooks: lsm"].fix
     assert checks["raw memory devices"].detail.startswith("absent: /dev/mem /dev/kmem")
     assert checks["NATS"].detail == "not configured"
+    assert checks["bpf_send_signal"].detail.endswith("; not used by this version")
     for name in ("hooks: io_uring", "hooks: compat (32-bit)", "bpf_send_signal"):
-        assert checks[name].ok and checks[name].detail.endswith("; not used by this version")
+        assert checks[name].ok
+    assert checks["hooks: io_uring"].detail.startswith("yes: tp_btf/io_uring_submit_req")
+    assert checks["hooks: compat (32-bit)"].detail == ("yes: IA32 emulation on, tp_btf/sys_exit "
+                                                       "attaches")
     assert "securityfs not mounted" in checks["lockdown"].detail
     assert D.run_would_work(checks.values())
     screen = D.render(THIS_VM, D.report(THIS_VM))

@@ -78,6 +78,26 @@ def test_hostname_and_syscall_fallbacks() -> None:
     assert ev.data["syscall"] == ""
 
 
+def test_compat_and_io_uring_records() -> None:
+    """A 32-bit syscall's record: isCompat, the syscall named from the i386 numbers; an
+    io_uring request's: syscall io_uring_enter (its number is no syscall's)."""
+    ev = decode(record(L.KIND_FILE_OPEN, strings=(b"/proc/kcore",), flags=L.F_COMPAT, nr=5))
+    assert ev.data["contextFlags"]["isCompat"] is True and ev.data["syscall"] == "open"
+    ev = decode(record(L.KIND_FILE_OPEN, strings=(b"/x",), flags=L.F_COMPAT, nr=295))
+    assert ev.data["syscall"] == "openat"  # x86_64's 295 is preadv
+    ev = decode(record(L.KIND_KILL, L.BODY_SYSCALL.pack(7, 9, 0, 0, 0, 0, 0), flags=L.F_COMPAT,
+                       nr=37))
+    assert ev.data["syscall"] == "kill" and ev.data["contextFlags"]["isCompat"] is True
+    assert args(ev) == {"pid": 7, "sig": 9}
+    ev = decode(record(L.KIND_FILE_OPEN, strings=(b"/proc/kcore",), flags=L.F_IO_URING,
+                       nr=-1))
+    assert ev.data["syscall"] == "io_uring_enter"
+    assert ev.data["contextFlags"]["isCompat"] is False
+    ev = decode(record(L.KIND_INODE_UNLINK, strings=(b"/var/lib/systemd/coredump/core.1",),
+                       flags=L.F_IO_URING, nr=-1, retval=0))
+    assert ev.data["syscall"] == "io_uring_enter"
+
+
 def test_non_utf8_strings_are_kept_visible() -> None:
     ev = decode(record(L.KIND_FILE_OPEN, strings=(b"/tmp/\xff\xfe",), comm=b"c\xffat"))
     assert args(ev)["pathname"] == "/tmp/\\xff\\xfe"

@@ -68,6 +68,8 @@ int main(void) {
     P("MW_F_LSM_HOOK", MW_F_LSM_HOOK);
     P("MW_F_A_UNFILTERED", MW_F_A_UNFILTERED);
     P("MW_F_CONTAINER_INIT", MW_F_CONTAINER_INIT);
+    P("MW_F_COMPAT", MW_F_COMPAT);
+    P("MW_F_IO_URING", MW_F_IO_URING);
     P("MW_NSTRINGS", MW_NSTRINGS); P("MW_LPM_DATA", MW_LPM_DATA);
     P("MW_MAX_HEADS", MW_MAX_HEADS); P("MW_RECORD_MAX", MW_RECORD_MAX);
     P("MW_PATH_MAX", MW_PATH_MAX); P("MW_COMM_LEN", MW_COMM_LEN);
@@ -127,7 +129,7 @@ def test_constants_and_kinds(c_layout) -> None:
     assert [c_layout[f"MW_S_{s}"] for s in ("A", "B", "C", "EXE", "CGROUP", "NODENAME")] == \
         [L.S_A, L.S_B, L.S_C, L.S_EXE, L.S_CGROUP, L.S_NODENAME]
     for flag in ("PATH_TRUNCATED", "A_UNNORMALISED", "B_UNNORMALISED", "LSM_HOOK",
-                 "A_UNFILTERED"):
+                 "A_UNFILTERED", "CONTAINER_INIT", "COMPAT", "IO_URING"):
         assert c_layout[f"MW_F_{flag}"] == getattr(L, f"F_{flag}")
     assert (c_layout["MW_NSTRINGS"], c_layout["MW_LPM_DATA"], c_layout["MW_MAX_HEADS"],
             c_layout["MW_RECORD_MAX"], c_layout["MW_PATH_MAX"], c_layout["MW_COMM_LEN"]) == \
@@ -146,6 +148,8 @@ def test_every_kind_has_programs() -> None:
     source = (HEADER_DIR / "memwarden.bpf.c").read_text()
     names = {n for names in H.KIND_PROGRAMS.values() for n in names}
     names |= {n for names in H.OPEN_PROGRAMS.values() for n in names}
+    names |= set(H.COMPAT_PROGRAMS.values())
+    names |= {n for names in H.IO_URING_CHANGE_PROGRAMS.values() for n in names}
     for n in names:
         assert _defines_program(source, n), n
     test_source = (HEADER_DIR / "memwarden_test.bpf.c").read_text()
@@ -167,3 +171,30 @@ def test_the_wrapper_macro_makes_the_section_and_name_of_each_exit_program() -> 
     assert '#define MW_SYS_EXIT(sys, fn, ...)' in source
     assert 'SEC("tp/syscalls/sys_exit_" #sys)' in source
     assert "int mw_tp_exit_##sys(struct mw_sys_exit_ctx *ctx)" in source
+
+
+def test_compat_and_io_uring_programs_per_mode(monkeypatch) -> None:
+    """The 32-bit syscall program comes with every kind a syscall exit produces (opens only
+    in tracepoint mode: the lsm/fentry open hook sees compat opens); the io_uring programs of
+    renames/unlinks/links in every mode, the io_uring open program in tracepoint mode only;
+    MEMWARDEN_NO_PROGRAMS keeps a program out."""
+    from memwarden.sources.ebpf import hooks as H
+
+    available = {n for names in H.KIND_PROGRAMS.values() for n in names}
+    available |= {n for names in H.OPEN_PROGRAMS.values() for n in names}
+    available |= set(H.COMPAT_PROGRAMS.values())
+    available |= {n for names in H.IO_URING_CHANGE_PROGRAMS.values() for n in names}
+    tp_open = H.programs_for(L.KIND_FILE_OPEN, "tracepoint", available)
+    assert {"mw_compat_sys_exit", "mw_io_uring_complete", "mw_tp_exit_openat"} <= set(tp_open)
+    assert H.programs_for(L.KIND_FILE_OPEN, "lsm", available) == ["mw_lsm_file_open"]
+    assert "mw_compat_sys_exit_noopen" in H.programs_for(L.KIND_PTRACE, "fentry", available)
+    assert set(H.programs_for(L.KIND_INODE_RENAME, "lsm", available)) == {
+        "mw_tp_exit_renameat2", "mw_tp_exit_renameat", "mw_tp_exit_rename",
+        "mw_compat_sys_exit_noopen", "mw_io_uring_submit", "mw_io_uring_complete_noopen"}
+    assert H.programs_for(L.KIND_PROCESS_EXEC, "tracepoint", available) == [
+        "mw_sched_process_exec"]
+    assert "mw_compat_sys_exit" in H.mode_programs("tracepoint", available)
+    monkeypatch.setenv("MEMWARDEN_NO_PROGRAMS", "mw_compat_sys_exit, mw_io_uring_complete")
+    loaded = H.mode_programs("tracepoint", available)
+    assert "mw_compat_sys_exit" not in loaded and "mw_io_uring_complete" not in loaded
+    assert "mw_tp_exit_openat" in loaded

@@ -277,17 +277,20 @@ def report(f: HostFacts) -> list[Check]:
     if uring is None and not f.io_uring_events:
         uring = P.Probe(False, "no io_uring tracepoints in tracefs")
     c.append(_probe_check("hooks: io_uring", uring,
-                          "yes: tp_btf/io_uring_submit_req loads",
-                          "a kernel with CONFIG_IO_URING and its tracepoints", used=False,
+                          "yes: tp_btf/io_uring_submit_req loads (io_uring opens, renames, "
+                          "unlinks, links)",
+                          "a kernel with CONFIG_IO_URING and its tracepoints (optional: "
+                          "without them there are no io_uring requests to see)",
                           unchecked=unchecked))
     compat = f.raw_syscalls
     ia32 = {True: "IA32 emulation on", False: "no IA32 emulation", None: "IA32 emulation unknown"}
     if compat is not None and compat.ok:
-        compat_detail = f"yes: {ia32[f.ia32_emulation]}, raw_syscalls/sys_enter attaches"
+        compat_detail = f"yes: {ia32[f.ia32_emulation]}, tp_btf/sys_exit attaches"
     else:
         compat_detail = ia32[f.ia32_emulation]
     c.append(_probe_check("hooks: compat (32-bit)", compat, compat_detail,
-                          "the raw_syscalls tracepoint", used=False, unchecked=unchecked))
+                          "the raw_syscalls tracepoint (32-bit syscalls are not seen "
+                          "without it)", unchecked=unchecked))
     c.append(_probe_check("bpf_send_signal", f.send_signal, "yes: for --enforce",
                           "a kernel that allows bpf_send_signal in tracing programs (5.3+)",
                           used=False, unchecked=unchecked))

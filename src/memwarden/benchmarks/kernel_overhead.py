@@ -3,9 +3,11 @@
 1. **Overhead**: a C loop of open()/close() on a file no detector watches, pinned to one CPU,
    under (a) no monitoring, (b) ``memwarden run`` with every built-in detector, (c) auditd
    with seed 004's audit rule, (d) an empty BPF program on ``sys_exit_openat`` (the cost of the
-   hook itself, the floor for any tracepoint sensor). Rounds interleave the four (in a rotating
-   order) so that machine drift hits all alike; the median of the rounds is reported, with the
-   cost each adds over (a) and memwarden's added cost as a multiple of the empty hook's.
+   hook itself, the floor for any tracepoint sensor), (e) ``memwarden run`` without its 32-bit
+   (compat) syscall hook (the raw ``sys_exit`` program every syscall passes: (b) - (e) is its
+   cost). Rounds interleave them (in a rotating order) so that machine drift hits all alike;
+   the median of the rounds is reported, with the cost each adds over (a) and memwarden's
+   added cost as a multiple of the empty hook's.
 2. **Ring-buffer reading**: the same backlog of records read and decoded through the batched
    memory-mapped reader, and through libbpf's ``ring_buffer__consume`` calling a ctypes
    callback per record.
@@ -14,7 +16,11 @@
    table from every fork, exec and exit: argv, cwd and the task's facts copied at exec) and
    (d) empty programs on the three sched_process_* tracepoints; memwarden's added cost as a
    multiple of the empty hooks'.
-4. **Zero-drop rate**: ``memwarden run --all-events`` while a paced generator opens a file at a
+4. **Syscall loop** (``--syscall-loop``, on by default): getppid() in a loop, timed by its CPU
+   time, under (a) no hook, (d) an empty program on the raw ``sys_exit`` tracepoint, (f)
+   memwarden's 32-bit syscall program alone (what every 64-bit syscall pays for it: its
+   reject). The per-syscall cost of that hook against the floor of any hook there.
+5. **Zero-drop rate**: ``memwarden run --all-events`` while a paced generator opens a file at a
    given rate for a while; the highest rate with no kernel drop (doubling, then bisecting).
 
     python -m memwarden.benchmarks.kernel_overhead [--iterations N] [--rounds R] [--no-audit]
@@ -43,17 +49,25 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 LOOP_SOURCE = HERE / "open_loop.c"
 EXEC_LOOP_SOURCE = HERE / "exec_loop.c"
+SYSCALL_LOOP_SOURCE = HERE / "syscall_loop.c"
 EMPTY_SCHED = ("mw_empty_sched_exec", "mw_empty_sched_fork", "mw_empty_sched_exit")
 #: Seed 004's auditd rule, verbatim (x86_64; b64).
 SEED_004_RULE = ("-a always,exit -F arch=b64 -S openat -S renameat -S unlinkat -S renameat2 "
                  "-S linkat -F perm=wa -F dir=/var/lib/systemd/coredump -k CORE_DUMP")
-MODES = ("a", "b", "c", "d")
+MODES = ("a", "b", "c", "d", "e")
 LABELS = {
     "a": "(a) no monitoring",
     "b": "(b) memwarden run, all built-in detectors",
     "c": "(c) auditd, seed 004's rule",
     "d": "(d) empty BPF program on sys_exit_openat",
+    "e": "(e) (b) without the 32-bit syscall hook",
 }
+#: the program (e) leaves out (MEMWARDEN_NO_PROGRAMS)
+COMPAT_PROGRAM = "mw_compat_sys_exit"
+
+
+#: the open loop's clock: "monotonic" (wall time) or "thread" (its CPU time: --cpu-time)
+LOOP_CLOCK = ["monotonic"]
 
 
 class BenchError(RuntimeError):
@@ -71,7 +85,8 @@ def build_loop(workdir: Path, source: Path = LOOP_SOURCE) -> Path:
 
 def run_loop(exe: Path, path: Path, iterations: int, cpu: int) -> float:
     out = subprocess.run([str(exe), str(path), str(iterations)], capture_output=True, text=True,
-                         check=True, preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+                         check=True, preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+                         env={**os.environ, "OPEN_LOOP_CLOCK": LOOP_CLOCK[0]})
     return float(out.stdout)
 
 
@@ -84,8 +99,9 @@ def memwarden_cmd(*args: str) -> list[str]:
 class MemwardenProcess:
     """``memwarden run`` as a child: started, waited for (``ready``), stopped with SIGINT."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.args = args
+        self.env = {**os.environ, **env} if env else None
         self.proc: subprocess.Popen | None = None
         self.stderr: list[str] = []
         self._ready = threading.Event()
@@ -93,7 +109,7 @@ class MemwardenProcess:
     def __enter__(self) -> MemwardenProcess:
         self.proc = subprocess.Popen(memwarden_cmd("run", *self.args), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
+                                     text=True, env=self.env)
         threading.Thread(target=self._read, daemon=True).start()
         end = time.monotonic() + 60
         while not self._ready.wait(0.05):
@@ -216,6 +232,10 @@ def condition(mode: str, auditd: Auditd | None) -> Iterator[None]:
     elif mode == "b":
         with MemwardenProcess("-o", "file:/dev/null"):
             yield
+    elif mode == "e":
+        with MemwardenProcess("-o", "file:/dev/null",
+                              env={"MEMWARDEN_NO_PROGRAMS": COMPAT_PROGRAM}):
+            yield
     elif mode == "c":
         assert auditd is not None
         with auditd.rule(SEED_004_RULE):
@@ -257,7 +277,64 @@ def report_overhead(results: dict[str, list[float]]) -> dict[str, float]:
     if "b" in added and "d" in added and added["d"] > 0:
         print(f"\nmemwarden adds {added['b']:.0f} ns/op, {added['b'] / added['d']:.2f}x what the "
               f"empty hook adds ({added['d']:.0f} ns/op); target: at most 2x")
+    if "e" in added and "d" in added and added["d"] > 0:
+        print(f"without the 32-bit syscall hook memwarden adds {added['e']:.0f} ns/op, "
+              f"{added['e'] / added['d']:.2f}x the empty hook's; the hook costs "
+              f"{added['b'] - added['e']:+.0f} ns/op")
     return added
+
+
+@contextlib.contextmanager
+def compat_hook_alone() -> Iterator[None]:
+    """memwarden's 32-bit syscall program attached alone (the sensor's object, nothing else of
+    it loaded)."""
+    from memwarden.sources.ebpf.libbpf import BpfObject
+    from memwarden.sources.ebpf.sensor import BUILD_COMMAND, object_path
+
+    path = object_path()
+    if not path.is_file():
+        raise BenchError(f"{path} not found: build it with {BUILD_COMMAND}")
+    with BpfObject(str(path)) as obj:
+        for name in obj.program_names():
+            obj.set_autoload(name, name == COMPAT_PROGRAM)
+        obj.load()
+        link = obj.attach(COMPAT_PROGRAM)
+        try:
+            yield
+        finally:
+            link.destroy()
+
+
+def syscall_overhead(exe: Path, iterations: int, rounds: int, cpu: int
+                     ) -> dict[str, list[float]]:
+    """getppid() under (a), (d) an empty raw sys_exit program, (f) the compat program alone,
+    interleaved; the added costs and their ratio."""
+    modes = ["a", "d", "f"]
+    results: dict[str, list[float]] = {m: [] for m in modes}
+    for r in range(rounds):
+        for mode in modes[r % 3:] + modes[:r % 3]:
+            with contextlib.ExitStack() as stack:
+                if mode == "d":
+                    stack.enter_context(empty_hook(("mw_empty_sys_exit",)))
+                elif mode == "f":
+                    stack.enter_context(compat_hook_alone())
+                results[mode].append(run_loop(exe, Path("/"), iterations, cpu))
+        line = "  ".join(f"{m}={results[m][-1]:.1f}" for m in modes)
+        print(f"  round {r + 1}/{rounds}: {line} ns/syscall (CPU time)", flush=True)
+    base = results["a"]
+    added = {m: statistics.median(v - b for v, b in zip(results[m], base, strict=True))
+             for m in ("d", "f")}
+    labels = {"a": "(a) no hook", "d": "(d) empty program on raw sys_exit",
+              "f": "(f) memwarden's 32-bit syscall hook"}
+    print(f"\n{'condition (getppid loop)':<46} {'median':>9} {'added':>9}")
+    for m in modes:
+        shown = "" if m == "a" else f"{added[m]:+8.1f}"
+        print(f"{labels[m]:<46} {statistics.median(results[m]):9.1f} {shown:>9}   ns/syscall")
+    if added["d"] > 0:
+        print(f"\nthe 32-bit syscall hook adds {added['f']:.1f} ns to every syscall, "
+              f"{added['f'] / added['d']:.2f}x what an empty program there adds "
+              f"({added['d']:.1f} ns)")
+    return results
 
 
 def exec_overhead(exe: Path, program: str, iterations: int, rounds: int, cpu: int
@@ -402,10 +479,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--cpu", type=int, default=None, help="CPU to pin the loop to")
     ap.add_argument("--no-audit", action="store_true", help="skip (c)")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time the open loop by its CPU time, not the wall clock (a shared "
+                         "machine: the time it waits for the CPU is left out)")
     ap.add_argument("--no-overhead", action="store_true", help="skip the overhead part")
     ap.add_argument("--no-ring", action="store_true", help="skip the ring-buffer comparison")
     ap.add_argument("--no-rate", action="store_true", help="skip the zero-drop rate search")
     ap.add_argument("--no-exec-loop", action="store_true", help="skip the exec loop")
+    ap.add_argument("--no-syscall-loop", action="store_true", help="skip the syscall loop")
+    ap.add_argument("--syscall-iterations", type=int, default=2_000_000,
+                    help="getppid() per syscall-loop run")
     ap.add_argument("--exec-iterations", type=int, default=3000,
                     help="fork+exec+wait per exec-loop run")
     ap.add_argument("--exec-program", default="/bin/true", help="what the exec loop runs")
@@ -417,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
+    if args.cpu_time:
+        LOOP_CLOCK[0] = "thread"
     with tempfile.TemporaryDirectory(prefix="memwarden-bench-") as tmp:
         work = Path(tmp)
         try:
@@ -439,6 +524,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"per run, pinned to CPU {cpu}, {args.rounds} interleaved rounds",
                       flush=True)
                 exec_overhead(loop, args.exec_program, args.exec_iterations, args.rounds, cpu)
+            if not args.no_syscall_loop:
+                loop = build_loop(work, SYSCALL_LOOP_SOURCE)
+                print(f"\ngetppid(), {args.syscall_iterations:,} per run, pinned to CPU {cpu}, "
+                      f"{args.rounds} interleaved rounds", flush=True)
+                syscall_overhead(loop, args.syscall_iterations, args.rounds, cpu)
             if not args.no_ring:
                 ring_read_comparison(exe, target, 50_000)
             if not args.no_rate:

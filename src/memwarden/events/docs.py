@@ -44,7 +44,9 @@ has the event. Both Tracee shapes are read (`memwarden.events.tracee_json.event_
 | `cgroupId` | cgroup v2 id |
 | `containerId`, `container.id` | 64-hex container id parsed from the cgroup path ("" on the host) |
 | `contextFlags.containerStarted` | true for tasks in a container (sensor: containerId non-empty) |
-| `syscall` | the syscall that led to the event (`openat`, `openat2`, `open`, `kill`, …) |
+| `contextFlags.isCompat` | a 32-bit syscall (an i386 program or `int $0x80`; audit: 32-bit arch) |
+| `syscall` | the syscall that led to the event (`openat`, `openat2`, `open`, `kill`, …); \
+`io_uring_enter` for an io_uring request (also when an io worker thread ran it) |
 | `returnValue` | syscall return value where the event is a syscall |
 
 ## Events

@@ -24,6 +24,17 @@ _CONTAINER_ID = re.compile(r"(?<![0-9a-f])([0-9a-f]{64})(?![0-9a-f])")
 _NOT_CONTAINERS = ("crio-conmon-", "libpod-conmon-")
 
 
+#: record flags saying the syscall number is not this machine's native one
+_ELSEWHERE = L.F_COMPAT | L.F_IO_URING
+
+
+def _syscall_of(flags: int, nr: int) -> str:
+    """The ``syscall`` of a compat or io_uring record."""
+    if flags & L.F_IO_URING:
+        return L.IO_URING_SYSCALL
+    return L.COMPAT_SYSCALLS.get(nr, "")
+
+
 class DecodeError(ValueError):
     """A record that does not fit the layout (wrong size, unknown kind)."""
 
@@ -173,10 +184,11 @@ class RecordDecoder:
             "matchedPolicies": [],
             "argsNum": len(args),
             "returnValue": retval,
-            "syscall": syscall if syscall is not None else self.syscalls.get(nr, ""),
+            "syscall": syscall if syscall is not None else (
+                self.syscalls.get(nr, "") if not flags & _ELSEWHERE else _syscall_of(flags, nr)),
             "stackAddresses": None,
             "contextFlags": {"containerStarted": bool(cid) and not flags & L.F_CONTAINER_INIT,
-                             "isCompat": False},
+                             "isCompat": bool(flags & L.F_COMPAT)},
             "threadEntityId": 0,
             "processEntityId": 0,
             "parentEntityId": 0,

@@ -35,3 +35,11 @@ int mw_empty_sched_exit(void *ctx)
 {
 	return 0;
 }
+
+/* An empty program on the raw sys_exit tracepoint, which every syscall passes: the floor of
+ * memwarden's 32-bit syscall hook (kernel_overhead --syscall-loop). */
+SEC("tp_btf/sys_exit")
+int mw_empty_sys_exit(void *ctx)
+{
+	return 0;
+}

@@ -7,9 +7,22 @@ Modes, best first:
   (``lsm=...,bpf`` on the kernel command line).
 - ``fentry``: ``fentry/security_file_open``, the same coverage; needs BPF trampolines.
 - ``tracepoint``: the exit tracepoints of open, openat, openat2, creat and open_by_handle_at
-  (one program per syscall, hooked once each). Sees opens made through those syscalls only.
+  (one program per syscall, hooked once each), and ``tp_btf/io_uring_complete`` for
+  IORING_OP_OPENAT/OPENAT2 requests. Sees opens made through those only.
 Every other event kind uses the same hooks in every mode (syscall exit tracepoints and the
 sched_process_* BTF tracepoints).
+
+io_uring renames, unlinks and links (IORING_OP_RENAMEAT, UNLINKAT, LINKAT) are seen in every
+mode by ``tp_btf/io_uring_submit_req`` (the paths, judged and recorded) and
+``tp_btf/io_uring_complete`` (sent if the request succeeded): :data:`IO_URING_CHANGE_PROGRAMS`.
+
+32-bit (compat) syscalls on x86_64 fire none of the per-syscall tracepoints: one program on the
+raw ``sys_exit`` tracepoint (:data:`COMPAT_PROGRAMS`) catches the compat calls of every kind that
+a syscall exit produces, attached when any such kind is enabled. In the lsm and fentry modes
+its variant leaves the opens to the open hook.
+
+``MEMWARDEN_NO_PROGRAMS`` (comma separated program names) keeps programs from being loaded at
+all: for benchmarks (the cost of one hook) and to switch a hook off.
 """
 
 from __future__ import annotations
@@ -28,8 +41,28 @@ OPEN_PROGRAMS: dict[str, tuple[str, ...]] = {
     "lsm": ("mw_lsm_file_open",),
     "fentry": ("mw_fentry_file_open",),
     "tracepoint": ("mw_tp_exit_openat", "mw_tp_exit_openat2", "mw_tp_exit_open",
-                   "mw_tp_exit_creat", "mw_tp_exit_open_by_handle_at"),
+                   "mw_tp_exit_creat", "mw_tp_exit_open_by_handle_at", "mw_io_uring_complete"),
 }
+
+#: mode -> the program catching 32-bit syscalls (x86_64 builds only)
+COMPAT_PROGRAMS: dict[str, str] = {
+    "lsm": "mw_compat_sys_exit_noopen",
+    "fentry": "mw_compat_sys_exit_noopen",
+    "tracepoint": "mw_compat_sys_exit",
+}
+#: mode -> the io_uring programs of the renames, unlinks and links (the completion program's
+#: lsm/fentry variant leaves io_uring opens to the open hook)
+IO_URING_CHANGE_PROGRAMS: dict[str, tuple[str, str]] = {
+    "lsm": ("mw_io_uring_submit", "mw_io_uring_complete_noopen"),
+    "fentry": ("mw_io_uring_submit", "mw_io_uring_complete_noopen"),
+    "tracepoint": ("mw_io_uring_submit", "mw_io_uring_complete"),
+}
+IO_URING_CHANGE_KINDS = frozenset({L.KIND_INODE_UNLINK, L.KIND_INODE_RENAME, L.KIND_INODE_LINK})
+#: the kinds whose syscalls it covers: every kind a syscall exit produces (in the lsm and
+#: fentry modes, not the opens)
+COMPAT_KINDS = frozenset({
+    L.KIND_FILE_OPEN, *(e.ebpf_kind for e in EVENTS
+                        if any(p.startswith("mw_tp_exit_") for p in e.ebpf_programs))})
 
 #: kind -> programs (every mode; the catalogue's), absent ones (another architecture's build)
 #: are skipped. The open kind's depend on the mode: OPEN_PROGRAMS.
@@ -49,13 +82,26 @@ ALWAYS_PROGRAMS = ("mw_cgroup_mkdir", "mw_container_exec")
 
 def programs_for(kind: int, mode: str, available: set[str]) -> list[str]:
     names = OPEN_PROGRAMS[mode] if kind == L.KIND_FILE_OPEN else KIND_PROGRAMS.get(kind, ())
+    if kind in COMPAT_KINDS and not (kind == L.KIND_FILE_OPEN and mode != "tracepoint"):
+        names = (*names, COMPAT_PROGRAMS[mode])
+    if kind in IO_URING_CHANGE_KINDS:
+        names = (*names, *IO_URING_CHANGE_PROGRAMS[mode])
     return [n for n in names if n in available]
+
+
+def skipped_programs() -> set[str]:
+    """The programs ``MEMWARDEN_NO_PROGRAMS`` names: never loaded."""
+    return {n.strip() for n in os.environ.get("MEMWARDEN_NO_PROGRAMS", "").split(",")
+            if n.strip()}
 
 
 def mode_programs(mode: str, available: set[str]) -> set[str]:
     """Every program a sensor in ``mode`` loads (attaching is per enabled kind)."""
+    available = available - skipped_programs()
     out = {n for n in OPEN_PROGRAMS[mode] if n in available}
     out.update(n for n in ALWAYS_PROGRAMS if n in available)
+    out.update(n for n in (COMPAT_PROGRAMS[mode], *IO_URING_CHANGE_PROGRAMS[mode])
+               if n in available)
     for names in KIND_PROGRAMS.values():
         out.update(n for n in names if n in available)
     return out

@@ -12,6 +12,7 @@ import platform
 import struct
 
 from memwarden.events import catalogue
+from memwarden.events.audit_syscalls import SYSCALLS
 
 COMM_LEN = 16
 PATH_MAX = 4096
@@ -53,6 +54,8 @@ F_B_UNNORMALISED = 0x0004
 F_LSM_HOOK = 0x0008
 F_A_UNFILTERED = 0x0010
 F_CONTAINER_INIT = 0x0020
+F_COMPAT = 0x0040
+F_IO_URING = 0x0080
 
 #: struct mw_header (120 bytes)
 HEADER = struct.Struct(
@@ -133,3 +136,11 @@ def syscall_table(machine: str | None = None) -> dict[int, str]:
     if m in ("aarch64", "arm64"):
         return dict(_ARM64)
     return dict(_X86_64)
+
+
+#: i386 syscall number -> name: the numbers of 32-bit (compat) syscalls on x86_64 (F_COMPAT)
+COMPAT_SYSCALLS: dict[int, str] = {
+    nr: name for name, nr in SYSCALLS["i386"].items()} | {342: "open_by_handle_at"}
+#: the ``syscall`` of an io_uring open (F_IO_URING): the request came through io_uring_enter
+#: (or the ring's submission thread), whichever thread of the process ran it
+IO_URING_SYSCALL = "io_uring_enter"

@@ -42,6 +42,7 @@ char LICENSE[] SEC("license") = "GPL v2";
 
 #define MW_BIT(k) (1u << (k))
 #define MW_O_PATH 010000000
+#define MW_PF_IO_WORKER 0x00000010 /* task_struct.flags: an io_uring worker thread */
 #define MW_AT_FDCWD -100
 #define MW_AT_REMOVEDIR 0x200
 #define MW_STR_SIZE (MW_RECORD_MAX - sizeof(struct mw_record))
@@ -204,6 +205,25 @@ static __always_inline s32 mw_syscall_nr(struct pt_regs *r)
 #define MW_NR_OPENAT 56
 #define MW_NR_OPENAT2 437
 #endif
+
+/* Argument n of the current syscall; compat: of a 32-bit syscall on x86_64 (int $0x80,
+ * sysenter): ebx, ecx, edx, esi, edi, ebp, each 32 bits wide. */
+static __always_inline u64 mw_sc_arg(struct pt_regs *r, int n, bool compat)
+{
+#if defined(__TARGET_ARCH_x86)
+	if (compat) {
+		switch (n) {
+		case 0: return (u32)r->bx;
+		case 1: return (u32)r->cx;
+		case 2: return (u32)r->dx;
+		case 3: return (u32)r->si;
+		case 4: return (u32)r->di;
+		default: return (u32)r->bp;
+		}
+	}
+#endif
+	return mw_arg(r, n);
+}
 
 /* upid of a struct pid at a namespace level (numbers[] is a flexible array) */
 static __always_inline int mw_pid_at(struct pid *p, u32 level, struct upid *out)
@@ -454,6 +474,9 @@ __noinline int mw_fill_context(struct mw_header *h)
 	h->cgroup_id = bpf_get_current_cgroup_id();
 	h->cpu = bpf_get_smp_processor_id();
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	/* an io_uring worker (iou-wrk-N, iou-sqp-N) acts for its process: name that instead */
+	if (BPF_CORE_READ(task, flags) & MW_PF_IO_WORKER)
+		bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), BPF_CORE_READ(task, group_leader, comm));
 	h->start_time = BPF_CORE_READ(task, start_time);
 	h->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 
@@ -818,15 +841,18 @@ __noinline int mw_needs_normalising(struct mw_pathbuf *pb, u32 from, u32 end)
 	return (w & 0xffffff) == 0x2f2e2f || w == 0x2f2e2e2f;
 }
 
-/* Resolve "dirfd + user path" into pb: [*start, *end). Returns flags for the slot. */
+/* Resolve "dirfd + user path" into pb: [*start, *end). Returns flags for the slot.
+ * kstr: the path is the kernel's copy (an io_uring request's struct filename), not the
+ * caller's memory. */
 static __always_inline u16 mw_join(struct mw_pathbuf *pb, struct task_struct *task, int dirfd, const void *upath,
-			      u32 *start, u32 *end)
+			      u32 *start, u32 *end, bool kstr)
 {
 	u16 flags = 0;
 	if (!pb || !start || !end)
 		return MW_F_A_UNFILTERED;
 	const u32 ustart = MW_PATH_MAX + 1;
-	long n = bpf_probe_read_user_str(&pb->buf[ustart], MW_PATH_MAX - 1, upath);
+	long n = kstr ? bpf_probe_read_kernel_str(&pb->buf[ustart], MW_PATH_MAX - 1, upath)
+		      : bpf_probe_read_user_str(&pb->buf[ustart], MW_PATH_MAX - 1, upath);
 	if (n < 1)
 		n = 1;
 	u32 uend = ustart + (u32)(n - 1);
@@ -873,10 +899,10 @@ static __always_inline u16 mw_join(struct mw_pathbuf *pb, struct task_struct *ta
 /* one path of an unlink/rename/link: join, judge, copy into slot */
 static __always_inline u32 mw_change_path(struct mw_ctx *m, struct mw_pathbuf *pb, struct mw_evbuf *e, u32 off,
 					  int slot, u32 kind, struct task_struct *task, int dirfd, const void *upath,
-					  bool *wanted)
+					  bool kstr, bool *wanted)
 {
 	u32 start = 0, end = 0;
-	u16 f = mw_join(pb, task, dirfd, upath, &start, &end);
+	u16 f = mw_join(pb, task, dirfd, upath, &start, &end, kstr);
 	if (f & MW_F_A_UNFILTERED)
 		*wanted = true;
 	else if (mw_trie_kinds(pb, start, end, m->slot, m->cfg->rev_len) & MW_BIT(kind))
@@ -892,41 +918,60 @@ static __always_inline u32 mw_change_path(struct mw_ctx *m, struct mw_pathbuf *p
 	return mw_put_buf(e, off, slot, pb, start, end);
 }
 
-static __always_inline int mw_change_exit(struct mw_sys_exit_ctx *ctx, u32 kind, int dirfd_a, int path_a,
-					  int dirfd_b, int path_b, int flags_arg)
+/* The rest of an unlink/rename/link record begun in e: join and judge the paths (path_b NULL:
+ * none), then the common strings. Returns the string bytes written, -1 when no filter wants
+ * the record. */
+static __always_inline long mw_change_record(struct mw_ctx *m, struct mw_pathbuf *pb, struct mw_evbuf *e,
+					     struct task_struct *task, u32 kind, int dirfd_a, const void *path_a,
+					     int dirfd_b, const void *path_b, u64 flags, bool kstr)
+{
+	bool filtered = m->cfg->path_filtered & MW_BIT(kind);
+	bool wanted = !filtered;
+	u32 off = mw_change_path(m, pb, e, 0, MW_S_A, kind, task, dirfd_a, path_a, kstr, &wanted);
+	if (path_b)
+		off = mw_change_path(m, pb, e, off, MW_S_B, kind, task, dirfd_b, path_b, kstr, &wanted);
+	if (!wanted) {
+		m->ctr->trie_rejected++;
+		return -1;
+	}
+	e->r.b.file.flags = (u32)flags;
+	return mw_put_common(e, off, pb);
+}
+
+/* compat: a 32-bit syscall (its arguments in the i386 registers) */
+static __always_inline int mw_change(long ret, s32 nr, bool compat, u32 kind, int dirfd_a, int path_a,
+				     int dirfd_b, int path_b, int flags_arg)
 {
 	struct mw_ctx m;
-	if (ctx->ret != 0)
+	if (ret != 0)
 		return 0;
 	if (!mw_begin(&m, kind))
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = mw_regs(task);
-	u64 flags = flags_arg >= 0 ? mw_arg(regs, flags_arg) : 0;
+	u64 flags = flags_arg >= 0 ? mw_sc_arg(regs, flags_arg, compat) : 0;
 	if (kind == MW_KIND_INODE_UNLINK && (flags & MW_AT_REMOVEDIR))
 		return 0; /* rmdir */
 	struct mw_pathbuf *pb = mw_pathbuf_get();
 	if (!pb)
 		return 0;
-	struct mw_evbuf *e = mw_record_begin(kind, task, ctx->ret, ctx->syscall_nr, 0);
+	struct mw_evbuf *e = mw_record_begin(kind, task, ret, nr, compat ? MW_F_COMPAT : 0);
 	if (!e)
 		return 0;
-	bool filtered = m.cfg->path_filtered & MW_BIT(kind);
-	bool wanted = !filtered;
-	int da = dirfd_a >= 0 ? (int)mw_arg(regs, dirfd_a) : MW_AT_FDCWD;
-	u32 off = mw_change_path(&m, pb, e, 0, MW_S_A, kind, task, da, (const void *)mw_arg(regs, path_a), &wanted);
-	if (path_b >= 0) {
-		int db = dirfd_b >= 0 ? (int)mw_arg(regs, dirfd_b) : MW_AT_FDCWD;
-		off = mw_change_path(&m, pb, e, off, MW_S_B, kind, task, db, (const void *)mw_arg(regs, path_b), &wanted);
-	}
-	if (!wanted) {
-		m.ctr->trie_rejected++;
-		return 0;
-	}
-	e->r.b.file.flags = (u32)flags;
-	off = mw_put_common(e, off, pb);
-	mw_submit(e, off, kind, m.ctr);
+	int da = dirfd_a >= 0 ? (int)mw_sc_arg(regs, dirfd_a, compat) : MW_AT_FDCWD;
+	int db = dirfd_b >= 0 ? (int)mw_sc_arg(regs, dirfd_b, compat) : MW_AT_FDCWD;
+	const void *pa = (const void *)mw_sc_arg(regs, path_a, compat);
+	const void *pbp = path_b >= 0 ? (const void *)mw_sc_arg(regs, path_b, compat) : NULL;
+	long off = mw_change_record(&m, pb, e, task, kind, da, pa, db, pbp, flags, false);
+	if (off >= 0)
+		mw_submit(e, off, kind, m.ctr);
 	return 0;
+}
+
+static __always_inline int mw_change_exit(struct mw_sys_exit_ctx *ctx, u32 kind, int dirfd_a, int path_a,
+					  int dirfd_b, int path_b, int flags_arg)
+{
+	return mw_change(ctx->ret, ctx->syscall_nr, false, kind, dirfd_a, path_a, dirfd_b, path_b, flags_arg);
 }
 
 MW_SYS_EXIT(unlinkat, mw_change_exit, MW_KIND_INODE_UNLINK, 0, 1, -1, -1, 2)
@@ -942,19 +987,19 @@ MW_SYS_EXIT(link, mw_change_exit, MW_KIND_INODE_LINK, -1, 0, -1, 1, -1)
 
 /* -- signals, ptrace, process_vm_* (syscall exits) ------------------------------------------ */
 
-static __always_inline int mw_syscall_exit(struct mw_sys_exit_ctx *ctx, u32 kind)
+static __always_inline int mw_syscall(long ret, s32 nr, bool compat, u32 kind)
 {
 	struct mw_ctx m;
 	if (!mw_begin(&m, kind))
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = mw_regs(task);
-	struct mw_evbuf *e = mw_record_begin(kind, task, ctx->ret, ctx->syscall_nr, 0);
+	struct mw_evbuf *e = mw_record_begin(kind, task, ret, nr, compat ? MW_F_COMPAT : 0);
 	if (!e)
 		return 0;
 	for (int i = 0; i < 6; i++)
-		e->r.b.sc.args[i] = mw_arg(regs, i);
-	if (kind == MW_KIND_PIDFD_SEND_SIGNAL && ctx->ret == 0) {
+		e->r.b.sc.args[i] = mw_sc_arg(regs, i, compat);
+	if (kind == MW_KIND_PIDFD_SEND_SIGNAL && ret == 0) {
 		/* the process behind the pidfd: file->private_data is its struct pid */
 		struct file *f = NULL;
 		mw_fd_file(task, (int)e->r.b.sc.args[0], &f);
@@ -971,6 +1016,11 @@ static __always_inline int mw_syscall_exit(struct mw_sys_exit_ctx *ctx, u32 kind
 	u32 off = mw_put_common(e, 0, pb);
 	mw_submit(e, off, kind, m.ctr);
 	return 0;
+}
+
+static __always_inline int mw_syscall_exit(struct mw_sys_exit_ctx *ctx, u32 kind)
+{
+	return mw_syscall(ctx->ret, ctx->syscall_nr, false, kind);
 }
 
 MW_SYS_EXIT(kill, mw_syscall_exit, MW_KIND_KILL)
@@ -1165,4 +1215,292 @@ int BPF_PROG(mw_sched_process_exit, struct task_struct *p)
 	u32 off = mw_put_common(e, 0, pb);
 	mw_submit(e, off, MW_KIND_PROCESS_EXIT, m.ctr);
 	return 0;
+}
+
+/* -- opens with no open syscall exit tracepoint: compat syscalls, io_uring ------------------ */
+
+/* fd -> struct file in the current task's table, the cheap filter, then mw_file_opened, as
+ * the open syscalls' exits do (mw_open_exit), for the open paths their tracepoints miss. */
+static __always_inline int mw_fd_opened(long fd, s32 nr, const void *upath, u16 flags)
+{
+	struct mw_ctx m;
+	if (fd < 0)
+		return 0;
+	if (!mw_begin(&m, MW_KIND_FILE_OPEN))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *file = NULL;
+	if (bpf_rdonly_cast) {
+		struct fdtable *fdt = task->files->fdt;
+		if ((unsigned long)fd >= fdt->max_fds)
+			return 0;
+		struct file **fds = fdt->fd;
+		struct kiocb *slot = bpf_rdonly_cast(&fds[fd], bpf_core_type_id_kernel(struct kiocb));
+		file = slot->ki_filp;
+		if (!file || (file->f_flags & MW_O_PATH))
+			return 0;
+		if ((m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) && !mw_open_candidate(m.cfg, file)) {
+			m.ctr->cheap_rejected++;
+			return 0;
+		}
+	} else {
+		mw_fd_file(task, fd, &file);
+		if (!file || (BPF_CORE_READ(file, f_flags) & MW_O_PATH))
+			return 0;
+	}
+	return mw_file_opened(&m, task, file, fd, nr, upath, flags);
+}
+
+#if defined(__TARGET_ARCH_x86)
+/* 32-bit syscalls (int $0x80, sysenter, a -m32 binary) fire no per-syscall tracepoint on
+ * x86_64 (the kernel's trace_syscalls ignores compat syscalls there): one program on the raw
+ * sys_exit tracepoint, which every syscall passes, rejects the 64-bit ones with one load of
+ * the task's thread_info.status (TS_COMPAT, set on a compat syscall's entry and cleared on
+ * its return to user space, after this tracepoint), then dispatches the i386 numbers of the
+ * syscalls the native hooks cover to the same functions, with the compat argument registers. */
+#define MW_TS_COMPAT 0x0002
+#define MW_NR32_LINK 9
+#define MW_NR32_UNLINK 10
+#define MW_NR32_OPEN 5
+#define MW_NR32_CREAT 8
+#define MW_NR32_PTRACE 26
+#define MW_NR32_KILL 37
+#define MW_NR32_RENAME 38
+#define MW_NR32_TKILL 238
+#define MW_NR32_TGKILL 270
+#define MW_NR32_OPENAT 295
+#define MW_NR32_UNLINKAT 301
+#define MW_NR32_RENAMEAT 302
+#define MW_NR32_LINKAT 303
+#define MW_NR32_OPEN_BY_HANDLE_AT 342
+#define MW_NR32_PROCESS_VM_READV 347
+#define MW_NR32_PROCESS_VM_WRITEV 348
+#define MW_NR32_RENAMEAT2 353
+#define MW_NR32_PIDFD_SEND_SIGNAL 424
+#define MW_NR32_OPENAT2 437
+
+/* opens: false where an LSM/fentry hook already sees every open */
+static __always_inline int mw_compat_exit(struct pt_regs *regs, long ret, bool opens)
+{
+	s32 nr = (s32)regs->orig_ax;
+	switch (nr) {
+	case MW_NR32_OPEN:
+	case MW_NR32_CREAT:
+		if (!opens)
+			return 0;
+		return mw_fd_opened(ret, nr, (const void *)mw_sc_arg(regs, 0, true), MW_F_COMPAT);
+	case MW_NR32_OPENAT:
+	case MW_NR32_OPENAT2:
+		if (!opens)
+			return 0;
+		return mw_fd_opened(ret, nr, (const void *)mw_sc_arg(regs, 1, true), MW_F_COMPAT);
+	case MW_NR32_OPEN_BY_HANDLE_AT:
+		if (!opens)
+			return 0;
+		return mw_fd_opened(ret, nr, NULL, MW_F_COMPAT);
+	case MW_NR32_UNLINK:
+		return mw_change(ret, nr, true, MW_KIND_INODE_UNLINK, -1, 0, -1, -1, -1);
+	case MW_NR32_UNLINKAT:
+		return mw_change(ret, nr, true, MW_KIND_INODE_UNLINK, 0, 1, -1, -1, 2);
+	case MW_NR32_RENAME:
+		return mw_change(ret, nr, true, MW_KIND_INODE_RENAME, -1, 0, -1, 1, -1);
+	case MW_NR32_RENAMEAT:
+		return mw_change(ret, nr, true, MW_KIND_INODE_RENAME, 0, 1, 2, 3, -1);
+	case MW_NR32_RENAMEAT2:
+		return mw_change(ret, nr, true, MW_KIND_INODE_RENAME, 0, 1, 2, 3, 4);
+	case MW_NR32_LINK:
+		return mw_change(ret, nr, true, MW_KIND_INODE_LINK, -1, 0, -1, 1, -1);
+	case MW_NR32_LINKAT:
+		return mw_change(ret, nr, true, MW_KIND_INODE_LINK, 0, 1, 2, 3, -1);
+	case MW_NR32_KILL:
+		return mw_syscall(ret, nr, true, MW_KIND_KILL);
+	case MW_NR32_TKILL:
+		return mw_syscall(ret, nr, true, MW_KIND_TKILL);
+	case MW_NR32_TGKILL:
+		return mw_syscall(ret, nr, true, MW_KIND_TGKILL);
+	case MW_NR32_PIDFD_SEND_SIGNAL:
+		return mw_syscall(ret, nr, true, MW_KIND_PIDFD_SEND_SIGNAL);
+	case MW_NR32_PTRACE:
+		return mw_syscall(ret, nr, true, MW_KIND_PTRACE);
+	case MW_NR32_PROCESS_VM_READV:
+		return mw_syscall(ret, nr, true, MW_KIND_PROCESS_VM_READV);
+	case MW_NR32_PROCESS_VM_WRITEV:
+		return mw_syscall(ret, nr, true, MW_KIND_PROCESS_VM_WRITEV);
+	}
+	return 0;
+}
+
+/* The i386 numbers mw_compat_exit dispatches, as a bitmap (bit n of word n / 64; eight words
+ * so that any index the verifier can derive from a number <= 437 is inside). */
+#define MW_NRB(n) (1ULL << ((n) & 63))
+static const u64 mw_compat_nrs[8] = {
+	MW_NRB(MW_NR32_OPEN) | MW_NRB(MW_NR32_CREAT) | MW_NRB(MW_NR32_LINK) | MW_NRB(MW_NR32_UNLINK) |
+		MW_NRB(MW_NR32_PTRACE) | MW_NRB(MW_NR32_KILL) | MW_NRB(MW_NR32_RENAME),
+	0,
+	0,
+	MW_NRB(MW_NR32_TKILL),
+	MW_NRB(MW_NR32_TGKILL) | MW_NRB(MW_NR32_OPENAT) | MW_NRB(MW_NR32_UNLINKAT) |
+		MW_NRB(MW_NR32_RENAMEAT) | MW_NRB(MW_NR32_LINKAT),
+	MW_NRB(MW_NR32_OPEN_BY_HANDLE_AT) | MW_NRB(MW_NR32_PROCESS_VM_READV) |
+		MW_NRB(MW_NR32_PROCESS_VM_WRITEV) | MW_NRB(MW_NR32_RENAMEAT2),
+	MW_NRB(MW_NR32_PIDFD_SEND_SIGNAL) | MW_NRB(MW_NR32_OPENAT2),
+	0,
+};
+
+/* Every syscall of every task passes here: reject the number first (two loads from the
+ * tracepoint's own pt_regs and a bitmap test, no helper call: almost every 64-bit syscall
+ * stops here), then a 64-bit syscall whose number is also one of these on TS_COMPAT. */
+static __always_inline bool mw_compat_wanted(struct pt_regs *regs)
+{
+	u64 nr = regs->orig_ax;
+	if (nr > MW_NR32_OPENAT2 || !((mw_compat_nrs[(nr >> 6) & 7] >> (nr & 63)) & 1))
+		return false;
+	struct task_struct *task = bpf_get_current_task_btf();
+	return task->thread_info.status & MW_TS_COMPAT;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(mw_compat_sys_exit, struct pt_regs *regs, long ret)
+{
+	if (!mw_compat_wanted(regs))
+		return 0;
+	return mw_compat_exit(regs, ret, true);
+}
+
+/* the same for the lsm and fentry modes, whose open hook sees compat opens already */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(mw_compat_sys_exit_noopen, struct pt_regs *regs, long ret)
+{
+	if (!mw_compat_wanted(regs))
+		return 0;
+	return mw_compat_exit(regs, ret, false);
+}
+#endif
+
+/* io_uring: requests that open, rename, unlink or link without the syscalls (the "curing"
+ * trick), also run by an io-wq worker thread of the submitter (IOSQE_ASYNC, or an operation
+ * that would block).
+ * - IORING_OP_OPENAT/OPENAT2: at the completion the new descriptor (cqe->res) is in the
+ *   submitter's fd table, which its io-wq workers share: the same fd -> file step, filters and
+ *   record as an open syscall's exit. A fixed-file open (file_slot) leaves the fd table alone
+ *   and is not seen.
+ * - IORING_OP_RENAMEAT/UNLINKAT/LINKAT: at the submission (the request prepared, in the
+ *   submitter or its SQ thread: its fd table, cwd and memory) the paths (the kernel's copies)
+ *   are joined and judged and the record built as a syscall exit builds it, then parked under
+ *   the request's address; at the completion (the kernel has consumed the paths by then) a
+ *   successful one is sent and a failed one dropped. */
+#define MW_IORING_OP_OPENAT 18
+#define MW_IORING_OP_OPENAT2 28
+#define MW_IORING_OP_RENAMEAT 35
+#define MW_IORING_OP_UNLINKAT 36
+#define MW_IORING_OP_LINKAT 39
+
+/* records of submitted io_uring renames/unlinks/links, by request address, until completion */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 64);
+	__type(key, u64);
+	__type(value, struct mw_evbuf);
+} mw_uring_pending SEC(".maps");
+
+static __always_inline u32 mw_uring_change_kind(u8 op)
+{
+	if (op == MW_IORING_OP_RENAMEAT)
+		return MW_KIND_INODE_RENAME;
+	if (op == MW_IORING_OP_UNLINKAT)
+		return MW_KIND_INODE_UNLINK;
+	if (op == MW_IORING_OP_LINKAT)
+		return MW_KIND_INODE_LINK;
+	return 0;
+}
+
+SEC("tp_btf/io_uring_submit_req")
+int BPF_PROG(mw_io_uring_submit, struct io_kiocb *req)
+{
+	u32 kind = mw_uring_change_kind(req->opcode);
+	if (!kind || !bpf_rdonly_cast)
+		return 0;
+	struct mw_ctx m;
+	if (!mw_begin(&m, kind))
+		return 0;
+	int da = MW_AT_FDCWD, db = MW_AT_FDCWD;
+	const void *pa, *pbp = NULL;
+	u64 flags;
+	if (kind == MW_KIND_INODE_UNLINK) {
+		struct io_unlink *u = bpf_rdonly_cast(req, bpf_core_type_id_kernel(struct io_unlink));
+		flags = (u32)u->flags;
+		if (flags & MW_AT_REMOVEDIR)
+			return 0; /* rmdir */
+		da = u->dfd;
+		pa = u->filename->name;
+	} else {
+		/* struct io_rename and struct io_link have the same members */
+		struct io_rename *r = bpf_rdonly_cast(req, bpf_core_type_id_kernel(struct io_rename));
+		flags = kind == MW_KIND_INODE_RENAME ? (u32)r->flags : 0;
+		da = r->old_dfd;
+		db = r->new_dfd;
+		pa = r->oldpath->name;
+		pbp = r->newpath->name;
+	}
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct mw_pathbuf *pb = mw_pathbuf_get();
+	if (!pb)
+		return 0;
+	struct mw_evbuf *e = mw_record_begin(kind, task, 0, -1, MW_F_IO_URING);
+	if (!e)
+		return 0;
+	long off = mw_change_record(&m, pb, e, task, kind, da, pa, db, pbp, flags, true);
+	if (off < 0 || off > MW_STR_SIZE)
+		return 0;
+	e->r.h.size = sizeof(struct mw_record) + off;
+	u64 key = (u64)req;
+	bpf_map_update_elem(&mw_uring_pending, &key, e, BPF_ANY);
+	return 0;
+}
+
+/* opens: false where an LSM/fentry hook already sees every open */
+static __always_inline int mw_uring_complete(void *req, struct io_uring_cqe *cqe, bool opens)
+{
+	if (!req || !bpf_rdonly_cast)
+		return 0;
+	struct io_kiocb *r = bpf_rdonly_cast(req, bpf_core_type_id_kernel(struct io_kiocb));
+	u8 op = r->opcode;
+	if (op == MW_IORING_OP_OPENAT || op == MW_IORING_OP_OPENAT2) {
+		if (!opens)
+			return 0;
+		struct io_open *o = bpf_rdonly_cast(req, bpf_core_type_id_kernel(struct io_open));
+		if (o->file_slot)
+			return 0;
+		return mw_fd_opened(cqe->res, -1, NULL, MW_F_IO_URING);
+	}
+	u32 kind = mw_uring_change_kind(op);
+	if (!kind)
+		return 0;
+	u64 key = (u64)req;
+	struct mw_evbuf *e = bpf_map_lookup_elem(&mw_uring_pending, &key);
+	if (!e)
+		return 0;
+	struct mw_ctx m;
+	if (cqe->res == 0 && mw_begin(&m, kind)) {
+		u32 size = e->r.h.size;
+		if (size >= sizeof(struct mw_record)) {
+			e->r.h.ts = bpf_ktime_get_ns();
+			mw_submit(e, size - sizeof(struct mw_record), kind, m.ctr);
+		}
+	}
+	bpf_map_delete_elem(&mw_uring_pending, &key);
+	return 0;
+}
+
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(mw_io_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
+{
+	return mw_uring_complete(req, cqe, true);
+}
+
+/* the same for the lsm and fentry modes, whose open hook sees io_uring opens already */
+SEC("tp_btf/io_uring_complete")
+int BPF_PROG(mw_io_uring_complete_noopen, void *ring, void *req, struct io_uring_cqe *cqe)
+{
+	return mw_uring_complete(req, cqe, false);
 }

@@ -259,6 +259,47 @@ struct task_struct {
 	kuid_t loginuid;
 };
 
+/* io_uring (io_uring/io_uring.h, openclose.c): the request the io_uring_complete tracepoint
+ * passes, its completion entry, and the command area of an IORING_OP_OPENAT(2) request (which
+ * overlays the request's first bytes: io_kiocb_to_cmd). */
+struct io_kiocb {
+	struct file *file;
+	u8 opcode;
+};
+
+struct io_uring_cqe {
+	u64 user_data;
+	s32 res;
+	u32 flags;
+};
+
+struct filename {
+	const char *name; /* the kernel's copy of the path */
+};
+
+struct io_unlink {
+	struct file *file;
+	int dfd;
+	int flags;
+	struct filename *filename;
+};
+
+/* struct io_link has the same members */
+struct io_rename {
+	struct file *file;
+	int old_dfd;
+	int new_dfd;
+	struct filename *oldpath;
+	struct filename *newpath;
+	int flags;
+};
+
+struct io_open {
+	struct file *file;
+	int dfd;
+	u32 file_slot; /* non-zero: the file went into the ring's fixed table, not the fd table */
+};
+
 /* Only its first member matters: a struct file pointer at offset 0, which lets the probe read
  * a slot of the fd array with a direct BTF load (bpf_rdonly_cast) instead of a helper call. */
 struct kiocb {

@@ -3,9 +3,10 @@
  * The smallest programs that tell `memwarden doctor` whether this kernel allows a hook kind
  * memwarden has or will have: each is loaded alone (and, where attaching is the question,
  * attached and detached at once); none does anything. The sensor never loads this object.
- *   mw_doctor_io_uring     tp_btf on io_uring_submit_req: io_uring submissions (opens made
- *                          through io_uring bypass the open syscalls' tracepoints)
- *   mw_doctor_raw_syscalls tp/raw_syscalls/sys_enter: every syscall, 32-bit compat ones included
+ *   mw_doctor_io_uring     tp_btf on io_uring_submit_req: io_uring submissions (the sensor's
+ *                          io_uring programs: requests bypass the syscalls' tracepoints)
+ *   mw_doctor_raw_syscalls tp_btf on sys_exit (raw_syscalls): every syscall exit, 32-bit compat
+ *                          ones included (the sensor's compat program)
  *   mw_doctor_send_signal  a program that calls bpf_send_signal (what --enforce needs); only
  *                          loaded, never attached, and the call is behind a condition that no
  *                          traced task meets (pid 0)
@@ -22,8 +23,8 @@ int mw_doctor_io_uring(u64 *ctx)
 	return 0;
 }
 
-SEC("tp/raw_syscalls/sys_enter")
-int mw_doctor_raw_syscalls(void *ctx)
+SEC("tp_btf/sys_exit")
+int mw_doctor_raw_syscalls(u64 *ctx)
 {
 	return 0;
 }

@@ -59,6 +59,9 @@ enum mw_slot {
 #define MW_F_CONTAINER_INIT   0x0020 /* the task's cgroup was made since the sensor started and
 				      * nothing in it has exec'd yet: a container's runtime init
 				      * before the entrypoint (Tracee's "container-init") */
+#define MW_F_COMPAT           0x0040 /* a 32-bit (compat) syscall: syscall_nr is the i386 number */
+#define MW_F_IO_URING         0x0080 /* an io_uring request (IORING_OP_OPENAT/OPENAT2), perhaps
+				      * run by an io-wq worker thread of the submitting process */
 
 struct mw_header {
 	u64 ts;          /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
