@@ -132,9 +132,9 @@ def test_config_blob_size_and_flags() -> None:
     plan = plan_for([PathFilter(OPEN, "suffix", "/proc/kcore")])
     blob = plan.config_blob()
     assert len(blob) == L.CONFIG_SIZE
-    enabled, filtered, any_leaf, rev_len, anchors = L.CONFIG_PREFIX.unpack_from(blob)
+    enabled, filtered, any_leaf, rev_len, anchors, ident = L.CONFIG_PREFIX.unpack_from(blob)
     assert enabled == filtered == OPEN_BIT
-    assert (any_leaf, rev_len, anchors) == (0, len("/proc/kcore"), 0)
+    assert (any_leaf, rev_len, anchors, ident) == (0, len("/proc/kcore"), 0, 0)
 
 
 # -- generated filter sets and paths --------------------------------------------------------------

@@ -10,7 +10,7 @@ from memwarden.core.metadata import Properties, SignatureMetadata
 from memwarden.core.requirements import PathFilter
 from memwarden.signatures.base import Signature
 from memwarden.signatures.lib.docs import SignatureDoc
-from memwarden.signatures.lib.paths import is_own_process, parse_proc_path, writes
+from memwarden.signatures.lib.paths import is_own_process, proc_pathname, proc_target, writes
 
 #: sysctl files (path suffix, so a host /proc mounted at /host/proc matches) → setting name.
 SYSCTL_SETTINGS: dict[str, str] = {
@@ -124,11 +124,11 @@ class CorePatternModification(Signature):
     )
 
     def match(self, event: Event) -> dict[str, Any] | None:
-        path = event.str_arg("pathname")
+        path = proc_pathname(event)
         if path.endswith(_SUFFIXES):
             data: dict[str, Any] = {"setting": SYSCTL_SETTINGS[path[path.rfind("/proc/sys/"):]]}
         else:
-            target = parse_proc_path(path, "coredump_filter")
+            target = proc_target(event, "coredump_filter")
             if target is None or is_own_process(event, target):
                 return None
             data = {"setting": "coredump_filter", "target_pid": target.shown_pid}

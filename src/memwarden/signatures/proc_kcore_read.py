@@ -10,6 +10,7 @@ from memwarden.core.metadata import Properties, SignatureMetadata
 from memwarden.core.requirements import PathFilter
 from memwarden.signatures.base import Signature
 from memwarden.signatures.lib.docs import SignatureDoc
+from memwarden.signatures.lib.paths import proc_pathname
 
 KCORE = "/proc/kcore"
 
@@ -94,8 +95,9 @@ class ProcKcoreRead(Signature):
     path_filters = (PathFilter("security_file_open", "suffix", KCORE),)
 
     def match(self, event: Event) -> dict[str, Any] | None:
-        path = event.str_arg("pathname")
-        # exactly /proc/kcore, or a procfs mounted elsewhere: <anything>/proc/kcore
+        path = proc_pathname(event)
+        # /proc/kcore (the sensor names procfs's kcore so wherever that procfs is mounted), or,
+        # in recordings that do not say what the file is, <anything>/proc/kcore
         if not path.endswith(KCORE):
             return None
         if not is_open_for_read(event.open_flags()):

@@ -10,7 +10,7 @@ from memwarden.core.requirements import PathFilter
 from memwarden.signatures.base import Signature
 from memwarden.signatures.lib.ancestry import relation
 from memwarden.signatures.lib.docs import SignatureDoc
-from memwarden.signatures.lib.paths import ProcTarget, is_own_process, parse_proc_path, reads
+from memwarden.signatures.lib.paths import ProcTarget, is_own_process, proc_target, reads
 
 MEM_FILTER = PathFilter("security_file_open", "basename", "mem")
 
@@ -18,7 +18,7 @@ MEM_FILTER = PathFilter("security_file_open", "basename", "mem")
 def other_process_mem(event: Event) -> ProcTarget | None:
     """The target of a ``/proc/<pid>/mem`` (or ``/proc/<pid>/task/<tid>/mem``) open, unless
     the opener opened its own memory."""
-    target = parse_proc_path(event.str_arg("pathname"), "mem")
+    target = proc_target(event, "mem")
     if target is None or is_own_process(event, target):
         return None
     return target

@@ -9,7 +9,7 @@ from memwarden.core.metadata import Properties, SignatureMetadata
 from memwarden.core.requirements import PathFilter
 from memwarden.signatures.base import Signature
 from memwarden.signatures.lib.docs import SignatureDoc
-from memwarden.signatures.lib.paths import O_PATH, access_mode
+from memwarden.signatures.lib.paths import O_PATH, access_mode, char_device
 
 RAW_MEMORY_DEVICES: dict[str, str] = {
     "/dev/mem": "physical memory",
@@ -103,7 +103,9 @@ class RawMemoryDeviceAccess(Signature):
                          for p in RAW_MEMORY_DEVICES)
 
     def match(self, event: Event) -> dict[str, Any] | None:
-        device = RAW_MEMORY_DEVICES.get(event.str_arg("pathname"))
+        # the device by its number (a node made with mknod under any name is the same device;
+        # a file merely called /dev/mem is none), or in recordings without it, by its path
+        device = RAW_MEMORY_DEVICES.get(char_device(event) or "")
         if device is None:
             return None
         flags = event.open_flags()

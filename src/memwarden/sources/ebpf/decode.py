@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from memwarden.core.event import INT_MAX, Event
-from memwarden.core.linux_abi import as_int32
+from memwarden.core.linux_abi import CHAR_DEVICE_PATHS, as_int32
 from memwarden.core.linux_abi import normalize_path as normalise
 from memwarden.events.catalogue import CATALOGUE, arg_builder
 from memwarden.sources.ebpf import layout as L
@@ -187,8 +187,15 @@ class RecordDecoder:
     # -- per kind: (argument values in catalogue order, syscall name or None for "from the
     # number"); the names and types come from the catalogue (arg_builder) -----------------------
     def _file_open(self, name, data, body, flags, a, b, c):
-        inode, ctime, dev, oflags, _mode, _argc = L.BODY_FILE.unpack_from(data, body)
-        return (_text(a), oflags, dev, inode, ctime, _text(b)), None
+        (inode, ctime, dev, oflags, _mode, _argc, magic, rdev,
+         owner) = L.BODY_OPEN.unpack_from(data, body)
+        path = real = _text(a)
+        if flags & L.F_PROCFS:  # a: its path in its procfs, c: where it was opened
+            real = _text(c)
+        if flags & L.F_DEVICE:  # a device the filters name: by that name
+            path = CHAR_DEVICE_PATHS.get(rdev, path)
+        return (path, oflags, dev, inode, ctime, _text(b), real if real != path else "",
+                magic, rdev, owner), None
 
     def _paths(self, name, flags, raws) -> list[str] | None:
         paths = [_text(r) for r in raws]

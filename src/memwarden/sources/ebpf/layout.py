@@ -53,6 +53,8 @@ F_B_UNNORMALISED = 0x0004
 F_LSM_HOOK = 0x0008
 F_A_UNFILTERED = 0x0010
 F_CONTAINER_INIT = 0x0020
+F_PROCFS = 0x0400
+F_DEVICE = 0x0800
 
 #: struct mw_header (120 bytes)
 HEADER = struct.Struct(
@@ -69,6 +71,8 @@ RECORD_FIXED = HEADER.size + BODY_SIZE  # strings start here
 
 #: struct mw_body_file: inode, ctime, dev, flags, mode, argc
 BODY_FILE = struct.Struct("<QQIIII")
+#: struct mw_body_open: the file body, fs_magic, rdev, target_pid
+BODY_OPEN = struct.Struct("<QQIIIIQII")
 #: struct mw_body_exec: the file body, caps (permitted, inheritable, effective), argv_len,
 #: loginuid, sid, pgid, vpgid, tty, gid, euid
 BODY_EXEC = struct.Struct("<QQIIII3Q8I")
@@ -85,9 +89,19 @@ HEAD = struct.Struct("<QQHB5x")
 HEADS_PREFIX = struct.Struct("<QI4x")
 BLOOM = struct.Struct("<64Q")
 HEADS_SIZE = HEADS_PREFIX.size + MAX_HEADS * HEAD.size + BLOOM.size
-#: struct mw_config: enabled, path_filtered, open_any_leaf, rev_len, open_anchors, then leaf
-#: and anchor heads
-CONFIG_PREFIX = struct.Struct("<IIIII4x")
+#: struct mw_config: enabled, path_filtered, open_any_leaf, rev_len, open_anchors, open_ident,
+#: then leaf and anchor heads
+CONFIG_PREFIX = struct.Struct("<IIIIII")
+#: mw_config.open_ident
+ID_DEVS = 1
+ID_PROC = 2
+#: the first byte of a device's forward-trie key (then its kernel dev_t, little-endian, NUL)
+DEV_KEY = 0x01
+
+
+def dev_key(rdev: int) -> bytes:
+    """The forward-trie key of a device number (MW_DEV_KEY)."""
+    return bytes((DEV_KEY,)) + struct.pack("<I", rdev) + b"\0"
 CONFIG_SIZE = CONFIG_PREFIX.size + 2 * HEADS_SIZE
 #: struct mw_state
 STATE = struct.Struct("<I4x")

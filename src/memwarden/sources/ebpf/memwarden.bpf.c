@@ -47,6 +47,12 @@ char LICENSE[] SEC("license") = "GPL v2";
 #define MW_STR_SIZE (MW_RECORD_MAX - sizeof(struct mw_record))
 #define MW_PB_SIZE (2 * MW_PATH_MAX)
 #define MW_SCAN_MAX 256 /* bytes of a user path checked for "." and ".." components */
+#define MW_S_IFMT 0170000
+#define MW_S_IFCHR 0020000
+#define MW_PROC_SUPER_MAGIC 0x9fa0
+/* mw_file_opened's flags argument only, never in a record: the cheap filter let the open
+ * through as a character device, not by its name */
+#define MW_FI_DEVONLY 0x8000
 
 /* bpf_rdonly_cast (6.3+) turns an address into a BTF pointer that may be read with direct
  * loads. Where the kernel lacks it the cheap filter is skipped: slower, same results. */
@@ -391,38 +397,49 @@ static __always_inline bool mw_name_matches(const struct mw_heads *hs, struct de
  * `file` is a BTF pointer (an LSM/fentry argument, or read through bpf_rdonly_cast): every
  * load is a direct one. Crossing a mount needs bpf_rdonly_cast; without it the walk stops
  * there and lets the tries judge. */
-static __always_inline bool mw_open_candidate(const struct mw_config *cfg, struct file *file)
+static __always_inline u32 mw_open_candidate(const struct mw_config *cfg, struct file *file)
 {
 	struct dentry *d = file->f_path.dentry;
-	if (cfg->open_any_leaf || mw_name_matches(&cfg->leaf, d))
-		return true;
-	if (!cfg->open_anchors)
-		return false;
 	struct vfsmount *vfsmnt = file->f_path.mnt;
 	struct dentry *root = vfsmnt->mnt_root;
+	/* A mount root (a file bound onto .../proc/kcore) keeps its own name, not the one its
+	 * path ends with: only the path can judge it. */
+	if (d == root || cfg->open_any_leaf || mw_name_matches(&cfg->leaf, d))
+		return 1;
+	if (cfg->open_ident) {
+		/* what the file is, whatever it is called: a device the filters name by number, a
+		 * procfs file mounted anywhere (both judged in mw_file_opened) */
+		struct inode *ino = file->f_inode;
+		if ((cfg->open_ident & MW_ID_DEVS) && (ino->i_mode & MW_S_IFMT) == MW_S_IFCHR)
+			return 2;
+		if ((cfg->open_ident & MW_ID_PROC) && ino->i_sb->s_magic == MW_PROC_SUPER_MAGIC)
+			return 1;
+	}
+	if (!cfg->open_anchors)
+		return 0;
 	u64 mnt_off = bpf_core_field_offset(struct mount, mnt);
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < MW_MAX_COMPONENTS; i++) {
 		if (d == root) {
 			if (!bpf_rdonly_cast)
-				return true;
+				return 1;
 			struct mount *m = bpf_rdonly_cast((void *)vfsmnt - mnt_off, bpf_core_type_id_kernel(struct mount));
 			struct mount *up = m->mnt_parent;
 			if (up == m || !up)
-				return false;
+				return 0;
 			d = m->mnt_mountpoint;
 			vfsmnt = bpf_rdonly_cast((void *)up + mnt_off, bpf_core_type_id_kernel(struct vfsmount));
 			root = vfsmnt->mnt_root;
 			continue;
 		}
 		if (mw_name_matches(&cfg->anchor, d))
-			return true;
+			return 1;
 		struct dentry *parent = d->d_parent;
 		if (parent == d)
-			return false;
+			return 0;
 		d = parent;
 	}
-	return true; /* deeper than the walk: let the tries judge */
+	return 1; /* deeper than the walk: let the tries judge */
 }
 
 /* -- records ------------------------------------------------------------------------------- */
@@ -674,24 +691,110 @@ static __always_inline void mw_file_body(struct mw_evbuf *e, struct file *file)
 	}
 }
 
-/* After the cheap filter: resolve, look up, record. */
+/* The kinds the forward trie gives a device number (MW_DEV_KEY entries). */
+static __always_inline u32 mw_dev_kinds(struct mw_pathbuf *pb, u32 rdev, u32 slot)
+{
+	pb->key.data[0] = MW_DEV_KEY;
+	pb->key.data[1] = rdev & 0xff;
+	pb->key.data[2] = (rdev >> 8) & 0xff;
+	pb->key.data[3] = (rdev >> 16) & 0xff;
+	pb->key.data[4] = rdev >> 24;
+	pb->key.data[5] = 0;
+	pb->key.prefixlen = 6 * 8;
+	struct mw_trie_value *v = bpf_map_lookup_elem(&mw_fwd, &pb->key);
+	return v ? v->kinds[slot & 1] : 0;
+}
+
+/* A procfs file: keep the path it was opened at (pb->buf[start, MW_PATH_MAX)) in the upper
+ * half of pb->buf, then write its path in its procfs, under "/proc", into the lower half:
+ * what the filters and the signatures know it by, wherever that procfs is mounted (a second
+ * procfs, a bind mount of /proc/PID or /proc/sys/kernel, a container's /host/proc). Returns
+ * the first byte of that path, or MW_PATH_MAX when there is none (then the upper half holds
+ * nothing either). *real_len gets the kept path's length. */
+__noinline u32 mw_proc_path(struct mw_pathbuf *pb, u32 start, u64 dentry_addr, u32 *real_len)
+{
+	if (!pb || !real_len || start >= MW_PATH_MAX)
+		return MW_PATH_MAX;
+	u32 len = MW_PATH_MAX - start;
+	*real_len = 0;
+	if (bpf_probe_read_kernel(&pb->buf[MW_PATH_MAX], len & (MW_PATH_MAX - 1), &pb->buf[start & (MW_PATH_MAX - 1)]))
+		return MW_PATH_MAX;
+	/* no vfsmount: the walk ends at the root of the file system, not of the mount tree */
+	u32 ps = mw_resolve(pb, dentry_addr, 0);
+	if (pb->truncated || ps >= MW_PATH_MAX)
+		return MW_PATH_MAX;
+	if (ps == MW_PATH_MAX - 1)
+		ps = MW_PATH_MAX; /* the procfs root itself: "/proc" */
+	if (ps < 5)
+		return MW_PATH_MAX;
+	ps -= 5;
+	pb->buf[ps & (MW_PATH_MAX - 1)] = '/';
+	pb->buf[(ps + 1) & (MW_PATH_MAX - 1)] = 'p';
+	pb->buf[(ps + 2) & (MW_PATH_MAX - 1)] = 'r';
+	pb->buf[(ps + 3) & (MW_PATH_MAX - 1)] = 'o';
+	pb->buf[(ps + 4) & (MW_PATH_MAX - 1)] = 'c';
+	*real_len = len & (MW_PATH_MAX - 1);
+	if (len == MW_PATH_MAX)
+		*real_len = 0; /* never: a path has a '/' before its first byte */
+	return ps;
+}
+
+/* The host tgid of the process a procfs inode belongs to (/proc/PID/..., its task/TID/...),
+ * 0 for other procfs files and for a process that has gone. */
+static __always_inline u32 mw_proc_owner(struct inode *ino)
+{
+	struct proc_inode *pi = (void *)ino - bpf_core_field_offset(struct proc_inode, vfs_inode);
+	struct pid *p = BPF_CORE_READ(pi, pid);
+	if (!p)
+		return 0;
+	struct hlist_node *n = BPF_CORE_READ(p, tasks[0].first);
+	if (!n)
+		return 0;
+	struct task_struct *t = (void *)n - bpf_core_field_offset(struct task_struct, pid_links);
+	return BPF_CORE_READ(t, tgid);
+}
+
+/* After the cheap filter: what the file is, resolve, look up, record. */
 static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *task, struct file *file, long ret,
 					  s32 nr, const void *upath, u16 flags)
 {
 	struct mw_pathbuf *pb = mw_pathbuf_get();
 	if (!pb || !m || !m->cfg || !m->ctr)
 		return 0;
+	bool devonly = flags & MW_FI_DEVONLY;
+	flags &= ~MW_FI_DEVONLY;
+	bool filtered = m->cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN);
+	struct inode *ino = BPF_CORE_READ(file, f_inode);
+	u32 fmt = BPF_CORE_READ(ino, i_mode) & MW_S_IFMT;
+	u32 rdev = fmt == MW_S_IFCHR ? BPF_CORE_READ(ino, i_rdev) : 0; /* block 1:1 is a ramdisk */
+	if (filtered && rdev && (m->cfg->open_ident & MW_ID_DEVS) &&
+	    (mw_dev_kinds(pb, rdev, m->slot) & MW_BIT(MW_KIND_FILE_OPEN))) {
+		flags |= MW_F_DEVICE;
+	} else if (devonly) {
+		m->ctr->trie_rejected++;
+		return 0;
+	}
+	u64 magic = BPF_CORE_READ(ino, i_sb, s_magic);
 	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
 	struct vfsmount *vm = BPF_CORE_READ(file, f_path.mnt);
 	u32 start = mw_resolve(pb, (u64)d, (u64)vm);
 	if (pb->truncated)
 		flags |= MW_F_PATH_TRUNCATED;
-	if ((m->cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) && !(flags & MW_F_PATH_TRUNCATED)) {
-		u32 kinds = mw_trie_kinds(pb, start, MW_PATH_MAX, m->slot, m->cfg->rev_len);
-		if (!(kinds & MW_BIT(MW_KIND_FILE_OPEN))) {
-			m->ctr->trie_rejected++;
-			return 0;
+	bool judge = filtered && !(flags & (MW_F_PATH_TRUNCATED | MW_F_DEVICE));
+	u32 kinds = judge ? mw_trie_kinds(pb, start, MW_PATH_MAX, m->slot, m->cfg->rev_len) : 0;
+	u32 real_len = 0;
+	if (magic == MW_PROC_SUPER_MAGIC && !(flags & MW_F_PATH_TRUNCATED)) {
+		u32 ps = mw_proc_path(pb, start, (u64)d, &real_len);
+		if (ps < MW_PATH_MAX && real_len) {
+			start = ps;
+			flags |= MW_F_PROCFS;
+			if (judge)
+				kinds |= mw_trie_kinds(pb, start, MW_PATH_MAX, m->slot, m->cfg->rev_len);
 		}
+	}
+	if (judge && !(kinds & MW_BIT(MW_KIND_FILE_OPEN))) {
+		m->ctr->trie_rejected++;
+		return 0;
 	}
 	if (flags & MW_F_PATH_TRUNCATED)
 		m->ctr->truncated++;
@@ -699,8 +802,14 @@ static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *
 	if (!e)
 		return 0;
 	mw_file_body(e, file);
+	e->r.b.open.fs_magic = magic;
+	e->r.b.open.rdev = rdev;
+	if (flags & MW_F_PROCFS)
+		e->r.b.open.target_pid = mw_proc_owner(ino);
 	u32 off = mw_put_buf(e, 0, MW_S_A, pb, start, MW_PATH_MAX);
 	off = mw_put_user_str(e, off, MW_S_B, upath);
+	if (flags & MW_F_PROCFS)
+		off = mw_put_buf(e, off, MW_S_C, pb, MW_PATH_MAX, MW_PATH_MAX + real_len);
 	off = mw_put_common(e, off, pb);
 	mw_submit(e, off, MW_KIND_FILE_OPEN, m->ctr);
 	return 0;
@@ -718,6 +827,7 @@ static __always_inline int mw_open_exit(struct mw_sys_exit_ctx *ctx, int upath_a
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct file *file = NULL;
+	u16 oflags = 0;
 	if (bpf_rdonly_cast) {
 		struct fdtable *fdt = task->files->fdt;
 		if ((unsigned long)fd >= fdt->max_fds)
@@ -727,9 +837,14 @@ static __always_inline int mw_open_exit(struct mw_sys_exit_ctx *ctx, int upath_a
 		file = slot->ki_filp;
 		if (!file || (file->f_flags & MW_O_PATH))
 			return 0;
-		if ((m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) && !mw_open_candidate(m.cfg, file)) {
-			m.ctr->cheap_rejected++;
-			return 0;
+		if (m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) {
+			u32 c = mw_open_candidate(m.cfg, file);
+			if (!c) {
+				m.ctr->cheap_rejected++;
+				return 0;
+			}
+			if (c == 2)
+				oflags = MW_FI_DEVONLY;
 		}
 	} else {
 		mw_fd_file(task, fd, &file);
@@ -739,7 +854,7 @@ static __always_inline int mw_open_exit(struct mw_sys_exit_ctx *ctx, int upath_a
 	const void *upath = NULL;
 	if (upath_arg >= 0)
 		upath = (const void *)mw_arg(mw_regs(task), upath_arg);
-	return mw_file_opened(&m, task, file, fd, ctx->syscall_nr, upath, 0);
+	return mw_file_opened(&m, task, file, fd, ctx->syscall_nr, upath, oflags);
 }
 
 MW_SYS_EXIT(openat, mw_open_exit, 1)
@@ -760,9 +875,15 @@ static __always_inline int mw_file_hook(struct file *file)
 		return 0;
 	if (file->f_flags & MW_O_PATH)
 		return 0;
-	if ((m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) && !mw_open_candidate(m.cfg, file)) {
-		m.ctr->cheap_rejected++;
-		return 0;
+	u16 oflags = MW_F_LSM_HOOK;
+	if (m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) {
+		u32 c = mw_open_candidate(m.cfg, file);
+		if (!c) {
+			m.ctr->cheap_rejected++;
+			return 0;
+		}
+		if (c == 2)
+			oflags |= MW_FI_DEVONLY;
 	}
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = mw_regs(task);
@@ -772,7 +893,7 @@ static __always_inline int mw_file_hook(struct file *file)
 		upath = (const void *)mw_arg(regs, 1);
 	else if (nr == MW_NR_OPEN || nr == MW_NR_CREAT)
 		upath = (const void *)mw_arg(regs, 0);
-	return mw_file_opened(&m, task, file, 0, nr, upath, MW_F_LSM_HOOK);
+	return mw_file_opened(&m, task, file, 0, nr, upath, oflags);
 }
 
 SEC("lsm/file_open")

@@ -59,6 +59,9 @@ enum mw_slot {
 #define MW_F_CONTAINER_INIT   0x0020 /* the task's cgroup was made since the sensor started and
 				      * nothing in it has exec'd yet: a container's runtime init
 				      * before the entrypoint (Tracee's "container-init") */
+#define MW_F_PROCFS           0x0400 /* open: the file is on a procfs; slot A is its path in
+				      * that procfs under "/proc", slot C the path it was opened at */
+#define MW_F_DEVICE           0x0800 /* open: a device the filters name by number (rdev) */
 
 struct mw_header {
 	u64 ts;          /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
@@ -91,6 +94,14 @@ struct mw_body_file {  /* open, unlink, rename, link, exec */
 	u32 flags;     /* open flags; rename flags */
 	u32 mode;      /* inode mode */
 	u32 argc;      /* exec */
+};
+
+/* open: the file body, then what the file is, whatever it is called */
+struct mw_body_open {
+	struct mw_body_file file;
+	u64 fs_magic;    /* the superblock's s_magic (PROC_SUPER_MAGIC 0x9fa0, ...) */
+	u32 rdev;        /* a character device's number (kernel dev_t: major << 20 | minor), else 0 */
+	u32 target_pid;  /* procfs: host tgid of the process whose entry it is, 0: none/gone */
 };
 
 /* exec: the file body, then the facts of the task that a short-lived process takes with it:
@@ -130,6 +141,7 @@ struct mw_body_syscall {
 
 union mw_body {
 	struct mw_body_file file;
+	struct mw_body_open open;
 	struct mw_body_exec exec;
 	struct mw_body_fork fork;
 	struct mw_body_exit exit;
@@ -169,10 +181,17 @@ struct mw_config {
 	u32 open_any_leaf;  /* 1: every opened name is a candidate (filter not expressible) */
 	u32 rev_len;        /* longest suffix in the reverse trie (bytes), 0: none */
 	u32 open_anchors;   /* 1: check ancestors against the anchor heads */
-	u32 _pad;
+	u32 open_ident;     /* MW_ID_*: opens judged by what the file is, not its name */
 	struct mw_heads leaf;    /* names an opened file must have (exact, suffix, basename) */
 	struct mw_heads anchor;  /* names of directories that begin a prefix filter */
 };
+
+/* mw_config.open_ident */
+#define MW_ID_DEVS 1   /* char devices: rdev keys in the forward trie (MW_DEV_KEY) */
+#define MW_ID_PROC 2   /* every procfs file is a name candidate (a prefix filter below /proc) */
+/* A device's forward-trie key: this byte, the kernel dev_t (little-endian), a NUL: never a
+ * path (those begin with '/'). */
+#define MW_DEV_KEY 0x01
 
 struct mw_state {
 	u32 active;     /* config slot in use: 0 or 1 */

@@ -1,0 +1,200 @@
+"""Issue 15: the live sensor detects by what a file is, not by what it is called.
+
+- a procfs somewhere else (a second procfs, a bind mount of /proc/PID or /proc/sys/kernel) is
+  known by its superblock: its files are named by their path in that procfs under /proc, so
+  TRC-1023 and TRC-1011 fire, and ``real_pathname`` keeps where they were opened;
+- a device node made with mknod under any name is the device its number says (``rdev``);
+- a file bind-mounted onto /proc/kcore keeps its own dentry name: the kernel's name check must
+  not drop what the path filters accept;
+- near misses stay silent: a process's own mem through another procfs, ps-like reads of
+  status, files on a tmpfs merely called .../proc/<pid>/mem or .../proc/kcore.
+
+Every action runs in a private mount namespace (``unshare -m``), so nothing global changes;
+the opens for writing never write.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ebpf_live import LiveSensor, Needs, args, require_sensor
+
+from memwarden.core.linux_abi import PROC_SUPER_MAGIC, kernel_dev
+from memwarden.core.requirements import PathFilter
+from memwarden.signatures import load_builtin
+
+pytestmark = pytest.mark.live
+
+PYTHON = os.path.realpath(sys.executable)
+
+
+@pytest.fixture(scope="module")
+def sensor() -> Iterator[LiveSensor]:
+    require_sensor()
+    needs = Needs(["security_file_open"], [PathFilter("security_file_open", "exact", "/dev/null")])
+    live = LiveSensor([*load_builtin(), needs]).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def victim() -> Iterator[int]:
+    """A process that is not the reader: it waits on its stdin until the test ends."""
+    p = subprocess.Popen([PYTHON, "-c", "import sys; print('up', flush=True); sys.stdin.read()"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline() == "up\n"
+    yield p.pid
+    p.kill()
+    p.wait()
+
+
+def in_private_ns(setup: str, code: str, tmp: Path) -> int:
+    """Run ``setup`` (shell) in a private mount namespace, then exec Python running ``code``
+    there; returns the reader's pid (the shell's, which exec'd Python)."""
+    body = f"{setup} && echo $$ && exec {PYTHON} -c {shlex.quote(code)}"
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", body],
+                       capture_output=True, text=True, timeout=60, cwd=tmp)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.split()[0])
+
+
+def read_open(path: str) -> str:
+    return f"import os; os.close(os.open({path!r}, os.O_RDONLY))"
+
+
+def write_open(path: str) -> str:
+    """Opens for writing and writes nothing: the open is what the signatures judge."""
+    return f"import os; os.close(os.open({path!r}, os.O_WRONLY))"
+
+
+def one_finding(sensor: LiveSensor, pid: int, sig: str):
+    found = sensor.wait_for(f"{sig} for pid {pid}", lambda: sensor.findings_of(pid, sig))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def opens(sensor: LiveSensor, pid: int, real: str) -> list:
+    return [e for e in sensor.events_of(pid, "security_file_open")
+            if args(e)["real_pathname"] == real or args(e)["pathname"] == real]
+
+
+# -- 1. a procfs somewhere else ------------------------------------------------------------------
+
+def test_second_procfs_mem_read(sensor: LiveSensor, victim: int, tmp_path: Path) -> None:
+    p2 = tmp_path / "p2"
+    p2.mkdir()
+    real = f"{p2}/{victim}/mem"
+    pid = in_private_ns(f"mount -t proc proc {p2}", read_open(real), tmp_path)
+    f = one_finding(sensor, pid, "TRC-1023")
+    a = args(f.event)
+    assert a["pathname"] == f"/proc/{victim}/mem"
+    assert a["real_pathname"] == real
+    assert a["fs_magic"] == PROC_SUPER_MAGIC
+    assert a["proc_host_pid"] == victim
+    assert f.data["target_pid"] == victim
+    assert sensor.findings_of(pid, "TRC-1024") == []
+
+
+def test_bind_mount_of_proc_pid(sensor: LiveSensor, victim: int, tmp_path: Path) -> None:
+    v = tmp_path / "v"
+    v.mkdir()
+    pid = in_private_ns(f"mount --bind /proc/{victim} {v}", read_open(f"{v}/mem"), tmp_path)
+    f = one_finding(sensor, pid, "TRC-1023")
+    assert args(f.event)["pathname"] == f"/proc/{victim}/mem"
+    assert args(f.event)["real_pathname"] == f"{v}/mem"
+
+
+def test_bind_mount_of_proc_sys_kernel(sensor: LiveSensor, tmp_path: Path) -> None:
+    k = tmp_path / "k"
+    k.mkdir()
+    pid = in_private_ns(f"mount --bind /proc/sys/kernel {k}", write_open(f"{k}/core_pattern"),
+                        tmp_path)
+    f = one_finding(sensor, pid, "TRC-1011")
+    assert f.data["setting"] == "core_pattern"
+    assert args(f.event)["pathname"] == "/proc/sys/kernel/core_pattern"
+    assert args(f.event)["real_pathname"] == f"{k}/core_pattern"
+
+
+def test_second_procfs_coredump_filter(sensor: LiveSensor, victim: int, tmp_path: Path) -> None:
+    p2 = tmp_path / "p2"
+    p2.mkdir()
+    pid = in_private_ns(f"mount -t proc proc {p2}",
+                        write_open(f"{p2}/{victim}/coredump_filter"), tmp_path)
+    f = one_finding(sensor, pid, "TRC-1011")
+    assert f.data == {"setting": "coredump_filter", "target_pid": victim}
+
+
+def test_own_mem_through_a_second_procfs_is_quiet(sensor: LiveSensor, tmp_path: Path) -> None:
+    p2 = tmp_path / "p2"
+    p2.mkdir()
+    pid = in_private_ns(f"mount -t proc proc {p2}", read_open(f"{p2}/self/mem"), tmp_path)
+    ev = sensor.wait_for("the open of its own mem", lambda: opens(sensor, pid, f"{p2}/{pid}/mem"))
+    assert args(ev[0])["pathname"] == f"/proc/{pid}/mem"
+    assert args(ev[0])["proc_host_pid"] == pid
+    sensor.settle()
+    assert sensor.findings_of(pid) == []
+
+
+def test_ps_reading_status_is_quiet(sensor: LiveSensor, victim: int, tmp_path: Path) -> None:
+    p2 = tmp_path / "p2"
+    p2.mkdir()
+    code = (f"import os; [open(f'{p2}/{{n}}/status').read() for n in os.listdir('{p2}') "
+            f"if n.isdigit() and os.path.exists(f'{p2}/{{n}}/status')]; "
+            f"os.close(os.open('/dev/null', os.O_RDONLY))")
+    pid = in_private_ns(f"mount -t proc proc {p2}", code, tmp_path)
+    sensor.wait_for("the closing /dev/null open", lambda: opens(sensor, pid, "/dev/null"))
+    sensor.settle()
+    assert sensor.findings_of(pid) == []
+    assert [args(e)["pathname"] for e in sensor.events_of(pid, "security_file_open")
+            if "status" in args(e)["pathname"]] == []
+
+
+def test_files_merely_named_like_procfs_are_quiet(sensor: LiveSensor, victim: int,
+                                                  tmp_path: Path) -> None:
+    fake = tmp_path / "x" / "proc"
+    code = (f"import os; os.close(os.open('{fake}/{victim}/mem', os.O_RDWR)); "
+            f"os.close(os.open('{fake}/kcore', os.O_RDONLY)); "
+            f"os.close(os.open('{fake}/sys/kernel/core_pattern', os.O_WRONLY))")
+    setup = (f"mkdir -p {fake} && mount -t tmpfs none {fake} && "
+             f"mkdir -p {fake}/{victim} {fake}/sys/kernel && "
+             f"touch {fake}/{victim}/mem {fake}/kcore {fake}/sys/kernel/core_pattern")
+    pid = in_private_ns(setup, code, tmp_path)
+    # the sensor delivers them (the path filters match their names) ...
+    ev = sensor.wait_for("the three opens", lambda: len(opens(sensor, pid,
+                         f"{fake}/sys/kernel/core_pattern")) == 1 and
+                         sensor.events_of(pid, "security_file_open"))
+    assert all(args(e)["fs_magic"] not in (0, PROC_SUPER_MAGIC) for e in ev)
+    # ... and the signatures, knowing they are tmpfs files, raise nothing
+    sensor.settle()
+    assert sensor.findings_of(pid) == []
+
+
+# -- 2. devices by number --------------------------------------------------------------------------
+
+def test_a_device_node_under_another_name(sensor: LiveSensor, tmp_path: Path) -> None:
+    # /dev/mem (1:1) does not open on this kernel (ENXIO: no such driver), so the in-kernel
+    # match by number is shown on another device of the same driver that does: 1:3, /dev/null
+    node = tmp_path / "nothing-to-see"
+    pid = in_private_ns(f"mount -t tmpfs none {tmp_path} && mknod {node} c 1 3",
+                        read_open(str(node)), tmp_path)
+    ev = sensor.wait_for("the open of the node", lambda: opens(sensor, pid, str(node)))
+    a = args(ev[0])
+    assert (a["pathname"], a["real_pathname"]) == ("/dev/null", str(node))
+    assert a["rdev"] == kernel_dev(1, 3)
+
+
+# -- 3. a file that is a mount root ----------------------------------------------------------------
+
+def test_a_file_bound_onto_proc_kcore(sensor: LiveSensor, tmp_path: Path) -> None:
+    other = tmp_path / "innocent"
+    setup = (f"echo x > {other} && mount -t tmpfs none /proc && echo fake > /proc/kcore && "
+             f"mount --bind {other} /proc/kcore")
+    pid = in_private_ns(setup, read_open("/proc/kcore"), tmp_path)
+    f = one_finding(sensor, pid, "TRC-1021")
+    assert args(f.event)["pathname"] == "/proc/kcore"
