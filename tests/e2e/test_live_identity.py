@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from pathlib import Path
 import pytest
 from ebpf_live import LiveSensor, Needs, args, require_sensor
 
-from memwarden.core.linux_abi import PROC_SUPER_MAGIC, kernel_dev
+from memwarden.core.linux_abi import O_ACCMODE, O_RDWR, PROC_SUPER_MAGIC, kernel_dev
 from memwarden.core.requirements import PathFilter
 from memwarden.signatures import load_builtin
 
@@ -198,3 +199,121 @@ def test_a_file_bound_onto_proc_kcore(sensor: LiveSensor, tmp_path: Path) -> Non
     pid = in_private_ns(setup, read_open("/proc/kcore"), tmp_path)
     f = one_finding(sensor, pid, "TRC-1021")
     assert args(f.event)["pathname"] == "/proc/kcore"
+
+
+# -- 8. TRC-1024 on memory written, not on an open for writing ------------------------------------
+
+def rw_mapping(pid: int) -> int:
+    """The start of a writable private mapping of ``pid`` (its data or heap)."""
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        addr, perms = line.split()[:2]
+        if perms.startswith("rw") and perms.endswith("p"):
+            return int(addr.split("-")[0], 16)
+    raise AssertionError(f"no writable mapping in /proc/{pid}/maps")
+
+
+def mem_rw(victim: int, *, write: bool) -> str:
+    """Open the victim's memory read-write, read 8 bytes and, if ``write``, put the same bytes
+    back (nothing changes, but memory is written)."""
+    addr = rw_mapping(victim)
+    back = "os.pwrite(fd, b, a)" if write else "None"
+    return (f"import os; a = {addr}; fd = os.open('/proc/{victim}/mem', os.O_RDWR); "
+            f"b = os.pread(fd, 8, a); {back}; os.close(fd)")
+
+
+def spawn(argv: list[str]) -> int:
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    return p.pid
+
+
+def test_written_memory_raises_trc_1024(sensor: LiveSensor, victim: int) -> None:
+    pid = spawn([PYTHON, "-c", mem_rw(victim, write=True)])
+    f = one_finding(sensor, pid, "TRC-1024")
+    assert f.event.name == "vfs_write"
+    assert f.data["target_pid"] == victim and f.data["bytes_written"] == 8
+    assert f.data["pos"] == rw_mapping(victim)
+    assert args(f.event)["pathname"] == f"/proc/{victim}/mem"
+    assert f.event.data["syscall"] == "pwrite64"
+
+
+def test_written_through_a_second_procfs(sensor: LiveSensor, victim: int,
+                                         tmp_path: Path) -> None:
+    p2 = tmp_path / "p2"
+    p2.mkdir()
+    code = mem_rw(victim, write=True).replace("'/proc/", f"'{p2}/")
+    pid = in_private_ns(f"mount -t proc proc {p2}", code, tmp_path)
+    f = one_finding(sensor, pid, "TRC-1024")
+    assert args(f.event)["pathname"] == f"/proc/{victim}/mem"
+    assert args(f.event)["real_pathname"] == f"{p2}/{victim}/mem"
+
+
+def test_read_write_open_that_only_reads_is_not_injection(sensor: LiveSensor,
+                                                          victim: int) -> None:
+    pid = spawn([PYTHON, "-c", mem_rw(victim, write=False)])
+    one_finding(sensor, pid, "TRC-1023")  # it did read another process's memory
+    sensor.settle()
+    assert sensor.findings_of(pid, "TRC-1024") == []
+
+
+@pytest.mark.parametrize("tool", ["gcore", "gdb"])
+def test_gdb_and_gcore_are_not_injection(sensor: LiveSensor, victim: int, tmp_path: Path,
+                                         tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"no {tool}")
+    if tool == "gcore":
+        argv = ["gcore", "-o", str(tmp_path / "core"), str(victim)]
+    else:
+        argv = ["gdb", "-nx", "-batch", "-p", str(victim), "-ex", "info registers rip"]
+    spawn(argv)
+
+    def about_victim(sig: str) -> list:  # gcore is a script: the reader is gdb, its child
+        with sensor.lock:
+            return [f for f in sensor.findings if f.metadata.id == sig
+                    and f.data["target_pid"] == victim]
+
+    (read,) = sensor.wait_for(f"{tool}'s read of the victim's memory",
+                              lambda: about_victim("TRC-1023"))
+    assert args(read.event)["flags"] & O_ACCMODE == O_RDWR  # opened read-write ...
+    sensor.settle()
+    assert about_victim("TRC-1024") == []  # ... and only read
+
+
+# -- 7. denied attempts -------------------------------------------------------------------------
+
+def test_a_refused_read_of_another_process_memory(sensor: LiveSensor, victim: int) -> None:
+    code = (f"import os, sys; os.setuid(65534)\n"
+            f"try:\n    os.open('/proc/{victim}/mem', os.O_RDONLY)\n"
+            f"except PermissionError:\n    sys.exit(0)\nsys.exit(3)")
+    pid = spawn([PYTHON, "-c", code])
+    f = one_finding(sensor, pid, "TRC-1023")
+    assert f.data["refused"] == "EACCES" and f.data["target_pid"] == victim
+    assert f.event.data["returnValue"] == -13
+    assert args(f.event)["pathname"] == f"/proc/{victim}/mem"
+
+
+def test_a_refused_open_of_dev_mem(sensor: LiveSensor, tmp_path: Path) -> None:
+    # no /dev/mem driver here: opening a 1:1 node fails with ENXIO, an attempt all the same
+    code = ("import os, sys\ntry:\n    os.open('/dev/mem', os.O_RDONLY)\n"
+            "except OSError as e:\n    sys.exit(0 if e.errno == 6 else 3)\nsys.exit(0)")
+    pid = in_private_ns("mount -t tmpfs none /dev && mknod /dev/mem c 1 1", code, tmp_path)
+    f = one_finding(sensor, pid, "MW-1007")
+    assert f.data["device"] and f.data["access"] == "read"
+    assert f.data["refused"] in ("ENXIO", "EPERM", "EACCES")
+
+
+def test_refused_opens_of_unwatched_files_are_quiet(sensor: LiveSensor, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("x")
+    secret.chmod(0o600)
+    code = (f"import os\nos.setuid(65534)\n"
+            f"for p in ({str(secret)!r}, '/proc/kcore-none', '/proc/no-such/mem'):\n"
+            f"    try:\n        os.open(p, os.O_RDONLY)\n    except OSError:\n        pass\n"
+            f"os.close(os.open('/dev/null', os.O_RDONLY))")
+    pid = spawn([PYTHON, "-c", code])
+    sensor.wait_for("the closing /dev/null open", lambda: opens(sensor, pid, "/dev/null"))
+    sensor.settle()
+    assert sensor.findings_of(pid) == []
+    assert [args(e)["pathname"] for e in sensor.events_of(pid, "security_file_open")
+            if e.data["returnValue"] < 0] == []

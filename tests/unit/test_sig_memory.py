@@ -62,13 +62,20 @@ def test_another_process_or_itself(path, pid, tid, host_pid, own) -> None:
     assert bool(fired) is (not own)
 
 
-def test_rdwr_is_both_read_and_write_and_tracee_flag_strings_work() -> None:
+def test_rdwr_is_a_read_and_an_open_for_writing_is_no_injection() -> None:
     ev = opener("/proc/200/mem", "O_RDWR|O_CLOEXEC")
-    assert ProcMemAccess().on_event(ev) and ProcMemCodeInjection().on_event(ev)
+    assert ProcMemAccess().on_event(ev) and not ProcMemCodeInjection().on_event(ev)
     wo = opener("/proc/200/mem", "O_WRONLY")
-    assert not ProcMemAccess().on_event(wo) and ProcMemCodeInjection().on_event(wo)
-    (f,) = ProcMemCodeInjection().on_event(wo)
-    assert f.data == {"target_pid": 200}
+    assert not ProcMemAccess().on_event(wo) and not ProcMemCodeInjection().on_event(wo)
+
+
+def test_injection_is_memory_written() -> None:
+    w = Event.new("vfs_write", [("pathname", "const char*", "/proc/200/mem"),
+                                ("count", "size_t", 8), ("pos", "off_t", 4096),
+                                ("proc_host_pid", "int", 200)],
+                  processId=100, threadId=100, hostProcessId=100, hostThreadId=100)
+    (f,) = ProcMemCodeInjection().on_event(w)
+    assert f.data == {"target_pid": 200, "bytes_written": 8, "pos": 4096}
 
 
 def vm(name: str, target: int, ts: int, ret: int = 8, caller: int = 100) -> Event:

@@ -117,7 +117,10 @@ EVENTS: tuple[EventSpec, ...] = (
         falco_types=("open", "openat", "openat2", "creat", "open_by_handle_at"),
         falco_default_type="openat",
         notes="`pathname` is absolute, resolved in the kernel from the opened `struct file`; "
-              "only successful opens; `syscall` says which syscall opened it. A procfs file "
+              "successful opens, and (tracepoint mode) opens refused with EACCES, EPERM or "
+              "ENXIO: `returnValue` the negative errno, `pathname` the caller's string "
+              "joined to its directory, `flags` those asked for, the rest 0; `syscall` says "
+              "which syscall opened it. A procfs file "
               "is named by its path in its procfs under /proc and a device the filters name "
               "(/dev/mem, ...) by that name, wherever they were opened (`real_pathname`)",
         required=("pathname", "flags")),
@@ -233,6 +236,21 @@ EVENTS: tuple[EventSpec, ...] = (
         audit_syscalls=("process_vm_writev",),
         falco_types=("process_vm_writev",), falco_default_type="process_vm_writev",
         required=("pid",)),
+    EventSpec(
+        "vfs_write",
+        _args(f"pathname: {STR}", "dev: dev_t", "inode: unsigned long", "count: size_t",
+              "pos: off_t",
+              Arg("real_pathname", STR, "where it was opened when `pathname` names it by "
+                                        "identity (a procfs mounted elsewhere), else empty"),
+              Arg("proc_host_pid", "int", "host pid of the process whose memory it is")),
+        "file", path_args=("pathname",),
+        ebpf_kind=15, ebpf_enum="VFS_WRITE",
+        ebpf_programs=("mw_tp_exit_write", "mw_tp_exit_pwrite64", "mw_tp_exit_writev",
+                       "mw_tp_exit_pwritev", "mw_tp_exit_pwritev2"),
+        notes="only writes into the descriptors the probe watches: another process's "
+              "/proc/<pid>/mem opened for writing (a delivered `security_file_open`); "
+              "`count` is what was written, `pos` where",
+        required=("pathname",)),
     EventSpec(
         "memwarden_lost_events",
         _args("lost: unsigned long", "cpu: int",

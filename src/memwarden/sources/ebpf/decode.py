@@ -84,6 +84,7 @@ class RecordDecoder:
             "ptrace": self._ptrace,
             "process_vm_readv": self._process_vm,
             "process_vm_writev": self._process_vm,
+            "vfs_write": self._write,
         }
         #: record kind -> (event name, values method, args builder): one lookup per record
         self._kinds = {kind: (name, values_of[name], arg_builder(name))
@@ -189,6 +190,11 @@ class RecordDecoder:
     def _file_open(self, name, data, body, flags, a, b, c):
         (inode, ctime, dev, oflags, _mode, _argc, magic, rdev,
          owner) = L.BODY_OPEN.unpack_from(data, body)
+        if flags & L.F_REFUSED:  # no file: the caller's string joined to its directory
+            paths = self._paths(name, flags, (a,))
+            if paths is None:
+                return None
+            return (paths[0], oflags, 0, 0, 0, _text(b), "", 0, 0, 0), None
         path = real = _text(a)
         if flags & L.F_PROCFS:  # a: its path in its procfs, c: where it was opened
             real = _text(c)
@@ -196,6 +202,13 @@ class RecordDecoder:
             path = CHAR_DEVICE_PATHS.get(rdev, path)
         return (path, oflags, dev, inode, ctime, _text(b), real if real != path else "",
                 magic, rdev, owner), None
+
+    def _write(self, name, data, body, flags, a, b, c):
+        (inode, _ctime, dev, _f, _mode, _argc, _magic, _rdev, owner, pos,
+         count) = L.BODY_WRITE.unpack_from(data, body)
+        path = _text(a)
+        real = _text(c) if flags & L.F_PROCFS else path
+        return (path, dev, inode, count, pos, real if real != path else "", owner), None
 
     def _paths(self, name, flags, raws) -> list[str] | None:
         paths = [_text(r) for r in raws]

@@ -39,6 +39,7 @@ KIND_PIDFD_SEND_SIGNAL = EVENT_KIND["pidfd_send_signal"]
 KIND_PTRACE = EVENT_KIND["ptrace"]
 KIND_PROCESS_VM_READV = EVENT_KIND["process_vm_readv"]
 KIND_PROCESS_VM_WRITEV = EVENT_KIND["process_vm_writev"]
+KIND_VFS_WRITE = EVENT_KIND["vfs_write"]
 
 #: The event the sensor injects when the kernel could not reserve ring-buffer space.
 LOST_EVENTS = catalogue.LOST_EVENTS
@@ -55,6 +56,7 @@ F_A_UNFILTERED = 0x0010
 F_CONTAINER_INIT = 0x0020
 F_PROCFS = 0x0400
 F_DEVICE = 0x0800
+F_REFUSED = 0x1000
 
 #: struct mw_header (120 bytes)
 HEADER = struct.Struct(
@@ -73,6 +75,8 @@ RECORD_FIXED = HEADER.size + BODY_SIZE  # strings start here
 BODY_FILE = struct.Struct("<QQIIII")
 #: struct mw_body_open: the file body, fs_magic, rdev, target_pid
 BODY_OPEN = struct.Struct("<QQIIIIQII")
+#: struct mw_body_write: the open body, pos, count
+BODY_WRITE = struct.Struct("<QQIIIIQIIQQ")
 #: struct mw_body_exec: the file body, caps (permitted, inheritable, effective), argv_len,
 #: loginuid, sid, pgid, vpgid, tty, gid, euid
 BODY_EXEC = struct.Struct("<QQIIII3Q8I")
@@ -123,7 +127,8 @@ def u32_key(n: int) -> bytes:
 # -- syscall numbers -------------------------------------------------------------------------
 
 _X86_64 = {
-    0: "read", 1: "write", 2: "open", 3: "close", 56: "clone", 57: "fork", 58: "vfork",
+    0: "read", 1: "write", 18: "pwrite64", 20: "writev", 296: "pwritev", 328: "pwritev2",
+    2: "open", 3: "close", 56: "clone", 57: "fork", 58: "vfork",
     59: "execve", 60: "exit", 62: "kill", 74: "fsync", 75: "fdatasync", 82: "rename",
     85: "creat", 86: "link", 87: "unlink", 101: "ptrace", 200: "tkill", 231: "exit_group",
     234: "tgkill", 257: "openat", 263: "unlinkat", 264: "renameat", 265: "linkat",
@@ -133,7 +138,8 @@ _X86_64 = {
 }
 _ARM64 = {
     35: "unlinkat", 37: "linkat", 38: "renameat", 56: "openat", 57: "close", 63: "read",
-    64: "write", 82: "fsync", 83: "fdatasync", 93: "exit", 94: "exit_group", 117: "ptrace",
+    64: "write", 66: "writev", 68: "pwrite64", 70: "pwritev", 287: "pwritev2",
+    82: "fsync", 83: "fdatasync", 93: "exit", 94: "exit_group", 117: "ptrace",
     129: "kill", 130: "tkill", 131: "tgkill", 220: "clone", 221: "execve",
     265: "open_by_handle_at", 270: "process_vm_readv", 271: "process_vm_writev",
     276: "renameat2", 281: "execveat", 424: "pidfd_send_signal", 426: "io_uring_enter",

@@ -8,7 +8,10 @@
  *   unlink, rename, link   exit tracepoints of their syscalls;
  *   exec, fork, exit       tp_btf/sched_process_{exec,fork,exit};
  *   kill, tkill, tgkill, pidfd_send_signal, ptrace, process_vm_readv/writev
- *                          exit tracepoints of their syscalls.
+ *                          exit tracepoints of their syscalls;
+ *   writes     exit tracepoints of write, pwrite64, writev, pwritev(2), recorded only for the
+ *              descriptors the open path watches (another process's /proc/PID/mem opened
+ *              for writing).
  * Programs only the tests load are in memwarden_test.bpf.c, which includes this file.
  *
  * Every hook first checks, from the active configuration slot, whether its event kind is
@@ -53,6 +56,7 @@ char LICENSE[] SEC("license") = "GPL v2";
 /* mw_file_opened's flags argument only, never in a record: the cheap filter let the open
  * through as a character device, not by its name */
 #define MW_FI_DEVONLY 0x8000
+#define MW_FMODE_WRITE 0x2
 
 /* bpf_rdonly_cast (6.3+) turns an address into a BTF pointer that may be read with direct
  * loads. Where the kernel lacks it the cheap filter is skipped: slower, same results. */
@@ -138,6 +142,23 @@ struct {
 	__type(key, u64);
 	__type(value, u8);
 } mw_cg_init SEC(".maps");
+
+/* Descriptors to watch for writes: another process's /proc/PID/mem opened for writing, by
+ * its struct file (so dup'd and inherited descriptors count too). The value is the inode the
+ * file had: a struct file freed and reused for something else is not taken for it. Filled by
+ * the open path, read by the write exits (mw_write_exit). */
+struct mw_watched_file {
+	u64 inode;
+	u32 owner;  /* host tgid of the process whose memory it is */
+	u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u64);
+	__type(value, struct mw_watched_file);
+} mw_watched SEC(".maps");
 
 /* -- small helpers ------------------------------------------------------------------------- */
 
@@ -804,8 +825,20 @@ static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *
 	mw_file_body(e, file);
 	e->r.b.open.fs_magic = magic;
 	e->r.b.open.rdev = rdev;
-	if (flags & MW_F_PROCFS)
-		e->r.b.open.target_pid = mw_proc_owner(ino);
+	if (flags & MW_F_PROCFS) {
+		u32 owner = mw_proc_owner(ino);
+		e->r.b.open.target_pid = owner;
+		/* another process's memory opened for writing: watch the writes (TRC-1024 is
+		 * about memory written, not about an open gdb also makes to read) */
+		if (owner && owner != e->r.h.host_pid && (BPF_CORE_READ(file, f_mode) & MW_FMODE_WRITE) &&
+		    (m->cfg->enabled & MW_BIT(MW_KIND_VFS_WRITE)) && pb->buf[MW_PATH_MAX - 4] == '/' &&
+		    pb->buf[MW_PATH_MAX - 3] == 'm' && pb->buf[MW_PATH_MAX - 2] == 'e' &&
+		    pb->buf[MW_PATH_MAX - 1] == 'm') {
+			u64 key = (u64)file;
+			struct mw_watched_file w = {.inode = (u64)ino, .owner = owner};
+			bpf_map_update_elem(&mw_watched, &key, &w, BPF_ANY);
+		}
+	}
 	u32 off = mw_put_buf(e, 0, MW_S_A, pb, start, MW_PATH_MAX);
 	off = mw_put_user_str(e, off, MW_S_B, upath);
 	if (flags & MW_F_PROCFS)
@@ -815,14 +848,64 @@ static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *
 	return 0;
 }
 
+#define MW_EPERM 1
+#define MW_ENXIO 6
+#define MW_EACCES 13
+#define MW_O_CREAT_WRONLY_TRUNC 01101 /* creat() */
+
+static __always_inline u32 mw_change_path(struct mw_ctx *m, struct mw_pathbuf *pb, struct mw_evbuf *e, u32 off,
+					  int slot, u32 kind, struct task_struct *task, int dirfd, const void *upath,
+					  bool *wanted); /* below, with unlink's */
+
+/* An open refused with EACCES, EPERM or ENXIO (a device whose driver is absent): there is no
+ * file, so the caller's string, joined to its directory as for unlink, is what the filters
+ * judge; the record carries the flags asked for and the negative errno. */
+static __always_inline int mw_open_refused(struct mw_sys_exit_ctx *ctx, int upath_arg)
+{
+	struct mw_ctx m;
+	if (upath_arg < 0 || !mw_begin(&m, MW_KIND_FILE_OPEN))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = mw_regs(task);
+	struct mw_pathbuf *pb = mw_pathbuf_get();
+	if (!pb)
+		return 0;
+	struct mw_evbuf *e = mw_record_begin(MW_KIND_FILE_OPEN, task, ctx->ret, ctx->syscall_nr, MW_F_REFUSED);
+	if (!e)
+		return 0;
+	bool wanted = !(m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN));
+	int dirfd = upath_arg == 1 ? (int)mw_arg(regs, 0) : MW_AT_FDCWD;
+	const void *upath = (const void *)mw_arg(regs, upath_arg);
+	u32 off = mw_change_path(&m, pb, e, 0, MW_S_A, MW_KIND_FILE_OPEN, task, dirfd, upath, &wanted);
+	if (!wanted) {
+		m.ctr->trie_rejected++;
+		return 0;
+	}
+	u64 oflags = 0;
+	if (ctx->syscall_nr == MW_NR_OPENAT2)
+		bpf_probe_read_user(&oflags, sizeof(oflags), (const void *)mw_arg(regs, 2)); /* how->flags */
+	else if (ctx->syscall_nr == MW_NR_CREAT)
+		oflags = MW_O_CREAT_WRONLY_TRUNC;
+	else
+		oflags = mw_arg(regs, upath_arg + 1);
+	e->r.b.file.flags = (u32)oflags;
+	off = mw_put_user_str(e, off, MW_S_B, upath);
+	off = mw_put_common(e, off, pb);
+	mw_submit(e, off, MW_KIND_FILE_OPEN, m.ctr);
+	return 0;
+}
+
 /* The exit of an open syscall: fd -> struct file, cheap filter, then the rest.
  * upath_arg: the argument holding the path the caller passed (-1: none). */
 static __always_inline int mw_open_exit(struct mw_sys_exit_ctx *ctx, int upath_arg)
 {
 	struct mw_ctx m;
 	long fd = ctx->ret;
-	if (fd < 0)
+	if (fd < 0) {
+		if (fd == -MW_EACCES || fd == -MW_EPERM || fd == -MW_ENXIO)
+			return mw_open_refused(ctx, upath_arg);
 		return 0;
+	}
 	if (!mw_begin(&m, MW_KIND_FILE_OPEN))
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -909,6 +992,71 @@ int BPF_PROG(mw_fentry_file_open, struct file *file)
 	mw_file_hook(file);
 	return 0;
 }
+
+/* -- writes into watched descriptors (syscall exits) ---------------------------------------- */
+
+/* The exit of write, pwrite64, writev, pwritev(2): a record when the descriptor is one the
+ * open path watches (mw_watched) and something was written. pos_arg: the argument holding
+ * the offset (-1: the file position, advanced by the write). */
+static __always_inline int mw_write_exit(struct mw_sys_exit_ctx *ctx, int pos_arg)
+{
+	struct mw_ctx m;
+	long n = ctx->ret;
+	if (n <= 0)
+		return 0;
+	if (!mw_begin(&m, MW_KIND_VFS_WRITE))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = mw_regs(task);
+	struct file *file = NULL;
+	mw_fd_file(task, (long)mw_arg(regs, 0), &file);
+	if (!file)
+		return 0;
+	u64 key = (u64)file;
+	struct mw_watched_file *w = bpf_map_lookup_elem(&mw_watched, &key);
+	struct inode *ino = BPF_CORE_READ(file, f_inode);
+	if (!w || w->inode != (u64)ino)
+		return 0;
+	u32 owner = w->owner;
+	struct mw_pathbuf *pb = mw_pathbuf_get();
+	if (!pb)
+		return 0;
+	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
+	struct vfsmount *vm = BPF_CORE_READ(file, f_path.mnt);
+	u16 flags = 0;
+	u32 start = mw_resolve(pb, (u64)d, (u64)vm);
+	if (pb->truncated)
+		flags |= MW_F_PATH_TRUNCATED;
+	u32 real_len = 0;
+	u32 ps = mw_proc_path(pb, start, (u64)d, &real_len);
+	if (ps < MW_PATH_MAX && real_len) {
+		start = ps;
+		flags |= MW_F_PROCFS;
+	}
+	struct mw_evbuf *e = mw_record_begin(MW_KIND_VFS_WRITE, task, n, ctx->syscall_nr, flags);
+	if (!e)
+		return 0;
+	mw_file_body(e, file);
+	e->r.b.write.open.fs_magic = BPF_CORE_READ(ino, i_sb, s_magic);
+	e->r.b.write.open.target_pid = owner;
+	e->r.b.write.count = n;
+	if (pos_arg >= 0)
+		e->r.b.write.pos = mw_arg(regs, pos_arg);
+	else
+		e->r.b.write.pos = BPF_CORE_READ(file, f_pos) - n;
+	u32 off = mw_put_buf(e, 0, MW_S_A, pb, start, MW_PATH_MAX);
+	if (flags & MW_F_PROCFS)
+		off = mw_put_buf(e, off, MW_S_C, pb, MW_PATH_MAX, MW_PATH_MAX + real_len);
+	off = mw_put_common(e, off, pb);
+	mw_submit(e, off, MW_KIND_VFS_WRITE, m.ctr);
+	return 0;
+}
+
+MW_SYS_EXIT(write, mw_write_exit, -1)
+MW_SYS_EXIT(pwrite64, mw_write_exit, 3)
+MW_SYS_EXIT(writev, mw_write_exit, -1)
+MW_SYS_EXIT(pwritev, mw_write_exit, 3)
+MW_SYS_EXIT(pwritev2, mw_write_exit, 3)
 
 /* -- unlink, rename, link (syscall exits) ---------------------------------------------------- */
 

@@ -108,8 +108,11 @@ struct path {
 	struct dentry *dentry;
 };
 
+typedef s64 loff_t;
+
 struct file {
 	fmode_t f_mode;
+	loff_t f_pos;
 	void *private_data;
 	struct inode *f_inode;
 	unsigned int f_flags;

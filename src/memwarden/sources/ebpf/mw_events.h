@@ -36,15 +36,18 @@ enum mw_kind {
 	MW_KIND_PTRACE = 12,
 	MW_KIND_PROCESS_VM_READV = 13,
 	MW_KIND_PROCESS_VM_WRITEV = 14,
-	MW_KIND_MAX = 15,
+	MW_KIND_VFS_WRITE = 15,     /* writes into a tracked descriptor: another process's
+				     * /proc/PID/mem opened for writing */
+	MW_KIND_MAX = 16,
 };
 
 /* String slots, in record order: the kind's own strings first (the path the filter resolved is
  * copied before the path buffer is reused), then those of every record. */
 enum mw_slot {
-	MW_S_A = 0,       /* open, unlink, exec: pathname; rename, link: old path */
+	MW_S_A = 0,       /* open, unlink, exec, write: pathname; rename, link: old path */
 	MW_S_B = 1,       /* open: syscall_pathname; rename, link: new path; exec: cmdpath */
-	MW_S_C = 2,       /* exec: argv, NUL separated (mw_body_exec.argv_len bytes), then the cwd */
+	MW_S_C = 2,       /* exec: argv, NUL separated (mw_body_exec.argv_len bytes), then the cwd;
+			   * open, write with MW_F_PROCFS: the path it was opened at */
 	MW_S_EXE = 3,     /* executable path of the task */
 	MW_S_CGROUP = 4,  /* cgroup path tail: up to MW_CGROUP_LEVELS components, LEAF FIRST, '/' separated */
 	MW_S_NODENAME = 5,
@@ -62,6 +65,9 @@ enum mw_slot {
 #define MW_F_PROCFS           0x0400 /* open: the file is on a procfs; slot A is its path in
 				      * that procfs under "/proc", slot C the path it was opened at */
 #define MW_F_DEVICE           0x0800 /* open: a device the filters name by number (rdev) */
+#define MW_F_REFUSED          0x1000 /* open: refused (EACCES, EPERM, ENXIO in retval); slot A
+				      * is the caller's string joined to its directory, the body
+				      * holds only the requested flags */
 
 struct mw_header {
 	u64 ts;          /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
@@ -104,6 +110,13 @@ struct mw_body_open {
 	u32 target_pid;  /* procfs: host tgid of the process whose entry it is, 0: none/gone */
 };
 
+/* write (MW_KIND_VFS_WRITE): the open body, then where and how much */
+struct mw_body_write {
+	struct mw_body_open open;
+	u64 pos;        /* file offset the write started at */
+	u64 count;      /* bytes written (the return value) */
+};
+
 /* exec: the file body, then the facts of the task that a short-lived process takes with it:
  * read here, at exec, because user space cannot read /proc of a process that is already gone
  * when its record arrives (the process table then has them from birth). */
@@ -142,6 +155,7 @@ struct mw_body_syscall {
 union mw_body {
 	struct mw_body_file file;
 	struct mw_body_open open;
+	struct mw_body_write write;
 	struct mw_body_exec exec;
 	struct mw_body_fork fork;
 	struct mw_body_exit exit;
