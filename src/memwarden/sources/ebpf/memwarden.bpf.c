@@ -1004,18 +1004,30 @@ static __always_inline int mw_write_exit(struct mw_sys_exit_ctx *ctx, int pos_ar
 	long n = ctx->ret;
 	if (n <= 0)
 		return 0;
-	if (!mw_begin(&m, MW_KIND_VFS_WRITE))
-		return 0;
+	/* every write of every traced task comes here: the descriptor's file and one hash
+	 * lookup (direct loads where the kernel allows) reject it before anything else */
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = mw_regs(task);
+	long fd = (long)mw_arg(regs, 0);
 	struct file *file = NULL;
-	mw_fd_file(task, (long)mw_arg(regs, 0), &file);
+	if (bpf_rdonly_cast) {
+		struct fdtable *fdt = task->files->fdt;
+		if ((unsigned long)fd >= fdt->max_fds)
+			return 0;
+		struct file **fds = fdt->fd;
+		struct kiocb *slot = bpf_rdonly_cast(&fds[fd], bpf_core_type_id_kernel(struct kiocb));
+		file = slot->ki_filp;
+	} else {
+		mw_fd_file(task, fd, &file);
+	}
 	if (!file)
 		return 0;
 	u64 key = (u64)file;
 	struct mw_watched_file *w = bpf_map_lookup_elem(&mw_watched, &key);
+	if (!w)
+		return 0;
 	struct inode *ino = BPF_CORE_READ(file, f_inode);
-	if (!w || w->inode != (u64)ino)
+	if (w->inode != (u64)ino || !mw_begin(&m, MW_KIND_VFS_WRITE))
 		return 0;
 	u32 owner = w->owner;
 	struct mw_pathbuf *pb = mw_pathbuf_get();
