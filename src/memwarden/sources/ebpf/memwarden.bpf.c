@@ -427,17 +427,18 @@ static __always_inline u32 mw_open_candidate(const struct mw_config *cfg, struct
 	 * path ends with: only the path can judge it. */
 	if (d == root || cfg->open_any_leaf || mw_name_matches(&cfg->leaf, d))
 		return 1;
+	u32 miss = 0; /* what to say when no name matches: 0, or 2 for a character device */
 	if (cfg->open_ident) {
 		/* what the file is, whatever it is called: a device the filters name by number, a
 		 * procfs file mounted anywhere (both judged in mw_file_opened) */
 		struct inode *ino = file->f_inode;
 		if ((cfg->open_ident & MW_ID_DEVS) && (ino->i_mode & MW_S_IFMT) == MW_S_IFCHR)
-			return 2;
+			miss = 2;
 		if ((cfg->open_ident & MW_ID_PROC) && ino->i_sb->s_magic == MW_PROC_SUPER_MAGIC)
 			return 1;
 	}
 	if (!cfg->open_anchors)
-		return 0;
+		return miss;
 	u64 mnt_off = bpf_core_field_offset(struct mount, mnt);
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < MW_MAX_COMPONENTS; i++) {
@@ -447,7 +448,7 @@ static __always_inline u32 mw_open_candidate(const struct mw_config *cfg, struct
 			struct mount *m = bpf_rdonly_cast((void *)vfsmnt - mnt_off, bpf_core_type_id_kernel(struct mount));
 			struct mount *up = m->mnt_parent;
 			if (up == m || !up)
-				return 0;
+				return miss;
 			d = m->mnt_mountpoint;
 			vfsmnt = bpf_rdonly_cast((void *)up + mnt_off, bpf_core_type_id_kernel(struct vfsmount));
 			root = vfsmnt->mnt_root;
@@ -457,7 +458,7 @@ static __always_inline u32 mw_open_candidate(const struct mw_config *cfg, struct
 			return 1;
 		struct dentry *parent = d->d_parent;
 		if (parent == d)
-			return 0;
+			return miss;
 		d = parent;
 	}
 	return 1; /* deeper than the walk: let the tries judge */
