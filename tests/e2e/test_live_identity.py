@@ -35,11 +35,21 @@ pytestmark = pytest.mark.live
 PYTHON = os.path.realpath(sys.executable)
 
 
+#: the signatures these tests judge: they select only opens and writes, with path filters, so
+#: a busy host's exec/fork/exit storm cannot fill the ring buffer while a test waits on it
+SIGNATURES = {"TRC-1011", "TRC-1021", "TRC-1023", "TRC-1024", "MW-1007"}
+#: a device of the memory driver that opens on every kernel and that almost nothing opens:
+#: the device-number test's target and the quiet tests' closing marker
+MARKER = "/dev/full"
+
+
 @pytest.fixture(scope="module")
 def sensor() -> Iterator[LiveSensor]:
     require_sensor()
-    needs = Needs(["security_file_open"], [PathFilter("security_file_open", "exact", "/dev/null")])
-    live = LiveSensor([*load_builtin(), needs]).start()
+    needs = Needs(["security_file_open"], [PathFilter("security_file_open", "exact", MARKER)])
+    detectors = [d for d in load_builtin() if d.detector_id in SIGNATURES]
+    assert {d.detector_id for d in detectors} == SIGNATURES
+    live = LiveSensor([*detectors, needs]).start()
     yield live
     live.stop()
 
@@ -61,7 +71,9 @@ def in_private_ns(setup: str, code: str, tmp: Path) -> int:
     body = f"{setup} && echo $$ && exec {PYTHON} -c {shlex.quote(code)}"
     r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", body],
                        capture_output=True, text=True, timeout=60, cwd=tmp)
-    assert r.returncode == 0, r.stderr
+    # 137: the reader was SIGKILLed after its open, by an enforcing sensor sharing the host
+    # (memwarden run --enforce): what this sensor saw is still what is judged
+    assert r.returncode in (0, 137, -9) and r.stdout.split(), r.stderr
     return int(r.stdout.split()[0])
 
 
@@ -147,9 +159,9 @@ def test_ps_reading_status_is_quiet(sensor: LiveSensor, victim: int, tmp_path: P
     p2.mkdir()
     code = (f"import os; [open(f'{p2}/{{n}}/status').read() for n in os.listdir('{p2}') "
             f"if n.isdigit() and os.path.exists(f'{p2}/{{n}}/status')]; "
-            f"os.close(os.open('/dev/null', os.O_RDONLY))")
+            f"os.close(os.open({MARKER!r}, os.O_RDONLY))")
     pid = in_private_ns(f"mount -t proc proc {p2}", code, tmp_path)
-    sensor.wait_for("the closing /dev/null open", lambda: opens(sensor, pid, "/dev/null"))
+    sensor.wait_for("the closing marker open", lambda: opens(sensor, pid, MARKER))
     sensor.settle()
     assert sensor.findings_of(pid) == []
     assert [args(e)["pathname"] for e in sensor.events_of(pid, "security_file_open")
@@ -164,7 +176,10 @@ def test_files_merely_named_like_procfs_are_quiet(sensor: LiveSensor, victim: in
             f"os.close(os.open('{fake}/sys/kernel/core_pattern', os.O_WRONLY))")
     setup = (f"mkdir -p {fake} && mount -t tmpfs none {fake} && "
              f"mkdir -p {fake}/{victim} {fake}/sys/kernel && "
-             f"touch {fake}/{victim}/mem {fake}/kcore {fake}/sys/kernel/core_pattern")
+             # made under other names and renamed: an enforcing sensor sharing the host
+             # (path rules) would kill an open of .../proc/<pid>/mem
+             f"touch {fake}/{victim}/m {fake}/kcore {fake}/sys/kernel/core_pattern && "
+             f"mv {fake}/{victim}/m {fake}/{victim}/mem")
     pid = in_private_ns(setup, code, tmp_path)
     # the sensor delivers them (the path filters match their names) ...
     ev = sensor.wait_for("the three opens", lambda: len(opens(sensor, pid,
@@ -180,14 +195,14 @@ def test_files_merely_named_like_procfs_are_quiet(sensor: LiveSensor, victim: in
 
 def test_a_device_node_under_another_name(sensor: LiveSensor, tmp_path: Path) -> None:
     # /dev/mem (1:1) does not open on this kernel (ENXIO: no such driver), so the in-kernel
-    # match by number is shown on another device of the same driver that does: 1:3, /dev/null
+    # match by number is shown on another device of the same driver that does: 1:7, /dev/full
     node = tmp_path / "nothing-to-see"
-    pid = in_private_ns(f"mount -t tmpfs none {tmp_path} && mknod {node} c 1 3",
+    pid = in_private_ns(f"mount -t tmpfs none {tmp_path} && mknod {node} c 1 7",
                         read_open(str(node)), tmp_path)
     ev = sensor.wait_for("the open of the node", lambda: opens(sensor, pid, str(node)))
     a = args(ev[0])
-    assert (a["pathname"], a["real_pathname"]) == ("/dev/null", str(node))
-    assert a["rdev"] == kernel_dev(1, 3)
+    assert (a["pathname"], a["real_pathname"]) == (MARKER, str(node))
+    assert a["rdev"] == kernel_dev(1, 7)
 
 
 # -- 3. a file that is a mount root ----------------------------------------------------------------
@@ -224,7 +239,7 @@ def mem_rw(victim: int, *, write: bool) -> str:
 def spawn(argv: list[str]) -> int:
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, err = p.communicate(timeout=120)
-    assert p.returncode == 0, err
+    assert p.returncode in (0, -9), err  # -9: see in_private_ns
     return p.pid
 
 
@@ -310,9 +325,9 @@ def test_refused_opens_of_unwatched_files_are_quiet(sensor: LiveSensor, tmp_path
     code = (f"import os\nos.setuid(65534)\n"
             f"for p in ({str(secret)!r}, '/proc/kcore-none', '/proc/no-such/mem'):\n"
             f"    try:\n        os.open(p, os.O_RDONLY)\n    except OSError:\n        pass\n"
-            f"os.close(os.open('/dev/null', os.O_RDONLY))")
+            f"os.close(os.open({MARKER!r}, os.O_RDONLY))")
     pid = spawn([PYTHON, "-c", code])
-    sensor.wait_for("the closing /dev/null open", lambda: opens(sensor, pid, "/dev/null"))
+    sensor.wait_for("the closing marker open", lambda: opens(sensor, pid, MARKER))
     sensor.settle()
     assert sensor.findings_of(pid) == []
     assert [args(e)["pathname"] for e in sensor.events_of(pid, "security_file_open")
