@@ -58,7 +58,8 @@ def test_file_open_and_the_whole_context() -> None:
         [("pathname", "const char*", "/proc/kcore"), ("flags", "int", 0o100000),
          ("dev", "dev_t", (8 << 20) | 1), ("inode", "unsigned long", 131),
          ("ctime", "unsigned long", 1_650_000_000_000_000_000),
-         ("syscall_pathname", "const char*", "kcore")],
+         ("syscall_pathname", "const char*", "kcore"), ("real_pathname", "const char*", ""),
+         ("fs_magic", "unsigned long", 0), ("rdev", "dev_t", 0), ("proc_host_pid", "int", 0)],
         timestamp=1_700_000_005_000_000_000, threadStartTime=1_700_000_001_000_000_000,
         processorId=1, processId=42, cgroupId=77, threadId=43, parentProcessId=0,
         hostProcessId=4242, hostThreadId=4243, hostParentProcessId=1, userId=1000,
@@ -228,3 +229,55 @@ def test_the_kernel_container_init_flag_makes_the_origin_container_init() -> Non
     assert init is not None and started is not None and host is not None
     assert init.data["contextFlags"]["containerStarted"] is False
     assert (init.origin, started.origin, host.origin) == ("container-init", "container", "host")
+
+
+# -- what the file is (issue 15) ------------------------------------------------------------------
+
+def open_body(magic: int = 0, rdev: int = 0, owner: int = 0, oflags: int = 0o100000) -> bytes:
+    return L.BODY_OPEN.pack(131, 0, 22, oflags, 0o100600, 0, magic, rdev, owner)
+
+
+def test_a_procfs_file_is_named_by_its_path_in_its_procfs() -> None:
+    ev = decode(record(L.KIND_FILE_OPEN, open_body(0x9FA0, owner=300),
+                       (b"/proc/300/mem", b"/mnt/p2/300/mem", b"/mnt/p2/300/mem"),
+                       flags=L.F_PROCFS))
+    a = args(ev)
+    assert (a["pathname"], a["real_pathname"]) == ("/proc/300/mem", "/mnt/p2/300/mem")
+    assert (a["fs_magic"], a["proc_host_pid"], a["rdev"]) == (0x9FA0, 300, 0)
+
+
+def test_procfs_at_proc_keeps_no_real_pathname() -> None:
+    ev = decode(record(L.KIND_FILE_OPEN, open_body(0x9FA0, owner=300),
+                       (b"/proc/300/mem", b"/proc/300/mem", b"/proc/300/mem"), flags=L.F_PROCFS))
+    assert args(ev)["real_pathname"] == ""
+
+
+def test_a_device_the_filters_name_is_named_so() -> None:
+    rdev = (1 << 20) | 1
+    ev = decode(record(L.KIND_FILE_OPEN, open_body(0x01021994, rdev),
+                       (b"/tmp/innocent", b"innocent"), flags=L.F_DEVICE))
+    a = args(ev)
+    assert (a["pathname"], a["real_pathname"], a["rdev"]) == ("/dev/mem", "/tmp/innocent", rdev)
+
+
+def test_a_refused_open_is_the_joined_string_normalised_and_filtered() -> None:
+    ps = PathSet([PathFilter("security_file_open", "basename", "mem")])
+    rec = record(L.KIND_FILE_OPEN, open_body(oflags=0), (b"/proc/./300/mem", b"./300/mem"),
+                 flags=L.F_REFUSED | L.F_A_UNNORMALISED | L.F_A_UNFILTERED, retval=-13)
+    ev = decode(rec, path_sets={"security_file_open": ps})
+    assert ev is not None and ev.data["returnValue"] == -13
+    a = args(ev)
+    assert (a["pathname"], a["syscall_pathname"], a["fs_magic"]) == ("/proc/300/mem",
+                                                                     "./300/mem", 0)
+    other = record(L.KIND_FILE_OPEN, open_body(), (b"/etc/./shadow", b"./shadow"),
+                   flags=L.F_REFUSED | L.F_A_UNNORMALISED | L.F_A_UNFILTERED, retval=-13)
+    assert decode(other, path_sets={"security_file_open": ps}) is None
+
+
+def test_vfs_write() -> None:
+    body = L.BODY_WRITE.pack(131, 0, 22, 0o2, 0o100600, 0, 0x9FA0, 0, 300, 4096, 8)
+    ev = decode(record(L.KIND_VFS_WRITE, body, (b"/proc/300/mem", b"", b"/mnt/p2/300/mem"),
+                       flags=L.F_PROCFS, retval=8, nr=18))
+    assert ev.name == "vfs_write" and ev.data["syscall"] == "pwrite64"
+    assert args(ev) == {"pathname": "/proc/300/mem", "dev": 22, "inode": 131, "count": 8,
+                        "pos": 4096, "real_pathname": "/mnt/p2/300/mem", "proc_host_pid": 300}

@@ -132,9 +132,9 @@ def test_config_blob_size_and_flags() -> None:
     plan = plan_for([PathFilter(OPEN, "suffix", "/proc/kcore")])
     blob = plan.config_blob()
     assert len(blob) == L.CONFIG_SIZE
-    enabled, filtered, any_leaf, rev_len, anchors = L.CONFIG_PREFIX.unpack_from(blob)
+    enabled, filtered, any_leaf, rev_len, anchors, ident = L.CONFIG_PREFIX.unpack_from(blob)
     assert enabled == filtered == OPEN_BIT
-    assert (any_leaf, rev_len, anchors) == (0, len("/proc/kcore"), 0)
+    assert (any_leaf, rev_len, anchors, ident) == (0, len("/proc/kcore"), 0, 0)
 
 
 # -- generated filter sets and paths --------------------------------------------------------------
@@ -184,3 +184,29 @@ def test_long_paths_keep_their_suffix_and_prefix_matches() -> None:
     assert len(deep) > L.LPM_DATA
     assert accepted(plan, deep)
     assert plan.trie_kinds(deep) & OPEN_BIT
+
+
+# -- what the file is (issue 15) ------------------------------------------------------------------
+
+def test_memory_devices_are_also_filtered_by_number() -> None:
+    plan = plan_for([PathFilter(OPEN, "exact", "/dev/mem"), PathFilter(OPEN, "exact", "/etc/x")])
+    assert plan.open_ident == L.ID_DEVS
+    assert plan.fwd[L.dev_key((1 << 20) | 1)] == OPEN_BIT
+    assert L.dev_key((1 << 20) | 1) == b"\x01\x01\x00\x10\x00\x00"
+    assert not any(k.startswith(b"\x01") for k in plan_for([PathFilter(OPEN, "exact",
+                                                                       "/etc/x")]).fwd)
+    _, _, _, _, _, ident = L.CONFIG_PREFIX.unpack_from(plan.config_blob())
+    assert ident == L.ID_DEVS
+
+
+def test_a_prefix_below_proc_makes_every_procfs_file_a_candidate() -> None:
+    assert plan_for([PathFilter(OPEN, "prefix", "/proc/sys/")]).open_ident == L.ID_PROC
+    assert plan_for([PathFilter(OPEN, "prefix", "/proc")]).open_ident == L.ID_PROC
+    assert plan_for([PathFilter(OPEN, "prefix", "/procx/")]).open_ident == 0
+    assert plan_for([PathFilter(OPEN, "suffix", "/proc/kcore")]).open_ident == 0
+
+
+def test_the_builtin_plan_filters_devices_by_number_only() -> None:
+    plan = compile_plan(Engine(load_builtin()).selected_event_names,
+                        {OPEN: Engine(load_builtin()).path_filters_for(OPEN)})
+    assert plan.open_ident == L.ID_DEVS

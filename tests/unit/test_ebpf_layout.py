@@ -33,6 +33,10 @@ int main(void) {
     P("body_fork", sizeof(struct mw_body_fork));
     P("body_exit", sizeof(struct mw_body_exit));
     P("body_syscall", sizeof(struct mw_body_syscall));
+    P("body_open", sizeof(struct mw_body_open));
+    P("body_write", sizeof(struct mw_body_write));
+    P("body_open.fs_magic", offsetof(struct mw_body_open, fs_magic));
+    P("config.open_ident", offsetof(struct mw_config, open_ident));
     P("head", sizeof(struct mw_head));
     P("heads", sizeof(struct mw_heads));
     P("heads.bloom", offsetof(struct mw_heads, bloom));
@@ -59,6 +63,7 @@ int main(void) {
     P("MW_KIND_PTRACE", MW_KIND_PTRACE);
     P("MW_KIND_PROCESS_VM_READV", MW_KIND_PROCESS_VM_READV);
     P("MW_KIND_PROCESS_VM_WRITEV", MW_KIND_PROCESS_VM_WRITEV);
+    P("MW_KIND_VFS_WRITE", MW_KIND_VFS_WRITE);
     P("MW_KIND_MAX", MW_KIND_MAX);
     P("MW_S_A", MW_S_A); P("MW_S_B", MW_S_B); P("MW_S_C", MW_S_C);
     P("MW_S_EXE", MW_S_EXE); P("MW_S_CGROUP", MW_S_CGROUP); P("MW_S_NODENAME", MW_S_NODENAME);
@@ -70,6 +75,8 @@ int main(void) {
     P("MW_F_CONTAINER_INIT", MW_F_CONTAINER_INIT);
     P("MW_F_COMPAT", MW_F_COMPAT);
     P("MW_F_IO_URING", MW_F_IO_URING);
+    P("MW_F_PROCFS", MW_F_PROCFS); P("MW_F_DEVICE", MW_F_DEVICE); P("MW_F_REFUSED", MW_F_REFUSED);
+    P("MW_ID_DEVS", MW_ID_DEVS); P("MW_ID_PROC", MW_ID_PROC); P("MW_DEV_KEY", MW_DEV_KEY);
     P("MW_NSTRINGS", MW_NSTRINGS); P("MW_LPM_DATA", MW_LPM_DATA);
     P("MW_MAX_HEADS", MW_MAX_HEADS); P("MW_RECORD_MAX", MW_RECORD_MAX);
     P("MW_PATH_MAX", MW_PATH_MAX); P("MW_COMM_LEN", MW_COMM_LEN);
@@ -112,6 +119,14 @@ def test_config_and_maps_layout(c_layout) -> None:
     assert c_layout["config"] == L.CONFIG_SIZE
     assert c_layout["config.leaf"] == L.CONFIG_PREFIX.size
     assert c_layout["config.anchor"] == L.CONFIG_PREFIX.size + L.HEADS_SIZE
+    assert c_layout["config.open_ident"] == L.CONFIG_PREFIX.size - 4
+    assert c_layout["body_open"] == L.BODY_OPEN.size
+    assert c_layout["body_write"] == L.BODY_WRITE.size <= L.BODY_SIZE
+    assert c_layout["body_open.fs_magic"] == L.BODY_FILE.size
+    assert (c_layout["MW_F_PROCFS"], c_layout["MW_F_DEVICE"], c_layout["MW_F_REFUSED"]) == (
+        L.F_PROCFS, L.F_DEVICE, L.F_REFUSED)
+    assert (c_layout["MW_ID_DEVS"], c_layout["MW_ID_PROC"], c_layout["MW_DEV_KEY"]) == (
+        L.ID_DEVS, L.ID_PROC, L.DEV_KEY)
     assert c_layout["state"] == L.STATE.size
     assert c_layout["lpm_key"] == L.LPM_KEY.size
     assert c_layout["trie_value"] == L.TRIE_VALUE.size

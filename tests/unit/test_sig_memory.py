@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 
 from memwarden.core.event import Event
+from memwarden.signatures.core_pattern_modification import CorePatternModification
 from memwarden.signatures.lib.paths import is_own_process, parse_proc_path
 from memwarden.signatures.lib.remote_memory import REPEAT_WINDOW_NS
 from memwarden.signatures.lib.state import SECOND_NS
+from memwarden.signatures.proc_kcore_read import ProcKcoreRead
 from memwarden.signatures.proc_mem_access import ProcMemAccess
 from memwarden.signatures.proc_mem_code_injection import ProcMemCodeInjection
 from memwarden.signatures.process_vm_read import ProcessVmRead
@@ -62,13 +64,20 @@ def test_another_process_or_itself(path, pid, tid, host_pid, own) -> None:
     assert bool(fired) is (not own)
 
 
-def test_rdwr_is_both_read_and_write_and_tracee_flag_strings_work() -> None:
+def test_rdwr_is_a_read_and_an_open_for_writing_is_no_injection() -> None:
     ev = opener("/proc/200/mem", "O_RDWR|O_CLOEXEC")
-    assert ProcMemAccess().on_event(ev) and ProcMemCodeInjection().on_event(ev)
+    assert ProcMemAccess().on_event(ev) and not ProcMemCodeInjection().on_event(ev)
     wo = opener("/proc/200/mem", "O_WRONLY")
-    assert not ProcMemAccess().on_event(wo) and ProcMemCodeInjection().on_event(wo)
-    (f,) = ProcMemCodeInjection().on_event(wo)
-    assert f.data == {"target_pid": 200}
+    assert not ProcMemAccess().on_event(wo) and not ProcMemCodeInjection().on_event(wo)
+
+
+def test_injection_is_memory_written() -> None:
+    w = Event.new("vfs_write", [("pathname", "const char*", "/proc/200/mem"),
+                                ("count", "size_t", 8), ("pos", "off_t", 4096),
+                                ("proc_host_pid", "int", 200)],
+                  processId=100, threadId=100, hostProcessId=100, hostThreadId=100)
+    (f,) = ProcMemCodeInjection().on_event(w)
+    assert f.data == {"target_pid": 200, "bytes_written": 8, "pos": 4096}
 
 
 def vm(name: str, target: int, ts: int, ret: int = 8, caller: int = 100) -> Event:
@@ -116,3 +125,65 @@ def test_raw_memory_device_access_modes(flags, access) -> None:
     (f,) = RawMemoryDeviceAccess().on_event(opener("/dev/mem", flags))
     assert f.data == {"device": "physical memory", "access": access}
     assert not RawMemoryDeviceAccess().on_event(opener("/dev/mem", "O_PATH"))
+
+
+# -- what the file is, not what it is called (issue 15) -------------------------------------------
+
+def known(path: str, flags: int = 0, *, magic: int = 0x9FA0, owner: int = 0, rdev: int = 0,
+          real: str = "", pid: int = 100, ret: int = 3) -> Event:
+    """An open as the live sensor reports it: with the file's identity."""
+    return Event.new("security_file_open", [
+        ("pathname", "const char*", path), ("flags", "int", flags),
+        ("real_pathname", "const char*", real), ("fs_magic", "unsigned long", magic),
+        ("rdev", "dev_t", rdev), ("proc_host_pid", "int", owner)],
+        processId=pid, threadId=pid, hostProcessId=pid, hostThreadId=pid, returnValue=ret)
+
+
+TMPFS = 0x01021994
+
+
+def test_procfs_mounted_elsewhere_is_named_under_proc_and_fires() -> None:
+    ev = known("/proc/300/mem", owner=300, real="/mnt/p2/300/mem")
+    (f,) = ProcMemAccess().on_event(ev)
+    assert f.data["target_pid"] == 300
+    assert ProcKcoreRead().on_event(known("/proc/kcore", real="/host/proc/kcore"))
+    (c,) = CorePatternModification().on_event(known("/proc/sys/kernel/core_pattern", 1,
+                                                    real="/mnt/k/core_pattern"))
+    assert c.data == {"setting": "core_pattern"}
+
+
+def test_the_owner_decides_who_is_itself() -> None:
+    # a procfs of another pid namespace: the pid in the path is not the opener's numbering
+    assert not ProcMemAccess().on_event(known("/proc/1/mem", owner=100))
+    assert ProcMemAccess().on_event(known("/proc/100/mem", owner=4000))
+
+
+def test_files_on_other_file_systems_merely_named_so_are_quiet() -> None:
+    assert not ProcMemAccess().on_event(known("/tmp/x/proc/300/mem", magic=TMPFS))
+    assert not ProcKcoreRead().on_event(known("/tmp/x/proc/kcore", magic=TMPFS))
+    assert not CorePatternModification().on_event(
+        known("/tmp/x/proc/sys/kernel/core_pattern", 1, magic=TMPFS))
+    assert not RawMemoryDeviceAccess().on_event(known("/dev/mem", magic=TMPFS))
+    # a stand-in at /proc itself (a tmpfs mounted on /proc) still counts
+    assert ProcKcoreRead().on_event(known("/proc/kcore", magic=TMPFS))
+
+
+def test_a_memory_device_is_known_by_its_number() -> None:
+    (f,) = RawMemoryDeviceAccess().on_event(known("/dev/mem", magic=TMPFS, rdev=(1 << 20) | 1,
+                                                  real="/tmp/innocent"))
+    assert f.data == {"device": RawMemoryDeviceAccess().match(
+        known("/dev/mem", magic=TMPFS, rdev=(1 << 20) | 1))["device"], "access": "read"}
+    assert RawMemoryDeviceAccess().on_event(known("/dev/port", magic=TMPFS, rdev=(1 << 20) | 4))
+    assert not RawMemoryDeviceAccess().on_event(known("/dev/mem", magic=TMPFS,
+                                                      rdev=(1 << 20) | 3))  # /dev/null's
+
+
+def test_a_refused_attempt_is_reported_as_refused() -> None:
+    ev = opener("/proc/300/mem")
+    ev.data["returnValue"] = -13
+    (f,) = ProcMemAccess().on_event(ev)
+    assert f.data["refused"] == "EACCES"
+    ok = opener("/proc/300/mem")
+    ok.data["returnValue"] = 3
+    (g,) = ProcMemAccess().on_event(ok)
+    assert "refused" not in g.data

@@ -158,3 +158,26 @@ def normalize_path(path: str) -> str:
     if norm.startswith("//"):
         norm = "/" + norm.lstrip("/")
     return norm
+
+
+# -- what a file is, whatever it is called -----------------------------------------------------
+
+#: statfs f_type / super_block.s_magic of procfs
+PROC_SUPER_MAGIC = 0x9FA0
+
+#: The character devices of the memory driver (major 1), fixed by Linux's devices.txt: a node
+#: made with mknod under any name is the same device.
+MEM_CHAR_DEVICES: dict[str, tuple[int, int]] = {
+    "/dev/mem": (1, 1), "/dev/kmem": (1, 2), "/dev/null": (1, 3), "/dev/port": (1, 4),
+    "/dev/zero": (1, 5), "/dev/full": (1, 7), "/dev/random": (1, 8), "/dev/urandom": (1, 9),
+    "/dev/kmsg": (1, 11),
+}
+
+
+def kernel_dev(major: int, minor: int) -> int:
+    """The kernel's dev_t (``MKDEV``: major << 20 | minor), as the probe reports ``rdev``."""
+    return (major << 20) | minor
+
+
+#: kernel dev_t -> the device's canonical path
+CHAR_DEVICE_PATHS: dict[int, str] = {kernel_dev(*mm): p for p, mm in MEM_CHAR_DEVICES.items()}

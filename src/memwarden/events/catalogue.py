@@ -100,14 +100,29 @@ EVENTS: tuple[EventSpec, ...] = (
     EventSpec(
         "security_file_open",
         _args(f"pathname: {STR}", "flags: int", "dev: dev_t", "inode: unsigned long",
-              "ctime: unsigned long", f"syscall_pathname: {STR}"),
+              "ctime: unsigned long", f"syscall_pathname: {STR}",
+              # memwarden additions: what the file is, whatever it is called (0/"": unknown)
+              Arg("real_pathname", STR, "where it was opened when `pathname` names it by "
+                                        "identity (a procfs mounted elsewhere, a device node "
+                                        "under another name), else empty"),
+              Arg("fs_magic", "unsigned long", "the file system's superblock magic "
+                                               "(0x9fa0: procfs), 0: unknown"),
+              Arg("rdev", "dev_t", "a character device's number (major << 20 | minor), "
+                                   "0: not one"),
+              Arg("proc_host_pid", "int", "procfs: host pid of the process whose entry it is, "
+                                          "0: none or unknown")),
         "file", path_args=("pathname",),
         ebpf_kind=1, ebpf_enum="FILE_OPEN",
         audit_syscalls=("open", "openat", "openat2", "creat"), audit_success_only=True,
         falco_types=("open", "openat", "openat2", "creat", "open_by_handle_at"),
         falco_default_type="openat",
         notes="`pathname` is absolute, resolved in the kernel from the opened `struct file`; "
-              "only successful opens; `syscall` says which syscall opened it",
+              "successful opens, and (tracepoint mode) opens refused with EACCES, EPERM or "
+              "ENXIO: `returnValue` the negative errno, `pathname` the caller's string "
+              "joined to its directory, `flags` those asked for, the rest 0; `syscall` says "
+              "which syscall opened it. A procfs file "
+              "is named by its path in its procfs under /proc and a device the filters name "
+              "(/dev/mem, ...) by that name, wherever they were opened (`real_pathname`)",
         required=("pathname", "flags")),
     EventSpec(
         "security_inode_unlink",
@@ -221,6 +236,21 @@ EVENTS: tuple[EventSpec, ...] = (
         audit_syscalls=("process_vm_writev",),
         falco_types=("process_vm_writev",), falco_default_type="process_vm_writev",
         required=("pid",)),
+    EventSpec(
+        "vfs_write",
+        _args(f"pathname: {STR}", "dev: dev_t", "inode: unsigned long", "count: size_t",
+              "pos: off_t",
+              Arg("real_pathname", STR, "where it was opened when `pathname` names it by "
+                                        "identity (a procfs mounted elsewhere), else empty"),
+              Arg("proc_host_pid", "int", "host pid of the process whose memory it is")),
+        "file", path_args=("pathname",),
+        ebpf_kind=15, ebpf_enum="VFS_WRITE",
+        ebpf_programs=("mw_tp_exit_write", "mw_tp_exit_pwrite64", "mw_tp_exit_writev",
+                       "mw_tp_exit_pwritev", "mw_tp_exit_pwritev2"),
+        notes="only writes into the descriptors the probe watches: another process's "
+              "/proc/<pid>/mem opened for writing (a delivered `security_file_open`); "
+              "`count` is what was written, `pos` where",
+        required=("pathname",)),
     EventSpec(
         "memwarden_lost_events",
         _args("lost: unsigned long", "cpu: int",

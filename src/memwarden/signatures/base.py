@@ -64,4 +64,20 @@ class Signature:
         data = self.match(event)
         if data is None:
             return NO_FINDINGS
+        refused = refused_errno(event)
+        if refused:  # an attempt the kernel denied: reported, and said so
+            data = {**data, "refused": refused}
         return (Finding(self.metadata, event, data),)
+
+
+#: the errors of a refused open the sensor reports (the attempt, denied)
+REFUSED_ERRNOS = {-1: "EPERM", -6: "ENXIO", -13: "EACCES"}
+
+
+def refused_errno(event: Event) -> str:
+    """``EACCES``, ``EPERM`` or ``ENXIO`` when ``event`` is an open the kernel refused, else
+    ""."""
+    if event.name != "security_file_open":
+        return ""
+    ret = event.data.get("returnValue")
+    return REFUSED_ERRNOS.get(ret, "") if isinstance(ret, int) else ""

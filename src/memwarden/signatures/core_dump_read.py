@@ -10,7 +10,7 @@ from memwarden.core.metadata import Properties, SignatureMetadata
 from memwarden.core.requirements import PathFilter
 from memwarden.signatures.base import Signature
 from memwarden.signatures.lib.docs import SignatureDoc
-from memwarden.signatures.lib.paths import COREDUMP_DIR, is_own_process, parse_proc_path, reads
+from memwarden.signatures.lib.paths import COREDUMP_DIR, is_own_process, proc_target, reads
 
 
 class CoreDumpRead(Signature):
@@ -108,7 +108,7 @@ class CoreDumpRead(Signature):
         if path.startswith(COREDUMP_DIR):
             kind: dict[str, Any] = {"kind": "core_dump"}
         else:
-            target = parse_proc_path(path, "coredump_filter")
+            target = proc_target(event, "coredump_filter")
             if target is None or is_own_process(event, target):
                 return None
             kind = {"kind": "coredump_filter", "target_pid": target.shown_pid}

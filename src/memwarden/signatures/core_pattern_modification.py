@@ -10,7 +10,7 @@ from memwarden.core.metadata import Properties, SignatureMetadata
 from memwarden.core.requirements import PathFilter
 from memwarden.signatures.base import Signature
 from memwarden.signatures.lib.docs import SignatureDoc
-from memwarden.signatures.lib.paths import is_own_process, parse_proc_path, writes
+from memwarden.signatures.lib.paths import is_own_process, proc_pathname, proc_target, writes
 
 #: sysctl files (path suffix, so a host /proc mounted at /host/proc matches) → setting name.
 SYSCTL_SETTINGS: dict[str, str] = {
@@ -61,7 +61,10 @@ class CorePatternModification(Signature):
             "memory widens what a forced dump exposes).\n\n"
             "The signature fires when one of the three sysctl files (any path ending in "
             "/proc/sys/kernel/core_pattern, /proc/sys/kernel/core_uses_pid or "
-            "/proc/sys/fs/suid_dumpable, so a host procfs mounted into a container counts) "
+            "/proc/sys/fs/suid_dumpable, so a host procfs mounted into a container counts; the "
+            "live sensor names procfs files by their path in their procfs, so a bind mount "
+            "of /proc/sys/kernel counts too, and a file of another file system merely named "
+            "so does not) "
             "is opened with write access, and when /proc/<pid>/coredump_filter is opened with "
             "write access by a process other than <pid>. A process writing its own "
             "coredump_filter is not reported: programs set it for themselves (databases and "
@@ -124,11 +127,11 @@ class CorePatternModification(Signature):
     )
 
     def match(self, event: Event) -> dict[str, Any] | None:
-        path = event.str_arg("pathname")
+        path = proc_pathname(event)
         if path.endswith(_SUFFIXES):
             data: dict[str, Any] = {"setting": SYSCTL_SETTINGS[path[path.rfind("/proc/sys/"):]]}
         else:
-            target = parse_proc_path(path, "coredump_filter")
+            target = proc_target(event, "coredump_filter")
             if target is None or is_own_process(event, target):
                 return None
             data = {"setting": "coredump_filter", "target_pid": target.shown_pid}

@@ -10,6 +10,7 @@ from memwarden.core.metadata import Properties, SignatureMetadata
 from memwarden.core.requirements import PathFilter
 from memwarden.signatures.base import Signature
 from memwarden.signatures.lib.docs import SignatureDoc
+from memwarden.signatures.lib.paths import proc_pathname
 
 KCORE = "/proc/kcore"
 
@@ -48,9 +49,14 @@ class ProcKcoreRead(Signature):
             "Whoever can read it can search the memory of every process and of the kernel "
             "itself for keys, tokens and passwords, and can learn the host's memory layout.\n\n"
             "The signature fires when /proc/kcore is opened with read access (O_RDONLY or "
-            "O_RDWR; a write-only open cannot leak memory and is ignored). A host procfs "
-            "mounted into a container (for example at /host/proc) is covered: any path ending "
-            "in /proc/kcore matches. Reads from containers are a strong sign of an escape "
+            "O_RDWR; a write-only open cannot leak memory and is ignored). A procfs mounted "
+            "anywhere else (a container's /host/proc, a second procfs, a bind mount) is "
+            "covered: the live sensor knows procfs by its superblock and names its kcore "
+            "/proc/kcore (real_pathname says where it was opened), and a file of another file "
+            "system merely ending in /proc/kcore is not it; in recordings that do not say what "
+            "the file is, any path ending in /proc/kcore matches. An open the kernel refused "
+            "(EACCES, EPERM) is reported with refused set. Reads from containers are a "
+            "strong sign of an escape "
             "attempt; the origin (any, host, container) is a per-signature setting and "
             "defaults to any, since a read on the host is just as sensitive."
         ),
@@ -94,8 +100,9 @@ class ProcKcoreRead(Signature):
     path_filters = (PathFilter("security_file_open", "suffix", KCORE),)
 
     def match(self, event: Event) -> dict[str, Any] | None:
-        path = event.str_arg("pathname")
-        # exactly /proc/kcore, or a procfs mounted elsewhere: <anything>/proc/kcore
+        path = proc_pathname(event)
+        # /proc/kcore (the sensor names procfs's kcore so wherever that procfs is mounted), or,
+        # in recordings that do not say what the file is, <anything>/proc/kcore
         if not path.endswith(KCORE):
             return None
         if not is_open_for_read(event.open_flags()):

@@ -10,7 +10,7 @@ from memwarden.core.requirements import PathFilter
 from memwarden.signatures.base import Signature
 from memwarden.signatures.lib.ancestry import relation
 from memwarden.signatures.lib.docs import SignatureDoc
-from memwarden.signatures.lib.paths import ProcTarget, is_own_process, parse_proc_path, reads
+from memwarden.signatures.lib.paths import ProcTarget, is_own_process, proc_target, reads
 
 MEM_FILTER = PathFilter("security_file_open", "basename", "mem")
 
@@ -18,7 +18,7 @@ MEM_FILTER = PathFilter("security_file_open", "basename", "mem")
 def other_process_mem(event: Event) -> ProcTarget | None:
     """The target of a ``/proc/<pid>/mem`` (or ``/proc/<pid>/task/<tid>/mem``) open, unless
     the opener opened its own memory."""
-    target = parse_proc_path(event.str_arg("pathname"), "mem")
+    target = proc_target(event, "mem")
     if target is None or is_own_process(event, target):
         return None
     return target
@@ -65,8 +65,14 @@ class ProcMemAccess(Signature):
             "memory directly anyway. A process is \"itself\" when the path says self or "
             "thread-self, or names its pid or the tid of the opening thread; the pid in the "
             "path is compared in the opener's pid namespace (for a procfs mounted elsewhere, "
-            "such as /host/proc, with host pids). Write access is reported by "
-            "proc_mem_code_injection; an O_RDWR open fires both."
+            "such as /host/proc, with host pids). The live sensor says what the file is: a "
+            "procfs file is named by its path in that procfs under /proc wherever it is "
+            "mounted (a second procfs, a bind mount of /proc/<pid>), \"itself\" is decided by "
+            "the process the entry belongs to (proc_host_pid), and a file of another file "
+            "system merely named .../proc/<pid>/mem is none. A refused open (EACCES, EPERM) "
+            "is reported with refused set. Memory actually written is reported by "
+            "proc_mem_code_injection; an O_RDWR open that only reads (gdb -p, gcore) fires "
+            "this one only."
         ),
         data_fields=(
             ("target_pid", "int", "the pid in the path (in the opener's pid namespace)"),

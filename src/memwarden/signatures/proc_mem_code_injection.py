@@ -1,5 +1,5 @@
-"""TRC-1024 ``proc_mem_code_injection``: another process's memory opened for writing via
-/proc/<pid>/mem."""
+"""TRC-1024 ``proc_mem_code_injection``: another process's memory written through
+/proc/<pid>/mem (a write into a descriptor opened for writing, not the open itself)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ from typing import Any
 
 from memwarden.core.event import Event
 from memwarden.core.metadata import Properties, SignatureMetadata
+from memwarden.core.requirements import PathFilter
 from memwarden.signatures.base import Signature
 from memwarden.signatures.lib.docs import SignatureDoc
-from memwarden.signatures.lib.paths import writes
 from memwarden.signatures.proc_mem_access import MEM_FILTER, other_process_mem
 
 
 class ProcMemCodeInjection(Signature):
-    """Fires on ``security_file_open`` of ``/proc/<pid>/mem`` with write access when ``<pid>``
-    is not the opener."""
+    """Fires on ``vfs_write`` into ``/proc/<pid>/mem`` of another process: memory actually
+    written. It selects the opens too, quietly: the sensor watches for writes only the
+    descriptors of the ``/proc/<pid>/mem`` opens it delivers."""
 
     metadata = SignatureMetadata(
         id="TRC-1024",
@@ -47,21 +48,30 @@ class ProcMemCodeInjection(Signature):
             "behalf of a process allowed to ptrace the target. Injectors use it to overwrite "
             "code or a return address in a victim and so run their payload inside a trusted "
             "process, hidden from tools that look at executables and command lines.\n\n"
-            "The signature fires when /proc/<pid>/mem or /proc/<pid>/task/<tid>/mem is opened "
-            "with write access (O_WRONLY or O_RDWR) by a process other than <pid>, decided as "
-            "for proc_mem_access (self, thread-self, the opener's own pid or tid are not "
-            "reported). The open is the signal: the sensor does not see the individual "
-            "writes, and opening another process's memory for writing is worth reporting "
-            "whether or not a write follows."
+            "The signature fires when something is written into /proc/<pid>/mem or "
+            "/proc/<pid>/task/<tid>/mem of a process other than the writer (write, pwrite64, "
+            "writev, pwritev, pwritev2 into a descriptor opened for writing, whoever holds "
+            "it: a dup'd or inherited descriptor counts), decided as for proc_mem_access "
+            "(self, thread-self, the writer's own pid are not reported; with the live sensor, "
+            "by the process the procfs entry belongs to). Opening for writing is not enough: "
+            "gdb -p and gcore open /proc/<pid>/mem read-write and only read, which "
+            "proc_mem_access and ptrace_memory_access report. Tracee's signature of the same "
+            "ID fires on the open; recordings without vfs_write events (Tracee's, audit's) "
+            "raise nothing here. A procfs mounted elsewhere counts (the sensor names its "
+            "files by their path in that procfs). Writes through process_vm_writev are "
+            "process_vm_write_inject's, through ptrace POKEDATA ptrace_memory_access's."
         ),
         data_fields=(
             ("target_pid", "int", "the pid in the path (in the opener's pid namespace)"),
-            ("pathname", "string", "the opened path, resolved in the kernel (triggeredBy)"),
-            ("flags", "int or string", "open flags; O_WRONLY or O_RDWR access mode"),
+            ("bytes_written", "int", "what the write put there"),
+            ("pos", "int", "the address it was written at (the file offset)"),
+            ("pathname", "string", "the written file, resolved in the kernel (triggeredBy)"),
             ("hostProcessId", "int32", "host pid of the writer"),
             ("userId", "uint32", "uid of the writer"),
         ),
-        dependencies=(("security_file_open", "every successful open, with the resolved path"),),
+        dependencies=(("vfs_write", "writes into another process's /proc/<pid>/mem"),
+                      ("security_file_open", "the open, which makes the sensor watch the "
+                                             "descriptor")),
         use_cases=(
             ("Process injection", "catch payloads written into a running service"),
             ("Defense evasion", "malware hiding inside a legitimate process"),
@@ -84,15 +94,18 @@ class ProcMemCodeInjection(Signature):
             ("proc_mem_access", "the same file opened for reading"),
             ("process_vm_write_inject", "the same writes through process_vm_writev"),
             ("ptrace_memory_access", "the same writes through ptrace POKEDATA"),
-            ("security_file_open", "the underlying event"),
+            ("vfs_write", "the underlying event"),
         ),
     )
-    events = ("security_file_open",)
+    events = ("security_file_open", "vfs_write")
     default_origin = "any"
-    path_filters = (MEM_FILTER,)
+    path_filters = (MEM_FILTER, PathFilter("vfs_write", "basename", "mem"))
 
     def match(self, event: Event) -> dict[str, Any] | None:
+        if event.name != "vfs_write":
+            return None  # the open only makes the sensor watch the descriptor
         target = other_process_mem(event)
-        if target is None or not writes(event.open_flags()):
+        if target is None:
             return None
-        return {"target_pid": target.shown_pid}
+        return {"target_pid": target.shown_pid, "bytes_written": event.arg("count", 0),
+                "pos": event.arg("pos", 0)}

@@ -9,7 +9,7 @@ from memwarden.core.metadata import Properties, SignatureMetadata
 from memwarden.core.requirements import PathFilter
 from memwarden.signatures.base import Signature
 from memwarden.signatures.lib.docs import SignatureDoc
-from memwarden.signatures.lib.paths import O_PATH, access_mode
+from memwarden.signatures.lib.paths import O_PATH, access_mode, char_device
 
 RAW_MEMORY_DEVICES: dict[str, str] = {
     "/dev/mem": "physical memory",
@@ -57,9 +57,14 @@ class RawMemoryDeviceAccess(Signature):
             "The signature fires when one of the three paths is opened with read access, as "
             "the issue asks, and also with write-only access: a write-only open of a raw "
             "memory device is how kernel-patching rootkits work, and no less suspicious than "
-            "a read. The finding's access field tells them apart. The path is matched "
-            "exactly: the kernel resolves it from the opened file, so links and relative "
-            "paths end as /dev/mem. dmidecode, which falls back to /dev/mem to read the "
+            "a read. The finding's access field tells them apart. The device is known by "
+            "its number (char 1:1, 1:2, 1:4), in the kernel and here: a node made with mknod "
+            "under any name is the same device (pathname then names the device, "
+            "real_pathname the node), and a file merely called /dev/mem is none. Recordings "
+            "that do not carry the number are matched by the exact path. An open the kernel "
+            "refused (EACCES, EPERM, or ENXIO where the driver is absent) is an attempt all "
+            "the same, reported with refused set. dmidecode, which falls back to /dev/mem to "
+            "read the "
             "SMBIOS tables when sysfs does not provide them, is exempt through the default "
             "allowlist."
         ),
@@ -103,7 +108,9 @@ class RawMemoryDeviceAccess(Signature):
                          for p in RAW_MEMORY_DEVICES)
 
     def match(self, event: Event) -> dict[str, Any] | None:
-        device = RAW_MEMORY_DEVICES.get(event.str_arg("pathname"))
+        # the device by its number (a node made with mknod under any name is the same device;
+        # a file merely called /dev/mem is none), or in recordings without it, by its path
+        device = RAW_MEMORY_DEVICES.get(char_device(event) or "")
         if device is None:
             return None
         flags = event.open_flags()

@@ -10,6 +10,13 @@
   ``processId`` and ``threadId`` (a thread opening its own ``/proc/<tid>/...`` is itself).
 - a procfs mounted elsewhere (``/host/proc/<n>/...``) is taken to be the host's: ``<n>`` is
   compared with ``hostProcessId``/``hostThreadId``.
+
+The live sensor also says what the file is (``fs_magic``, ``proc_host_pid``, ``rdev``), and then
+that decides, not the name: a procfs file is named by its path in its procfs under /proc
+wherever that procfs is mounted (``real_pathname`` keeps where it was opened), so only paths
+under /proc itself count and a file of another file system that merely ends in /proc/kcore or
+/proc/<n>/mem is not one; and "another process" is the process the procfs entry belongs to
+(``proc_host_pid``, a host pid), whatever pid namespace that procfs shows.
 """
 
 from __future__ import annotations
@@ -18,7 +25,12 @@ import re
 from dataclasses import dataclass
 
 from memwarden.core.event import Event
-from memwarden.core.linux_abi import OPEN_FLAGS, is_open_for_read, is_open_for_write
+from memwarden.core.linux_abi import (
+    CHAR_DEVICE_PATHS,
+    OPEN_FLAGS,
+    is_open_for_read,
+    is_open_for_write,
+)
 
 #: systemd-coredump's store (and Falco's/auditd's watched directory in seed 004).
 COREDUMP_DIR = "/var/lib/systemd/coredump/"
@@ -62,8 +74,41 @@ def parse_proc_path(path: str, leaf: str) -> ProcTarget | None:
                       int(tid) if tid else None, leaf)
 
 
+def identity_known(event: Event) -> bool:
+    """Does the event say what the file is (the live sensor), not only what it is called?"""
+    return bool(event.arg("fs_magic"))
+
+
+def proc_pathname(event: Event) -> str:
+    """``pathname`` as the /proc signatures judge it: with the file's identity known only a
+    path under /proc itself counts (a procfs file is named so wherever it is mounted; another
+    file system's file is one only where it stands in for procfs at /proc), else "" ; without
+    it (Tracee's, audit's recordings) the path rule: any ``<root>/proc/...``."""
+    path = event.str_arg("pathname")
+    if identity_known(event) and not path.startswith("/proc/"):
+        return ""
+    return path
+
+
+def proc_target(event: Event, leaf: str) -> ProcTarget | None:
+    """:func:`parse_proc_path` of :func:`proc_pathname`."""
+    return parse_proc_path(proc_pathname(event), leaf)
+
+
+def char_device(event: Event) -> str | None:
+    """The canonical path of the memory-driver character device the event's file is
+    (``rdev``, whatever the node is called); None when it is none of them. Without the file's
+    identity (recordings), the path decides."""
+    if identity_known(event):
+        return CHAR_DEVICE_PATHS.get(event.arg("rdev") or 0)
+    return event.str_arg("pathname")
+
+
 def is_own_process(event: Event, target: ProcTarget) -> bool:
     """Does ``target`` name the process that opened it (see the module docstring)?"""
+    owner = event.arg("proc_host_pid") or 0
+    if owner:  # the sensor read whose entry it is: no pid namespace to guess
+        return owner == event.host_pid
     if target.pid is None:
         return True
     if target.root:

@@ -1,5 +1,8 @@
 """The `memwarden simulate` scenario of ``raw_memory_device_access``: /dev/mem opened for reading
-(nothing read), or a stand-in on a tmpfs where the host has none or refuses it.
+(nothing read), or, where the host has none or refuses it, a node of the same device (char 1:1,
+made with mknod on a tmpfs over /dev in a private mount namespace) opened: the signature knows
+the device by its number, and an open the kernel refuses (ENXIO where the driver is absent) is
+reported as a refused attempt.
 
 The action runs in its own actor process (``python -m memwarden.simulate.actors
 raw_memory_device_access``); the plan turns its report into the findings that must and must not
@@ -8,8 +11,9 @@ arrive.
 
 from __future__ import annotations
 
+import errno
 import os
-from pathlib import Path
+import stat
 from typing import Any
 
 from memwarden.simulate.actor_helpers import mount_tmpfs, private_mount_namespace, read_own_file
@@ -18,7 +22,8 @@ from memwarden.simulate.expect import Expect, Plan
 
 def act() -> dict[str, Any]:
     """Open /dev/mem for reading (nothing is read). Where the host has none or refuses it,
-    open a stand-in on a tmpfs over /dev in a private mount namespace."""
+    open a node of the same device (1:1) on a tmpfs over /dev in a private mount namespace
+    (which the kernel may refuse too: an attempt all the same)."""
     pid = os.getpid()
     if os.path.exists("/dev/mem"):
         try:
@@ -28,14 +33,20 @@ def act() -> dict[str, Any]:
             pass
     private_mount_namespace()
     mount_tmpfs("/dev")
-    Path("/dev/mem").write_bytes(b"memwarden simulate: a stand-in for /dev/mem\n")
-    read_own_file("/dev/mem")
-    return {"pid": pid, "path": "/dev/mem", "mode": "fake"}
+    os.mknod("/dev/mem", 0o600 | stat.S_IFCHR, os.makedev(1, 1))
+    try:
+        read_own_file("/dev/mem")
+    except OSError as exc:
+        return {"pid": pid, "path": "/dev/mem", "mode": "node",
+                "refused": errno.errorcode.get(exc.errno or 0, str(exc.errno))}
+    return {"pid": pid, "path": "/dev/mem", "mode": "node"}
 
 
 def plan(r: dict[str, Any]) -> Plan:
     how = "the real /dev/mem (opened, nothing read)" if r["mode"] == "real" else \
-        "a stand-in /dev/mem on a tmpfs in a private mount namespace"
+        "a 1:1 node on a tmpfs over /dev in a private mount namespace"
+    if r.get("refused"):
+        how += f" (refused: {r['refused']})"
     return Plan((Expect("raw_memory_device_access", r["pid"],
                         {"pathname": "/dev/mem", "access": "read"}, "/dev/mem opened to read"),),
                 note=how)

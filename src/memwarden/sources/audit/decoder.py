@@ -586,7 +586,8 @@ def _open_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes
     obj = _object(items, b"NORMAL", b"CREATE", b"UNKNOWN")
     if obj is None or obj.path is None:
         return None
-    return [obj.path, flags, obj.dev, obj.inode, 0, obj.name]  # ctime: audit does not log it
+    # ctime: audit does not log it; what the file is: unknown (path rules apply)
+    return [obj.path, flags, obj.dev, obj.inode, 0, obj.name, "", 0, 0, 0]
 
 
 def _openat2_flags(dec: AuditDecoder, group: _Group) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from memwarden.core.event import INT_MAX, Event
-from memwarden.core.linux_abi import as_int32
+from memwarden.core.linux_abi import CHAR_DEVICE_PATHS, as_int32
 from memwarden.core.linux_abi import normalize_path as normalise
 from memwarden.events.catalogue import CATALOGUE, arg_builder
 from memwarden.sources.ebpf import layout as L
@@ -95,6 +95,7 @@ class RecordDecoder:
             "ptrace": self._ptrace,
             "process_vm_readv": self._process_vm,
             "process_vm_writev": self._process_vm,
+            "vfs_write": self._write,
         }
         #: record kind -> (event name, values method, args builder): one lookup per record
         self._kinds = {kind: (name, values_of[name], arg_builder(name))
@@ -199,8 +200,27 @@ class RecordDecoder:
     # -- per kind: (argument values in catalogue order, syscall name or None for "from the
     # number"); the names and types come from the catalogue (arg_builder) -----------------------
     def _file_open(self, name, data, body, flags, a, b, c):
-        inode, ctime, dev, oflags, _mode, _argc = L.BODY_FILE.unpack_from(data, body)
-        return (_text(a), oflags, dev, inode, ctime, _text(b)), None
+        (inode, ctime, dev, oflags, _mode, _argc, magic, rdev,
+         owner) = L.BODY_OPEN.unpack_from(data, body)
+        if flags & L.F_REFUSED:  # no file: the caller's string joined to its directory
+            paths = self._paths(name, flags, (a,))
+            if paths is None:
+                return None
+            return (paths[0], oflags, 0, 0, 0, _text(b), "", 0, 0, 0), None
+        path = real = _text(a)
+        if flags & L.F_PROCFS:  # a: its path in its procfs, c: where it was opened
+            real = _text(c)
+        if flags & L.F_DEVICE:  # a device the filters name: by that name
+            path = CHAR_DEVICE_PATHS.get(rdev, path)
+        return (path, oflags, dev, inode, ctime, _text(b), real if real != path else "",
+                magic, rdev, owner), None
+
+    def _write(self, name, data, body, flags, a, b, c):
+        (inode, _ctime, dev, _f, _mode, _argc, _magic, _rdev, owner, pos,
+         count) = L.BODY_WRITE.unpack_from(data, body)
+        path = _text(a)
+        real = _text(c) if flags & L.F_PROCFS else path
+        return (path, dev, inode, count, pos, real if real != path else "", owner), None
 
     def _paths(self, name, flags, raws) -> list[str] | None:
         paths = [_text(r) for r in raws]

@@ -13,8 +13,14 @@ The kernel filters opens in two tiers:
    directories that begin a prefix filter (``leaf`` and ``anchor`` heads);
 2. for candidates, the resolved path in two LPM tries: paths for exact and prefix filters,
    reversed path tails for suffix and basename filters.
-Tier 1 never rejects a path tier 2 would accept; both together accept exactly what
-:meth:`memwarden.signatures.base.PathSet.matches` accepts.
+Tier 1 never rejects a path tier 2 would accept (a mount root, whose dentry keeps the name
+it had before it was bound there, always goes on to tier 2); both together accept exactly
+what :meth:`memwarden.signatures.base.PathSet.matches` accepts.
+
+Both tiers judge a file by what it is as well as by where it was opened: a procfs file by its
+path in its procfs under /proc (wherever that procfs is mounted), a memory device
+(``MEM_CHAR_DEVICES``: /dev/mem, /dev/kmem, /dev/port, ...) named by an exact filter by its
+number, through a ``DEV_KEY`` entry of the forward trie (``open_ident``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from memwarden.core.linux_abi import MEM_CHAR_DEVICES, kernel_dev
 from memwarden.sources.ebpf import layout as L
 
 _FULL_MASK = (1 << 64) - 1
@@ -101,6 +108,7 @@ class FilterPlan:
     leaf: list[Head] = field(default_factory=list)
     anchor: list[Head] = field(default_factory=list)
     open_any_leaf: bool = False
+    open_ident: int = 0  # L.ID_*: opens judged by what the file is (devices, procfs)
     unsupported: list[str] = field(default_factory=list)  # names the sensor cannot produce
     warnings: list[str] = field(default_factory=list)
 
@@ -116,7 +124,7 @@ class FilterPlan:
         enabled = sum(1 << k for k in self.enabled)
         filtered = sum(1 << k for k in self.path_filtered)
         blob = L.CONFIG_PREFIX.pack(enabled, filtered, 1 if self.open_any_leaf else 0,
-                                    self.rev_len, 1 if self.anchor else 0)
+                                    self.rev_len, 1 if self.anchor else 0, self.open_ident)
         blob += _heads_blob(self.leaf) + _heads_blob(self.anchor)
         assert len(blob) == L.CONFIG_SIZE
         return blob
@@ -209,10 +217,14 @@ def _compile_paths(plan: FilterPlan, kind: int, name: str, ps) -> bool:
     leaf: list[Head] = []
     anchor: list[Head] = []
     any_leaf = False
+    ident = 0
     for value in sorted(ps.exact):
         raw = value.encode()
         if not raw.startswith(b"/"):
             continue  # the kernel reports absolute paths only: cannot match
+        if value in MEM_CHAR_DEVICES:  # the device by its number, whatever the node's name
+            _add(fwd, L.dev_key(kernel_dev(*MEM_CHAR_DEVICES[value])), kind)
+            ident |= L.ID_DEVS
         if len(raw) >= L.LPM_DATA:
             return _give_up(plan, name, f"exact path longer than {L.LPM_DATA - 1} bytes")
         _add(fwd, raw + b"\0", kind)
@@ -228,6 +240,8 @@ def _compile_paths(plan: FilterPlan, kind: int, name: str, ps) -> bool:
         if len(raw) > L.LPM_DATA:
             return _give_up(plan, name, f"prefix longer than {L.LPM_DATA} bytes")
         _add(fwd, raw, kind)
+        if raw.startswith(b"/proc") and (len(raw) == 5 or raw[5:6] == b"/"):
+            ident |= L.ID_PROC  # a procfs mounted anywhere: its ancestors are not /proc
         if raw == b"/":
             any_leaf = True
         elif raw.endswith(b"/"):
@@ -266,6 +280,7 @@ def _compile_paths(plan: FilterPlan, kind: int, name: str, ps) -> bool:
         plan.leaf.extend(h for h in dict.fromkeys(leaf) if h not in plan.leaf)
         plan.anchor.extend(h for h in dict.fromkeys(anchor) if h not in plan.anchor)
         plan.open_any_leaf = plan.open_any_leaf or any_leaf
+        plan.open_ident |= ident
     return True
 
 

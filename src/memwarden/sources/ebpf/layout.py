@@ -40,6 +40,7 @@ KIND_PIDFD_SEND_SIGNAL = EVENT_KIND["pidfd_send_signal"]
 KIND_PTRACE = EVENT_KIND["ptrace"]
 KIND_PROCESS_VM_READV = EVENT_KIND["process_vm_readv"]
 KIND_PROCESS_VM_WRITEV = EVENT_KIND["process_vm_writev"]
+KIND_VFS_WRITE = EVENT_KIND["vfs_write"]
 
 #: The event the sensor injects when the kernel could not reserve ring-buffer space.
 LOST_EVENTS = catalogue.LOST_EVENTS
@@ -56,6 +57,9 @@ F_A_UNFILTERED = 0x0010
 F_CONTAINER_INIT = 0x0020
 F_COMPAT = 0x0040
 F_IO_URING = 0x0080
+F_PROCFS = 0x0400
+F_DEVICE = 0x0800
+F_REFUSED = 0x1000
 
 #: struct mw_header (120 bytes)
 HEADER = struct.Struct(
@@ -72,6 +76,10 @@ RECORD_FIXED = HEADER.size + BODY_SIZE  # strings start here
 
 #: struct mw_body_file: inode, ctime, dev, flags, mode, argc
 BODY_FILE = struct.Struct("<QQIIII")
+#: struct mw_body_open: the file body, fs_magic, rdev, target_pid
+BODY_OPEN = struct.Struct("<QQIIIIQII")
+#: struct mw_body_write: the open body, pos, count
+BODY_WRITE = struct.Struct("<QQIIIIQIIQQ")
 #: struct mw_body_exec: the file body, caps (permitted, inheritable, effective), argv_len,
 #: loginuid, sid, pgid, vpgid, tty, gid, euid
 BODY_EXEC = struct.Struct("<QQIIII3Q8I")
@@ -88,9 +96,19 @@ HEAD = struct.Struct("<QQHB5x")
 HEADS_PREFIX = struct.Struct("<QI4x")
 BLOOM = struct.Struct("<64Q")
 HEADS_SIZE = HEADS_PREFIX.size + MAX_HEADS * HEAD.size + BLOOM.size
-#: struct mw_config: enabled, path_filtered, open_any_leaf, rev_len, open_anchors, then leaf
-#: and anchor heads
-CONFIG_PREFIX = struct.Struct("<IIIII4x")
+#: struct mw_config: enabled, path_filtered, open_any_leaf, rev_len, open_anchors, open_ident,
+#: then leaf and anchor heads
+CONFIG_PREFIX = struct.Struct("<IIIIII")
+#: mw_config.open_ident
+ID_DEVS = 1
+ID_PROC = 2
+#: the first byte of a device's forward-trie key (then its kernel dev_t, little-endian, NUL)
+DEV_KEY = 0x01
+
+
+def dev_key(rdev: int) -> bytes:
+    """The forward-trie key of a device number (MW_DEV_KEY)."""
+    return bytes((DEV_KEY,)) + struct.pack("<I", rdev) + b"\0"
 CONFIG_SIZE = CONFIG_PREFIX.size + 2 * HEADS_SIZE
 #: struct mw_state
 STATE = struct.Struct("<I4x")
@@ -112,7 +130,8 @@ def u32_key(n: int) -> bytes:
 # -- syscall numbers -------------------------------------------------------------------------
 
 _X86_64 = {
-    0: "read", 1: "write", 2: "open", 3: "close", 56: "clone", 57: "fork", 58: "vfork",
+    0: "read", 1: "write", 18: "pwrite64", 20: "writev", 296: "pwritev", 328: "pwritev2",
+    2: "open", 3: "close", 56: "clone", 57: "fork", 58: "vfork",
     59: "execve", 60: "exit", 62: "kill", 74: "fsync", 75: "fdatasync", 82: "rename",
     85: "creat", 86: "link", 87: "unlink", 101: "ptrace", 200: "tkill", 231: "exit_group",
     234: "tgkill", 257: "openat", 263: "unlinkat", 264: "renameat", 265: "linkat",
@@ -122,7 +141,8 @@ _X86_64 = {
 }
 _ARM64 = {
     35: "unlinkat", 37: "linkat", 38: "renameat", 56: "openat", 57: "close", 63: "read",
-    64: "write", 82: "fsync", 83: "fdatasync", 93: "exit", 94: "exit_group", 117: "ptrace",
+    64: "write", 66: "writev", 68: "pwrite64", 70: "pwritev", 287: "pwritev2",
+    82: "fsync", 83: "fdatasync", 93: "exit", 94: "exit_group", 117: "ptrace",
     129: "kill", 130: "tkill", 131: "tgkill", 220: "clone", 221: "execve",
     265: "open_by_handle_at", 270: "process_vm_readv", 271: "process_vm_writev",
     276: "renameat2", 281: "execveat", 424: "pidfd_send_signal", 426: "io_uring_enter",

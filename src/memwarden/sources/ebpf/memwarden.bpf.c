@@ -8,7 +8,10 @@
  *   unlink, rename, link   exit tracepoints of their syscalls;
  *   exec, fork, exit       tp_btf/sched_process_{exec,fork,exit};
  *   kill, tkill, tgkill, pidfd_send_signal, ptrace, process_vm_readv/writev
- *                          exit tracepoints of their syscalls.
+ *                          exit tracepoints of their syscalls;
+ *   writes     exit tracepoints of write, pwrite64, writev, pwritev(2), recorded only for the
+ *              descriptors the open path watches (another process's /proc/PID/mem opened
+ *              for writing).
  * Programs only the tests load are in memwarden_test.bpf.c, which includes this file.
  *
  * Every hook first checks, from the active configuration slot, whether its event kind is
@@ -48,6 +51,13 @@ char LICENSE[] SEC("license") = "GPL v2";
 #define MW_STR_SIZE (MW_RECORD_MAX - sizeof(struct mw_record))
 #define MW_PB_SIZE (2 * MW_PATH_MAX)
 #define MW_SCAN_MAX 256 /* bytes of a user path checked for "." and ".." components */
+#define MW_S_IFMT 0170000
+#define MW_S_IFCHR 0020000
+#define MW_PROC_SUPER_MAGIC 0x9fa0
+/* mw_file_opened's flags argument only, never in a record: the cheap filter let the open
+ * through as a character device, not by its name */
+#define MW_FI_DEVONLY 0x8000
+#define MW_FMODE_WRITE 0x2
 
 /* bpf_rdonly_cast (6.3+) turns an address into a BTF pointer that may be read with direct
  * loads. Where the kernel lacks it the cheap filter is skipped: slower, same results. */
@@ -133,6 +143,23 @@ struct {
 	__type(key, u64);
 	__type(value, u8);
 } mw_cg_init SEC(".maps");
+
+/* Descriptors to watch for writes: another process's /proc/PID/mem opened for writing, by
+ * its struct file (so dup'd and inherited descriptors count too). The value is the inode the
+ * file had: a struct file freed and reused for something else is not taken for it. Filled by
+ * the open path, read by the write exits (mw_write_exit). */
+struct mw_watched_file {
+	u64 inode;
+	u32 owner;  /* host tgid of the process whose memory it is */
+	u32 _pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, u64);
+	__type(value, struct mw_watched_file);
+} mw_watched SEC(".maps");
 
 /* -- small helpers ------------------------------------------------------------------------- */
 
@@ -411,38 +438,50 @@ static __always_inline bool mw_name_matches(const struct mw_heads *hs, struct de
  * `file` is a BTF pointer (an LSM/fentry argument, or read through bpf_rdonly_cast): every
  * load is a direct one. Crossing a mount needs bpf_rdonly_cast; without it the walk stops
  * there and lets the tries judge. */
-static __always_inline bool mw_open_candidate(const struct mw_config *cfg, struct file *file)
+static __always_inline u32 mw_open_candidate(const struct mw_config *cfg, struct file *file)
 {
 	struct dentry *d = file->f_path.dentry;
-	if (cfg->open_any_leaf || mw_name_matches(&cfg->leaf, d))
-		return true;
-	if (!cfg->open_anchors)
-		return false;
 	struct vfsmount *vfsmnt = file->f_path.mnt;
 	struct dentry *root = vfsmnt->mnt_root;
+	/* A mount root (a file bound onto .../proc/kcore) keeps its own name, not the one its
+	 * path ends with: only the path can judge it. */
+	if (d == root || cfg->open_any_leaf || mw_name_matches(&cfg->leaf, d))
+		return 1;
+	u32 miss = 0; /* what to say when no name matches: 0, or 2 for a character device */
+	if (cfg->open_ident) {
+		/* what the file is, whatever it is called: a device the filters name by number, a
+		 * procfs file mounted anywhere (both judged in mw_file_opened) */
+		struct inode *ino = file->f_inode;
+		if ((cfg->open_ident & MW_ID_DEVS) && (ino->i_mode & MW_S_IFMT) == MW_S_IFCHR)
+			miss = 2;
+		if ((cfg->open_ident & MW_ID_PROC) && ino->i_sb->s_magic == MW_PROC_SUPER_MAGIC)
+			return 1;
+	}
+	if (!cfg->open_anchors)
+		return miss;
 	u64 mnt_off = bpf_core_field_offset(struct mount, mnt);
 #pragma clang loop unroll(disable)
 	for (int i = 0; i < MW_MAX_COMPONENTS; i++) {
 		if (d == root) {
 			if (!bpf_rdonly_cast)
-				return true;
+				return 1;
 			struct mount *m = bpf_rdonly_cast((void *)vfsmnt - mnt_off, bpf_core_type_id_kernel(struct mount));
 			struct mount *up = m->mnt_parent;
 			if (up == m || !up)
-				return false;
+				return miss;
 			d = m->mnt_mountpoint;
 			vfsmnt = bpf_rdonly_cast((void *)up + mnt_off, bpf_core_type_id_kernel(struct vfsmount));
 			root = vfsmnt->mnt_root;
 			continue;
 		}
 		if (mw_name_matches(&cfg->anchor, d))
-			return true;
+			return 1;
 		struct dentry *parent = d->d_parent;
 		if (parent == d)
-			return false;
+			return miss;
 		d = parent;
 	}
-	return true; /* deeper than the walk: let the tries judge */
+	return 1; /* deeper than the walk: let the tries judge */
 }
 
 /* -- records ------------------------------------------------------------------------------- */
@@ -697,24 +736,110 @@ static __always_inline void mw_file_body(struct mw_evbuf *e, struct file *file)
 	}
 }
 
-/* After the cheap filter: resolve, look up, record. */
+/* The kinds the forward trie gives a device number (MW_DEV_KEY entries). */
+static __always_inline u32 mw_dev_kinds(struct mw_pathbuf *pb, u32 rdev, u32 slot)
+{
+	pb->key.data[0] = MW_DEV_KEY;
+	pb->key.data[1] = rdev & 0xff;
+	pb->key.data[2] = (rdev >> 8) & 0xff;
+	pb->key.data[3] = (rdev >> 16) & 0xff;
+	pb->key.data[4] = rdev >> 24;
+	pb->key.data[5] = 0;
+	pb->key.prefixlen = 6 * 8;
+	struct mw_trie_value *v = bpf_map_lookup_elem(&mw_fwd, &pb->key);
+	return v ? v->kinds[slot & 1] : 0;
+}
+
+/* A procfs file: keep the path it was opened at (pb->buf[start, MW_PATH_MAX)) in the upper
+ * half of pb->buf, then write its path in its procfs, under "/proc", into the lower half:
+ * what the filters and the signatures know it by, wherever that procfs is mounted (a second
+ * procfs, a bind mount of /proc/PID or /proc/sys/kernel, a container's /host/proc). Returns
+ * the first byte of that path, or MW_PATH_MAX when there is none (then the upper half holds
+ * nothing either). *real_len gets the kept path's length. */
+__noinline u32 mw_proc_path(struct mw_pathbuf *pb, u32 start, u64 dentry_addr, u32 *real_len)
+{
+	if (!pb || !real_len || start >= MW_PATH_MAX)
+		return MW_PATH_MAX;
+	u32 len = MW_PATH_MAX - start;
+	*real_len = 0;
+	if (bpf_probe_read_kernel(&pb->buf[MW_PATH_MAX], len & (MW_PATH_MAX - 1), &pb->buf[start & (MW_PATH_MAX - 1)]))
+		return MW_PATH_MAX;
+	/* no vfsmount: the walk ends at the root of the file system, not of the mount tree */
+	u32 ps = mw_resolve(pb, dentry_addr, 0);
+	if (pb->truncated || ps >= MW_PATH_MAX)
+		return MW_PATH_MAX;
+	if (ps == MW_PATH_MAX - 1)
+		ps = MW_PATH_MAX; /* the procfs root itself: "/proc" */
+	if (ps < 5)
+		return MW_PATH_MAX;
+	ps -= 5;
+	pb->buf[ps & (MW_PATH_MAX - 1)] = '/';
+	pb->buf[(ps + 1) & (MW_PATH_MAX - 1)] = 'p';
+	pb->buf[(ps + 2) & (MW_PATH_MAX - 1)] = 'r';
+	pb->buf[(ps + 3) & (MW_PATH_MAX - 1)] = 'o';
+	pb->buf[(ps + 4) & (MW_PATH_MAX - 1)] = 'c';
+	*real_len = len & (MW_PATH_MAX - 1);
+	if (len == MW_PATH_MAX)
+		*real_len = 0; /* never: a path has a '/' before its first byte */
+	return ps;
+}
+
+/* The host tgid of the process a procfs inode belongs to (/proc/PID/..., its task/TID/...),
+ * 0 for other procfs files and for a process that has gone. */
+static __always_inline u32 mw_proc_owner(struct inode *ino)
+{
+	struct proc_inode *pi = (void *)ino - bpf_core_field_offset(struct proc_inode, vfs_inode);
+	struct pid *p = BPF_CORE_READ(pi, pid);
+	if (!p)
+		return 0;
+	struct hlist_node *n = BPF_CORE_READ(p, tasks[0].first);
+	if (!n)
+		return 0;
+	struct task_struct *t = (void *)n - bpf_core_field_offset(struct task_struct, pid_links);
+	return BPF_CORE_READ(t, tgid);
+}
+
+/* After the cheap filter: what the file is, resolve, look up, record. */
 static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *task, struct file *file, long ret,
 					  s32 nr, const void *upath, u16 flags)
 {
 	struct mw_pathbuf *pb = mw_pathbuf_get();
 	if (!pb || !m || !m->cfg || !m->ctr)
 		return 0;
+	bool devonly = flags & MW_FI_DEVONLY;
+	flags &= ~MW_FI_DEVONLY;
+	bool filtered = m->cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN);
+	struct inode *ino = BPF_CORE_READ(file, f_inode);
+	u32 fmt = BPF_CORE_READ(ino, i_mode) & MW_S_IFMT;
+	u32 rdev = fmt == MW_S_IFCHR ? BPF_CORE_READ(ino, i_rdev) : 0; /* block 1:1 is a ramdisk */
+	if (filtered && rdev && (m->cfg->open_ident & MW_ID_DEVS) &&
+	    (mw_dev_kinds(pb, rdev, m->slot) & MW_BIT(MW_KIND_FILE_OPEN))) {
+		flags |= MW_F_DEVICE;
+	} else if (devonly) {
+		m->ctr->trie_rejected++;
+		return 0;
+	}
+	u64 magic = BPF_CORE_READ(ino, i_sb, s_magic);
 	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
 	struct vfsmount *vm = BPF_CORE_READ(file, f_path.mnt);
 	u32 start = mw_resolve(pb, (u64)d, (u64)vm);
 	if (pb->truncated)
 		flags |= MW_F_PATH_TRUNCATED;
-	if ((m->cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) && !(flags & MW_F_PATH_TRUNCATED)) {
-		u32 kinds = mw_trie_kinds(pb, start, MW_PATH_MAX, m->slot, m->cfg->rev_len);
-		if (!(kinds & MW_BIT(MW_KIND_FILE_OPEN))) {
-			m->ctr->trie_rejected++;
-			return 0;
+	bool judge = filtered && !(flags & (MW_F_PATH_TRUNCATED | MW_F_DEVICE));
+	u32 kinds = judge ? mw_trie_kinds(pb, start, MW_PATH_MAX, m->slot, m->cfg->rev_len) : 0;
+	u32 real_len = 0;
+	if (magic == MW_PROC_SUPER_MAGIC && !(flags & MW_F_PATH_TRUNCATED)) {
+		u32 ps = mw_proc_path(pb, start, (u64)d, &real_len);
+		if (ps < MW_PATH_MAX && real_len) {
+			start = ps;
+			flags |= MW_F_PROCFS;
+			if (judge)
+				kinds |= mw_trie_kinds(pb, start, MW_PATH_MAX, m->slot, m->cfg->rev_len);
 		}
+	}
+	if (judge && !(kinds & MW_BIT(MW_KIND_FILE_OPEN))) {
+		m->ctr->trie_rejected++;
+		return 0;
 	}
 	if (flags & MW_F_PATH_TRUNCATED)
 		m->ctr->truncated++;
@@ -722,10 +847,75 @@ static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *
 	if (!e)
 		return 0;
 	mw_file_body(e, file);
+	e->r.b.open.fs_magic = magic;
+	e->r.b.open.rdev = rdev;
+	if (flags & MW_F_PROCFS) {
+		u32 owner = mw_proc_owner(ino);
+		e->r.b.open.target_pid = owner;
+		/* another process's memory opened for writing: watch the writes (TRC-1024 is
+		 * about memory written, not about an open gdb also makes to read) */
+		if (owner && owner != e->r.h.host_pid && (BPF_CORE_READ(file, f_mode) & MW_FMODE_WRITE) &&
+		    (m->cfg->enabled & MW_BIT(MW_KIND_VFS_WRITE)) && pb->buf[MW_PATH_MAX - 4] == '/' &&
+		    pb->buf[MW_PATH_MAX - 3] == 'm' && pb->buf[MW_PATH_MAX - 2] == 'e' &&
+		    pb->buf[MW_PATH_MAX - 1] == 'm') {
+			u64 key = (u64)file;
+			struct mw_watched_file w = {.inode = (u64)ino, .owner = owner};
+			bpf_map_update_elem(&mw_watched, &key, &w, BPF_ANY);
+		}
+	}
 	u32 off = mw_put_buf(e, 0, MW_S_A, pb, start, MW_PATH_MAX);
 	off = mw_put_user_str(e, off, MW_S_B, upath);
+	if (flags & MW_F_PROCFS)
+		off = mw_put_buf(e, off, MW_S_C, pb, MW_PATH_MAX, MW_PATH_MAX + real_len);
 	off = mw_put_common(e, off, pb);
 	mw_submit(e, off, MW_KIND_FILE_OPEN, m->ctr);
+	return 0;
+}
+
+#define MW_EPERM 1
+#define MW_ENXIO 6
+#define MW_EACCES 13
+#define MW_O_CREAT_WRONLY_TRUNC 01101 /* creat() */
+
+static __always_inline u32 mw_change_path(struct mw_ctx *m, struct mw_pathbuf *pb, struct mw_evbuf *e, u32 off,
+					  int slot, u32 kind, struct task_struct *task, int dirfd, const void *upath,
+					  bool *wanted); /* below, with unlink's */
+
+/* An open refused with EACCES, EPERM or ENXIO (a device whose driver is absent): there is no
+ * file, so the caller's string, joined to its directory as for unlink, is what the filters
+ * judge; the record carries the flags asked for and the negative errno. */
+static __always_inline int mw_open_refused(struct mw_sys_exit_ctx *ctx, int upath_arg)
+{
+	struct mw_ctx m;
+	if (upath_arg < 0 || !mw_begin(&m, MW_KIND_FILE_OPEN))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = mw_regs(task);
+	struct mw_pathbuf *pb = mw_pathbuf_get();
+	if (!pb)
+		return 0;
+	struct mw_evbuf *e = mw_record_begin(MW_KIND_FILE_OPEN, task, ctx->ret, ctx->syscall_nr, MW_F_REFUSED);
+	if (!e)
+		return 0;
+	bool wanted = !(m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN));
+	int dirfd = upath_arg == 1 ? (int)mw_arg(regs, 0) : MW_AT_FDCWD;
+	const void *upath = (const void *)mw_arg(regs, upath_arg);
+	u32 off = mw_change_path(&m, pb, e, 0, MW_S_A, MW_KIND_FILE_OPEN, task, dirfd, upath, &wanted);
+	if (!wanted) {
+		m.ctr->trie_rejected++;
+		return 0;
+	}
+	u64 oflags = 0;
+	if (ctx->syscall_nr == MW_NR_OPENAT2)
+		bpf_probe_read_user(&oflags, sizeof(oflags), (const void *)mw_arg(regs, 2)); /* how->flags */
+	else if (ctx->syscall_nr == MW_NR_CREAT)
+		oflags = MW_O_CREAT_WRONLY_TRUNC;
+	else
+		oflags = mw_arg(regs, upath_arg + 1);
+	e->r.b.file.flags = (u32)oflags;
+	off = mw_put_user_str(e, off, MW_S_B, upath);
+	off = mw_put_common(e, off, pb);
+	mw_submit(e, off, MW_KIND_FILE_OPEN, m.ctr);
 	return 0;
 }
 
@@ -735,12 +925,16 @@ static __always_inline int mw_open_exit(struct mw_sys_exit_ctx *ctx, int upath_a
 {
 	struct mw_ctx m;
 	long fd = ctx->ret;
-	if (fd < 0)
+	if (fd < 0) {
+		if (fd == -MW_EACCES || fd == -MW_EPERM || fd == -MW_ENXIO)
+			return mw_open_refused(ctx, upath_arg);
 		return 0;
+	}
 	if (!mw_begin(&m, MW_KIND_FILE_OPEN))
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct file *file = NULL;
+	u16 oflags = 0;
 	if (bpf_rdonly_cast) {
 		struct fdtable *fdt = task->files->fdt;
 		if ((unsigned long)fd >= fdt->max_fds)
@@ -750,9 +944,14 @@ static __always_inline int mw_open_exit(struct mw_sys_exit_ctx *ctx, int upath_a
 		file = slot->ki_filp;
 		if (!file || (file->f_flags & MW_O_PATH))
 			return 0;
-		if ((m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) && !mw_open_candidate(m.cfg, file)) {
-			m.ctr->cheap_rejected++;
-			return 0;
+		if (m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) {
+			u32 c = mw_open_candidate(m.cfg, file);
+			if (!c) {
+				m.ctr->cheap_rejected++;
+				return 0;
+			}
+			if (c == 2)
+				oflags = MW_FI_DEVONLY;
 		}
 	} else {
 		mw_fd_file(task, fd, &file);
@@ -762,7 +961,7 @@ static __always_inline int mw_open_exit(struct mw_sys_exit_ctx *ctx, int upath_a
 	const void *upath = NULL;
 	if (upath_arg >= 0)
 		upath = (const void *)mw_arg(mw_regs(task), upath_arg);
-	return mw_file_opened(&m, task, file, fd, ctx->syscall_nr, upath, 0);
+	return mw_file_opened(&m, task, file, fd, ctx->syscall_nr, upath, oflags);
 }
 
 MW_SYS_EXIT(openat, mw_open_exit, 1)
@@ -783,9 +982,15 @@ static __always_inline int mw_file_hook(struct file *file)
 		return 0;
 	if (file->f_flags & MW_O_PATH)
 		return 0;
-	if ((m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) && !mw_open_candidate(m.cfg, file)) {
-		m.ctr->cheap_rejected++;
-		return 0;
+	u16 oflags = MW_F_LSM_HOOK;
+	if (m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) {
+		u32 c = mw_open_candidate(m.cfg, file);
+		if (!c) {
+			m.ctr->cheap_rejected++;
+			return 0;
+		}
+		if (c == 2)
+			oflags |= MW_FI_DEVONLY;
 	}
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct pt_regs *regs = mw_regs(task);
@@ -795,7 +1000,7 @@ static __always_inline int mw_file_hook(struct file *file)
 		upath = (const void *)mw_arg(regs, 1);
 	else if (nr == MW_NR_OPEN || nr == MW_NR_CREAT)
 		upath = (const void *)mw_arg(regs, 0);
-	return mw_file_opened(&m, task, file, 0, nr, upath, MW_F_LSM_HOOK);
+	return mw_file_opened(&m, task, file, 0, nr, upath, oflags);
 }
 
 SEC("lsm/file_open")
@@ -811,6 +1016,83 @@ int BPF_PROG(mw_fentry_file_open, struct file *file)
 	mw_file_hook(file);
 	return 0;
 }
+
+/* -- writes into watched descriptors (syscall exits) ---------------------------------------- */
+
+/* The exit of write, pwrite64, writev, pwritev(2): a record when the descriptor is one the
+ * open path watches (mw_watched) and something was written. pos_arg: the argument holding
+ * the offset (-1: the file position, advanced by the write). */
+static __always_inline int mw_write_exit(struct mw_sys_exit_ctx *ctx, int pos_arg)
+{
+	struct mw_ctx m;
+	long n = ctx->ret;
+	if (n <= 0)
+		return 0;
+	/* every write of every traced task comes here: the descriptor's file and one hash
+	 * lookup (direct loads where the kernel allows) reject it before anything else */
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = mw_regs(task);
+	long fd = (long)mw_arg(regs, 0);
+	struct file *file = NULL;
+	if (bpf_rdonly_cast) {
+		struct fdtable *fdt = task->files->fdt;
+		if ((unsigned long)fd >= fdt->max_fds)
+			return 0;
+		struct file **fds = fdt->fd;
+		struct kiocb *slot = bpf_rdonly_cast(&fds[fd], bpf_core_type_id_kernel(struct kiocb));
+		file = slot->ki_filp;
+	} else {
+		mw_fd_file(task, fd, &file);
+	}
+	if (!file)
+		return 0;
+	u64 key = (u64)file;
+	struct mw_watched_file *w = bpf_map_lookup_elem(&mw_watched, &key);
+	if (!w)
+		return 0;
+	struct inode *ino = BPF_CORE_READ(file, f_inode);
+	if (w->inode != (u64)ino || !mw_begin(&m, MW_KIND_VFS_WRITE))
+		return 0;
+	u32 owner = w->owner;
+	struct mw_pathbuf *pb = mw_pathbuf_get();
+	if (!pb)
+		return 0;
+	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
+	struct vfsmount *vm = BPF_CORE_READ(file, f_path.mnt);
+	u16 flags = 0;
+	u32 start = mw_resolve(pb, (u64)d, (u64)vm);
+	if (pb->truncated)
+		flags |= MW_F_PATH_TRUNCATED;
+	u32 real_len = 0;
+	u32 ps = mw_proc_path(pb, start, (u64)d, &real_len);
+	if (ps < MW_PATH_MAX && real_len) {
+		start = ps;
+		flags |= MW_F_PROCFS;
+	}
+	struct mw_evbuf *e = mw_record_begin(MW_KIND_VFS_WRITE, task, n, ctx->syscall_nr, flags);
+	if (!e)
+		return 0;
+	mw_file_body(e, file);
+	e->r.b.write.open.fs_magic = BPF_CORE_READ(ino, i_sb, s_magic);
+	e->r.b.write.open.target_pid = owner;
+	e->r.b.write.count = n;
+	if (pos_arg >= 0)
+		e->r.b.write.pos = mw_arg(regs, pos_arg);
+	else
+		e->r.b.write.pos = BPF_CORE_READ(file, f_pos) - n;
+	u32 off = mw_put_buf(e, 0, MW_S_A, pb, start, MW_PATH_MAX);
+	if (flags & MW_F_PROCFS)
+		off = mw_put_buf(e, off, MW_S_C, pb, MW_PATH_MAX, MW_PATH_MAX + real_len);
+	off = mw_put_common(e, off, pb);
+	mw_submit(e, off, MW_KIND_VFS_WRITE, m.ctr);
+	return 0;
+}
+
+MW_SYS_EXIT(write, mw_write_exit, -1)
+MW_SYS_EXIT(pwrite64, mw_write_exit, 3)
+MW_SYS_EXIT(writev, mw_write_exit, -1)
+MW_SYS_EXIT(pwritev, mw_write_exit, 3)
+MW_SYS_EXIT(pwritev2, mw_write_exit, 3)
 
 /* -- unlink, rename, link (syscall exits) ---------------------------------------------------- */
 

@@ -71,6 +71,7 @@ struct timespec64 {
 
 struct super_block {
 	dev_t s_dev;
+	unsigned long s_magic;
 };
 
 struct inode {
@@ -107,8 +108,11 @@ struct path {
 	struct dentry *dentry;
 };
 
+typedef s64 loff_t;
+
 struct file {
 	fmode_t f_mode;
+	loff_t f_pos;
 	void *private_data;
 	struct inode *f_inode;
 	unsigned int f_flags;
@@ -161,7 +165,16 @@ struct upid {
 	struct pid_namespace *ns;
 };
 
+struct hlist_node {
+	struct hlist_node *next;
+};
+
+struct hlist_head {
+	struct hlist_node *first;
+};
+
 struct pid {
+	struct hlist_head tasks[4];
 	unsigned int level;
 	struct upid numbers[1];
 };
@@ -257,6 +270,13 @@ struct task_struct {
 	struct css_set *cgroups;
 	const struct cred *cred;
 	kuid_t loginuid;
+	struct hlist_node pid_links[4];
+};
+
+/* procfs's inode: the struct pid of the process a /proc/<pid>/... entry belongs to */
+struct proc_inode {
+	struct pid *pid;
+	struct inode vfs_inode;
 };
 
 /* io_uring (io_uring/io_uring.h, openclose.c): the request the io_uring_complete tracepoint

@@ -36,15 +36,18 @@ enum mw_kind {
 	MW_KIND_PTRACE = 12,
 	MW_KIND_PROCESS_VM_READV = 13,
 	MW_KIND_PROCESS_VM_WRITEV = 14,
-	MW_KIND_MAX = 15,
+	MW_KIND_VFS_WRITE = 15,     /* writes into a tracked descriptor: another process's
+				     * /proc/PID/mem opened for writing */
+	MW_KIND_MAX = 16,
 };
 
 /* String slots, in record order: the kind's own strings first (the path the filter resolved is
  * copied before the path buffer is reused), then those of every record. */
 enum mw_slot {
-	MW_S_A = 0,       /* open, unlink, exec: pathname; rename, link: old path */
+	MW_S_A = 0,       /* open, unlink, exec, write: pathname; rename, link: old path */
 	MW_S_B = 1,       /* open: syscall_pathname; rename, link: new path; exec: cmdpath */
-	MW_S_C = 2,       /* exec: argv, NUL separated (mw_body_exec.argv_len bytes), then the cwd */
+	MW_S_C = 2,       /* exec: argv, NUL separated (mw_body_exec.argv_len bytes), then the cwd;
+			   * open, write with MW_F_PROCFS: the path it was opened at */
 	MW_S_EXE = 3,     /* executable path of the task */
 	MW_S_CGROUP = 4,  /* cgroup path tail: up to MW_CGROUP_LEVELS components, LEAF FIRST, '/' separated */
 	MW_S_NODENAME = 5,
@@ -62,6 +65,12 @@ enum mw_slot {
 #define MW_F_COMPAT           0x0040 /* a 32-bit (compat) syscall: syscall_nr is the i386 number */
 #define MW_F_IO_URING         0x0080 /* an io_uring request (IORING_OP_OPENAT/OPENAT2), perhaps
 				      * run by an io-wq worker thread of the submitting process */
+#define MW_F_PROCFS           0x0400 /* open: the file is on a procfs; slot A is its path in
+				      * that procfs under "/proc", slot C the path it was opened at */
+#define MW_F_DEVICE           0x0800 /* open: a device the filters name by number (rdev) */
+#define MW_F_REFUSED          0x1000 /* open: refused (EACCES, EPERM, ENXIO in retval); slot A
+				      * is the caller's string joined to its directory, the body
+				      * holds only the requested flags */
 
 struct mw_header {
 	u64 ts;          /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
@@ -94,6 +103,21 @@ struct mw_body_file {  /* open, unlink, rename, link, exec */
 	u32 flags;     /* open flags; rename flags */
 	u32 mode;      /* inode mode */
 	u32 argc;      /* exec */
+};
+
+/* open: the file body, then what the file is, whatever it is called */
+struct mw_body_open {
+	struct mw_body_file file;
+	u64 fs_magic;    /* the superblock's s_magic (PROC_SUPER_MAGIC 0x9fa0, ...) */
+	u32 rdev;        /* a character device's number (kernel dev_t: major << 20 | minor), else 0 */
+	u32 target_pid;  /* procfs: host tgid of the process whose entry it is, 0: none/gone */
+};
+
+/* write (MW_KIND_VFS_WRITE): the open body, then where and how much */
+struct mw_body_write {
+	struct mw_body_open open;
+	u64 pos;        /* file offset the write started at */
+	u64 count;      /* bytes written (the return value) */
 };
 
 /* exec: the file body, then the facts of the task that a short-lived process takes with it:
@@ -133,6 +157,8 @@ struct mw_body_syscall {
 
 union mw_body {
 	struct mw_body_file file;
+	struct mw_body_open open;
+	struct mw_body_write write;
 	struct mw_body_exec exec;
 	struct mw_body_fork fork;
 	struct mw_body_exit exit;
@@ -172,10 +198,17 @@ struct mw_config {
 	u32 open_any_leaf;  /* 1: every opened name is a candidate (filter not expressible) */
 	u32 rev_len;        /* longest suffix in the reverse trie (bytes), 0: none */
 	u32 open_anchors;   /* 1: check ancestors against the anchor heads */
-	u32 _pad;
+	u32 open_ident;     /* MW_ID_*: opens judged by what the file is, not its name */
 	struct mw_heads leaf;    /* names an opened file must have (exact, suffix, basename) */
 	struct mw_heads anchor;  /* names of directories that begin a prefix filter */
 };
+
+/* mw_config.open_ident */
+#define MW_ID_DEVS 1   /* char devices: rdev keys in the forward trie (MW_DEV_KEY) */
+#define MW_ID_PROC 2   /* every procfs file is a name candidate (a prefix filter below /proc) */
+/* A device's forward-trie key: this byte, the kernel dev_t (little-endian), a NUL: never a
+ * path (those begin with '/'). */
+#define MW_DEV_KEY 0x01
 
 struct mw_state {
 	u32 active;     /* config slot in use: 0 or 1 */
