@@ -879,7 +879,7 @@ static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *
 
 static __always_inline u32 mw_change_path(struct mw_ctx *m, struct mw_pathbuf *pb, struct mw_evbuf *e, u32 off,
 					  int slot, u32 kind, struct task_struct *task, int dirfd, const void *upath,
-					  bool *wanted); /* below, with unlink's */
+					  bool kstr, bool *wanted); /* below, with unlink's */
 
 /* An open refused with EACCES, EPERM or ENXIO (a device whose driver is absent): there is no
  * file, so the caller's string, joined to its directory as for unlink, is what the filters
@@ -900,7 +900,7 @@ static __always_inline int mw_open_refused(struct mw_sys_exit_ctx *ctx, int upat
 	bool wanted = !(m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN));
 	int dirfd = upath_arg == 1 ? (int)mw_arg(regs, 0) : MW_AT_FDCWD;
 	const void *upath = (const void *)mw_arg(regs, upath_arg);
-	u32 off = mw_change_path(&m, pb, e, 0, MW_S_A, MW_KIND_FILE_OPEN, task, dirfd, upath, &wanted);
+	u32 off = mw_change_path(&m, pb, e, 0, MW_S_A, MW_KIND_FILE_OPEN, task, dirfd, upath, false, &wanted);
 	if (!wanted) {
 		m.ctr->trie_rejected++;
 		return 0;
