@@ -53,6 +53,8 @@ F_B_UNNORMALISED = 0x0004
 F_LSM_HOOK = 0x0008
 F_A_UNFILTERED = 0x0010
 F_CONTAINER_INIT = 0x0020
+F_ENFORCE_KILLED = 0x0040
+F_ENFORCE_AUDIT = 0x0080
 
 #: struct mw_header (120 bytes)
 HEADER = struct.Struct(
@@ -100,6 +102,19 @@ TRIE_VALUE = struct.Struct("<II")
 #: ring_retries
 COUNTERS = struct.Struct(f"<{KIND_MAX}Q{KIND_MAX}Q{KIND_MAX}QQQQQ")
 COUNTERS_SIZE = COUNTERS.size
+
+# -- enforcement (mw_enforce.h) ----------------------------------------------------------------
+ENFORCE_RULES = 8
+ALLOW_MAX = 32
+EXE_KEY = 256
+#: enum mw_rule: the kernel rule of each enforceable signature's decision (Signature.enforce_rule)
+RULES = {"kcore_read": 0, "mem_read": 1, "mem_write": 2}
+#: struct mw_enforce: rules, audit, sensor_tgid, entries, need_exe, need_comm, need_uid, then
+#: rule_entries[ENFORCE_RULES]
+ENFORCE = struct.Struct(f"<7I4x{ENFORCE_RULES}I")
+#: struct mw_enforce_counters: killed, would_kill, allowlisted, spared, failed (by rule)
+ENFORCE_COUNTER_NAMES = ("killed", "would_kill", "allowlisted", "spared", "failed")
+ENFORCE_COUNTERS = struct.Struct(f"<{len(ENFORCE_COUNTER_NAMES) * ENFORCE_RULES}Q")
 
 
 def u32_key(n: int) -> bytes:

@@ -674,6 +674,8 @@ static __always_inline void mw_file_body(struct mw_evbuf *e, struct file *file)
 	}
 }
 
+#include "mw_enforce.h" /* --enforce: mw_enforce_open() */
+
 /* After the cheap filter: resolve, look up, record. */
 static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *task, struct file *file, long ret,
 					  s32 nr, const void *upath, u16 flags)
@@ -702,6 +704,7 @@ static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *
 	u32 off = mw_put_buf(e, 0, MW_S_A, pb, start, MW_PATH_MAX);
 	off = mw_put_user_str(e, off, MW_S_B, upath);
 	off = mw_put_common(e, off, pb);
+	mw_enforce_open(e, task);
 	mw_submit(e, off, MW_KIND_FILE_OPEN, m->ctr);
 	return 0;
 }
