@@ -180,6 +180,15 @@ def enforcing(reader: Path, tmp_path_factory) -> Iterator[Running]:
     mw.stop()
 
 
+def start_victim() -> subprocess.Popen:
+    """sleep as nobody, once it runs sleep: until setpriv has exec'd it, the process is not
+    dumpable (it changed its uid) and nobody may open its mem."""
+    victim = subprocess.Popen([*AS_NOBODY, "sleep", "60"])
+    comm = Path(f"/proc/{victim.pid}/comm")
+    wait_until("the victim's exec", lambda: comm.read_text() == "sleep\n")
+    return victim
+
+
 class TestUnderEnforcement:
     """One sensor enforcing TRC-1021 and TRC-1023 (``enforcing``, class-scoped: no other
     sensor of this module runs while it does)."""
@@ -196,7 +205,7 @@ class TestUnderEnforcement:
 
     def test_reader_of_another_process_memory_is_killed(self, enforcing: Running, reader: Path,
                                                         markers: Path) -> None:
-        victim = subprocess.Popen([*AS_NOBODY, "sleep", "60"])
+        victim = start_victim()
         try:
             marker = markers / "marker"
             r = subprocess.Popen([*AS_NOBODY, str(reader), f"/proc/{victim.pid}/mem", str(marker)])
@@ -232,7 +241,7 @@ class TestUnderEnforcement:
         r = run_kcore_reader(reader.parent / "allowed-reader", marker)
         assert r.returncode == 0, r.stderr
         assert marker.read_text().startswith("read done")
-        victim = subprocess.Popen([*AS_NOBODY, "sleep", "60"])
+        victim = start_victim()
         try:
             marker2 = markers / "marker2"
             p = subprocess.run([*AS_NOBODY, str(reader.parent / "allowed-reader"),
