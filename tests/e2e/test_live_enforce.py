@@ -53,6 +53,48 @@ int main(int argc, char **argv)
 	return 0;
 }
 """
+VM_C = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <unistd.h>
+/* vm PID MARKER: process_vm_readv a byte of PID's first mapping; seize PID MARKER: PTRACE_SEIZE.
+ * MARKER is written after the call returned. */
+int main(int argc, char **argv)
+{
+	if (argc < 4)
+		return 2;
+	pid_t pid = atoi(argv[2]);
+	long r;
+	if (!strcmp(argv[1], "vm")) {
+		static char buf[8];
+		char path[64];
+		unsigned long lo = (unsigned long)buf;
+		snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+		FILE *f = fopen(path, "r");
+		if (f && pid != getpid()) {
+			if (fscanf(f, "%lx", &lo) != 1)
+				return 5;
+		}
+		if (f)
+			fclose(f);
+		struct iovec l = {buf, 1}, rv = {(void *)lo, 1};
+		r = process_vm_readv(pid, &l, 1, &rv, 1, 0);
+	} else {
+		r = ptrace(PTRACE_SEIZE, pid, 0, 0);
+	}
+	int m = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (m < 0)
+		return 4;
+	dprintf(m, "call done %ld\n", r);
+	close(m);
+	return 0;
+}
+"""
 FAKE_KCORE = "mount -t tmpfs none /proc && echo fake > /proc/kcore && chmod 644 /proc/kcore"
 NOBODY = 65534
 AS_NOBODY = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
@@ -136,6 +178,8 @@ def reader() -> Iterator[Path]:
         d.chmod(0o755)
         (d / "reader.c").write_text(READER_C)
         subprocess.run([cc, "-O2", "-o", str(d / "reader"), str(d / "reader.c")], check=True)
+        (d / "vm.c").write_text(VM_C)
+        subprocess.run([cc, "-O2", "-o", str(d / "vm"), str(d / "vm.c")], check=True)
         shutil.copy(d / "reader", d / "allowed-reader")
         yield d / "reader"
     finally:
@@ -174,8 +218,10 @@ def enforcing(reader: Path, tmp_path_factory) -> Iterator[Running]:
              f"    - executable: {allowed}\n      reason: the test's allowlisted reader\n"
              f"  TRC-1023:\n    - executable: {allowed}\n")
     mw = Running(d / "findings.json", "--enforce", "TRC-1021", "--enforce",
-                 "proc_mem_access", "--stats", allow=allow)
-    assert mw.said("enforce: TRC-1021 (proc_kcore_read), TRC-1023 (proc_mem_access))")
+                 "proc_mem_access", "--enforce", "MW-1005", "--enforce", "MW-1006", "--stats",
+                 allow=allow)
+    assert mw.said("enforce: TRC-1021 (proc_kcore_read), TRC-1023 (proc_mem_access), "
+                   "MW-1005 (process_vm_read), MW-1006 (ptrace_memory_access))")
     yield mw
     mw.stop()
 
@@ -190,8 +236,38 @@ def start_victim() -> subprocess.Popen:
 
 
 class TestUnderEnforcement:
-    """One sensor enforcing TRC-1021 and TRC-1023 (``enforcing``, class-scoped: no other
-    sensor of this module runs while it does)."""
+    """One sensor enforcing TRC-1021, TRC-1023, MW-1005 and MW-1006 (``enforcing``,
+    class-scoped: no other sensor of this module runs while it does)."""
+
+    @pytest.mark.parametrize("call, sig, operation", [
+        ("vm", "MW-1005", "process_vm_readv"), ("seize", "MW-1006", "PTRACE_SEIZE")])
+    def test_a_process_vm_reader_or_tracer_of_another_process_is_killed(
+            self, enforcing: Running, reader: Path, markers: Path, call: str, sig: str,
+            operation: str) -> None:
+        victim = start_victim()
+        try:
+            marker = markers / "marker"
+            r = subprocess.Popen([*AS_NOBODY, str(reader.parent / "vm"), call, str(victim.pid),
+                                  str(marker)])
+            assert r.wait(30) == -signal.SIGKILL
+            assert not marker.exists()  # never returned to user space after the call
+            f = enforcing.finding(r.pid, sig)
+            assert action(f) == "killed"
+            data = {a["name"]: a["value"] for a in f["args"]}
+            assert (data["target_pid"], data["operation"]) == (victim.pid, operation)
+            assert victim.poll() is None
+        finally:
+            victim.kill()
+            victim.wait()
+
+    def test_process_vm_readv_of_itself_is_not_killed(self, enforcing: Running, reader: Path,
+                                                      markers: Path) -> None:
+        marker = markers / "marker"
+        r = subprocess.run(["sh", "-c", f"exec {' '.join(AS_NOBODY)} {reader.parent / 'vm'} vm "
+                                        f"$$ {marker}"], capture_output=True, text=True,
+                           timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert marker.read_text() == "call done 1\n"
 
     def test_kcore_reader_is_killed_before_it_reads(self, enforcing: Running, reader: Path,
                                                     markers: Path) -> None:
@@ -286,11 +362,11 @@ def test_enforce_config_reloads_kill_audit_off(reader: Path, markers: Path, tmp_
 
 def test_enforce_refuses_what_the_kernel_cannot_decide() -> None:
     require_sensor()
-    r = subprocess.run([sys.executable, "-m", "memwarden", "run", "--enforce", "TRC-1025",
+    r = subprocess.run([sys.executable, "-m", "memwarden", "run", "--enforce", "MW-1001",
                         "--duration", "1"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
-    assert "TRC-1025 (process_vm_write_inject) cannot decide in the kernel" in r.stderr
-    assert "enforceable: TRC-1021, TRC-1023, TRC-1024" in r.stderr
+    assert "MW-1001 (core_dump_read) cannot decide in the kernel" in r.stderr
+    assert "enforceable: MW-1005, MW-1006, TRC-1021, TRC-1023, TRC-1024, TRC-1025" in r.stderr
     assert "memwarden: ready" not in r.stderr
 
 

@@ -31,7 +31,8 @@ SIGS = load_builtin()
 
 def test_the_enforceable_signatures_name_their_kernel_rule() -> None:
     rules = {s.metadata.id: s.enforce_rule for s in SIGS if s.enforce_rule}
-    assert rules == {"TRC-1021": "kcore_read", "TRC-1023": "mem_read", "TRC-1024": "mem_write"}
+    assert rules == {"TRC-1021": "kcore_read", "TRC-1023": "mem_read", "TRC-1024": "mem_write",
+                     "MW-1005": "vm_read", "TRC-1025": "vm_write", "MW-1006": "ptrace"}
     assert set(rules.values()) <= set(L.RULES)
 
 
@@ -44,14 +45,15 @@ def test_policy_by_id_or_event_name() -> None:
 
 
 @pytest.mark.parametrize("name, message", [
-    ("TRC-1025", "TRC-1025 (process_vm_write_inject) cannot decide in the kernel"),
+    ("TRC-1011", "TRC-1011 (core_pattern_modification) cannot decide in the kernel"),
     ("core_dump_read", "MW-1001 (core_dump_read) cannot decide in the kernel"),
     ("TRC-9999", "no loaded signature has this ID or event name"),
 ])
 def test_refused_signatures_say_why(name: str, message: str) -> None:
     with pytest.raises(EnforceError, match=re.escape(message)) as exc:
         build_policy([name], "kill", SIGS, None)
-    assert "enforceable: TRC-1021, TRC-1023, TRC-1024" in str(exc.value)
+    assert "enforceable: MW-1005, MW-1006, TRC-1021, TRC-1023, TRC-1024, TRC-1025" in \
+        str(exc.value)
 
 
 def test_an_origin_other_than_any_is_refused() -> None:

@@ -108,7 +108,8 @@ ENFORCE_RULES = 8
 ALLOW_MAX = 32
 EXE_KEY = 256
 #: enum mw_rule: the kernel rule of each enforceable signature's decision (Signature.enforce_rule)
-RULES = {"kcore_read": 0, "mem_read": 1, "mem_write": 2}
+RULES = {"kcore_read": 0, "mem_read": 1, "mem_write": 2, "vm_read": 3, "vm_write": 4,
+         "ptrace": 5}
 #: struct mw_enforce: rules, audit, sensor_tgid, entries, need_exe, need_comm, need_uid, then
 #: rule_entries[ENFORCE_RULES]
 ENFORCE = struct.Struct(f"<7I4x{ENFORCE_RULES}I")

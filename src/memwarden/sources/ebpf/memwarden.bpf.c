@@ -674,7 +674,7 @@ static __always_inline void mw_file_body(struct mw_evbuf *e, struct file *file)
 	}
 }
 
-#include "mw_enforce.h" /* --enforce: mw_enforce_open() */
+#include "mw_enforce.h" /* --enforce: mw_enforce_open(), mw_enforce_sc() */
 
 /* After the cheap filter: resolve, look up, record. */
 static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *task, struct file *file, long ret,
@@ -972,6 +972,7 @@ static __always_inline int mw_syscall_exit(struct mw_sys_exit_ctx *ctx, u32 kind
 	}
 	struct mw_pathbuf *pb = mw_pathbuf_get();
 	u32 off = mw_put_common(e, 0, pb);
+	mw_enforce_sc(e, kind, task);
 	mw_submit(e, off, kind, m.ctr);
 	return 0;
 }

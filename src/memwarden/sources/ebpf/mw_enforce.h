@@ -10,7 +10,12 @@
  *   TRC-1023  pathname is <root>/proc/<P>/mem or <root>/proc/<P>/task/<T>/mem, <P> ASCII digits
  *             not equal to the opener's pid or tid (its pid namespace's when <root> is empty,
  *             the host's otherwise), read access and neither O_PATH nor O_DIRECTORY;
- *   TRC-1024  the same path, write access and not O_PATH.
+ *   TRC-1024  the same path, write access and not O_PATH;
+ *   MW-1005, TRC-1025  process_vm_readv / process_vm_writev whose pid argument (as an int) is
+ *             > 0 and neither the caller's pid nor its tid (its pid namespace's);
+ *   MW-1006   ptrace PTRACE_ATTACH, SEIZE, PEEKTEXT, PEEKDATA, POKETEXT or POKEDATA, same pid.
+ * (The last three fold repeats in Python, one finding per caller, target and operation per
+ * minute; the kernel kills at the first, so a killed caller never repeats.)
  * Wherever the kernel cannot be sure (a truncated path, a root longer than MW_ROOT_SCAN, a
  * newline in it) it does not act: it may fail to kill what Python reports, never the reverse.
  *
@@ -250,23 +255,47 @@ __noinline u32 mw_allow_entries(struct mw_evbuf *e, u32 need_exe, u32 need_comm,
 	return m;
 }
 
-/* Decide and act for the open record in e; marks the record. */
-static __always_inline void mw_enforce_open(struct mw_evbuf *e, struct task_struct *task)
+/* The rules of `rules` a ptrace or process_vm_* record in e matches. */
+__noinline u32 mw_enforce_sc_rules(struct mw_evbuf *e, u32 kind, u32 rules)
+{
+	if (!e)
+		return 0;
+	u32 rule;
+	s32 target;
+	if (kind == MW_KIND_PROCESS_VM_READV || kind == MW_KIND_PROCESS_VM_WRITEV) {
+		rule = kind == MW_KIND_PROCESS_VM_READV ? MW_RULE_VM_READ : MW_RULE_VM_WRITE;
+		target = (s32)e->r.b.sc.args[0];
+	} else if (kind == MW_KIND_PTRACE) {
+		s64 req = (s64)e->r.b.sc.args[0];
+		/* PEEKTEXT, PEEKDATA, POKETEXT, POKEDATA, ATTACH, SEIZE */
+		if (req != 1 && req != 2 && req != 4 && req != 5 && req != 16 && req != 0x4206)
+			return 0;
+		rule = MW_RULE_PTRACE;
+		target = (s32)e->r.b.sc.args[1];
+	} else {
+		return 0;
+	}
+	if (!(rules & MW_BIT(rule)))
+		return 0;
+	if (target <= 0 || (u32)target == e->r.h.pid || (u32)target == e->r.h.tid)
+		return 0;
+	return MW_BIT(rule);
+}
+
+#define MW_RULES_USED 6
+
+/* The allowlist, the exemptions, then the kill (or its audit) for the rules `hit`. */
+static __always_inline void mw_enforce_act(struct mw_evbuf *e, struct task_struct *task,
+					   const struct mw_enforce *cfg, u32 hit)
 {
 	u32 zero = 0;
-	struct mw_enforce *cfg = bpf_map_lookup_elem(&mw_enforce, &zero);
-	if (!cfg || !cfg->rules)
-		return;
-	u32 hit = mw_enforce_open_rules(e, cfg->rules);
-	if (!hit)
-		return;
 	struct mw_enforce_counters *c = bpf_map_lookup_elem(&mw_enforce_ctr, &zero);
 	if (!c)
 		return;
 	u32 allowed = cfg->entries ? mw_allow_entries(e, cfg->need_exe, cfg->need_comm, cfg->need_uid) & cfg->entries : 0;
 	u32 act = 0;
 #pragma unroll
-	for (int r = 0; r < 3; r++) {
+	for (int r = 0; r < MW_RULES_USED; r++) {
 		if (!(hit & MW_BIT(r)))
 			continue;
 		if (allowed & cfg->rule_entries[r])
@@ -279,7 +308,7 @@ static __always_inline void mw_enforce_open(struct mw_evbuf *e, struct task_stru
 	u32 host_pid = e->r.h.host_pid;
 	if (host_pid <= 1 || host_pid == cfg->sensor_tgid || (BPF_CORE_READ(task, flags) & MW_PF_KTHREAD)) {
 #pragma unroll
-		for (int r = 0; r < 3; r++)
+		for (int r = 0; r < MW_RULES_USED; r++)
 			if (act & MW_BIT(r))
 				c->spared[r]++;
 		return;
@@ -287,16 +316,16 @@ static __always_inline void mw_enforce_open(struct mw_evbuf *e, struct task_stru
 	u32 kill = act & ~cfg->audit;
 	if (!kill) {
 #pragma unroll
-		for (int r = 0; r < 3; r++)
+		for (int r = 0; r < MW_RULES_USED; r++)
 			if (act & MW_BIT(r))
 				c->would_kill[r]++;
 		e->r.h.flags |= MW_F_ENFORCE_AUDIT;
 		return;
 	}
-	/* the whole thread group: delivered before the syscall returns to user space */
+	/* the whole thread group: acted on before the syscall returns to user space */
 	long err = bpf_send_signal(MW_SIGKILL);
 #pragma unroll
-	for (int r = 0; r < 3; r++) {
+	for (int r = 0; r < MW_RULES_USED; r++) {
 		if (!(kill & MW_BIT(r)))
 			continue;
 		if (err)
@@ -306,6 +335,30 @@ static __always_inline void mw_enforce_open(struct mw_evbuf *e, struct task_stru
 	}
 	if (!err)
 		e->r.h.flags |= MW_F_ENFORCE_KILLED;
+}
+
+/* Decide and act for the open record in e; marks the record. */
+static __always_inline void mw_enforce_open(struct mw_evbuf *e, struct task_struct *task)
+{
+	u32 zero = 0;
+	const struct mw_enforce *cfg = bpf_map_lookup_elem(&mw_enforce, &zero);
+	if (!cfg || !cfg->rules)
+		return;
+	u32 hit = mw_enforce_open_rules(e, cfg->rules);
+	if (hit)
+		mw_enforce_act(e, task, cfg, hit);
+}
+
+/* The same for a ptrace / process_vm_* record (kind). */
+static __always_inline void mw_enforce_sc(struct mw_evbuf *e, u32 kind, struct task_struct *task)
+{
+	u32 zero = 0;
+	const struct mw_enforce *cfg = bpf_map_lookup_elem(&mw_enforce, &zero);
+	if (!cfg || !cfg->rules)
+		return;
+	u32 hit = mw_enforce_sc_rules(e, kind, cfg->rules);
+	if (hit)
+		mw_enforce_act(e, task, cfg, hit);
 }
 
 #endif /* MW_ENFORCE_H */

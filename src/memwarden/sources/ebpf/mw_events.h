@@ -215,6 +215,9 @@ enum mw_rule {
 	MW_RULE_KCORE_READ = 0, /* TRC-1021 proc_kcore_read: ".../proc/kcore" opened to read */
 	MW_RULE_MEM_READ = 1,   /* TRC-1023 proc_mem_access: another process's mem, read */
 	MW_RULE_MEM_WRITE = 2,  /* TRC-1024 proc_mem_code_injection: same, write */
+	MW_RULE_VM_READ = 3,    /* MW-1005 process_vm_read: process_vm_readv of another process */
+	MW_RULE_VM_WRITE = 4,   /* TRC-1025 process_vm_write_inject: process_vm_writev, same */
+	MW_RULE_PTRACE = 5,     /* MW-1006 ptrace_memory_access: attach/seize/peek/poke, same */
 };
 
 /* One entry (array of 1). A reload first writes rules = 0, then the allowlist maps, then
