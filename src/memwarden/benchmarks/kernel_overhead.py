@@ -3,7 +3,9 @@
 1. **Overhead**: a C loop of open()/close() on a file no detector watches, pinned to one CPU,
    under (a) no monitoring, (b) ``memwarden run`` with every built-in detector, (c) auditd
    with seed 004's audit rule, (d) an empty BPF program on ``sys_exit_openat`` (the cost of the
-   hook itself, the floor for any tracepoint sensor). Rounds interleave the four (in a rotating
+   hook itself, the floor for any tracepoint sensor), (e) (b) with ``--enforce`` of every
+   enforceable signature (``--target /proc/self/mem``: a watched file instead, recorded and
+   judged by the enforcement rules on every open). Rounds interleave the five (in a rotating
    order) so that machine drift hits all alike; the median of the rounds is reported, with the
    cost each adds over (a) and memwarden's added cost as a multiple of the empty hook's.
 2. **Ring-buffer reading**: the same backlog of records read and decoded through the batched
@@ -47,13 +49,17 @@ EMPTY_SCHED = ("mw_empty_sched_exec", "mw_empty_sched_fork", "mw_empty_sched_exi
 #: Seed 004's auditd rule, verbatim (x86_64; b64).
 SEED_004_RULE = ("-a always,exit -F arch=b64 -S openat -S renameat -S unlinkat -S renameat2 "
                  "-S linkat -F perm=wa -F dir=/var/lib/systemd/coredump -k CORE_DUMP")
-MODES = ("a", "b", "c", "d")
+MODES = ("a", "b", "c", "d", "e")
 LABELS = {
     "a": "(a) no monitoring",
     "b": "(b) memwarden run, all built-in detectors",
     "c": "(c) auditd, seed 004's rule",
     "d": "(d) empty BPF program on sys_exit_openat",
+    "e": "(e) (b) with --enforce of every enforceable",
 }
+#: (e): every signature the kernel can enforce (docs/enforcement.md)
+ENFORCE_ARGS = tuple(a for n in ("TRC-1021", "TRC-1023", "TRC-1024", "TRC-1025", "MW-1005",
+                                 "MW-1006") for a in ("--enforce", n))
 
 
 class BenchError(RuntimeError):
@@ -216,6 +222,9 @@ def condition(mode: str, auditd: Auditd | None) -> Iterator[None]:
     elif mode == "b":
         with MemwardenProcess("-o", "file:/dev/null"):
             yield
+    elif mode == "e":
+        with MemwardenProcess("-o", "file:/dev/null", *ENFORCE_ARGS):
+            yield
     elif mode == "c":
         assert auditd is not None
         with auditd.rule(SEED_004_RULE):
@@ -257,6 +266,9 @@ def report_overhead(results: dict[str, list[float]]) -> dict[str, float]:
     if "b" in added and "d" in added and added["d"] > 0:
         print(f"\nmemwarden adds {added['b']:.0f} ns/op, {added['b'] / added['d']:.2f}x what the "
               f"empty hook adds ({added['d']:.0f} ns/op); target: at most 2x")
+    if "e" in added and "d" in added and added["d"] > 0:
+        print(f"with --enforce it adds {added['e']:.0f} ns/op, {added['e'] / added['d']:.2f}x "
+              f"the empty hook")
     return added
 
 
@@ -409,6 +421,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--exec-iterations", type=int, default=3000,
                     help="fork+exec+wait per exec-loop run")
     ap.add_argument("--exec-program", default="/bin/true", help="what the exec loop runs")
+    ap.add_argument("--target", default=None,
+                    help="the file the overhead loop opens (default: a fresh unwatched file; "
+                         "/proc/self/mem: a watched one, recorded and judged for --enforce "
+                         "on every open)")
     ap.add_argument("--rate-seconds", type=float, default=10.0,
                     help="length of each zero-drop trial")
     args = ap.parse_args(argv)
@@ -423,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
             exe = build_loop(work)
             target = work / "unwatched.dat"
             target.write_bytes(b"x")
+            if args.target:
+                target = Path(args.target)
             if not args.no_overhead:
                 print(f"open()+close() of {target}, {args.iterations:,} per run, pinned to "
                       f"CPU {cpu}, {args.rounds} interleaved rounds", flush=True)
