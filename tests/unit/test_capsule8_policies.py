@@ -256,7 +256,8 @@ def test_response_action_kill_loads_with_a_warning(tmp_path):
     assert len(loaded.detectors) == 2
     msgs = [str(w) for w in loaded.warnings]
     assert msgs[0] == (f"{p}:4:19: policy 'K': warning: responseAction 'kill' is not enforced "
-                       f"(memwarden has no --enforce yet): the policy only alerts")
+                       f"(memwarden's --enforce covers built-in signatures only): the policy "
+                       f"only alerts")
     assert msgs[1].startswith(f"{p}:11:19: policy 'L': warning: responseAction 'quarantine' is "
                               f"not supported")
     from memwarden.rules.capsule8.report import render_policies

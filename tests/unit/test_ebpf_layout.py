@@ -77,6 +77,16 @@ int main(void) {
     P("MW_F_IO_URING", MW_F_IO_URING);
     P("MW_F_PROCFS", MW_F_PROCFS); P("MW_F_DEVICE", MW_F_DEVICE); P("MW_F_REFUSED", MW_F_REFUSED);
     P("MW_ID_DEVS", MW_ID_DEVS); P("MW_ID_PROC", MW_ID_PROC); P("MW_DEV_KEY", MW_DEV_KEY);
+    P("MW_F_ENFORCE_KILLED", MW_F_ENFORCE_KILLED);
+    P("MW_F_ENFORCE_AUDIT", MW_F_ENFORCE_AUDIT);
+    P("enforce", sizeof(struct mw_enforce));
+    P("enforce.rule_entries", offsetof(struct mw_enforce, rule_entries));
+    P("enforce_counters", sizeof(struct mw_enforce_counters));
+    P("MW_ENFORCE_RULES", MW_ENFORCE_RULES); P("MW_ALLOW_MAX", MW_ALLOW_MAX);
+    P("MW_EXE_KEY", MW_EXE_KEY);
+    P("MW_RULE_KCORE_READ", MW_RULE_KCORE_READ); P("MW_RULE_MEM_READ", MW_RULE_MEM_READ);
+    P("MW_RULE_MEM_WRITE", MW_RULE_MEM_WRITE); P("MW_RULE_VM_READ", MW_RULE_VM_READ);
+    P("MW_RULE_VM_WRITE", MW_RULE_VM_WRITE); P("MW_RULE_PTRACE", MW_RULE_PTRACE);
     P("MW_NSTRINGS", MW_NSTRINGS); P("MW_LPM_DATA", MW_LPM_DATA);
     P("MW_MAX_HEADS", MW_MAX_HEADS); P("MW_RECORD_MAX", MW_RECORD_MAX);
     P("MW_PATH_MAX", MW_PATH_MAX); P("MW_COMM_LEN", MW_COMM_LEN);
@@ -135,6 +145,15 @@ def test_config_and_maps_layout(c_layout) -> None:
     assert c_layout["counters.ring_retries"] == (3 * L.KIND_MAX + 3) * 8
 
 
+def test_enforcement_layout(c_layout) -> None:
+    assert c_layout["enforce"] == L.ENFORCE.size
+    assert c_layout["enforce.rule_entries"] == 8 * 4
+    assert c_layout["enforce_counters"] == L.ENFORCE_COUNTERS.size
+    assert (c_layout["MW_ENFORCE_RULES"], c_layout["MW_ALLOW_MAX"], c_layout["MW_EXE_KEY"]) == \
+        (L.ENFORCE_RULES, L.ALLOW_MAX, L.EXE_KEY)
+    assert {name: c_layout[f"MW_RULE_{name.upper()}"] for name in L.RULES} == L.RULES
+
+
 def test_constants_and_kinds(c_layout) -> None:
     kinds = {k: v for k, v in c_layout.items() if k.startswith("MW_KIND_") and k != "MW_KIND_MAX"}
     assert {v: L.KIND_EVENT[v] for v in kinds.values()} == L.KIND_EVENT
@@ -144,7 +163,8 @@ def test_constants_and_kinds(c_layout) -> None:
     assert [c_layout[f"MW_S_{s}"] for s in ("A", "B", "C", "EXE", "CGROUP", "NODENAME")] == \
         [L.S_A, L.S_B, L.S_C, L.S_EXE, L.S_CGROUP, L.S_NODENAME]
     for flag in ("PATH_TRUNCATED", "A_UNNORMALISED", "B_UNNORMALISED", "LSM_HOOK",
-                 "A_UNFILTERED", "CONTAINER_INIT", "COMPAT", "IO_URING"):
+                 "A_UNFILTERED", "CONTAINER_INIT", "COMPAT", "IO_URING",
+                 "ENFORCE_KILLED", "ENFORCE_AUDIT"):
         assert c_layout[f"MW_F_{flag}"] == getattr(L, f"F_{flag}")
     assert (c_layout["MW_NSTRINGS"], c_layout["MW_LPM_DATA"], c_layout["MW_MAX_HEADS"],
             c_layout["MW_RECORD_MAX"], c_layout["MW_PATH_MAX"], c_layout["MW_COMM_LEN"]) == \

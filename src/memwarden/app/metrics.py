@@ -104,6 +104,13 @@ class MemwardenCollector:
         yield _by_label("memwarden_findings_allowlisted",
                         "Findings suppressed by the allowlist, by signature", "signature",
                         st.findings_allowlisted)
+        enforcement = CounterMetricFamily(
+            "memwarden_enforcement", "--enforce: what the kernel did, by signature and action "
+            "(killed, would_kill, allowlisted, spared, failed)", labels=["signature", "action"])
+        for sig, counts in dict(st.enforcement).items():
+            for what, n in counts.items():
+                enforcement.add_metric([sig, what], n)
+        yield enforcement
         yield CounterMetricFamily("memwarden_kernel_drops",
                                   "Events the kernel could not pass to user space",
                                   value=st.kernel_drops)

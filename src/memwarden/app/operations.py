@@ -33,6 +33,7 @@ class Detection:
     settings: Settings
     detectors: list[Any]
     allowlist: Any
+    enforce: Any = None  # memwarden.engine.enforce.EnforcePolicy (--enforce)
 
 
 #: re-reads the settings and builds their detectors; raises ConfigError or AssemblyError
@@ -187,7 +188,9 @@ class Operations:
             except OSError as exc:
                 raise ConfigError(f"{settings.source}: outputs: {exc.filename}: cannot "
                                   f"open: {exc.strerror}") from None
-        # everything is built: swap
+        # everything is built: swap (the sensor writes the enforcement policy with the filters
+        # of the new detector set)
+        self.engine.enforce = fresh.enforce
         self.engine.replace_detectors(fresh.detectors)
         self.engine.allowlist = fresh.allowlist
         self._wake_main_thread()

@@ -23,6 +23,8 @@ from memwarden.core.text import printable
 from memwarden.engine.allowlist import AllowlistError
 from memwarden.engine.allowlist import load_for as load_allowlist_for
 from memwarden.engine.dispatch import Engine
+from memwarden.engine.enforce import EnforceError
+from memwarden.engine.enforce import build_policy as build_enforce_policy
 from memwarden.enrich.containers import ContainerResolver, build_resolver
 from memwarden.enrich.proctable import ProcessTable
 from memwarden.outputs.fanout import Outputs, open_outputs
@@ -88,9 +90,11 @@ def build_detection(settings: Settings, err: IO[str] | None = None) -> Detection
     detectors = [*signatures, *rule_file_detectors(list(settings.rules), err)]
     try:
         allowlist = load_allowlist_for(detectors, settings.allowlists)
-    except AllowlistError as exc:
+        enforce = build_enforce_policy(settings.enforce, settings.enforce_mode, detectors,
+                                       allowlist)
+    except (AllowlistError, EnforceError) as exc:
         raise AssemblyError(str(exc)) from None
-    return Detection(settings, detectors, allowlist)
+    return Detection(settings, detectors, allowlist, enforce)
 
 
 def build_process_table(live: bool) -> ProcessTable:
@@ -175,6 +179,7 @@ def build_runtime(settings: Settings, *, source: SettingsSource | None = None,
                     enricher=build_process_table(live),
                     enrich_finding=containers.enrich if containers is not None else None,
                     complete_event=containers.complete if containers is not None else None)
+    engine.enforce = detection.enforce
     runtime = Runtime(settings, engine, outputs, err=err, containers=containers)
     if not operations:
         return runtime

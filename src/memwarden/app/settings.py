@@ -49,6 +49,10 @@ Keys::
       batch: 64                     # consumers: messages per fetch (record: 4x events/message)
       buffer_dir: /var/lib/memwarden/nats   # on-disk buffer while the server is down
       buffer_max_mb: 64             # its bound; only what overflows it is dropped (counted)
+    enforce:                        # --enforce NAME (repeatable; run/record): kill the process
+      signatures: []                #   in the kernel when these signatures fire (or a list:
+      mode: kill                    #   enforce: [NAME, ...]); audit = --dry-run-enforce
+                                    #   (docs/enforcement.md)
     containers:                     # container metadata on live findings (docs/containers.md)
       enabled: true                 # ask the container runtime (run/record only, never replay)
       sockets: []                   # Docker-API sockets (docker, podman); [] = discover
@@ -121,6 +125,8 @@ class Settings:
     origins: dict[str, str] = field(default_factory=dict)
     metrics_addr: str = ""
     stats: bool = False
+    enforce: list[str] = field(default_factory=list)
+    enforce_mode: str = "kill"
     file_mode: int = DEFAULT_FILE_MODE
     delivery: Delivery = field(default_factory=Delivery)
     ui: UiSettings = field(default_factory=UiSettings)
@@ -140,6 +146,7 @@ class Settings:
                            "origins": dict(self.origins)},
             "metrics": {"addr": self.metrics_addr},
             "stats": self.stats,
+            "enforce": {"signatures": list(self.enforce), "mode": self.enforce_mode},
             "file_mode": format_file_mode(self.file_mode),
             "delivery": {"queue_size": self.delivery.queue_size,
                          "retries": self.delivery.retries, "timeout": self.delivery.timeout,
@@ -235,7 +242,8 @@ MAX_RETRIES = 1000
 MAX_SECONDS = 86_400.0
 
 TOP_KEYS = ("format", "outputs", "rules", "allowlists", "signatures", "metrics", "stats",
-            "file_mode", "delivery", "ui", "nats", "containers")
+            "file_mode", "delivery", "ui", "nats", "containers", "enforce")
+ENFORCE_MODES = ("kill", "audit")
 
 
 def parse_settings(data: Any, where: str) -> Settings:
@@ -290,6 +298,15 @@ def parse_settings(data: Any, where: str) -> Settings:
         if not valid_origin(value):
             raise r.fail(f"signatures.origins.{name}", f"{value!r} is not one of {ORIGIN_SYNTAX}")
         s.origins[str(name)] = value
+    enforce = top.get("enforce")
+    if isinstance(enforce, list | str):
+        s.enforce = r.strings(enforce, "enforce")
+    elif enforce is not None:
+        e = r.mapping(enforce, "enforce")
+        r.known(e, "enforce", ("signatures", "mode"))
+        s.enforce = r.strings(e.get("signatures"), "enforce.signatures")
+        if "mode" in e:
+            s.enforce_mode = r.string(e["mode"], "enforce.mode", ENFORCE_MODES)
     _check_signature_names(r, s)
     metrics = r.mapping(top.get("metrics"), "metrics")
     r.known(metrics, "metrics", ("addr",))
@@ -374,7 +391,7 @@ def _check_signature_names(r: _Reader, s: Settings) -> None:
     from memwarden.signatures import UnknownSignatureError, find_signature
 
     for key, names in (("signatures.enabled", s.enabled), ("signatures.disabled", s.disabled),
-                       ("signatures.origins", list(s.origins))):
+                       ("signatures.origins", list(s.origins)), ("enforce", s.enforce)):
         for name in names:
             try:
                 find_signature(name)
@@ -421,6 +438,8 @@ FLAG_OF: dict[str, tuple[str, Callable[[Settings], Any]]] = {
     "metrics_addr": ("--metrics-addr", lambda s: s.metrics_addr or None),
     "stats": ("--stats", lambda s: s.stats),
     "file_mode": ("--file-mode", lambda s: format_file_mode(s.file_mode)),
+    "enforce": ("--enforce", lambda s: tuple(s.enforce)),
+    "enforce_mode": ("--dry-run-enforce", lambda s: s.enforce_mode == "audit"),
 }
 
 
@@ -437,6 +456,9 @@ def merge_flags(settings: Settings, given: Mapping[str, Any]) -> Settings:
                 s.file_mode = parse_file_mode(value)
             except ValueError as exc:
                 raise ConfigError(f"--file-mode: {exc}") from None
+        elif name == "enforce_mode":
+            if value:
+                s.enforce_mode = "audit"
         elif name == "metrics_addr":
             s.metrics_addr = value or ""
             if s.metrics_addr:
@@ -473,7 +495,8 @@ def parse_origin_flags(values: tuple[str, ...] | list[str]) -> dict[str, str]:
 
 #: the config file key of a setting, where it is not the setting's name
 CONFIG_KEY = {"enabled": "signatures.enabled", "disabled": "signatures.disabled",
-              "origins": "signatures.origins", "metrics_addr": "metrics.addr"}
+              "origins": "signatures.origins", "metrics_addr": "metrics.addr",
+              "enforce_mode": "enforce.mode"}
 
 
 @dataclass(frozen=True)

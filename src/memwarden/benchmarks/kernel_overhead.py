@@ -5,7 +5,9 @@
    with seed 004's audit rule, (d) an empty BPF program on ``sys_exit_openat`` (the cost of the
    hook itself, the floor for any tracepoint sensor), (e) ``memwarden run`` without its 32-bit
    (compat) syscall hook (the raw ``sys_exit`` program every syscall passes: (b) - (e) is its
-   cost). Rounds interleave them (in a rotating order) so that machine drift hits all alike;
+   cost), (f) (b) with ``--enforce`` of every enforceable signature (``--target
+   /proc/self/mem``: a watched file instead, recorded and judged by the enforcement rules on
+   every open). Rounds interleave them (in a rotating order) so that machine drift hits all alike;
    the median of the rounds is reported, with the cost each adds over (a) and memwarden's
    added cost as a multiple of the empty hook's.
 2. **Ring-buffer reading**: the same backlog of records read and decoded through the batched
@@ -54,14 +56,18 @@ EMPTY_SCHED = ("mw_empty_sched_exec", "mw_empty_sched_fork", "mw_empty_sched_exi
 #: Seed 004's auditd rule, verbatim (x86_64; b64).
 SEED_004_RULE = ("-a always,exit -F arch=b64 -S openat -S renameat -S unlinkat -S renameat2 "
                  "-S linkat -F perm=wa -F dir=/var/lib/systemd/coredump -k CORE_DUMP")
-MODES = ("a", "b", "c", "d", "e")
+MODES = ("a", "b", "c", "d", "e", "f")
 LABELS = {
     "a": "(a) no monitoring",
     "b": "(b) memwarden run, all built-in detectors",
     "c": "(c) auditd, seed 004's rule",
     "d": "(d) empty BPF program on sys_exit_openat",
     "e": "(e) (b) without the 32-bit syscall hook",
+    "f": "(f) (b) with --enforce of every enforceable",
 }
+#: (f): every signature the kernel can enforce (docs/enforcement.md)
+ENFORCE_ARGS = tuple(a for n in ("TRC-1021", "TRC-1023", "TRC-1025", "MW-1005", "MW-1006")
+                     for a in ("--enforce", n))
 #: the program (e) leaves out (MEMWARDEN_NO_PROGRAMS)
 COMPAT_PROGRAM = "mw_compat_sys_exit"
 
@@ -232,6 +238,9 @@ def condition(mode: str, auditd: Auditd | None) -> Iterator[None]:
     elif mode == "b":
         with MemwardenProcess("-o", "file:/dev/null"):
             yield
+    elif mode == "f":
+        with MemwardenProcess("-o", "file:/dev/null", *ENFORCE_ARGS):
+            yield
     elif mode == "e":
         with MemwardenProcess("-o", "file:/dev/null",
                               env={"MEMWARDEN_NO_PROGRAMS": COMPAT_PROGRAM}):
@@ -277,6 +286,9 @@ def report_overhead(results: dict[str, list[float]]) -> dict[str, float]:
     if "b" in added and "d" in added and added["d"] > 0:
         print(f"\nmemwarden adds {added['b']:.0f} ns/op, {added['b'] / added['d']:.2f}x what the "
               f"empty hook adds ({added['d']:.0f} ns/op); target: at most 2x")
+    if "f" in added and "d" in added and added["d"] > 0:
+        print(f"with --enforce it adds {added['f']:.0f} ns/op, {added['f'] / added['d']:.2f}x "
+              f"the empty hook")
     if "e" in added and "d" in added and added["d"] > 0:
         print(f"without the 32-bit syscall hook memwarden adds {added['e']:.0f} ns/op, "
               f"{added['e'] / added['d']:.2f}x the empty hook's; the hook costs "
@@ -483,6 +495,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="time the open loop by its CPU time, not the wall clock (a shared "
                          "machine: the time it waits for the CPU is left out)")
     ap.add_argument("--no-overhead", action="store_true", help="skip the overhead part")
+    ap.add_argument("--target", default=None,
+                    help="the file the overhead loop opens (default: a fresh unwatched file; "
+                         "/proc/self/mem: a watched one, recorded and judged for --enforce "
+                         "on every open)")
     ap.add_argument("--no-ring", action="store_true", help="skip the ring-buffer comparison")
     ap.add_argument("--no-rate", action="store_true", help="skip the zero-drop rate search")
     ap.add_argument("--no-exec-loop", action="store_true", help="skip the exec loop")
@@ -508,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
             exe = build_loop(work)
             target = work / "unwatched.dat"
             target.write_bytes(b"x")
+            if args.target:
+                target = Path(args.target)
             if not args.no_overhead:
                 print(f"open()+close() of {target}, {args.iterations:,} per run, pinned to "
                       f"CPU {cpu}, {args.rounds} interleaved rounds", flush=True)

@@ -132,6 +132,12 @@ def sensor_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="How opens are hooked; auto takes the best the kernel allows."),
         click.option("--ring-buffer-mb", type=click.IntRange(1, 1024), default=16,
                      show_default=True, help="Kernel ring buffer size (MiB, a power of two)."),
+        click.option("--enforce", "enforce", multiple=True, metavar="NAME",
+                     help="Kill the process in the kernel, before its syscall returns, when "
+                          "this signature fires (ID or event name; repeatable; "
+                          "docs/enforcement.md)."),
+        click.option("--dry-run-enforce", "enforce_mode", is_flag=True, default=None,
+                     help="With --enforce: report action=would_kill, kill nothing."),
     )
     for option in reversed(options):  # as stacked decorators would: the first listed first
         func = option(func)
@@ -176,6 +182,10 @@ def run(settings: Settings, settings_source: SettingsSource, fail_on_finding: bo
 
     Prints 'memwarden: ready (...)' on stderr once attached; SIGINT or SIGTERM stops it
     cleanly (exit 0)."""
+    if settings.enforce and source != "ebpf":
+        raise UsageFailure(f"--enforce needs the eBPF sensor (--source ebpf): the audit "
+                           f"source sees a syscall only after it returned, and cannot kill "
+                           f"(not --source {source})")
     runtime = open_runtime(settings, settings_source, live=True)
     if source == "ebpf":
         _live(runtime, duration=duration, all_events=all_events, hooks=hooks,

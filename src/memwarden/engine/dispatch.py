@@ -24,6 +24,7 @@ from memwarden.core.pathset import PathSet
 from memwarden.core.process import Enricher
 from memwarden.core.requirements import ArgFilter
 from memwarden.engine.allowlist import Allowlist
+from memwarden.engine.enforce import ACTION_KEY, EnforcePolicy, mark_findings
 from memwarden.engine.origins import scope_check
 from memwarden.engine.prefilter import Prefilter
 from memwarden.events.catalogue import DEFAULT_PATH_ARGS, PATH_ARGS
@@ -49,6 +50,9 @@ class Stats:
     parse_errors: int = 0
     detector_errors: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
     kernel_drops: int = 0
+    #: --enforce, from the kernel's counters: signature -> {killed, would_kill, allowlisted,
+    #: spared, failed}
+    enforcement: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def events_in(self) -> int:
@@ -71,6 +75,9 @@ class Stats:
             "parse_errors": self.parse_errors,
             "detector_errors": dict(sorted(self.detector_errors.items())),
             "kernel_drops": self.kernel_drops,
+            **({"enforcement": {f"{sig} {what}": n for sig, counts in
+                                sorted(self.enforcement.items()) for what, n in counts.items()}}
+               if self.enforcement else {}),
         }
 
 
@@ -153,6 +160,9 @@ class Engine:
         self.sink = sink
         #: exemptions applied to findings (never to events): swap the attribute to reload
         self.allowlist = allowlist
+        #: --enforce: what the kernel acts on (swapped on reload, like the allowlist); the
+        #: sensor writes it into the probe, findings say what was done
+        self.enforce: EnforcePolicy | None = None
         #: fills a finding's event before the allowlist sees it (container metadata): called
         #: for findings only, so events that raise nothing never pay for it
         self.enrich_finding = enrich_finding
@@ -378,6 +388,8 @@ class Engine:
                     self._detector_failed("enrich", event, exc)
         if found and self.allowlist:
             found = self._drop_allowlisted(found)
+        if found and (self.enforce or ACTION_KEY in event.data):
+            mark_findings(found, event.data.get(ACTION_KEY), self.enforce)
         if found:
             by_det = self.stats.findings_by_detector
             sink = self.sink

@@ -45,6 +45,9 @@ class Signature:
     default_origin: ClassVar[str] = "any"
     path_filters: ClassVar[tuple[PathFilter, ...]] = ()
     arg_filters: ClassVar[tuple[ArgFilter, ...]] = ()
+    #: the probe's rule that makes exactly this signature's decision at the syscall exit
+    #: (``--enforce``; sources/ebpf/mw_enforce.h): "" when the kernel cannot decide it
+    enforce_rule: ClassVar[str] = ""
 
     def __init__(self, settings: SignatureSettings | None = None) -> None:
         self.settings = settings or SignatureSettings()

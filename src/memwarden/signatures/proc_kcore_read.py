@@ -98,6 +98,7 @@ class ProcKcoreRead(Signature):
     # setting (``--origin proc_kcore_read=container``), default any.
     default_origin = "any"
     path_filters = (PathFilter("security_file_open", "suffix", KCORE),)
+    enforce_rule = "kcore_read"  # the same decision in the kernel (--enforce)
 
     def match(self, event: Event) -> dict[str, Any] | None:
         path = proc_pathname(event)

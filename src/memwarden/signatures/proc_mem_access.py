@@ -117,6 +117,7 @@ class ProcMemAccess(Signature):
     events = ("security_file_open",)
     default_origin = "any"
     path_filters = (MEM_FILTER,)
+    enforce_rule = "mem_read"  # the same decision in the kernel (--enforce)
 
     def match(self, event: Event) -> dict[str, Any] | None:
         target = other_process_mem(event)

@@ -79,6 +79,7 @@ class ProcessVmRead(RemoteMemorySignature):
         ),
     )
     events = ("process_vm_readv",)
+    enforce_rule = "vm_read"  # the same decision in the kernel (--enforce)
     default_origin = "any"
 
     def operation(self, event: Event) -> str | None:

@@ -79,6 +79,7 @@ class ProcessVmWriteInject(RemoteMemorySignature):
         ),
     )
     events = ("process_vm_writev",)
+    enforce_rule = "vm_write"  # the same decision in the kernel (--enforce)
     default_origin = "any"
 
     def operation(self, event: Event) -> str | None:

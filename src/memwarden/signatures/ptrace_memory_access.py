@@ -94,6 +94,7 @@ class PtraceMemoryAccess(RemoteMemorySignature):
         ),
     )
     events = ("ptrace",)
+    enforce_rule = "ptrace"  # the same decision in the kernel (--enforce)
     default_origin = "any"
 
     def operation(self, event: Event) -> str | None:

@@ -195,7 +195,8 @@ PRIORITIES: dict[str, tuple[str, int, str]] = {
 }
 DEFAULT_PRIORITY = "medium"
 
-#: responseAction values memwarden knows (none is enforced yet)
+#: responseAction values memwarden knows (none is enforced: --enforce covers built-in
+#: signatures only, docs/enforcement.md)
 RESPONSE_ACTIONS = ("kill",)
 
 # -- what the reader produces ---------------------------------------------------------------------

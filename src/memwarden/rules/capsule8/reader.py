@@ -231,8 +231,9 @@ class PolicyReader:
                 out.append(action)
                 w = _at(self.name, n, "policy", where.name)
                 if action.lower() in RESPONSE_ACTIONS:
-                    self.warn(w, f"responseAction '{action}' is not enforced (memwarden has no "
-                                 f"--enforce yet): the policy only alerts")
+                    self.warn(w, f"responseAction '{action}' is not enforced (memwarden's "
+                                 f"--enforce covers built-in signatures only): the policy only "
+                                 f"alerts")
                 else:
                     self.warn(w, f"responseAction '{action}' is not supported (ignored): the "
                                  f"policy only alerts")

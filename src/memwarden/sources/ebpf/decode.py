@@ -17,6 +17,7 @@ from typing import Any
 from memwarden.core.event import INT_MAX, Event
 from memwarden.core.linux_abi import CHAR_DEVICE_PATHS, as_int32
 from memwarden.core.linux_abi import normalize_path as normalise
+from memwarden.engine.enforce import ACTION_KEY, KILLED, WOULD_KILL
 from memwarden.events.catalogue import CATALOGUE, arg_builder
 from memwarden.sources.ebpf import layout as L
 
@@ -195,6 +196,8 @@ class RecordDecoder:
             "parentEntityId": 0,
             "args": args,
         }
+        if flags & (L.F_ENFORCE_KILLED | L.F_ENFORCE_AUDIT):  # --enforce acted on it
+            d[ACTION_KEY] = KILLED if flags & L.F_ENFORCE_KILLED else WOULD_KILL
         return Event(d)
 
     # -- per kind: (argument values in catalogue order, syscall name or None for "from the

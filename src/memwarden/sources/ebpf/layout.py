@@ -60,6 +60,8 @@ F_IO_URING = 0x0080
 F_PROCFS = 0x0400
 F_DEVICE = 0x0800
 F_REFUSED = 0x1000
+F_ENFORCE_KILLED = 0x0100
+F_ENFORCE_AUDIT = 0x0200
 
 #: struct mw_header (120 bytes)
 HEADER = struct.Struct(
@@ -121,6 +123,20 @@ TRIE_VALUE = struct.Struct("<II")
 #: ring_retries
 COUNTERS = struct.Struct(f"<{KIND_MAX}Q{KIND_MAX}Q{KIND_MAX}QQQQQ")
 COUNTERS_SIZE = COUNTERS.size
+
+# -- enforcement (mw_enforce.h) ----------------------------------------------------------------
+ENFORCE_RULES = 8
+ALLOW_MAX = 32
+EXE_KEY = 256
+#: enum mw_rule: the kernel rule of each enforceable signature's decision (Signature.enforce_rule)
+RULES = {"kcore_read": 0, "mem_read": 1, "mem_write": 2, "vm_read": 3, "vm_write": 4,
+         "ptrace": 5}
+#: struct mw_enforce: rules, audit, sensor_tgid, entries, need_exe, need_comm, need_uid, then
+#: rule_entries[ENFORCE_RULES]
+ENFORCE = struct.Struct(f"<7I4x{ENFORCE_RULES}I")
+#: struct mw_enforce_counters: killed, would_kill, allowlisted, spared, failed (by rule)
+ENFORCE_COUNTER_NAMES = ("killed", "would_kill", "allowlisted", "spared", "failed")
+ENFORCE_COUNTERS = struct.Struct(f"<{len(ENFORCE_COUNTER_NAMES) * ENFORCE_RULES}Q")
 
 
 def u32_key(n: int) -> bytes:

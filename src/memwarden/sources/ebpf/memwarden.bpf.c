@@ -736,6 +736,8 @@ static __always_inline void mw_file_body(struct mw_evbuf *e, struct file *file)
 	}
 }
 
+#include "mw_enforce.h" /* --enforce: mw_enforce_open(), mw_enforce_sc() */
+
 /* The kinds the forward trie gives a device number (MW_DEV_KEY entries). */
 static __always_inline u32 mw_dev_kinds(struct mw_pathbuf *pb, u32 rdev, u32 slot)
 {
@@ -868,6 +870,7 @@ static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *
 	if (flags & MW_F_PROCFS)
 		off = mw_put_buf(e, off, MW_S_C, pb, MW_PATH_MAX, MW_PATH_MAX + real_len);
 	off = mw_put_common(e, off, pb);
+	mw_enforce_open(e, task);
 	mw_submit(e, off, MW_KIND_FILE_OPEN, m->ctr);
 	return 0;
 }
@@ -1296,6 +1299,7 @@ static __always_inline int mw_syscall(long ret, s32 nr, bool compat, u32 kind)
 	}
 	struct mw_pathbuf *pb = mw_pathbuf_get();
 	u32 off = mw_put_common(e, 0, pb);
+	mw_enforce_sc(e, kind, task);
 	mw_submit(e, off, kind, m.ctr);
 	return 0;
 }

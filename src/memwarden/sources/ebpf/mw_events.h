@@ -71,6 +71,8 @@ enum mw_slot {
 #define MW_F_REFUSED          0x1000 /* open: refused (EACCES, EPERM, ENXIO in retval); slot A
 				      * is the caller's string joined to its directory, the body
 				      * holds only the requested flags */
+#define MW_F_ENFORCE_KILLED   0x0100 /* --enforce: SIGKILL sent to the process at this record */
+#define MW_F_ENFORCE_AUDIT    0x0200 /* --dry-run-enforce: it would have been killed */
 
 struct mw_header {
 	u64 ts;          /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
@@ -236,6 +238,45 @@ struct mw_counters {
 	u64 trie_rejected;           /* resolved paths no filter accepted */
 	u64 truncated;               /* paths longer than the walk covers */
 	u64 ring_retries;            /* reservations that failed with room to spare, then worked */
+};
+
+/* -- enforcement (--enforce): kill the process at the record's syscall exit ------------- */
+
+#define MW_ENFORCE_RULES 8    /* rule slots (bit i of the masks below: enum mw_rule) */
+#define MW_ALLOW_MAX 32       /* allowlist entries the kernel holds (bit i: entry i) */
+#define MW_EXE_KEY 256        /* bytes of an executable path key (zero padded) */
+
+/* The signatures whose decision the kernel replicates exactly (see docs/enforcement.md). */
+enum mw_rule {
+	MW_RULE_KCORE_READ = 0, /* TRC-1021 proc_kcore_read: ".../proc/kcore" opened to read */
+	MW_RULE_MEM_READ = 1,   /* TRC-1023 proc_mem_access: another process's mem, read */
+	MW_RULE_MEM_WRITE = 2,  /* retired (TRC-1024 decides on the write itself), never set */
+	MW_RULE_VM_READ = 3,    /* MW-1005 process_vm_read: process_vm_readv of another process */
+	MW_RULE_VM_WRITE = 4,   /* TRC-1025 process_vm_write_inject: process_vm_writev, same */
+	MW_RULE_PTRACE = 5,     /* MW-1006 ptrace_memory_access: attach/seize/peek/poke, same */
+};
+
+/* One entry (array of 1). A reload first writes rules = 0, then the allowlist maps, then
+ * this: a half-written allowlist can only spare a process, never kill one. */
+struct mw_enforce {
+	u32 rules;       /* bit (1 << rule): enforced */
+	u32 audit;       /* bit (1 << rule): report would_kill, do not kill */
+	u32 sensor_tgid; /* never killed (nor pid 1, nor kernel threads) */
+	u32 entries;     /* allowlist entries in use (bit i) */
+	u32 need_exe;    /* entries with an executable criterion (mw_allow_exe) */
+	u32 need_comm;   /* entries with a process-name criterion (mw_allow_comm) */
+	u32 need_uid;    /* entries with a user criterion (mw_allow_uid) */
+	u32 _pad;
+	u32 rule_entries[MW_ENFORCE_RULES]; /* the entries in force for each rule */
+};
+
+/* Per-CPU counters, by rule. */
+struct mw_enforce_counters {
+	u64 killed[MW_ENFORCE_RULES];
+	u64 would_kill[MW_ENFORCE_RULES];
+	u64 allowlisted[MW_ENFORCE_RULES];
+	u64 spared[MW_ENFORCE_RULES];  /* pid 1, the sensor, kernel threads */
+	u64 failed[MW_ENFORCE_RULES];  /* bpf_send_signal refused */
 };
 
 #endif /* MW_EVENTS_H */

@@ -30,6 +30,7 @@ from memwarden.sources.ebpf import hooks as H
 from memwarden.sources.ebpf import layout as L
 from memwarden.sources.ebpf import probe_build
 from memwarden.sources.ebpf.decode import DecodeError, RecordDecoder
+from memwarden.sources.ebpf.enforce_maps import EnforceMaps
 from memwarden.sources.ebpf.filters import FilterMaps, FilterPlan, plan_from_engine
 
 BUILD_COMMAND = "bash scripts/build-bpf.sh"
@@ -161,6 +162,7 @@ class EbpfSensor:
         self._links: dict[str, Any] = {}
         self._programs: set[str] = set()
         self._filters: FilterMaps | None = None
+        self._enforce: EnforceMaps | None = None
         self._ring = None
         self._decoder: RecordDecoder | None = None
         self._stop = False
@@ -210,6 +212,8 @@ class EbpfSensor:
             self._report_plan(self.plan)
             self._ring = RingBufferReader(self._obj.map("mw_events").fd, self.ring_size)
             self._filters.apply(self.plan)
+            self._enforce = EnforceMaps(self._obj)
+            self._enforce.apply(self.engine.enforce)
             self._attach_for(self.plan)
         except B.LibbpfError as exc:
             self.close()
@@ -273,7 +277,9 @@ class EbpfSensor:
 
     def ready_line(self) -> str:
         names = ", ".join(self.event_names) or "none"
-        return f"memwarden: ready (hooks: {self.mode}; events: {names})"
+        policy = self.engine.enforce
+        enforce = f"; enforce: {policy.describe()}" if policy else ""
+        return f"memwarden: ready (hooks: {self.mode}; events: {names}{enforce})"
 
     @property
     def attached_programs(self) -> list[str]:
@@ -306,6 +312,8 @@ class EbpfSensor:
         self._report_plan(plan)
         try:
             self._filters.apply(plan)
+            if self._enforce is not None:
+                self._enforce.apply(self.engine.enforce)
             self._attach_for(plan)
         except B.LibbpfError as exc:
             raise E.SensorError(f"filter reload failed: {exc}") from None
@@ -471,6 +479,7 @@ class EbpfSensor:
             if self.on_event is not None:
                 self.on_event(ev)
         self._drop_window_start = end
+        self.read_enforcement()
         if lost_total:
             self.engine.stats.kernel_drops += lost_total
             if not self._dropped_since_warning:
@@ -478,6 +487,11 @@ class EbpfSensor:
             self._warn_window_end = end
             self._warn_drops(lost_total)
         return lost_total
+
+    def read_enforcement(self) -> None:
+        """The kernel's enforcement counters into the engine's (``--stats``, metrics)."""
+        if self._enforce is not None and self._enforce.policy:
+            self.engine.stats.enforcement = self._enforce.read_counters(self._ncpus)
 
     def _warn_drops(self, lost: int, final: bool = False) -> None:
         """At most one warning per ``drop_warning_interval`` (and one at the end for what was
@@ -501,6 +515,7 @@ class EbpfSensor:
 
     def stats(self) -> dict[str, Any]:
         """Sensor counters for ``--stats`` (the engine's are printed beside them)."""
+        self.read_enforcement()
         out: dict[str, Any] = {"hook_mode": self.mode}
         if self.refused_modes:
             out["hooks_refused"] = "; ".join(self.refused_modes)
@@ -541,6 +556,7 @@ class EbpfSensor:
             self._obj.close()
             self._obj = None
         self._filters = None
+        self._enforce = None
         self.started = False
 
     def __enter__(self) -> EbpfSensor:

@@ -1,0 +1,176 @@
+"""Enforcement (``memwarden run --enforce NAME``): which signatures the kernel acts on, and the
+part of the allowlist it must apply before it does.
+
+A signature can be enforced only when its whole decision can be made in the kernel at the
+syscall exit, from the record the probe is about to send: such a signature names its kernel
+rule in ``Signature.enforce_rule`` (the rule replicates its ``match`` exactly; see
+``sources/ebpf/mw_enforce.h`` and docs/enforcement.md). Anything else is refused at start, with
+the reason: a signature without a kernel rule, one not loaded, one whose origin is not ``any``
+(host/container is decided from the container runtime, in user space), and an allowlist entry
+in force for it that the kernel cannot check (container, image, path, ancestor, ...): the
+kernel must never kill a process the user-space allowlist would exempt.
+
+The policy is plain data; the sensor writes it into the probe's maps
+(:mod:`memwarden.sources.ebpf.enforce_maps`) and the engine marks each finding with what was
+done (``action``: ``killed``, ``would_kill`` or ``observed``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from memwarden.core.event import Finding
+from memwarden.engine.allowlist import COMM_LEN, AllowEntry, Allowlist
+
+MODES = ("kill", "audit")
+#: the event's mark (set by the sensor from the record's flags) -> a finding's ``action``
+ACTION_KEY = "memwardenAction"
+KILLED = "killed"
+WOULD_KILL = "would_kill"
+OBSERVED = "observed"
+#: what the probe holds: allowlist entries, longest executable path (bytes, NUL excluded)
+MAX_ENTRIES = 32
+MAX_EXE = 255
+_GLOB = "*?["
+
+
+class EnforceError(ValueError):
+    """--enforce cannot be honoured as asked; the message says why and what would do."""
+
+
+@dataclass(frozen=True)
+class EnforcedSignature:
+    detector_id: str
+    event_name: str
+    rule: str  # the kernel rule (Signature.enforce_rule)
+    mode: str  # kill | audit
+
+
+@dataclass(frozen=True)
+class KernelAllowEntry:
+    """One allowlist entry as the kernel checks it: every non-empty criterion must match one of
+    its values; ``users`` given but empty (names without an account) matches nobody."""
+
+    rules: frozenset[str]
+    executables: tuple[bytes, ...] = ()
+    comms: tuple[bytes, ...] = ()
+    uids: tuple[int, ...] = ()
+    has_user: bool = False
+    where: str = ""
+
+
+@dataclass(frozen=True)
+class EnforcePolicy:
+    signatures: tuple[EnforcedSignature, ...] = ()
+    allow: tuple[KernelAllowEntry, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.signatures)
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset(s.detector_id for s in self.signatures)
+
+    def describe(self) -> str:
+        return ", ".join(f"{s.detector_id} ({s.event_name}{', audit' if s.mode == 'audit' else ''})"
+                         for s in self.signatures) or "none"
+
+
+def enforceable_names(detectors: Iterable[Any]) -> list[str]:
+    return sorted({d.metadata.id for d in detectors if getattr(d, "enforce_rule", "")})
+
+
+def _find(name: str, detectors: Sequence[Any]) -> Any | None:
+    low = name.lower()
+    for d in detectors:
+        md = d.metadata
+        if low in (d.detector_id.lower(), md.id.lower(), (md.event_name or "").lower()):
+            return d
+    return None
+
+
+def build_policy(names: Sequence[str], mode: str, detectors: Sequence[Any],
+                 allowlist: Allowlist | None) -> EnforcePolicy:
+    """The policy for ``names`` (signature IDs or event names); raises :class:`EnforceError`."""
+    if not names:
+        return EnforcePolicy()
+    if mode not in MODES:
+        raise EnforceError(f"enforce mode {mode!r}: expected one of {', '.join(MODES)}")
+    able = ", ".join(enforceable_names(detectors)) or "none is loaded"
+    chosen: dict[str, EnforcedSignature] = {}
+    for name in names:
+        d = _find(name, detectors)
+        if d is None:
+            raise EnforceError(f"--enforce {name}: no loaded signature has this ID or event name "
+                               f"(enforceable: {able})")
+        rule = getattr(d, "enforce_rule", "")
+        md = d.metadata
+        if not rule:
+            raise EnforceError(f"--enforce {name}: {md.id} ({md.event_name}) cannot decide in "
+                               f"the kernel before the syscall returns, so it cannot be enforced "
+                               f"(enforceable: {able}); see docs/enforcement.md")
+        origins = {s.origin for s in d.requirements.selectors}
+        if origins != {"any"}:
+            raise EnforceError(f"--enforce {name}: {md.id} has origin {'/'.join(sorted(origins))}; "
+                               f"host or container is decided in user space (container "
+                               f"runtime), so only origin 'any' can be enforced")
+        chosen[md.id] = EnforcedSignature(md.id, md.event_name, rule, mode)
+    sigs = tuple(chosen.values())
+    return EnforcePolicy(sigs, _kernel_allowlist(sigs, allowlist))
+
+
+def _kernel_allowlist(sigs: Sequence[EnforcedSignature],
+                      allowlist: Allowlist | None) -> tuple[KernelAllowEntry, ...]:
+    if not allowlist:
+        return ()
+    rules_of: dict[int, set[str]] = {}
+    entries: dict[int, AllowEntry] = {}
+    for s in sigs:
+        for entry in allowlist.entries_for(s.detector_id, s.event_name):
+            entries[id(entry)] = entry
+            rules_of.setdefault(id(entry), set()).add(s.rule)
+    out = []
+    for key, entry in entries.items():
+        why = _not_in_kernel(entry)
+        if why:
+            raise EnforceError(
+                f"{entry.where or 'allowlist'}: this entry exempts processes from an enforced "
+                f"signature by {why}, which the kernel cannot check before the kill; narrow it "
+                f"to executable, process_name and user, or do not enforce that signature")
+        exes = tuple(e.encode() for e in entry.executables)
+        for e in exes:
+            if len(e) > MAX_EXE:
+                raise EnforceError(f"{entry.where}: executable {e.decode()!r}: longer than the "
+                                   f"{MAX_EXE} bytes the kernel allowlist holds")
+        comms = tuple(n.encode()[:COMM_LEN] for n in entry.process_names)
+        out.append(KernelAllowEntry(frozenset(rules_of[key]), exes, comms, tuple(entry.uids),
+                                    bool(entry.uids or entry.unknown_users), entry.where))
+    if len(out) > MAX_ENTRIES:
+        raise EnforceError(f"{len(out)} allowlist entries are in force for the enforced "
+                           f"signatures; the kernel holds {MAX_ENTRIES}")
+    return tuple(out)
+
+
+def _not_in_kernel(entry: AllowEntry) -> str:
+    for label, values in (("container", entry.containers), ("image", entry.images),
+                          ("path", entry.paths), ("pod_namespace", entry.pod_namespaces),
+                          ("ancestor", entry.ancestors), ("cmdline_glob", entry.cmdlines)):
+        if values:
+            return label
+    if any(c in e for e in entry.executables for c in _GLOB):
+        return "an executable glob"
+    return ""
+
+
+def mark_findings(found: Sequence[Finding], action: str | None, policy: EnforcePolicy | None
+                  ) -> None:
+    """Tell each finding what was done: the event's mark (``killed``/``would_kill``, on every
+    finding of that event), else ``observed`` for an enforced signature."""
+    ids = policy.ids if policy else frozenset()
+    for f in found:
+        if action:
+            f.data["action"] = action
+        elif f.metadata.id in ids:
+            f.data["action"] = OBSERVED
