@@ -273,3 +273,49 @@ def test_the_tracee_v1beta1_format_writes_the_ancestors():
     assert [(a["hostPid"], a["thread"]["name"]) for a in proc["ancestors"]] == [
         (300, "make"), (200, "bash"), (100, "sshd")]
     assert out["threat"]["properties"]["signatureID"] == "Core dump"
+
+
+def test_proc_aname_without_a_level_matches_any_ancestor(tmp_path):
+    """proc.aname (no [N]) and kin are multi-valued in conditions, as in libsinsp: a check
+    holds when it holds for one ancestor (parent first); != when none is equal. Rules
+    evaluated one by one and as their event's tree agree."""
+    rules = tmp_path / "aname.yaml"
+    rules.write_text("""
+- rule: below sshd
+  desc: d
+  condition: evt.type in (open, openat) and proc.aname in (sshd, dropbear)
+  output: "%proc.name"
+  priority: WARNING
+- rule: not below cron
+  desc: d
+  condition: evt.type in (open, openat) and proc.aname != cron
+  output: "%proc.name"
+  priority: WARNING
+- rule: below a shell by prefix
+  desc: d
+  condition: evt.type in (open, openat) and proc.aname startswith ba and proc.apid exists
+  output: "%proc.name"
+  priority: WARNING
+- rule: ancestor is the process itself
+  desc: d
+  condition: evt.type in (open, openat) and proc.aname = dd
+  output: "%proc.name"
+  priority: WARNING
+""")
+    table = ProcessTable()
+    found = []
+    engine = Engine(load_rules([str(rules)]).detectors, sink=found.append, enricher=table)
+    for ev in chain_events()[:-2]:
+        engine.process_event(ev)
+    engine.process_event(open_(400, 300, "dd", "/x", T0 + 8))
+    fired = sorted(f.metadata.id for f in found)
+    assert fired == ["below a shell by prefix", "below sshd", "not below cron"]
+    # one by one, the same
+    ev = open_(400, 300, "dd", "/x", T0 + 9)
+    ev.attach_process(table.resolve(ev))
+    one_by_one = sorted(d.detector_id for d in engine.detectors if d.on_event(ev))
+    assert one_by_one == fired
+    # a process with no known ancestors matches no ancestor check (and != holds)
+    found.clear()
+    engine.process_event(open_(9999, 9998, "cat", "/x", T0 + 10))
+    assert sorted(f.metadata.id for f in found) == ["not below cron"]

@@ -20,6 +20,7 @@ from typing import Any
 import memwarden.rules.falco.ast as A
 from memwarden.rules.falco.checks import EQ_OPS, PathPrefixes, Plan
 from memwarden.rules.falco.evaluate import make_getter
+from memwarden.rules.falco.fields.base import is_multi_valued
 
 #: one conjunct of a rule: (structural key, its closure, its node or None for a path gate)
 Conjunct = tuple[Hashable, Callable[[Any], bool], Any]
@@ -48,14 +49,18 @@ class _Program:
     def _closure(self, key: Hashable, f: Callable[[Any], bool]) -> str:
         return self._const("p", ("closure", key), f) + "(ev)"
 
-    def field(self, plan: Plan) -> str:
+    def field(self, plan: Plan) -> str | None:
+        """The lazy local of the plan's field; None for a multi-valued one (its checks are
+        the closures')."""
         key = (plan.spec.name, plan.arg, plan.transforms)
         local = self.fields.get(key)
         if local is None:
+            get = make_getter(plan.spec, plan.arg, plan.transforms, self.event)
+            if is_multi_valued(get):
+                return None
             local = self.fields[key] = f"f{len(self.fields)}"
             self.locals.append(local)
-            self.env["g" + local[1:]] = make_getter(plan.spec, plan.arg, plan.transforms,
-                                                   self.event)
+            self.env["g" + local[1:]] = get
         return f"({local} if {local} is not U else ({local} := g{local[1:]}(ev)))"
 
     def check(self, node: A.Check, closure: Callable[[Any], bool] | None) -> str:
@@ -75,6 +80,8 @@ class _Program:
             return None
         op, rhs = plan.op, plan.operand
         v = self.field(plan)
+        if v is None:
+            return None
         if op == "exists":
             return f"({v} is not None)"
         c = self._const("c", ("const", key), rhs)

@@ -22,6 +22,7 @@ from memwarden.core.requirements import PathFilter
 from memwarden.rules.falco.checks import EQ_OPS, PathPrefixes, Plan
 from memwarden.rules.falco.evttypes import PROFILES
 from memwarden.rules.falco.fields import TRANSFORMS, FieldSpec
+from memwarden.rules.falco.fields.base import is_multi_valued, multi_valued
 from memwarden.rules.falco.model import Predicate
 
 
@@ -111,10 +112,17 @@ def _getter(spec: FieldSpec, arg: str | None, transforms: tuple[str, ...], event
         get = _evt_type_getter(event)
     else:
         get = spec.getter(arg)
+    multi = is_multi_valued(get)
     for name in transforms:
         tr = TRANSFORMS[name]
-        get = _transformed(get, tr)
+        get = _transformed_each(get, tr) if multi else _transformed(get, tr)
     return get
+
+
+def _transformed_each(inner, tr):
+    def get(ev: Event) -> Any:
+        return tuple(v for v in (tr(x) for x in inner(ev)) if v is not None)
+    return multi_valued(get)
 
 
 #: a field's getter on one event (what the closures and :mod:`.codegen` both call)
@@ -142,6 +150,8 @@ def check_closure(plan: Plan, event: str = "", getter: SharedGetter = _own_gette
         return _modified_closure(plan, event, getter)
     get = getter(lambda: _getter(plan.spec, plan.arg, plan.transforms, event),
                  (plan.spec.name, plan.arg, plan.transforms))
+    if is_multi_valued(get):
+        return _any_value_closure(plan, event, get)
     op, rhs = plan.op, plan.operand
     if plan.rhs_field is not None:
         spec, arg, transforms = plan.rhs_field
@@ -189,6 +199,32 @@ def check_closure(plan: Plan, event: str = "", getter: SharedGetter = _own_gette
         return lambda ev: (v := get(ev)) is not None and _bytes(v).startswith(rhs)
     cmp = _BINARY[op]
     return lambda ev: (v := get(ev)) is not None and cmp(v, rhs)
+
+
+def _itself(value: Any) -> Any:
+    return value
+
+
+def _any_value_closure(plan: Plan, event: str, values: Callable[[Event], Any]) -> Predicate:
+    """A check on a multi-valued field (proc.aname without a level): the same check made on
+    each value (the closure built over a getter that is the value itself) holds for one of
+    them; ``!=`` holds when none is equal, ``exists`` when there is a value."""
+    mine = (plan.spec.name, plan.arg, plan.transforms)
+
+    def value_getter(make: Callable[[], Callable[[Event], Any]], key: Any
+                     ) -> Callable[[Event], Any]:
+        return _itself if key == mine else make()  # a right-hand field stays a field
+    if plan.op == "exists":
+        return lambda ev: bool(values(ev))
+    if plan.rhs_field is not None:
+        return never  # each ancestor against another field: not supported, never matches
+    if plan.op == "!=":
+        equal = check_closure(Plan(plan.spec, plan.arg, plan.ftype, plan.transforms, "=",
+                                   plan.operand, plan.rhs_field, plan.text, plan.modifier),
+                              event, value_getter)
+        return lambda ev: not any(equal(v) for v in values(ev))
+    one = check_closure(plan, event, value_getter)
+    return lambda ev: any(one(v) for v in values(ev))
 
 
 def _modified_closure(plan: Plan, event: str, getter: SharedGetter) -> Predicate:

@@ -64,6 +64,18 @@ def ctx_int(key: str) -> Getter:
     return get
 
 
+def multi_valued(getter: Getter) -> Getter:
+    """Mark a getter whose value is a tuple of values (proc.aname and kin without a level):
+    a check on it holds when it holds for one of them (libsinsp's multi-value fields); `!=`
+    holds when none is equal."""
+    getter.multi = True  # type: ignore[attr-defined]
+    return getter
+
+
+def is_multi_valued(getter: Getter) -> bool:
+    return getattr(getter, "multi", False)
+
+
 def fixed(getter: Getter) -> Callable[[str | None], Getter]:
     return lambda arg_value: getter
 

@@ -19,10 +19,10 @@ from memwarden.rules.falco.fields.base import (
     STRING,
     FieldSpec,
     Getter,
-    Unfillable,
     ctx_int,
     ctx_str,
     fixed,
+    multi_valued,
 )
 
 _NO_PROCINFO = "not in memwarden's process table"
@@ -62,8 +62,6 @@ def _proc_exeline(ev: Event) -> Any:
     return " ".join(str(a) for a in argv) if argv else None
 
 
-_NO_ANY = ("any-ancestor matching (no [N]) needs multi-valued fields in the evaluator; "
-           "give a level: proc.aname[N]")
 
 #: capability bit -> name (include/uapi/linux/capability.h), Falco's rendering of thread.cap_*
 CAP_NAMES = (
@@ -200,7 +198,7 @@ def _ancestor(kind: str) -> Callable[[str | None], Getter]:
 
     def make(arg: str | None) -> Getter:
         if arg is None:
-            raise Unfillable(_NO_ANY)
+            return _any_ancestor(fact)
         if not arg.isdigit():
             raise ValueError(f"expects a numeric ancestor level, got {arg!r}")
         level = int(arg)
@@ -218,6 +216,17 @@ def _ancestor(kind: str) -> Callable[[str | None], Getter]:
         parent_pid = ctx_int("hostParentProcessId")
         return get
     return make
+
+
+def _any_ancestor(fact: Callable[[ProcessInfo], Any]) -> Getter:
+    """proc.aname (no level) and kin, in a condition: the values of every ancestor (parent
+    first), which a check matches when one of them does (:func:`multi_valued`)."""
+    def get(ev: Event) -> Any:
+        proc = ev.process
+        if proc is None:
+            return ()
+        return tuple(v for v in (fact(a) for a in proc.ancestors()) if v is not None)
+    return multi_valued(get)
 
 
 _T = "the process table (enrich/, fed by fork/exec/exit, seeded from /proc)"
@@ -258,15 +267,15 @@ FILLED: list[FieldSpec] = [
     FieldSpec("proc.pcmdline", STRING, "parent's cmdline",
               make=fixed(_parent(lambda p: p.cmdline)), source=_T),
     FieldSpec("proc.aname", STRING, "name of ancestor N (0: the process)", arg="optional",
-              make=_ancestor("aname"), source=_T, why_not=_NO_ANY),
+              make=_ancestor("aname"), source=_T),
     FieldSpec("proc.apid", NUMBER, "pid of ancestor N (0: the process, 1: its parent)",
-              arg="optional", make=_ancestor("apid"), source=_T, why_not=_NO_ANY),
+              arg="optional", make=_ancestor("apid"), source=_T),
     FieldSpec("proc.aexe", STRING, "argv[0] of ancestor N", arg="optional",
-              make=_ancestor("aexe"), source=_T, why_not=_NO_ANY),
+              make=_ancestor("aexe"), source=_T),
     FieldSpec("proc.aexepath", STRING, "executable path of ancestor N", arg="optional",
-              make=_ancestor("aexepath"), source=_T, why_not=_NO_ANY),
+              make=_ancestor("aexepath"), source=_T),
     FieldSpec("proc.acmdline", STRING, "cmdline of ancestor N", arg="optional",
-              make=_ancestor("acmdline"), source=_T, why_not=_NO_ANY),
+              make=_ancestor("acmdline"), source=_T),
     FieldSpec("proc.tty", NUMBER, "controlling terminal (tty_nr, 0: none)",
               make=fixed(_p(lambda p: p.tty)), source=_T),
     FieldSpec("proc.sid", NUMBER, "session id", make=fixed(_p(lambda p: p.sid)), source=_T),
