@@ -112,15 +112,15 @@ class ProcessTable:
         path: no validation pass, no copy); anything else goes through the full decoder,
         which raises ``EventFormatError`` on a bad record as it would for a detector."""
         args = d.get("args") if "eventName" in d else None
-        if type(args) is list:
+        if type(args) is list and _plain(d):
             try:
                 argmap = {a["name"]: a.get("value") for a in args}
             except (TypeError, KeyError, AttributeError):
                 argmap = None
-            if argmap is not None and type(d["eventName"]) is str:
+            if argmap is not None and type(d["eventName"]) is str and _plain_facts(argmap):
                 self.observe(Event(d, None, argmap))
                 return
-        self.observe(event_from_dict(d))
+        self.observe(event_from_dict(d))  # the full decoder says what is wrong
 
     def observe(self, ev: Event) -> None:
         """A fork, exec or exit event (either Tracee shape, any source)."""
@@ -330,6 +330,42 @@ class ProcessTable:
     def stats_dict(self) -> dict[str, Any]:
         self.stats.entries = len(self.procs)
         return self.stats.as_dict()
+
+
+#: what the table reads of a record's context, by the type it must have (else the record takes
+#: the full decoder, which rejects it with a located message: a crafted record never reaches
+#: the table with a list where a pid goes)
+_CONTEXT_INTS = ("timestamp", "hostProcessId", "hostThreadId", "hostParentProcessId",
+                 "processId", "parentProcessId", "threadId", "threadStartTime", "userId")
+_CONTEXT_STRS = ("processName", "containerId", "eventName")
+_FACT_TYPES = {"pathname": str, "cwd": str, "loginuid": int, "sid": int, "pgid": int,
+               "vpgid": int, "tty": int, "gid": int, "euid": int, "egid": int,
+               "cap_permitted": int, "cap_inheritable": int, "cap_effective": int}
+
+
+def _plain(d: dict[str, Any]) -> bool:
+    get = d.get
+    for k in _CONTEXT_INTS:
+        v = get(k)
+        if v is not None and type(v) is not int:
+            return False
+    for k in _CONTEXT_STRS:
+        v = get(k)
+        if v is not None and type(v) is not str:
+            return False
+    exe = get("executable")
+    if exe is not None and not (type(exe) is dict and type(exe.get("path", "")) is str):
+        return False
+    c = get("container")
+    return c is None or type(c) is dict
+
+
+def _plain_facts(m: dict[str, Any]) -> bool:
+    for k, want in _FACT_TYPES.items():
+        v = m.get(k)
+        if v is not None and v != "" and type(v) is not want:
+            return False
+    return True
 
 
 def _int(v: Any) -> int:
