@@ -124,7 +124,19 @@ def test_record_to_nats_then_replay_raises_the_finding_with_the_live_context(
         parent.stdin.write(b"go\n")
         parent.stdin.flush()
         pid = int(parent.stdout.readline())
-        found = wait_for(lambda: findings(out, pid, "TRC-1021"), "TRC-1021 from the consumer")
+
+        def diagnose() -> str:
+            rec = tmp_path / "record-findings.jsonl"
+            return (f"record-side findings of {pid}: {findings(rec, pid, 'TRC-1021')!r}; "
+                    f"EVENTS holds {server.stream_count('EVENTS')}; record said: "
+                    f"{''.join(record.err)[-3000:]}; replay said: "
+                    f"{''.join(consumer.err)[-2000:]}")
+
+        try:
+            found = wait_for(lambda: findings(out, pid, "TRC-1021"),
+                             "TRC-1021 from the consumer")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; {diagnose()}") from None
         found_v1 = wait_for(lambda: v1_findings(out_v1, pid, "TRC-1021"),
                             "the same finding in tracee-v1beta1")
         local = wait_for(lambda: findings(tmp_path / "record-findings.jsonl", pid, "TRC-1021"),
