@@ -212,7 +212,7 @@ class EventForwarder:
         proc = self.resolve(event) if self.resolve is not None else None
         if proc is not None and proc.parent is not None and "ancestors" not in d:
             # the chain depends on the parent only: encoded once per parent and batch (an
-            # ancestor's exec shows from the next batch on; 5x cheaper than per event)
+            # ancestor's exec shows from the next batch on; 3x cheaper than per event)
             parent = proc.parent
             cached = self._chains.get(id(parent))
             if cached is None or cached[0] is not parent:
