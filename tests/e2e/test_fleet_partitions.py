@@ -161,6 +161,12 @@ def test_partitioned_consumers_keep_per_host_sequences_through_a_takeover(
     assert set(subjects) == {f"events.{partition_of(h, 2)}.{h}" for h in HOSTS}
     assert sb["messages"] == sum(n for s, n in subjects.items() if s.startswith("events.1."))
     assert sb["hosts"] == 2 and sa2["hosts"] == 2 and a.found() > 0
+    # one group over every partition (no affinity needed: a single member): all of them
+    arch = Consumer("arch", f"{server.url}/events.*.*?durable=archive", config, tmp_path)
+    wait_for(lambda: settled(server, "archive"), "the archive consumer done")
+    sarch = arch.stop()
+    assert sarch["messages"] == len(events) and sarch["hosts"] == len(HOSTS)
+    assert stored(server) == (ids, keys)  # its findings: the same ids, stored once
     print(f"\nmessages: partition 0 = A {a.found()} findings then A2 {sa2['messages']} "
           f"messages; partition 1 = B {sb['messages']} messages")
 
