@@ -102,3 +102,57 @@ def test_finding_ids_are_deterministic_and_distinct() -> None:
     assert len({finding_id(f) for f in a}) == len(a)
     assert finding_subject("findings", a[0], "priority") == "findings.warning.TRC-1021"
     assert finding_subject("findings", a[0], "flat") == "findings"
+
+
+def test_partitions_hash_as_nats_partition_mapping_does() -> None:
+    from memwarden.bus.address import parse_partition, partition_of
+
+    # what nats-server 2.9.10 filed under events.{{partition(4,1)}}.{{wildcard(1)}}
+    assert [partition_of(h, 4) for h in ("host-a", "host-b", "host-c", "host-d", "web-01",
+                                         "db_x")] == [1, 0, 3, 2, 3, 0]
+    assert parse_partition("1/4", "x") == (1, 4)
+    for bad in ("4/4", "-1/2", "1", "a/b", "0/0", "0/5000"):
+        with pytest.raises(NatsAddressError, match="partition"):
+            parse_partition(bad, "x")
+    with pytest.raises(NatsAddressError, match="partition"):
+        NatsAddress.parse("nats://h/events?partition=2/2")
+    with pytest.raises(NatsAddressError, match="partitions"):
+        NatsAddress.parse("nats://h/events?partitions=0")
+
+
+def test_forwarder_subjects_and_the_ancestors_it_attaches(tmp_path: Path) -> None:
+    from memwarden.core.event import Event
+    from memwarden.core.process import ProcessInfo
+    from memwarden.enrich.proctable import ProcessTable
+    from memwarden.outputs.nats import EventForwarder
+
+    parent = ProcessInfo(77, comm="mw-par", exe="/usr/bin/mw-par", uid=0)
+    child = ProcessInfo(78, ppid=77, comm="dd", exe="/usr/bin/dd")
+    child.parent = parent
+    fwd = EventForwarder("nats://127.0.0.1:1/events?partitions=4&batch=2",
+                         NatsOptions(buffer_dir=str(tmp_path / "buf"), connect_timeout=0.1),
+                         resolve=lambda ev: child if ev.host_pid == 78 else None)
+    sent: list[tuple[str, bytes]] = []
+    fwd.publisher.submit = lambda subject, msgid, payload: sent.append((subject, payload))
+    line = (DATA / "sigpack" / "process_core_dumped.fires.jsonl").read_bytes().splitlines()[0]
+    for host, pid in (("host-a", 78), ("host-a", 5), ("host.b", 78)):
+        d = orjson.loads(line)
+        d.update(hostName=host, hostProcessId=pid)
+        fwd(Event.from_dict(d))
+    fwd.close(0.1)
+    # a batch per host (host-a's two events, then host.b's), each under its partition
+    from memwarden.bus.address import partition_of
+
+    assert [s for s, _ in sent] == ["events.1.host-a",
+                                    f"events.{partition_of('host_b', 4)}.host_b"]
+    first = [orjson.loads(x) for x in sent[0][1].splitlines()]
+    assert first[0]["ancestors"][0]["thread"]["name"] == "mw-par"
+    assert first[0]["ancestors"][0]["hostPid"] == 77 and "ancestors" not in first[1]
+    # the consumer's table grafts them: the parent is known although never seen starting
+    table = ProcessTable()
+    found: list = []
+    Engine(load_builtin(), sink=found.append, enricher=table).process_dict(first[0])
+    proc = table.resolve(Event.from_dict(first[0]))
+    assert proc is not None and proc.parent is not None
+    assert (proc.parent.pid, proc.parent.comm, proc.parent.exe) == (77, "mw-par",
+                                                                    "/usr/bin/mw-par")

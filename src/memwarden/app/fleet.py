@@ -8,8 +8,14 @@ stream, and a sequence detector must only ever see one host's events. :class:`Ho
 gives every ``hostName`` its own engine (its own detector instances, hence its own sequence
 state), created on first sight, at most ``max_hosts`` of them (the least recently seen is
 dropped first), all counting into the runtime's one :class:`~memwarden.engine.dispatch.Stats`.
-The process table (issue 13) will hang off the same per-host state. A configuration reload
+Each has its own process table, fed by that host's lifecycle events and by the ``ancestors``
+that ``record nats://`` attaches from the recording side's live table. A configuration reload
 drops them; each is rebuilt with the new detectors on its host's next event.
+
+For a host's state to see all of that host's events, every event of a host must reach the same
+consumer: ``record …?partitions=N`` publishes to ``SUBJECT.<partition>.<host>`` and
+``replay …?partition=K/N`` consumes partition K only, through a durable of its own
+(:class:`~memwarden.sources.nats.JetStreamConsumer`).
 """
 
 from __future__ import annotations
@@ -184,4 +190,6 @@ def open_event_forwarder(url: str, runtime: Runtime, err: IO[str] | None = None)
     Raises ``OutputSpecError`` (bad address, nats-py missing) or ``OSError`` (buffer dir)."""
     from memwarden.outputs.nats import EventForwarder
 
-    return EventForwarder(url, runtime.settings.delivery.nats, err=err)
+    table = runtime.engine.enricher  # live: seeded from /proc, fed by the sensor
+    resolve = getattr(table, "resolve", None)
+    return EventForwarder(url, runtime.settings.delivery.nats, err=err, resolve=resolve)

@@ -75,30 +75,37 @@ def _handler_rate(batches: list[bytes], events: int) -> float:
     return events / (time.perf_counter() - t0)
 
 
-async def _publish(url: str, subject: str, stream: str, batches: list[bytes]) -> float:
+async def _publish(url: str, subject: str, stream: str, batches: list[bytes],
+                   subjects: list[str] | None = None) -> float:
+    """Publish the batches to ``subject`` (or each to its own of ``subjects``, on a stream
+    capturing ``subject``)."""
     import nats
     from nats.js import api
 
     nc = await nats.connect(url)
     js = nc.jetstream()
     await js.add_stream(api.StreamConfig(name=stream, subjects=[subject]))
+    to = subjects or [subject] * len(batches)
     t0 = time.perf_counter()
     for i in range(0, len(batches), 64):
-        await asyncio.gather(*(js.publish(subject, b) for b in batches[i:i + 64]))
+        await asyncio.gather(*(js.publish(to[j], batches[j])
+                               for j in range(i, min(i + 64, len(batches)))))
     elapsed = time.perf_counter() - t0
     await nc.close()
     return elapsed
 
 
-async def _drained(url: str, stream: str, durable: str, total: int) -> None:
+async def _drained(url: str, stream: str, durables: list[str]) -> None:
+    """Every durable has nothing pending nor unacked."""
     import nats
 
     nc = await nats.connect(url)
     js = nc.jetstream()
     while True:
         try:
-            info = await js.consumer_info(stream, durable)
-            if info.ack_floor.stream_seq >= total and info.num_ack_pending == 0:
+            infos = [await js.consumer_info(stream, d) for d in durables]
+            if all(i.num_pending == 0 and i.num_ack_pending == 0 and i.delivered.stream_seq
+                   for i in infos):
                 break
         except Exception:
             pass
@@ -106,11 +113,15 @@ async def _drained(url: str, stream: str, durable: str, total: int) -> None:
     await nc.close()
 
 
-def _consume(url: str, subject: str, durable: str, stream: str, total: int, consumers: int,
-             config: Path) -> tuple[float, list[str]]:
+def _consume(url: str, subject: str, durable: str, stream: str, consumers: int,
+             config: Path, partitioned: bool = False) -> tuple[float, list[str]]:
     procs = []
     src = f"{url}/{subject}?durable={durable}&stream={stream}&batch=32"
-    for _ in range(consumers):
+    sources = [f"{src}&partition={k}/{consumers}" for k in range(consumers)] if partitioned \
+        else [src] * consumers
+    durables = [f"{durable}_{k}of{consumers}" for k in range(consumers)] if partitioned \
+        else [durable]
+    for src in sources:
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "memwarden", "replay", src, "--config", str(config),
              "--stats", "-o", f"{url}/findings"],
@@ -122,7 +133,7 @@ def _consume(url: str, subject: str, durable: str, stream: str, total: int, cons
             if b"memwarden: ready" in line:
                 break
     t0 = time.perf_counter()
-    asyncio.run(_drained(url, stream, durable, total))
+    asyncio.run(_drained(url, stream, durables))
     elapsed = time.perf_counter() - t0
     stats = []
     for p in procs:
@@ -131,6 +142,25 @@ def _consume(url: str, subject: str, durable: str, stream: str, total: int, cons
         stats.append(" ".join(x.strip() for x in out.splitlines()
                               if x.strip().startswith(("messages:", "events_in:"))))
     return elapsed, stats
+
+
+def _host_batches(lines: list[bytes], batch: int,
+                  partitions: int) -> tuple[list[bytes], list[str]]:
+    """The events in batches of one host each (in order per host), with their subjects."""
+    from memwarden.bus.address import partition_of
+
+    per_host: dict[str, list[bytes]] = {}
+    for line in lines:
+        per_host.setdefault(orjson.loads(line)["hostName"], []).append(line)
+    batches, subjects = [], []
+    chunks = {h: [b"".join(ls[i:i + batch]) for i in range(0, len(ls), batch)]
+              for h, ls in per_host.items()}
+    for i in range(max(len(c) for c in chunks.values())):  # hosts interleaved, as they come
+        for h, c in chunks.items():
+            if i < len(c):
+                batches.append(c[i])
+                subjects.append(f"bench3.{partition_of(h, partitions)}.{h}")
+    return batches, subjects
 
 
 def run(events: int, batch: int) -> dict[str, Any]:
@@ -161,10 +191,17 @@ def run(events: int, batch: int) -> dict[str, Any]:
                 subject, stream = f"bench{n}", f"BENCH{n}"
                 pub = asyncio.run(_publish(url, subject, stream, batches))
                 results[f"publish_eps_{n}"] = events / pub
-                elapsed, stats = _consume(url, subject, f"d{n}", stream, len(batches), n,
-                                          config)
+                elapsed, stats = _consume(url, subject, f"d{n}", stream, n, config)
                 results[f"consume_eps_{n}"] = events / elapsed
                 results[f"split_{n}"] = stats
+            # two partition consumers: batches of one host each, to events.<P>.<host>
+            # (as ``record …?partitions=2`` publishes them), one durable per partition
+            hb, hs = _host_batches(lines, batch, 2)
+            asyncio.run(_publish(url, "bench3.*.*", "BENCH3", hb, hs))
+            elapsed, stats = _consume(url, "bench3", "d3", "BENCH3", 2, config,
+                                      partitioned=True)
+            results["consume_eps_p2"] = events / elapsed
+            results["split_p2"] = stats
         finally:
             server.terminate()
             server.wait(10)
@@ -188,7 +225,10 @@ def main(argv: list[str] | None = None) -> None:
           f"({one / r['engine_eps']:.2f}x the engine)")
     print(f"  two consumers, one durable       {two:>10,.0f} events/s  "
           f"({two / one:.2f}x one consumer)")
-    for n in (1, 2):
+    p2 = r["consume_eps_p2"]
+    print(f"  two partition consumers (2 of 2) {p2:>10,.0f} events/s  "
+          f"({p2 / one:.2f}x one consumer, {p2 / two:.2f}x two on one durable)")
+    for n in ("1", "2", "p2"):
         for i, s in enumerate(r[f"split_{n}"]):
             print(f"    {n} consumer(s), #{i + 1}: {s}")
 

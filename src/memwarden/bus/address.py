@@ -32,7 +32,8 @@ _TOKEN = re.compile(r"^[A-Za-z0-9_\-]+$")
 _FILTER_TOKEN = re.compile(r"^([A-Za-z0-9_\-]+|\*|>)$")
 _NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _PARAMS = ("stream", "retention", "max_age", "duplicate_window", "subjects", "durable",
-           "ack_wait", "batch", "max_deliver")
+           "ack_wait", "batch", "max_deliver", "partitions", "partition")
+MAX_PARTITIONS = 1024
 
 
 class NatsAddressError(ValueError):
@@ -64,6 +65,26 @@ def sanitize_token(text: str) -> str:
     """A subject token from free text (a signature id or a Falco rule name)."""
     out = re.sub(r"[^A-Za-z0-9_\-]", "_", text)
     return out or "_"
+
+
+def partition_of(token: str, partitions: int) -> int:
+    """The partition of a subject token: FNV-1a (32 bits) of its bytes modulo ``partitions``,
+    the hash of NATS's own ``{{partition(N,1)}}`` subject mapping (nats-server 2.8+), so a
+    server mapping ``SUBJECT.*`` -> ``SUBJECT.{{partition(N,1)}}.{{wildcard(1)}}`` files a
+    host's events under the same partition as ``record …?partitions=N`` does."""
+    h = 0x811C9DC5
+    for byte in token.encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h % partitions
+
+
+def parse_partition(text: str, what: str) -> tuple[int, int]:
+    """``K/N`` (0 <= K < N <= MAX_PARTITIONS) -> (K, N)."""
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and 0 <= int(k) < int(n) <= MAX_PARTITIONS):
+        raise NatsAddressError(f"{what}: partition {text!r}: expected K/N with 0 <= K < N <= "
+                               f"{MAX_PARTITIONS} (e.g. 0/2)")
+    return int(k), int(n)
 
 
 @dataclass(frozen=True)
@@ -130,6 +151,12 @@ class NatsAddress:
         for key in ("max_age", "duplicate_window", "ack_wait"):
             if key in p:
                 duration(p[key], f"{self}: {key}")
+        if "partitions" in p and not (p["partitions"].isdigit()
+                                      and 1 <= int(p["partitions"]) <= MAX_PARTITIONS):
+            raise NatsAddressError(f"{self}: partitions {p['partitions']!r}: expected 1 to "
+                                   f"{MAX_PARTITIONS}")
+        if "partition" in p:
+            parse_partition(p["partition"], str(self))
         for key in ("batch", "max_deliver"):
             if key in p and not (p[key].lstrip("-").isdigit() and int(p[key]) != 0
                                  and (int(p[key]) > 0 or key == "max_deliver")):

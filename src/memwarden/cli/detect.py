@@ -244,7 +244,9 @@ def record(file: str, settings: Settings, settings_source: SettingsSource,
             recorder.check()
     except OSError as exc:
         raise UsageFailure(f"{file}: cannot write: {exc.strerror}") from None
-    runtime = open_runtime(settings, settings_source)
+    # live, as for run: the process table is seeded from /proc, so the context of processes
+    # older than the sensor is known (and, for nats://, forwarded with the events)
+    runtime = open_runtime(settings, settings_source, live=True)
     if is_nats_url(file):
         from memwarden.app.fleet import open_event_forwarder
 

@@ -235,22 +235,19 @@ class ProcessTable:
         info.peers = self.get
         info.container_id = info.container_id or ev.container_id
         parent = self.procs.get(info.ppid)
-        if parent is None and ev.raw is not ev.data:
-            parent = self._graft_ancestors(ev.raw)
+        if parent is None:
+            parent = self._graft_ancestors(_ancestors_of(ev))
         if parent is not None and parent is not info:
             info.parent = parent
             parent.nchilds += 1
         self._put(info)
         return info
 
-    def _graft_ancestors(self, raw: dict[str, Any]) -> ProcessInfo | None:
-        """A v1beta1 event names its process's ancestors (``workload.process.ancestors``,
-        parent first): the ones the table lacks are added from there, linked in order.
-        Returns the parent's entry."""
-        try:
-            ancestors = raw["workload"]["process"]["ancestors"]
-        except (KeyError, TypeError):
-            return None
+    def _graft_ancestors(self, ancestors: Any) -> ProcessInfo | None:
+        """An event may name its process's ancestors (v1beta1: ``workload.process.ancestors``;
+        a legacy event forwarded by ``record nats://``: ``ancestors``, the same objects; parent
+        first): the ones the table lacks are added from there, linked in order. Returns the
+        parent's entry."""
         if type(ancestors) is not list:
             return None
         chain: list[ProcessInfo] = []
@@ -366,6 +363,17 @@ def _plain_facts(m: dict[str, Any]) -> bool:
         if v is not None and v != "" and type(v) is not want:
             return False
     return True
+
+
+def _ancestors_of(ev: Event) -> Any:
+    """The ancestors an event names, where either shape carries them (None: none)."""
+    raw = ev.raw
+    if raw is ev.data:
+        return raw.get("ancestors")
+    try:
+        return raw["workload"]["process"]["ancestors"]
+    except (KeyError, TypeError):
+        return None
 
 
 def _int(v: Any) -> int:

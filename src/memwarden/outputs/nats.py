@@ -25,17 +25,26 @@ from __future__ import annotations
 
 import hashlib
 import socket
+from collections.abc import Callable
 from typing import IO, Any
 
 import orjson
 
-from memwarden.bus.address import NatsAddress, NatsAddressError, NatsOptions, sanitize_token
+from memwarden.bus.address import (
+    NatsAddress,
+    NatsAddressError,
+    NatsOptions,
+    partition_of,
+    sanitize_token,
+)
 from memwarden.bus.client import NatsUnavailable
 from memwarden.bus.spool import SpoolError
 from memwarden.core.event import Event, Finding
+from memwarden.core.process import ProcessInfo
 from memwarden.outputs.base import Delivery, Output, OutputKind, OutputSpecError
 from memwarden.outputs.counters import OutputCounters
 from memwarden.outputs.formats import FindingFormat
+from memwarden.outputs.tracee_v1beta1 import ancestors_list
 
 #: the priority names of subjects, by Tracee severity (Falco's names, as falcosidekick uses)
 PRIORITY_OF_SEVERITY = {0: "informational", 1: "notice", 2: "warning", 3: "critical"}
@@ -137,10 +146,22 @@ class NatsOutput:
 class EventForwarder:
     """``record nats://…``: every event the sensor delivers, batched into JetStream messages
     of Tracee JSON lines. Has the interface of :class:`~memwarden.outputs.recording.
-    EventRecorder` (``open``, call, ``flush``, ``close``, ``events``)."""
+    EventRecorder` (``open``, call, ``flush``, ``close``, ``events``).
+
+    ``resolve`` (the live process table's lookup) makes the process context travel: an event
+    whose process has a known parent is forwarded with ``ancestors``, its parent chain as
+    Tracee v1beta1 ancestor objects (parent first, at most 16), which the consumer's process
+    table for that host grafts in; processes that ran before the sensor started (seeded from
+    /proc here) are thus known there too.
+
+    ``?partitions=N``: each batch goes to ``SUBJECT.<partition>.<host>`` (the host name as a
+    subject token; the partition :func:`~memwarden.bus.address.partition_of` it, NATS's own
+    ``partition()`` hash), so that ``replay …?partition=K/N`` consumers each get whole hosts.
+    """
 
     def __init__(self, url: str, options: NatsOptions | None = None, *,
-                 delivery: Delivery | None = None, err: IO[str] | None = None) -> None:
+                 delivery: Delivery | None = None, err: IO[str] | None = None,
+                 resolve: Callable[[Event], ProcessInfo | None] | None = None) -> None:
         try:
             self.address = NatsAddress.parse(url)
         except NatsAddressError as exc:
@@ -149,14 +170,20 @@ class EventForwarder:
             raise OutputSpecError(f"{url}: a wildcard subject cannot be published to")
         options = options or NatsOptions()
         self.batch = self.address.integer("batch", options.batch * 4)
+        self.partitions = self.address.integer("partitions", 0)
+        self.resolve = resolve
         self.events = 0
         self.batches = 0
         self.host = socket.gethostname()
+        self._batch_host: str | None = None
+        self._chains: dict[int, tuple[ProcessInfo, orjson.Fragment]] = {}
         self._lines: list[bytes] = []
         self._bytes = 0
         self.counters = OutputCounters(f"record {self.address}", "nats")
+        base = self.address.subject
+        stream_subject = f"{base}.*.*" if self.partitions else base
         self.publisher = _publisher(self.address, options, name=f"record {self.address}",
-                                    stream_subject=self.address.subject,
+                                    stream_subject=stream_subject,
                                     delivery=delivery or Delivery(queue_size=256),
                                     count=self._count, err=err)
 
@@ -167,8 +194,32 @@ class EventForwarder:
         """Called once the sensor runs (as for a file recording): the publisher connects and
         buffers by itself, so there is nothing to create here."""
 
+    def subject_for(self, host: str) -> str:
+        """Where a batch of ``host``'s events goes."""
+        if not self.partitions:
+            return self.address.subject
+        token = sanitize_token(host)
+        return f"{self.address.subject}.{partition_of(token, self.partitions)}.{token}"
+
     def __call__(self, event: Event) -> None:
-        line = orjson.dumps(event.data, option=orjson.OPT_APPEND_NEWLINE)
+        d = event.data
+        if self.partitions:
+            host = d.get("hostName")
+            host = host if type(host) is str and host else self.host
+            if host != self._batch_host:
+                self.flush()  # a batch holds one host's events: it goes to that host's subject
+                self._batch_host = host
+        proc = self.resolve(event) if self.resolve is not None else None
+        if proc is not None and proc.parent is not None and "ancestors" not in d:
+            # the chain depends on the parent only: encoded once per parent and batch (an
+            # ancestor's exec shows from the next batch on; 3x cheaper than per event)
+            parent = proc.parent
+            cached = self._chains.get(id(parent))
+            if cached is None or cached[0] is not parent:
+                cached = (parent, orjson.Fragment(orjson.dumps(ancestors_list(proc))))
+                self._chains[id(parent)] = cached
+            d = {**d, "ancestors": cached[1]}
+        line = orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE)
         self._lines.append(line)
         self._bytes += len(line)
         self.events += 1
@@ -180,8 +231,10 @@ class EventForwarder:
             return
         payload = b"".join(self._lines)
         self._lines, self._bytes = [], 0
-        msgid = hashlib.sha256(self.host.encode() + b"\0" + payload).hexdigest()[:32]
-        self.publisher.submit(self.address.subject, msgid, payload)
+        self._chains.clear()
+        host = self._batch_host or self.host
+        msgid = hashlib.sha256(host.encode() + b"\0" + payload).hexdigest()[:32]
+        self.publisher.submit(self.subject_for(host), msgid, payload)
         self.batches += 1
 
     def stats(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ _JSON_OPTS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 ANCESTORS_MAX = 16  #: ancestors written per finding
 
 
-def _ancestor(p: ProcessInfo) -> dict[str, Any]:
+def ancestor_dict(p: ProcessInfo) -> dict[str, Any]:
     thread: dict[str, Any] = {"name": p.comm, "hostTid": p.pid, "tid": p.vpid or p.pid}
     if p.start_time:
         thread["startTime"] = format_rfc3339_ns(p.start_time)
@@ -42,10 +42,13 @@ def finding_v1beta1(finding: Finding) -> dict[str, Any]:
     }
     proc = finding.event.process
     if proc is not None and proc.parent is not None:
-        chain = [_ancestor(p) for p, _ in zip(proc.ancestors(), range(ANCESTORS_MAX),
-                                              strict=False)]
-        out["workload"]["process"]["ancestors"] = chain
+        out["workload"]["process"]["ancestors"] = ancestors_list(proc)
     return out
+
+
+def ancestors_list(proc: ProcessInfo, limit: int = ANCESTORS_MAX) -> list[dict[str, Any]]:
+    """The process's parent chain (parent first, at most ``limit``) as v1beta1 objects."""
+    return [ancestor_dict(p) for p, _ in zip(proc.ancestors(), range(limit), strict=False)]
 
 
 def format_tracee_v1beta1(finding: Finding) -> bytes:

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-from memwarden.bus.address import NatsAddress, NatsOptions
+from memwarden.bus.address import NatsAddress, NatsOptions, parse_partition
 from memwarden.bus.client import Link, LoopThread, js_api, require_nats
 
 DEFAULT_DURABLE = "memwarden"
@@ -50,6 +50,18 @@ class JetStreamConsumer:
         self.before_ack = before_ack
         self.err = err if err is not None else sys.stderr
         self.durable = address.text("durable", DEFAULT_DURABLE)
+        self.subject = address.subject
+        self.stream_subject = address.subject
+        self.partition: tuple[int, int] | None = None
+        if "partition" in address.params:
+            # partition K of N: the hosts ``record …?partitions=N`` files under SUBJECT.K.*,
+            # through a durable of the partition's own (a second process binding it takes
+            # over, or shares, that partition)
+            k, n = parse_partition(address.params["partition"], str(address))
+            self.partition = (k, n)
+            self.durable = f"{self.durable}_{k}of{n}"
+            self.subject = f"{address.subject}.{k}.*"
+            self.stream_subject = f"{address.subject}.*.*"
         self.stream = address.stream_name(options)
         self.batch = address.integer("batch", options.batch)
         self.ack_wait = address.seconds("ack_wait", options.ack_wait)
@@ -109,14 +121,14 @@ class JetStreamConsumer:
                 return None
         else:
             return None
-        subject = self.address.subject
+        subject = self.subject
         config = js_api.ConsumerConfig(
             durable_name=self.durable, ack_policy=js_api.AckPolicy.EXPLICIT,
             ack_wait=self.ack_wait, max_deliver=self.max_deliver,
             deliver_policy=js_api.DeliverPolicy.ALL, max_ack_pending=max(1000, self.batch * 4),
             filter_subject=subject)
         try:
-            loop.call(self.link.ensure_stream(self.stream, subject), 10.0)
+            loop.call(self.link.ensure_stream(self.stream, self.stream_subject), 10.0)
             return loop.call(self.link.js.pull_subscribe(subject, durable=self.durable,
                                                          stream=self.stream, config=config),
                              10.0)
@@ -147,7 +159,7 @@ class JetStreamConsumer:
             self.bytes += len(msg.data or b"")
             if delivered > 1:
                 self.redeliveries += 1
-            where = f"{self.address.subject} stream {self.stream} seq {seq}"
+            where = f"{getattr(msg, 'subject', '') or self.subject} stream {self.stream} seq {seq}"
             try:
                 self.handle(msg.data or b"", where)
             except Exception as exc:  # a handler bug on this input: never redeliver it
