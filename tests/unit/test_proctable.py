@@ -319,3 +319,25 @@ def test_proc_aname_without_a_level_matches_any_ancestor(tmp_path):
     found.clear()
     engine.process_event(open_(9999, 9998, "cat", "/x", T0 + 10))
     assert sorted(f.metadata.id for f in found) == ["not below cron"]
+
+
+def test_findings_carry_tracee_entity_ids_from_the_table():
+    """processEntityId / parentEntityId: one value per process life (host pid and start
+    time, from the table), the parent's its own; a later process reusing the pid differs."""
+    from memwarden.core.event import entity_id
+
+    loaded = load_rules([SEED])
+    table = ProcessTable()
+    found = []
+    engine = Engine(loaded.detectors, sink=found.append, enricher=table)
+    for ev in chain_events():
+        engine.process_event(ev)
+    out = found[0].to_tracee()
+    dd, make = table.get(400), table.get(300)
+    assert dd.start_time and make.start_time
+    assert out["processEntityId"] == entity_id(400, dd.start_time) != 0
+    assert out["parentEntityId"] == entity_id(300, make.start_time) != out["processEntityId"]
+    assert entity_id(400, dd.start_time + 1) != out["processEntityId"]  # pid reused later
+    replayed = dict(found[0].event.data, processEntityId=77)  # a source that gave its own
+    found[0].event.data = replayed
+    assert found[0].to_tracee()["processEntityId"] == 77

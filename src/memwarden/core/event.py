@@ -453,6 +453,35 @@ def infer_arg_type(value: Any) -> str:
 
 # -- findings -------------------------------------------------------------------------------------
 
+def entity_id(pid: int, start_time: int) -> int:
+    """A process's (or thread's) identity over its life, as Tracee's ``processEntityId``
+    means it: one 32-bit value per (host pid, start time), the same on every event of that
+    process and different for a later process reusing the pid. memwarden's own hash (FNV-1a
+    over the two little-endian integers), not Tracee's: compare them within one sensor's
+    output, not with Tracee's."""
+    h = 0x811C9DC5
+    for b in (pid & 0xFFFFFFFF).to_bytes(4, "little") + (start_time & (1 << 64) - 1).to_bytes(
+            8, "little"):
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h or 1
+
+
+def _fill_entity_ids(out: dict[str, Any], ev: Event) -> None:
+    """Tracee's entity ids of a finding's process, its thread and its parent, from the
+    process table (its start times) when the source gave none (the live sensor, audit)."""
+    proc = ev.process
+    if proc is None or not proc.start_time:
+        return
+    out["processEntityId"] = entity_id(proc.pid, proc.start_time)
+    start = ev.data.get("threadStartTime")
+    tid = ev.host_tid
+    if not out.get("threadEntityId") and type(start) is int and start and type(tid) is int:
+        out["threadEntityId"] = entity_id(tid, start)
+    parent = proc.parent
+    if not out.get("parentEntityId") and parent is not None and parent.start_time:
+        out["parentEntityId"] = entity_id(parent.pid, parent.start_time)
+
+
 @dataclass(slots=True)
 class Finding:
     """A detection: which signature fired, on which event, with optional extra data."""
@@ -472,6 +501,8 @@ class Finding:
         out: dict[str, Any] = {}
         for name, default in TRACEE_FIELDS:
             out[name] = trig.get(name, default)
+        if not out.get("processEntityId"):
+            _fill_entity_ids(out, self.event)
         md = self.metadata
         out["eventId"] = str(md.event_id)
         out["eventName"] = md.event_name
