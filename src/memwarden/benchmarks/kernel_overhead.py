@@ -102,6 +102,12 @@ def memwarden_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "memwarden", *args]
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the benchmark dies (a timeout killing it must not leave a
+    sensor running, and enforcing, on the host)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+
+
 class MemwardenProcess:
     """``memwarden run`` as a child: started, waited for (``ready``), stopped with SIGINT."""
 
@@ -115,7 +121,7 @@ class MemwardenProcess:
     def __enter__(self) -> MemwardenProcess:
         self.proc = subprocess.Popen(memwarden_cmd("run", *self.args), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, env=self.env)
+                                     text=True, env=self.env, preexec_fn=_die_with_parent)
         threading.Thread(target=self._read, daemon=True).start()
         end = time.monotonic() + 60
         while not self._ready.wait(0.05):
