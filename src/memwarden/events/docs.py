@@ -37,7 +37,9 @@ has the event. Both Tracee shapes are read (`memwarden.events.tracee_json.event_
 | `timestamp` | event time, ns since the epoch (the sensor converts the kernel's monotonic clock) |
 | `processId`, `threadId`, `parentProcessId` | pid/tid/ppid inside the task's pid namespace |
 | `hostProcessId`, `hostThreadId`, `hostParentProcessId` | the same in the initial pid namespace |
-| `processEntityId`, `threadEntityId`, `parentEntityId` | 0 on events; a finding's Tracee output fills them from the process table: one 32-bit value per (host pid, start time), memwarden's own hash (not Tracee's), the same on every finding of one process life |
+| `processEntityId`, `threadEntityId`, `parentEntityId` | 0 on events; a finding's Tracee \
+output fills them from the process table: one 32-bit value per (host pid, start time), \
+memwarden's own hash (not Tracee's), the same on every finding of one process life |
 | `userId` | real uid |
 | `mountNamespace`, `pidNamespace` | namespace inode numbers |
 | `processName` | comm |
