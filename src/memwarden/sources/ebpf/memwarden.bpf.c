@@ -922,22 +922,19 @@ static __always_inline int mw_open_refused(struct mw_sys_exit_ctx *ctx, int upat
 	return 0;
 }
 
-/* The exit of an open syscall: fd -> struct file, cheap filter, then the rest.
- * upath_arg: the argument holding the path the caller passed (-1: none). */
-static __always_inline int mw_open_exit(struct mw_sys_exit_ctx *ctx, int upath_arg)
+/* fd -> struct file in the current task's table, the cheap filter, then mw_file_opened: the
+ * exit of every open that leaves a descriptor (the open syscalls, 32-bit ones, io_uring).
+ * upath_arg: the syscall argument holding the caller's path (-1: none), read (as a compat
+ * syscall's when compat) only for a file the cheap filter let through. */
+static __always_inline int mw_fd_opened(long fd, s32 nr, int upath_arg, bool compat, u16 flags)
 {
 	struct mw_ctx m;
-	long fd = ctx->ret;
-	if (fd < 0) {
-		if (fd == -MW_EACCES || fd == -MW_EPERM || fd == -MW_ENXIO)
-			return mw_open_refused(ctx, upath_arg);
+	if (fd < 0)
 		return 0;
-	}
 	if (!mw_begin(&m, MW_KIND_FILE_OPEN))
 		return 0;
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct file *file = NULL;
-	u16 oflags = 0;
 	if (bpf_rdonly_cast) {
 		struct fdtable *fdt = task->files->fdt;
 		if ((unsigned long)fd >= fdt->max_fds)
@@ -954,7 +951,7 @@ static __always_inline int mw_open_exit(struct mw_sys_exit_ctx *ctx, int upath_a
 				return 0;
 			}
 			if (c == 2)
-				oflags = MW_FI_DEVONLY;
+				flags |= MW_FI_DEVONLY;
 		}
 	} else {
 		mw_fd_file(task, fd, &file);
@@ -963,8 +960,21 @@ static __always_inline int mw_open_exit(struct mw_sys_exit_ctx *ctx, int upath_a
 	}
 	const void *upath = NULL;
 	if (upath_arg >= 0)
-		upath = (const void *)mw_arg(mw_regs(task), upath_arg);
-	return mw_file_opened(&m, task, file, fd, ctx->syscall_nr, upath, oflags);
+		upath = (const void *)mw_sc_arg(mw_regs(task), upath_arg, compat);
+	return mw_file_opened(&m, task, file, fd, nr, upath, flags);
+}
+
+/* The exit of an open syscall: a refused open of a watched path, or the descriptor's file.
+ * upath_arg: the argument holding the path the caller passed (-1: none). */
+static __always_inline int mw_open_exit(struct mw_sys_exit_ctx *ctx, int upath_arg)
+{
+	long fd = ctx->ret;
+	if (fd < 0) {
+		if (fd == -MW_EACCES || fd == -MW_EPERM || fd == -MW_ENXIO)
+			return mw_open_refused(ctx, upath_arg);
+		return 0;
+	}
+	return mw_fd_opened(fd, ctx->syscall_nr, upath_arg, false, 0);
 }
 
 MW_SYS_EXIT(openat, mw_open_exit, 1)
@@ -1503,39 +1513,7 @@ int BPF_PROG(mw_sched_process_exit, struct task_struct *p)
 	return 0;
 }
 
-/* -- opens with no open syscall exit tracepoint: compat syscalls, io_uring ------------------ */
-
-/* fd -> struct file in the current task's table, the cheap filter, then mw_file_opened, as
- * the open syscalls' exits do (mw_open_exit), for the open paths their tracepoints miss. */
-static __always_inline int mw_fd_opened(long fd, s32 nr, const void *upath, u16 flags)
-{
-	struct mw_ctx m;
-	if (fd < 0)
-		return 0;
-	if (!mw_begin(&m, MW_KIND_FILE_OPEN))
-		return 0;
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct file *file = NULL;
-	if (bpf_rdonly_cast) {
-		struct fdtable *fdt = task->files->fdt;
-		if ((unsigned long)fd >= fdt->max_fds)
-			return 0;
-		struct file **fds = fdt->fd;
-		struct kiocb *slot = bpf_rdonly_cast(&fds[fd], bpf_core_type_id_kernel(struct kiocb));
-		file = slot->ki_filp;
-		if (!file || (file->f_flags & MW_O_PATH))
-			return 0;
-		if ((m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) && !mw_open_candidate(m.cfg, file)) {
-			m.ctr->cheap_rejected++;
-			return 0;
-		}
-	} else {
-		mw_fd_file(task, fd, &file);
-		if (!file || (BPF_CORE_READ(file, f_flags) & MW_O_PATH))
-			return 0;
-	}
-	return mw_file_opened(&m, task, file, fd, nr, upath, flags);
-}
+/* -- syscalls with no syscall exit tracepoint of their own: 32-bit ones, io_uring ---------- */
 
 #if defined(__TARGET_ARCH_x86)
 /* 32-bit syscalls (int $0x80, sysenter, a -m32 binary) fire no per-syscall tracepoint on
@@ -1574,16 +1552,16 @@ static __always_inline int mw_compat_exit(struct pt_regs *regs, long ret, bool o
 	case MW_NR32_CREAT:
 		if (!opens)
 			return 0;
-		return mw_fd_opened(ret, nr, (const void *)mw_sc_arg(regs, 0, true), MW_F_COMPAT);
+		return mw_fd_opened(ret, nr, 0, true, MW_F_COMPAT);
 	case MW_NR32_OPENAT:
 	case MW_NR32_OPENAT2:
 		if (!opens)
 			return 0;
-		return mw_fd_opened(ret, nr, (const void *)mw_sc_arg(regs, 1, true), MW_F_COMPAT);
+		return mw_fd_opened(ret, nr, 1, true, MW_F_COMPAT);
 	case MW_NR32_OPEN_BY_HANDLE_AT:
 		if (!opens)
 			return 0;
-		return mw_fd_opened(ret, nr, NULL, MW_F_COMPAT);
+		return mw_fd_opened(ret, nr, -1, true, MW_F_COMPAT);
 	case MW_NR32_UNLINK:
 		return mw_change(ret, nr, true, MW_KIND_INODE_UNLINK, -1, 0, -1, -1, -1);
 	case MW_NR32_UNLINKAT:
@@ -1757,7 +1735,7 @@ static __always_inline int mw_uring_complete(void *req, struct io_uring_cqe *cqe
 		struct io_open *o = bpf_rdonly_cast(req, bpf_core_type_id_kernel(struct io_open));
 		if (o->file_slot)
 			return 0;
-		return mw_fd_opened(cqe->res, -1, NULL, MW_F_IO_URING);
+		return mw_fd_opened(cqe->res, -1, -1, false, MW_F_IO_URING);
 	}
 	u32 kind = mw_uring_change_kind(op);
 	if (!kind)
