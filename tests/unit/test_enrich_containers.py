@@ -205,6 +205,8 @@ def test_a_container_gone_before_inspect_is_named_from_its_create_event(api) -> 
         assert info.labels == {"io.kubernetes.pod.name": "job-x",
                                "io.kubernetes.pod.namespace": "ci", "team": "red"}
         assert (info.pod_name, info.pod_namespace) == ("job-x", "ci")
+        # the image outlives the container: its digest and id asked by the image's name
+        assert (info.image_digest, info.image_id) == ("sha256:" + "ef" * 32, IMAGE_ID)
         r.prefetch(GONE).wait(5)  # a refresh: inspect fails again
         assert r.cached(GONE) == info
         ev = _finding(GONE)

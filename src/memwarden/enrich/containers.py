@@ -28,6 +28,7 @@ dependencies in a sensor.
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import json
 import os
@@ -185,14 +186,7 @@ class DockerApiClient:
         labels = {str(k): str(v) for k, v in (config.get("Labels") or {}).items()}
         image = str(config.get("Image") or "")
         image_id = str(d.get("Image") or "")
-        digest = ""
-        img = self._get(f"/images/{urllib.parse.quote(image_id or image, safe='')}/json") \
-            if image_id or image else None
-        if img:
-            for rd in img.get("RepoDigests") or ():
-                if "@" in rd:
-                    digest = rd.split("@", 1)[1]
-                    break
+        digest, _ = self.image_facts(image_id or image)
         repo, tag = split_image(image)
         if image_id.startswith("sha256:"):
             image_id = image_id[7:]
@@ -212,6 +206,19 @@ class DockerApiClient:
             pod_name=labels.get(K8S_POD_NAME, ""),
             pod_namespace=labels.get(K8S_POD_NAMESPACE, ""),
             pod_uid=labels.get(K8S_POD_UID, ""))
+
+    def image_facts(self, ref: str) -> tuple[str, str]:
+        """(repository digest, image id without ``sha256:``) of an image by id or name ("" for
+        what the runtime does not say); raises :class:`RuntimeUnavailable`."""
+        digest, image_id = "", ""
+        img = self._get(f"/images/{urllib.parse.quote(ref, safe='')}/json") if ref else None
+        if img:
+            image_id = str(img.get("Id") or "")
+            for rd in img.get("RepoDigests") or ():
+                if "@" in rd:
+                    digest = rd.split("@", 1)[1]
+                    break
+        return digest, image_id[7:] if image_id.startswith("sha256:") else image_id
 
     def watch(self, on_event: Any, stop: threading.Event) -> None:
         """Call ``on_event(id, info)`` for every container the runtime creates or starts,
@@ -377,6 +384,10 @@ class ContainerResolver:
             if cid is None:
                 return
             info = self._ask(cid)
+            if info is None and cid in self._provisional:  # the container gone before inspect
+                known = self._cache.get(cid)
+                if known is not None and known[0] is not None and known[0].image:
+                    info = self._with_image(known[0])  # its image outlives a --rm container
             with self._lock:
                 known = self._cache.get(cid)
                 if info is None and known is not None and known[0] is not None:
@@ -390,6 +401,21 @@ class ContainerResolver:
                 done = self._pending.pop(cid, None)
             if done is not None:
                 done.set()
+
+    def _with_image(self, info: ContainerInfo) -> ContainerInfo:
+        """An entry made from a container's event, with its image's digest and id asked of
+        the runtime (the container itself may be gone, its image is not)."""
+        for client in self.clients:
+            facts = getattr(client, "image_facts", None)
+            if facts is None:
+                continue
+            try:
+                digest, image_id = facts(info.image)
+            except RuntimeUnavailable:
+                continue
+            if digest or image_id:
+                return dataclasses.replace(info, image_digest=digest, image_id=image_id)
+        return info
 
     def _ask(self, cid: str) -> ContainerInfo | None:
         self.stats.container_lookups += 1
