@@ -4,16 +4,20 @@ delivered event)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import select
+import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from memwarden.core.detector import NO_FINDINGS
@@ -65,6 +69,63 @@ def wait_ready(proc: subprocess.Popen) -> str:
             break
     proc.kill()
     pytest.fail(f"sensor not ready: {err.decode()}")
+
+
+@dataclasses.dataclass
+class CoreReads:
+    """What :func:`rules_alerts_on_core_reads` saw: the alerts written, the reading shell's pid,
+    the paths it read (a stored core and its own coredump_filter), the sensor's exit status and
+    the ready line's text."""
+
+    alerts: list[dict]
+    shell_pid: int
+    wanted: set[str]
+    returncode: int | None
+    ready: str
+
+
+def rules_alerts_on_core_reads(tmp_path: Path, rules: Path, path_field: str, rule: str,
+                               before: str = "", accept: Callable[[dict], bool] = lambda a: True,
+                               deadline_s: float = 15.0) -> CoreReads:
+    """``memwarden run --rules RULES --format falco`` (MW-1001 disabled), then, in a private
+    mount namespace with a tmpfs over /var/lib/systemd, a shell that writes a stored core, runs
+    ``before``, and reads the core and its own coredump_filter with cat. Waits (on state) until
+    ``rule``'s alerts name both paths in ``output_fields[path_field]`` (among those ``accept``
+    keeps) or ``deadline_s`` passes, stops the sensor and returns what it wrote."""
+    require_sensor_and_coredump_dir()
+    out_path = tmp_path / "alerts.jsonl"
+    cmd = [sys.executable, "-m", "memwarden", "run", "--rules", str(rules),
+           "--disable", "core_dump_read", "--format", "falco", "--output", f"file:{out_path}"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    core = "/var/lib/systemd/coredump/core.memwarden-test.1"
+    alerts: list[dict] = []
+    try:
+        ready = wait_ready(proc)
+        action = ("mount --make-rprivate / && mount -t tmpfs memwarden-test /var/lib/systemd && "
+                  f"mkdir /var/lib/systemd/coredump && echo dump > {core} && "
+                  f"{before + ' && ' if before else ''}"
+                  f"cat {core} >/dev/null && cat /proc/$$/coredump_filter >/dev/null && echo $$")
+        done = subprocess.run(["unshare", "-m", "sh", "-c", action], capture_output=True,
+                              text=True, timeout=30, check=True)
+        shell_pid = int(done.stdout.split()[-1])
+        wanted = {core, f"/proc/{shell_pid}/coredump_filter"}
+        end = time.monotonic() + deadline_s
+        while time.monotonic() < end:  # until the expected alerts are written (state)
+            alerts = [orjson.loads(x) for x in out_path.read_bytes().splitlines()
+                      if x.endswith(b"}")] if out_path.exists() else []
+            seen = {a["output_fields"].get(path_field) for a in alerts
+                    if a["rule"] == rule and accept(a)}
+            if wanted <= seen:
+                break
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return CoreReads(alerts, shell_pid, wanted, proc.returncode, ready)
 
 
 class Needs:
