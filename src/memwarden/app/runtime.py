@@ -188,6 +188,8 @@ def build_runtime(settings: Settings, *, source: SettingsSource | None = None,
         return build_detection(source.load() if source is not None else settings, err)
 
     ops = Operations(engine, outputs, settings, rebuild, err=err)
+    if containers is not None:
+        ops.containers = containers.stats.as_dict
     if live:
         outputs.latency = ops.latency  # live timestamps only: recorded ones are in the past
     ops.install_signal_handlers()

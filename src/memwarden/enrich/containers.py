@@ -289,9 +289,11 @@ def discover_sockets(configured: Sequence[str] = (), root: str = "") -> list[str
 class ResolverStats:
     container_lookups: int = 0
     container_lookup_hits: int = 0  # answered from the cache
-    container_unknown: int = 0  # no runtime knew the id
+    container_unknown: int = 0  # the runtimes that answered did not know the id (misses)
+    container_runtime_unavailable: int = 0  # a lookup no runtime could answer (down, absent)
     container_lookup_late: int = 0  # a finding went out before its lookup answered
     container_runtime_errors: int = 0  # a runtime did not answer
+    container_event_stream_reconnects: int = 0  # a runtime's event stream broke, asked again
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))
@@ -421,6 +423,7 @@ class ContainerResolver:
         self.stats.container_lookups += 1
         if not self.clients:
             self.stats.container_runtime_errors += 1
+            self.stats.container_runtime_unavailable += 1
             if not self._warned:
                 self._warned = True
                 print("memwarden: warning: no container runtime socket found (docker, podman; "
@@ -428,6 +431,7 @@ class ContainerResolver:
                       "containers carry the container id only", file=self._err, flush=True)
             return None
         now = time.monotonic()
+        answered = False
         for i, client in enumerate(self.clients):
             if self._down_until.get(i, 0.0) > now:
                 self.stats.container_runtime_errors += 1
@@ -437,10 +441,14 @@ class ContainerResolver:
             except RuntimeUnavailable as exc:
                 self._failed(i, client, exc)
                 continue
+            answered = True
             self._down_until.pop(i, None)
             if info is not None:
                 return info
-        self.stats.container_unknown += 1
+        if answered:
+            self.stats.container_unknown += 1
+        else:
+            self.stats.container_runtime_unavailable += 1
         return None
 
     def _failed(self, i: int, client: Any, exc: Exception) -> None:
@@ -455,7 +463,11 @@ class ContainerResolver:
 
     def _watch(self, i: int, client: Any) -> None:
         backoff = 0.5
+        first = True
         while not self._stop.is_set():
+            if not first:
+                self.stats.container_event_stream_reconnects += 1
+            first = False
             try:
                 for cid in client.running_ids():
                     self.prefetch(cid)
