@@ -28,3 +28,6 @@ def bench(events: int, hit_rate: float, audit: bool) -> None:
     from memwarden.benchmarks.proctable import run_proctable_bench
 
     run_proctable_bench(min(events, 100_000))
+    from memwarden.benchmarks.containers import run_containers_bench
+
+    run_containers_bench(min(events, 200_000), hit_rate)

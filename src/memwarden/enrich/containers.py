@@ -342,6 +342,15 @@ class ContainerResolver:
         hit = self._cache.get(cid)
         return hit[0] if hit is not None else None
 
+    def remember(self, info: ContainerInfo) -> None:
+        """Put a full answer in the cache (a runtime's listing at start; the benchmark)."""
+        with self._lock:
+            self._cache[info.id] = (info, 0.0)
+            self._provisional.discard(info.id)
+            self._cache.move_to_end(info.id)
+            while len(self._cache) > self.cache_size:
+                self._provisional.discard(self._cache.popitem(last=False)[0])
+
     def prefetch(self, cid: str) -> threading.Event:
         """Queue a lookup of ``cid`` (again, even if cached: a start refreshes)."""
         with self._lock:
@@ -371,8 +380,11 @@ class ContainerResolver:
 
     def complete(self, event: Event) -> None:
         """Fill an event a detector reads container metadata of (conditions and outputs on
-        ``container.*``/``k8s.*``): the same answer, cache and wait as for findings."""
-        enrich_event(event, self)
+        ``container.*``/``k8s.*``): the same answer, cache and wait as for findings. A host
+        event (no container id) returns at once: two dict reads (``make bench``)."""
+        d = event.data
+        if d.get("containerId") or d.get("container"):
+            enrich_event(event, self)
 
     def enrich(self, finding: Finding) -> None:
         """Fill the finding's event with its container's metadata (keys the event already
