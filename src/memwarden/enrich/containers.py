@@ -19,11 +19,12 @@ of its own:
   ``container_runtime_errors`` counts, and the socket is tried again after ``RETRY_S``.
 
 Kubernetes pod name, namespace and uid come from the ``io.kubernetes.*`` labels the kubelet
-sets on every container. The CRI API (containerd, CRI-O) is gRPC and is not spoken here yet.
+sets on every container. containerd and CRI-O are asked through the CRI API (gRPC):
+:mod:`memwarden.enrich.cri`, given to :func:`build_resolver` by the assembly.
 
-Standard library only (``http.client`` over ``AF_UNIX``): the two calls needed (inspect a
-container, inspect its image) and one stream do not justify a client library and its
-dependencies in a sensor.
+The Docker API is spoken with the standard library only (``http.client`` over ``AF_UNIX``):
+the two calls needed (inspect a container, inspect its image) and one stream do not justify
+a client library and its dependencies in a sensor.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import threading
 import time
 import urllib.parse
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -52,8 +53,12 @@ DEFAULT_SOCKETS: tuple[str, ...] = (
     "/var/run/docker.sock",
     "/run/docker.sock",
 )
-#: CRI sockets (gRPC): recognised so that their absence of support can be said, not used
-CRI_SOCKETS: tuple[str, ...] = ("/run/containerd/containerd.sock", "/run/crio/crio.sock")
+#: CRI sockets (gRPC: containerd, CRI-O), in the order tried after the Docker-API ones
+CRI_SOCKETS: tuple[str, ...] = ("/run/containerd/containerd.sock", "/run/crio/crio.sock",
+                                "/var/run/containerd/containerd.sock", "/var/run/crio/crio.sock")
+#: a configured socket is spoken to through the CRI API when it is named so (``cri:PATH``)
+#: or its file name is one of these
+CRI_NAMES = frozenset({"containerd.sock", "crio.sock"})
 
 RETRY_S = 5.0  # a runtime that failed is not asked again before this
 NEGATIVE_TTL_S = 2.0  # an id no runtime knows is asked again after this
@@ -277,10 +282,24 @@ class DockerApiClient:
 
 def discover_sockets(configured: Sequence[str] = (), root: str = "") -> list[str]:
     """The sockets to ask: the configured ones (kept even while absent: the runtime may come
-    up later), else every default Docker-API socket that exists under ``root``."""
+    up later), else every default Docker-API socket, then CRI socket (``cri:PATH``), that
+    exists under ``root`` (one path of each: /var/run is often a link to /run)."""
     if configured:
         return list(configured)
-    return [root + p for p in DEFAULT_SOCKETS if os.path.exists(root + p)]
+    found = [root + p for p in DEFAULT_SOCKETS if os.path.exists(root + p)]
+    seen: set[str] = set()
+    for p in CRI_SOCKETS:
+        if os.path.exists(root + p) and os.path.realpath(root + p) not in seen:
+            seen.add(os.path.realpath(root + p))
+            found.append("cri:" + root + p)
+    return found
+
+
+def cri_path(socket_path: str) -> str | None:
+    """The socket's path if it is to be spoken to through the CRI API, else None."""
+    if socket_path.startswith("cri:"):
+        return socket_path[4:]
+    return socket_path if os.path.basename(socket_path) in CRI_NAMES else None
 
 
 # -- the resolver -----------------------------------------------------------------------------
@@ -530,7 +549,20 @@ def enrich_event(event: Event, resolver: ContainerResolver) -> None:
 
 
 def build_resolver(sockets: Iterable[str] = (), *, wait: float = 0.5, root: str = "",
-                   err: IO[str] | None = None) -> ContainerResolver:
-    """A started resolver on the configured (else discovered) Docker-API sockets."""
-    clients = [DockerApiClient(p) for p in discover_sockets(list(sockets), root)]
+                   err: IO[str] | None = None,
+                   cri_client: Callable[[str], Any] | None = None) -> ContainerResolver:
+    """A started resolver on the configured (else discovered) sockets: Docker-API ones, and
+    CRI ones through ``cri_client`` (None: the ``cri`` extra is not installed, said once)."""
+    err = err if err is not None else sys.stderr
+    clients: list[Any] = []
+    for p in discover_sockets(list(sockets), root):
+        path = cri_path(p)
+        if path is None:
+            clients.append(DockerApiClient(p))
+        elif cri_client is not None:
+            clients.append(cri_client(path))
+        else:
+            print(f"memwarden: warning: {path} is a CRI socket (containerd, CRI-O) and the CRI "
+                  "client needs grpcio and protobuf: pip install 'memwarden[cri]'; findings "
+                  "from its containers carry the container id only", file=err, flush=True)
     return ContainerResolver(clients, wait=wait, err=err).start()
