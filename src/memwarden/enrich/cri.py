@@ -232,7 +232,10 @@ class CriClient:
         digest = ref.split("@", 1)[1] if "@" in ref else ""
         image_id = ref[7:] if ref.startswith("sha256:") else ""
         if not digest or not image_id:
-            d, i = self.image_facts(image or ref)
+            try:
+                d, i = self.image_facts(image or ref)
+            except RuntimeUnavailable:  # the container's own answer is kept without them
+                d, i = "", ""
             digest, image_id = digest or d, image_id or i
         pod_labels = dict(pod.status.labels) if pod is not None else {}
         meta = pod.status.metadata if pod is not None else None
