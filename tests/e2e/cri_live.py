@@ -6,7 +6,6 @@ from podman without a registry; pods created through the CRI API as the kubelet 
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -77,14 +76,6 @@ class Containerd:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.sock = str(tmp / "containerd.sock")
-        # runc here refuses the default rlimits (as for podman: --ulimit): the base OCI spec
-        # of the runtime is containerd's own default with the limits the VM accepts
-        spec = json.loads(subprocess.run(["ctr", "oci", "spec"], capture_output=True,
-                                         text=True, check=True).stdout)
-        spec["process"]["rlimits"] = [
-            {"type": "RLIMIT_NOFILE", "hard": 20000, "soft": 20000},
-            {"type": "RLIMIT_NPROC", "hard": 4096, "soft": 4096}]
-        (tmp / "base-spec.json").write_text(json.dumps(spec))
         cfg = tmp / "containerd.toml"
         cfg.write_text(f"""version = 2
 root = "{tmp}/root"
@@ -108,7 +99,6 @@ state = "{tmp}/state"
     default_runtime_name = "runc"
     [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
       runtime_type = "io.containerd.runc.v2"
-      base_runtime_spec = "{tmp}/base-spec.json"
 """)
         self.log = open(tmp / "containerd.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(["containerd", "--config", str(cfg)],
