@@ -30,4 +30,5 @@ def bench(events: int, hit_rate: float, audit: bool) -> None:
     run_proctable_bench(min(events, 100_000))
     from memwarden.benchmarks.containers import run_containers_bench
 
-    run_containers_bench(min(events, 200_000), hit_rate)
+    n = min(events, 200_000)
+    run_containers_bench(n, hit_rate, per_event=n)
