@@ -1,4 +1,4 @@
-.PHONY: setup test lint fuzz profile bench bench-replay bench-audit bench-rules bench-kernel bench-latency bench-fleet bpf docs simulate
+.PHONY: setup test lint fuzz profile bench bench-replay bench-audit bench-rules bench-kernel bench-latency bench-fleet bench-containers bpf docs simulate
 
 setup:
 	bash scripts/setup.sh --dev
@@ -32,6 +32,11 @@ profile:
 	.venv/bin/py-spy record --rate 250 -o $(PROFILE_DIR)/replay-no-prefilter.svg -- \
 		.venv/bin/python -m memwarden.benchmarks.replay --replay $(PROFILE_DIR)/events.json --no-prefilter
 	@echo "flamegraphs: $(PROFILE_DIR)/replay-prefiltered.svg $(PROFILE_DIR)/replay-no-prefilter.svg"
+
+# the container resolver's cost: replay with and without it, Event.completed() per event
+# (also part of `memwarden bench`)
+bench-containers:
+	.venv/bin/python -m memwarden.benchmarks.containers
 
 bench-audit:
 	.venv/bin/memwarden bench --audit

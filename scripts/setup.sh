@@ -5,7 +5,8 @@
 #   bash scripts/setup.sh --dev    plus what the tests and benchmarks need (auditd, gcc, make;
 #                                  chromium + chromium-driver for the findings-console browser
 #                                  tests, nats-server for the fleet tests, podman + runc +
-#                                  busybox-static for the live container tests, gcc-multilib
+#                                  busybox-static for the live container tests, containerd
+#                                  for the live CRI test, gcc-multilib
 #                                  and liburing-dev for the 32-bit and io_uring live tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ fi
 packages=(python3 python3-venv python3-pip clang llvm libbpf-dev bpftool libelf1 zlib1g)
 if [ "$dev" = 1 ]; then
   packages+=(auditd gcc make util-linux systemd openssl chromium chromium-driver nats-server
-            podman runc busybox-static gcc-multilib liburing-dev)
+            podman runc busybox-static gcc-multilib liburing-dev containerd)
 fi
 missing=()
 for p in "${packages[@]}"; do
@@ -46,8 +47,8 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-extra="[nats,fast]"
-[ "$dev" = 1 ] && extra="[test,nats,fast]"
+extra="[nats,fast,cri]"
+[ "$dev" = 1 ] && extra="[test,nats,fast,cri]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}"
 
 if [ -f scripts/build-bpf.sh ]; then

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import shutil
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -175,3 +177,18 @@ def json_lines(path: Path) -> list[dict[str, Any]]:
         with contextlib.suppress(orjson.JSONDecodeError):  # a line being written
             out.append(orjson.loads(line))
     return out
+
+
+def scrape(mw: Memwarden) -> dict[str, float]:
+    """The unlabelled samples of a running sensor's ``/metrics`` (started with
+    ``--metrics-addr 127.0.0.1:0``; the port is read from its stderr), by sample name."""
+    m = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", mw.read_err(0))
+    assert m, mw.err
+    with urllib.request.urlopen(f"http://127.0.0.1:{m.group(1)}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            name, _, value = line.partition(" ")
+            samples[name] = float(value)
+    return samples

@@ -23,6 +23,7 @@ from podman_live import (
     json_lines,
     podman_run,
     require_podman,
+    scrape,
     wait_for,
 )
 
@@ -47,6 +48,7 @@ def _start(tmp_path: Path, sock: str) -> tuple[Memwarden, Path, Path]:
     cfg.write_text(f"containers:\n  sockets: [{sock}]\n  wait: 10\n")
     tracee, falco = tmp_path / "tracee.jsonl", tmp_path / "falco.jsonl"
     mw = Memwarden("--config", str(cfg), "--enable", "proc_mem_access", "--stats",
+                   "--metrics-addr", "127.0.0.1:0",
                    "--output", f"tracee:file:{tracee}", "--output", f"falco:file:{falco}")
     mw.wait_stderr("memwarden: ready")
     return mw, tracee, falco
@@ -72,6 +74,7 @@ def test_a_finding_from_a_kubelet_labelled_container_names_container_and_pod(
         cid = (tmp_path / "cid").read_text().strip()
         t = wait_for(lambda: _finding(tracee, cid), WAIT_S, "the Tracee finding")
         a = wait_for(lambda: _finding(falco, cid, "falco"), WAIT_S, "the Falco alert")
+        metrics = scrape(mw)  # the resolver's counters, after a real container's events
     finally:
         err = mw.stop()
     assert t["eventName"] == "proc_mem_access"
@@ -94,6 +97,13 @@ def test_a_finding_from_a_kubelet_labelled_container_names_container_and_pod(
     assert fields["k8s.pod.uid"] == KUBE_LABELS["io.kubernetes.pod.uid"]
     assert a["hostname"] == socket.gethostname()  # the node's, not the container's
     assert "container_lookup_late: 0" in err
+    assert metrics["memwarden_container_lookups_total"] >= 1, metrics
+    assert metrics["memwarden_container_lookup_late_total"] == 0
+    # podman answers HTTP 500 to an inspect of a --rm container it is removing: counted as a
+    # runtime error (1 run in 3), so only their presence is asserted here
+    assert "memwarden_container_runtime_errors_total" in metrics
+    assert "memwarden_container_runtime_unavailable_total" in metrics
+    assert metrics["memwarden_container_event_stream_reconnects_total"] == 0
 
 
 def _labels() -> list[str]:
@@ -119,6 +129,7 @@ def test_runtime_socket_removed_mid_run_findings_keep_coming_with_the_id(
         assert second.returncode == 0, second.stderr
         cid2 = (tmp_path / "cid2").read_text().strip()
         f2 = wait_for(lambda: _finding(tracee, cid2), WAIT_S, "the finding after removal")
+        metrics = wait_for(lambda: _counted(mw), WAIT_S, "the reconnects and failures counted")
     finally:
         err = mw.stop()
     assert f1["container"].get("name"), err  # named while the runtime answered
@@ -127,3 +138,13 @@ def test_runtime_socket_removed_mid_run_findings_keep_coming_with_the_id(
     assert err.count("container runtime") == 1, err  # one warning
     errors = [line for line in err.splitlines() if "container_runtime_errors:" in line]
     assert errors and int(errors[0].split(":")[1]) >= 1, err
+    assert metrics["memwarden_container_runtime_errors_total"] >= 1
+    assert metrics["memwarden_container_runtime_unavailable_total"] >= 1  # cid2's lookup
+
+
+def _counted(mw: Memwarden) -> dict[str, float] | None:
+    """The metrics once the broken event stream was retried and cid2's lookup failed."""
+    m = scrape(mw)
+    ok = (m.get("memwarden_container_event_stream_reconnects_total", 0) >= 1
+          and m.get("memwarden_container_runtime_unavailable_total", 0) >= 1)
+    return m if ok else None

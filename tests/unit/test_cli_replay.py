@@ -177,3 +177,4 @@ def test_bench_command_runs_and_reports_both_rates() -> None:
     assert r.returncode == 0, r.stderr
     out = r.stdout.decode()
     assert "JSON parse only" in out and "full replay" in out and "ratio (b)/(a)" in out
+    assert "container resolver" in out and "Event.completed()" in out

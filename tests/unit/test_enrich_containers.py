@@ -16,6 +16,7 @@ import pytest
 
 from memwarden.core.event import Event, Finding
 from memwarden.enrich.containers import (
+    ContainerInfo,
     ContainerResolver,
     DockerApiClient,
     discover_sockets,
@@ -274,3 +275,25 @@ def test_falco_conditions_and_outputs_see_the_runtimes_answer(api, tmp_path: Pat
                                            "/proc/6/mem")
     finally:
         r.close()
+
+
+def test_a_host_event_is_completed_without_a_lookup() -> None:
+    """The completer on a host event (no container id) asks nothing and adds nothing."""
+    r = ContainerResolver([], watch=False)
+    ev = Event.new("security_file_open", [("pathname", "const char*", "/etc/passwd")])
+    before = orjson.dumps(ev.data)
+    ev._complete = r.complete
+    assert orjson.dumps(ev.completed()) == before
+    assert r.stats.container_lookups == 0 and r.stats.container_lookup_hits == 0
+
+
+def test_a_remembered_container_completes_an_event_from_the_cache() -> None:
+    r = ContainerResolver([], watch=False)  # no runtime, no thread: the cache alone answers
+    r.remember(ContainerInfo(id=CID, name="web", image="shop/web:1.0", pod_name="web-1",
+                             pod_namespace="shop", pod_labels={"app": "web"}))
+    ev = Event.new("security_file_open", [], containerId=CID, container={"id": CID})
+    ev._complete = r.complete
+    d = ev.completed()
+    assert (d["container"]["name"], d["container"]["image"]) == ("web", "shop/web:1.0")
+    assert d["kubernetes"]["podLabels"] == {"app": "web"}
+    assert r.stats.container_lookup_hits == 1 and r.stats.container_lookups == 0

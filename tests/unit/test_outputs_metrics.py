@@ -4,6 +4,7 @@ hold."""
 
 from __future__ import annotations
 
+import io
 import urllib.request
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from memwarden.app.metrics import (
+    CONTAINER_COUNTERS,
     LatencyHistogram,
     MemwardenCollector,
     MetricsAddressError,
@@ -18,6 +20,7 @@ from memwarden.app.metrics import (
     parse_addr,
 )
 from memwarden.engine.dispatch import Engine
+from memwarden.enrich.containers import ContainerResolver, DockerApiClient, ResolverStats
 from memwarden.outputs.fanout import Outputs
 from memwarden.outputs.file import FileOutput
 from memwarden.signatures import load_builtin
@@ -65,6 +68,30 @@ def test_scraped_counters_match_the_engine_and_outputs(tmp_path: Path) -> None:
     assert m[(f"{h}_bucket", (("le", "0.0025"),))] == 3
     assert m[(f"{h}_bucket", (("le", "0.1"),))] == 4
     assert m[(f"{h}_bucket", (("le", "+Inf"),))] == 5
+
+
+def test_container_resolver_counters_are_scraped(tmp_path: Path) -> None:
+    """A resolver whose runtime socket is absent: both lookups end unanswered, and every one
+    of its counters is on the endpoint (none forgotten when one is added)."""
+    assert set(CONTAINER_COUNTERS) == set(ResolverStats().as_dict())
+    r = ContainerResolver([DockerApiClient(str(tmp_path / "gone.sock"))], wait=5,
+                          watch=False, err=io.StringIO()).start()
+    engine = Engine([])
+    server = MetricsServer("127.0.0.1:0", MemwardenCollector(
+        stats=lambda: engine.stats, containers=r.stats.as_dict))
+    try:
+        assert r.lookup("a" * 64) is None and r.lookup("b" * 64) is None
+        m = scrape(server)
+    finally:
+        server.close()
+        r.close()
+    assert m[("memwarden_container_lookups_total", ())] == 2
+    assert m[("memwarden_container_runtime_unavailable_total", ())] == 2
+    assert m[("memwarden_container_runtime_errors_total", ())] == 2
+    assert m[("memwarden_container_unknown_total", ())] == 0
+    assert m[("memwarden_container_lookup_hits_total", ())] == 0
+    for key in CONTAINER_COUNTERS:
+        assert (f"memwarden_{key}_total", ()) in m
 
 
 def test_quantiles_for_stats() -> None:

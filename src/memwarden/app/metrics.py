@@ -87,9 +87,11 @@ class MemwardenCollector:
     def __init__(self, stats: Callable[[], Any], outputs: Callable[[], Any] | None = None,
                  latency: LatencyHistogram | None = None,
                  extra: Callable[[], dict[str, int]] | None = None,
-                 sources: Callable[[], list[Callable[[], dict[str, Any]]]] | None = None
+                 sources: Callable[[], list[Callable[[], dict[str, Any]]]] | None = None,
+                 containers: Callable[[], dict[str, int] | None] | None = None
                  ) -> None:
         self._stats = stats
+        self._containers = containers  # the container resolver's counters (None: no resolver)
         self._outputs = outputs
         self._latency = latency
         self._extra = extra
@@ -147,6 +149,8 @@ class MemwardenCollector:
             yield from nats_output_families(outputs.outputs)
         if self._sources is not None:
             yield from nats_consumer_families([f() for f in self._sources()])
+        if self._containers is not None:
+            yield from container_families(self._containers())
         if self._extra is not None:
             for name, value in self._extra().items():
                 yield CounterMetricFamily(f"memwarden_{name}", name.replace("_", " "),
@@ -171,6 +175,30 @@ def _by_label(name: str, documentation: str, label: str, counts: dict[str, int]
     for key, n in dict(counts).items():  # a copy: the engine's thread may add keys meanwhile
         family.add_metric([key], n)
     return family
+
+
+#: the container resolver's counters (enrich/containers.py ResolverStats), each exported as
+#: ``memwarden_<key>_total``
+CONTAINER_COUNTERS = {
+    "container_lookups": "Container ids asked of the runtimes (by the resolver's thread)",
+    "container_lookup_hits": "Container lookups answered from the cache",
+    "container_unknown": "Container lookups the runtimes answered without knowing the id",
+    "container_lookup_late": "Findings written before their container's lookup answered",
+    "container_runtime_errors": "Runtime requests that failed, or were skipped while it was "
+                                "down",
+    "container_runtime_unavailable": "Container lookups no runtime could answer (down, or no "
+                                     "socket)",
+    "container_event_stream_reconnects": "A runtime's event stream broke and was opened again",
+}
+
+
+def container_families(counters: dict[str, int] | None) -> Iterator[Metric]:
+    """The resolver's counters as counter families (nothing when no resolver runs)."""
+    if counters is None:
+        return
+    for key, doc in CONTAINER_COUNTERS.items():
+        if key in counters:
+            yield CounterMetricFamily(f"memwarden_{key}", doc, value=counters[key])
 
 
 def parse_addr(addr: str) -> tuple[str, int]:

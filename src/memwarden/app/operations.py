@@ -74,6 +74,8 @@ class Operations:
         self._thread: threading.Thread | None = None
         #: a running source's own counters (a NATS consumer), for the metrics endpoint
         self.sources: list[Callable[[], dict[str, Any]]] = []
+        #: the container resolver's counters (set by the assembly of a live command)
+        self.containers: Callable[[], dict[str, int]] | None = None
 
     # -- metrics ----------------------------------------------------------------------------
     def start_metrics(self, addr: str) -> None:
@@ -82,7 +84,8 @@ class Operations:
             latency=self.latency,
             extra=lambda: {"config_reloads": self.reloads,
                            "config_reload_failures": self.reload_failures},
-            sources=lambda: self.sources)
+            sources=lambda: self.sources,
+            containers=lambda: self.containers() if self.containers is not None else None)
         self.metrics = MetricsServer(addr, collector)
         print(f"memwarden: metrics on http://{self.metrics.host}:{self.metrics.port}/metrics",
               file=self.err, flush=True)

@@ -25,6 +25,7 @@ from memwarden.engine.allowlist import load_for as load_allowlist_for
 from memwarden.engine.dispatch import Engine
 from memwarden.engine.enforce import EnforceError
 from memwarden.engine.enforce import build_policy as build_enforce_policy
+from memwarden.enrich import cri
 from memwarden.enrich.containers import ContainerResolver, build_resolver
 from memwarden.enrich.proctable import ProcessTable
 from memwarden.outputs.fanout import Outputs, open_outputs
@@ -158,7 +159,8 @@ def start_containers(settings: Settings, err: IO[str]) -> ContainerResolver | No
     without containers starts without a warning."""
     if not settings.containers.enabled:
         return None
-    return build_resolver(settings.containers.sockets, wait=settings.containers.wait, err=err)
+    return build_resolver(settings.containers.sockets, wait=settings.containers.wait, err=err,
+                          cri_client=cri.CriClient if cri.available() else None)
 
 
 def build_runtime(settings: Settings, *, source: SettingsSource | None = None,
@@ -188,6 +190,8 @@ def build_runtime(settings: Settings, *, source: SettingsSource | None = None,
         return build_detection(source.load() if source is not None else settings, err)
 
     ops = Operations(engine, outputs, settings, rebuild, err=err)
+    if containers is not None:
+        ops.containers = containers.stats.as_dict
     if live:
         outputs.latency = ops.latency  # live timestamps only: recorded ones are in the past
     ops.install_signal_handlers()

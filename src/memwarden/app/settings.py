@@ -55,7 +55,8 @@ Keys::
                                     #   (docs/enforcement.md)
     containers:                     # container metadata on live findings (docs/containers.md)
       enabled: true                 # ask the container runtime (run/record only, never replay)
-      sockets: []                   # Docker-API sockets (docker, podman); [] = discover
+      sockets: []                   # docker, podman; cri:PATH (containerd, CRI-O); [] =
+                                    #   discover
       wait: 0.5                     # seconds a container's first finding waits for its lookup
 """
 

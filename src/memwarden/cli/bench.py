@@ -28,3 +28,7 @@ def bench(events: int, hit_rate: float, audit: bool) -> None:
     from memwarden.benchmarks.proctable import run_proctable_bench
 
     run_proctable_bench(min(events, 100_000))
+    from memwarden.benchmarks.containers import run_containers_bench
+
+    n = min(events, 200_000)
+    run_containers_bench(n, hit_rate, per_event=n)

@@ -19,11 +19,12 @@ of its own:
   ``container_runtime_errors`` counts, and the socket is tried again after ``RETRY_S``.
 
 Kubernetes pod name, namespace and uid come from the ``io.kubernetes.*`` labels the kubelet
-sets on every container. The CRI API (containerd, CRI-O) is gRPC and is not spoken here yet.
+sets on every container. containerd and CRI-O are asked through the CRI API (gRPC):
+:mod:`memwarden.enrich.cri`, given to :func:`build_resolver` by the assembly.
 
-Standard library only (``http.client`` over ``AF_UNIX``): the two calls needed (inspect a
-container, inspect its image) and one stream do not justify a client library and its
-dependencies in a sensor.
+The Docker API is spoken with the standard library only (``http.client`` over ``AF_UNIX``):
+the two calls needed (inspect a container, inspect its image) and one stream do not justify
+a client library and its dependencies in a sensor.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import threading
 import time
 import urllib.parse
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -52,8 +53,12 @@ DEFAULT_SOCKETS: tuple[str, ...] = (
     "/var/run/docker.sock",
     "/run/docker.sock",
 )
-#: CRI sockets (gRPC): recognised so that their absence of support can be said, not used
-CRI_SOCKETS: tuple[str, ...] = ("/run/containerd/containerd.sock", "/run/crio/crio.sock")
+#: CRI sockets (gRPC: containerd, CRI-O), in the order tried after the Docker-API ones
+CRI_SOCKETS: tuple[str, ...] = ("/run/containerd/containerd.sock", "/run/crio/crio.sock",
+                                "/var/run/containerd/containerd.sock", "/var/run/crio/crio.sock")
+#: a configured socket is spoken to through the CRI API when it is named so (``cri:PATH``)
+#: or its file name is one of these
+CRI_NAMES = frozenset({"containerd.sock", "crio.sock"})
 
 RETRY_S = 5.0  # a runtime that failed is not asked again before this
 NEGATIVE_TTL_S = 2.0  # an id no runtime knows is asked again after this
@@ -277,10 +282,24 @@ class DockerApiClient:
 
 def discover_sockets(configured: Sequence[str] = (), root: str = "") -> list[str]:
     """The sockets to ask: the configured ones (kept even while absent: the runtime may come
-    up later), else every default Docker-API socket that exists under ``root``."""
+    up later), else every default Docker-API socket, then CRI socket (``cri:PATH``), that
+    exists under ``root`` (one path of each: /var/run is often a link to /run)."""
     if configured:
         return list(configured)
-    return [root + p for p in DEFAULT_SOCKETS if os.path.exists(root + p)]
+    found = [root + p for p in DEFAULT_SOCKETS if os.path.exists(root + p)]
+    seen: set[str] = set()
+    for p in CRI_SOCKETS:
+        if os.path.exists(root + p) and os.path.realpath(root + p) not in seen:
+            seen.add(os.path.realpath(root + p))
+            found.append("cri:" + root + p)
+    return found
+
+
+def cri_path(socket_path: str) -> str | None:
+    """The socket's path if it is to be spoken to through the CRI API, else None."""
+    if socket_path.startswith("cri:"):
+        return socket_path[4:]
+    return socket_path if os.path.basename(socket_path) in CRI_NAMES else None
 
 
 # -- the resolver -----------------------------------------------------------------------------
@@ -289,9 +308,11 @@ def discover_sockets(configured: Sequence[str] = (), root: str = "") -> list[str
 class ResolverStats:
     container_lookups: int = 0
     container_lookup_hits: int = 0  # answered from the cache
-    container_unknown: int = 0  # no runtime knew the id
+    container_unknown: int = 0  # the runtimes that answered did not know the id (misses)
+    container_runtime_unavailable: int = 0  # a lookup no runtime could answer (down, absent)
     container_lookup_late: int = 0  # a finding went out before its lookup answered
     container_runtime_errors: int = 0  # a runtime did not answer
+    container_event_stream_reconnects: int = 0  # a runtime's event stream broke, asked again
 
     def as_dict(self) -> dict[str, int]:
         return dict(vars(self))
@@ -340,6 +361,15 @@ class ContainerResolver:
         hit = self._cache.get(cid)
         return hit[0] if hit is not None else None
 
+    def remember(self, info: ContainerInfo) -> None:
+        """Put a full answer in the cache (a runtime's listing at start; the benchmark)."""
+        with self._lock:
+            self._cache[info.id] = (info, 0.0)
+            self._provisional.discard(info.id)
+            self._cache.move_to_end(info.id)
+            while len(self._cache) > self.cache_size:
+                self._provisional.discard(self._cache.popitem(last=False)[0])
+
     def prefetch(self, cid: str) -> threading.Event:
         """Queue a lookup of ``cid`` (again, even if cached: a start refreshes)."""
         with self._lock:
@@ -369,8 +399,11 @@ class ContainerResolver:
 
     def complete(self, event: Event) -> None:
         """Fill an event a detector reads container metadata of (conditions and outputs on
-        ``container.*``/``k8s.*``): the same answer, cache and wait as for findings."""
-        enrich_event(event, self)
+        ``container.*``/``k8s.*``): the same answer, cache and wait as for findings. A host
+        event (no container id) returns at once: two dict reads (``make bench``)."""
+        d = event.data
+        if d.get("containerId") or d.get("container"):
+            enrich_event(event, self)
 
     def enrich(self, finding: Finding) -> None:
         """Fill the finding's event with its container's metadata (keys the event already
@@ -421,6 +454,7 @@ class ContainerResolver:
         self.stats.container_lookups += 1
         if not self.clients:
             self.stats.container_runtime_errors += 1
+            self.stats.container_runtime_unavailable += 1
             if not self._warned:
                 self._warned = True
                 print("memwarden: warning: no container runtime socket found (docker, podman; "
@@ -428,6 +462,7 @@ class ContainerResolver:
                       "containers carry the container id only", file=self._err, flush=True)
             return None
         now = time.monotonic()
+        answered = False
         for i, client in enumerate(self.clients):
             if self._down_until.get(i, 0.0) > now:
                 self.stats.container_runtime_errors += 1
@@ -437,10 +472,14 @@ class ContainerResolver:
             except RuntimeUnavailable as exc:
                 self._failed(i, client, exc)
                 continue
+            answered = True
             self._down_until.pop(i, None)
             if info is not None:
                 return info
-        self.stats.container_unknown += 1
+        if answered:
+            self.stats.container_unknown += 1
+        else:
+            self.stats.container_runtime_unavailable += 1
         return None
 
     def _failed(self, i: int, client: Any, exc: Exception) -> None:
@@ -455,7 +494,11 @@ class ContainerResolver:
 
     def _watch(self, i: int, client: Any) -> None:
         backoff = 0.5
+        first = True
         while not self._stop.is_set():
+            if not first:
+                self.stats.container_event_stream_reconnects += 1
+            first = False
             try:
                 for cid in client.running_ids():
                     self.prefetch(cid)
@@ -506,7 +549,20 @@ def enrich_event(event: Event, resolver: ContainerResolver) -> None:
 
 
 def build_resolver(sockets: Iterable[str] = (), *, wait: float = 0.5, root: str = "",
-                   err: IO[str] | None = None) -> ContainerResolver:
-    """A started resolver on the configured (else discovered) Docker-API sockets."""
-    clients = [DockerApiClient(p) for p in discover_sockets(list(sockets), root)]
+                   err: IO[str] | None = None,
+                   cri_client: Callable[[str], Any] | None = None) -> ContainerResolver:
+    """A started resolver on the configured (else discovered) sockets: Docker-API ones, and
+    CRI ones through ``cri_client`` (None: the ``cri`` extra is not installed, said once)."""
+    err = err if err is not None else sys.stderr
+    clients: list[Any] = []
+    for p in discover_sockets(list(sockets), root):
+        path = cri_path(p)
+        if path is None:
+            clients.append(DockerApiClient(p))
+        elif cri_client is not None:
+            clients.append(cri_client(path))
+        else:
+            print(f"memwarden: warning: {path} is a CRI socket (containerd, CRI-O) and the CRI "
+                  "client needs grpcio and protobuf: pip install 'memwarden[cri]'; findings "
+                  "from its containers carry the container id only", file=err, flush=True)
     return ContainerResolver(clients, wait=wait, err=err).start()

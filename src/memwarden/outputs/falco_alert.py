@@ -28,7 +28,7 @@ _SIGNATURE_FIELDS = ("evt.type", "proc.pid", "proc.name", "proc.exepath", "user.
 #: added for a finding from a container
 _CONTAINER_FIELDS = ("container.full_id", "container.name", "container.image.repository",
                      "container.image.tag", "container.image.digest", "k8s.ns.name",
-                     "k8s.pod.name", "k8s.pod.uid")
+                     "k8s.pod.name", "k8s.pod.uid", "k8s.pod.labels")
 
 
 @lru_cache(maxsize=1)
