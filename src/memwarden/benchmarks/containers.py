@@ -11,8 +11,8 @@ that machine drift affects both alike):
    containers carry the containers' names.
 2. **Event completion**, per event: ``Event.completed()`` (what a condition or output on
    ``container.*``/``k8s.*`` calls) on host events, with no completer (an engine without a
-   resolver) and with the resolver's (which returns at once: no container id), and on
-   container events answered from the cache.
+   resolver) and with the resolver's (which the engine gives only to events with a container
+   id: a host event's slot is None), and on container events answered from the cache.
 
 ``python -m memwarden.benchmarks.containers [--events N]``; ``memwarden bench`` runs it too.
 """
@@ -96,8 +96,9 @@ def _complete_loop(events: list[Event], complete: Callable[[Event], None] | None
             ev.completed()
         return now() - t
     t = now()
-    for ev in events:
-        ev._complete = complete
+    for ev in events:  # armed as Engine._dispatch arms it: only a container's event
+        d = ev.data
+        ev._complete = complete if d.get("containerId") or d.get("container") else None
         ev.completed()
     return now() - t
 

@@ -354,8 +354,10 @@ class Engine:
         self.stats.events_dispatched += 1
         if self._resolve is not None:
             event._resolve = self._resolve
-        if self._complete is not None:
-            event._complete = self._complete
+        if self._complete is not None:  # only a container's event has anything to complete
+            d = event.data
+            event._complete = (self._complete if d.get("containerId") or d.get("container")
+                               else None)
         found: list[Finding] = []
         origin = None
         malformed: EventFormatError | None = None
