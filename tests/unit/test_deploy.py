@@ -86,6 +86,17 @@ def test_daemonset_is_privileged_host_pid_with_the_mounts_and_a_valid_config() -
     # the config the pods read parses, and its metrics port is the one probed and exposed
     config = yaml.safe_load(docs["ConfigMap"]["data"]["config.yaml"])
     settings = parse_settings(config, "ConfigMap memwarden-config")
+    # every runtime socket it names is inside a read-only mount of the host's runtime dir
+    readonly = [m["mountPath"] for m in container["volumeMounts"] if m.get("readOnly")]
+    sockets = config["containers"]["sockets"]
+    for runtime in ("containerd.sock", "crio.sock", "podman.sock", "docker.sock"):
+        assert any(s.endswith(runtime) for s in sockets), f"{runtime} is not configured"
+    for sock in sockets:
+        path = sock.removeprefix("cri:")
+        if path.endswith("docker.sock"):  # opt-in: a hostPath file that is absent would be
+            assert "#   mountPath: " + path in DAEMONSET.read_text()  # made a directory
+            continue
+        assert any(path.startswith(m + "/") for m in readonly), f"{sock}: not mounted read-only"
     port = int(settings.metrics_addr.rpartition(":")[2])
     assert container["ports"][0]["containerPort"] == port
     assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
