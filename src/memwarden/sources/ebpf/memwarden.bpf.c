@@ -922,10 +922,38 @@ static __always_inline int mw_open_refused(struct mw_sys_exit_ctx *ctx, int upat
 	return 0;
 }
 
-/* fd -> struct file in the current task's table, the cheap filter, then mw_file_opened: the
- * exit of every open that leaves a descriptor (the open syscalls, 32-bit ones, io_uring).
- * upath_arg: the syscall argument holding the caller's path (-1: none), read (as a compat
- * syscall's when compat) only for a file the cheap filter let through. */
+/* An opened file (a BTF pointer where the kernel has bpf_rdonly_cast), the cheap filter,
+ * then mw_file_opened: the end of every open that leaves a descriptor (the open syscalls,
+ * 32-bit ones, io_uring's, also those into a ring's fixed file table). upath_arg: the syscall
+ * argument holding the caller's path (-1: none), read (as a compat syscall's when compat)
+ * only for a file the cheap filter let through. */
+static __always_inline int mw_open_file(struct mw_ctx *m, struct task_struct *task, struct file *file,
+					long ret, s32 nr, int upath_arg, bool compat, u16 flags)
+{
+	if (!file)
+		return 0;
+	if (bpf_rdonly_cast) {
+		if (file->f_flags & MW_O_PATH)
+			return 0;
+		if (m->cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) {
+			u32 c = mw_open_candidate(m->cfg, file);
+			if (!c) {
+				m->ctr->cheap_rejected++;
+				return 0;
+			}
+			if (c == 2)
+				flags |= MW_FI_DEVONLY;
+		}
+	} else if (BPF_CORE_READ(file, f_flags) & MW_O_PATH) {
+		return 0;
+	}
+	const void *upath = NULL;
+	if (upath_arg >= 0)
+		upath = (const void *)mw_sc_arg(mw_regs(task), upath_arg, compat);
+	return mw_file_opened(m, task, file, ret, nr, upath, flags);
+}
+
+/* fd -> struct file in the current task's table, then mw_open_file. */
 static __always_inline int mw_fd_opened(long fd, s32 nr, int upath_arg, bool compat, u16 flags)
 {
 	struct mw_ctx m;
@@ -942,26 +970,10 @@ static __always_inline int mw_fd_opened(long fd, s32 nr, int upath_arg, bool com
 		struct file **fds = fdt->fd;
 		struct kiocb *slot = bpf_rdonly_cast(&fds[fd], bpf_core_type_id_kernel(struct kiocb));
 		file = slot->ki_filp;
-		if (!file || (file->f_flags & MW_O_PATH))
-			return 0;
-		if (m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) {
-			u32 c = mw_open_candidate(m.cfg, file);
-			if (!c) {
-				m.ctr->cheap_rejected++;
-				return 0;
-			}
-			if (c == 2)
-				flags |= MW_FI_DEVONLY;
-		}
 	} else {
 		mw_fd_file(task, fd, &file);
-		if (!file || (BPF_CORE_READ(file, f_flags) & MW_O_PATH))
-			return 0;
 	}
-	const void *upath = NULL;
-	if (upath_arg >= 0)
-		upath = (const void *)mw_sc_arg(mw_regs(task), upath_arg, compat);
-	return mw_file_opened(&m, task, file, fd, nr, upath, flags);
+	return mw_open_file(&m, task, file, fd, nr, upath_arg, compat, flags);
 }
 
 /* The exit of an open syscall: a refused open of a watched path, or the descriptor's file.
@@ -1646,8 +1658,8 @@ int BPF_PROG(mw_compat_sys_exit_noopen, struct pt_regs *regs, long ret)
  * that would block).
  * - IORING_OP_OPENAT/OPENAT2: at the completion the new descriptor (cqe->res) is in the
  *   submitter's fd table, which its io-wq workers share: the same fd -> file step, filters and
- *   record as an open syscall's exit. A fixed-file open (file_slot) leaves the fd table alone
- *   and is not seen.
+ *   record as an open syscall's exit. A fixed-file open (a direct descriptor: file_slot) leaves
+ *   the fd table alone and puts the file in the ring's fixed file table, read from there.
  * - IORING_OP_RENAMEAT/UNLINKAT/LINKAT: at the submission (the request prepared, in the
  *   submitter or its SQ thread: its fd table, cwd and memory) the paths (the kernel's copies)
  *   are joined and judged and the record built as a syscall exit builds it, then parked under
@@ -1722,8 +1734,41 @@ int BPF_PROG(mw_io_uring_submit, struct io_kiocb *req)
 	return 0;
 }
 
+#define MW_IORING_FILE_INDEX_ALLOC 0xffffffffu
+#define MW_FFS_MASK (~3UL) /* io_uring/filetable.h: FFS_NOWAIT | FFS_ISREG in the low bits */
+
+/* An open with a direct descriptor (sqe->file_index): the file is in the ring's fixed file
+ * table, at slot fslot - 1, or, where the kernel picked the slot (IORING_FILE_INDEX_ALLOC),
+ * at the one the completion's result names (else the result is 0). Read from the ring's
+ * io_ring_ctx (6.13+ layout; older kernels: not seen, docs/ebpf-sensor.md). */
+static __always_inline int mw_uring_fixed_opened(void *ring, u32 fslot, s32 res)
+{
+	if (res < 0 || !ring)
+		return 0;
+	if (!bpf_core_field_exists(((struct io_ring_ctx *)ring)->file_table.data.nodes))
+		return 0;
+	u32 idx = fslot == MW_IORING_FILE_INDEX_ALLOC ? (u32)res : fslot - 1;
+	struct mw_ctx m;
+	if (!mw_begin(&m, MW_KIND_FILE_OPEN))
+		return 0;
+	struct io_ring_ctx *ctx = bpf_rdonly_cast(ring, bpf_core_type_id_kernel(struct io_ring_ctx));
+	if (idx >= ctx->file_table.data.nr)
+		return 0;
+	struct io_rsrc_node **nodes = ctx->file_table.data.nodes;
+	struct io_rsrc_node *node = NULL;
+	if (bpf_probe_read_kernel(&node, sizeof(node), &nodes[idx & 0xfffff]) || !node)
+		return 0;
+	node = bpf_rdonly_cast(node, bpf_core_type_id_kernel(struct io_rsrc_node));
+	struct file *file = (struct file *)(node->file_ptr & MW_FFS_MASK);
+	if (!file)
+		return 0;
+	file = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+	struct task_struct *task = bpf_get_current_task_btf();
+	return mw_open_file(&m, task, file, res, -1, -1, false, MW_F_IO_URING);
+}
+
 /* opens: false where an LSM/fentry hook already sees every open */
-static __always_inline int mw_uring_complete(void *req, struct io_uring_cqe *cqe, bool opens)
+static __always_inline int mw_uring_complete(void *ring, void *req, struct io_uring_cqe *cqe, bool opens)
 {
 	if (!req || !bpf_rdonly_cast)
 		return 0;
@@ -1733,9 +1778,10 @@ static __always_inline int mw_uring_complete(void *req, struct io_uring_cqe *cqe
 		if (!opens)
 			return 0;
 		struct io_open *o = bpf_rdonly_cast(req, bpf_core_type_id_kernel(struct io_open));
-		if (o->file_slot)
-			return 0;
-		return mw_fd_opened(cqe->res, -1, -1, false, MW_F_IO_URING);
+		u32 fslot = o->file_slot;
+		if (!fslot)
+			return mw_fd_opened(cqe->res, -1, -1, false, MW_F_IO_URING);
+		return mw_uring_fixed_opened(ring, fslot, cqe->res);
 	}
 	u32 kind = mw_uring_change_kind(op);
 	if (!kind)
@@ -1759,12 +1805,12 @@ static __always_inline int mw_uring_complete(void *req, struct io_uring_cqe *cqe
 SEC("tp_btf/io_uring_complete")
 int BPF_PROG(mw_io_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
 {
-	return mw_uring_complete(req, cqe, true);
+	return mw_uring_complete(ring, req, cqe, true);
 }
 
 /* the same for the lsm and fentry modes, whose open hook sees io_uring opens already */
 SEC("tp_btf/io_uring_complete")
 int BPF_PROG(mw_io_uring_complete_noopen, void *ring, void *req, struct io_uring_cqe *cqe)
 {
-	return mw_uring_complete(req, cqe, false);
+	return mw_uring_complete(ring, req, cqe, false);
 }
