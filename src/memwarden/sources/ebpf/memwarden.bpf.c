@@ -53,6 +53,7 @@ char LICENSE[] SEC("license") = "GPL v2";
 #define MW_SCAN_MAX 256 /* bytes of a user path checked for "." and ".." components */
 #define MW_S_IFMT 0170000
 #define MW_S_IFCHR 0020000
+#define MW_S_IFDIR 0040000
 #define MW_PROC_SUPER_MAGIC 0x9fa0
 /* mw_file_opened's flags argument only, never in a record: the cheap filter let the open
  * through as a character device, not by its name */
@@ -160,6 +161,25 @@ struct {
 	__type(key, u64);
 	__type(value, struct mw_watched_file);
 } mw_watched SEC(".maps");
+
+/* The core-dump store by identity (MW_ID_STORE): its directories and files by (dev, inode),
+ * filled by user space at start-up (a walk of the store) and by the open path (a file the
+ * store's path filter accepts, and its directory; a file opened in a known directory under
+ * any path), so that a core read through a hard link, a bind mount or a second mount of the
+ * store's file system is still a core. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MW_STORE_MAX);
+	__type(key, struct mw_store_key);
+	__type(value, u64);
+} mw_store SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct mw_store_bloom);
+} mw_store_bloom SEC(".maps");
 
 /* -- small helpers ------------------------------------------------------------------------- */
 
@@ -434,6 +454,70 @@ static __always_inline bool mw_name_matches(const struct mw_heads *hs, struct de
 	return mw_bloom_hit(hs, len, head) && mw_heads_match(hs, len, head);
 }
 
+static __always_inline bool mw_store_bit(const struct mw_store_bloom *b, u64 ino)
+{
+	return (b->bits[(ino >> 6) & 63] >> (ino & 63)) & 1;
+}
+
+/* Could the file or its directory be in the core-dump store? The bloom bits of both inode
+ * numbers (direct loads). */
+static __always_inline bool mw_store_maybe(struct file *file)
+{
+	u32 zero = 0;
+	const struct mw_store_bloom *b = bpf_map_lookup_elem(&mw_store_bloom, &zero);
+	if (!b)
+		return false;
+	struct dentry *d = file->f_path.dentry;
+	return mw_store_bit(b, file->f_inode->i_ino) || mw_store_bit(b, d->d_parent->d_inode->i_ino);
+}
+
+static __always_inline void mw_store_add(struct mw_store_key *k, u64 gen)
+{
+	u32 zero = 0;
+	struct mw_store_bloom *b = bpf_map_lookup_elem(&mw_store_bloom, &zero);
+	if (!b)
+		return;
+	bpf_map_update_elem(&mw_store, k, &gen, BPF_ANY);
+	__sync_fetch_and_or(&b->bits[(k->ino >> 6) & 63], 1ULL << (k->ino & 63));
+}
+
+/* Is (dev, inode) in mw_store with this generation (or with any)? */
+static __always_inline bool mw_store_has(struct mw_store_key *k, u32 gen)
+{
+	u64 *v = bpf_map_lookup_elem(&mw_store, k);
+	return v && ((*v & MW_STORE_GEN_ANY) || (u32)*v == gen);
+}
+
+/* The core-dump store by identity: is the opened file one of its files, or in one of its
+ * directories (then it is learnt)? learn: the store's path filter accepted the file: it
+ * (and, for a file, its directory) is learnt. A global function (verified once): the
+ * file's inode and its directory's come as addresses (CO-RE reads). */
+__noinline int mw_store_check(u64 ino_addr, u64 dir_addr, int learn)
+{
+	struct inode *ino = (struct inode *)ino_addr;
+	struct inode *up = (struct inode *)dir_addr;
+	if (!ino || !up)
+		return 0;
+	struct mw_store_key k = {.ino = BPF_CORE_READ(ino, i_ino), .dev = BPF_CORE_READ(ino, i_sb, s_dev)};
+	u32 gen = BPF_CORE_READ(ino, i_generation);
+	bool dir = (BPF_CORE_READ(ino, i_mode) & MW_S_IFMT) == MW_S_IFDIR;
+	struct mw_store_key dk = {.ino = BPF_CORE_READ(up, i_ino), .dev = k.dev};
+	u32 dgen = BPF_CORE_READ(up, i_generation);
+	if (learn) {
+		if (!mw_store_has(&k, gen))
+			mw_store_add(&k, gen);
+		if (!dir && !mw_store_has(&dk, dgen))
+			mw_store_add(&dk, dgen);
+		return 1;
+	}
+	if (mw_store_has(&k, gen))
+		return 1;
+	if (dir || !mw_store_has(&dk, dgen))
+		return 0;
+	mw_store_add(&k, gen); /* a file in a store directory: its hard links are cores too */
+	return 1;
+}
+
 /* Is the opened file (or one of its ancestors, across mounts) a name some filter needs?
  * `file` is a BTF pointer (an LSM/fentry argument, or read through bpf_rdonly_cast): every
  * load is a direct one. Crossing a mount needs bpf_rdonly_cast; without it the walk stops
@@ -448,6 +532,8 @@ static __always_inline u32 mw_open_candidate(const struct mw_config *cfg, struct
 	if (d == root || cfg->open_any_leaf || mw_name_matches(&cfg->leaf, d))
 		return 1;
 	u32 miss = 0; /* what to say when no name matches: 0, or 2 for a character device */
+	if ((cfg->open_ident & MW_ID_STORE) && mw_store_maybe(file))
+		return 1; /* perhaps in the core-dump store (judged in mw_file_opened) */
 	if (cfg->open_ident) {
 		/* what the file is, whatever it is called: a device the filters name by number, a
 		 * procfs file mounted anywhere (both judged in mw_file_opened) */
@@ -829,6 +915,12 @@ static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *
 		flags |= MW_F_PATH_TRUNCATED;
 	bool judge = filtered && !(flags & (MW_F_PATH_TRUNCATED | MW_F_DEVICE));
 	u32 kinds = judge ? mw_trie_kinds(pb, start, MW_PATH_MAX, m->slot, m->cfg->rev_len) : 0;
+	if ((m->cfg->open_ident & MW_ID_STORE) && !(flags & MW_F_DEVICE) &&
+	    mw_store_check((u64)ino, (u64)BPF_CORE_READ(file, f_path.dentry, d_parent, d_inode),
+			   (kinds & MW_TRIE_STORE) && (kinds & MW_BIT(MW_KIND_FILE_OPEN)))) {
+		flags |= MW_F_CORE_STORE;
+		kinds |= MW_BIT(MW_KIND_FILE_OPEN);
+	}
 	u32 real_len = 0;
 	if (magic == MW_PROC_SUPER_MAGIC && !(flags & MW_F_PATH_TRUNCATED)) {
 		u32 ps = mw_proc_path(pb, start, (u64)d, &real_len);

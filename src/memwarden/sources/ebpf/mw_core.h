@@ -81,6 +81,7 @@ struct inode {
 	dev_t i_rdev;
 	s64 i_ctime_sec; /* 6.11+ */
 	u32 i_ctime_nsec;
+	u32 i_generation;
 	void *i_private;
 };
 
