@@ -84,12 +84,15 @@ def assert_uring(event) -> None:
     assert d["contextFlags"]["isCompat"] is False
 
 
-@pytest.mark.parametrize("how", ["openat", "openat2", "async", "sqpoll"])
+@pytest.mark.parametrize("how", ["openat", "openat2", "async", "sqpoll", "direct",
+                                 "directalloc"])
 def test_io_uring_read_of_kcore_raises_trc_1021(sensor: LiveSensor, actor: Path,
                                                 how: str) -> None:
-    """IORING_OP_OPENAT, OPENAT2, OPENAT with IOSQE_ASYNC (run by an io worker thread) and
-    on an IORING_SETUP_SQPOLL ring (submitted by its SQ thread, no io_uring_enter), then
-    IORING_OP_READ: TRC-1021 once, with the submitting process."""
+    """IORING_OP_OPENAT, OPENAT2, OPENAT with IOSQE_ASYNC (run by an io worker thread), on an
+    IORING_SETUP_SQPOLL ring (submitted by its SQ thread, no io_uring_enter), and into the
+    ring's fixed file table (a direct descriptor: slot 2, or one the kernel allocates), which
+    leaves the fd table alone, then IORING_OP_READ: TRC-1021 once, with the submitting
+    process."""
     r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
                         f"{FAKE_KCORE} && echo $$ && exec {actor} {how} /proc/kcore"],
                        capture_output=True, text=True, timeout=60)

@@ -84,7 +84,7 @@ def test_open_relative_to_cwd_with_context(tmp_path: Path) -> None:
         "pathname": "/var/lib/systemd/coredump/core.cat.zst", "flags": 0,
         "dev": (0xFE << 20) | 1, "inode": 1234, "ctime": 0,
         "syscall_pathname": "coredump/../coredump/core.cat.zst",
-        "real_pathname": "", "fs_magic": 0, "rdev": 0, "proc_host_pid": 0,
+        "real_pathname": "", "fs_magic": 0, "rdev": 0, "proc_host_pid": 0, "core_store": 0,
         "auid": 1000, "audit_key": "MW-1001"}
     d = ev.data
     assert (d["processId"], d["hostProcessId"], d["threadId"], d["parentProcessId"],

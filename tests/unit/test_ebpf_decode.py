@@ -59,7 +59,8 @@ def test_file_open_and_the_whole_context() -> None:
          ("dev", "dev_t", (8 << 20) | 1), ("inode", "unsigned long", 131),
          ("ctime", "unsigned long", 1_650_000_000_000_000_000),
          ("syscall_pathname", "const char*", "kcore"), ("real_pathname", "const char*", ""),
-         ("fs_magic", "unsigned long", 0), ("rdev", "dev_t", 0), ("proc_host_pid", "int", 0)],
+         ("fs_magic", "unsigned long", 0), ("rdev", "dev_t", 0), ("proc_host_pid", "int", 0),
+         ("core_store", "int", 0)],
         timestamp=1_700_000_005_000_000_000, threadStartTime=1_700_000_001_000_000_000,
         processorId=1, processId=42, cgroupId=77, threadId=43, parentProcessId=0,
         hostProcessId=4242, hostThreadId=4243, hostParentProcessId=1, userId=1000,
@@ -258,6 +259,16 @@ def test_a_device_the_filters_name_is_named_so() -> None:
                        (b"/tmp/innocent", b"innocent"), flags=L.F_DEVICE))
     a = args(ev)
     assert (a["pathname"], a["real_pathname"], a["rdev"]) == ("/dev/mem", "/tmp/innocent", rdev)
+
+
+def test_a_core_known_by_identity_says_so_under_any_name() -> None:
+    """MW_F_CORE_STORE: the kernel found the file (or its directory) in the core-dump store
+    by (dev, inode); the path is where it was opened, core_store 1 (and 0 without it)."""
+    ev = decode(record(L.KIND_FILE_OPEN, open_body(0xEF53), (b"/home/x/notes", b"notes"),
+                       flags=L.F_CORE_STORE))
+    assert (args(ev)["pathname"], args(ev)["core_store"]) == ("/home/x/notes", 1)
+    ev = decode(record(L.KIND_FILE_OPEN, open_body(0xEF53), (b"/home/x/notes", b"notes")))
+    assert args(ev)["core_store"] == 0
 
 
 def test_a_refused_open_is_the_joined_string_normalised_and_filtered() -> None:

@@ -12,6 +12,7 @@ from memwarden.core.pathset import PathSet
 from memwarden.core.requirements import PathFilter
 from memwarden.engine.dispatch import Engine
 from memwarden.signatures import load_builtin
+from memwarden.signatures.lib.paths import COREDUMP_DIR
 from memwarden.sources.ebpf import layout as L
 from memwarden.sources.ebpf.filters import (
     Head,
@@ -206,7 +207,17 @@ def test_a_prefix_below_proc_makes_every_procfs_file_a_candidate() -> None:
     assert plan_for([PathFilter(OPEN, "suffix", "/proc/kcore")]).open_ident == 0
 
 
-def test_the_builtin_plan_filters_devices_by_number_only() -> None:
+def test_the_builtin_plan_filters_devices_by_number_and_the_core_store_by_identity() -> None:
     plan = compile_plan(Engine(load_builtin()).selected_event_names,
                         {OPEN: Engine(load_builtin()).path_filters_for(OPEN)})
-    assert plan.open_ident == L.ID_DEVS
+    assert plan.open_ident == L.ID_DEVS | L.ID_STORE
+    store = COREDUMP_DIR.encode()
+    assert plan.fwd[store] & L.TRIE_STORE
+    assert plan.fwd[store] & (1 << L.KIND_FILE_OPEN)
+    assert not any(v & L.TRIE_STORE for k, v in plan.fwd.items() if k != store)
+
+
+def test_only_the_core_store_prefix_on_opens_is_known_by_identity() -> None:
+    assert plan_for([PathFilter(OPEN, "prefix", COREDUMP_DIR)]).open_ident == L.ID_STORE
+    assert plan_for([PathFilter(OPEN, "prefix", "/var/lib/")]).open_ident == 0
+    assert plan_for([PathFilter(OPEN, "exact", COREDUMP_DIR + "core")]).open_ident == 0

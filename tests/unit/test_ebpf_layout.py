@@ -77,6 +77,10 @@ int main(void) {
     P("MW_F_IO_URING", MW_F_IO_URING);
     P("MW_F_PROCFS", MW_F_PROCFS); P("MW_F_DEVICE", MW_F_DEVICE); P("MW_F_REFUSED", MW_F_REFUSED);
     P("MW_ID_DEVS", MW_ID_DEVS); P("MW_ID_PROC", MW_ID_PROC); P("MW_DEV_KEY", MW_DEV_KEY);
+    P("MW_F_CORE_STORE", MW_F_CORE_STORE); P("MW_ID_STORE", MW_ID_STORE);
+    P("MW_TRIE_STORE", MW_TRIE_STORE); P("MW_STORE_MAX", MW_STORE_MAX);
+    P("MW_STORE_GEN_ANY", MW_STORE_GEN_ANY);
+    P("store_key", sizeof(struct mw_store_key)); P("store_bloom", sizeof(struct mw_store_bloom));
     P("MW_F_ENFORCE_KILLED", MW_F_ENFORCE_KILLED);
     P("MW_F_ENFORCE_AUDIT", MW_F_ENFORCE_AUDIT);
     P("enforce", sizeof(struct mw_enforce));
@@ -137,6 +141,11 @@ def test_config_and_maps_layout(c_layout) -> None:
         L.F_PROCFS, L.F_DEVICE, L.F_REFUSED)
     assert (c_layout["MW_ID_DEVS"], c_layout["MW_ID_PROC"], c_layout["MW_DEV_KEY"]) == (
         L.ID_DEVS, L.ID_PROC, L.DEV_KEY)
+    assert (c_layout["MW_F_CORE_STORE"], c_layout["MW_ID_STORE"], c_layout["MW_TRIE_STORE"],
+            c_layout["MW_STORE_MAX"], c_layout["MW_STORE_GEN_ANY"]) == (
+        L.F_CORE_STORE, L.ID_STORE, L.TRIE_STORE, L.STORE_MAX, L.STORE_GEN_ANY)
+    assert (c_layout["store_key"], c_layout["store_bloom"]) == (L.STORE_KEY.size,
+                                                                 L.STORE_BLOOM.size)
     assert c_layout["state"] == L.STATE.size
     assert c_layout["lpm_key"] == L.LPM_KEY.size
     assert c_layout["trie_value"] == L.TRIE_VALUE.size

@@ -110,7 +110,11 @@ EVENTS: tuple[EventSpec, ...] = (
               Arg("rdev", "dev_t", "a character device's number (major << 20 | minor), "
                                    "0: not one"),
               Arg("proc_host_pid", "int", "procfs: host pid of the process whose entry it is, "
-                                          "0: none or unknown")),
+                                          "0: none or unknown"),
+              Arg("core_store", "int", "1: the file is in the core-dump store by identity "
+                                       "(its device and inode, or its directory's), under "
+                                       "whatever path it was opened (a hard link, a bind "
+                                       "mount); 0: not known to be")),
         "file", path_args=("pathname",),
         ebpf_kind=1, ebpf_enum="FILE_OPEN",
         audit_syscalls=("open", "openat", "openat2", "creat"), audit_success_only=True,

@@ -52,14 +52,19 @@ class CoreDumpRead(Signature):
             "This is seed 004's Falco rule as a signature: it fires when a file under "
             "/var/lib/systemd/coredump/ is opened with read access (not a directory listing, "
             "not an O_PATH handle), and when /proc/<pid>/coredump_filter is opened with read "
-            "access by a process other than <pid>. A process reading its own coredump_filter "
+            "access by a process other than <pid>. The eBPF sensor also knows the store by "
+            "identity (the device and inode of its directory and files, `core_store` 1): a "
+            "core read through a hard link made elsewhere on the same file system, through a "
+            "bind mount of the store or through a second mount of its file system is a core "
+            "too, whatever `pathname` says. A process reading its own coredump_filter "
             "is not reported (the rule's glob would match it): it is how a program checks its "
             "own dump settings and exposes nothing it could not read anyway. systemd-coredump "
             "and coredumpctl reading their own store are exempt through the default "
             "allowlist."
         ),
         data_fields=(
-            ("kind", "string", "core_dump (a file in the store) or coredump_filter"),
+            ("kind", "string", "core_dump (a file in the store, by path or, from the eBPF "
+                               "sensor, by identity: `core_store`) or coredump_filter"),
             ("target_pid", "int", "for coredump_filter: the pid in the path"),
             ("pathname", "string", "the opened path, resolved in the kernel (triggeredBy)"),
             ("flags", "int or string", "open flags; O_RDONLY or O_RDWR access mode"),
@@ -105,7 +110,7 @@ class CoreDumpRead(Signature):
 
     def match(self, event: Event) -> dict[str, Any] | None:
         path = event.str_arg("pathname")
-        if path.startswith(COREDUMP_DIR):
+        if path.startswith(COREDUMP_DIR) or event.arg("core_store") == 1:
             kind: dict[str, Any] = {"kind": "core_dump"}
         else:
             target = proc_target(event, "coredump_filter")

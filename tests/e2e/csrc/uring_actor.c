@@ -7,6 +7,11 @@
  *   uring_actor async PATH [OFF]    IORING_OP_OPENAT with IOSQE_ASYNC: run by an iou-wrk thread
  *   uring_actor sqpoll PATH [OFF]   IORING_OP_OPENAT on a ring with IORING_SETUP_SQPOLL: submitted
  *                                   by the ring's iou-sqp thread, no io_uring_enter at all
+ *   uring_actor direct PATH [OFF]   IORING_OP_OPENAT into slot 2 of the ring's fixed file table
+ *                                   (a direct descriptor: the fd table is left alone), then a
+ *                                   read of that fixed file (IOSQE_FIXED_FILE)
+ *   uring_actor directalloc PATH [OFF]  IORING_OP_OPENAT2 into a slot the kernel picks
+ *                                   (IORING_FILE_INDEX_ALLOC), then the same read
  *   uring_actor rename OLD NEW      IORING_OP_RENAMEAT
  *   uring_actor unlink PATH         IORING_OP_UNLINKAT
  *   uring_actor link OLD NEW        IORING_OP_LINKAT
@@ -67,8 +72,19 @@ int main(int argc, char **argv)
 		puts("ok");
 		return 0;
 	}
+	int direct = !strcmp(argv[1], "direct") || !strcmp(argv[1], "directalloc");
+	if (direct && io_uring_register_files_sparse(&ring, 4)) {
+		fprintf(stderr, "io_uring_register_files_sparse failed\n");
+		return 1;
+	}
 	if (!strcmp(argv[1], "openat2"))
 		io_uring_prep_openat2(sqe, AT_FDCWD, argv[2], &how);
+	else if (!strcmp(argv[1], "direct"))
+		io_uring_prep_openat_direct(sqe, AT_FDCWD, argv[2], O_RDONLY, 0, 2);
+	else if (!strcmp(argv[1], "directalloc"))
+		/* this liburing adds one to the index: ALLOC - 1 puts IORING_FILE_INDEX_ALLOC in
+		 * sqe->file_index, as its own *_direct_alloc helpers do */
+		io_uring_prep_openat2_direct(sqe, AT_FDCWD, argv[2], &how, IORING_FILE_INDEX_ALLOC - 1);
 	else
 		io_uring_prep_openat(sqe, AT_FDCWD, argv[2], O_RDONLY, 0);
 	if (!strcmp(argv[1], "async"))
@@ -78,12 +94,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "open: %s\n", strerror(-fd));
 		return 1;
 	}
+	if (!strcmp(argv[1], "direct"))
+		fd = 2; /* the slot asked for (the completion says 0) */
 	sqe = io_uring_get_sqe(&ring);
 	unsigned long long off = 0;
 	if (argc == 4)
 		off = !strcmp(argv[3], "own") ? (unsigned long long)(unsigned long)buf
 					       : strtoull(argv[3], NULL, 16);
 	io_uring_prep_read(sqe, fd, buf, 1, off);
+	if (direct)
+		sqe->flags |= IOSQE_FIXED_FILE;
 	int n = submit_wait(&ring);
 	if (n < 0) {
 		fprintf(stderr, "read: %s\n", strerror(-n));

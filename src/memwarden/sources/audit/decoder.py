@@ -587,7 +587,7 @@ def _open_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes
     if obj is None or obj.path is None:
         return None
     # ctime: audit does not log it; what the file is: unknown (path rules apply)
-    return [obj.path, flags, obj.dev, obj.inode, 0, obj.name, "", 0, 0, 0]
+    return [obj.path, flags, obj.dev, obj.inode, 0, obj.name, "", 0, 0, 0, 0]
 
 
 def _openat2_flags(dec: AuditDecoder, group: _Group) -> int:

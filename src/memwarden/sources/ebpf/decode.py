@@ -209,14 +209,14 @@ class RecordDecoder:
             paths = self._paths(name, flags, (a,))
             if paths is None:
                 return None
-            return (paths[0], oflags, 0, 0, 0, _text(b), "", 0, 0, 0), None
+            return (paths[0], oflags, 0, 0, 0, _text(b), "", 0, 0, 0, 0), None
         path = real = _text(a)
         if flags & L.F_PROCFS:  # a: its path in its procfs, c: where it was opened
             real = _text(c)
         if flags & L.F_DEVICE:  # a device the filters name: by that name
             path = CHAR_DEVICE_PATHS.get(rdev, path)
         return (path, oflags, dev, inode, ctime, _text(b), real if real != path else "",
-                magic, rdev, owner), None
+                magic, rdev, owner, 1 if flags & L.F_CORE_STORE else 0), None
 
     def _write(self, name, data, body, flags, a, b, c):
         (inode, _ctime, dev, _f, _mode, _argc, _magic, _rdev, owner, pos,

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from memwarden.core.linux_abi import MEM_CHAR_DEVICES, kernel_dev
+from memwarden.signatures.lib.paths import COREDUMP_DIR
 from memwarden.sources.ebpf import layout as L
 
 _FULL_MASK = (1 << 64) - 1
@@ -240,6 +241,9 @@ def _compile_paths(plan: FilterPlan, kind: int, name: str, ps) -> bool:
         if len(raw) > L.LPM_DATA:
             return _give_up(plan, name, f"prefix longer than {L.LPM_DATA} bytes")
         _add(fwd, raw, kind)
+        if kind == L.KIND_FILE_OPEN and value == COREDUMP_DIR:
+            fwd[raw] |= L.TRIE_STORE  # the core-dump store: also by identity (its inodes)
+            ident |= L.ID_STORE
         if raw.startswith(b"/proc") and (len(raw) == 5 or raw[5:6] == b"/"):
             ident |= L.ID_PROC  # a procfs mounted anywhere: its ancestors are not /proc
         if raw == b"/":

@@ -60,6 +60,7 @@ F_IO_URING = 0x0080
 F_PROCFS = 0x0400
 F_DEVICE = 0x0800
 F_REFUSED = 0x1000
+F_CORE_STORE = 0x2000
 F_ENFORCE_KILLED = 0x0100
 F_ENFORCE_AUDIT = 0x0200
 
@@ -104,6 +105,17 @@ CONFIG_PREFIX = struct.Struct("<IIIIII")
 #: mw_config.open_ident
 ID_DEVS = 1
 ID_PROC = 2
+ID_STORE = 4
+#: a trie value's kinds bit: the prefix filter naming the core-dump store (the kernel learns
+#: the files it accepts, and their directories, by identity)
+TRIE_STORE = 0x80000000
+#: the core-dump store by identity: mw_store (key: inode, s_dev; value: i_generation or
+#: STORE_GEN_ANY) and mw_store_bloom (bit ino & 4095 of every inode in it)
+STORE_MAX = 16384
+STORE_GEN_ANY = 1 << 32
+STORE_KEY = struct.Struct("<QI4x")
+STORE_VALUE = struct.Struct("<Q")
+STORE_BLOOM = struct.Struct("<64Q")
 #: the first byte of a device's forward-trie key (then its kernel dev_t, little-endian, NUL)
 DEV_KEY = 0x01
 

@@ -53,6 +53,7 @@ char LICENSE[] SEC("license") = "GPL v2";
 #define MW_SCAN_MAX 256 /* bytes of a user path checked for "." and ".." components */
 #define MW_S_IFMT 0170000
 #define MW_S_IFCHR 0020000
+#define MW_S_IFDIR 0040000
 #define MW_PROC_SUPER_MAGIC 0x9fa0
 /* mw_file_opened's flags argument only, never in a record: the cheap filter let the open
  * through as a character device, not by its name */
@@ -160,6 +161,25 @@ struct {
 	__type(key, u64);
 	__type(value, struct mw_watched_file);
 } mw_watched SEC(".maps");
+
+/* The core-dump store by identity (MW_ID_STORE): its directories and files by (dev, inode),
+ * filled by user space at start-up (a walk of the store) and by the open path (a file the
+ * store's path filter accepts, and its directory; a file opened in a known directory under
+ * any path), so that a core read through a hard link, a bind mount or a second mount of the
+ * store's file system is still a core. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MW_STORE_MAX);
+	__type(key, struct mw_store_key);
+	__type(value, u64);
+} mw_store SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct mw_store_bloom);
+} mw_store_bloom SEC(".maps");
 
 /* -- small helpers ------------------------------------------------------------------------- */
 
@@ -434,6 +454,70 @@ static __always_inline bool mw_name_matches(const struct mw_heads *hs, struct de
 	return mw_bloom_hit(hs, len, head) && mw_heads_match(hs, len, head);
 }
 
+static __always_inline bool mw_store_bit(const struct mw_store_bloom *b, u64 ino)
+{
+	return (b->bits[(ino >> 6) & 63] >> (ino & 63)) & 1;
+}
+
+/* Could the file or its directory be in the core-dump store? The bloom bits of both inode
+ * numbers (direct loads). */
+static __always_inline bool mw_store_maybe(struct file *file)
+{
+	u32 zero = 0;
+	const struct mw_store_bloom *b = bpf_map_lookup_elem(&mw_store_bloom, &zero);
+	if (!b)
+		return false;
+	struct dentry *d = file->f_path.dentry;
+	return mw_store_bit(b, file->f_inode->i_ino) || mw_store_bit(b, d->d_parent->d_inode->i_ino);
+}
+
+static __always_inline void mw_store_add(struct mw_store_key *k, u64 gen)
+{
+	u32 zero = 0;
+	struct mw_store_bloom *b = bpf_map_lookup_elem(&mw_store_bloom, &zero);
+	if (!b)
+		return;
+	bpf_map_update_elem(&mw_store, k, &gen, BPF_ANY);
+	__sync_fetch_and_or(&b->bits[(k->ino >> 6) & 63], 1ULL << (k->ino & 63));
+}
+
+/* Is (dev, inode) in mw_store with this generation (or with any)? */
+static __always_inline bool mw_store_has(struct mw_store_key *k, u32 gen)
+{
+	u64 *v = bpf_map_lookup_elem(&mw_store, k);
+	return v && ((*v & MW_STORE_GEN_ANY) || (u32)*v == gen);
+}
+
+/* The core-dump store by identity: is the opened file one of its files, or in one of its
+ * directories (then it is learnt)? learn: the store's path filter accepted the file: it
+ * (and, for a file, its directory) is learnt. A global function (verified once): the
+ * file's inode and its directory's come as addresses (CO-RE reads). */
+__noinline int mw_store_check(u64 ino_addr, u64 dir_addr, int learn)
+{
+	struct inode *ino = (struct inode *)ino_addr;
+	struct inode *up = (struct inode *)dir_addr;
+	if (!ino || !up)
+		return 0;
+	struct mw_store_key k = {.ino = BPF_CORE_READ(ino, i_ino), .dev = BPF_CORE_READ(ino, i_sb, s_dev)};
+	u32 gen = BPF_CORE_READ(ino, i_generation);
+	bool dir = (BPF_CORE_READ(ino, i_mode) & MW_S_IFMT) == MW_S_IFDIR;
+	struct mw_store_key dk = {.ino = BPF_CORE_READ(up, i_ino), .dev = k.dev};
+	u32 dgen = BPF_CORE_READ(up, i_generation);
+	if (learn) {
+		if (!mw_store_has(&k, gen))
+			mw_store_add(&k, gen);
+		if (!dir && !mw_store_has(&dk, dgen))
+			mw_store_add(&dk, dgen);
+		return 1;
+	}
+	if (mw_store_has(&k, gen))
+		return 1;
+	if (dir || !mw_store_has(&dk, dgen))
+		return 0;
+	mw_store_add(&k, gen); /* a file in a store directory: its hard links are cores too */
+	return 1;
+}
+
 /* Is the opened file (or one of its ancestors, across mounts) a name some filter needs?
  * `file` is a BTF pointer (an LSM/fentry argument, or read through bpf_rdonly_cast): every
  * load is a direct one. Crossing a mount needs bpf_rdonly_cast; without it the walk stops
@@ -448,6 +532,8 @@ static __always_inline u32 mw_open_candidate(const struct mw_config *cfg, struct
 	if (d == root || cfg->open_any_leaf || mw_name_matches(&cfg->leaf, d))
 		return 1;
 	u32 miss = 0; /* what to say when no name matches: 0, or 2 for a character device */
+	if ((cfg->open_ident & MW_ID_STORE) && mw_store_maybe(file))
+		return 1; /* perhaps in the core-dump store (judged in mw_file_opened) */
 	if (cfg->open_ident) {
 		/* what the file is, whatever it is called: a device the filters name by number, a
 		 * procfs file mounted anywhere (both judged in mw_file_opened) */
@@ -829,6 +915,12 @@ static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *
 		flags |= MW_F_PATH_TRUNCATED;
 	bool judge = filtered && !(flags & (MW_F_PATH_TRUNCATED | MW_F_DEVICE));
 	u32 kinds = judge ? mw_trie_kinds(pb, start, MW_PATH_MAX, m->slot, m->cfg->rev_len) : 0;
+	if ((m->cfg->open_ident & MW_ID_STORE) && !(flags & MW_F_DEVICE) &&
+	    mw_store_check((u64)ino, (u64)BPF_CORE_READ(file, f_path.dentry, d_parent, d_inode),
+			   (kinds & MW_TRIE_STORE) && (kinds & MW_BIT(MW_KIND_FILE_OPEN)))) {
+		flags |= MW_F_CORE_STORE;
+		kinds |= MW_BIT(MW_KIND_FILE_OPEN);
+	}
 	u32 real_len = 0;
 	if (magic == MW_PROC_SUPER_MAGIC && !(flags & MW_F_PATH_TRUNCATED)) {
 		u32 ps = mw_proc_path(pb, start, (u64)d, &real_len);
@@ -922,10 +1014,38 @@ static __always_inline int mw_open_refused(struct mw_sys_exit_ctx *ctx, int upat
 	return 0;
 }
 
-/* fd -> struct file in the current task's table, the cheap filter, then mw_file_opened: the
- * exit of every open that leaves a descriptor (the open syscalls, 32-bit ones, io_uring).
- * upath_arg: the syscall argument holding the caller's path (-1: none), read (as a compat
- * syscall's when compat) only for a file the cheap filter let through. */
+/* An opened file (a BTF pointer where the kernel has bpf_rdonly_cast), the cheap filter,
+ * then mw_file_opened: the end of every open that leaves a descriptor (the open syscalls,
+ * 32-bit ones, io_uring's, also those into a ring's fixed file table). upath_arg: the syscall
+ * argument holding the caller's path (-1: none), read (as a compat syscall's when compat)
+ * only for a file the cheap filter let through. */
+static __always_inline int mw_open_file(struct mw_ctx *m, struct task_struct *task, struct file *file,
+					long ret, s32 nr, int upath_arg, bool compat, u16 flags)
+{
+	if (!file)
+		return 0;
+	if (bpf_rdonly_cast) {
+		if (file->f_flags & MW_O_PATH)
+			return 0;
+		if (m->cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) {
+			u32 c = mw_open_candidate(m->cfg, file);
+			if (!c) {
+				m->ctr->cheap_rejected++;
+				return 0;
+			}
+			if (c == 2)
+				flags |= MW_FI_DEVONLY;
+		}
+	} else if (BPF_CORE_READ(file, f_flags) & MW_O_PATH) {
+		return 0;
+	}
+	const void *upath = NULL;
+	if (upath_arg >= 0)
+		upath = (const void *)mw_sc_arg(mw_regs(task), upath_arg, compat);
+	return mw_file_opened(m, task, file, ret, nr, upath, flags);
+}
+
+/* fd -> struct file in the current task's table, then mw_open_file. */
 static __always_inline int mw_fd_opened(long fd, s32 nr, int upath_arg, bool compat, u16 flags)
 {
 	struct mw_ctx m;
@@ -942,26 +1062,10 @@ static __always_inline int mw_fd_opened(long fd, s32 nr, int upath_arg, bool com
 		struct file **fds = fdt->fd;
 		struct kiocb *slot = bpf_rdonly_cast(&fds[fd], bpf_core_type_id_kernel(struct kiocb));
 		file = slot->ki_filp;
-		if (!file || (file->f_flags & MW_O_PATH))
-			return 0;
-		if (m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN)) {
-			u32 c = mw_open_candidate(m.cfg, file);
-			if (!c) {
-				m.ctr->cheap_rejected++;
-				return 0;
-			}
-			if (c == 2)
-				flags |= MW_FI_DEVONLY;
-		}
 	} else {
 		mw_fd_file(task, fd, &file);
-		if (!file || (BPF_CORE_READ(file, f_flags) & MW_O_PATH))
-			return 0;
 	}
-	const void *upath = NULL;
-	if (upath_arg >= 0)
-		upath = (const void *)mw_sc_arg(mw_regs(task), upath_arg, compat);
-	return mw_file_opened(&m, task, file, fd, nr, upath, flags);
+	return mw_open_file(&m, task, file, fd, nr, upath_arg, compat, flags);
 }
 
 /* The exit of an open syscall: a refused open of a watched path, or the descriptor's file.
@@ -1646,8 +1750,8 @@ int BPF_PROG(mw_compat_sys_exit_noopen, struct pt_regs *regs, long ret)
  * that would block).
  * - IORING_OP_OPENAT/OPENAT2: at the completion the new descriptor (cqe->res) is in the
  *   submitter's fd table, which its io-wq workers share: the same fd -> file step, filters and
- *   record as an open syscall's exit. A fixed-file open (file_slot) leaves the fd table alone
- *   and is not seen.
+ *   record as an open syscall's exit. A fixed-file open (a direct descriptor: file_slot) leaves
+ *   the fd table alone and puts the file in the ring's fixed file table, read from there.
  * - IORING_OP_RENAMEAT/UNLINKAT/LINKAT: at the submission (the request prepared, in the
  *   submitter or its SQ thread: its fd table, cwd and memory) the paths (the kernel's copies)
  *   are joined and judged and the record built as a syscall exit builds it, then parked under
@@ -1722,8 +1826,41 @@ int BPF_PROG(mw_io_uring_submit, struct io_kiocb *req)
 	return 0;
 }
 
+#define MW_IORING_FILE_INDEX_ALLOC 0xffffffffu
+#define MW_FFS_MASK (~3UL) /* io_uring/filetable.h: FFS_NOWAIT | FFS_ISREG in the low bits */
+
+/* An open with a direct descriptor (sqe->file_index): the file is in the ring's fixed file
+ * table, at slot fslot - 1, or, where the kernel picked the slot (IORING_FILE_INDEX_ALLOC),
+ * at the one the completion's result names (else the result is 0). Read from the ring's
+ * io_ring_ctx (6.13+ layout; older kernels: not seen, docs/ebpf-sensor.md). */
+static __always_inline int mw_uring_fixed_opened(void *ring, u32 fslot, s32 res)
+{
+	if (res < 0 || !ring)
+		return 0;
+	if (!bpf_core_field_exists(((struct io_ring_ctx *)ring)->file_table.data.nodes))
+		return 0;
+	u32 idx = fslot == MW_IORING_FILE_INDEX_ALLOC ? (u32)res : fslot - 1;
+	struct mw_ctx m;
+	if (!mw_begin(&m, MW_KIND_FILE_OPEN))
+		return 0;
+	struct io_ring_ctx *ctx = bpf_rdonly_cast(ring, bpf_core_type_id_kernel(struct io_ring_ctx));
+	if (idx >= ctx->file_table.data.nr)
+		return 0;
+	struct io_rsrc_node **nodes = ctx->file_table.data.nodes;
+	struct io_rsrc_node *node = NULL;
+	if (bpf_probe_read_kernel(&node, sizeof(node), &nodes[idx & 0xfffff]) || !node)
+		return 0;
+	node = bpf_rdonly_cast(node, bpf_core_type_id_kernel(struct io_rsrc_node));
+	struct file *file = (struct file *)(node->file_ptr & MW_FFS_MASK);
+	if (!file)
+		return 0;
+	file = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+	struct task_struct *task = bpf_get_current_task_btf();
+	return mw_open_file(&m, task, file, res, -1, -1, false, MW_F_IO_URING);
+}
+
 /* opens: false where an LSM/fentry hook already sees every open */
-static __always_inline int mw_uring_complete(void *req, struct io_uring_cqe *cqe, bool opens)
+static __always_inline int mw_uring_complete(void *ring, void *req, struct io_uring_cqe *cqe, bool opens)
 {
 	if (!req || !bpf_rdonly_cast)
 		return 0;
@@ -1733,9 +1870,10 @@ static __always_inline int mw_uring_complete(void *req, struct io_uring_cqe *cqe
 		if (!opens)
 			return 0;
 		struct io_open *o = bpf_rdonly_cast(req, bpf_core_type_id_kernel(struct io_open));
-		if (o->file_slot)
-			return 0;
-		return mw_fd_opened(cqe->res, -1, -1, false, MW_F_IO_URING);
+		u32 fslot = o->file_slot;
+		if (!fslot)
+			return mw_fd_opened(cqe->res, -1, -1, false, MW_F_IO_URING);
+		return mw_uring_fixed_opened(ring, fslot, cqe->res);
 	}
 	u32 kind = mw_uring_change_kind(op);
 	if (!kind)
@@ -1759,12 +1897,12 @@ static __always_inline int mw_uring_complete(void *req, struct io_uring_cqe *cqe
 SEC("tp_btf/io_uring_complete")
 int BPF_PROG(mw_io_uring_complete, void *ring, void *req, struct io_uring_cqe *cqe)
 {
-	return mw_uring_complete(req, cqe, true);
+	return mw_uring_complete(ring, req, cqe, true);
 }
 
 /* the same for the lsm and fentry modes, whose open hook sees io_uring opens already */
 SEC("tp_btf/io_uring_complete")
 int BPF_PROG(mw_io_uring_complete_noopen, void *ring, void *req, struct io_uring_cqe *cqe)
 {
-	return mw_uring_complete(req, cqe, false);
+	return mw_uring_complete(ring, req, cqe, false);
 }

@@ -81,6 +81,7 @@ struct inode {
 	dev_t i_rdev;
 	s64 i_ctime_sec; /* 6.11+ */
 	u32 i_ctime_nsec;
+	u32 i_generation;
 	void *i_private;
 };
 
@@ -317,7 +318,28 @@ struct io_rename {
 struct io_open {
 	struct file *file;
 	int dfd;
-	u32 file_slot; /* non-zero: the file went into the ring's fixed table, not the fd table */
+	u32 file_slot; /* non-zero: the file went into the ring's fixed table, not the fd table:
+			* slot file_slot - 1, or (IORING_FILE_INDEX_ALLOC) the one cqe->res names */
+};
+
+/* The ring's fixed file table (6.13+, io_uring/rsrc.h, filetable.h): where an open with a
+ * direct descriptor (sqe->file_index) puts its file instead of the fd table. A node's file_ptr
+ * is the struct file with flag bits (FFS_NOWAIT, FFS_ISREG) in its two low bits. */
+struct io_rsrc_node {
+	unsigned long file_ptr;
+};
+
+struct io_rsrc_data {
+	unsigned int nr;
+	struct io_rsrc_node **nodes;
+};
+
+struct io_file_table {
+	struct io_rsrc_data data;
+};
+
+struct io_ring_ctx {
+	struct io_file_table file_table;
 };
 
 /* Only its first member matters: a struct file pointer at offset 0, which lets the probe read

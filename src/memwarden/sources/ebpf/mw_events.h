@@ -71,6 +71,10 @@ enum mw_slot {
 #define MW_F_REFUSED          0x1000 /* open: refused (EACCES, EPERM, ENXIO in retval); slot A
 				      * is the caller's string joined to its directory, the body
 				      * holds only the requested flags */
+#define MW_F_CORE_STORE       0x2000 /* open: the file is in the core-dump store by identity
+				      * ((dev, inode) in mw_store, or its directory is), whatever
+				      * path it was opened at (a hard link, a bind mount, a
+				      * second mount of the store's file system) */
 #define MW_F_ENFORCE_KILLED   0x0100 /* --enforce: SIGKILL sent to the process at this record */
 #define MW_F_ENFORCE_AUDIT    0x0200 /* --dry-run-enforce: it would have been killed */
 
@@ -208,6 +212,10 @@ struct mw_config {
 /* mw_config.open_ident */
 #define MW_ID_DEVS 1   /* char devices: rdev keys in the forward trie (MW_DEV_KEY) */
 #define MW_ID_PROC 2   /* every procfs file is a name candidate (a prefix filter below /proc) */
+#define MW_ID_STORE 4  /* the core-dump store by (dev, inode): mw_store, mw_store_bloom */
+/* A trie value's kinds bit of the prefix filter that names the core-dump store: an open it
+ * accepts teaches the kernel the file and its directory (mw_store). */
+#define MW_TRIE_STORE 0x80000000u
 /* A device's forward-trie key: this byte, the kernel dev_t (little-endian), a NUL: never a
  * path (those begin with '/'). */
 #define MW_DEV_KEY 0x01
@@ -238,6 +246,26 @@ struct mw_counters {
 	u64 trie_rejected;           /* resolved paths no filter accepted */
 	u64 truncated;               /* paths longer than the walk covers */
 	u64 ring_retries;            /* reservations that failed with room to spare, then worked */
+};
+
+/* -- the core-dump store by identity (MW_ID_STORE) --------------------------------------- */
+
+#define MW_STORE_MAX 16384      /* directories and files of the store the kernel tracks */
+#define MW_STORE_GEN_ANY (1ULL << 32) /* value bit: the generation is unknown (user space's
+				       * start-up walk), any inode of that number counts */
+
+/* mw_store key; the value (u64) is the inode's i_generation, or MW_STORE_GEN_ANY: an inode
+ * number reused for another file (another generation) is not taken for a stored one. */
+struct mw_store_key {
+	u64 ino;
+	u32 dev;   /* the superblock's s_dev (kernel dev_t) */
+	u32 _pad;
+};
+
+/* One entry: bit (ino & 4095) set for every inode in mw_store (never cleared: a stale bit
+ * costs one hash lookup). One load rejects almost every open before the hash is consulted. */
+struct mw_store_bloom {
+	u64 bits[64];
 };
 
 /* -- enforcement (--enforce): kill the process at the record's syscall exit ------------- */

@@ -14,6 +14,7 @@ even a crash leaves nothing attached.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sys
@@ -24,7 +25,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from memwarden.core.event import Event
+from memwarden.core.linux_abi import kernel_dev
 from memwarden.engine.dispatch import Engine
+from memwarden.signatures.lib.paths import COREDUMP_DIR
 from memwarden.sources.ebpf import errors as E
 from memwarden.sources.ebpf import hooks as H
 from memwarden.sources.ebpf import layout as L
@@ -144,6 +147,31 @@ def _power_of_two_mb(mb: int) -> int:
     return 1 << (size - 1).bit_length()
 
 
+def seed_core_store(store, bloom, root: str = COREDUMP_DIR) -> int:
+    """Teach the kernel the core-dump store by identity: ``root`` and what is in it (one level,
+    as systemd-coredump keeps it), by (dev, inode), any generation (stat() does not give it).
+    Files that appear later are learnt by the open path. Returns the entries written; a
+    missing or unreadable store is not an error (nothing to teach)."""
+    entries: list[os.stat_result] = []
+    try:
+        entries.append(os.stat(root))
+        with os.scandir(root) as it:
+            for entry in it:
+                if len(entries) >= L.STORE_MAX // 2:
+                    break
+                with contextlib.suppress(OSError):
+                    entries.append(entry.stat(follow_symlinks=False))
+    except OSError:
+        pass
+    bits = list(L.STORE_BLOOM.unpack(bloom.lookup(b"\0\0\0\0") or bytes(L.STORE_BLOOM.size)))
+    for st in entries:
+        dev = kernel_dev(os.major(st.st_dev), os.minor(st.st_dev))
+        store.update(L.STORE_KEY.pack(st.st_ino, dev), L.STORE_VALUE.pack(L.STORE_GEN_ANY))
+        bits[(st.st_ino >> 6) & 63] |= 1 << (st.st_ino & 63)
+    bloom.update(b"\0\0\0\0", L.STORE_BLOOM.pack(*bits))
+    return len(entries)
+
+
 class EbpfSensor:
     """The live sensor. ``on_event`` (e.g. a recorder) sees every event the engine sees."""
 
@@ -157,6 +185,7 @@ class EbpfSensor:
         self.mode = ""
         self.refused_modes: list[str] = []
         self.plan: FilterPlan | None = None
+        self.store_seeded = 0  # core-dump store entries taught to the kernel at start
         self.ring_size = _power_of_two_mb(self.options.ring_buffer_mb)
         self._obj = None
         self._links: dict[str, Any] = {}
@@ -212,6 +241,9 @@ class EbpfSensor:
             self._report_plan(self.plan)
             self._ring = RingBufferReader(self._obj.map("mw_events").fd, self.ring_size)
             self._filters.apply(self.plan)
+            if self.plan.open_ident & L.ID_STORE:
+                self.store_seeded = seed_core_store(self._obj.map("mw_store"),
+                                                    self._obj.map("mw_store_bloom"))
             self._enforce = EnforceMaps(self._obj)
             self._enforce.apply(self.engine.enforce)
             self._attach_for(self.plan)
