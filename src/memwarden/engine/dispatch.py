@@ -22,7 +22,7 @@ from memwarden.core.detector import Detector
 from memwarden.core.event import Event, EventFormatError, Finding
 from memwarden.core.pathset import PathSet
 from memwarden.core.process import Enricher
-from memwarden.core.requirements import ArgFilter
+from memwarden.core.requirements import ArgFilter, PathFilter, TextFilter
 from memwarden.engine.allowlist import Allowlist
 from memwarden.engine.enforce import ACTION_KEY, EnforcePolicy, mark_findings
 from memwarden.engine.origins import scope_check
@@ -191,6 +191,7 @@ class Engine:
             for sel in d.requirements.selectors:
                 index.setdefault(sel.event_name, []).append(_Bound(d, sel.origin))
         gates, pathsets = _compile_gates(index)
+        raw_index = index
         index = {name: _batched(name, bound, self._detector_failed)
                  for name, bound in index.items()}
         # event name -> (bound detectors, path gate or None, enricher feed or None): the one
@@ -206,11 +207,12 @@ class Engine:
         self._pathsets = pathsets
         # what a replayed line must be for a detector or the enricher to want it, from its
         # bytes: the routes without a gate are wanted, those gated by paths alone have needles
+        texts = _text_gates(raw_index)
         self.prefilter = Prefilter(
             [name for name, route in self._routes.items()
-             if route[1] is None or route[2] is not None or name not in pathsets],
-            {name: [f for b in index[name] for f in b.detector.requirements.paths_for(name)]
-             for name in pathsets})
+             if route[2] is not None or (name not in pathsets and name not in texts)],
+            {**{name: [f for b in index[name] for f in b.detector.requirements.paths_for(name)]
+                for name in pathsets}, **texts})
 
     def path_filters_for(self, event_name: str) -> PathSet | None:
         """The path filter set for an event name, or None if every path is wanted."""
@@ -427,6 +429,26 @@ class Engine:
 
     def count_parse_error(self) -> None:
         self.stats.parse_errors += 1
+
+
+def _text_gates(index: dict[str, list[_Bound]]
+                ) -> dict[str, list[PathFilter | TextFilter]]:
+    """Per event name not gated by paths alone, whose every detector declared path filters or
+    text filters for it (``Requirements.text_filters``: what a Falco rule's condition implies
+    of the record's strings), all of them: replay's prefilter needles for that name."""
+    found: dict[str, list[PathFilter | TextFilter]] = {}
+    for name, bound in index.items():
+        filters: list[PathFilter | TextFilter] = []
+        for b in bound:
+            req = b.detector.requirements
+            own = req.paths_for(name) or req.texts_for(name)
+            if not own:
+                break
+            filters.extend(own)
+        else:
+            if any(b.detector.requirements.texts_for(name) for b in bound):
+                found[name] = filters
+    return found
 
 
 def _compile_gates(index: dict[str, list[_Bound]]

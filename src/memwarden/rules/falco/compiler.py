@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 
 import memwarden.rules.falco.ast as A
-from memwarden.core.requirements import PathFilter
+from memwarden.core.requirements import PathFilter, TextFilter
 from memwarden.rules.falco.checks import validate
 from memwarden.rules.falco.diagnostics import parse
 from memwarden.rules.falco.errors import LoadWarning, RulesError
@@ -30,7 +30,12 @@ from memwarden.rules.falco.expand import Expander
 from memwarden.rules.falco.loader import RuleDef, RulesFiles
 from memwarden.rules.falco.model import CompiledRule, CompiledRuleset
 from memwarden.rules.falco.output import OutputError, compile_output
-from memwarden.rules.falco.requirements import falco_event_types, memwarden_events, required_paths
+from memwarden.rules.falco.requirements import (
+    falco_event_types,
+    memwarden_events,
+    required_paths,
+    required_texts,
+)
 from memwarden.rules.falco.shared import SharedEvaluation
 from memwarden.rules.falco.specialise import fold, missing_checks
 
@@ -156,11 +161,15 @@ def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]
             why = "; ".join(sorted({f"{m.field} ({m.reason})" for m in missing}))
             compiled.reasons.append(f"on {event}: needs {why}")
             continue
-        if event == "security_file_open":
-            filters = required_paths(residual)
-            if filters:
-                compiled.path_filters.extend(
-                    PathFilter(event, kind, value) for kind, value in sorted(filters))
+        filters = required_paths(residual) if event == "security_file_open" else None
+        if filters:
+            compiled.path_filters.extend(
+                PathFilter(event, kind, value) for kind, value in sorted(filters))
+        else:  # what replay can still test on the raw line
+            texts = required_texts(residual)
+            if texts:
+                compiled.text_filters.extend(
+                    TextFilter(event, kind, value) for kind, value in sorted(texts))
         compiled.residuals[event] = cheap_first(residual)
         compiled.predicates[event] = never  # built with the other rules of the event
     if not compiled.predicates and not compiled.reasons:

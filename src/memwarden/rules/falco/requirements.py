@@ -211,3 +211,115 @@ def _glob_requirement(plan: Plan) -> set[tuple[str, str]] | None:
         return {("exact", pattern)}
     p = _dir_prefix(literal)
     return {p} if p else None
+
+# -- text filters (replay's raw-line needles) -----------------------------------------------------
+
+_Texts = set[tuple[str, str]] | None
+
+#: fields whose value is, unchanged, a string value of the event's record: fd.name the open's
+#: pathname, fd.nameraw its syscall_pathname (else pathname), proc.name the processName
+TEXT_FIELDS = frozenset({"fd.name", "fd.nameraw", "proc.name"})
+_GLOB_PART = re.compile(r"\[[^\]]*\]|[*?]")
+
+
+def required_texts(node: A.Node, memo: dict[int, _Texts] | None = None) -> _Texts:
+    """Text filters (kind, value) of which, whenever the condition is true, a string value of
+    the event (one of :data:`TEXT_FIELDS`) matches one; None when that cannot be shown.
+    ``and`` keeps its most selective child's, ``or`` unites (every child must have some), ``not``
+    and every other field give none."""
+    if memo is None:
+        memo = {}
+    if id(node) in memo:
+        return memo[id(node)]
+    result = memo[id(node)] = _required_texts(node, memo)
+    return result
+
+
+def _required_texts(node: A.Node, memo: dict[int, _Texts]) -> _Texts:
+    if isinstance(node, A.And):
+        best: _Texts = None
+        for ch in node.children:
+            r = required_texts(ch, memo)
+            if r is not None and (best is None or _text_cost(r) < _text_cost(best)):
+                best = r
+        return best
+    if isinstance(node, A.Or):
+        out: set[tuple[str, str]] = set()
+        for ch in node.children:
+            r = required_texts(ch, memo)
+            if r is None:
+                return None
+            out |= r
+        return out
+    if isinstance(node, A.Check) and isinstance(node.plan, Plan):
+        plan = node.plan
+        if plan.modifier is not None and plan.modifier != "allof":
+            found: set[tuple[str, str]] = set()  # OP oneof/anyof (a, b): one of them holds
+            for p in plan.operand:
+                r = _text_requirement(p) if isinstance(p, Plan) else None
+                if r is None:
+                    return None
+                found |= r
+            return found
+        return _text_requirement(plan)
+    return None
+
+
+def _text_cost(texts: set[tuple[str, str]]) -> tuple[int, int]:
+    """Shorter needles match more lines: the set whose shortest one is longest wins, then the
+    smaller set."""
+    bonus = {"exact": 2, "prefix": 1, "suffix": 1, "contains": 0, "directory": 2}  # quotes
+    return (-min(len(v.encode()) + bonus[k] for k, v in texts), len(texts))
+
+
+def _text_requirement(plan: Plan) -> _Texts:
+    if plan.arg is not None or plan.transforms or plan.rhs_field is not None or plan.modifier:
+        return None
+    op, rhs = plan.op, plan.operand
+    if plan.spec.name == "fd.directory":  # the dirname of fd.name
+        if op in EQ_OPS:
+            return _texts("directory", [rhs])
+        if op in ("in", "intersects"):
+            return _texts("directory", list(rhs))
+        return None
+    if plan.spec.name not in TEXT_FIELDS:
+        return None
+    if op in EQ_OPS:
+        values = [rhs]
+    elif op in ("in", "intersects"):
+        values = list(rhs)
+    elif op in ("startswith", "endswith", "contains"):
+        values = [rhs]
+    elif op == "pmatch":
+        paths = sorted(getattr(rhs, "paths", ()))
+        if not paths or "/" in paths:
+            return None
+        return _texts("prefix", paths)
+    elif op == "glob":
+        return _glob_text(plan.text)
+    else:
+        return None
+    kind = {"startswith": "prefix", "endswith": "suffix", "contains": "contains"}.get(op, "exact")
+    return _texts(kind, values)
+
+
+def _texts(kind: str, values: list) -> _Texts:
+    if not values or any(type(v) is not str or not v for v in values):
+        return None
+    return {(kind, v) for v in values}
+
+
+def _glob_text(pattern: str | None) -> _Texts:
+    """A glob's longest literal run (a prefix when it starts the pattern, the whole pattern
+    when it has no wildcard)."""
+    if not pattern or "\\" in pattern:
+        return None
+    if "[" in _GLOB_PART.sub("", pattern) or "]" in _GLOB_PART.sub("", pattern):
+        return None  # an unbalanced bracket: not worth a guess
+    parts = _GLOB_PART.split(pattern)
+    if len(parts) == 1:
+        return {("exact", pattern)}
+    longest = max(parts, key=len)
+    if not longest:
+        return None
+    return {("prefix" if parts[0] == longest else "contains", longest)}
