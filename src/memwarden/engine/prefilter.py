@@ -36,6 +36,7 @@ when asked, see :attr:`Prefilter.fast`).
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 
 from memwarden.core.requirements import PathFilter, TextFilter
@@ -146,7 +147,7 @@ class Prefilter:
             if last < 0:
                 add((s, len(block)))
                 return spans
-            if self._only_executable(block, s, last, end):
+            if _only_executable(block, s, last, end, ends):
                 continue
             add((s, last + 1))
         if block[-1:] != b"\n":
@@ -155,25 +156,29 @@ class Prefilter:
                 add((s, len(block)))
         return spans
 
-    def _only_executable(self, block: bytes, s: int, last: int, end: int) -> bool:
-        """Whether the line ``block[s:last]``, kept for a needle ending at ``end`` inside its
-        ``"executable":{"path":"..."}`` value, holds no needle outside that value (rescanned
-        with the value emptied): the process's executable is no path argument, nor a value of
-        a text filter, but every process of a host runs from ``/usr/bin/``, which a rule on
-        writes below binary directories makes a needle. Lines with an escape stay kept."""
-        m = block.find(_EXE, s, last)
-        if m < 0:
-            return False
-        v0 = m + len(_EXE) - 1  # the value's opening quote
-        v1 = block.find(b'"', v0 + 1, last)
-        if v1 < 0 or not v0 < end <= v1 + 1 or block.find(b"\\", s, last) >= 0:
-            return False
-        return not self._scan(block[s:v0] + b'""' + block[v1 + 1:last + 1])
-
     def keep(self, line: bytes) -> bool:
         """Whether one line (with or without its newline) must be parsed."""
         body = line[:-1] if line.endswith(b"\n") else line
         return bool(self.kept(body + b"\n")) or not body
+
+
+def _only_executable(block: bytes, s: int, last: int, end: int, ends: list[int]) -> bool:
+    """Whether the line ``block[s:last]``, kept for a needle ending at ``end`` inside its
+    ``"executable":{"path":"..."}`` value, has every needle it holds ending in that value
+    (``ends``: every match end of the block, sorted): the process's executable is no path
+    argument, nor the value of a text filter, but every process of a host runs from
+    ``/usr/bin/``, which the rules on writes below binary directories make a needle. A match
+    of another string value starts at that value's quote: it ends past the executable's. A
+    line with an escape (or another spelling of the key) stays kept."""
+    m = block.find(_EXE, s, last)
+    if m < 0:
+        return False
+    v0 = m + len(_EXE) - 1  # the value's opening quote
+    v1 = block.find(b'"', v0 + 1, last)
+    if v1 < 0 or not v0 < end <= v1 + 1 or block.find(b"\\", s, last) >= 0:
+        return False
+    i = bisect_right(ends, v1 + 1)
+    return i == len(ends) or ends[i] > last + 1  # "[^}]\n" ends at last + 1: misshapen
 
 
 def _re_scanner(expressions: list[bytes]) -> Callable[[bytes], list[int]]:
