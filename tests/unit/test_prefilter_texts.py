@@ -1,8 +1,10 @@
 """Falco rules without path filters still let replay skip lines: the strings their conditions
 imply (``proc.name in (...)``, ``fd.name contains``, ``fd.directory = /`` ...) become needles,
-and a needle found only in the process's executable path keeps no line. Replayed with the
-prefilter (both scanners) and without, generated streams give the same findings, escaped and
-v1beta1 spellings included."""
+and a needle found only in the process's executable path keeps no line; parsed records are
+gated by the same strings and by the open's access mode (``open_read``, ``open_write``).
+Replayed with the prefilter (both scanners) and without, and every event given to the rules
+without any gate, generated streams give the same findings, escaped and v1beta1 spellings
+included."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from memwarden.benchmarks.generate import generate_lines
 from memwarden.core.requirements import TextFilter
 from memwarden.engine.dispatch import Engine
 from memwarden.engine.prefilter import HYPERSCAN, Prefilter
-from memwarden.events.tracee_json import legacy_to_v1beta1
+from memwarden.events.tracee_json import event_from_dict, legacy_to_v1beta1
 from memwarden.rules.falco import load_rules
 from memwarden.signatures import load_builtin
 from memwarden.sources.tracee_json import JsonLinesReplay
@@ -69,11 +71,11 @@ def rules_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_conditions_without_paths_give_text_filters(rules_file: Path) -> None:
     req = {d.detector_id: d.requirements for d in load_rules([rules_file]).detectors}
     assert set(req["shell spawned"].texts_for("sched_process_exec")) == {
-        TextFilter("sched_process_exec", "exact", "bash"),
-        TextFilter("sched_process_exec", "exact", "sh")}
+        TextFilter("sched_process_exec", "exact", "bash", ("processName",)),
+        TextFilter("sched_process_exec", "exact", "sh", ("processName",))}
     assert set(req["write below root"].texts_for("security_file_open")) == {
-        TextFilter("security_file_open", "directory", "/"),
-        TextFilter("security_file_open", "prefix", "/root/")}
+        TextFilter("security_file_open", "directory", "/", ("args.pathname",)),
+        TextFilter("security_file_open", "prefix", "/root/", ("args.pathname",))}
     assert {(f.kind, f.value) for f in req["key read"].texts_for("security_file_open")} == {
         ("contains", "id_rsa"), ("contains", "/shadow")}
     # a path filter where there is one (the kernel's and the engine's gate), no text filter
@@ -106,7 +108,7 @@ def _hits(rng: random.Random) -> list[bytes]:
         if op < 0.1:
             raw = raw.replace(b"/", b"\\/")
         elif op < 0.2:
-            raw = raw.replace(b"s", b"\\u0073")
+            raw = raw.replace(b"h", b"\\u0068")  # no h in true, false, null
         elif op < 0.25:
             raw = raw.replace(b'":', b'": ')
         out.append(raw + b"\n")
@@ -126,6 +128,16 @@ def _replay(data: bytes, rules_file: Path, scanner: str | None) -> tuple[list, i
     return found, engine.stats.events_prefiltered
 
 
+def _ungated(data: bytes, rules_file: Path) -> list:
+    """Every event given to the detectors as a source gives it (no gate, no prefilter)."""
+    found: list = []
+    engine = Engine([*load_builtin(), *load_rules([rules_file]).detectors],
+                    sink=lambda f: found.append((f.metadata.id, f.event.timestamp)))
+    for line in data.splitlines():
+        engine.process_event(event_from_dict(orjson.loads(line)))
+    return found
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_the_prefilter_with_text_needles_finds_what_the_full_replay_finds(
         rules_file: Path, seed: int) -> None:
@@ -133,6 +145,7 @@ def test_the_prefilter_with_text_needles_finds_what_the_full_replay_finds(
     full, _ = _replay(data, rules_file, None)
     assert {rule for rule, _ in full} >= {"shell spawned", "write below root", "key read",
                                           "write below bin", "tar reads"}
+    assert full == _ungated(data, rules_file)  # the engine's gates drop no finding
     for scanner in SCANNERS:
         found, skipped = _replay(data, rules_file, scanner)
         assert found == full, scanner

@@ -4,6 +4,7 @@ it into in-kernel filters, so unselected traffic never reaches Python."""
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -65,11 +66,28 @@ class TextFilter:
 
     kind: ``exact`` (the whole value), ``prefix``, ``suffix``, ``contains``, ``directory`` (the
     value is a path whose ``posixpath.dirname`` is ``value``); ``value`` is never empty.
+    ``sources``: the record's values one of which matches (``processName``, a context field of
+    the legacy shape, or ``args.NAME``): the engine's gate of parsed records checks those.
+    ``group``: the filters of one group are alternatives (one holds), every group holds; group
+    0 is the most selective (replay's needles).
     """
 
     event_name: str
     kind: str
     value: str
+    sources: tuple[str, ...] = ()
+    group: int = 0
+
+    def matches(self, text: str) -> bool:
+        if self.kind == "exact":
+            return text == self.value
+        if self.kind == "prefix":
+            return text.startswith(self.value)
+        if self.kind == "suffix":
+            return text.endswith(self.value)
+        if self.kind == "contains":
+            return self.value in text
+        return posixpath.dirname(text) == self.value  # directory
 
     KINDS: ClassVar[tuple[str, ...]] = ("exact", "prefix", "suffix", "contains", "directory")
 

@@ -211,7 +211,8 @@ class Engine:
         self.prefilter = Prefilter(
             [name for name, route in self._routes.items()
              if route[2] is not None or (name not in pathsets and name not in texts)],
-            {**{name: [f for b in index[name] for f in b.detector.requirements.paths_for(name)]
+            {**{name: [f for b in raw_index[name]
+                       for f in b.detector.requirements.paths_for(name)]
                 for name in pathsets}, **texts})
 
     def path_filters_for(self, event_name: str) -> PathSet | None:
@@ -441,7 +442,7 @@ def _text_gates(index: dict[str, list[_Bound]]
         filters: list[PathFilter | TextFilter] = []
         for b in bound:
             req = b.detector.requirements
-            own = req.paths_for(name) or req.texts_for(name)
+            own = req.paths_for(name) or [f for f in req.texts_for(name) if f.group == 0]
             if not own:
                 break
             filters.extend(own)
@@ -463,24 +464,66 @@ def _compile_gates(index: dict[str, list[_Bound]]
     for name, bound in index.items():
         per_detector = []
         for b in bound:
-            paths = b.detector.requirements.paths_for(name)
-            args = b.detector.requirements.args_for(name)
-            if not paths and not args:
+            req = b.detector.requirements
+            paths, args, texts = req.paths_for(name), req.args_for(name), req.texts_for(name)
+            if not paths and not args and not texts:
                 break
-            per_detector.append((paths, args))
+            per_detector.append((paths, args, texts))
         else:
             path_args = PATH_ARGS.get(name, DEFAULT_PATH_ARGS)
-            if all(paths and not args for paths, args in per_detector):
+            if all(paths and not args and not texts for paths, args, texts in per_detector):
                 # the common case: one union of every detector's paths, one test
-                union = [f for paths, _ in per_detector for f in paths]
+                union = [f for paths, _, _ in per_detector for f in paths]
                 pathset = pathsets[name] = PathSet(union)
                 gates[name] = _compile_gate(path_args, pathset)
-            else:
-                gates[name] = _any_gate([
-                    _all_gate(([_compile_gate(path_args, PathSet(paths))] if paths else [])
-                              + [_arg_gate(f) for f in args])
-                    for paths, args in per_detector])
+                continue
+            # detectors with paths and the same argument filters (Falco's open_read,
+            # open_write ...): the argument filters, then one union of their paths
+            groups: dict[tuple[ArgFilter, ...], list[PathFilter]] = {}
+            alone = []
+            for paths, args, texts in per_detector:
+                if paths:
+                    groups.setdefault(tuple(args), []).extend(paths)
+                else:
+                    alone.append(_all_gate([_arg_gate(f) for f in args]
+                                           + ([_text_gate(texts)] if texts else [])))
+            gates[name] = _any_gate(
+                [_all_gate([_arg_gate(f) for f in args]
+                           + [_compile_gate(path_args, PathSet(union))])
+                 for args, union in groups.items()] + alone)
     return gates, pathsets
+
+
+def _text_gate(texts: list[TextFilter]) -> Callable[[dict[str, Any]], bool]:
+    """Does every group of the text filters have one that a value it names matches?"""
+    groups: dict[int, list[TextFilter]] = {}
+    for f in texts:
+        groups.setdefault(f.group, []).append(f)
+    return _all_gate([_text_group_gate(g) for _, g in sorted(groups.items())])
+
+
+def _text_group_gate(texts: list[TextFilter]) -> Callable[[dict[str, Any]], bool]:
+    """Does a value the text filters name match one of them? A value that is not a string,
+    and processName in the v1beta1 shape, let the record through: its detectors judge it."""
+    sources = tuple(dict.fromkeys(s for f in texts for s in f.sources))
+
+    def gate(d: dict[str, Any]) -> bool:
+        for source in sources:
+            if source.startswith("args."):
+                v = _raw_arg(d, source[5:])
+            elif "eventName" in d:
+                v = d.get(source)
+            else:
+                return True
+            if v is None:
+                continue
+            if type(v) is not str:
+                return True
+            if any(source in f.sources and f.matches(v) for f in texts):
+                return True
+        return False
+
+    return gate
 
 
 def _compile_gate(arg_names: tuple[str, ...], paths: PathSet

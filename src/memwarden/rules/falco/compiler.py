@@ -19,9 +19,12 @@ warnings list, both local to :func:`compile_ruleset`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 import memwarden.rules.falco.ast as A
-from memwarden.core.requirements import PathFilter, TextFilter
+from memwarden.core.linux_abi import O_ACCMODE, parse_open_flags
+from memwarden.core.requirements import ArgFilter, PathFilter, TextFilter
 from memwarden.rules.falco.checks import validate
 from memwarden.rules.falco.diagnostics import parse
 from memwarden.rules.falco.errors import LoadWarning, RulesError
@@ -33,8 +36,9 @@ from memwarden.rules.falco.output import OutputError, compile_output
 from memwarden.rules.falco.requirements import (
     falco_event_types,
     memwarden_events,
+    required_open_modes,
     required_paths,
-    required_texts,
+    required_text_groups,
 )
 from memwarden.rules.falco.shared import SharedEvaluation
 from memwarden.rules.falco.specialise import fold, missing_checks
@@ -165,11 +169,14 @@ def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]
         if filters:
             compiled.path_filters.extend(
                 PathFilter(event, kind, value) for kind, value in sorted(filters))
-        else:  # what replay can still test on the raw line
-            texts = required_texts(residual)
-            if texts:
+        modes = required_open_modes(residual) if event == "security_file_open" else None
+        if modes is not None and len(modes) < 3:
+            compiled.arg_filters.append(ArgFilter(event, ("flags",), _mode_filter(modes)))
+        if not filters:  # what replay can still test on the raw line
+            for group, texts in enumerate(required_text_groups(residual)):
                 compiled.text_filters.extend(
-                    TextFilter(event, kind, value) for kind, value in sorted(texts))
+                    TextFilter(event, kind, value, sources, group)
+                    for kind, value, sources in sorted(texts))
         compiled.residuals[event] = cheap_first(residual)
         compiled.predicates[event] = never  # built with the other rules of the event
     if not compiled.predicates and not compiled.reasons:
@@ -178,3 +185,23 @@ def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]
         warnings.append(LoadWarning(compiled.rule.where, "rule matches every event type (no "
                                                          "evt.type condition): it is "
                                                          "evaluated on every event"))
+
+
+_MODE_FILTERS: dict[frozenset[int], Callable[[Any], bool]] = {}
+
+
+def _mode_filter(modes: frozenset[int]) -> Callable[[Any], bool]:
+    """``accept(flags)`` of the engine's argument gate: is the open's access mode one of
+    ``modes``? Flags that cannot be read let the event through. One function per mode set,
+    so that rules of the same modes share their gate."""
+    accept = _MODE_FILTERS.get(modes)
+    if accept is None:
+        def accept(flags: Any) -> bool:
+            if flags is None:
+                return True
+            try:
+                return parse_open_flags(flags) & O_ACCMODE in modes
+            except (TypeError, ValueError):
+                return True
+        _MODE_FILTERS[modes] = accept
+    return accept
