@@ -8,6 +8,7 @@ objects.
 from __future__ import annotations
 
 import logging
+import posixpath
 import sys
 import threading
 import traceback
@@ -477,53 +478,118 @@ def _compile_gates(index: dict[str, list[_Bound]]
                 pathset = pathsets[name] = PathSet(union)
                 gates[name] = _compile_gate(path_args, pathset)
                 continue
-            # detectors with paths and the same argument filters (Falco's open_read,
-            # open_write ...): the argument filters, then one union of their paths
-            groups: dict[tuple[ArgFilter, ...], list[PathFilter]] = {}
-            alone = []
-            for paths, args, texts in per_detector:
-                if paths:
-                    groups.setdefault(tuple(args), []).extend(paths)
-                else:
-                    alone.append(_all_gate([_arg_gate(f) for f in args]
-                                           + ([_text_gate(texts)] if texts else [])))
-            gates[name] = _any_gate(
-                [_all_gate([_arg_gate(f) for f in args]
-                           + [_compile_gate(path_args, PathSet(union))])
-                 for args, union in groups.items()] + alone)
+            gates[name] = _mixed_gate(path_args, per_detector)
     return gates, pathsets
 
 
-def _text_gate(texts: list[TextFilter]) -> Callable[[dict[str, Any]], bool]:
-    """Does every group of the text filters have one that a value it names matches?"""
-    groups: dict[int, list[TextFilter]] = {}
-    for f in texts:
-        groups.setdefault(f.group, []).append(f)
-    return _all_gate([_text_group_gate(g) for _, g in sorted(groups.items())])
-
-
-def _text_group_gate(texts: list[TextFilter]) -> Callable[[dict[str, Any]], bool]:
-    """Does a value the text filters name match one of them? A value that is not a string,
-    and processName in the v1beta1 shape, let the record through: its detectors judge it."""
-    sources = tuple(dict.fromkeys(s for f in texts for s in f.sources))
+def _mixed_gate(path_args: tuple[str, ...],
+                per_detector: list[tuple[list[PathFilter], list[ArgFilter], list[TextFilter]]]
+                ) -> Callable[[dict[str, Any]], bool]:
+    """The gate of detectors that declared paths, argument filters or text filters (Falco's
+    rules on opens): detectors with paths and the same argument filters (``open_read``,
+    ``open_write`` ...) share one union of their paths; one union of every path comes first
+    (an event that matches none only has the detectors without paths left); the record's
+    arguments are read once, and each argument filter's answer is computed once."""
+    groups: dict[tuple[ArgFilter, ...], list[PathFilter]] = {}
+    alone: list[tuple[tuple[ArgFilter, ...], list[list[tuple[str, Callable[[str], bool]]]]]] = []
+    for paths, args, texts in per_detector:
+        if paths:
+            groups.setdefault(tuple(args), []).extend(paths)
+        else:
+            by_group: dict[int, list[TextFilter]] = {}
+            for f in texts:
+                by_group.setdefault(f.group, []).append(f)
+            alone.append((tuple(args), [_text_matchers(g) for _, g in sorted(by_group.items())]))
+    every_path = [f for union in groups.values() for f in union]
+    any_path = _compile_gate(path_args, PathSet(every_path)) if every_path else None
+    path_groups = sorted(((args, _compile_gate(path_args, PathSet(union)))
+                          for args, union in groups.items()), key=lambda g: len(g[0]))
 
     def gate(d: dict[str, Any]) -> bool:
-        for source in sources:
-            if source.startswith("args."):
-                v = _raw_arg(d, source[5:])
-            elif "eventName" in d:
-                v = d.get(source)
-            else:
-                return True
-            if v is None:
-                continue
-            if type(v) is not str:
-                return True
-            if any(source in f.sources and f.matches(v) for f in texts):
+        args = d.get("args")
+        if type(args) is list and all(type(a) is dict for a in args):
+            values = {a.get("name"): a.get("value") for a in args}
+            legacy = "eventName" in d
+        else:  # the v1beta1 shape (or a malformed one): argument by argument
+            values = _LazyArgs(d)
+            legacy = False
+        answers: dict[int, bool] = {}
+
+        def accepted(filters: tuple[ArgFilter, ...]) -> bool:
+            for f in filters:
+                ok = answers.get(id(f.accept)) if len(f.args) == 1 else None
+                if ok is None:
+                    ok = answers[id(f.accept)] = f.accept(*[values.get(n) for n in f.args])
+                if not ok:
+                    return False
+            return True
+
+        if any_path is not None and any_path(d):
+            for filters, paths_ok in path_groups:
+                if accepted(filters) and paths_ok(d):
+                    return True
+        for filters, text_groups in alone:
+            if all(_text_match(d, values, legacy, g) for g in text_groups) and accepted(filters):
                 return True
         return False
 
     return gate
+
+
+class _LazyArgs:
+    """``get(name)``: an argument of a raw record of either shape, looked up when asked."""
+
+    __slots__ = ("d", "found")
+
+    def __init__(self, d: dict[str, Any]) -> None:
+        self.d = d
+        self.found: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        try:
+            return self.found[name]
+        except KeyError:
+            v = self.found[name] = _raw_arg(self.d, name)
+            return v
+
+
+def _text_matchers(texts: list[TextFilter]) -> list[tuple[str, Callable[[str], bool]]]:
+    """Per source the text filters name, one function: does a value match one of them?"""
+    out = []
+    for source in dict.fromkeys(s for f in texts for s in f.sources):
+        mine = [f for f in texts if source in f.sources]
+        exact = frozenset(f.value for f in mine if f.kind == "exact")
+        prefixes = tuple(f.value for f in mine if f.kind == "prefix")
+        suffixes = tuple(f.value for f in mine if f.kind == "suffix")
+        contained = tuple(f.value for f in mine if f.kind == "contains")
+        dirs = frozenset(f.value for f in mine if f.kind == "directory")
+
+        def match(v: str, exact=exact, prefixes=prefixes, suffixes=suffixes,
+                  contained=contained, dirs=dirs) -> bool:
+            return (v in exact or (bool(prefixes) and v.startswith(prefixes))
+                    or (bool(suffixes) and v.endswith(suffixes))
+                    or any(c in v for c in contained)
+                    or (bool(dirs) and posixpath.dirname(v) in dirs))
+        out.append((source, match))
+    return out
+
+
+def _text_match(d: dict[str, Any], values: Any, legacy: bool,
+                matchers: list[tuple[str, Callable[[str], bool]]]) -> bool:
+    """Does a value the text filters name match one of them? A value that is not a string,
+    and processName in the v1beta1 shape, let the record through: its detectors judge it."""
+    for source, match in matchers:
+        if source.startswith("args."):
+            v = values.get(source[5:])
+        elif legacy:
+            v = d.get(source)
+        else:
+            return True
+        if v is None:
+            continue
+        if type(v) is not str or match(v):
+            return True
+    return False
 
 
 def _compile_gate(arg_names: tuple[str, ...], paths: PathSet
