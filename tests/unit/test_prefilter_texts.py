@@ -53,6 +53,11 @@ RULES = """
   condition: open_write and fd.directory in (/usr/bin, /bin)
   output: "%fd.name"
   priority: ERROR
+- rule: truncate log
+  desc: d
+  condition: open_write and fd.name startswith /var/log/ and evt.arg.flags contains O_TRUNC
+  output: "%fd.name"
+  priority: ERROR
 - rule: tar reads
   desc: d
   condition: open_read and proc.name = tar and fd.name pmatch (/var/lib/kubelet)
@@ -94,12 +99,13 @@ def _hits(rng: random.Random) -> list[bytes]:
         elif d["eventName"] == "security_file_open" and roll < 0.6:
             path = rng.choice(("/x", "/", "/root/.profile", "/home/u/.ssh/id_rsa",
                                "/etc/../etc/shadow", "/usr/bin/ls", "/bin/sh", "/xy/z",
-                               "/var/lib/kubelet/pods/a", "/var/lib/kubeletx"))
+                               "/var/lib/kubelet/pods/a", "/var/lib/kubeletx", "/var/log/x"))
             for a in d["args"]:
                 if a["name"] in ("pathname", "syscall_pathname"):
                     a["value"] = path
-            d["args"][1]["value"] = rng.choice((1, 0o101, 0, 32768))
-            if rng.random() < 0.3:
+            d["args"][1]["value"] = rng.choice((1, 0o101, 0, 32768, 0o1101, 0o2101,
+                                                "O_WRONLY|O_TRUNC", "O_WRONLY|O_APPEND"))
+            if rng.random() < (0.7 if path.startswith("/var/lib/kubelet") else 0.2):
                 d["processName"] = rng.choice(("tar", "tar", "sshd"))
         if rng.random() < 0.2:
             d = legacy_to_v1beta1(d)
@@ -144,7 +150,7 @@ def test_the_prefilter_with_text_needles_finds_what_the_full_replay_finds(
     data = b"".join(_hits(random.Random(seed)))
     full, _ = _replay(data, rules_file, None)
     assert {rule for rule, _ in full} >= {"shell spawned", "write below root", "key read",
-                                          "write below bin", "tar reads"}
+                                          "write below bin", "tar reads", "truncate log"}
     assert full == _ungated(data, rules_file)  # the engine's gates drop no finding
     for scanner in SCANNERS:
         found, skipped = _replay(data, rules_file, scanner)

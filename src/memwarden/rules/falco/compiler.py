@@ -30,12 +30,14 @@ from memwarden.rules.falco.diagnostics import parse
 from memwarden.rules.falco.errors import LoadWarning, RulesError
 from memwarden.rules.falco.evaluate import always, cheap_first, never, path_gate, path_gated
 from memwarden.rules.falco.expand import Expander
+from memwarden.rules.falco.fields.evt import render_arg
 from memwarden.rules.falco.loader import RuleDef, RulesFiles
 from memwarden.rules.falco.model import CompiledRule, CompiledRuleset
 from memwarden.rules.falco.output import OutputError, compile_output
 from memwarden.rules.falco.requirements import (
     falco_event_types,
     memwarden_events,
+    required_flag_texts,
     required_open_modes,
     required_paths,
     required_text_groups,
@@ -172,6 +174,9 @@ def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]
         modes = required_open_modes(residual) if event == "security_file_open" else None
         if modes is not None and len(modes) < 3:
             compiled.arg_filters.append(ArgFilter(event, ("flags",), _mode_filter(modes)))
+        if event == "security_file_open":
+            for text in required_flag_texts(residual):
+                compiled.arg_filters.append(ArgFilter(event, ("flags",), _flags_filter(text)))
         if not filters:  # what replay can still test on the raw line
             for group, texts in enumerate(required_text_groups(residual)):
                 compiled.text_filters.extend(
@@ -205,3 +210,18 @@ def _mode_filter(modes: frozenset[int]) -> Callable[[Any], bool]:
                 return True
         _MODE_FILTERS[modes] = accept
     return accept
+
+
+def _flags_filter(text: str) -> Callable[[Any], bool]:
+    """``accept(flags)``: does ``evt.arg.flags`` (the flags as Falco prints them) contain
+    ``text``? One function per text, so that rules of the same test share their gate."""
+    accept = _FLAG_FILTERS.get(text)
+    if accept is None:
+        def accept(flags: Any) -> bool:
+            shown = render_arg("flags", flags)
+            return not isinstance(shown, str) or text in shown
+        _FLAG_FILTERS[text] = accept
+    return accept
+
+
+_FLAG_FILTERS: dict[str, Callable[[Any], bool]] = {}

@@ -321,15 +321,23 @@ def _text_requirement(plan: Plan) -> _Texts:
 
 
 def _texts(kind: str, values: list, sources: tuple[str, ...]) -> _Texts:
-    if not values or any(type(v) is not str or not v for v in values):
-        return None
+    if not values or any(type(v) is not str or not v or not _utf8(v) for v in values):
+        return None  # a raw byte (\xHH, 0.63's semantics) is no text a record writes as is
     return {(kind, v, sources) for v in values}
+
+
+def _utf8(v: str) -> bool:
+    try:
+        v.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _glob_text(pattern: str | None, sources: tuple[str, ...]) -> _Texts:
     """A glob's longest literal run (a prefix when it starts the pattern, the whole pattern
     when it has no wildcard)."""
-    if not pattern or "\\" in pattern:
+    if not pattern or "\\" in pattern or not _utf8(pattern):
         return None
     if "[" in _GLOB_PART.sub("", pattern) or "]" in _GLOB_PART.sub("", pattern):
         return None  # an unbalanced bracket: not worth a guess
@@ -375,3 +383,17 @@ def required_open_modes(node: A.Node) -> frozenset[int] | None:
                 and not plan.transforms and plan.rhs_field is None and not plan.modifier):
             return modes
     return None
+
+
+def required_flag_texts(node: A.Node) -> list[str]:
+    """The texts that top-level conjuncts ``evt.arg.flags contains TEXT`` require of an
+    open's flags as Falco prints them (``O_TRUNC``: Clear Log Activities)."""
+    out = []
+    for ch in (node.children if isinstance(node, A.And) else [node]):
+        if isinstance(ch, A.Check) and isinstance(ch.plan, Plan):
+            plan = ch.plan
+            if (plan.spec.name == "evt.arg" and plan.arg == "flags" and plan.op == "contains"
+                    and isinstance(plan.operand, str) and plan.operand and not plan.transforms
+                    and plan.rhs_field is None and not plan.modifier):
+                out.append(plan.operand)
+    return out
