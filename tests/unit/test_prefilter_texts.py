@@ -168,3 +168,29 @@ def test_a_needle_only_in_the_executable_path_keeps_no_line(rules_file: Path) ->
     assert engine.prefilter.kept(written) == [0]
     spaced = line.replace(b'"executable":{', b'"executable": {')  # another spelling: kept
     assert engine.prefilter.kept(spaced) == [0]
+
+
+def test_rules_with_paths_and_an_access_mode_still_filter_by_path_in_the_kernel(
+        tmp_path: Path) -> None:
+    """The access-mode gate of a rule with path filters leaves its paths where they were: the
+    sensor's kernel filters (Engine.path_filters_for) and replay's needles."""
+    rules = tmp_path / "r.yaml"
+    rules.write_text("""
+- rule: shadow read
+  desc: d
+  condition: evt.type = openat and evt.is_open_read = true and fd.name = /etc/shadow
+  output: "%fd.name"
+  priority: ERROR
+""")
+    (det,) = load_rules([rules]).detectors
+    assert det.requirements.args_for("security_file_open")  # the access mode
+    engine = Engine([det])
+    paths = engine.path_filters_for("security_file_open")
+    assert paths is not None and paths.matches("/etc/shadow") and not paths.matches("/etc/x")
+    assert "security_file_open" not in engine.prefilter.wanted
+    line = (b'{"eventName":"security_file_open","args":[{"name":"pathname","value":"%s"},'
+            b'{"name":"flags","value":%d}]}')
+    assert engine.prefilter.kept(line % (b"/etc/hosts", 0) + b"\n") == []
+    assert engine.process_dict(orjson.loads(line % (b"/etc/shadow", 1))) == ()  # written
+    assert engine.stats.events_path_filtered == 1
+    assert len(engine.process_dict(orjson.loads(line % (b"/etc/shadow", 0)))) == 1

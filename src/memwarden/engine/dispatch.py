@@ -472,6 +472,10 @@ def _compile_gates(index: dict[str, list[_Bound]]
             per_detector.append((paths, args, texts))
         else:
             path_args = PATH_ARGS.get(name, DEFAULT_PATH_ARGS)
+            if all(paths for paths, _, _ in per_detector):
+                # every detector needs one of its paths (whatever else it tests): the paths
+                # the kernel filters by and replay's needles
+                pathsets[name] = PathSet([f for paths, _, _ in per_detector for f in paths])
             if all(paths and not args and not texts for paths, args, texts in per_detector):
                 # the common case: one union of every detector's paths, one test
                 union = [f for paths, _, _ in per_detector for f in paths]
