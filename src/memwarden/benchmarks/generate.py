@@ -14,6 +14,12 @@ _PATHS = ("/etc/ld.so.cache", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/etc/passw
           "/proc/self/status", "/var/log/syslog", "/tmp/build/out.o", "/usr/share/zoneinfo/UTC",
           "/proc/1234/stat", "/sys/fs/cgroup/cpu.max", "/etc/nsswitch.conf")
 _COMMS = ("bash", "python3", "nginx", "postgres", "sshd", "containerd", "kubelet", "cc1")
+#: open flags by path: libraries, configuration, /proc and /sys are read; a log is appended to
+#: and a build output created or truncated (a busy host does not truncate /etc/passwd or its
+#: logs: those are what the official Falco rules alert on, see :data:`_EDITS`)
+_READS = (32768, 32768, "O_RDONLY|O_LARGEFILE", 0o2100000)
+_WRITES = {"/var/log/syslog": (0o2101, 0o102101), "/tmp/build/out.o": (0o1101, 0o2101101)}
+_EDITS = (0o2101101, 0o101, 0o1101)
 #: (event name, weight) of the background traffic: what a busy host sends a sensor.
 _MIX = (("security_file_open", 45), ("openat", 15), ("close", 10), ("read", 8),
         ("sched_process_exec", 5), ("sched_process_fork", 5), ("sched_process_exit", 5),
@@ -42,7 +48,9 @@ def _args(name: str, rng: random.Random, pid: int) -> list[tuple[str, str, Any]]
     caller's pid (a debugger stepping its tracee, a process reading its own memory)."""
     if name in ("security_file_open", "openat"):
         path = rng.choice(_PATHS)
-        flags = rng.choice((32768, 32768, 0o2101101, "O_RDONLY|O_LARGEFILE", 0o101))
+        flags = rng.choice(_WRITES.get(path, _READS))
+        if rng.random() < 0.001:  # now and then an admin's edit or a package upgrade
+            flags = rng.choice(_EDITS)
         if name == "openat":
             return [("dirfd", "int", -100), ("pathname", "const char*", path),
                     ("flags", "int", flags), ("mode", "mode_t", 0)]

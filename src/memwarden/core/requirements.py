@@ -4,6 +4,7 @@ it into in-kernel filters, so unselected traffic never reaches Python."""
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -56,6 +57,48 @@ class PathFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class TextFilter:
+    """A string one of the event's string values must hold for the detector to care, as the
+    event's record writes it (unescaped): a necessary condition that replay can test on a raw
+    JSON line before parsing it (``engine/prefilter.py``), for a detector whose condition
+    implies one where it implies no path filter (Falco's ``proc.name in (sshd)``, ``fd.name
+    contains id_rsa``). Not pushed into the kernel.
+
+    kind: ``exact`` (the whole value), ``prefix``, ``suffix``, ``contains``, ``directory`` (the
+    value is a path whose ``posixpath.dirname`` is ``value``); ``value`` is never empty.
+    ``sources``: the record's values one of which matches (``processName``, a context field of
+    the legacy shape, or ``args.NAME``): the engine's gate of parsed records checks those.
+    ``group``: the filters of one group are alternatives (one holds), every group holds; group
+    0 is the most selective (replay's needles).
+    """
+
+    event_name: str
+    kind: str
+    value: str
+    sources: tuple[str, ...] = ()
+    group: int = 0
+
+    def matches(self, text: str) -> bool:
+        if self.kind == "exact":
+            return text == self.value
+        if self.kind == "prefix":
+            return text.startswith(self.value)
+        if self.kind == "suffix":
+            return text.endswith(self.value)
+        if self.kind == "contains":
+            return self.value in text
+        return posixpath.dirname(text) == self.value  # directory
+
+    KINDS: ClassVar[tuple[str, ...]] = ("exact", "prefix", "suffix", "contains", "directory")
+
+    def __post_init__(self) -> None:
+        if self.kind not in self.KINDS:
+            raise ValueError(f"text filter kind must be one of {self.KINDS}, got {self.kind!r}")
+        if not self.value:
+            raise ValueError("a text filter's value is never empty")
+
+
+@dataclass(frozen=True, slots=True)
 class ArgFilter:
     """A necessary condition on an event's arguments for the detector to care (Tracee's data
     filters): ``accept(*values)`` gets the raw values of ``args`` (None when absent; ints or
@@ -77,6 +120,9 @@ class Requirements:
     selectors: tuple[Selector, ...] = ()
     path_filters: tuple[PathFilter, ...] = ()
     arg_filters: tuple[ArgFilter, ...] = ()
+    #: for an event without path filters: one of these holds whenever the detector can fire
+    #: (none: no such condition is known)
+    text_filters: tuple[TextFilter, ...] = ()
 
     @property
     def event_names(self) -> tuple[str, ...]:
@@ -87,3 +133,6 @@ class Requirements:
 
     def args_for(self, event_name: str) -> list[ArgFilter]:
         return [f for f in self.arg_filters if f.event_name == event_name]
+
+    def texts_for(self, event_name: str) -> list[TextFilter]:
+        return [f for f in self.text_filters if f.event_name == event_name]

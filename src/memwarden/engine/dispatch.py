@@ -8,6 +8,7 @@ objects.
 from __future__ import annotations
 
 import logging
+import posixpath
 import sys
 import threading
 import traceback
@@ -22,7 +23,7 @@ from memwarden.core.detector import Detector
 from memwarden.core.event import Event, EventFormatError, Finding
 from memwarden.core.pathset import PathSet
 from memwarden.core.process import Enricher
-from memwarden.core.requirements import ArgFilter
+from memwarden.core.requirements import ArgFilter, PathFilter, TextFilter
 from memwarden.engine.allowlist import Allowlist
 from memwarden.engine.enforce import ACTION_KEY, EnforcePolicy, mark_findings
 from memwarden.engine.origins import scope_check
@@ -191,6 +192,7 @@ class Engine:
             for sel in d.requirements.selectors:
                 index.setdefault(sel.event_name, []).append(_Bound(d, sel.origin))
         gates, pathsets = _compile_gates(index)
+        raw_index = index
         index = {name: _batched(name, bound, self._detector_failed)
                  for name, bound in index.items()}
         # event name -> (bound detectors, path gate or None, enricher feed or None): the one
@@ -206,11 +208,13 @@ class Engine:
         self._pathsets = pathsets
         # what a replayed line must be for a detector or the enricher to want it, from its
         # bytes: the routes without a gate are wanted, those gated by paths alone have needles
+        texts = _text_gates(raw_index)
         self.prefilter = Prefilter(
             [name for name, route in self._routes.items()
-             if route[1] is None or route[2] is not None or name not in pathsets],
-            {name: [f for b in index[name] for f in b.detector.requirements.paths_for(name)]
-             for name in pathsets})
+             if route[2] is not None or (name not in pathsets and name not in texts)],
+            {**{name: [f for b in raw_index[name]
+                       for f in b.detector.requirements.paths_for(name)]
+                for name in pathsets}, **texts})
 
     def path_filters_for(self, event_name: str) -> PathSet | None:
         """The path filter set for an event name, or None if every path is wanted."""
@@ -431,6 +435,26 @@ class Engine:
         self.stats.parse_errors += 1
 
 
+def _text_gates(index: dict[str, list[_Bound]]
+                ) -> dict[str, list[PathFilter | TextFilter]]:
+    """Per event name not gated by paths alone, whose every detector declared path filters or
+    text filters for it (``Requirements.text_filters``: what a Falco rule's condition implies
+    of the record's strings), all of them: replay's prefilter needles for that name."""
+    found: dict[str, list[PathFilter | TextFilter]] = {}
+    for name, bound in index.items():
+        filters: list[PathFilter | TextFilter] = []
+        for b in bound:
+            req = b.detector.requirements
+            own = req.paths_for(name) or [f for f in req.texts_for(name) if f.group == 0]
+            if not own:
+                break
+            filters.extend(own)
+        else:
+            if any(b.detector.requirements.texts_for(name) for b in bound):
+                found[name] = filters
+    return found
+
+
 def _compile_gates(index: dict[str, list[_Bound]]
                    ) -> tuple[dict[str, Callable[[dict[str, Any]], bool]], dict[str, PathSet]]:
     """Gates for the event names whose every detector declared filters for them: the same
@@ -443,24 +467,135 @@ def _compile_gates(index: dict[str, list[_Bound]]
     for name, bound in index.items():
         per_detector = []
         for b in bound:
-            paths = b.detector.requirements.paths_for(name)
-            args = b.detector.requirements.args_for(name)
-            if not paths and not args:
+            req = b.detector.requirements
+            paths, args, texts = req.paths_for(name), req.args_for(name), req.texts_for(name)
+            if not paths and not args and not texts:
                 break
-            per_detector.append((paths, args))
+            per_detector.append((paths, args, texts))
         else:
             path_args = PATH_ARGS.get(name, DEFAULT_PATH_ARGS)
-            if all(paths and not args for paths, args in per_detector):
+            if all(paths for paths, _, _ in per_detector):
+                # every detector needs one of its paths (whatever else it tests): the paths
+                # the kernel filters by and replay's needles
+                pathsets[name] = PathSet([f for paths, _, _ in per_detector for f in paths])
+            if all(paths and not args and not texts for paths, args, texts in per_detector):
                 # the common case: one union of every detector's paths, one test
-                union = [f for paths, _ in per_detector for f in paths]
+                union = [f for paths, _, _ in per_detector for f in paths]
                 pathset = pathsets[name] = PathSet(union)
                 gates[name] = _compile_gate(path_args, pathset)
-            else:
-                gates[name] = _any_gate([
-                    _all_gate(([_compile_gate(path_args, PathSet(paths))] if paths else [])
-                              + [_arg_gate(f) for f in args])
-                    for paths, args in per_detector])
+                continue
+            gates[name] = _mixed_gate(path_args, per_detector)
     return gates, pathsets
+
+
+def _mixed_gate(path_args: tuple[str, ...],
+                per_detector: list[tuple[list[PathFilter], list[ArgFilter], list[TextFilter]]]
+                ) -> Callable[[dict[str, Any]], bool]:
+    """The gate of detectors that declared paths, argument filters or text filters (Falco's
+    rules on opens): detectors with paths and the same argument filters (``open_read``,
+    ``open_write`` ...) share one union of their paths; one union of every path comes first
+    (an event that matches none only has the detectors without paths left); the record's
+    arguments are read once, and each argument filter's answer is computed once."""
+    groups: dict[tuple[ArgFilter, ...], list[PathFilter]] = {}
+    alone: list[tuple[tuple[ArgFilter, ...], list[list[tuple[str, Callable[[str], bool]]]]]] = []
+    for paths, args, texts in per_detector:
+        if paths:
+            groups.setdefault(tuple(args), []).extend(paths)
+        else:
+            by_group: dict[int, list[TextFilter]] = {}
+            for f in texts:
+                by_group.setdefault(f.group, []).append(f)
+            alone.append((tuple(args), [_text_matchers(g) for _, g in sorted(by_group.items())]))
+    every_path = [f for union in groups.values() for f in union]
+    any_path = _compile_gate(path_args, PathSet(every_path)) if every_path else None
+    path_groups = sorted(((args, _compile_gate(path_args, PathSet(union)))
+                          for args, union in groups.items()), key=lambda g: len(g[0]))
+
+    def gate(d: dict[str, Any]) -> bool:
+        args = d.get("args")
+        if type(args) is list and all(type(a) is dict for a in args):
+            values = {a.get("name"): a.get("value") for a in args}
+            legacy = "eventName" in d
+        else:  # the v1beta1 shape (or a malformed one): argument by argument
+            values = _LazyArgs(d)
+            legacy = False
+        answers: dict[int, bool] = {}
+
+        def accepted(filters: tuple[ArgFilter, ...]) -> bool:
+            for f in filters:
+                ok = answers.get(id(f.accept)) if len(f.args) == 1 else None
+                if ok is None:
+                    ok = answers[id(f.accept)] = f.accept(*[values.get(n) for n in f.args])
+                if not ok:
+                    return False
+            return True
+
+        if any_path is not None and any_path(d):
+            for filters, paths_ok in path_groups:
+                if accepted(filters) and paths_ok(d):
+                    return True
+        for filters, text_groups in alone:
+            if all(_text_match(d, values, legacy, g) for g in text_groups) and accepted(filters):
+                return True
+        return False
+
+    return gate
+
+
+class _LazyArgs:
+    """``get(name)``: an argument of a raw record of either shape, looked up when asked."""
+
+    __slots__ = ("d", "found")
+
+    def __init__(self, d: dict[str, Any]) -> None:
+        self.d = d
+        self.found: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        try:
+            return self.found[name]
+        except KeyError:
+            v = self.found[name] = _raw_arg(self.d, name)
+            return v
+
+
+def _text_matchers(texts: list[TextFilter]) -> list[tuple[str, Callable[[str], bool]]]:
+    """Per source the text filters name, one function: does a value match one of them?"""
+    out = []
+    for source in dict.fromkeys(s for f in texts for s in f.sources):
+        mine = [f for f in texts if source in f.sources]
+        exact = frozenset(f.value for f in mine if f.kind == "exact")
+        prefixes = tuple(f.value for f in mine if f.kind == "prefix")
+        suffixes = tuple(f.value for f in mine if f.kind == "suffix")
+        contained = tuple(f.value for f in mine if f.kind == "contains")
+        dirs = frozenset(f.value for f in mine if f.kind == "directory")
+
+        def match(v: str, exact=exact, prefixes=prefixes, suffixes=suffixes,
+                  contained=contained, dirs=dirs) -> bool:
+            return (v in exact or (bool(prefixes) and v.startswith(prefixes))
+                    or (bool(suffixes) and v.endswith(suffixes))
+                    or any(c in v for c in contained)
+                    or (bool(dirs) and posixpath.dirname(v) in dirs))
+        out.append((source, match))
+    return out
+
+
+def _text_match(d: dict[str, Any], values: Any, legacy: bool,
+                matchers: list[tuple[str, Callable[[str], bool]]]) -> bool:
+    """Does a value the text filters name match one of them? A value that is not a string,
+    and processName in the v1beta1 shape, let the record through: its detectors judge it."""
+    for source, match in matchers:
+        if source.startswith("args."):
+            v = values.get(source[5:])
+        elif legacy:
+            v = d.get(source)
+        else:
+            return True
+        if v is None:
+            continue
+        if type(v) is not str or match(v):
+            return True
+    return False
 
 
 def _compile_gate(arg_names: tuple[str, ...], paths: PathSet

@@ -36,9 +36,10 @@ when asked, see :attr:`Prefilter.fast`).
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 
-from memwarden.core.requirements import PathFilter
+from memwarden.core.requirements import PathFilter, TextFilter
 
 try:  # the optional scanner (pip install memwarden[fast])
     import hyperscan as _hs
@@ -54,10 +55,13 @@ HYPERSCAN = _hs is not None
 #: the newlines outside its matches to see both patterns around one newline)
 _SHAPE = (rb"\n[^{]", rb"[^}]\n")
 _RE_SHAPE = (rb"(?<=\n)[^{]", rb"[^}](?=\n)")
+#: where both Tracee shapes write the process's executable (``executable.path``)
+_EXE = b'"executable":{"path":"'
 
 
-def needles_of(filters: Iterable[PathFilter]) -> set[bytes]:
-    """The byte strings a JSON line holds when a path value in it matches one of ``filters``."""
+def needles_of(filters: Iterable[PathFilter | TextFilter]) -> set[bytes]:
+    """The byte strings a JSON line holds when a string value in it matches one of
+    ``filters`` (path filters, text filters but their ``directory`` kind: :func:`patterns_of`)."""
     found: set[bytes] = set()
     for f in filters:
         v = f.value.encode()
@@ -65,9 +69,20 @@ def needles_of(filters: Iterable[PathFilter]) -> set[bytes]:
             found.add(b'"' + v + b'"')
         elif f.kind == "prefix":
             found.add(b'"' + v)
-        else:  # suffix, and basename ("/dir/b" or "b": both end with b")
+        elif f.kind == "contains":
+            found.add(v)
+        elif f.kind != "directory":  # suffix, and basename ("/dir/b" or "b": both end with b")
             found.add(v + b'"')
     return found
+
+
+def patterns_of(filters: Iterable[PathFilter | TextFilter]) -> set[bytes]:
+    """Regular expressions for the text filters no byte string stands for: a path whose
+    dirname is D is D, one slash or more, and a last component without one (``"/[^/"]*"``
+    for D = /: the files in /; no newline either: a match stays in its line), unescaped (a
+    line with an escape is kept anyway)."""
+    return {b'"' + re.escape(f.value.rstrip("/").encode()) + b'/+[^/"\\n]*"'
+            for f in filters if f.kind == "directory"}
 
 
 def minimal(needles: Iterable[bytes]) -> tuple[bytes, ...]:
@@ -80,20 +95,25 @@ def minimal(needles: Iterable[bytes]) -> tuple[bytes, ...]:
 class Prefilter:
     """The needles of one detector set, compiled; :meth:`kept` finds the lines to parse."""
 
-    __slots__ = ("wanted", "gated", "needles", "scanner", "_scan")
+    __slots__ = ("wanted", "gated", "needles", "patterns", "scanner", "_scan")
 
-    def __init__(self, wanted: Iterable[str], gated: Mapping[str, Iterable[PathFilter]],
+    def __init__(self, wanted: Iterable[str],
+                 gated: Mapping[str, Iterable[PathFilter | TextFilter]],
                  scanner: str | None = None) -> None:
         self.wanted = frozenset(n for n in wanted)
         self.gated = {n: tuple(f) for n, f in gated.items() if n not in self.wanted}
         found = {n.encode() + b'"' for n in self.wanted}
+        patterns: set[bytes] = set()
         for filters in self.gated.values():
             found |= needles_of(filters)
+            patterns |= patterns_of(filters)
         found.add(b"\\")
         self.needles = minimal(found)
+        self.patterns = tuple(sorted(patterns))
         self.scanner = scanner or ("hyperscan" if HYPERSCAN else "re")
-        self._scan = (_hyperscan_scanner(self.needles) if self.scanner == "hyperscan"
-                      else _re_scanner(self.needles))
+        expressions = [*(re.escape(n) for n in self.needles), *self.patterns]
+        self._scan = (_hyperscan_scanner(expressions) if self.scanner == "hyperscan"
+                      else _re_scanner(expressions))
 
     @property
     def fast(self) -> bool:
@@ -127,6 +147,8 @@ class Prefilter:
             if last < 0:
                 add((s, len(block)))
                 return spans
+            if _only_executable(block, s, last, end, ends):
+                continue
             add((s, last + 1))
         if block[-1:] != b"\n":
             s = rfind(b"\n") + 1
@@ -140,8 +162,27 @@ class Prefilter:
         return bool(self.kept(body + b"\n")) or not body
 
 
-def _re_scanner(needles: tuple[bytes, ...]) -> Callable[[bytes], list[int]]:
-    pattern = re.compile(b"|".join([*(re.escape(n) for n in needles), *_RE_SHAPE]))
+def _only_executable(block: bytes, s: int, last: int, end: int, ends: list[int]) -> bool:
+    """Whether the line ``block[s:last]``, kept for a needle ending at ``end`` inside its
+    ``"executable":{"path":"..."}`` value, has every needle it holds ending in that value
+    (``ends``: every match end of the block, sorted): the process's executable is no path
+    argument, nor the value of a text filter, but every process of a host runs from
+    ``/usr/bin/``, which the rules on writes below binary directories make a needle. A match
+    of another string value starts at that value's quote: it ends past the executable's. A
+    line with an escape (or another spelling of the key) stays kept."""
+    m = block.find(_EXE, s, last)
+    if m < 0:
+        return False
+    v0 = m + len(_EXE) - 1  # the value's opening quote
+    v1 = block.find(b'"', v0 + 1, last)
+    if v1 < 0 or not v0 < end <= v1 + 1 or block.find(b"\\", s, last) >= 0:
+        return False
+    i = bisect_right(ends, v1 + 1)
+    return i == len(ends) or ends[i] > last + 1  # "[^}]\n" ends at last + 1: misshapen
+
+
+def _re_scanner(expressions: list[bytes]) -> Callable[[bytes], list[int]]:
+    pattern = re.compile(b"|".join([*expressions, *_RE_SHAPE]))
 
     def scan(block: bytes) -> list[int]:
         return [m.end() for m in pattern.finditer(block)]
@@ -149,8 +190,8 @@ def _re_scanner(needles: tuple[bytes, ...]) -> Callable[[bytes], list[int]]:
     return scan
 
 
-def _hyperscan_scanner(needles: tuple[bytes, ...]) -> Callable[[bytes], list[int]]:
-    expressions = [re.escape(n) for n in needles] + list(_SHAPE)
+def _hyperscan_scanner(expressions: list[bytes]) -> Callable[[bytes], list[int]]:
+    expressions = [*expressions, *_SHAPE]
     db = _hs.Database(mode=_hs.HS_MODE_BLOCK)  # type: ignore[union-attr]
     db.compile(expressions=expressions, ids=list(range(len(expressions))),
                elements=len(expressions), flags=[0] * len(expressions))

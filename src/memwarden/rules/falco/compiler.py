@@ -19,18 +19,29 @@ warnings list, both local to :func:`compile_ruleset`.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 import memwarden.rules.falco.ast as A
-from memwarden.core.requirements import PathFilter
+from memwarden.core.linux_abi import O_ACCMODE, parse_open_flags
+from memwarden.core.requirements import ArgFilter, PathFilter, TextFilter
 from memwarden.rules.falco.checks import validate
 from memwarden.rules.falco.diagnostics import parse
 from memwarden.rules.falco.errors import LoadWarning, RulesError
 from memwarden.rules.falco.evaluate import always, cheap_first, never, path_gate, path_gated
 from memwarden.rules.falco.expand import Expander
+from memwarden.rules.falco.fields.evt import render_arg
 from memwarden.rules.falco.loader import RuleDef, RulesFiles
 from memwarden.rules.falco.model import CompiledRule, CompiledRuleset
 from memwarden.rules.falco.output import OutputError, compile_output
-from memwarden.rules.falco.requirements import falco_event_types, memwarden_events, required_paths
+from memwarden.rules.falco.requirements import (
+    falco_event_types,
+    memwarden_events,
+    required_flag_texts,
+    required_open_modes,
+    required_paths,
+    required_text_groups,
+)
 from memwarden.rules.falco.shared import SharedEvaluation
 from memwarden.rules.falco.specialise import fold, missing_checks
 
@@ -156,11 +167,21 @@ def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]
             why = "; ".join(sorted({f"{m.field} ({m.reason})" for m in missing}))
             compiled.reasons.append(f"on {event}: needs {why}")
             continue
+        filters = required_paths(residual) if event == "security_file_open" else None
+        if filters:
+            compiled.path_filters.extend(
+                PathFilter(event, kind, value) for kind, value in sorted(filters))
+        modes = required_open_modes(residual) if event == "security_file_open" else None
+        if modes is not None and len(modes) < 3:
+            compiled.arg_filters.append(ArgFilter(event, ("flags",), _mode_filter(modes)))
         if event == "security_file_open":
-            filters = required_paths(residual)
-            if filters:
-                compiled.path_filters.extend(
-                    PathFilter(event, kind, value) for kind, value in sorted(filters))
+            for text in required_flag_texts(residual):
+                compiled.arg_filters.append(ArgFilter(event, ("flags",), _flags_filter(text)))
+        if not filters:  # what replay can still test on the raw line
+            for group, texts in enumerate(required_text_groups(residual)):
+                compiled.text_filters.extend(
+                    TextFilter(event, kind, value, sources, group)
+                    for kind, value, sources in sorted(texts))
         compiled.residuals[event] = cheap_first(residual)
         compiled.predicates[event] = never  # built with the other rules of the event
     if not compiled.predicates and not compiled.reasons:
@@ -169,3 +190,38 @@ def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]
         warnings.append(LoadWarning(compiled.rule.where, "rule matches every event type (no "
                                                          "evt.type condition): it is "
                                                          "evaluated on every event"))
+
+
+_MODE_FILTERS: dict[frozenset[int], Callable[[Any], bool]] = {}
+
+
+def _mode_filter(modes: frozenset[int]) -> Callable[[Any], bool]:
+    """``accept(flags)`` of the engine's argument gate: is the open's access mode one of
+    ``modes``? Flags that cannot be read let the event through. One function per mode set,
+    so that rules of the same modes share their gate."""
+    accept = _MODE_FILTERS.get(modes)
+    if accept is None:
+        def accept(flags: Any) -> bool:
+            if flags is None:
+                return True
+            try:
+                return parse_open_flags(flags) & O_ACCMODE in modes
+            except (TypeError, ValueError):
+                return True
+        _MODE_FILTERS[modes] = accept
+    return accept
+
+
+def _flags_filter(text: str) -> Callable[[Any], bool]:
+    """``accept(flags)``: does ``evt.arg.flags`` (the flags as Falco prints them) contain
+    ``text``? One function per text, so that rules of the same test share their gate."""
+    accept = _FLAG_FILTERS.get(text)
+    if accept is None:
+        def accept(flags: Any) -> bool:
+            shown = render_arg("flags", flags)
+            return not isinstance(shown, str) or text in shown
+        _FLAG_FILTERS[text] = accept
+    return accept
+
+
+_FLAG_FILTERS: dict[str, Callable[[Any], bool]] = {}

@@ -100,7 +100,9 @@ class FalcoRuleDetector:
         self.metadata = metadata_for(compiled)
         self.requirements = Requirements(
             selectors=tuple(Selector(e) for e in sorted(compiled.predicates)),
-            path_filters=tuple(compiled.path_filters))
+            path_filters=tuple(compiled.path_filters),
+            text_filters=tuple(compiled.text_filters),
+            arg_filters=tuple(compiled.arg_filters))
         self._predicates = dict(compiled.predicates)
         self._output = compiled.output
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memwarden.core.event import Event
-from memwarden.core.requirements import PathFilter
+from memwarden.core.requirements import ArgFilter, PathFilter, TextFilter
 from memwarden.rules.falco.errors import LoadWarning
 from memwarden.rules.falco.loader import RuleDef
 from memwarden.rules.falco.output import OutputTemplate
@@ -28,6 +28,10 @@ class CompiledRule:
     output: OutputTemplate | None
     predicates: dict[str, Predicate] = field(default_factory=dict)
     path_filters: list[PathFilter] = field(default_factory=list)
+    #: per event without path filters, the raw-line needles its condition implies (replay)
+    text_filters: list[TextFilter] = field(default_factory=list)
+    #: what the engine can test on a parsed record (the open's access mode)
+    arg_filters: list[ArgFilter] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)  # why inactive (or partly)
     falco_types: frozenset[str] | None = None  # evt.type values the condition can match
     #: event -> the residual condition, between compiling the rule and building its

@@ -211,3 +211,189 @@ def _glob_requirement(plan: Plan) -> set[tuple[str, str]] | None:
         return {("exact", pattern)}
     p = _dir_prefix(literal)
     return {p} if p else None
+
+# -- text filters (replay's raw-line needles) -----------------------------------------------------
+
+_Texts = set[tuple[str, str, tuple[str, ...]]] | None
+
+#: fields whose value is, unchanged, a string value of the event's record (those values): fd.name
+#: the open's pathname, fd.nameraw its syscall_pathname (else pathname), proc.name the
+#: processName; fd.directory is the dirname of fd.name
+TEXT_FIELDS = {"fd.name": ("args.pathname",),
+               "fd.nameraw": ("args.syscall_pathname", "args.pathname"),
+               "proc.name": ("processName",), "fd.directory": ("args.pathname",)}
+_GLOB_PART = re.compile(r"\[[^\]]*\]|[*?]")
+
+
+def required_texts(node: A.Node, memo: dict[int, _Texts] | None = None) -> _Texts:
+    """Text filters (kind, value, the record's values it is about) of which, whenever the
+    condition is true, a string value of the event (one of :data:`TEXT_FIELDS`) matches one;
+    None when that cannot be shown.
+    ``and`` keeps its most selective child's, ``or`` unites (every child must have some), ``not``
+    and every other field give none."""
+    if memo is None:
+        memo = {}
+    if id(node) in memo:
+        return memo[id(node)]
+    result = memo[id(node)] = _required_texts(node, memo)
+    return result
+
+
+def required_text_groups(node: A.Node) -> list[set[tuple[str, str, tuple[str, ...]]]]:
+    """:func:`required_texts` of each conjunct of the condition that has some (all of them
+    hold), the most selective first: replay's needles are the first, the engine's gate of
+    parsed records tests them all."""
+    memo: dict[int, _Texts] = {}
+    parts = node.children if isinstance(node, A.And) else [node]
+    found = [r for r in (required_texts(ch, memo) for ch in parts) if r is not None]
+    unique = {frozenset(r): r for r in found}
+    return sorted(unique.values(), key=lambda r: (_text_cost(r), sorted(r)))
+
+
+def _required_texts(node: A.Node, memo: dict[int, _Texts]) -> _Texts:
+    if isinstance(node, A.And):
+        best: _Texts = None
+        for ch in node.children:
+            r = required_texts(ch, memo)
+            if r is not None and (best is None or _text_cost(r) < _text_cost(best)):
+                best = r
+        return best
+    if isinstance(node, A.Or):
+        out: set[tuple[str, str, tuple[str, ...]]] = set()
+        for ch in node.children:
+            r = required_texts(ch, memo)
+            if r is None:
+                return None
+            out |= r
+        return out
+    if isinstance(node, A.Check) and isinstance(node.plan, Plan):
+        plan = node.plan
+        if plan.modifier is not None and plan.modifier != "allof":
+            # OP oneof/anyof (a, b): one of them holds
+            found: set[tuple[str, str, tuple[str, ...]]] = set()
+            for p in plan.operand:
+                r = _text_requirement(p) if isinstance(p, Plan) else None
+                if r is None:
+                    return None
+                found |= r
+            return found
+        return _text_requirement(plan)
+    return None
+
+
+def _text_cost(texts: set[tuple[str, str, tuple[str, ...]]]) -> tuple[int, int]:
+    """Shorter needles match more lines: the set whose shortest one is longest wins, then the
+    smaller set."""
+    bonus = {"exact": 2, "prefix": 1, "suffix": 1, "contains": 0, "directory": 2}  # quotes
+    return (-min(len(v.encode()) + bonus[k] for k, v, _ in texts), len(texts))
+
+
+def _text_requirement(plan: Plan) -> _Texts:
+    if plan.arg is not None or plan.transforms or plan.rhs_field is not None or plan.modifier:
+        return None
+    op, rhs = plan.op, plan.operand
+    sources = TEXT_FIELDS.get(plan.spec.name)
+    if sources is None:
+        return None
+    if plan.spec.name == "fd.directory":  # the dirname of fd.name
+        if op in EQ_OPS:
+            return _texts("directory", [rhs], sources)
+        if op in ("in", "intersects"):
+            return _texts("directory", list(rhs), sources)
+        return None
+    if op in EQ_OPS:
+        values = [rhs]
+    elif op in ("in", "intersects"):
+        values = list(rhs)
+    elif op in ("startswith", "endswith", "contains"):
+        values = [rhs]
+    elif op == "pmatch":
+        paths = sorted(getattr(rhs, "paths", ()))
+        if not paths or "/" in paths:
+            return None
+        return _texts("prefix", paths, sources)
+    elif op == "glob":
+        return _glob_text(plan.text, sources)
+    else:
+        return None
+    kind = {"startswith": "prefix", "endswith": "suffix", "contains": "contains"}.get(op, "exact")
+    return _texts(kind, values, sources)
+
+
+def _texts(kind: str, values: list, sources: tuple[str, ...]) -> _Texts:
+    if not values or any(type(v) is not str or not v or not _utf8(v) for v in values):
+        return None  # a raw byte (\xHH, 0.63's semantics) is no text a record writes as is
+    return {(kind, v, sources) for v in values}
+
+
+def _utf8(v: str) -> bool:
+    try:
+        v.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _glob_text(pattern: str | None, sources: tuple[str, ...]) -> _Texts:
+    """A glob's longest literal run (a prefix when it starts the pattern, the whole pattern
+    when it has no wildcard)."""
+    if not pattern or "\\" in pattern or not _utf8(pattern):
+        return None
+    if "[" in _GLOB_PART.sub("", pattern) or "]" in _GLOB_PART.sub("", pattern):
+        return None  # an unbalanced bracket: not worth a guess
+    parts = _GLOB_PART.split(pattern)
+    if len(parts) == 1:
+        return {("exact", pattern, sources)}
+    longest = max(parts, key=len)
+    if not longest:
+        return None
+    return {("prefix" if parts[0] == longest else "contains", longest, sources)}
+
+
+# -- open modes (the engine's argument gate) ------------------------------------------------------
+
+#: the access modes each field accepts (O_ACCMODE of the flags: read-only, write-only, both)
+_MODE_FIELDS = {"evt.is_open_read": frozenset({0, 2}), "evt.is_open_write": frozenset({1, 2})}
+
+
+def required_open_modes(node: A.Node) -> frozenset[int] | None:
+    """The open access modes (``flags & O_ACCMODE``) of which every event the condition
+    accepts has one, from its ``evt.is_open_read=true`` / ``evt.is_open_write=true`` checks;
+    None when that cannot be shown."""
+    if isinstance(node, A.And):
+        found = [m for m in map(required_open_modes, node.children) if m is not None]
+        if not found:
+            return None
+        out = found[0]
+        for m in found[1:]:
+            out = out & m
+        return out
+    if isinstance(node, A.Or):
+        union: frozenset[int] = frozenset()
+        for ch in node.children:
+            m = required_open_modes(ch)
+            if m is None:
+                return None
+            union |= m
+        return union
+    if isinstance(node, A.Check) and isinstance(node.plan, Plan):
+        plan = node.plan
+        modes = _MODE_FIELDS.get(plan.spec.name)
+        if (modes is not None and plan.op in EQ_OPS and plan.operand is True
+                and not plan.transforms and plan.rhs_field is None and not plan.modifier):
+            return modes
+    return None
+
+
+def required_flag_texts(node: A.Node) -> list[str]:
+    """The texts that top-level conjuncts ``evt.arg.flags contains TEXT`` require of an
+    open's flags as Falco prints them (``O_TRUNC``: Clear Log Activities)."""
+    out = []
+    for ch in (node.children if isinstance(node, A.And) else [node]):
+        if isinstance(ch, A.Check) and isinstance(ch.plan, Plan):
+            plan = ch.plan
+            if (plan.spec.name == "evt.arg" and plan.arg == "flags" and plan.op == "contains"
+                    and isinstance(plan.operand, str) and plan.operand and not plan.transforms
+                    and plan.rhs_field is None and not plan.modifier):
+                out.append(plan.operand)
+    return out
