@@ -91,6 +91,12 @@ int main(void) {
     P("MW_RULE_KCORE_READ", MW_RULE_KCORE_READ); P("MW_RULE_MEM_READ", MW_RULE_MEM_READ);
     P("MW_RULE_MEM_WRITE", MW_RULE_MEM_WRITE); P("MW_RULE_VM_READ", MW_RULE_VM_READ);
     P("MW_RULE_VM_WRITE", MW_RULE_VM_WRITE); P("MW_RULE_PTRACE", MW_RULE_PTRACE);
+    P("MW_RULE_CORE_READ", MW_RULE_CORE_READ); P("MW_RULE_CORE_PATTERN", MW_RULE_CORE_PATTERN);
+    P("MW_RULE_RAW_MEM", MW_RULE_RAW_MEM);
+    P("allow_glob", sizeof(struct mw_allow_glob));
+    P("enforce.dev_rdev", offsetof(struct mw_enforce, dev_rdev));
+    P("MW_ALLOW_GLOBS", MW_ALLOW_GLOBS); P("MW_GLOB_END", MW_GLOB_END);
+    P("MW_GLOB_MID", MW_GLOB_MID); P("MW_DEV_NAMED", MW_DEV_NAMED);
     P("MW_NSTRINGS", MW_NSTRINGS); P("MW_LPM_DATA", MW_LPM_DATA);
     P("MW_MAX_HEADS", MW_MAX_HEADS); P("MW_RECORD_MAX", MW_RECORD_MAX);
     P("MW_PATH_MAX", MW_PATH_MAX); P("MW_COMM_LEN", MW_COMM_LEN);
@@ -156,7 +162,11 @@ def test_config_and_maps_layout(c_layout) -> None:
 
 def test_enforcement_layout(c_layout) -> None:
     assert c_layout["enforce"] == L.ENFORCE.size
-    assert c_layout["enforce.rule_entries"] == 8 * 4
+    assert c_layout["enforce.rule_entries"] == 10 * 4
+    assert c_layout["enforce.dev_rdev"] == (10 + L.ENFORCE_RULES) * 4
+    assert c_layout["allow_glob"] == L.ALLOW_GLOB.size
+    assert (c_layout["MW_ALLOW_GLOBS"], c_layout["MW_GLOB_END"], c_layout["MW_GLOB_MID"],
+            c_layout["MW_DEV_NAMED"]) == (L.ALLOW_GLOBS, L.GLOB_END, L.GLOB_MID, L.DEV_NAMED)
     assert c_layout["enforce_counters"] == L.ENFORCE_COUNTERS.size
     assert (c_layout["MW_ENFORCE_RULES"], c_layout["MW_ALLOW_MAX"], c_layout["MW_EXE_KEY"]) == \
         (L.ENFORCE_RULES, L.ALLOW_MAX, L.EXE_KEY)

@@ -32,7 +32,8 @@ SIGS = load_builtin()
 def test_the_enforceable_signatures_name_their_kernel_rule() -> None:
     rules = {s.metadata.id: s.enforce_rule for s in SIGS if s.enforce_rule}
     assert rules == {"TRC-1021": "kcore_read", "TRC-1023": "mem_read",
-                     "MW-1005": "vm_read", "TRC-1025": "vm_write", "MW-1006": "ptrace"}
+                     "MW-1005": "vm_read", "TRC-1025": "vm_write", "MW-1006": "ptrace",
+                     "MW-1001": "core_read", "TRC-1011": "core_pattern", "MW-1007": "raw_mem"}
     assert set(rules.values()) <= set(L.RULES)
 
 
@@ -45,16 +46,15 @@ def test_policy_by_id_or_event_name() -> None:
 
 
 @pytest.mark.parametrize("name, message", [
-    ("TRC-1011", "TRC-1011 (core_pattern_modification) cannot decide in the kernel"),
     ("TRC-1024", "TRC-1024 (proc_mem_code_injection) cannot decide in the kernel"),
-    ("core_dump_read", "MW-1001 (core_dump_read) cannot decide in the kernel"),
+    ("core_dump_tampering", "MW-1002 (core_dump_tampering) cannot decide in the kernel"),
     ("TRC-9999", "no loaded signature has this ID or event name"),
 ])
 def test_refused_signatures_say_why(name: str, message: str) -> None:
     with pytest.raises(EnforceError, match=re.escape(message)) as exc:
         build_policy([name], "kill", SIGS, None)
-    assert "enforceable: MW-1005, MW-1006, TRC-1021, TRC-1023, TRC-1025" in \
-        str(exc.value)
+    assert "enforceable: MW-1001, MW-1005, MW-1006, MW-1007, TRC-1011, TRC-1021, TRC-1023, " \
+        "TRC-1025" in str(exc.value)
 
 
 def test_an_origin_other_than_any_is_refused() -> None:
@@ -64,7 +64,7 @@ def test_an_origin_other_than_any_is_refused() -> None:
 
 
 @pytest.mark.parametrize("criterion, why", [
-    ("path: /proc/*/mem", "path"), ("container: abc123", "container"),
+    ("container: abc123", "container"),
     ("ancestor: gdb", "ancestor"), ("executable: /usr/bin/*", "an executable glob"),
     ("image: nginx*", "image"),
 ])
@@ -108,7 +108,8 @@ def test_kernel_allowlist_from_the_user_space_one() -> None:
         def __init__(self) -> None:
             self.log: list = []
             self.maps = {n: FakeMap(self.log, n) for n in (
-                "mw_enforce", "mw_allow_exe", "mw_allow_comm", "mw_allow_uid", "mw_enforce_ctr")}
+                "mw_enforce", "mw_allow_exe", "mw_allow_comm", "mw_allow_uid", "mw_allow_glob",
+                "mw_enforce_ctr")}
 
         def map(self, name: str) -> FakeMap:
             return self.maps[name]
@@ -118,8 +119,10 @@ def test_kernel_allowlist_from_the_user_space_one() -> None:
     first, last = obj.log[0], obj.log[-1]
     assert first[0] == last[0] == "mw_enforce"
     assert L.ENFORCE.unpack(first[2])[:2] == (0, 0)  # rules off while the allowlist changes
-    rules, audit, tgid, entries, need_exe, need_comm, need_uid, *rule_entries = \
-        L.ENFORCE.unpack(last[2])
+    rules, audit, tgid, entries, need_exe, need_comm, need_uid, need_path, globs, _raw, \
+        *rest = L.ENFORCE.unpack(last[2])
+    rule_entries = rest[:L.ENFORCE_RULES]
+    assert need_path == globs == 0
     assert rules == audit == 0b011 and tgid == 777
     bit = {e.where: 1 << i for i, e in enumerate(p.allow)}
     assert entries == sum(bit.values())
@@ -133,6 +136,27 @@ def test_kernel_allowlist_from_the_user_space_one() -> None:
     assert obj.maps["mw_allow_uid"].held == {L.u32_key(0): L.u32_key(bit["allow.yaml:2"])}
     assert obj.maps["mw_allow_comm"].held[b"crash".ljust(16, b"\0")] == \
         L.u32_key(bit["allow.yaml:5"])
+
+
+def test_path_globs_go_to_the_kernel_in_the_shapes_it_matches() -> None:
+    # the default allowlist's entries narrow by path: now compiled, not refused
+    defaults = Allowlist.load()
+    p = build_policy(["MW-1001", "TRC-1011", "MW-1007"], "kill", SIGS, defaults)
+    paths = {e.where: e.paths for e in p.allow}
+    assert sorted((g.head, g.mid, g.tail, g.star) for gs in paths.values() for g in gs) == [
+        (b"", b"/proc/sys/", b"", True), (b"/dev/mem", b"", b"", False),
+        (b"/var/lib/systemd/coredump/", b"", b"", True),
+        (b"/var/lib/systemd/coredump/", b"", b"", True)]
+    for criterion, why in (("path: /proc/?/mem", "'?' or '['"),
+                           ("path: '*a*b*'", "more than one piece between stars")):
+        allow = allowlist(f"signatures:\n  TRC-1023:\n    - {criterion}\n")
+        with pytest.raises(EnforceError, match=re.escape("allow.yaml:3: path ")
+                           + f".*a glob with {re.escape(why)}"):
+            build_policy(["TRC-1023"], "kill", SIGS, allow)
+    many = allowlist("signatures:\n  TRC-1023:\n    - path: [" +
+                     ", ".join(f"/p{i}/*" for i in range(17)) + "]\n")
+    with pytest.raises(EnforceError, match="17 path globs .* the kernel holds 16"):
+        build_policy(["TRC-1023"], "kill", SIGS, many)
 
 
 def kcore_open(action: str | None = None) -> Event:

@@ -1,8 +1,11 @@
 """The probe's enforcement rules (``mw_enforce.h``, the C the kernel runs) make the enforced
 signatures' own decisions: the header is compiled here, for user space, with stand-ins for the
-BPF helpers, and its ``mw_enforce_open_rules`` is run on a corpus of paths, flags and pids
-beside the signatures' ``match``. The kernel may fail to act where Python reports (the corners
-docs/enforcement.md lists); it must never act where Python does not."""
+BPF helpers, and its ``mw_enforce_open_rules`` is run on a corpus of paths, flags, pids and
+file identities (superblock magic, device number, procfs owner) beside the signatures'
+``match`` of the event the decoder makes of the same record; its ``mw_glob_match`` (the kernel
+allowlist's `path` globs) beside the user-space allowlist's fnmatch. The kernel may fail to
+act where Python reports (the corners docs/enforcement.md lists); it must never act where
+Python does not."""
 
 from __future__ import annotations
 
@@ -12,10 +15,15 @@ from itertools import product
 from pathlib import Path
 
 import pytest
+from test_ebpf_decode import decode, decoder, record
 
 from memwarden.core.event import Event
+from memwarden.core.linux_abi import CHAR_DEVICE_PATHS, kernel_dev
+from memwarden.engine.enforce import KernelGlob, kernel_glob
 from memwarden.signatures import load_builtin
+from memwarden.signatures.raw_memory_device_access import RAW_MEMORY_DEVICES
 from memwarden.sources.ebpf import layout as L
+from memwarden.sources.ebpf.enforce_maps import pack_glob
 
 HEADER_DIR = Path(L.__file__).parent
 
@@ -50,28 +58,54 @@ static int unhex(char *in, u8 *out)
 	return n;
 }
 
+static const struct mw_enforce cfg = {.dev_rdev = {@DEVS@}, .raw_devs = @RAW@};
+
 int main(void)
 {
 	static struct mw_evbuf e;
-	char line[20000];
+	static struct mw_allow_glob g;
+	static u8 tmp[(MW_GLOB_MID + 1) * 256];
+	static char line[40000];
 	while (fgets(line, sizeof(line), stdin)) {
-		unsigned flags, pid, tid, hpid, htid, trunc;
+		unsigned flags, pid, tid, hpid, htid, hflags, rdev, owner;
+		unsigned long long magic;
 		int at = 0;
 		memset(&e, 0, sizeof(e));
+		if (line[0] == 'G') { /* G star head tail mid dfa path (hex, '-' for none) */
+			char *f[6];
+			unsigned star;
+			memset(&g, 0, sizeof(g));
+			sscanf(line + 1, "%u %n", &star, &at);
+			char *q = line + 1 + at;
+			for (int i = 0; i < 6; i++) {
+				f[i] = strsep(&q, " ");
+			}
+			g.star = star;
+			g.head_len = unhex(f[0], g.head);
+			g.tail_len = unhex(f[1], g.tail);
+			g.mid_len = unhex(f[2], tmp);
+			unhex(f[3], g.dfa);
+			e.r.h.slen[MW_S_A] = unhex(f[4], e.s);
+			printf("%d\n", mw_glob_match(&e, &g, e.r.h.slen[MW_S_A]));
+			continue;
+		}
 		if (line[0] == 'S') { /* S kind arg0 arg1 pid tid: a ptrace / process_vm_* record */
 			unsigned kind;
 			sscanf(line + 1, "%u %llu %llu %u %u", &kind, &e.r.b.sc.args[0],
 				&e.r.b.sc.args[1], &pid, &tid);
 			e.r.h.pid = pid; e.r.h.tid = tid;
-			printf("%u\n", mw_enforce_sc_rules(&e, kind, 0x3f));
+			printf("%u\n", mw_enforce_sc_rules(&e, kind, (1u << MW_ENFORCE_RULES) - 1));
 			continue;
 		}
-		sscanf(line, "%u %u %u %u %u %u %n", &flags, &pid, &tid, &hpid, &htid, &trunc, &at);
+		/* flags pid tid hpid htid header-flags fs_magic rdev owner path */
+		sscanf(line, "%u %u %u %u %u %u %llu %u %u %n",
+			&flags, &pid, &tid, &hpid, &htid, &hflags, &magic, &rdev, &owner, &at);
 		e.r.h.slen[MW_S_A] = unhex(line + at, e.s);
 		e.r.b.file.flags = flags;
 		e.r.h.pid = pid; e.r.h.tid = tid; e.r.h.host_pid = hpid; e.r.h.host_tid = htid;
-		e.r.h.flags = trunc ? MW_F_PATH_TRUNCATED : 0;
-		printf("%u\n", mw_enforce_open_rules(&e, 0x3f));
+		e.r.h.flags = hflags;
+		e.r.b.open.fs_magic = magic; e.r.b.open.rdev = rdev; e.r.b.open.target_pid = owner;
+		printf("%u\n", mw_enforce_open_rules(&e, (1u << MW_ENFORCE_RULES) - 1, &cfg));
 	}
 	return 0;
 }
@@ -88,16 +122,46 @@ PIDS = ("self", "thread-self", str(PID), str(TID), str(HOST_PID), str(HOST_TID),
 SHAPES = ("{root}/proc/{p}/mem", "{root}/proc/{p}/task/{t}/mem", "{root}/proc/{p}/task/{t}/maps",
           "{root}/proc/{p}/mem/x", "{root}/proc/{p}/task/mem", "{root}/proc/{p}/xmem",
           "{root}/task/{p}/mem", "{root}proc/{p}/mem", "{root}/proc/kcore", "{root}/proc/kcorex",
-          "{root}/xproc/kcore", "{root}/kcore", "{root}/proc/{p}/kcore")
+          "{root}/xproc/kcore", "{root}/kcore", "{root}/proc/{p}/kcore",
+          "{root}/proc/{p}/coredump_filter", "{root}/proc/{p}/task/{t}/coredump_filter",
+          "{root}/proc/{p}/xcoredump_filter", "{root}/proc/{p}/coredump_filter/x")
+#: paths whatever the root: the core store, the dump sysctls, the raw memory devices
+FIXED = ("/var/lib/systemd/coredump/core.x.1", "/var/lib/systemd/coredump/",
+         "/var/lib/systemd/coredump", "/var/lib/systemd/coredumpx/core", "/x/var/lib/systemd/"
+         "coredump/core", "/proc/sys/kernel/core_pattern", "/host/proc/sys/kernel/core_pattern",
+         "/proc/sys/kernel/core_pattern/x", "/proc/sys/kernel/xcore_pattern",
+         "/proc/sys/kernel/core_uses_pid", "/proc/sys/fs/suid_dumpable",
+         "/x/proc/sys/fs/suid_dumpable", "proc/sys/fs/suid_dumpable", "/proc/sys/kernel/"
+         "core_pipe_limit", "/dev/mem", "/dev/kmem", "/dev/port", "/dev/null", "/dev/memx",
+         "/proc/kcore", "/mem", "/proc/mem", "mem", "/proc//mem", "/proc/7//mem",
+         "/proc/7/coredump_filter")
+PROC_MAGIC, TMPFS_MAGIC = 0x9FA0, 0x01021994
+F_TRUNCATED, F_PROCFS, F_DEVICE = 0x0001, 0x0400, 0x0800
+DEVS = sorted(CHAR_DEVICE_PATHS)
+#: what the record says the file is: (header flags, fs_magic, rdev, procfs owner). Without a
+#: magic (recordings) the path decides; a procfs file is named under /proc; a device the
+#: filters name by number is named by that name ("/dev/mem"), whatever the node is called.
+IDENTITIES = ((0, 0, 0, 0), (0, TMPFS_MAGIC, 0, 0), (F_PROCFS, PROC_MAGIC, 0, 0),
+              (F_PROCFS, PROC_MAGIC, 0, HOST_PID), (F_PROCFS, PROC_MAGIC, 0, 7),
+              (F_DEVICE, TMPFS_MAGIC, kernel_dev(1, 1), 0), (0, TMPFS_MAGIC, kernel_dev(1, 1), 0),
+              (F_DEVICE, TMPFS_MAGIC, kernel_dev(1, 3), 0), (0, TMPFS_MAGIC, kernel_dev(1, 4), 0),
+              (F_DEVICE, TMPFS_MAGIC, kernel_dev(5, 1), 0), (0, 0, kernel_dev(1, 2), 0))
 
 
-def corpus() -> list[tuple[str, int]]:
-    paths = set()
+def corpus() -> list[tuple[str, int, tuple[int, int, int, int]]]:
+    paths = set(FIXED)
     for shape, root, p in product(SHAPES, ROOTS, PIDS):
         for t in ("43", "7") if "{t}" in shape else ("",):
             paths.add(shape.format(root=root, p=p, t=t))
-    paths |= {"/proc/kcore", "/mem", "/proc/mem", "mem", "/proc//mem", "/proc/7//mem"}
-    return [(path, flags) for path in sorted(paths) for flags in FLAGS]
+    cases = [(path, flags, IDENTITIES[0]) for path in sorted(paths) for flags in FLAGS]
+    # every identity, on fewer roots, pids and flags (those parts are the same code)
+    few = set(FIXED)
+    for shape, root, p in product(SHAPES, ("", "/host", "/proc", "/x\ny"),
+                                  ("self", str(PID), str(HOST_PID), "7", "4a")):
+        few.add(shape.format(root=root, p=p, t="7"))
+    cases += [(path, flags, ident) for path in sorted(few) for flags in FLAGS[:3]
+              for ident in IDENTITIES[1:]]
+    return cases
 
 
 @pytest.fixture(scope="module")
@@ -105,16 +169,29 @@ def harness(tmp_path_factory) -> Path:
     cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     assert cc, "a C compiler is needed (apt-get install gcc)"
     d = tmp_path_factory.mktemp("enforce")
-    (d / "h.c").write_text(HARNESS)
+    raw = sum(1 << i for i, rdev in enumerate(DEVS) if CHAR_DEVICE_PATHS[rdev] in
+              RAW_MEMORY_DEVICES)
+    (d / "h.c").write_text(HARNESS.replace("@DEVS@", ", ".join(map(str, DEVS)))
+                           .replace("@RAW@", str(raw)))
     subprocess.run([cc, "-O1", "-w", "-I", str(HEADER_DIR), "-o", str(d / "h"), str(d / "h.c")],
                    check=True)
     return d / "h"
 
 
-def python_rules(path: str, flags: int, sigs) -> int:
-    ev = Event.new("security_file_open", [("pathname", "const char*", path),
-                                          ("flags", "int", flags)],
-                   processId=PID, threadId=TID, hostProcessId=HOST_PID, hostThreadId=HOST_TID)
+DECODER = decoder()
+
+
+def open_event(path: str, flags: int, ident: tuple[int, int, int, int]) -> Event:
+    """The event the decoder makes of the open record (slot A: path, the header flags)."""
+    hflags, magic, rdev, owner = ident
+    body = L.BODY_OPEN.pack(7, 0, 0, flags, 0o100644, 0, magic, rdev, owner)
+    rec = record(L.KIND_FILE_OPEN, body, (path.encode(), b"", b""), flags=hflags)
+    ev = DECODER.decode(memoryview(rec), 0, len(rec))
+    assert ev is not None
+    return ev
+
+
+def python_rules(ev: Event, sigs) -> int:
     out = 0
     for s in sigs:
         if s.match(ev) is not None:
@@ -124,35 +201,101 @@ def python_rules(path: str, flags: int, sigs) -> int:
 
 def test_the_kernel_rules_are_the_signatures_decisions(harness: Path) -> None:
     sigs = [s for s in load_builtin() if s.enforce_rule and "security_file_open" in s.events]
+    assert {s.enforce_rule for s in sigs} == {"kcore_read", "mem_read", "core_read",
+                                              "core_pattern", "raw_mem"}
     cases = corpus()
-    lines = "".join(f"{f} {PID} {TID} {HOST_PID} {HOST_TID} 0 {p.encode().hex()}\n"
-                    for p, f in cases)
+    lines = "".join(f"{f} {PID} {TID} {HOST_PID} {HOST_TID} {i[0]} {i[1]} {i[2]} {i[3]} "
+                    f"{p.encode().hex()}\n" for p, f, i in cases)
     out = subprocess.run([str(harness)], input=lines, capture_output=True, text=True,
                          check=True).stdout.split()
     assert len(out) == len(cases)
-    acted = differ = 0
-    for (path, flags), got in zip(cases, map(int, out), strict=True):
-        want = python_rules(path, flags, sigs)
+    acted: dict[str, int] = {}
+    differ = 0
+    for (path, flags, ident), got in zip(cases, map(int, out), strict=True):
+        ev = open_event(path, flags, ident)
+        assert (ev.pid, ev.tid, ev.host_pid) == (PID, TID, HOST_PID)
+        want = python_rules(ev, sigs)
         assert got & ~want == 0, f"the kernel acts where the signature does not: {path!r} " \
-                                 f"flags {flags:#o}: kernel {got:#b}, Python {want:#b}"
-        acted += bool(got)
+                                 f"flags {flags:#o} identity {ident}: kernel {got:#b}, " \
+                                 f"Python {want:#b}"
+        for name, bit in L.RULES.items():
+            acted[name] = acted.get(name, 0) + bool(got & 1 << bit)
         if got != want:
             differ += 1
-            # only the documented corners: a non-ASCII digit, a root too long to scan
-            assert "\u0663" in path or len(path.split("/proc/")[0]) > 256, (path, flags)
-    assert acted > 100 and differ > 0  # the corpus reaches both
+            # only the documented corners: a non-ASCII digit, a root too long to scan, a device
+            # by its name alone (no fs_magic: a recording; the kernel knows what it opened)
+            # and "self" in a procfs path whose owner is another process (procfs resolves self)
+            by_name = want & ~got == 1 << L.RULES["raw_mem"] and not ident[1]
+            corner = "\u0663" in path or len(path.split("/proc/")[0]) > 256
+            assert by_name or ("self" in path and ident[3]) or corner, \
+                (path, flags, ident, got, want)
+    # the corpus reaches every rule, and both sides of the corners
+    assert all(acted[r] > 10 for r in ("kcore_read", "mem_read", "core_read", "core_pattern",
+                                       "raw_mem")), acted
+    assert differ > 0
+
+
+GLOBS = ("/dev/mem", "/var/lib/systemd/coredump/*", "*/proc/sys/*", "*", "**", "*mem",
+         "/proc/*/mem", "/proc/*/task/*", "*/x*", "a*b*c", "/proc/**/mem", "*aab*", "*abab*",
+         "/d*/m*", "*/coredump_filter", "/var/lib/systemd/coredump*", "/dev/mem*")
+GLOB_PATHS = ("/dev/mem", "/dev/mem2", "/dev/kmem", "/var/lib/systemd/coredump/core.1",
+              "/var/lib/systemd/coredump/", "/var/lib/systemd/coredump", "/proc/sys/kernel/x",
+              "/host/proc/sys/", "/proc/sys", "/proc/7/mem", "/proc/7/task/8/mem", "abc", "ac",
+              "aXbYc", "abbc", "/x/aaab", "/x/aab", "/ababab", "/abab", "/aba", "", "/",
+              "/proc/1/coredump_filter", "/x\ny/proc/sys/a", "/proc/sys/x\n")
+
+
+def test_the_kernel_glob_match_is_fnmatch(harness: Path) -> None:
+    from memwarden.engine.allowlist import _glob_matcher
+
+    cases = []
+    lines = []
+    for pattern in GLOBS:
+        g = kernel_glob(pattern)
+        assert isinstance(g, KernelGlob), (pattern, g)
+        packed = pack_glob(g, 1)
+        _e, _hl, _tl, _ml, _star, _h, _t, dfa = L.ALLOW_GLOB.unpack(packed)
+        for path in GLOB_PATHS:
+            cases.append((pattern, path))
+            lines.append(f"G {int(g.star)} {g.head.hex() or '-'} {g.tail.hex() or '-'} "
+                         f"{g.mid.hex() or '-'} {dfa.hex()} {path.encode().hex() or '-'}\n")
+    out = subprocess.run([str(harness)], input="".join(lines), capture_output=True, text=True,
+                         check=True).stdout.split()
+    hits = 0
+    for (pattern, path), got in zip(cases, map(int, out), strict=True):
+        want = _glob_matcher([pattern])(path)
+        assert bool(got) == want, (pattern, path, got)
+        hits += want
+    assert hits > 20
+
+
+@pytest.mark.parametrize("pattern", GLOBS)
+def test_the_python_model_of_the_kernel_glob_is_fnmatch(pattern: str) -> None:
+    from memwarden.engine.allowlist import _glob_matcher
+
+    g = kernel_glob(pattern)
+    assert isinstance(g, KernelGlob)
+    for path in GLOB_PATHS:
+        assert g.matches(path.encode()) == _glob_matcher([pattern])(path), (pattern, path)
+
+
+@pytest.mark.parametrize("pattern, why", [
+    ("/proc/?/mem", "'?' or '['"), ("/dev/[mk]mem", "'?' or '['"),
+    ("*a*b*c*", "more than one piece between stars"), ("/" + "x" * 64 + "*", "longer than 64"),
+    ("*" + "x" * 33 + "*", "longer than 32")])
+def test_globs_the_kernel_cannot_match_are_named(pattern: str, why: str) -> None:
+    got = kernel_glob(pattern)
+    assert isinstance(got, str) and why in got
 
 
 def test_a_truncated_path_is_never_acted_on(harness: Path) -> None:
-    r = subprocess.run([str(harness)], input=f"0 1 1 1 1 1 {b'/proc/kcore'.hex()}\n"
-                                             f"0 1 1 1 1 0 {b'/proc/kcore'.hex()}\n",
+    r = subprocess.run([str(harness)], input=f"0 1 1 1 1 1 0 0 0 {b'/proc/kcore'.hex()}\n"
+                                             f"0 1 1 1 1 0 0 0 0 {b'/proc/kcore'.hex()}\n",
                        capture_output=True, text=True, check=True)
     assert r.stdout.split() == ["0", "1"]
 
 
 def test_the_kernel_rules_of_ptrace_and_process_vm(harness: Path) -> None:
-    from test_ebpf_decode import decode, record
-
     classes = [type(s) for s in load_builtin() if s.enforce_rule in ("vm_read", "vm_write",
                                                                          "ptrace")]
     requests = (0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 0x4206, 0x4207, -1, 1 << 32 | 16)

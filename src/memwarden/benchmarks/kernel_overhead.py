@@ -66,7 +66,8 @@ LABELS = {
     "f": "(f) (b) with --enforce of every enforceable",
 }
 #: (f): every signature the kernel can enforce (docs/enforcement.md)
-ENFORCE_ARGS = tuple(a for n in ("TRC-1021", "TRC-1023", "TRC-1025", "MW-1005", "MW-1006")
+ENFORCE_ARGS = tuple(a for n in ("TRC-1021", "TRC-1023", "TRC-1025", "MW-1005", "MW-1006",
+                                 "MW-1001", "TRC-1011", "MW-1007")
                      for a in ("--enforce", n))
 #: the program (e) leaves out (MEMWARDEN_NO_PROGRAMS)
 COMPAT_PROGRAM = "mw_compat_sys_exit"

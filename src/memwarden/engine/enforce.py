@@ -7,8 +7,9 @@ rule in ``Signature.enforce_rule`` (the rule replicates its ``match`` exactly; s
 ``sources/ebpf/mw_enforce.h`` and docs/enforcement.md). Anything else is refused at start, with
 the reason: a signature without a kernel rule, one not loaded, one whose origin is not ``any``
 (host/container is decided from the container runtime, in user space), and an allowlist entry
-in force for it that the kernel cannot check (container, image, path, ancestor, ...): the
-kernel must never kill a process the user-space allowlist would exempt.
+in force for it that the kernel cannot check (container, image, ancestor, a `path` glob of a
+shape it cannot match exactly, ...): the kernel must never kill a process the user-space
+allowlist would exempt.
 
 The policy is plain data; the sensor writes it into the probe's maps
 (:mod:`memwarden.sources.ebpf.enforce_maps`) and the engine marks each finding with what was
@@ -30,9 +31,13 @@ ACTION_KEY = "memwardenAction"
 KILLED = "killed"
 WOULD_KILL = "would_kill"
 OBSERVED = "observed"
-#: what the probe holds: allowlist entries, longest executable path (bytes, NUL excluded)
+#: what the probe holds: allowlist entries, longest executable path (bytes, NUL excluded),
+#: `path` globs, bytes of a glob's head and tail (around its stars) and of its middle piece
 MAX_ENTRIES = 32
 MAX_EXE = 255
+MAX_GLOBS = 16
+MAX_GLOB_END = 64
+MAX_GLOB_MID = 32
 _GLOB = "*?["
 
 
@@ -59,6 +64,48 @@ class KernelAllowEntry:
     uids: tuple[int, ...] = ()
     has_user: bool = False
     where: str = ""
+    paths: tuple[KernelGlob, ...] = ()
+
+
+@dataclass(frozen=True)
+class KernelGlob:
+    """A `path` glob in a shape the kernel matches exactly as fnmatch does: ``head`` alone
+    (no star: the whole path), or ``head*tail`` / ``head*mid*tail`` ('*' any bytes, '/'
+    included: the path starts with head, ends with tail and holds mid in between)."""
+
+    head: bytes
+    mid: bytes = b""
+    tail: bytes = b""
+    star: bool = False
+
+    def matches(self, path: bytes) -> bool:
+        if not self.star:
+            return path == self.head
+        if len(path) < len(self.head) + len(self.mid) + len(self.tail):
+            return False
+        if not (path.startswith(self.head) and path.endswith(self.tail)):
+            return False
+        return self.mid in path[len(self.head):len(path) - len(self.tail)]
+
+
+def kernel_glob(pattern: str) -> KernelGlob | str:
+    """``pattern`` as the kernel matches it, or why it cannot (the reason, for the refusal)."""
+    if "?" in pattern or "[" in pattern:
+        return "'?' or '[' (only '*' is matched in the kernel)"
+    if "*" not in pattern:
+        glob = KernelGlob(pattern.encode())
+    else:
+        pieces = pattern.split("*")
+        mids = [p for p in pieces[1:-1] if p]
+        if len(mids) > 1:
+            return "more than one piece between stars (head*mid*tail is the most)"
+        glob = KernelGlob(pieces[0].encode(), mids[0].encode() if mids else b"",
+                          pieces[-1].encode(), True)
+    if len(glob.head) > MAX_GLOB_END or len(glob.tail) > MAX_GLOB_END:
+        return f"a part before the first or after the last '*' longer than {MAX_GLOB_END} bytes"
+    if len(glob.mid) > MAX_GLOB_MID:
+        return f"a part between stars longer than {MAX_GLOB_MID} bytes"
+    return glob
 
 
 @dataclass(frozen=True)
@@ -145,17 +192,32 @@ def _kernel_allowlist(sigs: Sequence[EnforcedSignature],
                 raise EnforceError(f"{entry.where}: executable {e.decode()!r}: longer than the "
                                    f"{MAX_EXE} bytes the kernel allowlist holds")
         comms = tuple(n.encode()[:COMM_LEN] for n in entry.process_names)
+        globs = []
+        for pattern in entry.paths:
+            glob = kernel_glob(pattern)
+            if isinstance(glob, str):
+                raise EnforceError(
+                    f"{entry.where or 'allowlist'}: path {pattern!r}: this entry exempts "
+                    f"processes from an enforced signature by a glob with {glob}, which the "
+                    f"kernel cannot match exactly before the kill; write it as 'literal', "
+                    f"'head*tail' or 'head*mid*tail', or do not enforce that signature")
+            globs.append(glob)
         out.append(KernelAllowEntry(frozenset(rules_of[key]), exes, comms, tuple(entry.uids),
-                                    bool(entry.uids or entry.unknown_users), entry.where))
+                                    bool(entry.uids or entry.unknown_users), entry.where,
+                                    tuple(globs)))
     if len(out) > MAX_ENTRIES:
         raise EnforceError(f"{len(out)} allowlist entries are in force for the enforced "
                            f"signatures; the kernel holds {MAX_ENTRIES}")
+    globs = sum(len(e.paths) for e in out)
+    if globs > MAX_GLOBS:
+        raise EnforceError(f"{globs} path globs are in the allowlist entries in force for the "
+                           f"enforced signatures; the kernel holds {MAX_GLOBS}")
     return tuple(out)
 
 
 def _not_in_kernel(entry: AllowEntry) -> str:
     for label, values in (("container", entry.containers), ("image", entry.images),
-                          ("path", entry.paths), ("pod_namespace", entry.pod_namespaces),
+                          ("pod_namespace", entry.pod_namespaces),
                           ("ancestor", entry.ancestors), ("cmdline_glob", entry.cmdlines)):
         if values:
             return label

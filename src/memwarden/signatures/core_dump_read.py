@@ -107,6 +107,7 @@ class CoreDumpRead(Signature):
         PathFilter("security_file_open", "prefix", COREDUMP_DIR),
         PathFilter("security_file_open", "basename", "coredump_filter"),
     )
+    enforce_rule = "core_read"  # the same decision in the kernel (--enforce)
 
     def match(self, event: Event) -> dict[str, Any] | None:
         path = event.str_arg("pathname")

@@ -125,6 +125,7 @@ class CorePatternModification(Signature):
         *(PathFilter("security_file_open", "suffix", s) for s in _SUFFIXES),
         PathFilter("security_file_open", "basename", "coredump_filter"),
     )
+    enforce_rule = "core_pattern"  # the same decision in the kernel (--enforce)
 
     def match(self, event: Event) -> dict[str, Any] | None:
         path = proc_pathname(event)

@@ -106,6 +106,7 @@ class RawMemoryDeviceAccess(Signature):
     default_origin = "any"
     path_filters = tuple(PathFilter("security_file_open", "exact", p)
                          for p in RAW_MEMORY_DEVICES)
+    enforce_rule = "raw_mem"  # the same decision in the kernel (--enforce)
 
     def match(self, event: Event) -> dict[str, Any] | None:
         # the device by its number (a node made with mknod under any name is the same device;

@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from memwarden.engine.enforce import EnforcePolicy
+from memwarden.core.linux_abi import CHAR_DEVICE_PATHS
+from memwarden.engine.enforce import EnforcePolicy, KernelGlob
+from memwarden.signatures.raw_memory_device_access import RAW_MEMORY_DEVICES
 from memwarden.sources.ebpf import layout as L
 
 
@@ -24,12 +26,36 @@ def _comm_key(comm: bytes) -> bytes:
     return comm.ljust(L.COMM_LEN, b"\0")
 
 
+def contains_dfa(mid: bytes) -> bytes:
+    """KMP's automaton for "holds ``mid``": row q (the longest prefix of mid just read), column
+    a byte -> the next state; state len(mid), found, stays. Rows past it are zero."""
+    m = len(mid)
+    table = bytearray((L.GLOB_MID + 1) * 256)
+    fail = 0  # the state reached by mid[1:q]
+    for q in range(m):
+        for c in range(256):
+            table[q * 256 + c] = q + 1 if c == mid[q] else (table[fail * 256 + c] if q else 0)
+        if q:
+            fail = table[fail * 256 + mid[q]]
+    for c in range(256):
+        table[m * 256 + c] = m
+    return bytes(table)
+
+
+def pack_glob(glob: KernelGlob, entries: int) -> bytes:
+    """struct mw_allow_glob for ``glob``, one value of the path criterion of ``entries``."""
+    return L.ALLOW_GLOB.pack(entries, len(glob.head), len(glob.tail), len(glob.mid),
+                             int(glob.star), glob.head, glob.tail,
+                             contains_dfa(glob.mid) if glob.mid else b"")
+
+
 class EnforceMaps:
     def __init__(self, obj: Any, sensor_tgid: int | None = None) -> None:
         self.enforce = obj.map("mw_enforce")
         self.exe = obj.map("mw_allow_exe")
         self.comm = obj.map("mw_allow_comm")
         self.uid = obj.map("mw_allow_uid")
+        self.glob = obj.map("mw_allow_glob")
         self.counters = obj.map("mw_enforce_ctr")
         self.sensor_tgid = os.getpid() if sensor_tgid is None else sensor_tgid
         self.policy = EnforcePolicy()
@@ -37,17 +63,28 @@ class EnforceMaps:
     def apply(self, policy: EnforcePolicy | None) -> None:
         policy = policy or EnforcePolicy()
         # 1. off
-        self.enforce.update(L.u32_key(0), L.ENFORCE.pack(0, 0, self.sensor_tgid, 0, 0, 0, 0,
-                                                         *([0] * L.ENFORCE_RULES)))
+        self.enforce.update(L.u32_key(0), L.ENFORCE.pack(
+            0, 0, self.sensor_tgid, 0, 0, 0, 0, 0, 0, 0, *([0] * L.ENFORCE_RULES),
+            *([0] * (2 * L.DEV_NAMED))))
         # 2. the allowlist
         exe: dict[bytes, int] = {}
         comm: dict[bytes, int] = {}
         uid: dict[int, int] = {}
-        need_exe = need_comm = need_uid = entries = 0
+        need_exe = need_comm = need_uid = need_path = entries = 0
         rule_entries = [0] * L.ENFORCE_RULES
+        devs = sorted(CHAR_DEVICE_PATHS.items())  # more than DEV_NAMED: the pack fails
+        dev_path = [0] * L.DEV_NAMED
+        globs: list[bytes] = []
         for i, e in enumerate(policy.allow):
             bit = 1 << i
             entries |= bit
+            if e.paths:
+                need_path |= bit
+                for g in e.paths:
+                    globs.append(pack_glob(g, bit))
+                for j, (_rdev, name) in enumerate(devs):
+                    if any(g.matches(name.encode()) for g in e.paths):
+                        dev_path[j] |= bit
             for r in e.rules:
                 rule_entries[L.RULES[r]] |= bit
             if e.executables:
@@ -69,6 +106,8 @@ class EnforceMaps:
                     m.delete(k)
             for k, v in wanted.items():
                 m.update(k, L.u32_key(v))
+        for j, packed in enumerate(globs):
+            self.glob.update(L.u32_key(j), packed)
         # 3. on
         rules = audit = 0
         for s in policy.signatures:
@@ -76,9 +115,12 @@ class EnforceMaps:
             rules |= bit
             if s.mode == "audit":
                 audit |= bit
+        dev_rdev = [rdev for rdev, _name in devs] + [0] * (L.DEV_NAMED - len(devs))
+        raw_devs = sum(1 << j for j, (_rdev, name) in enumerate(devs)
+                       if name in RAW_MEMORY_DEVICES)
         self.enforce.update(L.u32_key(0), L.ENFORCE.pack(
-            rules, audit, self.sensor_tgid, entries, need_exe, need_comm, need_uid,
-            *rule_entries))
+            rules, audit, self.sensor_tgid, entries, need_exe, need_comm, need_uid, need_path,
+            len(globs), raw_devs, *rule_entries, *dev_rdev, *dev_path))
         self.policy = policy
 
     def read_counters(self, ncpus: int) -> dict[str, dict[str, int]]:

@@ -137,15 +137,22 @@ COUNTERS = struct.Struct(f"<{KIND_MAX}Q{KIND_MAX}Q{KIND_MAX}QQQQQ")
 COUNTERS_SIZE = COUNTERS.size
 
 # -- enforcement (mw_enforce.h) ----------------------------------------------------------------
-ENFORCE_RULES = 8
+ENFORCE_RULES = 12
 ALLOW_MAX = 32
 EXE_KEY = 256
+ALLOW_GLOBS = 16
+GLOB_END = 64
+GLOB_MID = 32
+DEV_NAMED = 16
 #: enum mw_rule: the kernel rule of each enforceable signature's decision (Signature.enforce_rule)
 RULES = {"kcore_read": 0, "mem_read": 1, "mem_write": 2, "vm_read": 3, "vm_write": 4,
-         "ptrace": 5}
-#: struct mw_enforce: rules, audit, sensor_tgid, entries, need_exe, need_comm, need_uid, then
-#: rule_entries[ENFORCE_RULES]
-ENFORCE = struct.Struct(f"<7I4x{ENFORCE_RULES}I")
+         "ptrace": 5, "core_read": 6, "core_pattern": 7, "raw_mem": 8}
+#: struct mw_enforce: rules, audit, sensor_tgid, entries, need_exe, need_comm, need_uid,
+#: need_path, globs, raw_devs, then rule_entries[ENFORCE_RULES], dev_rdev[DEV_NAMED],
+#: dev_path[DEV_NAMED]
+ENFORCE = struct.Struct(f"<10I{ENFORCE_RULES}I{DEV_NAMED}I{DEV_NAMED}I")
+#: struct mw_allow_glob: entries, head_len, tail_len, mid_len, star, head, tail, dfa
+ALLOW_GLOB = struct.Struct(f"<IHHHBx{GLOB_END}s{GLOB_END}s{(GLOB_MID + 1) * 256}s")
 #: struct mw_enforce_counters: killed, would_kill, allowlisted, spared, failed (by rule)
 ENFORCE_COUNTER_NAMES = ("killed", "would_kill", "allowlisted", "spared", "failed")
 ENFORCE_COUNTERS = struct.Struct(f"<{len(ENFORCE_COUNTER_NAMES) * ENFORCE_RULES}Q")

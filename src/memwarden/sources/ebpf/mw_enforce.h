@@ -13,14 +13,24 @@
  *   TRC-1024  the same path, write access and not O_PATH;
  *   MW-1005, TRC-1025  process_vm_readv / process_vm_writev whose pid argument (as an int) is
  *             > 0 and neither the caller's pid nor its tid (its pid namespace's);
- *   MW-1006   ptrace PTRACE_ATTACH, SEIZE, PEEKTEXT, PEEKDATA, POKETEXT or POKEDATA, same pid.
+ *   MW-1006   ptrace PTRACE_ATTACH, SEIZE, PEEKTEXT, PEEKDATA, POKETEXT or POKEDATA, same pid;
+ *   MW-1001   pathname starts with /var/lib/systemd/coredump/, or is another process's
+ *             <root>/proc/<P>/coredump_filter (as TRC-1023's pid test), read access;
+ *   TRC-1011  pathname ends in /proc/sys/kernel/core_pattern, .../core_uses_pid or
+ *             /proc/sys/fs/suid_dumpable, or another process's coredump_filter, write access;
+ *   MW-1007   the file is char 1:1, 1:2 or 1:4 (by its number, whatever the node is called),
+ *             not O_PATH.
+ * With the file's identity known (fs_magic, every open that succeeded) the /proc paths count
+ * only under /proc itself, and a device the decoder names by number ("/dev/mem") is judged by
+ * that name, as the signatures do.
  * (The last three fold repeats in Python, one finding per caller, target and operation per
  * minute; the kernel kills at the first, so a killed caller never repeats.)
  * Wherever the kernel cannot be sure (a truncated path, a root longer than MW_ROOT_SCAN, a
  * newline in it) it does not act: it may fail to kill what Python reports, never the reverse.
  *
  * Before the kill: the allowlist compiled from the user-space one (executable, process name,
- * user; every criterion of an entry must match, one of its values each), then pid 1, the
+ * user, path globs of the shapes fnmatch and the kernel agree on; every criterion of an entry
+ * must match, one of its values each), then pid 1, the
  * sensor's own process and kernel threads, which are never killed.
  */
 #ifndef MW_ENFORCE_H
@@ -30,6 +40,7 @@
 #define MW_PF_KTHREAD 0x00200000
 #define MW_ROOT_SCAN 256     /* bytes of <root> checked for a newline (Python's '.') */
 #define MW_COMP_SCAN 24      /* longest /proc path component parsed */
+#define MW_GLOB_SCAN 512     /* longest path the allowlist's path globs are matched on */
 /* the open flags as memwarden.core.linux_abi names them */
 #define MW_OF_ACCMODE 03
 #define MW_OF_DIRECTORY 0200000
@@ -91,6 +102,15 @@ static __always_inline u8 mw_pb(struct mw_evbuf *e, u32 i)
 	return e->s[i & (MW_PATH_MAX - 1)]; /* slot A starts the strings: [0, MW_PATH_MAX) */
 }
 
+/* The same with the index hidden from the compiler, so that it keeps the mask even where it
+ * can prove the index in range from checks the verifier does not carry over. */
+static __always_inline u8 mw_pbm(struct mw_evbuf *e, u32 i)
+{
+	u64 j = i;
+	asm volatile("" : "+r"(j));
+	return e->s[j & (MW_PATH_MAX - 1)];
+}
+
 /* The component that ends at the '/' at index `slash`: its first byte's index - 1 (the '/'
  * before it) in *prev, its kind as the return value: 1 digits (value in *num, 2^63 when too
  * long to be a pid), 2 "self"/"thread-self", 3 "proc", 4 "task", 0 anything else or no '/'. */
@@ -149,87 +169,348 @@ __noinline int mw_proc_comp(struct mw_evbuf *e, u32 slash, u32 *prev, u64 *num)
 	return MW_C_NUM;
 }
 
-/* Which rules of `rules` the open recorded in e matches (the signatures' decisions). */
-__noinline u32 mw_enforce_open_rules(struct mw_evbuf *e, u32 rules)
+/* Is e's path (slot A, len bytes) <root>/proc/<P>/<leaf> or <root>/proc/<P>/task/<T>/<leaf> of
+ * a process other than the opener, the '/' before <leaf> at index `slash`, as proc_target()
+ * and is_own_process() decide? identity: the record says what the file is (fs_magic), so only
+ * a path under /proc itself counts (proc_pathname()). */
+__noinline int mw_proc_other(struct mw_evbuf *e, u32 len, u32 slash, u32 identity)
 {
-	if (!e || (e->r.h.flags & MW_F_PATH_TRUNCATED))
+	if (!e || slash >= len || len > MW_PATH_MAX)
 		return 0;
-	u32 len = e->r.h.slen[MW_S_A];
-	u32 flags = e->r.b.file.flags;
-	u32 acc = flags & MW_OF_ACCMODE;
-	u32 out = 0;
-	if (len < 5 || len > MW_PATH_MAX)
+	if (identity && (len < 6 || mw_pb(e, 0) != '/' || mw_pb(e, 1) != 'p' || mw_pb(e, 2) != 'r' ||
+			 mw_pb(e, 3) != 'o' || mw_pb(e, 4) != 'c' || mw_pb(e, 5) != '/'))
 		return 0;
-	if ((rules & MW_BIT(MW_RULE_KCORE_READ)) && len >= 11 && (acc == 0 || acc == 2)) {
-		const char kc[] = "/proc/kcore";
-		bool eq = true;
-#pragma unroll
-		for (int i = 0; i < 11; i++)
-			if (mw_pb(e, len - 11 + i) != kc[i])
-				eq = false;
-		if (eq)
-			out |= MW_BIT(MW_RULE_KCORE_READ);
-	}
-	if (!(rules & MW_BIT(MW_RULE_MEM_READ)))
-		return out;
-	if (mw_pb(e, len - 4) != '/' || mw_pb(e, len - 3) != 'm' || mw_pb(e, len - 2) != 'e' ||
-	    mw_pb(e, len - 1) != 'm')
-		return out;
 	u32 p1 = 0, p2 = 0, p3 = 0, p4 = 0, root_end;
 	u64 pid = 0, tid = 0;
-	int k1 = mw_proc_comp(e, len - 4, &p1, &pid);
+	int k1 = mw_proc_comp(e, slash, &p1, &pid);
 	if (k1 != MW_C_NUM && k1 != MW_C_SELF)
-		return out;
+		return 0;
 	int k2 = mw_proc_comp(e, p1, &p2, &tid);
 	int kp = k1;
 	if (k2 == MW_C_PROC) {
-		root_end = p2;             /* <root>/proc/<P>/mem */
+		root_end = p2;             /* <root>/proc/<P>/<leaf> */
 	} else if (k2 == MW_C_TASK && k1 == MW_C_NUM) {
-		kp = mw_proc_comp(e, p2, &p3, &pid); /* <root>/proc/<P>/task/<T>/mem */
+		kp = mw_proc_comp(e, p2, &p3, &pid); /* <root>/proc/<P>/task/<T>/<leaf> */
 		if (kp != MW_C_NUM && kp != MW_C_SELF)
-			return out;
+			return 0;
 		if (mw_proc_comp(e, p3, &p4, &tid) != MW_C_PROC)
-			return out;
+			return 0;
 		root_end = p4;
 	} else {
-		return out;
+		return 0;
 	}
 	if (kp == MW_C_SELF)
-		return out; /* the opener itself */
+		return 0; /* the opener itself */
 	if (root_end > MW_ROOT_SCAN)
-		return out; /* cannot check <root> for a newline: do not act */
+		return 0; /* cannot check <root> for a newline: do not act */
 #pragma clang loop unroll(disable)
 	for (u32 i = 0; i < MW_ROOT_SCAN; i++) {
 		if (i >= root_end)
 			break;
 		if (mw_pb(e, i) == '\n')
-			return out;
+			return 0;
 	}
 	u32 owner = e->r.b.open.target_pid; /* whose procfs entry it is (host tgid), when known */
 	if (owner) {                         /* as is_own_process(): no pid namespace to guess */
 		if (owner == e->r.h.host_pid)
-			return out;
+			return 0;
 	} else if (root_end == 0) {
 		if (pid == e->r.h.pid || pid == e->r.h.tid)
-			return out;
+			return 0;
 	} else if (pid == e->r.h.host_pid || pid == e->r.h.host_tid) {
-		return out;
+		return 0;
 	}
-	if (acc == 0 || acc == 2) {
-		if (!(flags & (MW_OF_PATH | MW_OF_DIRECTORY)))
-			out |= MW_BIT(MW_RULE_MEM_READ);
+	return 1;
+}
+
+/* Does e's path (len bytes) end in the n bytes of s (n <= 32)? */
+static __always_inline bool mw_ends(struct mw_evbuf *e, u32 len, const char *s, u32 n)
+{
+	if (len < n)
+		return false;
+	bool eq = true;
+#pragma unroll
+	for (u32 i = 0; i < 32; i++)
+		if (i < n && mw_pbm(e, len - n + i) != (u8)s[i])
+			eq = false;
+	return eq;
+}
+
+/* Is the record's file one of the devices the decoder names by number (its pathname is then
+ * that name, "/dev/mem", not the node's path)? Returns the index in cfg->dev_rdev + 1, or 0. */
+static __always_inline u32 mw_named_dev(struct mw_evbuf *e, const struct mw_enforce *cfg)
+{
+	u32 rdev = e->r.b.open.rdev;
+	if (!rdev || !(e->r.h.flags & MW_F_DEVICE))
+		return 0;
+#pragma unroll
+	for (int i = 0; i < MW_DEV_NAMED; i++)
+		if (cfg->dev_rdev[i] == rdev)
+			return i + 1;
+	return 0;
+}
+
+#define MW_CORE_DIR "/var/lib/systemd/coredump/" /* signatures/lib/paths.py COREDUMP_DIR */
+#define MW_CORE_DIR_LEN 26
+
+/* The open's facts the rules share: the access (reads(), writes(), is_open_for_read()) and
+ * whether the record says what the file is (identity_known()); with it, the /proc rules judge
+ * only a path under /proc itself (proc_pathname()). */
+static __always_inline bool mw_reads(u32 flags)
+{
+	u32 acc = flags & MW_OF_ACCMODE;
+	return (acc == 0 || acc == 2) && !(flags & (MW_OF_PATH | MW_OF_DIRECTORY));
+}
+
+static __always_inline bool mw_writes(u32 flags)
+{
+	u32 acc = flags & MW_OF_ACCMODE;
+	return (acc == 1 || acc == 2) && !(flags & MW_OF_PATH);
+}
+
+static __always_inline bool mw_proc_ok(struct mw_evbuf *e, u32 len)
+{
+	if (!e->r.b.open.fs_magic)
+		return true;
+	return len >= 6 && mw_pbm(e, 0) == '/' && mw_pbm(e, 1) == 'p' && mw_pbm(e, 2) == 'r' &&
+	       mw_pbm(e, 3) == 'o' && mw_pbm(e, 4) == 'c' && mw_pbm(e, 5) == '/';
+}
+
+/* Each rule is its own (global) function returning its bit or 0, verified once: the caller
+ * ORs the results without branching on them, so the verifier does not walk every
+ * combination of the rules' outcomes. */
+
+/* TRC-1021: ends in "/proc/kcore", O_RDONLY or O_RDWR */
+__noinline u32 mw_rule_kcore(struct mw_evbuf *e, u32 len)
+{
+	if (!e || len > MW_PATH_MAX)
+		return 0;
+	u32 acc = e->r.b.file.flags & MW_OF_ACCMODE;
+	if ((acc == 0 || acc == 2) && mw_proc_ok(e, len) && mw_ends(e, len, "/proc/kcore", 11))
+		return MW_BIT(MW_RULE_KCORE_READ);
+	return 0;
+}
+
+/* TRC-1023: another process's mem, read */
+__noinline u32 mw_rule_mem(struct mw_evbuf *e, u32 len)
+{
+	if (!e || len > MW_PATH_MAX || len < 5)
+		return 0;
+	if (!mw_reads(e->r.b.file.flags) || !mw_ends(e, len, "/mem", 4))
+		return 0;
+	return mw_proc_other(e, len, len - 4, e->r.b.open.fs_magic != 0) ? MW_BIT(MW_RULE_MEM_READ) : 0;
+}
+
+/* another process's coredump_filter (MW-1001, TRC-1011) */
+__noinline int mw_other_cdf(struct mw_evbuf *e, u32 len)
+{
+	if (!e || len > MW_PATH_MAX || len < 17 || !mw_ends(e, len, "/coredump_filter", 16))
+		return 0;
+	return mw_proc_other(e, len, len - 16, e->r.b.open.fs_magic != 0);
+}
+
+/* MW-1001: a file of the core store (pathname, not proc_pathname) or another's
+ * coredump_filter, read */
+__noinline u32 mw_rule_core_read(struct mw_evbuf *e, u32 len)
+{
+	if (!e || len > MW_PATH_MAX || !mw_reads(e->r.b.file.flags))
+		return 0;
+	if (len >= MW_CORE_DIR_LEN) {
+		const char dir[] = MW_CORE_DIR;
+		bool store = true;
+#pragma unroll
+		for (int i = 0; i < MW_CORE_DIR_LEN; i++)
+			if (mw_pbm(e, i) != (u8)dir[i])
+				store = false;
+		if (store)
+			return MW_BIT(MW_RULE_CORE_READ);
 	}
+	return mw_other_cdf(e, len) ? MW_BIT(MW_RULE_CORE_READ) : 0;
+}
+
+/* TRC-1011: the dump sysctls (suffixes of proc_pathname) or another's coredump_filter, write */
+__noinline u32 mw_rule_core_pattern(struct mw_evbuf *e, u32 len)
+{
+	if (!e || len > MW_PATH_MAX || !mw_writes(e->r.b.file.flags))
+		return 0;
+	if (mw_proc_ok(e, len) && (mw_ends(e, len, "/proc/sys/kernel/core_pattern", 29) ||
+				   mw_ends(e, len, "/proc/sys/kernel/core_uses_pid", 30) ||
+				   mw_ends(e, len, "/proc/sys/fs/suid_dumpable", 26)))
+		return MW_BIT(MW_RULE_CORE_PATTERN);
+	return mw_other_cdf(e, len) ? MW_BIT(MW_RULE_CORE_PATTERN) : 0;
+}
+
+/* MW-1007: the device by its number (char_device()), any access but O_PATH */
+__noinline u32 mw_rule_raw_mem(struct mw_evbuf *e, const struct mw_enforce *cfg)
+{
+	if (!e || !cfg || !e->r.b.open.fs_magic || !e->r.b.open.rdev ||
+	    (e->r.b.file.flags & MW_OF_PATH))
+		return 0;
+	u32 rdev = e->r.b.open.rdev;
+#pragma unroll
+	for (int i = 0; i < MW_DEV_NAMED; i++)
+		if (cfg->dev_rdev[i] == rdev && (cfg->raw_devs & MW_BIT(i)))
+			return MW_BIT(MW_RULE_RAW_MEM);
+	return 0;
+}
+
+/* Which rules of `rules` the open recorded in e matches (the signatures' decisions); cfg for
+ * the devices named by number. */
+__noinline u32 mw_enforce_open_rules(struct mw_evbuf *e, u32 rules, const struct mw_enforce *cfg)
+{
+	if (!e || !cfg || (e->r.h.flags & MW_F_PATH_TRUNCATED))
+		return 0;
+	u32 len = e->r.h.slen[MW_S_A];
+	u32 out = 0;
+	if (rules & MW_BIT(MW_RULE_RAW_MEM))
+		out |= mw_rule_raw_mem(e, cfg);
+	if (mw_named_dev(e, cfg))
+		return out & rules; /* its pathname is "/dev/mem" & co: none of the path rules */
+	if (len < 5 || len > MW_PATH_MAX)
+		return out & rules;
+	if (rules & MW_BIT(MW_RULE_KCORE_READ))
+		out |= mw_rule_kcore(e, len);
+	if (rules & MW_BIT(MW_RULE_MEM_READ))
+		out |= mw_rule_mem(e, len);
 	/* MW_RULE_MEM_WRITE is retired: TRC-1024 fires on the write into the memory, which has
 	 * happened by the syscall's exit, not on the open, so no kernel rule can be its decision */
+	if (rules & MW_BIT(MW_RULE_CORE_READ))
+		out |= mw_rule_core_read(e, len);
+	if (rules & MW_BIT(MW_RULE_CORE_PATTERN))
+		out |= mw_rule_core_pattern(e, len);
 	return out & rules;
 }
 
-/* The allowlist entries the record's process matches (executable from slot EXE, name, uid). */
-__noinline u32 mw_allow_entries(struct mw_evbuf *e, u32 need_exe, u32 need_comm, u32 need_uid)
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MW_ALLOW_GLOBS);
+	__type(key, u32);
+	__type(value, struct mw_allow_glob);
+} mw_allow_glob SEC(".maps");
+
+/* The three parts of a glob's match, each its own (global) function, verified once with its
+ * arguments unknown: a length found exact in one (a loop's exit) does not multiply the states
+ * the verifier walks in the next. */
+__noinline int mw_glob_head(struct mw_evbuf *e, struct mw_allow_glob *g)
 {
-	if (!e)
+	if (!e || !g)
 		return 0;
+	u32 hl = g->head_len;
+#pragma clang loop unroll(disable)
+	for (u32 i = 0; i < MW_GLOB_END; i++) {
+		if (i >= hl)
+			break;
+		if (mw_pbm(e, i) != g->head[i])
+			return 0;
+	}
+	return 1;
+}
+
+__noinline int mw_glob_tail(struct mw_evbuf *e, struct mw_allow_glob *g, u32 len)
+{
+	if (!e || !g || len > MW_PATH_MAX)
+		return 0;
+	u32 tl = g->tail_len;
+	if (tl > len)
+		return 0;
+#pragma clang loop unroll(disable)
+	for (u32 i = 0; i < MW_GLOB_END; i++) {
+		if (i >= tl)
+			break;
+		if (mw_pbm(e, len - tl + i) != g->tail[i])
+			return 0;
+	}
+	return 1;
+}
+
+/* Is the middle piece in the path between head and tail (KMP's automaton, g->dfa)? */
+__noinline int mw_glob_mid(struct mw_evbuf *e, struct mw_allow_glob *g, u32 len)
+{
+	if (!e || !g || len > MW_PATH_MAX)
+		return 0;
+	u32 hl = g->head_len, tl = g->tail_len, ml = g->mid_len;
+	if (!ml)
+		return 1;
+	if (hl + tl > len || ml > MW_GLOB_MID)
+		return 0;
+	u32 state = 0, end = len - tl;
+#pragma clang loop unroll(disable)
+	for (u32 i = 0; i < MW_GLOB_SCAN; i++) {
+		u32 pos = hl + i;
+		if (pos >= end)
+			break;
+		state = g->dfa[state * 256 + mw_pbm(e, pos)];
+		if (state >= ml)
+			return 1;
+		if (state > MW_GLOB_MID)
+			return 0; /* never, for the DFA user space builds: bounds the index */
+	}
+	return 0;
+}
+
+/* Does e's path (slot A, len bytes) match glob g (struct mw_allow_glob: fnmatch's meaning)? */
+__noinline int mw_glob_match(struct mw_evbuf *e, struct mw_allow_glob *g, u32 len)
+{
+	if (!e || !g || len > MW_PATH_MAX)
+		return 0;
+	u32 hl = g->head_len, tl = g->tail_len, ml = g->mid_len;
+	if (hl > MW_GLOB_END || tl > MW_GLOB_END || ml > MW_GLOB_MID)
+		return 0;
+	if (!g->star) {
+		if (len != hl || tl || ml)
+			return 0;
+	} else if (len < hl + tl + ml) {
+		return 0;
+	}
+	return mw_glob_head(e, g) && mw_glob_tail(e, g, len) && mw_glob_mid(e, g, len);
+}
+
+/* The entries whose path criterion matches the open recorded in e (its pathname: the named
+ * device's name, else slot A). */
+__noinline u32 mw_allow_paths(struct mw_evbuf *e, const struct mw_enforce *cfg)
+{
+	if (!e || !cfg)
+		return 0;
+	u32 dev = mw_named_dev(e, cfg);
+	if (dev)
+		return cfg->dev_path[(dev - 1) & (MW_DEV_NAMED - 1)];
+	u32 len = e->r.h.slen[MW_S_A];
+	u32 bits = 0;
+	/* A path longer than MW_GLOB_SCAN (the verifier's budget), or with a byte outside ASCII,
+	 * which the decoder may write as "\\xNN" (not UTF-8) so that the glob sees four
+	 * characters: the kernel cannot match it as Python does, so it takes every path criterion
+	 * as met (it spares; it never kills a process the user-space allowlist exempts). */
+	if (len > MW_GLOB_SCAN)
+		return cfg->need_path;
+#pragma clang loop unroll(disable)
+	for (u32 i = 0; i < MW_GLOB_SCAN; i++) {
+		if (i >= len)
+			break;
+		if (mw_pbm(e, i) >= 0x80)
+			return cfg->need_path;
+	}
+#pragma clang loop unroll(disable)
+	for (u32 i = 0; i < MW_ALLOW_GLOBS; i++) {
+		if (i >= cfg->globs)
+			break;
+		u32 k = i;
+		struct mw_allow_glob *g = bpf_map_lookup_elem(&mw_allow_glob, &k);
+		if (g && (cfg->need_path & g->entries & ~bits) && mw_glob_match(e, g, len))
+			bits |= g->entries;
+	}
+	return bits;
+}
+
+/* The allowlist entries the record's process matches (executable from slot EXE, name, uid). */
+__noinline u32 mw_allow_entries(struct mw_evbuf *e, const struct mw_enforce *cfg, u32 is_open)
+{
+	if (!e || !cfg)
+		return 0;
+	u32 need_exe = cfg->need_exe, need_comm = cfg->need_comm, need_uid = cfg->need_uid;
+	u32 need_path = cfg->need_path;
 	u32 m = ~0u;
+	if (need_path) /* only an open has a pathname (the path argument the allowlist reads) */
+		m &= (is_open ? mw_allow_paths(e, cfg) : 0) | ~need_path;
 	if (need_exe) {
 		u32 bits = 0, zero = 0;
 		struct mw_exe_key *k = bpf_map_lookup_elem(&mw_exe_scratch, &zero);
@@ -286,17 +567,17 @@ __noinline u32 mw_enforce_sc_rules(struct mw_evbuf *e, u32 kind, u32 rules)
 	return MW_BIT(rule);
 }
 
-#define MW_RULES_USED 6
+#define MW_RULES_USED 9
 
 /* The allowlist, the exemptions, then the kill (or its audit) for the rules `hit`. */
 static __always_inline void mw_enforce_act(struct mw_evbuf *e, struct task_struct *task,
-					   const struct mw_enforce *cfg, u32 hit)
+					   const struct mw_enforce *cfg, u32 hit, u32 is_open)
 {
 	u32 zero = 0;
 	struct mw_enforce_counters *c = bpf_map_lookup_elem(&mw_enforce_ctr, &zero);
 	if (!c)
 		return;
-	u32 allowed = cfg->entries ? mw_allow_entries(e, cfg->need_exe, cfg->need_comm, cfg->need_uid) & cfg->entries : 0;
+	u32 allowed = cfg->entries ? mw_allow_entries(e, cfg, is_open) & cfg->entries : 0;
 	u32 act = 0;
 #pragma unroll
 	for (int r = 0; r < MW_RULES_USED; r++) {
@@ -348,9 +629,9 @@ static __always_inline void mw_enforce_open(struct mw_evbuf *e, struct task_stru
 	const struct mw_enforce *cfg = bpf_map_lookup_elem(&mw_enforce, &zero);
 	if (!cfg || !cfg->rules)
 		return;
-	u32 hit = mw_enforce_open_rules(e, cfg->rules);
+	u32 hit = mw_enforce_open_rules(e, cfg->rules, cfg);
 	if (hit)
-		mw_enforce_act(e, task, cfg, hit);
+		mw_enforce_act(e, task, cfg, hit, 1);
 }
 
 /* The same for a ptrace / process_vm_* record (kind). */
@@ -362,7 +643,7 @@ static __always_inline void mw_enforce_sc(struct mw_evbuf *e, u32 kind, struct t
 		return;
 	u32 hit = mw_enforce_sc_rules(e, kind, cfg->rules);
 	if (hit)
-		mw_enforce_act(e, task, cfg, hit);
+		mw_enforce_act(e, task, cfg, hit, 0);
 }
 
 #endif /* MW_ENFORCE_H */

@@ -270,9 +270,13 @@ struct mw_store_bloom {
 
 /* -- enforcement (--enforce): kill the process at the record's syscall exit ------------- */
 
-#define MW_ENFORCE_RULES 8    /* rule slots (bit i of the masks below: enum mw_rule) */
+#define MW_ENFORCE_RULES 12   /* rule slots (bit i of the masks below: enum mw_rule) */
 #define MW_ALLOW_MAX 32       /* allowlist entries the kernel holds (bit i: entry i) */
 #define MW_EXE_KEY 256        /* bytes of an executable path key (zero padded) */
+#define MW_ALLOW_GLOBS 16     /* `path` globs of the allowlist entries the kernel holds */
+#define MW_GLOB_END 64        /* bytes of a glob's head (before its first '*') and tail */
+#define MW_GLOB_MID 32        /* bytes of its middle piece (between its two '*') */
+#define MW_DEV_NAMED 16       /* devices the decoder names by number (CHAR_DEVICE_PATHS) */
 
 /* The signatures whose decision the kernel replicates exactly (see docs/enforcement.md). */
 enum mw_rule {
@@ -282,6 +286,11 @@ enum mw_rule {
 	MW_RULE_VM_READ = 3,    /* MW-1005 process_vm_read: process_vm_readv of another process */
 	MW_RULE_VM_WRITE = 4,   /* TRC-1025 process_vm_write_inject: process_vm_writev, same */
 	MW_RULE_PTRACE = 5,     /* MW-1006 ptrace_memory_access: attach/seize/peek/poke, same */
+	MW_RULE_CORE_READ = 6,  /* MW-1001 core_dump_read: a stored core or another's
+				 * coredump_filter, read */
+	MW_RULE_CORE_PATTERN = 7, /* TRC-1011 core_pattern_modification: the dump sysctls or
+				   * another's coredump_filter, write */
+	MW_RULE_RAW_MEM = 8,    /* MW-1007 raw_memory_device_access: char 1:1, 1:2, 1:4 opened */
 };
 
 /* One entry (array of 1). A reload first writes rules = 0, then the allowlist maps, then
@@ -294,8 +303,31 @@ struct mw_enforce {
 	u32 need_exe;    /* entries with an executable criterion (mw_allow_exe) */
 	u32 need_comm;   /* entries with a process-name criterion (mw_allow_comm) */
 	u32 need_uid;    /* entries with a user criterion (mw_allow_uid) */
-	u32 _pad;
+	u32 need_path;   /* entries with a path criterion (mw_allow_glob) */
+	u32 globs;       /* mw_allow_glob entries in use: [0, globs) */
+	u32 raw_devs;    /* bit i: dev_rdev[i] is a raw memory device (MW-1007) */
 	u32 rule_entries[MW_ENFORCE_RULES]; /* the entries in force for each rule */
+	/* the devices the decoder names by number (pathname "/dev/mem" for char 1:1, whatever
+	 * the node is called), and the entries whose path criterion matches that name */
+	u32 dev_rdev[MW_DEV_NAMED];  /* kernel dev_t, 0: unused */
+	u32 dev_path[MW_DEV_NAMED];
+};
+
+/* One `path` glob of the allowlist, in the shapes the kernel matches exactly as Python's
+ * fnmatch does: "literal" (star = 0), "head*tail" and "head*mid*tail" (star = 1, mid_len > 0
+ * for the second); '*' matches any bytes, '/' included; '?' and '[' are refused in user space.
+ * The middle piece is found with a DFA built in user space (KMP's automaton): state x byte ->
+ * next state, state mid_len = found. */
+struct mw_allow_glob {
+	u32 entries;     /* the entries (bits) whose path criterion this glob is one value of */
+	u16 head_len;
+	u16 tail_len;
+	u16 mid_len;
+	u8 star;
+	u8 _pad;
+	u8 head[MW_GLOB_END];
+	u8 tail[MW_GLOB_END];
+	u8 dfa[(MW_GLOB_MID + 1) * 256];
 };
 
 /* Per-CPU counters, by rule. */
