@@ -1651,21 +1651,19 @@ int BPF_PROG(mw_sched_process_exit, struct task_struct *p)
 static __always_inline int mw_compat_exit(struct pt_regs *regs, long ret, bool opens)
 {
 	s32 nr = (s32)regs->orig_ax;
+	if (nr == MW_NR32_OPEN || nr == MW_NR32_CREAT || nr == MW_NR32_OPENAT ||
+	    nr == MW_NR32_OPENAT2 || nr == MW_NR32_OPEN_BY_HANDLE_AT) {
+		if (!opens)
+			return 0;
+		/* one call site for every open (the open step inlined once, not per syscall: the
+		 * verifier's budget); the caller's path is argument 0, 1 or none */
+		int parg = nr == MW_NR32_OPENAT || nr == MW_NR32_OPENAT2 ? 1 : 0;
+		if (nr == MW_NR32_OPEN_BY_HANDLE_AT)
+			parg = -1;
+		barrier_var(parg);
+		return mw_fd_opened(ret, nr, parg, true, MW_F_COMPAT);
+	}
 	switch (nr) {
-	case MW_NR32_OPEN:
-	case MW_NR32_CREAT:
-		if (!opens)
-			return 0;
-		return mw_fd_opened(ret, nr, 0, true, MW_F_COMPAT);
-	case MW_NR32_OPENAT:
-	case MW_NR32_OPENAT2:
-		if (!opens)
-			return 0;
-		return mw_fd_opened(ret, nr, 1, true, MW_F_COMPAT);
-	case MW_NR32_OPEN_BY_HANDLE_AT:
-		if (!opens)
-			return 0;
-		return mw_fd_opened(ret, nr, -1, true, MW_F_COMPAT);
 	case MW_NR32_UNLINK:
 		return mw_change(ret, nr, true, MW_KIND_INODE_UNLINK, -1, 0, -1, -1, -1);
 	case MW_NR32_UNLINKAT:
