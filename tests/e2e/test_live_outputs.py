@@ -461,10 +461,24 @@ def test_sigterm_and_sigint_flush_the_network_queues(sensors: list[Sensor], sign
         for _ in range(5):
             s.finding()
         s.proc.send_signal(signum)
-        assert s.proc.wait(WAIT) == status
+        try:
+            assert s.proc.wait(WAIT) == status
+        except subprocess.TimeoutExpired:  # a hang at exit: say where every thread is
+            raise AssertionError(f"no exit {WAIT}s after {signum!r}:\n{_stacks(s.proc.pid)}"
+                                 f"\nstderr: {s.stderr}") from None
         assert len(slow.posts) == 5  # the queued ones were delivered before exit
     finally:
         slow.close()
+
+
+def _stacks(pid: int) -> str:
+    """Every thread's Python stack of a live process (py-spy, from the dev venv)."""
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        return "(py-spy not installed)"
+    r = subprocess.run([str(spy), "dump", "--pid", str(pid)], capture_output=True, text=True,
+                       timeout=60)
+    return r.stdout + r.stderr
 
 
 def test_failed_attempts_are_retried(sensors: list[Sensor]) -> None:
