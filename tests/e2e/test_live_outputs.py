@@ -33,6 +33,13 @@ KCORE = LEGACY_LINES[0]  # a dd reading /proc/kcore: one TRC-1021 finding
 WAIT = 30.0  # generous bound for things that must happen; never a performance assertion
 
 
+def _sigint_as_at_a_terminal() -> None:
+    """The child starts with SIGINT's default action, as under a terminal's Ctrl-C: a test run
+    started in the background by a shell without job control (``cmd &``) has SIGINT ignored,
+    which its children inherit, and Python then leaves it ignored (no KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Sensor:
     """``memwarden replay -`` fed line by line; stdout and stderr read by threads."""
 
@@ -40,7 +47,7 @@ class Sensor:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "memwarden", "replay", "-", *args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env={**os.environ, **(env or {})})
+            env={**os.environ, **(env or {})}, preexec_fn=_sigint_as_at_a_terminal)
         self.out: queue.Queue[bytes] = queue.Queue()
         self.err_lines: list[str] = []
         self._err_cond = threading.Condition()
