@@ -120,6 +120,18 @@ def test_seed_004_renders_every_field_through_the_table_on_an_open_event():
     assert fields["proc.vmsize"] is None and fields["proc.fdopencount"] is None
 
 
+def test_proc_cmdline_uses_the_name_the_process_has_now_as_proc_name_does():
+    """busybox re-executes an applet through /proc/self/exe (comm "exe" at the exec) and then
+    names itself after the applet: proc.name and proc.cmdline must agree on "cat"."""
+    table = ProcessTable()
+    engine = Engine(load_rules([SEED]).detectors, sink=(found := []).append, enricher=table)
+    engine.process_event(exec_(500, 1, "exe", ["cat", "/var/lib/systemd/coredump/core.2"], T0))
+    engine.process_event(open_(500, 1, "cat", "/var/lib/systemd/coredump/core.2", T0 + 1))
+    fields = found[0].data["output_fields"]
+    assert fields["proc.name"] == "cat"
+    assert fields["proc.cmdline"] == "cat /var/lib/systemd/coredump/core.2"
+
+
 def test_unset_loginuid_prints_minus_one_and_na_name_as_falco():
     table = ProcessTable()
     engine = Engine(load_rules([SEED]).detectors, sink=(found := []).append, enricher=table)

@@ -107,6 +107,21 @@ def _live(attr: str) -> Getter:
     return get
 
 
+def _cmdline(ev: Event) -> Any:
+    """proc.name (the comm now: a busybox applet re-executed through /proc/self/exe renames
+    itself after the exec) and the arguments, from the exec event or the process table."""
+    if _argv(ev) is not None:
+        return _proc_cmdline(ev)
+    proc = ev.process
+    if proc is None:
+        return None
+    name = ev.data.get("processName") or proc.comm
+    if not name:
+        return proc.cmdline
+    args = proc.args
+    return f"{name} {args}" if args else name
+
+
 def _argv_or_table(event_fn: Callable[[Event], Any], table_fn: Callable[[ProcessInfo], Any]
                    ) -> Getter:
     """The exec event's own argv where it has one, else the process table's."""
@@ -251,7 +266,7 @@ FILLED: list[FieldSpec] = [
               make=fixed(_argv_or_table(proc_args, lambda p: p.args)),
               source="argv of sched_process_exec, else " + _T),
     FieldSpec("proc.cmdline", STRING, "proc.name and proc.args",
-              make=fixed(_argv_or_table(_proc_cmdline, lambda p: p.cmdline)),
+              make=fixed(_cmdline),
               source="processName, argv; else " + _T),
     FieldSpec("proc.exeline", STRING, "argv joined by blanks",
               make=fixed(_argv_or_table(_proc_exeline, lambda p: p.exeline)),
