@@ -36,6 +36,7 @@ from memwarden.rules.falco.fields.base import (
     ctx_str,
     fixed,
 )
+from memwarden.rules.falco.fields.evt_args import render_args
 from memwarden.rules.falco.fields.proc import proc_args, proc_exe
 
 _NO_EXEC_MODE = "memwarden open events carry no creation mode"
@@ -194,6 +195,11 @@ def _evt_arg(raw: bool) -> Callable[[str | None], Getter]:
 
 
 def _evt_args(ev: Event) -> Any:
+    falco_type = evt_type(ev)
+    if falco_type is not None:
+        laid_out = render_args(ev, falco_type, lambda e, name: _mw_arg(e, name)[1])
+        if laid_out is not None:
+            return laid_out
     parts = []
     for a in ev.args:
         v = render_arg(a.get("name", ""), a.get("value"))
@@ -235,7 +241,8 @@ FILLED: list[FieldSpec] = [
               source="returnValue"),
     FieldSpec("evt.failed", BOOL, "true when the syscall failed", make=fixed(_failed),
               source="returnValue"),
-    FieldSpec("evt.args", STRING, "all arguments as name=value", make=fixed(_evt_args),
+    FieldSpec("evt.args", STRING, "all arguments as Falco lays them out: its exit "
+              "parameters in its order, <NA> where memwarden has none", make=fixed(_evt_args),
               source="args"),
     FieldSpec("evt.arg", STRING, "one argument by Falco name (evt.arg.flags) or index "
               "(evt.arg[0]), as Falco prints it", arg="dotted", make=_evt_arg(False),

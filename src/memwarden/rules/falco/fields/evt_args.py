@@ -1,0 +1,272 @@
+"""``%evt.args`` laid out as Falco lays it out: the exit event's parameters in the order of
+Falco's event table, each ``name=value``, and ``name=value(resolved)`` where Falco resolves
+one (an fd to its file, an errno to its name, flags and ptrace requests to their names, a
+signal to its name, a relative path to the absolute one), joined by blanks.
+
+Facts copied from falcosecurity/libs (``driver/event_table.c``: each evt.type's exit
+parameters and their types; ``driver/flags_table.c`` and ``ppm_events_public.h``: the flag
+names, their order and Falco's own flag values; ``userspace/libsinsp/event.cpp``: how each
+type prints). Flags print with Falco's values, not the kernel's (``O_RDONLY`` is 1, a
+ptrace request is Falco's enum). A parameter memwarden does not have prints ``<NA>``, as
+Falco prints an empty one. Types without a layout here print ``name=value`` of memwarden's
+own arguments.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from typing import Any
+
+from memwarden.core.event import Event
+from memwarden.core.linux_abi import O_ACCMODE, OPEN_FLAGS, PTRACE_NAMES, SIGNAL_NAMES
+
+NA = "<NA>"
+
+# -- Falco's flag tables: (name, Falco's value) in Falco's order --------------------------------
+
+_PPM_O = {"O_RDONLY": 1 << 0, "O_WRONLY": 1 << 1, "O_RDWR": 3, "O_CREAT": 1 << 2,
+          "O_APPEND": 1 << 3, "O_DSYNC": 1 << 4, "O_EXCL": 1 << 5, "O_NONBLOCK": 1 << 6,
+          "O_SYNC": 1 << 7, "O_TRUNC": 1 << 8, "O_DIRECT": 1 << 9, "O_DIRECTORY": 1 << 10,
+          "O_LARGEFILE": 1 << 11, "O_CLOEXEC": 1 << 12, "O_TMPFILE": 1 << 13}
+_FILE_FLAGS = tuple((n, _PPM_O[n]) for n in (
+    "O_LARGEFILE", "O_DIRECTORY", "O_DIRECT", "O_TRUNC", "O_SYNC", "O_NONBLOCK", "O_EXCL",
+    "O_DSYNC", "O_APPEND", "O_CREAT", "O_RDWR", "O_WRONLY", "O_RDONLY", "O_CLOEXEC")) + (
+    ("O_NONE", 0), ("O_TMPFILE", _PPM_O["O_TMPFILE"]))
+_UNLINKAT_FLAGS = (("AT_REMOVEDIR", 0x200),)
+_LINKAT_FLAGS = (("AT_SYMLINK_FOLLOW", 0x400), ("AT_EMPTY_PATH", 0x1000))
+_RENAMEAT2_FLAGS = (("RENAME_NOREPLACE", 1), ("RENAME_EXCHANGE", 2), ("RENAME_WHITEOUT", 4))
+# Falco's ptrace request enum (PPM_PTRACE_*), by name
+_PPM_PTRACE = {name: i for i, name in enumerate((
+    "PTRACE_UNKNOWN", "PTRACE_TRACEME", "PTRACE_PEEKTEXT", "PTRACE_PEEKDATA", "PTRACE_PEEKUSR",
+    "PTRACE_POKETEXT", "PTRACE_POKEDATA", "PTRACE_POKEUSR", "PTRACE_CONT", "PTRACE_KILL",
+    "PTRACE_SINGLESTEP", "PTRACE_ATTACH", "PTRACE_DETACH", "PTRACE_SYSCALL",
+    "PTRACE_SETOPTIONS", "PTRACE_GETEVENTMSG", "PTRACE_GETSIGINFO", "PTRACE_SETSIGINFO",
+    "PTRACE_GETREGSET", "PTRACE_SETREGSET", "PTRACE_SEIZE", "PTRACE_INTERRUPT",
+    "PTRACE_LISTEN", "PTRACE_PEEKSIGINFO", "PTRACE_GETSIGMASK", "PTRACE_SETSIGMASK",
+    "PTRACE_GETREGS", "PTRACE_SETREGS", "PTRACE_GETFPREGS", "PTRACE_SETFPREGS",
+    "PTRACE_GETFPXREGS", "PTRACE_SETFPXREGS", "PTRACE_OLDSETOPTIONS",
+    "PTRACE_GET_THREAD_AREA", "PTRACE_SET_THREAD_AREA", "PTRACE_ARCH_PRCTL", "PTRACE_SYSEMU",
+    "PTRACE_SYSEMU_SINGLESTEP", "PTRACE_SINGLEBLOCK"))}
+
+# kernel open flag (x86_64) -> Falco's, for the bits Falco encodes
+_KERNEL_TO_PPM = tuple((OPEN_FLAGS[n], _PPM_O[n]) for n in (
+    "O_CREAT", "O_APPEND", "O_DSYNC", "O_EXCL", "O_NONBLOCK", "O_TRUNC", "O_DIRECT",
+    "O_LARGEFILE", "O_CLOEXEC"))
+_O_DIRECTORY = OPEN_FLAGS["O_DIRECTORY"]
+_O_SYNC_BIT = 0o4000000  # __O_SYNC: O_SYNC is __O_SYNC | O_DSYNC
+_O_TMPFILE_BIT = 0o20000000  # __O_TMPFILE: O_TMPFILE is __O_TMPFILE | O_DIRECTORY
+
+
+def ppm_open_flags(flags: int) -> int:
+    """The kernel's open flags in Falco's encoding (its driver's conversion)."""
+    out = (_PPM_O["O_RDONLY"], _PPM_O["O_WRONLY"], _PPM_O["O_RDWR"], 0)[flags & O_ACCMODE]
+    for kernel, ppm in _KERNEL_TO_PPM:
+        if flags & kernel:
+            out |= ppm
+    if flags & _O_SYNC_BIT:
+        out |= _PPM_O["O_SYNC"]
+    if flags & _O_TMPFILE_BIT:
+        out |= _PPM_O["O_TMPFILE"]
+    elif flags & _O_DIRECTORY:
+        out |= _PPM_O["O_DIRECTORY"]
+    return out
+
+
+def _flag_names(value: int, table: tuple[tuple[str, int], ...]) -> str:
+    """Falco's resolution of a flags value: the table's names in order, each taking its bits
+    away, stopping at the name whose value is the whole value."""
+    names, rest = [], value
+    for name, bit in table:
+        if (bit == 0 and value == 0) or (bit != 0 and rest & bit == bit and rest != 0):
+            names.append(name)
+            rest &= ~bit
+            if bit == value:
+                break
+    return "|".join(names)
+
+
+# -- how each parameter type prints: (value, resolved or "") -----------------------------------
+
+Render = Callable[[Event, Any], tuple[str, str]]
+
+
+def _errno_name(v: int) -> str:
+    return errno.errorcode.get(-v, "")
+
+
+def _dec(ev: Event, v: Any) -> tuple[str, str]:
+    return str(v), ""
+
+
+def _hex(ev: Event, v: Any) -> tuple[str, str]:
+    return (f"{v:X}", "") if isinstance(v, int) else (str(v), "")
+
+
+def _oct(ev: Event, v: Any) -> tuple[str, str]:
+    return ((f"0{v:o}" if v else "0"), "") if isinstance(v, int) else (str(v), "")
+
+
+def _dev(ev: Event, v: Any) -> tuple[str, str]:
+    """A device number: the kernel's (major << 20 | minor) in Falco's (the user-space
+    encoding: minor's low byte, major, then minor's high bits), in hex."""
+    if not isinstance(v, int):
+        return str(v), ""
+    major, minor = v >> 20, v & 0xFFFFF
+    return f"{(minor & 0xFF) | (major << 8) | ((minor & ~0xFF) << 12):X}", ""
+
+
+def _errno(ev: Event, v: Any) -> tuple[str, str]:
+    if isinstance(v, int) and v < 0:
+        return str(v), _errno_name(v)
+    return str(v), ""
+
+
+def _fd(ev: Event, v: Any) -> tuple[str, str]:
+    if not isinstance(v, int):
+        return str(v), ""
+    if v == -100:
+        return "-100", "AT_FDCWD"
+    if v < 0:
+        return str(v), _errno_name(v)
+    return str(v), ""
+
+
+def _own_fd(ev: Event, v: Any) -> tuple[str, str]:
+    """The open's result: the fd and the file it is (``<f>`` a file, ``<d>`` a directory)."""
+    text, resolved = _fd(ev, v)
+    if isinstance(v, int) and v >= 0:
+        path = ev.arg("pathname")
+        if path:
+            flags = ev.arg("flags")
+            kind = "d" if isinstance(flags, int) and flags & _O_DIRECTORY else "f"
+            return text, f"<{kind}>{path}"
+    return text, resolved
+
+
+def _relpath(ev: Event, v: Any) -> tuple[str, str]:
+    """The caller's string, and the absolute path when the string was relative."""
+    text = str(v)
+    if text and not text.startswith("/") and text != NA:
+        resolved = ev.arg("pathname")
+        return text, str(resolved) if resolved and str(resolved).startswith("/") else ""
+    return text, ""
+
+
+def _flags(table: tuple[tuple[str, int], ...], to_falco: Callable[[int], int] | None = None
+           ) -> Render:
+    def render(ev: Event, v: Any) -> tuple[str, str]:
+        if not isinstance(v, int):
+            return str(v), ""
+        value = to_falco(v) if to_falco else v
+        return str(value), _flag_names(value, table)
+    return render
+
+
+def _ptrace_request(ev: Event, v: Any) -> tuple[str, str]:
+    if not isinstance(v, int):
+        return str(v), ""
+    name = PTRACE_NAMES.get(v, "PTRACE_UNKNOWN")
+    return str(_PPM_PTRACE.get(name, 0)), name
+
+
+def _sig(ev: Event, v: Any) -> tuple[str, str]:
+    if not isinstance(v, int):
+        return str(v), ""
+    return str(v), SIGNAL_NAMES.get(v, "")
+
+
+def _text(ev: Event, v: Any) -> tuple[str, str]:
+    return str(v), ""
+
+
+def _argv_bytes(ev: Event, v: Any) -> tuple[str, str]:
+    """A NUL-separated buffer (execve's args) as Falco prints one: NULs as dots."""
+    if isinstance(v, list):
+        return "".join(f"{a}." for a in v), ""
+    return str(v), ""
+
+
+# -- the layouts: Falco's exit parameters per evt.type --------------------------------------------
+
+_OPEN_AT = (("fd", _own_fd), ("dirfd", _fd), ("name", _relpath),
+            ("flags", _flags(_FILE_FLAGS, ppm_open_flags)), ("mode", _oct), ("dev", _dev),
+            ("ino", _dec))
+_PROCESS = (("res", _errno), ("exe", _text), ("args", _argv_bytes), ("tid", _dec),
+            ("pid", _dec), ("ptid", _dec), ("cwd", _text), ("fdlimit", _dec),
+            ("pgft_maj", _dec), ("pgft_min", _dec), ("vm_size", _dec), ("vm_rss", _dec),
+            ("vm_swap", _dec), ("comm", _text), ("cgroups", _text))
+_EXEC = _PROCESS + (
+    ("env", _text), ("tty", _dec), ("vpgid", _dec), ("loginuid", _dec), ("flags", _hex),
+    ("cap_inheritable", _hex), ("cap_permitted", _hex), ("cap_effective", _hex),
+    ("exe_ino", _dec), ("exe_ino_ctime", _dec), ("exe_ino_mtime", _dec), ("uid", _dec),
+    ("trusted_exepath", _text), ("pgid", _dec), ("gid", _dec))
+_CLONE = _PROCESS + (("flags", _hex), ("uid", _dec), ("gid", _dec), ("vtid", _dec),
+                     ("vpid", _dec), ("pidns_init_start_ts", _dec))
+
+LAYOUTS: dict[str, tuple[tuple[str, Render], ...]] = {
+    "open": (("fd", _own_fd), ("name", _text), ("flags", _flags(_FILE_FLAGS, ppm_open_flags)),
+             ("mode", _oct), ("dev", _dev), ("ino", _dec)),
+    "openat": _OPEN_AT,
+    "openat2": _OPEN_AT[:5] + (("resolve", _hex),) + _OPEN_AT[5:],
+    "creat": (("fd", _own_fd), ("name", _text), ("mode", _oct), ("dev", _dev), ("ino", _dec),
+              ("creat_flags", _hex)),
+    "open_by_handle_at": (("fd", _own_fd), ("mountfd", _fd),
+                          ("flags", _flags(_FILE_FLAGS, ppm_open_flags)), ("path", _text),
+                          ("dev", _dev), ("ino", _dec)),
+    "unlink": (("res", _errno), ("path", _text)),
+    "unlinkat": (("res", _errno), ("dirfd", _fd), ("name", _relpath),
+                 ("flags", _flags(_UNLINKAT_FLAGS))),
+    "rename": (("res", _errno), ("oldpath", _text), ("newpath", _text)),
+    "renameat": (("res", _errno), ("olddirfd", _fd), ("oldpath", _text), ("newdirfd", _fd),
+                 ("newpath", _text)),
+    "renameat2": (("res", _errno), ("olddirfd", _fd), ("oldpath", _text), ("newdirfd", _fd),
+                  ("newpath", _text), ("flags", _flags(_RENAMEAT2_FLAGS))),
+    "link": (("res", _errno), ("oldpath", _text), ("newpath", _text)),
+    "linkat": (("res", _errno), ("olddir", _fd), ("oldpath", _text), ("newdir", _fd),
+               ("newpath", _text), ("flags", _flags(_LINKAT_FLAGS))),
+    "execve": _EXEC + (("filename", _text),),
+    "execveat": _EXEC,
+    "clone": _CLONE, "clone3": _CLONE, "fork": _CLONE, "vfork": _CLONE,
+    "procexit": (("status", _errno), ("ret", _errno), ("sig", _sig), ("core", _dec),
+                 ("reaper_tid", _dec)),
+    "kill": (("res", _errno), ("pid", _dec), ("sig", _sig)),
+    "tkill": (("res", _errno), ("tid", _dec), ("sig", _sig)),
+    "tgkill": (("res", _errno), ("pid", _dec), ("tid", _dec), ("sig", _sig)),
+    "ptrace": (("res", _errno), ("addr", _hex), ("data", _hex), ("request", _ptrace_request),
+               ("pid", _dec)),
+    "process_vm_readv": (("res", _dec), ("pid", _dec), ("data", _text)),
+    "process_vm_writev": (("res", _dec), ("pid", _dec), ("data", _text)),
+}
+
+# parameters the event's context holds rather than its arguments
+_CONTEXT = {"tid": "hostThreadId", "pid": "hostProcessId", "ptid": "hostParentProcessId",
+            "uid": "userId"}
+_CONTEXT_TYPES = frozenset({"execve", "execveat", "clone", "clone3", "fork", "vfork"})
+
+
+def render_args(ev: Event, falco_type: str, value_of: Callable[[Event, str], Any]) -> str | None:
+    """``%evt.args`` of ``ev`` as evt.type ``falco_type``; ``value_of(ev, name)`` gives the
+    value of Falco parameter ``name`` (None: memwarden does not have it). None when Falco's
+    layout of that type is not known here."""
+    layout = LAYOUTS.get(falco_type)
+    if layout is None:
+        return None
+    context = falco_type in _CONTEXT_TYPES
+    parts = []
+    for name, render in layout:
+        if context and name in _CONTEXT:
+            v = ev.data.get(_CONTEXT[name])
+        elif context and name == "args":
+            argv = ev.arg("argv")
+            v = argv[1:] if isinstance(argv, list) else value_of(ev, name)
+        else:
+            v = value_of(ev, name)
+        if v is None or v == "":
+            parts.append(f"{name}={NA}")
+            continue
+        if isinstance(v, bool):
+            v = int(v)
+        text, resolved = render(ev, v)
+        parts.append(f"{name}={text}({resolved})" if resolved else f"{name}={text}")
+    return " ".join(parts)
