@@ -595,12 +595,18 @@ def ring_read_comparison(exe: Path, target: Path, records: int) -> None:
 # -- zero-drop event rate ---------------------------------------------------------------------
 
 def trial(exe: Path, target: Path, rate: int, seconds: float) -> tuple[int, int, int]:
-    """(opens done, events the engine took in, kernel drops) at ``rate`` opens/s."""
+    """(opens done, events the engine took in, kernel drops) at ``rate`` opens/s; prints
+    what the ring looked like at the drops (full, or with room on every retry)."""
     with MemwardenProcess("--all-events", "--stats", "-o", "file:/dev/null") as mw:
         out = subprocess.run([str(exe), "--rate", str(rate), "--seconds", str(seconds),
                               str(target)], capture_output=True, text=True, check=True)
         time.sleep(0.5)
-    return int(out.stdout), mw.stat("events_in"), mw.stat("kernel_drops")
+    drops = mw.stat("kernel_drops")
+    if drops:
+        print(f"    drops with the ring full: {mw.stat('kernel_ring_full_drops'):,}, with room "
+              f"left: {mw.stat('kernel_ring_busy_drops'):,} (reservations that worked on a "
+              f"retry: {mw.stat('kernel_ring_retries'):,})", flush=True)
+    return int(out.stdout), mw.stat("events_in"), drops
 
 
 def zero_drop_rate(exe: Path, target: Path, seconds: float, start: int = 20_000,

@@ -470,7 +470,7 @@ class EbpfSensor:
     def kernel_counters(self) -> dict[str, Any]:
         per_cpu = self._per_cpu_counters()
         k = L.KIND_MAX
-        total = [sum(col) for col in zip(*per_cpu, strict=True)] if per_cpu else [0] * (3 * k + 5)
+        total = [sum(col) for col in zip(*per_cpu, strict=True)] if per_cpu else [0] * (3 * k + 7)
 
         def by_name(base: int) -> dict[str, int]:
             return {L.KIND_EVENT[i]: total[base + i] for i in sorted(L.KIND_EVENT)
@@ -484,6 +484,8 @@ class EbpfSensor:
             "trie_rejected": total[3 * k + 1],
             "truncated": total[3 * k + 2],
             "ring_retries": total[3 * k + 3],
+            "ring_full": total[3 * k + 4],
+            "ring_busy": total[3 * k + 5],
         }
 
     def check_drops(self) -> int:
@@ -564,6 +566,8 @@ class EbpfSensor:
             out["kernel_trie_rejected"] = kc["trie_rejected"]
             out["kernel_truncated_paths"] = kc["truncated"]
             out["kernel_ring_retries"] = kc["ring_retries"]
+            out["kernel_ring_full_drops"] = kc["ring_full"]
+            out["kernel_ring_busy_drops"] = kc["ring_busy"]
         if self._ring is not None:
             out["ring_records"] = self._ring.records
             out["ring_batches"] = self._ring.batches
