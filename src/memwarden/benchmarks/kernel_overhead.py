@@ -534,7 +534,10 @@ def exec_overhead(exe: Path, program: str, iterations: int, rounds: int, cpu: in
 
 # -- ring-buffer reading: batched mmap vs libbpf callback ---------------------------------------
 
-def ring_read_comparison(exe: Path, target: Path, records: int) -> None:
+def ring_read_comparison(exe: Path, target: Path, records: int) -> float:
+    """The same backlog read three ways: bare (the batched reader, nothing done per record:
+    the ceiling of any consumer in this process), batched + decode, libbpf's callback +
+    decode. Returns the bare rate (records/s)."""
     from memwarden.engine.dispatch import Engine
     from memwarden.sources.ebpf import libbpf as B
     from memwarden.sources.ebpf.decode import RecordDecoder
@@ -555,6 +558,13 @@ def ring_read_comparison(exe: Path, target: Path, records: int) -> None:
             for off, size in batch:
                 decoder.decode(data, off, size)
 
+        def bare(data: memoryview, batch: list[tuple[int, int]]) -> None:
+            pass
+
+        fill()
+        t = time.perf_counter()
+        n_bare = ring.consume(bare)
+        t_bare = time.perf_counter() - t
         fill()
         t = time.perf_counter()
         n_batched = ring.consume(batched)
@@ -590,6 +600,9 @@ def ring_read_comparison(exe: Path, target: Path, records: int) -> None:
     print(f"\nring buffer read + decode: batched mmap {n_batched / t_batched:,.0f} records/s "
           f"({n_batched:,} records), libbpf callback {count[0] / t_callback:,.0f} records/s "
           f"({count[0]:,} records)")
+    print(f"bare ring consumption (batched mmap, nothing per record): {n_bare / t_bare:,.0f} "
+          f"records/s ({n_bare:,} records): the ceiling of a reader in this process")
+    return n_bare / t_bare
 
 
 # -- zero-drop event rate ---------------------------------------------------------------------
@@ -712,8 +725,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\ngetppid(), {args.syscall_iterations:,} per run, pinned to CPU {cpu}, "
                       f"{args.rounds} interleaved rounds", flush=True)
                 syscall_overhead(loop, args.syscall_iterations, args.rounds, cpu)
+            ceiling = 0.0
             if not args.no_ring:
-                ring_read_comparison(exe, target, 50_000)
+                ceiling = ring_read_comparison(exe, target, 50_000)
             if not args.no_rate:
                 print(f"\nzero-drop event rate (memwarden run --all-events, 16 MiB ring, "
                       f"{args.rate_seconds:g} s per trial):", flush=True)
@@ -721,6 +735,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"highest rate with no kernel drop: {best:,} events/s"
                       + (" (the generator's limit here: the sensor kept up)"
                          if generator_bound else ""))
+                if ceiling:
+                    print(f"the zero-drop live rate against the bare ring ceiling of the same "
+                          f"run: {best:,} / {ceiling:,.0f} records/s = {best / ceiling:.2f}")
         except (BenchError, subprocess.CalledProcessError) as exc:
             print(f"kernel_overhead: {exc}", file=sys.stderr)
             return 2
