@@ -49,6 +49,7 @@ int main(void) {
     P("counters", sizeof(struct mw_counters));
     P("counters.cheap_rejected", offsetof(struct mw_counters, cheap_rejected));
     P("counters.ring_retries", offsetof(struct mw_counters, ring_retries));
+    P("counters.ring_busy", offsetof(struct mw_counters, ring_busy));
     P("MW_KIND_FILE_OPEN", MW_KIND_FILE_OPEN);
     P("MW_KIND_INODE_UNLINK", MW_KIND_INODE_UNLINK);
     P("MW_KIND_INODE_RENAME", MW_KIND_INODE_RENAME);
@@ -158,6 +159,7 @@ def test_config_and_maps_layout(c_layout) -> None:
     assert c_layout["counters"] == L.COUNTERS_SIZE
     assert c_layout["counters.cheap_rejected"] == 3 * L.KIND_MAX * 8
     assert c_layout["counters.ring_retries"] == (3 * L.KIND_MAX + 3) * 8
+    assert c_layout["counters.ring_busy"] == (3 * L.KIND_MAX + 5) * 8
 
 
 def test_enforcement_layout(c_layout) -> None:

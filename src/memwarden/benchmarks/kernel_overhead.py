@@ -156,6 +156,103 @@ class MemwardenProcess:
         raise BenchError(f"no {name} in memwarden's --stats:\n" + "".join(self.stderr))
 
 
+# -- the programs' own run time (kernel.bpf_stats_enabled) -----------------------------------
+
+BPF_STATS_SYSCTL = Path("/proc/sys/kernel/bpf_stats_enabled")
+#: the program whose run time per call is compared with the empty one's, in (b) and (d)
+OPEN_PROGRAM = "mw_tp_exit_openat"
+EMPTY_OPEN_PROGRAM = "mw_empty_exit_openat"
+#: struct bpf_prog_info (a stable ABI): the offsets of btf_id, func_info_rec_size, func_info
+#: and nr_func_info, and a size that covers them
+_INFO_BTF_ID, _INFO_FUNC_REC, _INFO_FUNC, _INFO_NR_FUNC, _INFO_SIZE = 128, 132, 136, 144, 232
+
+
+@contextlib.contextmanager
+def bpf_stats() -> Iterator[bool]:
+    """kernel.bpf_stats_enabled=1 for the duration (the kernel then times every program run:
+    run_time_ns, run_cnt); restored after. Yields whether it could be turned on."""
+    try:
+        before = BPF_STATS_SYSCTL.read_text().strip()
+        BPF_STATS_SYSCTL.write_text("1")
+    except OSError:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        with contextlib.suppress(OSError):
+            BPF_STATS_SYSCTL.write_text(before)
+
+
+def _prog_name(prog_id: int) -> str:
+    """The full name of program ``prog_id`` (the kernel keeps 15 bytes of it in
+    bpf_prog_info.name, which mw_tp_exit_openat, _openat2 and _open share): its first
+    function's name in its BTF (func_info), as bpftool shows it."""
+    from memwarden.sources.ebpf import libbpf as B
+
+    so = B.lib().so
+    so.btf__load_from_kernel_by_id.restype = ctypes.c_void_p
+    so.btf__type_by_id.restype = ctypes.c_void_p
+    so.btf__type_by_id.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    so.btf__name_by_offset.restype = ctypes.c_char_p
+    so.btf__name_by_offset.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    so.btf__free.argtypes = [ctypes.c_void_p]
+    fd = so.bpf_prog_get_fd_by_id(prog_id)
+    if fd < 0:
+        return ""
+    try:
+        info = (ctypes.c_uint8 * _INFO_SIZE)()
+        size = ctypes.c_uint32(_INFO_SIZE)
+        if so.bpf_obj_get_info_by_fd(fd, info, ctypes.byref(size)) != 0:
+            return ""
+        btf_id = int.from_bytes(bytes(info[_INFO_BTF_ID:_INFO_BTF_ID + 4]), "little")
+        if not btf_id or not int.from_bytes(bytes(info[_INFO_NR_FUNC:_INFO_NR_FUNC + 4]),
+                                            "little"):
+            return ""
+        func = (ctypes.c_uint32 * 2)()  # struct bpf_func_info: insn_off, type_id
+        again = (ctypes.c_uint8 * _INFO_SIZE)()
+        ctypes.memmove(ctypes.addressof(again) + _INFO_FUNC_REC,
+                       (ctypes.c_uint32 * 1)(ctypes.sizeof(func)), 4)
+        ctypes.memmove(ctypes.addressof(again) + _INFO_FUNC,
+                       (ctypes.c_uint64 * 1)(ctypes.addressof(func)), 8)
+        ctypes.memmove(ctypes.addressof(again) + _INFO_NR_FUNC, (ctypes.c_uint32 * 1)(1), 4)
+        size = ctypes.c_uint32(_INFO_SIZE)
+        if so.bpf_obj_get_info_by_fd(fd, again, ctypes.byref(size)) != 0:
+            return ""
+    finally:
+        os.close(fd)
+    btf = so.btf__load_from_kernel_by_id(btf_id)
+    if not btf:
+        return ""
+    try:
+        t = so.btf__type_by_id(btf, func[1])
+        if not t:
+            return ""
+        name = so.btf__name_by_offset(btf, ctypes.c_uint32.from_address(t).value)
+        return name.decode() if name else ""
+    finally:
+        so.btf__free(btf)
+
+
+def prog_stats(pid: int, names: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """(run_time_ns, run_cnt) of the BPF programs process ``pid`` holds, by name (those in
+    ``names``): read from /proc/PID/fdinfo, as the kernel prints it for a program's fd."""
+    out: dict[str, tuple[int, int]] = {}
+    base = Path(f"/proc/{pid}")
+    for fd in (base / "fd").iterdir():
+        try:
+            if os.readlink(fd) != "anon_inode:bpf-prog":
+                continue
+            info = dict(line.split(":", 1) for line in
+                        (base / "fdinfo" / fd.name).read_text().splitlines() if ":" in line)
+        except OSError:
+            continue
+        name = _prog_name(int(info["prog_id"]))
+        if name in names:
+            out[name] = (int(info["run_time_ns"]), int(info["run_cnt"]))
+    return out
+
+
 def _auditctl(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["auditctl", *args], capture_output=True, text=True, timeout=30)
 
@@ -238,43 +335,84 @@ def empty_hook(programs: tuple[str, ...] = ("mw_empty_exit_openat",)) -> Iterato
                 link.destroy()
 
 
+#: the conditions whose open program's own run time is read (bpf_stats): mode -> program
+PROGRAM_OF = {"b": OPEN_PROGRAM, "d": EMPTY_OPEN_PROGRAM}
+
+
 @contextlib.contextmanager
-def condition(mode: str, auditd: Auditd | None) -> Iterator[None]:
+def condition(mode: str, auditd: Auditd | None) -> Iterator[int]:
+    """Sets up condition ``mode``; yields the pid holding its open program (0: none)."""
     if mode == "a":
-        yield
+        yield 0
     elif mode == "b":
-        with MemwardenProcess("-o", "file:/dev/null"):
-            yield
+        with MemwardenProcess("-o", "file:/dev/null") as mw:
+            assert mw.proc is not None
+            yield mw.proc.pid
     elif mode == "f":
         with MemwardenProcess("-o", "file:/dev/null", *ENFORCE_ARGS):
-            yield
+            yield 0
     elif mode == "e":
         with MemwardenProcess("-o", "file:/dev/null",
                               env={"MEMWARDEN_NO_PROGRAMS": COMPAT_PROGRAM}):
-            yield
+            yield 0
     elif mode == "c":
         assert auditd is not None
         with auditd.rule(SEED_004_RULE):
-            yield
+            yield 0
     else:
         with empty_hook():
-            yield
+            yield os.getpid()
 
 
 def overhead(exe: Path, target: Path, iterations: int, rounds: int, cpu: int,
-             with_audit: bool) -> dict[str, list[float]]:
-    modes = [m for m in MODES if with_audit or m != "c"]
+             with_audit: bool, modes: tuple[str, ...] = MODES, stats: bool = False
+             ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """The open loop under each condition, ``rounds`` interleaved rounds (rotating order).
+    Returns ns per open+close by condition and, with ``stats`` (kernel.bpf_stats_enabled on),
+    the open program's own ns per run by condition (PROGRAM_OF) over the same loop."""
+    modes = tuple(m for m in modes if with_audit or m != "c")
     results: dict[str, list[float]] = {m: [] for m in modes}
+    prog_ns: dict[str, list[float]] = {m: [] for m in modes if stats and m in PROGRAM_OF}
     with contextlib.ExitStack() as stack:
-        auditd = stack.enter_context(Auditd()) if with_audit else None
+        auditd = stack.enter_context(Auditd()) if "c" in modes else None
         for r in range(rounds):
             order = modes[r % len(modes):] + modes[:r % len(modes)]
             for mode in order:
-                with condition(mode, auditd):
+                with condition(mode, auditd) as holder:
+                    name = PROGRAM_OF.get(mode, "")
+                    before = prog_stats(holder, (name,)).get(name) if mode in prog_ns else None
                     results[mode].append(run_loop(exe, target, iterations, cpu))
+                    if before is not None:
+                        after = prog_stats(holder, (name,))[name]
+                        runs = after[1] - before[1]
+                        prog_ns[mode].append((after[0] - before[0]) / runs if runs else 0.0)
             line = "  ".join(f"{m}={results[m][-1]:.0f}" for m in modes)
+            if prog_ns:
+                line += "   program " + "  ".join(f"{m}={prog_ns[m][-1]:.0f}" for m in prog_ns)
             print(f"  round {r + 1}/{rounds}: {line} ns/op", flush=True)
-    return results
+    return results, prog_ns
+
+
+def _spread(values: list[float]) -> str:
+    """The median and the range of a list of per-round ratios."""
+    return (f"median {statistics.median(values):.2f}x, range {min(values):.2f}-"
+            f"{max(values):.2f}x over {len(values)} rounds")
+
+
+def report_program_time(prog_ns: dict[str, list[float]]) -> None:
+    """The open program's own run time per call (bpf_stats) in (b) against the empty one's
+    in (d): per round, their ratio; its median and range."""
+    if not prog_ns.get("b") or not prog_ns.get("d"):
+        return
+    ratios = [b / d for b, d in zip(prog_ns["b"], prog_ns["d"], strict=True) if d > 0]
+    print(f"\nrun time per call (kernel.bpf_stats_enabled, the kernel's run_time_ns / run_cnt "
+          f"over each loop): {OPEN_PROGRAM} {statistics.median(prog_ns['b']):.0f} ns "
+          f"(range {min(prog_ns['b']):.0f}-{max(prog_ns['b']):.0f}), {EMPTY_OPEN_PROGRAM} "
+          f"{statistics.median(prog_ns['d']):.0f} ns (range {min(prog_ns['d']):.0f}-"
+          f"{max(prog_ns['d']):.0f})")
+    if ratios:
+        print(f"{OPEN_PROGRAM} per unwatched open / the empty program's: {_spread(ratios)}; "
+              "target: at most 1.5x")
 
 
 def report_overhead(results: dict[str, list[float]]) -> dict[str, float]:
@@ -293,6 +431,12 @@ def report_overhead(results: dict[str, list[float]]) -> dict[str, float]:
     if "b" in added and "d" in added and added["d"] > 0:
         print(f"\nmemwarden adds {added['b']:.0f} ns/op, {added['b'] / added['d']:.2f}x what the "
               f"empty hook adds ({added['d']:.0f} ns/op); target: at most 2x")
+        per_round = [(b - a) / (d - a) for a, b, d in
+                     zip(base, results["b"], results["d"], strict=True) if d - a > 0]
+        if per_round:
+            print(f"per round, (b) - (a) over (d) - (a): {_spread(per_round)}"
+                  + (f" ({len(base) - len(per_round)} rounds where (d) measured below (a) "
+                     "left out)" if len(per_round) < len(base) else ""))
     if "f" in added and "d" in added and added["d"] > 0:
         print(f"with --enforce it adds {added['f']:.0f} ns/op, {added['f'] / added['d']:.2f}x "
               f"the empty hook")
@@ -390,7 +534,10 @@ def exec_overhead(exe: Path, program: str, iterations: int, rounds: int, cpu: in
 
 # -- ring-buffer reading: batched mmap vs libbpf callback ---------------------------------------
 
-def ring_read_comparison(exe: Path, target: Path, records: int) -> None:
+def ring_read_comparison(exe: Path, target: Path, records: int) -> float:
+    """The same backlog read three ways: bare (the batched reader, nothing done per record:
+    the ceiling of any consumer in this process), batched + decode, libbpf's callback +
+    decode. Returns the bare rate (records/s)."""
     from memwarden.engine.dispatch import Engine
     from memwarden.sources.ebpf import libbpf as B
     from memwarden.sources.ebpf.decode import RecordDecoder
@@ -411,6 +558,13 @@ def ring_read_comparison(exe: Path, target: Path, records: int) -> None:
             for off, size in batch:
                 decoder.decode(data, off, size)
 
+        def bare(data: memoryview, batch: list[tuple[int, int]]) -> None:
+            pass
+
+        fill()
+        t = time.perf_counter()
+        n_bare = ring.consume(bare)
+        t_bare = time.perf_counter() - t
         fill()
         t = time.perf_counter()
         n_batched = ring.consume(batched)
@@ -446,17 +600,26 @@ def ring_read_comparison(exe: Path, target: Path, records: int) -> None:
     print(f"\nring buffer read + decode: batched mmap {n_batched / t_batched:,.0f} records/s "
           f"({n_batched:,} records), libbpf callback {count[0] / t_callback:,.0f} records/s "
           f"({count[0]:,} records)")
+    print(f"bare ring consumption (batched mmap, nothing per record): {n_bare / t_bare:,.0f} "
+          f"records/s ({n_bare:,} records): the ceiling of a reader in this process")
+    return n_bare / t_bare
 
 
 # -- zero-drop event rate ---------------------------------------------------------------------
 
 def trial(exe: Path, target: Path, rate: int, seconds: float) -> tuple[int, int, int]:
-    """(opens done, events the engine took in, kernel drops) at ``rate`` opens/s."""
+    """(opens done, events the engine took in, kernel drops) at ``rate`` opens/s; prints
+    what the ring looked like at the drops (full, or with room on every retry)."""
     with MemwardenProcess("--all-events", "--stats", "-o", "file:/dev/null") as mw:
         out = subprocess.run([str(exe), "--rate", str(rate), "--seconds", str(seconds),
                               str(target)], capture_output=True, text=True, check=True)
         time.sleep(0.5)
-    return int(out.stdout), mw.stat("events_in"), mw.stat("kernel_drops")
+    drops = mw.stat("kernel_drops")
+    if drops:
+        print(f"    drops with the ring full: {mw.stat('kernel_ring_full_drops'):,}, with room "
+              f"left: {mw.stat('kernel_ring_busy_drops'):,} (reservations that worked on a "
+              f"retry: {mw.stat('kernel_ring_retries'):,})", flush=True)
+    return int(out.stdout), mw.stat("events_in"), drops
 
 
 def zero_drop_rate(exe: Path, target: Path, seconds: float, start: int = 20_000,
@@ -495,7 +658,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m memwarden.benchmarks.kernel_overhead",
                                  description=__doc__.split("\n\n")[0])
     ap.add_argument("--iterations", type=int, default=500_000, help="open+close per run")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--modes", default="".join(MODES),
+                    help="the open loop's conditions to run, e.g. abd ((a) always)")
     ap.add_argument("--cpu", type=int, default=None, help="CPU to pin the loop to")
     ap.add_argument("--no-audit", action="store_true", help="skip (c)")
     ap.add_argument("--cpu-time", action="store_true",
@@ -540,9 +705,15 @@ def main(argv: list[str] | None = None) -> int:
                 if present:
                     print(f"warning: {len(present)} audit rule(s) already loaded (every "
                           f"condition pays for them): {'; '.join(present)}", flush=True)
-                results = overhead(exe, target, args.iterations, args.rounds, cpu,
-                                   not args.no_audit)
+                modes = tuple(m for m in MODES if m == "a" or m in args.modes)
+                with bpf_stats() as stats:
+                    if not stats:
+                        print("warning: cannot turn kernel.bpf_stats_enabled on: no program "
+                              "run times", flush=True)
+                    results, prog_ns = overhead(exe, target, args.iterations, args.rounds,
+                                                cpu, not args.no_audit, modes, stats)
                 report_overhead(results)
+                report_program_time(prog_ns)
             if not args.no_exec_loop:
                 loop = build_loop(work, EXEC_LOOP_SOURCE)
                 print(f"\nfork+execve({args.exec_program})+waitpid, {args.exec_iterations:,} "
@@ -554,8 +725,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\ngetppid(), {args.syscall_iterations:,} per run, pinned to CPU {cpu}, "
                       f"{args.rounds} interleaved rounds", flush=True)
                 syscall_overhead(loop, args.syscall_iterations, args.rounds, cpu)
+            ceiling = 0.0
             if not args.no_ring:
-                ring_read_comparison(exe, target, 50_000)
+                ceiling = ring_read_comparison(exe, target, 50_000)
             if not args.no_rate:
                 print(f"\nzero-drop event rate (memwarden run --all-events, 16 MiB ring, "
                       f"{args.rate_seconds:g} s per trial):", flush=True)
@@ -563,6 +735,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"highest rate with no kernel drop: {best:,} events/s"
                       + (" (the generator's limit here: the sensor kept up)"
                          if generator_bound else ""))
+                if ceiling:
+                    print(f"the zero-drop live rate against the bare ring ceiling of the same "
+                          f"run: {best:,} / {ceiling:,.0f} records/s = {best / ceiling:.2f}")
         except (BenchError, subprocess.CalledProcessError) as exc:
             print(f"kernel_overhead: {exc}", file=sys.stderr)
             return 2

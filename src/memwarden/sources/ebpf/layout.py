@@ -132,8 +132,8 @@ LPM_KEY = struct.Struct(f"<I{LPM_DATA}s")
 TRIE_VALUE = struct.Struct("<II")
 
 #: struct mw_counters: seen[], delivered[], dropped[], cheap_rejected, trie_rejected, truncated,
-#: ring_retries
-COUNTERS = struct.Struct(f"<{KIND_MAX}Q{KIND_MAX}Q{KIND_MAX}QQQQQ")
+#: ring_retries, ring_full, ring_busy
+COUNTERS = struct.Struct(f"<{KIND_MAX}Q{KIND_MAX}Q{KIND_MAX}QQQQQQQ")
 COUNTERS_SIZE = COUNTERS.size
 
 # -- enforcement (mw_enforce.h) ----------------------------------------------------------------

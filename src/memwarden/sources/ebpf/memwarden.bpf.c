@@ -778,6 +778,8 @@ __noinline u32 mw_put_common(struct mw_evbuf *e, u32 off, struct mw_pathbuf *pb)
 	return off;
 }
 
+#define MW_RING_RETRIES 4
+
 static __always_inline void mw_submit(struct mw_evbuf *e, u32 off, u32 kind, struct mw_counters *ctr)
 {
 	if (off > MW_STR_SIZE)
@@ -785,21 +787,30 @@ static __always_inline void mw_submit(struct mw_evbuf *e, u32 off, u32 kind, str
 	u32 size = sizeof(struct mw_record) + off;
 	e->r.h.size = size;
 	long err = bpf_ringbuf_output(&mw_events, e, size, 0);
-	/* A reservation can fail while the ring has room (measured on 6.18: the ring's lock,
-	 * contended from two CPUs). Retry, twice at most, unless the ring really is full. */
-	for (int i = 0; i < 2 && err; i++) {
+	/* A reservation can fail while the ring has room (reported on 6.18: the ring's lock,
+	 * contended from two CPUs). Retry, MW_RING_RETRIES times at most, unless the ring really
+	 * is full; a drop is counted as full or with room (ring_full, ring_busy). */
+	bool full = false;
+	for (int i = 0; i < MW_RING_RETRIES && err; i++) {
 		u64 avail = bpf_ringbuf_query(&mw_events, BPF_RB_AVAIL_DATA);
 		u64 ring = bpf_ringbuf_query(&mw_events, BPF_RB_RING_SIZE);
-		if (avail + size + 64 >= ring)
+		if (avail + size + 64 >= ring) {
+			full = true;
 			break;
+		}
 		err = bpf_ringbuf_output(&mw_events, e, size, 0);
 		if (!err)
 			ctr->ring_retries++;
 	}
-	if (err)
+	if (err) {
 		ctr->dropped[kind & 15]++;
-	else
+		if (full)
+			ctr->ring_full++;
+		else
+			ctr->ring_busy++;
+	} else {
 		ctr->delivered[kind & 15]++;
+	}
 }
 
 /* -- opens --------------------------------------------------------------------------------- */

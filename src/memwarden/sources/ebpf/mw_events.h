@@ -246,6 +246,10 @@ struct mw_counters {
 	u64 trie_rejected;           /* resolved paths no filter accepted */
 	u64 truncated;               /* paths longer than the walk covers */
 	u64 ring_retries;            /* reservations that failed with room to spare, then worked */
+	/* the drops (dropped[]) by what the ring looked like: full (what was produced and not
+	 * consumed left no room for the record), or with room to spare on every retry */
+	u64 ring_full;
+	u64 ring_busy;
 };
 
 /* -- the core-dump store by identity (MW_ID_STORE) --------------------------------------- */

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import struct
 import sys
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from typing import IO, Any
 from memwarden.core.event import Event
 from memwarden.core.linux_abi import kernel_dev
 from memwarden.engine.dispatch import Engine
+from memwarden.events.catalogue import PATH_ARGS
 from memwarden.signatures.lib.paths import COREDUMP_DIR
 from memwarden.sources.ebpf import errors as E
 from memwarden.sources.ebpf import hooks as H
@@ -42,6 +44,15 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 BTF_PATH = "/sys/kernel/btf/vmlinux"
 TRACEFS_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
+
+#: where a record's kind and flags (u16 each) and its slot A length (slen[0]) are
+_KIND_OFF = struct.calcsize("<QQQqI")
+_SLEN_OFF = struct.calcsize("<QQQqIHHIIIIIIIIIiI")
+_KIND_FLAGS = struct.Struct("<HH")
+_SLOT_A = struct.Struct("<H")
+#: open flags with which the event's pathname is not slot A as it is: a refused open's string
+#: (normalised in user space), a device named by its number
+_PATH_NOT_SLOT_A = L.F_REFUSED | L.F_DEVICE
 
 
 def object_path(name: str = "memwarden.bpf.o", env: str = OBJECT_ENV) -> Path:
@@ -208,6 +219,8 @@ class EbpfSensor:
         self._decode_errors_reported: set[str] = set()
         self._detectors_seen: list = []
         self._wakeups: dict[int, Callable[[], None]] = {}
+        self._passes_for: object = None
+        self._passes_table: dict[int, tuple[str, Callable[[str], bool] | None]] = {}
         self.filter_reloads = 0
         self.started = False
 
@@ -417,14 +430,61 @@ class EbpfSensor:
             self.check_drops()
             self._warn_drops(0, final=True)
 
+    def _passes(self) -> dict[int, tuple[str, Callable[[str], bool] | None]]:
+        """With ``--all-events`` and nothing recording: record kind -> (event name, the path
+        test of its engine gate, or None when no detector and no enricher wants the event)
+        for the kinds whose records can be judged from their raw bytes, as the engine would
+        judge the decoded event (:meth:`_handle_batch`). Rebuilt when the detectors change."""
+        detectors = self.engine.detectors
+        if self._passes_for is detectors:
+            return self._passes_table
+        enricher = self.engine.enricher
+        feeds = enricher.feeds if enricher is not None else frozenset()
+        table: dict[int, tuple[str, Callable[[str], bool] | None]] = {}
+        for kind, name in L.KIND_EVENT.items():
+            if name in feeds:
+                continue  # the process table sees every one
+            if not self.engine.wants(name):
+                table[kind] = (name, None)
+            elif kind == L.KIND_FILE_OPEN and PATH_ARGS.get(name) == ("pathname",):
+                paths = self.engine.path_filters_for(name)
+                if paths is not None:  # every detector of it needs one of these paths
+                    table[kind] = (name, paths.compile())
+        self._passes_for, self._passes_table = detectors, table
+        return table
+
     def _handle_batch(self, data: memoryview, batch: list[tuple[int, int]]) -> None:
         decode = self._decoder.decode  # type: ignore[union-attr]
         on_event = self.on_event
         if self.options.all_events:
             # nothing was filtered in the kernel: the engine's path gates (the same filters,
-            # in user space) keep unwanted events from its detectors
+            # in user space) keep unwanted events from its detectors. A record that they
+            # would drop is counted from its raw bytes (its kind, flags and pathname) without
+            # an event ever being built: the engine's counts and gate decisions are the same
+            # (events_by_name, events_path_filtered); only a recorder needs every event
+            passes = self._passes() if on_event is None else {}
             gated = self.engine.process_dict
+            stats = self.engine.stats
+            counts = stats.events_by_name
+            kind_flags = _KIND_FLAGS.unpack_from
+            slot_a = _SLOT_A.unpack_from
             for off, size in batch:
+                if passes and size >= L.RECORD_FIXED:
+                    kind, flags = kind_flags(data, off + _KIND_OFF)
+                    judged = passes.get(kind)
+                    if judged is not None:
+                        name, matches = judged
+                        if matches is None:
+                            counts[name] += 1
+                            continue
+                        n = slot_a(data, off + _SLEN_OFF)[0]
+                        if not flags & _PATH_NOT_SLOT_A and L.RECORD_FIXED + n <= size:
+                            p = off + L.RECORD_FIXED
+                            path = bytes(data[p:p + n]).decode("utf-8", "backslashreplace")
+                            if not matches(path):
+                                counts[name] += 1
+                                stats.events_path_filtered += 1
+                                continue
                 try:
                     ev = decode(data, off, size)
                 except (DecodeError, ValueError, IndexError, UnicodeError) as exc:
@@ -470,7 +530,7 @@ class EbpfSensor:
     def kernel_counters(self) -> dict[str, Any]:
         per_cpu = self._per_cpu_counters()
         k = L.KIND_MAX
-        total = [sum(col) for col in zip(*per_cpu, strict=True)] if per_cpu else [0] * (3 * k + 5)
+        total = [sum(col) for col in zip(*per_cpu, strict=True)] if per_cpu else [0] * (3 * k + 7)
 
         def by_name(base: int) -> dict[str, int]:
             return {L.KIND_EVENT[i]: total[base + i] for i in sorted(L.KIND_EVENT)
@@ -484,6 +544,8 @@ class EbpfSensor:
             "trie_rejected": total[3 * k + 1],
             "truncated": total[3 * k + 2],
             "ring_retries": total[3 * k + 3],
+            "ring_full": total[3 * k + 4],
+            "ring_busy": total[3 * k + 5],
         }
 
     def check_drops(self) -> int:
@@ -564,6 +626,8 @@ class EbpfSensor:
             out["kernel_trie_rejected"] = kc["trie_rejected"]
             out["kernel_truncated_paths"] = kc["truncated"]
             out["kernel_ring_retries"] = kc["ring_retries"]
+            out["kernel_ring_full_drops"] = kc["ring_full"]
+            out["kernel_ring_busy_drops"] = kc["ring_busy"]
         if self._ring is not None:
             out["ring_records"] = self._ring.records
             out["ring_batches"] = self._ring.batches
