@@ -46,7 +46,7 @@ try:  # the optional scanner (pip install memwarden[fast])
 except ImportError:  # pragma: no cover - depends on the installation
     _hs = None
 
-__all__ = ["Prefilter", "needles_of", "HYPERSCAN"]
+__all__ = ["Prefilter", "needles_of", "newlines", "HYPERSCAN"]
 
 #: whether the fast scanner is installed
 HYPERSCAN = _hs is not None
@@ -57,6 +57,30 @@ _SHAPE = (rb"\n[^{]", rb"[^}]\n")
 _RE_SHAPE = (rb"(?<=\n)[^{]", rb"[^}](?=\n)")
 #: where both Tracee shapes write the process's executable (``executable.path``)
 _EXE = b'"executable":{"path":"'
+
+
+#: bytes of a block whose newlines are counted to tell long lines from short ones
+_SAMPLE = 1 << 16
+#: the mean line length above which :func:`newlines` walks the newlines with ``find``
+_LONG_LINE = 384
+
+
+def newlines(block: bytes) -> int:
+    """How many newlines ``block`` holds: the skipped lines are counted by it, once a block.
+
+    ``bytes.count`` tests byte by byte (about 0.6 ns a byte here), while ``bytes.find`` of
+    one byte is ``memchr`` (vectorised) plus a Python step a line (about 0.15 us): for
+    Tracee's lines (about 1 kB) the walk costs about half the count, for short lines many
+    times more. The mean length of the first 64 kB of the block chooses."""
+    n = block.count(b"\n", 0, _SAMPLE)
+    if len(block) <= _SAMPLE or n * _LONG_LINE > _SAMPLE:
+        return n + block.count(b"\n", _SAMPLE) if len(block) > _SAMPLE else n
+    find = block.find
+    i = find(b"\n", _SAMPLE)
+    while i >= 0:
+        n += 1
+        i = find(b"\n", i + 1)
+    return n
 
 
 def needles_of(filters: Iterable[PathFilter | TextFilter]) -> set[bytes]:

@@ -29,6 +29,7 @@ import orjson
 
 from memwarden.core.text import printable
 from memwarden.engine.dispatch import Engine
+from memwarden.engine.prefilter import newlines
 from memwarden.events.tracee_json import one_line
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -268,7 +269,7 @@ class JsonLinesReplay:
                         first: int = first) -> None:
                 on_bad(first + block.count(b"\n", 0, offset), line, exc)
 
-            total = self.lines + block.count(b"\n") + (block[-1:] != b"\n")
+            total = self.lines + newlines(block) + (block[-1:] != b"\n")
             engine.count_prefiltered(total - self.lines - len(spans))
             engine.process_numbered_lines([(s, block[s:e]) for s, e in spans], located)
             self.lines = total
