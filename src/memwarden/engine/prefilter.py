@@ -58,6 +58,7 @@ _SHAPE = (rb"\n[^{]", rb"[^}]\n")
 _RE_SHAPE = (rb"(?<=\n)[^{]", rb"[^}](?=\n)")
 #: where both Tracee shapes write the process's executable (``executable.path``)
 _EXE = b'"executable":{"path":"'
+_EXE_LEN = len(_EXE)
 
 
 #: bytes of a block whose newlines are counted to tell long lines from short ones
@@ -183,8 +184,11 @@ class Prefilter:
             if last < 0:
                 add((s, stop))
                 return spans
-            if _only_executable(block, s, last, end, ends):
-                continue
+            m = find(_EXE, s, end)  # the match may end inside the executable's value
+            if m >= 0:
+                v1 = find(b'"', m + _EXE_LEN, last)  # the value's closing quote
+                if v1 >= 0 and end <= v1 + 1 and _only_executable(block, s, last, end, ends):
+                    continue
             add((s, last + 1))
         if block[stop - 1:stop] != b"\n":
             s = rfind(b"\n", start, stop) + 1 or start
