@@ -21,6 +21,7 @@ from memwarden.enrich.proctable import ProcessTable
 from memwarden.events.tracee_json import legacy_to_v1beta1
 from memwarden.rules.falco import load_rules
 from memwarden.signatures import load_builtin
+from memwarden.sources import tracee_json
 from memwarden.sources.tracee_json import JsonLinesReplay
 
 RULES = [DATA / "rules" / "seed004.yaml"]
@@ -63,7 +64,8 @@ def one_line(rng: random.Random) -> bytes:
     return mutate_bytes(rng, line) if rng.random() < 0.1 else line
 
 
-def replay(data: bytes, prefilter: str | None) -> tuple[list[bytes], dict[str, Any]]:
+def replay(data: bytes, prefilter: str | None, block: int | None = None
+           ) -> tuple[list[bytes], dict[str, Any]]:
     found: list[bytes] = []
     # fresh detectors for every replay: their state (sequences, what they reported) is not shared
     engine = Engine([*load_builtin(), *load_rules(RULES).detectors],
@@ -73,13 +75,19 @@ def replay(data: bytes, prefilter: str | None) -> tuple[list[bytes], dict[str, A
     if prefilter is not None:
         p = engine.prefilter
         engine.prefilter = Prefilter(p.wanted, p.gated, scanner=prefilter)
-    r = JsonLinesReplay("<fuzz>", engine, err=io.StringIO(), prefilter=prefilter is not None)
+    err = io.StringIO()
+    r = JsonLinesReplay("<fuzz>", engine, err=err, prefilter=prefilter is not None)
     stream = io.BytesIO(data)
-    r._run(stream, stream, "<fuzz>")
+    saved = tracee_json.BLOCK
+    tracee_json.BLOCK = block or saved  # the bytes read at a time: lines cut across reads
+    try:
+        r._run(stream, stream, "<fuzz>")
+    finally:
+        tracee_json.BLOCK = saved
     stats = engine.stats
     table = engine.enricher
     accounted = stats.events_in + stats.parse_errors
-    return found, {"lines": r.lines, "accounted": accounted,
+    return found, {"lines": r.lines, "accounted": accounted, "messages": err.getvalue(),
                    "table": sorted(table.procs) if isinstance(table, ProcessTable) else None}
 
 
@@ -93,6 +101,11 @@ def test_fuzz_prefiltered_replay_finds_what_the_full_replay_finds(rng: random.Ra
         found, stats = replay(data, scanner)
         assert found == full, scanner
         assert stats["lines"] == full_stats["lines"] and stats["table"] == full_stats["table"]
+        # read a few bytes at a time, each line cut across reads somewhere: the same replay,
+        # the same messages at the same line numbers
+        small = replay(data, scanner, block=rng.choice((1, 2, 7, 64, 333, 1500, 4096)))
+        assert small[0] == found
+        assert {k: v for k, v in small[1].items()} == stats
         # a skipped line is one event in, where parsing it may have been a parse error
         assert stats["accounted"] <= full_stats["accounted"]
 

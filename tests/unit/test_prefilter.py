@@ -61,3 +61,13 @@ def test_a_reload_swaps_the_prefilter_with_the_routes() -> None:
     assert not engine.prefilter.wanted
     engine.replace_detectors(load_builtin())
     assert "ptrace" in engine.prefilter.wanted
+
+
+def test_newlines_counts_every_newline_of_long_and_short_lines() -> None:
+    """The block's count whichever way it is taken (long lines walk, short ones count)."""
+    from memwarden.engine.prefilter import newlines
+
+    for block in (b"", b"\n", b"x", b"a\nb", b"\n" * 70000, b"{}\n" * 30000,
+                  (b"x" * 999 + b"\n") * 300, (b"x" * 999 + b"\n") * 300 + b"tail",
+                  b"y" * 70000 + b"\n" + b"z" * 10, (b"x" * 5000 + b"\n\n") * 40):
+        assert newlines(block) == block.count(b"\n")

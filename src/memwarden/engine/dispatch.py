@@ -506,6 +506,8 @@ def _mixed_gate(path_args: tuple[str, ...],
             for f in texts:
                 by_group.setdefault(f.group, []).append(f)
             alone.append((tuple(args), [_text_matchers(g) for _, g in sorted(by_group.items())]))
+    if not groups and all(not text_groups for _, text_groups in alone):
+        return _arg_gate_of([args for args, _ in alone])
     every_path = [f for union in groups.values() for f in union]
     any_path = _compile_gate(path_args, PathSet(every_path)) if every_path else None
     path_groups = sorted(((args, _compile_gate(path_args, PathSet(union)))
@@ -536,6 +538,37 @@ def _mixed_gate(path_args: tuple[str, ...],
                     return True
         for filters, text_groups in alone:
             if all(_text_match(d, values, legacy, g) for g in text_groups) and accepted(filters):
+                return True
+        return False
+
+    return gate
+
+
+def _arg_gate_of(per_detector: list[tuple[ArgFilter, ...]]
+                 ) -> Callable[[dict[str, Any]], bool]:
+    """The gate of detectors that declared argument filters only (the signal signatures on
+    ``kill`` and ``sched_process_exit``): the record's arguments read once, the detectors'
+    filters tried in turn (those of several detectors alike once), no closure made per event.
+    The same answer as :func:`_mixed_gate`'s for them."""
+    distinct = list({tuple((f.accept, f.args) for f in filters): None
+                     for filters in per_detector})
+
+    def gate(d: dict[str, Any]) -> bool:
+        args = d.get("args")
+        values: Any
+        if type(args) is list:
+            try:
+                values = {a.get("name"): a.get("value") for a in args}
+            except AttributeError:  # a JSON value without .get is not an object
+                values = _LazyArgs(d)
+        else:  # the v1beta1 shape (or a malformed one): argument by argument
+            values = _LazyArgs(d)
+        get = values.get
+        for filters in distinct:
+            for accept, names in filters:
+                if not accept(*[get(n) for n in names]):
+                    break
+            else:
                 return True
         return False
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from memwarden.core.requirements import PathFilter, TextFilter
 
@@ -46,7 +47,7 @@ try:  # the optional scanner (pip install memwarden[fast])
 except ImportError:  # pragma: no cover - depends on the installation
     _hs = None
 
-__all__ = ["Prefilter", "needles_of", "HYPERSCAN"]
+__all__ = ["Prefilter", "needles_of", "newlines", "HYPERSCAN"]
 
 #: whether the fast scanner is installed
 HYPERSCAN = _hs is not None
@@ -57,6 +58,37 @@ _SHAPE = (rb"\n[^{]", rb"[^}]\n")
 _RE_SHAPE = (rb"(?<=\n)[^{]", rb"[^}](?=\n)")
 #: where both Tracee shapes write the process's executable (``executable.path``)
 _EXE = b'"executable":{"path":"'
+_EXE_LEN = len(_EXE)
+
+
+#: bytes of a block whose newlines are counted to tell long lines from short ones
+_SAMPLE = 1 << 16
+#: the mean line length above which :func:`newlines` walks the newlines with ``find``
+_LONG_LINE = 384
+
+
+def newlines(block: bytes, start: int = 0, stop: int | None = None) -> int:
+    """How many newlines ``block[start:stop]`` holds: the skipped lines are counted by it,
+    once a block.
+
+    ``bytes.count`` tests byte by byte (about 0.6 ns a byte here), while ``bytes.find`` of
+    one byte is ``memchr`` (vectorised) plus a Python step a line (about 0.15 us): for
+    Tracee's lines (about 1 kB) the walk costs about half the count, for short lines many
+    times more. The mean length of the first 64 kB chooses."""
+    if stop is None:
+        stop = len(block)
+    sample = min(start + _SAMPLE, stop)
+    n = block.count(b"\n", start, sample)
+    if sample == stop:
+        return n
+    if n * _LONG_LINE > _SAMPLE:
+        return n + block.count(b"\n", sample, stop)
+    find = block.find
+    i = find(b"\n", sample, stop)
+    while i >= 0:
+        n += 1
+        i = find(b"\n", i + 1, stop)
+    return n
 
 
 def needles_of(filters: Iterable[PathFilter | TextFilter]) -> set[bytes]:
@@ -124,36 +156,44 @@ class Prefilter:
         """Where the lines to parse begin, in order (see :meth:`spans`)."""
         return [start for start, _ in self.spans(block)]
 
-    def spans(self, block: bytes) -> list[tuple[int, int]]:
-        """(start, end) of the lines to parse, in order, each end past its newline: ``block``
-        is whole lines (the last one may lack its newline, and is then kept)."""
-        ends = self._scan(block)
+    def spans(self, block: bytes, start: int = 0, stop: int | None = None
+              ) -> list[tuple[int, int]]:
+        """(start, end) of the lines to parse, in order, each end past its newline:
+        ``block[start:stop]`` is whole lines (the last one may lack its newline, and is then
+        kept); offsets are the block's. The range is scanned in place (no copy of it)."""
+        if stop is None:
+            stop = len(block)
+        whole = start == 0 and stop == len(block)
+        ends = self._scan(block if whole else memoryview(block)[start:stop], start)
         spans: list[tuple[int, int]] = []
         add = spans.append
         rfind, find = block.rfind, block.find
-        last = -1  # the newline ending the last line kept
-        if block[:1] != b"{":
-            last = find(b"\n")
-            add((0, last + 1 if last >= 0 else len(block)))
+        last = start - 1  # the newline ending the last line kept
+        if (block[start:start + 1] if start < stop else b"") != b"{":
+            last = find(b"\n", start, stop)
+            add((start, last + 1 if last >= 0 else stop))
             if last < 0:
                 return spans
         for end in ends:
             if end <= last:
                 continue  # in a line already kept
-            s = rfind(b"\n", 0, end - 1) + 1
+            s = rfind(b"\n", start, end - 1) + 1 or start
             if s <= last:  # "[^}]\n" of the line kept: its end is past that newline
                 continue
-            last = find(b"\n", end - 1)
+            last = find(b"\n", end - 1, stop)
             if last < 0:
-                add((s, len(block)))
+                add((s, stop))
                 return spans
-            if _only_executable(block, s, last, end, ends):
-                continue
+            m = find(_EXE, s, end)  # the match may end inside the executable's value
+            if m >= 0:
+                v1 = find(b'"', m + _EXE_LEN, last)  # the value's closing quote
+                if v1 >= 0 and end <= v1 + 1 and _only_executable(block, s, last, end, ends):
+                    continue
             add((s, last + 1))
-        if block[-1:] != b"\n":
-            s = rfind(b"\n") + 1
+        if block[stop - 1:stop] != b"\n":
+            s = rfind(b"\n", start, stop) + 1 or start
             if s > last:
-                add((s, len(block)))
+                add((s, stop))
         return spans
 
     def keep(self, line: bytes) -> bool:
@@ -181,25 +221,29 @@ def _only_executable(block: bytes, s: int, last: int, end: int, ends: list[int])
     return i == len(ends) or ends[i] > last + 1  # "[^}]\n" ends at last + 1: misshapen
 
 
-def _re_scanner(expressions: list[bytes]) -> Callable[[bytes], list[int]]:
+def _re_scanner(expressions: list[bytes]) -> Callable[[Any, int], list[int]]:
     pattern = re.compile(b"|".join([*expressions, *_RE_SHAPE]))
 
-    def scan(block: bytes) -> list[int]:
-        return [m.end() for m in pattern.finditer(block)]
+    def scan(block: Any, offset: int = 0) -> list[int]:
+        """The match ends in ``block`` (bytes or a view), plus ``offset``."""
+        return [m.end() + offset for m in pattern.finditer(block)]
 
     return scan
 
 
-def _hyperscan_scanner(expressions: list[bytes]) -> Callable[[bytes], list[int]]:
+def _hyperscan_scanner(expressions: list[bytes]) -> Callable[[Any, int], list[int]]:
     expressions = [*expressions, *_SHAPE]
     db = _hs.Database(mode=_hs.HS_MODE_BLOCK)  # type: ignore[union-attr]
     db.compile(expressions=expressions, ids=list(range(len(expressions))),
                elements=len(expressions), flags=[0] * len(expressions))
 
-    def scan(block: bytes) -> list[int]:
+    def scan(block: Any, offset: int = 0) -> list[int]:
         ends: list[int] = []
         add = ends.append
-        db.scan(block, match_event_handler=lambda _id, _start, end, _flags, _ctx: add(end))
+        if offset:
+            db.scan(block, match_event_handler=lambda _i, _s, end, _f, _c: add(end + offset))
+        else:
+            db.scan(block, match_event_handler=lambda _i, _s, end, _f, _c: add(end))
         ends.sort()  # reported in order of end per pattern set, sorted to be sure
         return ends
 

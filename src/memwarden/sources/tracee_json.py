@@ -29,6 +29,7 @@ import orjson
 
 from memwarden.core.text import printable
 from memwarden.engine.dispatch import Engine
+from memwarden.engine.prefilter import newlines
 from memwarden.events.tracee_json import one_line
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -243,37 +244,52 @@ class JsonLinesReplay:
                 ahead.close()
 
     def _blocks(self, read: Callable[[int], bytes], raw: IO[bytes], name: str) -> None:
-        engine = self.engine
+        """Each block read is scanned where it lies: the line it cuts in two at its end is
+        carried over and completed by the next block's first line (a line copied alone), so
+        no block of lines is copied to be joined or cut."""
         on_bad = self._on_bad(name)
         progress = self.progress
         carry = b""
         while True:
             data = read(BLOCK)
-            if data:
-                data = carry + data if carry else data
-                cut = data.rfind(b"\n") + 1
-                if not cut:  # no end of line yet: a line longer than a block
-                    carry = data
-                    continue
-                block, carry = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
-            elif carry:
-                block, carry = carry, b""  # the last line, without its newline
-            else:
+            if not data:
+                if carry:
+                    self._block(carry, 0, len(carry), on_bad)  # the last line, no newline
                 break
-            # the kept lines go by their offset; a line number is counted only for a message
-            spans = engine.prefilter.spans(block)
-            first = self.lines + 1
-
-            def located(offset: int, line: bytes, exc: Exception, block: bytes = block,
-                        first: int = first) -> None:
-                on_bad(first + block.count(b"\n", 0, offset), line, exc)
-
-            total = self.lines + block.count(b"\n") + (block[-1:] != b"\n")
-            engine.count_prefiltered(total - self.lines - len(spans))
-            engine.process_numbered_lines([(s, block[s:e]) for s, e in spans], located)
-            self.lines = total
+            start = 0
+            if carry:
+                nl = data.find(b"\n")
+                if nl < 0:  # no end of line yet: a line longer than a block
+                    carry += data
+                    continue
+                head = carry + data[:nl + 1]
+                carry = b""
+                self._block(head, 0, len(head), on_bad)
+                start = nl + 1
+            cut = data.rfind(b"\n") + 1
+            if cut <= start:
+                carry = data[start:] if start else data
+            else:
+                carry = data[cut:]
+                self._block(data, start, cut, on_bad)
             if progress is not None:
                 progress(_tell(raw))
+
+    def _block(self, block: bytes, start: int, stop: int,
+               on_bad: Callable[[int, bytes, Exception], None]) -> None:
+        """The lines of ``block[start:stop]``: the kept ones go by their offset, parsed; a
+        line number is counted only for a message."""
+        engine = self.engine
+        spans = engine.prefilter.spans(block, start, stop)
+        first = self.lines + 1
+
+        def located(offset: int, line: bytes, exc: Exception) -> None:
+            on_bad(first + block.count(b"\n", start, offset), line, exc)
+
+        total = self.lines + newlines(block, start, stop) + (block[stop - 1:stop] != b"\n")
+        engine.count_prefiltered(total - self.lines - len(spans))
+        engine.process_numbered_lines([(s, block[s:e]) for s, e in spans], located)
+        self.lines = total
 
     def _bad(self, name: str, lineno: int, what: str) -> None:
         self.engine.count_parse_error()
