@@ -213,9 +213,12 @@ def test_every_kind_has_programs() -> None:
 
 def _defines_program(source: str, name: str) -> bool:
     """A program written out (``int name(`` or ``BPF_PROG(name,``) or made by the syscall-exit
-    wrapper macro (``MW_SYS_EXIT(syscall,`` defines ``mw_tp_exit_<syscall>``)."""
+    or -entry wrapper macro (``MW_SYS_EXIT(syscall,`` defines ``mw_tp_exit_<syscall>``,
+    ``MW_SYS_ENTER(syscall,`` ``mw_tp_enter_<syscall>``)."""
     if f" {name}(" in source or f"({name}," in source:
         return True
+    if name.startswith("mw_tp_enter_"):
+        return f"\nMW_SYS_ENTER({name.removeprefix('mw_tp_enter_')}," in source
     return name.startswith("mw_tp_exit_") and (
         f"\nMW_SYS_EXIT({name.removeprefix('mw_tp_exit_')}," in source)
 
@@ -225,6 +228,9 @@ def test_the_wrapper_macro_makes_the_section_and_name_of_each_exit_program() -> 
     assert '#define MW_SYS_EXIT(sys, fn, ...)' in source
     assert 'SEC("tp/syscalls/sys_exit_" #sys)' in source
     assert "int mw_tp_exit_##sys(struct mw_sys_exit_ctx *ctx)" in source
+    assert '#define MW_SYS_ENTER(sys, fn, ...)' in source
+    assert 'SEC("tp/syscalls/sys_enter_" #sys)' in source
+    assert "int mw_tp_enter_##sys(struct mw_sys_enter_ctx *ctx)" in source
 
 
 def test_compat_and_io_uring_programs_per_mode(monkeypatch) -> None:

@@ -397,4 +397,15 @@ struct mw_sys_exit_ctx {
 	long ret;
 };
 
+/* The record of a syscall entry tracepoint (events/syscalls/sys_enter_* /format): the
+ * syscall's six arguments, each 8 bytes wide, from offset 16. */
+struct mw_sys_enter_ctx {
+	unsigned short common_type;
+	unsigned char common_flags;
+	unsigned char common_preempt_count;
+	int common_pid;
+	int syscall_nr;
+	unsigned long args[6];
+};
+
 #endif /* MW_CORE_H */
