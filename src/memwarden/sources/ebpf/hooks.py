@@ -10,7 +10,8 @@ Modes, best first:
   (one program per syscall, hooked once each), and ``tp_btf/io_uring_complete`` for
   IORING_OP_OPENAT/OPENAT2 requests. Sees opens made through those only.
 Every other event kind uses the same hooks in every mode (syscall exit tracepoints and the
-sched_process_* BTF tracepoints).
+sched_process_* BTF tracepoints; ``vfs_write`` and ``process_vm_writev`` also their syscalls'
+entry tracepoints, where ``--enforce`` judges a write before it is done).
 
 io_uring renames, unlinks and links (IORING_OP_RENAMEAT, UNLINKAT, LINKAT) are seen in every
 mode by ``tp_btf/io_uring_submit_req`` (the paths, judged and recorded) and
