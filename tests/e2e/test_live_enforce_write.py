@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 from ebpf_live import require_sensor
-from test_live_enforce import AS_NOBODY, Running, action
+from test_live_enforce import AS_NOBODY, Running, action, wait_until
 
 pytestmark = pytest.mark.live
 
@@ -291,3 +291,32 @@ class TestWithoutEnforce:
     def test_the_write_happens_and_is_reported(self, watching: Running, bins: Path,
                                                mode: str, sig: str, syscall: str) -> None:
         assert action(written(watching, bins, mode, sig, syscall)) is None
+
+
+def test_a_reload_attaches_and_detaches_the_entry_hooks(bins: Path, tmp_path: Path) -> None:
+    """``enforce: [TRC-1024]`` in the config file: killed; reloaded to none (the entry
+    programs detached): the write happens, no action; reloaded back (attached again):
+    killed."""
+    config = tmp_path / "config.yaml"
+    config.write_text("enforce: [TRC-1024]\n")
+    mw = sensor(bins, tmp_path, "--config", str(config))
+    try:
+        for i, text in enumerate(("enforce: [TRC-1024]\n", "enforce: []\n",
+                                  "enforce: [proc_mem_code_injection]\n")):
+            if i:
+                config.write_text(text)
+                mw.proc.send_signal(signal.SIGHUP)
+                wait_until(f"reload {i}", lambda n=i: mw.said("reloaded configuration") == n)
+            v = Victim(bins)
+            try:
+                mark = marker(bins)
+                pid = poke(bins, "poke", "pwrite", v, mark)
+                killed = i != 1
+                assert poke.status == (-signal.SIGKILL if killed else 0)  # type: ignore[attr-defined]
+                assert v.holds() == ("OLDVALUE" if killed else "NEWVALUE")
+            finally:
+                v.kill()
+            assert action(mw.finding(pid, "TRC-1024")) == ("killed" if killed else None)
+    finally:
+        err = mw.stop()
+    assert "reload failed" not in err

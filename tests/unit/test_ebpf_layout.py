@@ -204,6 +204,7 @@ def test_every_kind_has_programs() -> None:
     names |= {n for names in H.OPEN_PROGRAMS.values() for n in names}
     names |= set(H.COMPAT_PROGRAMS.values())
     names |= {n for names in H.IO_URING_CHANGE_PROGRAMS.values() for n in names}
+    names |= {n for names in H.ENFORCE_PROGRAMS.values() for n in names}
     for n in names:
         assert _defines_program(source, n), n
     test_source = (HEADER_DIR / "memwarden_test.bpf.c").read_text()
@@ -254,6 +255,14 @@ def test_compat_and_io_uring_programs_per_mode(monkeypatch) -> None:
     assert H.programs_for(L.KIND_PROCESS_EXEC, "tracepoint", available) == [
         "mw_sched_process_exec"]
     assert "mw_compat_sys_exit" in H.mode_programs("tracepoint", available)
+    # the entry programs of --enforce: loaded always, attached only for their enforced rule
+    available |= {n for names in H.ENFORCE_PROGRAMS.values() for n in names}
+    assert "mw_tp_enter_pwrite64" in H.mode_programs("tracepoint", available)
+    assert not any(n.startswith("mw_tp_enter_") for k in L.KIND_EVENT
+                   for n in H.programs_for(k, "tracepoint", available))
+    assert H.enforce_programs({"vm_write", "kcore_read"}, available) == {
+        "mw_tp_enter_process_vm_writev"}
+    assert len(H.enforce_programs({"mem_write"}, available)) == 5
     monkeypatch.setenv("MEMWARDEN_NO_PROGRAMS", "mw_compat_sys_exit, mw_io_uring_complete")
     loaded = H.mode_programs("tracepoint", available)
     assert "mw_compat_sys_exit" not in loaded and "mw_io_uring_complete" not in loaded

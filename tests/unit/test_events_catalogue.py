@@ -58,10 +58,8 @@ def test_every_program_named_is_in_the_probe_source() -> None:
     source = (EBPF_DIR / "memwarden.bpf.c").read_text()
     for e in C.EVENTS:
         for prog in e.ebpf_programs:
-            made_by_macro = (prog.startswith("mw_tp_exit_") and (
-                f"MW_SYS_EXIT({prog.removeprefix('mw_tp_exit_')}," in source)) or (
-                prog.startswith("mw_tp_enter_") and (
-                    f"MW_SYS_ENTER({prog.removeprefix('mw_tp_enter_')}," in source))
+            made_by_macro = prog.startswith("mw_tp_exit_") and (
+                f"MW_SYS_EXIT({prog.removeprefix('mw_tp_exit_')}," in source)
             assert made_by_macro or f"({prog}," in source, (e.name, prog)
         if e.ebpf_kind and e.name != "security_file_open":  # opens: hooks.OPEN_PROGRAMS
             assert e.ebpf_programs, e.name

@@ -236,7 +236,7 @@ EVENTS: tuple[EventSpec, ...] = (
     EventSpec(
         "process_vm_writev", _PROCESS_VM_ARGS, "memory",
         ebpf_kind=14, ebpf_enum="PROCESS_VM_WRITEV",
-        ebpf_programs=("mw_tp_exit_process_vm_writev", "mw_tp_enter_process_vm_writev"),
+        ebpf_programs=("mw_tp_exit_process_vm_writev",),
         audit_syscalls=("process_vm_writev",),
         falco_types=("process_vm_writev",), falco_default_type="process_vm_writev",
         required=("pid",)),
@@ -250,9 +250,7 @@ EVENTS: tuple[EventSpec, ...] = (
         "file", path_args=("pathname",),
         ebpf_kind=15, ebpf_enum="VFS_WRITE",
         ebpf_programs=("mw_tp_exit_write", "mw_tp_exit_pwrite64", "mw_tp_exit_writev",
-                       "mw_tp_exit_pwritev", "mw_tp_exit_pwritev2", "mw_tp_enter_write",
-                       "mw_tp_enter_pwrite64", "mw_tp_enter_writev", "mw_tp_enter_pwritev",
-                       "mw_tp_enter_pwritev2"),
+                       "mw_tp_exit_pwritev", "mw_tp_exit_pwritev2"),
         notes="only writes into the descriptors the probe watches: another process's "
               "/proc/<pid>/mem opened for writing (a delivered `security_file_open`); "
               "`count` is what was written, `pos` where",
