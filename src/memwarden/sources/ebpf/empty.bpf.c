@@ -43,3 +43,18 @@ int mw_empty_sys_exit(void *ctx)
 {
 	return 0;
 }
+
+/* Empty programs on the write tracepoints memwarden hooks (the exit, and the entry where
+ * --enforce judges writes into another process's memory): the floor of the write-loop
+ * benchmark (kernel_overhead --write-loop). */
+SEC("tp/syscalls/sys_enter_write")
+int mw_empty_enter_write(void *ctx)
+{
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_write")
+int mw_empty_exit_write(void *ctx)
+{
+	return 0;
+}
