@@ -24,9 +24,10 @@
    reject). The per-syscall cost of that hook against the floor of any hook there.
 5. **Write loop** (``--write-loop``, on by default): write() of a byte to /dev/null, timed by
    its CPU time, under (a) no hook, (d) empty programs on ``sys_enter_write`` and
-   ``sys_exit_write``, (b) ``memwarden run``, (f) (b) with ``--enforce`` of every enforceable
-   signature (TRC-1024's entry hooks then look every write's descriptor up). Added costs and
-   their ratios to the empty hooks'.
+   ``sys_exit_write``, (g) the entry one alone, (b) ``memwarden run``, (f) (b) with
+   ``--enforce`` of every enforceable signature (TRC-1024's entry hooks, attached then, look
+   every write's descriptor up). Added costs and their ratios to the empty hooks'; (f) - (b)
+   against (g): the entry hook against its floor.
 6. **Zero-drop rate**: ``memwarden run --all-events`` while a paced generator opens a file at a
    given rate for a while; the highest rate with no kernel drop (doubling, then bisecting).
 
@@ -367,13 +368,15 @@ def write_overhead(exe: Path, iterations: int, rounds: int, cpu: int
                    ) -> dict[str, list[float]]:
     """write() to /dev/null under (a), (d) empty write entry and exit programs, (b) and (f),
     interleaved in a rotating order; the added costs and their ratios to (d)'s."""
-    modes = ["a", "d", "b", "f"]
+    modes = ["a", "d", "g", "b", "f"]
     results: dict[str, list[float]] = {m: [] for m in modes}
     for r in range(rounds):
-        for mode in modes[r % 4:] + modes[:r % 4]:
+        for mode in modes[r % 5:] + modes[:r % 5]:
             with contextlib.ExitStack() as stack:
                 if mode == "d":
                     stack.enter_context(empty_hook(EMPTY_WRITE))
+                elif mode == "g":
+                    stack.enter_context(empty_hook(EMPTY_WRITE[:1]))
                 elif mode in ("b", "f"):
                     stack.enter_context(condition(mode, None))
                 results[mode].append(run_loop(exe, Path("/dev/null"), iterations, cpu))
@@ -381,9 +384,9 @@ def write_overhead(exe: Path, iterations: int, rounds: int, cpu: int
         print(f"  round {r + 1}/{rounds}: {line} ns/write (CPU time)", flush=True)
     base = results["a"]
     added = {m: statistics.median(v - b for v, b in zip(results[m], base, strict=True))
-             for m in ("d", "b", "f")}
+             for m in ("d", "g", "b", "f")}
     labels = {"a": "(a) no hook", "d": "(d) empty programs on sys_enter/exit_write",
-              "b": LABELS["b"], "f": LABELS["f"]}
+              "g": "(g) empty program on sys_enter_write", "b": LABELS["b"], "f": LABELS["f"]}
     print(f"\n{'condition (write loop)':<46} {'median':>9} {'added':>9}")
     for m in modes:
         shown = "" if m == "a" else f"{added[m]:+8.1f}"
@@ -392,6 +395,11 @@ def write_overhead(exe: Path, iterations: int, rounds: int, cpu: int
         print(f"\nwrite loop: memwarden adds {added['b']:.1f} ns per write, "
               f"{added['b'] / added['d']:.2f}x the empty hooks ({added['d']:.1f} ns); with "
               f"--enforce {added['f']:.1f} ns, {added['f'] / added['d']:.2f}x")
+    entry = statistics.median(f - b for f, b in zip(results["f"], results["b"], strict=True))
+    if added["g"] > 0:
+        print(f"--enforce adds {entry:.1f} ns per write over (b) (TRC-1024's entry hook), "
+              f"{entry / added['g']:.2f}x an empty program on sys_enter_write "
+              f"({added['g']:.1f} ns)")
     return results
 
 

@@ -58,3 +58,11 @@ int mw_empty_exit_write(void *ctx)
 {
 	return 0;
 }
+
+/* An empty program on the raw sys_enter tracepoint, which every syscall passes: the floor of a
+ * single entry hook filtered by syscall number (compared with the per-syscall entry above). */
+SEC("tp_btf/sys_enter")
+int mw_empty_sys_enter(void *ctx)
+{
+	return 0;
+}
