@@ -172,6 +172,16 @@ struct {
 	__type(value, struct mw_watched_file);
 } mw_watched SEC(".maps");
 
+/* The file operations of a watched file (procfs's for /proc/PID/mem, set by the open path when
+ * it watches one; 0: none watched yet): a write whose file has other operations is rejected
+ * with one load, before the hash lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} mw_watched_fop SEC(".maps");
+
 /* The core-dump store by identity (MW_ID_STORE): its directories and files by (dev, inode),
  * filled by user space at start-up (a walk of the store) and by the open path (a file the
  * store's path filter accepts, and its directory; a file opened in a known directory under
@@ -965,6 +975,10 @@ static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *
 			u64 key = (u64)file;
 			struct mw_watched_file w = {.inode = (u64)ino, .owner = owner};
 			bpf_map_update_elem(&mw_watched, &key, &w, BPF_ANY);
+			u32 zero = 0;
+			u64 *fop = bpf_map_lookup_elem(&mw_watched_fop, &zero);
+			if (fop)
+				*fop = (u64)BPF_CORE_READ(file, f_op);
 		}
 	}
 	u32 off = mw_put_buf(e, 0, MW_S_A, pb, start, MW_PATH_MAX);
@@ -1152,7 +1166,12 @@ int BPF_PROG(mw_fentry_file_open, struct file *file)
  * before anything else. */
 static __always_inline struct file *mw_watched_file(struct task_struct *task, long fd, u32 *owner)
 {
+	u32 zero = 0;
+	u64 *want = bpf_map_lookup_elem(&mw_watched_fop, &zero);
+	if (!want || !*want)
+		return NULL; /* nothing watched yet */
 	struct file *file = NULL;
+	u64 fop = 0;
 	if (bpf_rdonly_cast) {
 		struct fdtable *fdt = task->files->fdt;
 		if ((unsigned long)fd >= fdt->max_fds)
@@ -1160,10 +1179,14 @@ static __always_inline struct file *mw_watched_file(struct task_struct *task, lo
 		struct file **fds = fdt->fd;
 		struct kiocb *slot = bpf_rdonly_cast(&fds[fd], bpf_core_type_id_kernel(struct kiocb));
 		file = slot->ki_filp;
+		if (file)
+			fop = (u64)file->f_op;
 	} else {
 		mw_fd_file(task, fd, &file);
+		if (file)
+			fop = (u64)BPF_CORE_READ(file, f_op);
 	}
-	if (!file)
+	if (!file || fop != *want)
 		return NULL;
 	u64 key = (u64)file;
 	struct mw_watched_file *w = bpf_map_lookup_elem(&mw_watched, &key);

@@ -111,8 +111,11 @@ struct path {
 
 typedef s64 loff_t;
 
+struct file_operations;
+
 struct file {
 	fmode_t f_mode;
+	const struct file_operations *f_op;
 	loff_t f_pos;
 	void *private_data;
 	struct inode *f_inode;
