@@ -142,9 +142,10 @@ class Running:
         if not self.out.exists():
             return []
         found = []
-        for line in self.out.read_text().splitlines():
+        text = self.out.read_text()
+        for line in text[:text.rfind("\n") + 1].splitlines():  # not a line being written
             if not line.startswith("{"):
-                continue  # a line being written
+                continue
             f = json.loads(line)
             if f["hostProcessId"] == pid and f["metadata"]["Properties"]["signatureID"] == sig:
                 found.append(f)
