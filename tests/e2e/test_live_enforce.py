@@ -142,9 +142,10 @@ class Running:
         if not self.out.exists():
             return []
         found = []
-        for line in self.out.read_text().splitlines():
+        text = self.out.read_text()
+        for line in text[:text.rfind("\n") + 1].splitlines():  # not a line being written
             if not line.startswith("{"):
-                continue  # a line being written
+                continue
             f = json.loads(line)
             if f["hostProcessId"] == pid and f["metadata"]["Properties"]["signatureID"] == sig:
                 found.append(f)
@@ -362,12 +363,12 @@ def test_enforce_config_reloads_kill_audit_off(reader: Path, markers: Path, tmp_
 
 def test_enforce_refuses_what_the_kernel_cannot_decide() -> None:
     require_sensor()
-    r = subprocess.run([sys.executable, "-m", "memwarden", "run", "--enforce", "TRC-1024",
+    r = subprocess.run([sys.executable, "-m", "memwarden", "run", "--enforce", "MW-1002",
                         "--duration", "1"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2
-    assert "TRC-1024 (proc_mem_code_injection) cannot decide in the kernel" in r.stderr
+    assert "MW-1002 (core_dump_tampering) cannot decide in the kernel" in r.stderr
     assert ("enforceable: MW-1001, MW-1005, MW-1006, MW-1007, TRC-1011, TRC-1021, TRC-1023, "
-            "TRC-1025") in r.stderr
+            "TRC-1024, TRC-1025") in r.stderr
     assert "memwarden: ready" not in r.stderr
 
 

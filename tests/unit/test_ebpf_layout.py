@@ -206,6 +206,7 @@ def test_every_kind_has_programs() -> None:
     names |= {n for names in H.OPEN_PROGRAMS.values() for n in names}
     names |= set(H.COMPAT_PROGRAMS.values())
     names |= {n for names in H.IO_URING_CHANGE_PROGRAMS.values() for n in names}
+    names |= {n for names in H.ENFORCE_PROGRAMS.values() for n in names}
     for n in names:
         assert _defines_program(source, n), n
     test_source = (HEADER_DIR / "memwarden_test.bpf.c").read_text()
@@ -215,9 +216,12 @@ def test_every_kind_has_programs() -> None:
 
 def _defines_program(source: str, name: str) -> bool:
     """A program written out (``int name(`` or ``BPF_PROG(name,``) or made by the syscall-exit
-    wrapper macro (``MW_SYS_EXIT(syscall,`` defines ``mw_tp_exit_<syscall>``)."""
+    or -entry wrapper macro (``MW_SYS_EXIT(syscall,`` defines ``mw_tp_exit_<syscall>``,
+    ``MW_SYS_ENTER(syscall,`` ``mw_tp_enter_<syscall>``)."""
     if f" {name}(" in source or f"({name}," in source:
         return True
+    if name.startswith("mw_tp_enter_"):
+        return f"\nMW_SYS_ENTER({name.removeprefix('mw_tp_enter_')}," in source
     return name.startswith("mw_tp_exit_") and (
         f"\nMW_SYS_EXIT({name.removeprefix('mw_tp_exit_')}," in source)
 
@@ -227,6 +231,9 @@ def test_the_wrapper_macro_makes_the_section_and_name_of_each_exit_program() -> 
     assert '#define MW_SYS_EXIT(sys, fn, ...)' in source
     assert 'SEC("tp/syscalls/sys_exit_" #sys)' in source
     assert "int mw_tp_exit_##sys(struct mw_sys_exit_ctx *ctx)" in source
+    assert '#define MW_SYS_ENTER(sys, fn, ...)' in source
+    assert 'SEC("tp/syscalls/sys_enter_" #sys)' in source
+    assert "int mw_tp_enter_##sys(struct mw_sys_enter_ctx *ctx)" in source
 
 
 def test_compat_and_io_uring_programs_per_mode(monkeypatch) -> None:
@@ -250,6 +257,14 @@ def test_compat_and_io_uring_programs_per_mode(monkeypatch) -> None:
     assert H.programs_for(L.KIND_PROCESS_EXEC, "tracepoint", available) == [
         "mw_sched_process_exec"]
     assert "mw_compat_sys_exit" in H.mode_programs("tracepoint", available)
+    # the entry programs of --enforce: loaded always, attached only for their enforced rule
+    available |= {n for names in H.ENFORCE_PROGRAMS.values() for n in names}
+    assert "mw_tp_enter_pwrite64" in H.mode_programs("tracepoint", available)
+    assert not any(n.startswith("mw_tp_enter_") for k in L.KIND_EVENT
+                   for n in H.programs_for(k, "tracepoint", available))
+    assert H.enforce_programs({"vm_write", "kcore_read"}, available) == {
+        "mw_tp_enter_process_vm_writev"}
+    assert len(H.enforce_programs({"mem_write"}, available)) == 5
     monkeypatch.setenv("MEMWARDEN_NO_PROGRAMS", "mw_compat_sys_exit, mw_io_uring_complete")
     loaded = H.mode_programs("tracepoint", available)
     assert "mw_compat_sys_exit" not in loaded and "mw_io_uring_complete" not in loaded

@@ -32,6 +32,7 @@ SIGS = load_builtin()
 def test_the_enforceable_signatures_name_their_kernel_rule() -> None:
     rules = {s.metadata.id: s.enforce_rule for s in SIGS if s.enforce_rule}
     assert rules == {"TRC-1021": "kcore_read", "TRC-1023": "mem_read",
+                     "TRC-1024": "mem_write",
                      "MW-1005": "vm_read", "TRC-1025": "vm_write", "MW-1006": "ptrace",
                      "MW-1001": "core_read", "TRC-1011": "core_pattern", "MW-1007": "raw_mem"}
     assert set(rules.values()) <= set(L.RULES)
@@ -46,7 +47,7 @@ def test_policy_by_id_or_event_name() -> None:
 
 
 @pytest.mark.parametrize("name, message", [
-    ("TRC-1024", "TRC-1024 (proc_mem_code_injection) cannot decide in the kernel"),
+    ("process_core_dumped", "MW-1004 (process_core_dumped) cannot decide in the kernel"),
     ("core_dump_tampering", "MW-1002 (core_dump_tampering) cannot decide in the kernel"),
     ("TRC-9999", "no loaded signature has this ID or event name"),
 ])
@@ -54,7 +55,7 @@ def test_refused_signatures_say_why(name: str, message: str) -> None:
     with pytest.raises(EnforceError, match=re.escape(message)) as exc:
         build_policy([name], "kill", SIGS, None)
     assert "enforceable: MW-1001, MW-1005, MW-1006, MW-1007, TRC-1011, TRC-1021, TRC-1023, " \
-        "TRC-1025" in str(exc.value)
+        "TRC-1024, TRC-1025" in str(exc.value)
 
 
 def test_an_origin_other_than_any_is_refused() -> None:
@@ -75,6 +76,34 @@ def test_allowlist_entries_the_kernel_cannot_check_are_refused(criterion: str, w
     build_policy(["TRC-1021"], "kill", SIGS, allow)  # not in force for TRC-1021: fine
 
 
+class FakeMap:
+    """A BPF map's update/delete/iter_keys, logged (the order the probe sees them in)."""
+
+    def __init__(self, log: list, name: str) -> None:
+        self.log, self.name, self.held = log, name, {b"stale".ljust(L.EXE_KEY, b"\0"): b""}
+
+    def update(self, k: bytes, v: bytes) -> None:
+        self.log.append((self.name, k, v))
+        self.held[k] = v
+
+    def delete(self, k: bytes) -> None:
+        self.held.pop(k)
+
+    def iter_keys(self):
+        return iter(list(self.held))
+
+
+class FakeObj:
+    def __init__(self) -> None:
+        self.log: list = []
+        self.maps = {n: FakeMap(self.log, n) for n in (
+            "mw_enforce", "mw_allow_exe", "mw_allow_comm", "mw_allow_uid", "mw_allow_glob",
+            "mw_enforce_ctr")}
+
+    def map(self, name: str) -> FakeMap:
+        return self.maps[name]
+
+
 def test_kernel_allowlist_from_the_user_space_one() -> None:
     allow = allowlist("global:\n  - user: [0, nosuchuser-here]\n"
                       "signatures:\n  proc_kcore_read:\n"
@@ -89,30 +118,6 @@ def test_kernel_allowlist_from_the_user_space_one() -> None:
     assert k.executables == (b"/usr/bin/crash", b"/usr/bin/drgn") and k.comms == (b"crash",)
     m = by_where["allow.yaml:7"]
     assert m.rules == {"mem_read"} and m.comms == (b"a-very-long-pro",)  # 15 bytes, as comm
-
-    class FakeMap:
-        def __init__(self, log: list, name: str) -> None:
-            self.log, self.name, self.held = log, name, {b"stale".ljust(L.EXE_KEY, b"\0"): b""}
-
-        def update(self, k: bytes, v: bytes) -> None:
-            self.log.append((self.name, k, v))
-            self.held[k] = v
-
-        def delete(self, k: bytes) -> None:
-            self.held.pop(k)
-
-        def iter_keys(self):
-            return iter(list(self.held))
-
-    class FakeObj:
-        def __init__(self) -> None:
-            self.log: list = []
-            self.maps = {n: FakeMap(self.log, n) for n in (
-                "mw_enforce", "mw_allow_exe", "mw_allow_comm", "mw_allow_uid", "mw_allow_glob",
-                "mw_enforce_ctr")}
-
-        def map(self, name: str) -> FakeMap:
-            return self.maps[name]
 
     obj = FakeObj()
     EnforceMaps(obj, sensor_tgid=777).apply(p)
@@ -205,3 +210,48 @@ def test_the_decoder_marks_what_the_kernel_did(flags: int, action: str | None) -
 
     ev = decode(record(L.KIND_FILE_OPEN, strings=(b"/proc/kcore",), flags=flags))
     assert ev is not None and ev.data.get(ACTION_KEY) == action
+
+
+def test_the_writes_into_another_process_have_their_rule_slots() -> None:
+    """TRC-1024 (judged at the write's entry) in its own slot beside TRC-1025; an allowlist
+    entry in force for it may narrow by path (a write has a pathname: /proc/<pid>/mem)."""
+    assert L.RULES["mem_write"] == 2 and L.RULES["vm_write"] == 4
+    assert max(L.RULES.values()) < L.ENFORCE_RULES
+    allow = allowlist("signatures:\n  TRC-1024:\n    - {process_name: criu, path: '/proc/*/mem'}\n"
+                      "  TRC-1025:\n    - executable: /usr/bin/criu\n")
+    p = build_policy(["proc_mem_code_injection", "TRC-1025"], "kill", SIGS, allow)
+    assert [(s.detector_id, s.rule) for s in p.signatures] == [("TRC-1024", "mem_write"),
+                                                               ("TRC-1025", "vm_write")]
+    obj = FakeObj()
+    EnforceMaps(obj, sensor_tgid=777).apply(p)
+    rules, audit, _tgid, entries, need_exe, need_comm, _uid, need_path, globs, _raw, \
+        *rest = L.ENFORCE.unpack(obj.log[-1][2])
+    rule_entries = rest[:L.ENFORCE_RULES]
+    assert rules == 1 << 2 | 1 << 4 and audit == 0
+    bit = {e.where: 1 << i for i, e in enumerate(p.allow)}
+    assert rule_entries[2] == bit["allow.yaml:3"] == need_comm == need_path and globs == 1
+    assert rule_entries[4] == bit["allow.yaml:5"] == need_exe
+    assert entries == bit["allow.yaml:3"] | bit["allow.yaml:5"]
+    audit_policy = build_policy(["TRC-1024"], "audit", SIGS, None)
+    EnforceMaps(obj, sensor_tgid=777).apply(audit_policy)
+    assert L.ENFORCE.unpack(obj.log[-1][2])[:2] == (1 << 2, 1 << 2)
+
+
+@pytest.mark.parametrize("flags, action", [(L.F_ENFORCE_KILLED, "killed"),
+                                           (L.F_ENFORCE_AUDIT, "would_kill"), (0, "observed")])
+def test_a_write_the_kernel_judged_at_its_entry_says_so(flags: int, action: str) -> None:
+    """The write's exit record carries what its entry did; a killed write wrote nothing."""
+    from test_ebpf_decode import decode, record
+
+    body = L.BODY_WRITE.pack(7, 0, 0, 0, 0o100600, 0, 0x9FA0, 0, 77, 0x5000, 0)
+    rec = record(L.KIND_VFS_WRITE, body, (b"/proc/77/mem",), flags=flags | L.F_PROCFS,
+                 retval=-5 if flags == L.F_ENFORCE_KILLED else 8, nr=18)
+    ev = decode(rec)
+    assert ev is not None and ev.name == "vfs_write"
+    found: list[Finding] = []
+    engine = Engine(SIGS, sink=found.append)
+    engine.enforce = build_policy(["TRC-1024"], "kill", SIGS, None)
+    engine.process_event(ev)
+    (f,) = [f for f in found if f.metadata.id == "TRC-1024"]
+    assert f.data["action"] == action
+    assert (f.data["target_pid"], f.data["bytes_written"], f.data["pos"]) == (77, 0, 0x5000)

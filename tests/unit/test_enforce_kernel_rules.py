@@ -97,6 +97,17 @@ int main(void)
 			printf("%u\n", mw_enforce_sc_rules(&e, kind, (1u << MW_ENFORCE_RULES) - 1));
 			continue;
 		}
+		/* W pid tid hpid htid header-flags fs_magic owner path: a vfs_write record */
+		if (line[0] == 'W') {
+			sscanf(line + 1, "%u %u %u %u %u %llu %u %n", &pid, &tid, &hpid, &htid,
+				&hflags, &magic, &owner, &at);
+			e.r.h.slen[MW_S_A] = unhex(line + 1 + at, e.s);
+			e.r.h.pid = pid; e.r.h.tid = tid; e.r.h.host_pid = hpid; e.r.h.host_tid = htid;
+			e.r.h.flags = hflags;
+			e.r.b.write.open.fs_magic = magic; e.r.b.write.open.target_pid = owner;
+			printf("%u\n", mw_enforce_write_rules(&e, (1u << MW_ENFORCE_RULES) - 1));
+			continue;
+		}
 		/* flags pid tid hpid htid header-flags fs_magic rdev owner path */
 		sscanf(line, "%u %u %u %u %u %u %llu %u %u %n",
 			&flags, &pid, &tid, &hpid, &htid, &hflags, &magic, &rdev, &owner, &at);
@@ -201,8 +212,9 @@ def python_rules(ev: Event, sigs) -> int:
 
 def test_the_kernel_rules_are_the_signatures_decisions(harness: Path) -> None:
     sigs = [s for s in load_builtin() if s.enforce_rule and "security_file_open" in s.events]
+    # TRC-1024 selects the opens too (quietly: it fires on the write); no open rule is its
     assert {s.enforce_rule for s in sigs} == {"kcore_read", "mem_read", "core_read",
-                                              "core_pattern", "raw_mem"}
+                                              "core_pattern", "raw_mem", "mem_write"}
     cases = corpus()
     lines = "".join(f"{f} {PID} {TID} {HOST_PID} {HOST_TID} {i[0]} {i[1]} {i[2]} {i[3]} "
                     f"{p.encode().hex()}\n" for p, f, i in cases)
@@ -233,6 +245,48 @@ def test_the_kernel_rules_are_the_signatures_decisions(harness: Path) -> None:
     assert all(acted[r] > 10 for r in ("kcore_read", "mem_read", "core_read", "core_pattern",
                                        "raw_mem")), acted
     assert differ > 0
+
+
+def write_event(path: str, ident: tuple[int, int, int, int]) -> Event:
+    """The vfs_write event the decoder makes of the write record (slot A: path)."""
+    hflags, magic, _rdev, owner = ident
+    body = L.BODY_WRITE.pack(7, 0, 0, 0, 0o100600, 0, magic, 0, owner, 4096, 8)
+    rec = record(L.KIND_VFS_WRITE, body, (path.encode(), b"", b""), flags=hflags, retval=8)
+    ev = DECODER.decode(memoryview(rec), 0, len(rec))
+    assert ev is not None
+    return ev
+
+
+def test_the_kernel_write_rule_is_trc_1024s_decision(harness: Path) -> None:
+    """TRC-1024 at the write's entry: the record of a write into a watched descriptor, judged
+    as proc_mem_code_injection judges the vfs_write event of it (the kernel only ever builds
+    one for another process's mem: the owner differs; the corpus tries every owner)."""
+    sig = next(s for s in load_builtin() if s.metadata.id == "TRC-1024")
+    assert sig.enforce_rule == "mem_write" and "vfs_write" in sig.events
+    bit = 1 << L.RULES["mem_write"]
+    idents = [i for i in IDENTITIES if not i[2]] + [(F_TRUNCATED | F_PROCFS, PROC_MAGIC, 0, 7)]
+    paths = set(FIXED)
+    for shape, root, p in product(SHAPES, ROOTS, PIDS):
+        paths.add(shape.format(root=root, p=p, t="7"))
+    cases = [(path, ident) for path in sorted(paths) for ident in idents]
+    lines = "".join(f"W {PID} {TID} {HOST_PID} {HOST_TID} {i[0]} {i[1]} {i[3]} "
+                    f"{p.encode().hex()}\n" for p, i in cases)
+    out = subprocess.run([str(harness)], input=lines, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert len(out) == len(cases)
+    acted = differ = 0
+    for (path, ident), got in zip(cases, map(int, out), strict=True):
+        ev = write_event(path, ident)
+        assert (ev.pid, ev.tid, ev.host_pid) == (PID, TID, HOST_PID)
+        want = bit if sig.match(ev) is not None else 0
+        assert got & ~want == 0, f"the kernel acts where TRC-1024 does not: {path!r} {ident}"
+        acted += bool(got)
+        if got != want:
+            differ += 1
+            corner = "\u0663" in path or len(path.split("/proc/")[0]) > 256
+            truncated = ident[0] & F_TRUNCATED
+            assert corner or truncated or ("self" in path and ident[3]), (path, ident, got, want)
+    assert acted > 100 and differ > 0
 
 
 GLOBS = ("/dev/mem", "/var/lib/systemd/coredump/*", "*/proc/sys/*", "*", "**", "*mem",

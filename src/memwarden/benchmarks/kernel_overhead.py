@@ -22,7 +22,13 @@
    time, under (a) no hook, (d) an empty program on the raw ``sys_exit`` tracepoint, (f)
    memwarden's 32-bit syscall program alone (what every 64-bit syscall pays for it: its
    reject). The per-syscall cost of that hook against the floor of any hook there.
-5. **Zero-drop rate**: ``memwarden run --all-events`` while a paced generator opens a file at a
+5. **Write loop** (``--write-loop``, on by default): write() of a byte to /dev/null, timed by
+   its CPU time, under (a) no hook, (d) empty programs on ``sys_enter_write`` and
+   ``sys_exit_write``, (g) the entry one alone, (b) ``memwarden run``, (f) (b) with
+   ``--enforce`` of every enforceable signature (TRC-1024's entry hooks, attached then, look
+   every write's descriptor up). Added costs and their ratios to the empty hooks'; (f) - (b)
+   against (g): the entry hook against its floor.
+6. **Zero-drop rate**: ``memwarden run --all-events`` while a paced generator opens a file at a
    given rate for a while; the highest rate with no kernel drop (doubling, then bisecting).
 
     python -m memwarden.benchmarks.kernel_overhead [--iterations N] [--rounds R] [--no-audit]
@@ -52,6 +58,8 @@ HERE = Path(__file__).resolve().parent
 LOOP_SOURCE = HERE / "open_loop.c"
 EXEC_LOOP_SOURCE = HERE / "exec_loop.c"
 SYSCALL_LOOP_SOURCE = HERE / "syscall_loop.c"
+WRITE_LOOP_SOURCE = HERE / "write_loop.c"
+EMPTY_WRITE = ("mw_empty_enter_write", "mw_empty_exit_write")
 EMPTY_SCHED = ("mw_empty_sched_exec", "mw_empty_sched_fork", "mw_empty_sched_exit")
 #: Seed 004's auditd rule, verbatim (x86_64; b64).
 SEED_004_RULE = ("-a always,exit -F arch=b64 -S openat -S renameat -S unlinkat -S renameat2 "
@@ -66,8 +74,8 @@ LABELS = {
     "f": "(f) (b) with --enforce of every enforceable",
 }
 #: (f): every signature the kernel can enforce (docs/enforcement.md)
-ENFORCE_ARGS = tuple(a for n in ("TRC-1021", "TRC-1023", "TRC-1025", "MW-1005", "MW-1006",
-                                 "MW-1001", "TRC-1011", "MW-1007")
+ENFORCE_ARGS = tuple(a for n in ("TRC-1021", "TRC-1023", "TRC-1024", "TRC-1025", "MW-1005",
+                                 "MW-1006", "MW-1001", "TRC-1011", "MW-1007")
                      for a in ("--enforce", n))
 #: the program (e) leaves out (MEMWARDEN_NO_PROGRAMS)
 COMPAT_PROGRAM = "mw_compat_sys_exit"
@@ -500,6 +508,45 @@ def syscall_overhead(exe: Path, iterations: int, rounds: int, cpu: int
     return results
 
 
+def write_overhead(exe: Path, iterations: int, rounds: int, cpu: int
+                   ) -> dict[str, list[float]]:
+    """write() to /dev/null under (a), (d) empty write entry and exit programs, (b) and (f),
+    interleaved in a rotating order; the added costs and their ratios to (d)'s."""
+    modes = ["a", "d", "g", "b", "f"]
+    results: dict[str, list[float]] = {m: [] for m in modes}
+    for r in range(rounds):
+        for mode in modes[r % 5:] + modes[:r % 5]:
+            with contextlib.ExitStack() as stack:
+                if mode == "d":
+                    stack.enter_context(empty_hook(EMPTY_WRITE))
+                elif mode == "g":
+                    stack.enter_context(empty_hook(EMPTY_WRITE[:1]))
+                elif mode in ("b", "f"):
+                    stack.enter_context(condition(mode, None))
+                results[mode].append(run_loop(exe, Path("/dev/null"), iterations, cpu))
+        line = "  ".join(f"{m}={results[m][-1]:.1f}" for m in modes)
+        print(f"  round {r + 1}/{rounds}: {line} ns/write (CPU time)", flush=True)
+    base = results["a"]
+    added = {m: statistics.median(v - b for v, b in zip(results[m], base, strict=True))
+             for m in ("d", "g", "b", "f")}
+    labels = {"a": "(a) no hook", "d": "(d) empty programs on sys_enter/exit_write",
+              "g": "(g) empty program on sys_enter_write", "b": LABELS["b"], "f": LABELS["f"]}
+    print(f"\n{'condition (write loop)':<46} {'median':>9} {'added':>9}")
+    for m in modes:
+        shown = "" if m == "a" else f"{added[m]:+8.1f}"
+        print(f"{labels[m]:<46} {statistics.median(results[m]):9.1f} {shown:>9}   ns/write")
+    if added["d"] > 0:
+        print(f"\nwrite loop: memwarden adds {added['b']:.1f} ns per write, "
+              f"{added['b'] / added['d']:.2f}x the empty hooks ({added['d']:.1f} ns); with "
+              f"--enforce {added['f']:.1f} ns, {added['f'] / added['d']:.2f}x")
+    entry = statistics.median(f - b for f, b in zip(results["f"], results["b"], strict=True))
+    if added["g"] > 0:
+        print(f"--enforce adds {entry:.1f} ns per write over (b) (TRC-1024's entry hook), "
+              f"{entry / added['g']:.2f}x an empty program on sys_enter_write "
+              f"({added['g']:.1f} ns)")
+    return results
+
+
 def exec_overhead(exe: Path, program: str, iterations: int, rounds: int, cpu: int
                   ) -> dict[str, list[float]]:
     """The exec loop under (a), (b) and (d) (empty sched_process_* programs), interleaved."""
@@ -675,6 +722,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-rate", action="store_true", help="skip the zero-drop rate search")
     ap.add_argument("--no-exec-loop", action="store_true", help="skip the exec loop")
     ap.add_argument("--no-syscall-loop", action="store_true", help="skip the syscall loop")
+    ap.add_argument("--no-write-loop", action="store_true", help="skip the write loop")
+    ap.add_argument("--write-iterations", type=int, default=1_000_000,
+                    help="write() per write-loop run")
     ap.add_argument("--syscall-iterations", type=int, default=2_000_000,
                     help="getppid() per syscall-loop run")
     ap.add_argument("--exec-iterations", type=int, default=3000,
@@ -725,6 +775,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\ngetppid(), {args.syscall_iterations:,} per run, pinned to CPU {cpu}, "
                       f"{args.rounds} interleaved rounds", flush=True)
                 syscall_overhead(loop, args.syscall_iterations, args.rounds, cpu)
+            if not args.no_write_loop:
+                loop = build_loop(work, WRITE_LOOP_SOURCE)
+                print(f"\nwrite(/dev/null, 1 byte), {args.write_iterations:,} per run, pinned to "
+                      f"CPU {cpu}, {args.rounds} interleaved rounds", flush=True)
+                write_overhead(loop, args.write_iterations, args.rounds, cpu)
             ceiling = 0.0
             if not args.no_ring:
                 ceiling = ring_read_comparison(exe, target, 50_000)

@@ -1,8 +1,10 @@
 """Enforcement (``memwarden run --enforce NAME``): which signatures the kernel acts on, and the
 part of the allowlist it must apply before it does.
 
-A signature can be enforced only when its whole decision can be made in the kernel at the
-syscall exit, from the record the probe is about to send: such a signature names its kernel
+A signature can be enforced only when its whole decision can be made in the kernel before the
+process goes on (at the syscall's exit; for writes into another process's memory, TRC-1024
+and TRC-1025, at its entry, before a byte is written), from the record the probe builds for
+the event: such a signature names its kernel
 rule in ``Signature.enforce_rule`` (the rule replicates its ``match`` exactly; see
 ``sources/ebpf/mw_enforce.h`` and docs/enforcement.md). Anything else is refused at start, with
 the reason: a signature without a kernel rule, one not loaded, one whose origin is not ``any``
@@ -156,8 +158,8 @@ def build_policy(names: Sequence[str], mode: str, detectors: Sequence[Any],
         md = d.metadata
         if not rule:
             raise EnforceError(f"--enforce {name}: {md.id} ({md.event_name}) cannot decide in "
-                               f"the kernel before the syscall returns, so it cannot be enforced "
-                               f"(enforceable: {able}); see docs/enforcement.md")
+                               f"the kernel before its syscall takes effect, so it cannot be "
+                               f"enforced (enforceable: {able}); see docs/enforcement.md")
         origins = {s.origin for s in d.requirements.selectors}
         if origins != {"any"}:
             raise EnforceError(f"--enforce {name}: {md.id} has origin {'/'.join(sorted(origins))}; "

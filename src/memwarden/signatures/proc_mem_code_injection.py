@@ -100,6 +100,9 @@ class ProcMemCodeInjection(Signature):
     events = ("security_file_open", "vfs_write")
     default_origin = "any"
     path_filters = (MEM_FILTER, PathFilter("vfs_write", "basename", "mem"))
+    # the same decision in the kernel, at the write's syscall entry (--enforce): a kill there
+    # prevents the write (docs/enforcement.md)
+    enforce_rule = "mem_write"
 
     def match(self, event: Event) -> dict[str, Any] | None:
         if event.name != "vfs_write":

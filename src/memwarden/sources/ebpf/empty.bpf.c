@@ -43,3 +43,26 @@ int mw_empty_sys_exit(void *ctx)
 {
 	return 0;
 }
+
+/* Empty programs on the write tracepoints memwarden hooks (the exit, and the entry where
+ * --enforce judges writes into another process's memory): the floor of the write-loop
+ * benchmark (kernel_overhead --write-loop). */
+SEC("tp/syscalls/sys_enter_write")
+int mw_empty_enter_write(void *ctx)
+{
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_write")
+int mw_empty_exit_write(void *ctx)
+{
+	return 0;
+}
+
+/* An empty program on the raw sys_enter tracepoint, which every syscall passes: the floor of a
+ * single entry hook filtered by syscall number (compared with the per-syscall entry above). */
+SEC("tp_btf/sys_enter")
+int mw_empty_sys_enter(void *ctx)
+{
+	return 0;
+}

@@ -12,6 +12,11 @@ Modes, best first:
 Every other event kind uses the same hooks in every mode (syscall exit tracepoints and the
 sched_process_* BTF tracepoints).
 
+``--enforce`` of TRC-1024 / TRC-1025 judges a write into another process's memory at its
+syscall's entry, before it writes: those entry programs (:data:`ENFORCE_PROGRAMS`) are attached
+only while their rule is enforced (every write of every traced task would pay for them
+otherwise), and detached when a reload stops enforcing it.
+
 io_uring renames, unlinks and links (IORING_OP_RENAMEAT, UNLINKAT, LINKAT) are seen in every
 mode by ``tp_btf/io_uring_submit_req`` (the paths, judged and recorded) and
 ``tp_btf/io_uring_complete`` (sent if the request succeeded): :data:`IO_URING_CHANGE_PROGRAMS`.
@@ -64,6 +69,13 @@ COMPAT_KINDS = frozenset({
     L.KIND_FILE_OPEN, *(e.ebpf_kind for e in EVENTS
                         if any(p.startswith("mw_tp_exit_") for p in e.ebpf_programs))})
 
+#: kernel rule (Signature.enforce_rule) -> the programs that act only while it is enforced
+ENFORCE_PROGRAMS: dict[str, tuple[str, ...]] = {
+    "mem_write": ("mw_tp_enter_write", "mw_tp_enter_pwrite64", "mw_tp_enter_writev",
+                  "mw_tp_enter_pwritev", "mw_tp_enter_pwritev2"),
+    "vm_write": ("mw_tp_enter_process_vm_writev",),
+}
+
 #: kind -> programs (every mode; the catalogue's), absent ones (another architecture's build)
 #: are skipped. The open kind's depend on the mode: OPEN_PROGRAMS.
 KIND_PROGRAMS: dict[int, tuple[str, ...]] = {
@@ -102,9 +114,14 @@ def mode_programs(mode: str, available: set[str]) -> set[str]:
     out.update(n for n in ALWAYS_PROGRAMS if n in available)
     out.update(n for n in (COMPAT_PROGRAMS[mode], *IO_URING_CHANGE_PROGRAMS[mode])
                if n in available)
-    for names in KIND_PROGRAMS.values():
+    for names in (*KIND_PROGRAMS.values(), *ENFORCE_PROGRAMS.values()):
         out.update(n for n in names if n in available)
     return out
+
+
+def enforce_programs(rules: set[str], available: set[str]) -> set[str]:
+    """The entry programs the enforced ``rules`` need attached."""
+    return {n for r in rules for n in ENFORCE_PROGRAMS.get(r, ()) if n in available}
 
 
 #: errno values that mean "this kernel does not allow that kind of program", not a failure

@@ -11,7 +11,8 @@
  *                          exit tracepoints of their syscalls;
  *   writes     exit tracepoints of write, pwrite64, writev, pwritev(2), recorded only for the
  *              descriptors the open path watches (another process's /proc/PID/mem opened
- *              for writing).
+ *              for writing); their entry tracepoints, and process_vm_writev's, judge the
+ *              call before it writes when --enforce asks for it (TRC-1024, TRC-1025).
  * Programs only the tests load are in memwarden_test.bpf.c, which includes this file.
  *
  * Every hook first checks, from the active configuration slot, whether its event kind is
@@ -39,6 +40,15 @@ char LICENSE[] SEC("license") = "GPL v2";
 #define MW_SYS_EXIT(sys, fn, ...)                                  \
 	SEC("tp/syscalls/sys_exit_" #sys)                          \
 	int mw_tp_exit_##sys(struct mw_sys_exit_ctx *ctx)          \
+	{                                                          \
+		return fn(ctx, __VA_ARGS__);                        \
+	}
+
+/* The same for the few syscall entries (--enforce of the writes into another process's
+ * memory, judged before they write): mw_tp_enter_<syscall>. */
+#define MW_SYS_ENTER(sys, fn, ...)                                 \
+	SEC("tp/syscalls/sys_enter_" #sys)                         \
+	int mw_tp_enter_##sys(struct mw_sys_enter_ctx *ctx)        \
 	{                                                          \
 		return fn(ctx, __VA_ARGS__);                        \
 	}
@@ -161,6 +171,16 @@ struct {
 	__type(key, u64);
 	__type(value, struct mw_watched_file);
 } mw_watched SEC(".maps");
+
+/* The file operations of a watched file (procfs's for /proc/PID/mem, set by the open path when
+ * it watches one; 0: none watched yet): a write whose file has other operations is rejected
+ * with one load, before the hash lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} mw_watched_fop SEC(".maps");
 
 /* The core-dump store by identity (MW_ID_STORE): its directories and files by (dev, inode),
  * filled by user space at start-up (a walk of the store) and by the open path (a file the
@@ -966,6 +986,10 @@ static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *
 			u64 key = (u64)file;
 			struct mw_watched_file w = {.inode = (u64)ino, .owner = owner};
 			bpf_map_update_elem(&mw_watched, &key, &w, BPF_ANY);
+			u32 zero = 0;
+			u64 *fop = bpf_map_lookup_elem(&mw_watched_fop, &zero);
+			if (fop)
+				*fop = (u64)BPF_CORE_READ(file, f_op);
 		}
 	}
 	u32 off = mw_put_buf(e, 0, MW_S_A, pb, start, MW_PATH_MAX);
@@ -1145,49 +1169,54 @@ int BPF_PROG(mw_fentry_file_open, struct file *file)
 	return 0;
 }
 
-/* -- writes into watched descriptors (syscall exits) ---------------------------------------- */
+/* -- writes into watched descriptors (syscall entries and exits) ------------------------- */
 
-/* The exit of write, pwrite64, writev, pwritev(2): a record when the descriptor is one the
- * open path watches (mw_watched) and something was written. pos_arg: the argument holding
- * the offset (-1: the file position, advanced by the write). */
-static __always_inline int mw_write_exit(struct mw_sys_exit_ctx *ctx, int pos_arg)
+/* The file behind descriptor fd of task when the open path watches it (mw_watched, the same
+ * inode), else NULL; *owner: whose memory it is. Every write of every traced task comes here:
+ * the descriptor's file and one hash lookup (direct loads where the kernel allows) reject it
+ * before anything else. */
+static __always_inline struct file *mw_watched_file(struct task_struct *task, long fd, u32 *owner)
 {
-	struct mw_ctx m;
-	long n = ctx->ret;
-	if (n <= 0)
-		return 0;
-	/* every write of every traced task comes here: the descriptor's file and one hash
-	 * lookup (direct loads where the kernel allows) reject it before anything else */
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct pt_regs *regs = mw_regs(task);
-	long fd = (long)mw_arg(regs, 0);
+	u32 zero = 0;
+	u64 *want = bpf_map_lookup_elem(&mw_watched_fop, &zero);
+	if (!want || !*want)
+		return NULL; /* nothing watched yet */
 	struct file *file = NULL;
+	u64 fop = 0;
 	if (bpf_rdonly_cast) {
 		struct fdtable *fdt = task->files->fdt;
 		if ((unsigned long)fd >= fdt->max_fds)
-			return 0;
+			return NULL;
 		struct file **fds = fdt->fd;
 		struct kiocb *slot = bpf_rdonly_cast(&fds[fd], bpf_core_type_id_kernel(struct kiocb));
 		file = slot->ki_filp;
+		if (file)
+			fop = (u64)file->f_op;
 	} else {
 		mw_fd_file(task, fd, &file);
+		if (file)
+			fop = (u64)BPF_CORE_READ(file, f_op);
 	}
-	if (!file)
-		return 0;
+	if (!file || fop != *want)
+		return NULL;
 	u64 key = (u64)file;
 	struct mw_watched_file *w = bpf_map_lookup_elem(&mw_watched, &key);
-	if (!w)
-		return 0;
-	struct inode *ino = BPF_CORE_READ(file, f_inode);
-	if (w->inode != (u64)ino || !mw_begin(&m, MW_KIND_VFS_WRITE))
-		return 0;
-	u32 owner = w->owner;
+	if (!w || w->inode != (u64)BPF_CORE_READ(file, f_inode))
+		return NULL;
+	*owner = w->owner;
+	return file;
+}
+
+/* The vfs_write record of a write of n bytes at pos into the watched file (not sent); *offp:
+ * its strings' length. */
+static __always_inline struct mw_evbuf *mw_write_record(struct task_struct *task, struct file *file, u32 owner,
+							long n, s32 nr, u64 pos, u16 flags, u32 *offp)
+{
 	struct mw_pathbuf *pb = mw_pathbuf_get();
 	if (!pb)
-		return 0;
+		return NULL;
 	struct dentry *d = BPF_CORE_READ(file, f_path.dentry);
 	struct vfsmount *vm = BPF_CORE_READ(file, f_path.mnt);
-	u16 flags = 0;
 	u32 start = mw_resolve(pb, (u64)d, (u64)vm);
 	if (pb->truncated)
 		flags |= MW_F_PATH_TRUNCATED;
@@ -1197,21 +1226,96 @@ static __always_inline int mw_write_exit(struct mw_sys_exit_ctx *ctx, int pos_ar
 		start = ps;
 		flags |= MW_F_PROCFS;
 	}
-	struct mw_evbuf *e = mw_record_begin(MW_KIND_VFS_WRITE, task, n, ctx->syscall_nr, flags);
+	struct mw_evbuf *e = mw_record_begin(MW_KIND_VFS_WRITE, task, n, nr, flags);
 	if (!e)
-		return 0;
+		return NULL;
 	mw_file_body(e, file);
-	e->r.b.write.open.fs_magic = BPF_CORE_READ(ino, i_sb, s_magic);
+	e->r.b.write.open.fs_magic = BPF_CORE_READ(file, f_inode, i_sb, s_magic);
 	e->r.b.write.open.target_pid = owner;
-	e->r.b.write.count = n;
-	if (pos_arg >= 0)
-		e->r.b.write.pos = mw_arg(regs, pos_arg);
-	else
-		e->r.b.write.pos = BPF_CORE_READ(file, f_pos) - n;
+	e->r.b.write.count = n > 0 ? n : 0;
+	e->r.b.write.pos = pos;
 	u32 off = mw_put_buf(e, 0, MW_S_A, pb, start, MW_PATH_MAX);
 	if (flags & MW_F_PROCFS)
 		off = mw_put_buf(e, off, MW_S_C, pb, MW_PATH_MAX, MW_PATH_MAX + real_len);
-	off = mw_put_common(e, off, pb);
+	*offp = mw_put_common(e, off, pb);
+	return e;
+}
+
+/* Does the iovec array of a vectored write hold a byte to write? (A zero-length write writes
+ * nothing and the sensor reports none.) iovcnt beyond UIO_MAXIOV fails with EINVAL. */
+#define MW_UIO_MAXIOV 1024
+__noinline int mw_iov_bytes(u64 iov, u64 iovcnt)
+{
+	if (!iov || iovcnt == 0 || iovcnt > MW_UIO_MAXIOV)
+		return 0;
+#pragma clang loop unroll(disable)
+	for (u32 i = 0; i < MW_UIO_MAXIOV; i++) {
+		if (i >= iovcnt)
+			break;
+		u64 len = 0;
+		if (bpf_probe_read_user(&len, sizeof(len), (const void *)(iov + 16 * (u64)i + 8)))
+			return 1; /* unreadable: the write fails with EFAULT; counted as an attempt */
+		if (len)
+			return 1;
+	}
+	return 0;
+}
+
+/* The entry of write, pwrite64, writev, pwritev(2) when TRC-1024 is enforced: a write into a
+ * watched descriptor of another process's memory is judged here, before a byte is written,
+ * and the writer killed (bpf_send_signal: the write's page walk then stops at once); the exit
+ * reports the write with the outcome (mw_enter_marks). vec: the count argument is an iovec
+ * count. */
+static __always_inline int mw_write_enter(struct mw_sys_enter_ctx *ctx, bool vec)
+{
+	if (!mw_enforcing(MW_RULE_MEM_WRITE))
+		return 0;
+	u64 count = ctx->args[2];
+	if (count == 0 || (vec && !mw_iov_bytes(ctx->args[1], count)))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	u32 owner = 0;
+	struct file *file = mw_watched_file(task, (long)ctx->args[0], &owner);
+	if (!file)
+		return 0;
+	u32 off = 0;
+	struct mw_evbuf *e = mw_write_record(task, file, owner, 0, ctx->syscall_nr, 0, 0, &off);
+	if (e)
+		mw_enforce_enter(e, MW_KIND_VFS_WRITE, task);
+	return 0;
+}
+
+MW_SYS_ENTER(write, mw_write_enter, false)
+MW_SYS_ENTER(pwrite64, mw_write_enter, false)
+MW_SYS_ENTER(writev, mw_write_enter, true)
+MW_SYS_ENTER(pwritev, mw_write_enter, true)
+MW_SYS_ENTER(pwritev2, mw_write_enter, true)
+
+/* The exit of write, pwrite64, writev, pwritev(2): a record when the descriptor is one the
+ * open path watches (mw_watched) and something was written, or when the entry acted on the
+ * write (a killed write wrote nothing: count 0, its error in retval). pos_arg: the argument
+ * holding the offset (-1: the file position, advanced by the write). */
+static __always_inline int mw_write_exit(struct mw_sys_exit_ctx *ctx, int pos_arg)
+{
+	struct mw_ctx m;
+	long n = ctx->ret;
+	if (n <= 0 && !mw_enforcing(MW_RULE_MEM_WRITE))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = mw_regs(task);
+	u32 owner = 0;
+	struct file *file = mw_watched_file(task, (long)mw_arg(regs, 0), &owner);
+	if (!file)
+		return 0;
+	u16 mark = mw_enforcing(MW_RULE_MEM_WRITE) ? mw_mark_take(ctx->syscall_nr) : 0;
+	if ((n <= 0 && !mark) || !mw_begin(&m, MW_KIND_VFS_WRITE))
+		return 0;
+	u64 written = n > 0 ? n : 0;
+	u64 pos = pos_arg >= 0 ? mw_arg(regs, pos_arg) : BPF_CORE_READ(file, f_pos) - written;
+	u32 off = 0;
+	struct mw_evbuf *e = mw_write_record(task, file, owner, n, ctx->syscall_nr, pos, mark, &off);
+	if (!e)
+		return 0;
 	mw_submit(e, off, MW_KIND_VFS_WRITE, m.ctr);
 	return 0;
 }
@@ -1424,7 +1528,11 @@ static __always_inline int mw_syscall(long ret, s32 nr, bool compat, u32 kind)
 	}
 	struct mw_pathbuf *pb = mw_pathbuf_get();
 	u32 off = mw_put_common(e, 0, pb);
-	mw_enforce_sc(e, kind, task);
+	/* a 64-bit process_vm_writev was judged at its entry (mw_tp_enter_process_vm_writev): the outcome */
+	if (kind == MW_KIND_PROCESS_VM_WRITEV && !compat)
+		e->r.h.flags |= mw_enforcing(MW_RULE_VM_WRITE) ? mw_mark_take(nr) : 0;
+	else
+		mw_enforce_sc(e, kind, task);
 	mw_submit(e, off, kind, m.ctr);
 	return 0;
 }
@@ -1441,6 +1549,30 @@ MW_SYS_EXIT(pidfd_send_signal, mw_syscall_exit, MW_KIND_PIDFD_SEND_SIGNAL)
 MW_SYS_EXIT(ptrace, mw_syscall_exit, MW_KIND_PTRACE)
 MW_SYS_EXIT(process_vm_readv, mw_syscall_exit, MW_KIND_PROCESS_VM_READV)
 MW_SYS_EXIT(process_vm_writev, mw_syscall_exit, MW_KIND_PROCESS_VM_WRITEV)
+
+/* The entry of process_vm_writev when TRC-1025 is enforced: judged and acted on before the
+ * kernel copies a byte into the target (its page walk stops on the pending SIGKILL); the exit
+ * sends the record with the outcome. A 32-bit call is judged at its exit (mw_compat_exit):
+ * no per-syscall entry tracepoint fires for it. */
+static __always_inline int mw_vm_write_enter(struct mw_sys_enter_ctx *ctx, u32 kind)
+{
+	if (!mw_enforcing(MW_RULE_VM_WRITE) || (s32)ctx->args[0] <= 0)
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct mw_evbuf *e = mw_record_begin(kind, task, 0, ctx->syscall_nr, 0);
+	if (!e)
+		return 0;
+	for (int i = 0; i < 6; i++)
+		e->r.b.sc.args[i] = ctx->args[i];
+	if (!mw_enforce_sc_rules(e, kind, MW_BIT(MW_RULE_VM_WRITE)))
+		return 0; /* the caller itself: nothing to resolve */
+	struct mw_pathbuf *pb = mw_pathbuf_get();
+	mw_put_common(e, 0, pb); /* the executable, for the allowlist */
+	mw_enforce_enter(e, kind, task);
+	return 0;
+}
+
+MW_SYS_ENTER(process_vm_writev, mw_vm_write_enter, MW_KIND_PROCESS_VM_WRITEV)
 
 /* -- process lifecycle ------------------------------------------------------------------------ */
 

@@ -111,8 +111,11 @@ struct path {
 
 typedef s64 loff_t;
 
+struct file_operations;
+
 struct file {
 	fmode_t f_mode;
+	const struct file_operations *f_op;
 	loff_t f_pos;
 	void *private_data;
 	struct inode *f_inode;
@@ -395,6 +398,17 @@ struct mw_sys_exit_ctx {
 	int common_pid;
 	int syscall_nr;
 	long ret;
+};
+
+/* The record of a syscall entry tracepoint (events/syscalls/sys_enter_* /format): the
+ * syscall's six arguments, each 8 bytes wide, from offset 16. */
+struct mw_sys_enter_ctx {
+	unsigned short common_type;
+	unsigned char common_flags;
+	unsigned char common_preempt_count;
+	int common_pid;
+	int syscall_nr;
+	unsigned long args[6];
 };
 
 #endif /* MW_CORE_H */

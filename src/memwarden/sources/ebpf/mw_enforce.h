@@ -10,9 +10,12 @@
  *   TRC-1023  pathname is <root>/proc/<P>/mem or <root>/proc/<P>/task/<T>/mem, <P> ASCII digits
  *             not equal to the opener's pid or tid (its pid namespace's when <root> is empty,
  *             the host's otherwise), read access and neither O_PATH nor O_DIRECTORY;
- *   TRC-1024  the same path, write access and not O_PATH;
+ *   TRC-1024  a write (write, pwrite64, writev, pwritev, pwritev2, at the syscall's ENTRY)
+ *             into a descriptor the probe watches (another's mem opened for writing), its
+ *             path and procfs owner judged as TRC-1023's (the open flags aside);
  *   MW-1005, TRC-1025  process_vm_readv / process_vm_writev whose pid argument (as an int) is
- *             > 0 and neither the caller's pid nor its tid (its pid namespace's);
+ *             > 0 and neither the caller's pid nor its tid (its pid namespace's); TRC-1025
+ *             at the syscall's entry (a 32-bit call: at its exit);
  *   MW-1006   ptrace PTRACE_ATTACH, SEIZE, PEEKTEXT, PEEKDATA, POKETEXT or POKEDATA, same pid;
  *   MW-1001   pathname starts with /var/lib/systemd/coredump/, or is another process's
  *             <root>/proc/<P>/coredump_filter (as TRC-1023's pid test), read access;
@@ -372,13 +375,28 @@ __noinline u32 mw_enforce_open_rules(struct mw_evbuf *e, u32 rules, const struct
 		out |= mw_rule_kcore(e, len);
 	if (rules & MW_BIT(MW_RULE_MEM_READ))
 		out |= mw_rule_mem(e, len);
-	/* MW_RULE_MEM_WRITE is retired: TRC-1024 fires on the write into the memory, which has
-	 * happened by the syscall's exit, not on the open, so no kernel rule can be its decision */
+	/* MW_RULE_MEM_WRITE is no open rule: TRC-1024 fires on the write into the memory, not on
+	 * the open (mw_enforce_write_rules, at the write's syscall entry) */
 	if (rules & MW_BIT(MW_RULE_CORE_READ))
 		out |= mw_rule_core_read(e, len);
 	if (rules & MW_BIT(MW_RULE_CORE_PATTERN))
 		out |= mw_rule_core_pattern(e, len);
 	return out & rules;
+}
+
+/* TRC-1024: a write (MW_KIND_VFS_WRITE record) into another process's mem, as
+ * other_process_mem() decides on the vfs_write event made of that record (its pathname, the
+ * procfs owner): the same path test as TRC-1023's, without the open flags. */
+__noinline u32 mw_enforce_write_rules(struct mw_evbuf *e, u32 rules)
+{
+	if (!e || !(rules & MW_BIT(MW_RULE_MEM_WRITE)) || (e->r.h.flags & MW_F_PATH_TRUNCATED))
+		return 0;
+	u32 len = e->r.h.slen[MW_S_A];
+	if (len < 5 || len > MW_PATH_MAX || !mw_ends(e, len, "/mem", 4))
+		return 0;
+	/* the vfs_write event carries no fs_magic: the path rule, as the signature applies it (the
+	 * probe only watches procfs files, named by their path in their procfs: "/proc/...") */
+	return mw_proc_other(e, len, len - 4, 0) ? MW_BIT(MW_RULE_MEM_WRITE) : 0;
 }
 
 struct {
@@ -644,6 +662,69 @@ static __always_inline void mw_enforce_sc(struct mw_evbuf *e, u32 kind, struct t
 	u32 hit = mw_enforce_sc_rules(e, kind, cfg->rules);
 	if (hit)
 		mw_enforce_act(e, task, cfg, hit, 0);
+}
+
+/* What a syscall entry decided for the thread's call in progress (TRC-1024's writes and
+ * TRC-1025's process_vm_writev are judged at the entry, where a kill still prevents the
+ * write: the target's page walk, __get_user_pages, gives up on a pending fatal signal): the
+ * record flags it set (MW_F_ENFORCE_KILLED / _AUDIT), taken by the call's exit, whose record
+ * carries them. Keyed by pid_tgid; nr: the syscall it was set for. */
+struct mw_enter_mark {
+	u32 flags;
+	s32 nr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, u64);
+	__type(value, struct mw_enter_mark);
+} mw_enter_marks SEC(".maps");
+
+static __always_inline bool mw_enforcing(u32 rule)
+{
+	u32 zero = 0;
+	const struct mw_enforce *cfg = bpf_map_lookup_elem(&mw_enforce, &zero);
+	return cfg && (cfg->rules & MW_BIT(rule));
+}
+
+static __always_inline void mw_mark_put(u16 flags, s32 nr)
+{
+	flags &= MW_F_ENFORCE_KILLED | MW_F_ENFORCE_AUDIT;
+	if (!flags)
+		return;
+	u64 key = bpf_get_current_pid_tgid();
+	struct mw_enter_mark v = {.flags = flags, .nr = nr};
+	bpf_map_update_elem(&mw_enter_marks, &key, &v, BPF_ANY);
+}
+
+/* The flags the entry of this thread's syscall nr left (0: none), removed. */
+static __always_inline u16 mw_mark_take(s32 nr)
+{
+	u64 key = bpf_get_current_pid_tgid();
+	struct mw_enter_mark *v = bpf_map_lookup_elem(&mw_enter_marks, &key);
+	if (!v)
+		return 0;
+	u16 flags = v->nr == nr ? v->flags : 0;
+	bpf_map_delete_elem(&mw_enter_marks, &key);
+	return flags;
+}
+
+/* Decide and act, at a syscall's entry, for the record in e (a vfs_write or a
+ * process_vm_writev record, built but not sent), and leave the outcome to the exit. */
+static __always_inline void mw_enforce_enter(struct mw_evbuf *e, u32 kind, struct task_struct *task)
+{
+	u32 zero = 0;
+	const struct mw_enforce *cfg = bpf_map_lookup_elem(&mw_enforce, &zero);
+	if (!cfg || !cfg->rules)
+		return;
+	u32 hit = kind == MW_KIND_VFS_WRITE ? mw_enforce_write_rules(e, cfg->rules)
+					     : mw_enforce_sc_rules(e, kind, cfg->rules);
+	if (!hit)
+		return;
+	/* a write has a pathname (the allowlist's path criterion applies), a syscall none */
+	mw_enforce_act(e, task, cfg, hit, kind == MW_KIND_VFS_WRITE);
+	mw_mark_put(e->r.h.flags, e->r.h.syscall_nr);
 }
 
 #endif /* MW_ENFORCE_H */

@@ -272,7 +272,8 @@ struct mw_store_bloom {
 	u64 bits[64];
 };
 
-/* -- enforcement (--enforce): kill the process at the record's syscall exit ------------- */
+/* -- enforcement (--enforce): kill the process at the record's syscall exit (the writes into
+ * another process's memory: at the syscall's entry) ------------------------------------ */
 
 #define MW_ENFORCE_RULES 12   /* rule slots (bit i of the masks below: enum mw_rule) */
 #define MW_ALLOW_MAX 32       /* allowlist entries the kernel holds (bit i: entry i) */
@@ -286,7 +287,8 @@ struct mw_store_bloom {
 enum mw_rule {
 	MW_RULE_KCORE_READ = 0, /* TRC-1021 proc_kcore_read: ".../proc/kcore" opened to read */
 	MW_RULE_MEM_READ = 1,   /* TRC-1023 proc_mem_access: another process's mem, read */
-	MW_RULE_MEM_WRITE = 2,  /* retired (TRC-1024 decides on the write itself), never set */
+	MW_RULE_MEM_WRITE = 2,  /* TRC-1024 proc_mem_code_injection: a write into another's mem
+				 * (judged at the write's syscall entry) */
 	MW_RULE_VM_READ = 3,    /* MW-1005 process_vm_read: process_vm_readv of another process */
 	MW_RULE_VM_WRITE = 4,   /* TRC-1025 process_vm_write_inject: process_vm_writev, same */
 	MW_RULE_PTRACE = 5,     /* MW-1006 ptrace_memory_access: attach/seize/peek/poke, same */

@@ -315,6 +315,17 @@ class EbpfSensor:
             for name in H.programs_for(kind, self.mode, self._programs):
                 if name not in self._links:
                     self._links[name] = self._obj.attach(name)
+        # the entry programs of the enforced rules (after the enforcement maps are written: a
+        # detach stops the judging, so it can only spare)
+        policy = self.engine.enforce
+        wanted = H.enforce_programs({s.rule for s in policy.signatures} if policy else set(),
+                                    self._programs)
+        for names in H.ENFORCE_PROGRAMS.values():
+            for name in names:
+                if name in wanted and name not in self._links:
+                    self._links[name] = self._obj.attach(name)
+                elif name not in wanted and name in self._links:
+                    self._links.pop(name).destroy()
 
     @property
     def event_names(self) -> list[str]:
