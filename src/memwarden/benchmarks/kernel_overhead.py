@@ -51,8 +51,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 LOOP_SOURCE = HERE / "open_loop.c"
@@ -476,22 +477,31 @@ def compat_hook_alone() -> Iterator[None]:
             link.destroy()
 
 
+def interleaved_loops(modes: list[str], hooks: dict[str, Callable[[], Any]],
+                      run: Callable[[], float], rounds: int, unit: str, digits: int = 1
+                      ) -> dict[str, list[float]]:
+    """``run()`` once per mode per round, under ``hooks[mode]()`` (a context manager; no hook
+    for a mode without one), in an order rotated each round; each round printed in ``unit``."""
+    results: dict[str, list[float]] = {m: [] for m in modes}
+    for r in range(rounds):
+        for mode in modes[r % len(modes):] + modes[:r % len(modes)]:
+            with contextlib.ExitStack() as stack:
+                if mode in hooks:
+                    stack.enter_context(hooks[mode]())
+                results[mode].append(run())
+        line = "  ".join(f"{m}={results[m][-1]:.{digits}f}" for m in modes)
+        print(f"  round {r + 1}/{rounds}: {line} {unit}", flush=True)
+    return results
+
+
 def syscall_overhead(exe: Path, iterations: int, rounds: int, cpu: int
                      ) -> dict[str, list[float]]:
     """getppid() under (a), (d) an empty raw sys_exit program, (f) the compat program alone,
     interleaved; the added costs and their ratio."""
     modes = ["a", "d", "f"]
-    results: dict[str, list[float]] = {m: [] for m in modes}
-    for r in range(rounds):
-        for mode in modes[r % 3:] + modes[:r % 3]:
-            with contextlib.ExitStack() as stack:
-                if mode == "d":
-                    stack.enter_context(empty_hook(("mw_empty_sys_exit",)))
-                elif mode == "f":
-                    stack.enter_context(compat_hook_alone())
-                results[mode].append(run_loop(exe, Path("/"), iterations, cpu))
-        line = "  ".join(f"{m}={results[m][-1]:.1f}" for m in modes)
-        print(f"  round {r + 1}/{rounds}: {line} ns/syscall (CPU time)", flush=True)
+    hooks = {"d": lambda: empty_hook(("mw_empty_sys_exit",)), "f": compat_hook_alone}
+    results = interleaved_loops(modes, hooks, lambda: run_loop(exe, Path("/"), iterations, cpu),
+                                rounds, "ns/syscall (CPU time)")
     base = results["a"]
     added = {m: statistics.median(v - b for v, b in zip(results[m], base, strict=True))
              for m in ("d", "f")}
@@ -513,19 +523,11 @@ def write_overhead(exe: Path, iterations: int, rounds: int, cpu: int
     """write() to /dev/null under (a), (d) empty write entry and exit programs, (b) and (f),
     interleaved in a rotating order; the added costs and their ratios to (d)'s."""
     modes = ["a", "d", "g", "b", "f"]
-    results: dict[str, list[float]] = {m: [] for m in modes}
-    for r in range(rounds):
-        for mode in modes[r % 5:] + modes[:r % 5]:
-            with contextlib.ExitStack() as stack:
-                if mode == "d":
-                    stack.enter_context(empty_hook(EMPTY_WRITE))
-                elif mode == "g":
-                    stack.enter_context(empty_hook(EMPTY_WRITE[:1]))
-                elif mode in ("b", "f"):
-                    stack.enter_context(condition(mode, None))
-                results[mode].append(run_loop(exe, Path("/dev/null"), iterations, cpu))
-        line = "  ".join(f"{m}={results[m][-1]:.1f}" for m in modes)
-        print(f"  round {r + 1}/{rounds}: {line} ns/write (CPU time)", flush=True)
+    hooks = {"d": lambda: empty_hook(EMPTY_WRITE), "g": lambda: empty_hook(EMPTY_WRITE[:1]),
+             "b": lambda: condition("b", None), "f": lambda: condition("f", None)}
+    results = interleaved_loops(
+        modes, hooks, lambda: run_loop(exe, Path("/dev/null"), iterations, cpu), rounds,
+        "ns/write (CPU time)")
     base = results["a"]
     added = {m: statistics.median(v - b for v, b in zip(results[m], base, strict=True))
              for m in ("d", "g", "b", "f")}
@@ -551,17 +553,11 @@ def exec_overhead(exe: Path, program: str, iterations: int, rounds: int, cpu: in
                   ) -> dict[str, list[float]]:
     """The exec loop under (a), (b) and (d) (empty sched_process_* programs), interleaved."""
     modes = ["a", "b", "d"]
-    results: dict[str, list[float]] = {m: [] for m in modes}
-    for r in range(rounds):
-        for mode in modes[r % 3:] + modes[:r % 3]:
-            with contextlib.ExitStack() as stack:
-                if mode == "b":
-                    stack.enter_context(MemwardenProcess("-o", "file:/dev/null"))
-                elif mode == "d":
-                    stack.enter_context(empty_hook(EMPTY_SCHED))
-                results[mode].append(run_loop(exe, Path(program), iterations, cpu))
-        line = "  ".join(f"{m}={results[m][-1]:.0f}" for m in modes)
-        print(f"  round {r + 1}/{rounds}: {line} ns/iteration", flush=True)
+    hooks = {"b": lambda: MemwardenProcess("-o", "file:/dev/null"),
+             "d": lambda: empty_hook(EMPTY_SCHED)}
+    results = interleaved_loops(
+        modes, hooks, lambda: run_loop(exe, Path(program), iterations, cpu), rounds,
+        "ns/iteration", digits=0)
     base = results["a"]
     added = {m: statistics.median(v - b for v, b in zip(results[m], base, strict=True))
              for m in ("b", "d")}
