@@ -95,7 +95,8 @@ def _errno_name(v: int) -> str:
     return errno.errorcode.get(-v, "")
 
 
-def _dec(ev: Event, v: Any) -> tuple[str, str]:
+def _plain(ev: Event, v: Any) -> tuple[str, str]:
+    """A number in decimal or a string as it is: nothing to resolve."""
     return str(v), ""
 
 
@@ -176,10 +177,6 @@ def _sig(ev: Event, v: Any) -> tuple[str, str]:
     return str(v), SIGNAL_NAMES.get(v, "")
 
 
-def _text(ev: Event, v: Any) -> tuple[str, str]:
-    return str(v), ""
-
-
 def _argv_bytes(ev: Event, v: Any) -> tuple[str, str]:
     """A NUL-separated buffer (execve's args) as Falco prints one: NULs as dots."""
     if isinstance(v, list):
@@ -191,52 +188,52 @@ def _argv_bytes(ev: Event, v: Any) -> tuple[str, str]:
 
 _OPEN_AT = (("fd", _own_fd), ("dirfd", _fd), ("name", _relpath),
             ("flags", _flags(_FILE_FLAGS, ppm_open_flags)), ("mode", _oct), ("dev", _dev),
-            ("ino", _dec))
-_PROCESS = (("res", _errno), ("exe", _text), ("args", _argv_bytes), ("tid", _dec),
-            ("pid", _dec), ("ptid", _dec), ("cwd", _text), ("fdlimit", _dec),
-            ("pgft_maj", _dec), ("pgft_min", _dec), ("vm_size", _dec), ("vm_rss", _dec),
-            ("vm_swap", _dec), ("comm", _text), ("cgroups", _text))
+            ("ino", _plain))
+_PROCESS = (("res", _errno), ("exe", _plain), ("args", _argv_bytes), ("tid", _plain),
+            ("pid", _plain), ("ptid", _plain), ("cwd", _plain), ("fdlimit", _plain),
+            ("pgft_maj", _plain), ("pgft_min", _plain), ("vm_size", _plain), ("vm_rss", _plain),
+            ("vm_swap", _plain), ("comm", _plain), ("cgroups", _plain))
 _EXEC = _PROCESS + (
-    ("env", _text), ("tty", _dec), ("vpgid", _dec), ("loginuid", _dec), ("flags", _hex),
+    ("env", _plain), ("tty", _plain), ("vpgid", _plain), ("loginuid", _plain), ("flags", _hex),
     ("cap_inheritable", _hex), ("cap_permitted", _hex), ("cap_effective", _hex),
-    ("exe_ino", _dec), ("exe_ino_ctime", _dec), ("exe_ino_mtime", _dec), ("uid", _dec),
-    ("trusted_exepath", _text), ("pgid", _dec), ("gid", _dec))
-_CLONE = _PROCESS + (("flags", _hex), ("uid", _dec), ("gid", _dec), ("vtid", _dec),
-                     ("vpid", _dec), ("pidns_init_start_ts", _dec))
+    ("exe_ino", _plain), ("exe_ino_ctime", _plain), ("exe_ino_mtime", _plain), ("uid", _plain),
+    ("trusted_exepath", _plain), ("pgid", _plain), ("gid", _plain))
+_CLONE = _PROCESS + (("flags", _hex), ("uid", _plain), ("gid", _plain), ("vtid", _plain),
+                     ("vpid", _plain), ("pidns_init_start_ts", _plain))
 
 LAYOUTS: dict[str, tuple[tuple[str, Render], ...]] = {
-    "open": (("fd", _own_fd), ("name", _text), ("flags", _flags(_FILE_FLAGS, ppm_open_flags)),
-             ("mode", _oct), ("dev", _dev), ("ino", _dec)),
+    "open": (("fd", _own_fd), ("name", _plain), ("flags", _flags(_FILE_FLAGS, ppm_open_flags)),
+             ("mode", _oct), ("dev", _dev), ("ino", _plain)),
     "openat": _OPEN_AT,
     "openat2": _OPEN_AT[:5] + (("resolve", _hex),) + _OPEN_AT[5:],
-    "creat": (("fd", _own_fd), ("name", _text), ("mode", _oct), ("dev", _dev), ("ino", _dec),
+    "creat": (("fd", _own_fd), ("name", _plain), ("mode", _oct), ("dev", _dev), ("ino", _plain),
               ("creat_flags", _hex)),
     "open_by_handle_at": (("fd", _own_fd), ("mountfd", _fd),
-                          ("flags", _flags(_FILE_FLAGS, ppm_open_flags)), ("path", _text),
-                          ("dev", _dev), ("ino", _dec)),
-    "unlink": (("res", _errno), ("path", _text)),
+                          ("flags", _flags(_FILE_FLAGS, ppm_open_flags)), ("path", _plain),
+                          ("dev", _dev), ("ino", _plain)),
+    "unlink": (("res", _errno), ("path", _plain)),
     "unlinkat": (("res", _errno), ("dirfd", _fd), ("name", _relpath),
                  ("flags", _flags(_UNLINKAT_FLAGS))),
-    "rename": (("res", _errno), ("oldpath", _text), ("newpath", _text)),
-    "renameat": (("res", _errno), ("olddirfd", _fd), ("oldpath", _text), ("newdirfd", _fd),
-                 ("newpath", _text)),
-    "renameat2": (("res", _errno), ("olddirfd", _fd), ("oldpath", _text), ("newdirfd", _fd),
-                  ("newpath", _text), ("flags", _flags(_RENAMEAT2_FLAGS))),
-    "link": (("res", _errno), ("oldpath", _text), ("newpath", _text)),
-    "linkat": (("res", _errno), ("olddir", _fd), ("oldpath", _text), ("newdir", _fd),
-               ("newpath", _text), ("flags", _flags(_LINKAT_FLAGS))),
-    "execve": _EXEC + (("filename", _text),),
+    "rename": (("res", _errno), ("oldpath", _plain), ("newpath", _plain)),
+    "renameat": (("res", _errno), ("olddirfd", _fd), ("oldpath", _plain), ("newdirfd", _fd),
+                 ("newpath", _plain)),
+    "renameat2": (("res", _errno), ("olddirfd", _fd), ("oldpath", _plain), ("newdirfd", _fd),
+                  ("newpath", _plain), ("flags", _flags(_RENAMEAT2_FLAGS))),
+    "link": (("res", _errno), ("oldpath", _plain), ("newpath", _plain)),
+    "linkat": (("res", _errno), ("olddir", _fd), ("oldpath", _plain), ("newdir", _fd),
+               ("newpath", _plain), ("flags", _flags(_LINKAT_FLAGS))),
+    "execve": _EXEC + (("filename", _plain),),
     "execveat": _EXEC,
     "clone": _CLONE, "clone3": _CLONE, "fork": _CLONE, "vfork": _CLONE,
-    "procexit": (("status", _errno), ("ret", _errno), ("sig", _sig), ("core", _dec),
-                 ("reaper_tid", _dec)),
-    "kill": (("res", _errno), ("pid", _dec), ("sig", _sig)),
-    "tkill": (("res", _errno), ("tid", _dec), ("sig", _sig)),
-    "tgkill": (("res", _errno), ("pid", _dec), ("tid", _dec), ("sig", _sig)),
+    "procexit": (("status", _errno), ("ret", _errno), ("sig", _sig), ("core", _plain),
+                 ("reaper_tid", _plain)),
+    "kill": (("res", _errno), ("pid", _plain), ("sig", _sig)),
+    "tkill": (("res", _errno), ("tid", _plain), ("sig", _sig)),
+    "tgkill": (("res", _errno), ("pid", _plain), ("tid", _plain), ("sig", _sig)),
     "ptrace": (("res", _errno), ("addr", _hex), ("data", _hex), ("request", _ptrace_request),
-               ("pid", _dec)),
-    "process_vm_readv": (("res", _dec), ("pid", _dec), ("data", _text)),
-    "process_vm_writev": (("res", _dec), ("pid", _dec), ("data", _text)),
+               ("pid", _plain)),
+    "process_vm_readv": (("res", _plain), ("pid", _plain), ("data", _plain)),
+    "process_vm_writev": (("res", _plain), ("pid", _plain), ("data", _plain)),
 }
 
 # parameters the event's context holds rather than its arguments
