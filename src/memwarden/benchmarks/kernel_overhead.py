@@ -7,9 +7,11 @@
    (compat) syscall hook (the raw ``sys_exit`` program every syscall passes: (b) - (e) is its
    cost), (f) (b) with ``--enforce`` of every enforceable signature (``--target
    /proc/self/mem``: a watched file instead, recorded and judged by the enforcement rules on
-   every open). Rounds interleave them (in a rotating order) so that machine drift hits all alike;
-   the median of the rounds is reported, with the cost each adds over (a) and memwarden's
-   added cost as a multiple of the empty hook's.
+   every open), (h) empty programs on both tracepoints (b) passes in this loop (the openat exit
+   and the raw ``sys_exit``): the floor of memwarden's whole hook set here. Rounds interleave
+   them (in a rotating order) so that machine drift hits all alike; the median of the rounds
+   is reported, with the cost each adds over (a) and memwarden's added cost as a multiple of
+   the empty hook's (and of (h)'s).
 2. **Ring-buffer reading**: the same backlog of records read and decoded through the batched
    memory-mapped reader, and through libbpf's ``ring_buffer__consume`` calling a ctypes
    callback per record.
@@ -65,7 +67,7 @@ EMPTY_SCHED = ("mw_empty_sched_exec", "mw_empty_sched_fork", "mw_empty_sched_exi
 #: Seed 004's auditd rule, verbatim (x86_64; b64).
 SEED_004_RULE = ("-a always,exit -F arch=b64 -S openat -S renameat -S unlinkat -S renameat2 "
                  "-S linkat -F perm=wa -F dir=/var/lib/systemd/coredump -k CORE_DUMP")
-MODES = ("a", "b", "c", "d", "e", "f")
+MODES = ("a", "b", "c", "d", "e", "f", "h")
 LABELS = {
     "a": "(a) no monitoring",
     "b": "(b) memwarden run, all built-in detectors",
@@ -73,7 +75,11 @@ LABELS = {
     "d": "(d) empty BPF program on sys_exit_openat",
     "e": "(e) (b) without the 32-bit syscall hook",
     "f": "(f) (b) with --enforce of every enforceable",
+    "h": "(h) empty programs on every hook (b) passes",
 }
+#: (h): an empty program on each tracepoint this loop passes under (b): the openat exit, and
+#: the raw sys_exit (memwarden's 32-bit syscall hook) that open() and close() both pass
+EMPTY_ALL_HOOKS = ("mw_empty_exit_openat", "mw_empty_sys_exit")
 #: (f): every signature the kernel can enforce (docs/enforcement.md)
 ENFORCE_ARGS = tuple(a for n in ("TRC-1021", "TRC-1023", "TRC-1024", "TRC-1025", "MW-1005",
                                  "MW-1006", "MW-1001", "TRC-1011", "MW-1007")
@@ -368,6 +374,9 @@ def condition(mode: str, auditd: Auditd | None) -> Iterator[int]:
         assert auditd is not None
         with auditd.rule(SEED_004_RULE):
             yield 0
+    elif mode == "h":
+        with empty_hook(EMPTY_ALL_HOOKS):
+            yield 0
     else:
         with empty_hook():
             yield os.getpid()
@@ -446,6 +455,12 @@ def report_overhead(results: dict[str, list[float]]) -> dict[str, float]:
             print(f"per round, (b) - (a) over (d) - (a): {_spread(per_round)}"
                   + (f" ({len(base) - len(per_round)} rounds where (d) measured below (a) "
                      "left out)" if len(per_round) < len(base) else ""))
+    if "h" in added and "b" in added and added["h"] > 0:
+        per_round = [(b - a) / (h - a) for a, b, h in
+                     zip(base, results["b"], results["h"], strict=True) if h - a > 0]
+        print(f"against empty programs on all of its hooks here (the openat exit and the raw "
+              f"sys_exit, {added['h']:.0f} ns/op) memwarden adds {added['b'] / added['h']:.2f}x"
+              + (f"; per round: {_spread(per_round)}" if per_round else ""))
     if "f" in added and "d" in added and added["d"] > 0:
         print(f"with --enforce it adds {added['f']:.0f} ns/op, {added['f'] / added['d']:.2f}x "
               f"the empty hook")
