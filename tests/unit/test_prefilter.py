@@ -7,7 +7,14 @@ import pytest
 
 from memwarden.core.requirements import PathFilter
 from memwarden.engine.dispatch import Engine
-from memwarden.engine.prefilter import HYPERSCAN, Prefilter, minimal, needles_of
+from memwarden.engine.prefilter import (
+    HYPERSCAN,
+    Prefilter,
+    line_event_name,
+    minimal,
+    minimal_owned,
+    needles_of,
+)
 from memwarden.enrich.proctable import FEEDS, ProcessTable
 from memwarden.signatures import load_builtin
 
@@ -54,6 +61,38 @@ def test_kept_lines_are_the_wanted_the_escaped_and_the_misshapen(scanner: str) -
     # a last line without its newline is kept (and reported as truncated by the parser)
     assert p.kept(b'{"eventName":"close"}\n{"eventName":"clo') == [22]
     assert p.kept(b'[1]\n') == [0]
+
+
+@pytest.mark.parametrize("scanner", SCANNERS)
+def test_a_needle_keeps_only_the_lines_of_its_own_events(scanner: str) -> None:
+    """/etc/ is a needle of the opens' filters: an openat or kill line naming /etc/passwd is
+    skipped, the open kept; where the line's name cannot be told from its bytes (the v1beta1
+    shape, spaces, the key twice, an escape), the line is kept."""
+    p = Prefilter({"kill"}, {"security_file_open": [PathFilter("security_file_open", "prefix",
+                                                               "/etc/")]},
+                  scanner=scanner)
+    lines = [
+        b'{"eventName":"openat","args":[{"value":"/etc/passwd"}]}',             # 0 not its own
+        b'{"eventName":"security_file_open","args":[{"value":"/etc/passwd"}]}',  # 1 its own
+        b'{"eventName":"kill","args":[{"value":"/etc/passwd"}]}',              # 2 kill: wanted
+        b'{"name":"openat","data":[{"value":"/etc/passwd"}]}',                 # 3 v1beta1
+        b'{"eventName": "openat","args":[{"value":"/etc/passwd"}]}',           # 4 spaced
+        b'{"eventName":"openat","x":{"eventName":"y"},"a":"/etc/passwd"}',     # 5 twice
+        b'{"eventName":"pkill_x","args":[{"value":"/usr/bin/pkill"}]}',        # 6 kill" not its
+        b'{"eventName":"open\\u0061t","args":[{"value":"/etc/passwd"}]}',     # 7 escaped
+    ]
+    block = b"\n".join(lines) + b"\n"
+    kept = [block[s:block.find(b"\n", s)] for s in p.kept(block)]
+    assert kept == [lines[i] for i in (1, 2, 3, 4, 5, 7)]
+
+
+def test_a_needle_dropped_for_a_shorter_one_gives_it_its_owners() -> None:
+    owned = {b'"/etc/': frozenset({"a"}), b'"/etc/passwd"': frozenset({"b"}), b"x": None,
+             b"yx": frozenset({"c"})}
+    assert minimal_owned(owned) == {b'"/etc/': frozenset({"a", "b"}), b"x": None}
+    line = b'{"eventName":"security_file_open","a":1}'
+    assert line_event_name(line, 0, len(line)) == b"security_file_open"
+    assert line_event_name(b'{"a":1}', 0, 7) is None
 
 
 def test_a_reload_swaps_the_prefilter_with_the_routes() -> None:

@@ -512,6 +512,13 @@ def _mixed_gate(path_args: tuple[str, ...],
     any_path = _compile_gate(path_args, PathSet(every_path)) if every_path else None
     path_groups = sorted(((args, _compile_gate(path_args, PathSet(union)))
                           for args, union in groups.items()), key=lambda g: len(g[0]))
+    # the detectors without paths: those with text filters need their group 0 to hold, so one
+    # union of every such detector's group 0 (one test per source, C-speed tuple tests) rejects
+    # first what none of them can want; those without text filters are tried on every record
+    texted = [(args, g) for args, g in alone if g]
+    untexted = [(args, g) for args, g in alone if not g]
+    first_union = _text_matchers([f for paths, _, texts in per_detector if not paths
+                                  for f in texts if f.group == min(t.group for t in texts)])
 
     def gate(d: dict[str, Any]) -> bool:
         args = d.get("args")
@@ -536,9 +543,14 @@ def _mixed_gate(path_args: tuple[str, ...],
             for filters, paths_ok in path_groups:
                 if accepted(filters) and paths_ok(d):
                     return True
-        for filters, text_groups in alone:
-            if all(_text_match(d, values, legacy, g) for g in text_groups) and accepted(filters):
+        for filters, _ in untexted:
+            if accepted(filters):
                 return True
+        if texted and _text_match(d, values, legacy, first_union):
+            for filters, text_groups in texted:
+                if all(_text_match(d, values, legacy, g) for g in text_groups) and \
+                        accepted(filters):
+                    return True
         return False
 
     return gate

@@ -17,6 +17,13 @@ enricher's feeds), as one set of *needles*, byte strings of which a wanted line 
 - a line that does not begin with ``{`` or end with ``}`` (a truncated line, a blank one, CRLF,
   something else): parsed, so that it is reported as it was.
 
+Each needle knows whose it is: the event names its filters are about (a name's own needle is
+its name's; the backslash and the shape tests are everybody's). A line whose only matches are
+needles of other events than its own is skipped (``/etc/`` is a needle of the rules on opens,
+and a ``kill`` or ``openat`` line naming ``/etc/passwd`` is none of theirs): its name read from
+its bytes, ``"eventName":"NAME"`` written once in the line; a line where it is not written so
+(the v1beta1 shape, spaces, twice) is kept, as if the needle were everybody's.
+
 The needles say nothing about where in the line they are, so they hold for both Tracee shapes,
 any key order and any whitespace: a line without one provably has an event name nobody wants,
 or a path-gated name with no path its detectors declared. (That last case includes an event
@@ -124,24 +131,84 @@ def minimal(needles: Iterable[bytes]) -> tuple[bytes, ...]:
     return tuple(sorted(kept, key=lambda n: (-len(n), n)))
 
 
+#: a needle's owners: the event names whose lines it keeps (None: every line)
+Owners = frozenset[str] | None
+
+
+def minimal_owned(owned: Mapping[bytes, Owners]) -> dict[bytes, Owners]:
+    """:func:`minimal` of needles with their owners: a needle dropped because it holds a kept
+    one gives its owners to that one (wherever it matches, the kept one matches too)."""
+    kept = dict.fromkeys(minimal(owned))
+    for n in kept:
+        kept[n] = owned[n]
+    for n, owners in owned.items():
+        if n in kept:
+            continue
+        for m in kept:
+            if m in n:
+                mine = kept[m]
+                kept[m] = None if mine is None or owners is None else mine | owners
+    return kept
+
+
+#: how the legacy shape writes the event's name (the v1beta1 shape's ``name`` is not told)
+_NAME_KEY = b'"eventName"'
+_NAME_AT = b'"eventName":"'
+
+
+def line_event_name(block: bytes, s: int, e: int) -> bytes | None:
+    """The event name of the line ``block[s:e]`` from its bytes, when written once as
+    ``"eventName":"NAME"``; None when it cannot be told (not written so, twice, an escape in
+    it: the line is then kept)."""
+    k = block.find(_NAME_KEY, s, e)
+    if k < 0 or block.find(_NAME_KEY, k + 1, e) >= 0 or not block.startswith(_NAME_AT, k):
+        return None
+    v = k + len(_NAME_AT)
+    q = block.find(b'"', v, e)
+    if q < 0:
+        return None
+    name = block[v:q]
+    return None if b"\\" in name else name
+
+
 class Prefilter:
     """The needles of one detector set, compiled; :meth:`kept` finds the lines to parse."""
 
-    __slots__ = ("wanted", "gated", "needles", "patterns", "scanner", "_scan")
+    __slots__ = ("wanted", "gated", "needles", "patterns", "owners", "scanner", "_scan")
 
     def __init__(self, wanted: Iterable[str],
                  gated: Mapping[str, Iterable[PathFilter | TextFilter]],
                  scanner: str | None = None) -> None:
         self.wanted = frozenset(n for n in wanted)
         self.gated = {n: tuple(f) for n, f in gated.items() if n not in self.wanted}
-        found = {n.encode() + b'"' for n in self.wanted}
-        patterns: set[bytes] = set()
-        for filters in self.gated.values():
-            found |= needles_of(filters)
-            patterns |= patterns_of(filters)
-        found.add(b"\\")
-        self.needles = minimal(found)
+        owned: dict[bytes, Owners] = {}
+
+        def own(needle: bytes, name: str | None) -> None:
+            mine = frozenset((name,)) if name is not None else None
+            if needle in owned:
+                was = owned[needle]
+                mine = None if was is None or mine is None else was | mine
+            owned[needle] = mine
+
+        for n in self.wanted:
+            own(n.encode() + b'"', n)
+        patterns: dict[bytes, Owners] = {}
+        for name, filters in self.gated.items():
+            for needle in needles_of(filters):
+                own(needle, name)
+            for pattern in patterns_of(filters):
+                was = patterns.get(pattern, frozenset())
+                patterns[pattern] = None if was is None else was | {name}
+        own(b"\\", None)
+        kept = minimal_owned(owned)
+        self.needles = tuple(kept)
         self.patterns = tuple(sorted(patterns))
+        #: per expression of the scanner (needles, patterns, then the shape tests): the event
+        #: names (bytes) whose lines it keeps, None for every line
+        self.owners: tuple[frozenset[bytes] | None, ...] = tuple(
+            None if o is None else frozenset(x.encode() for x in o)
+            for o in [*kept.values(), *(patterns[p] for p in self.patterns),
+                      *(None for _ in _SHAPE)])
         self.scanner = scanner or ("hyperscan" if HYPERSCAN else "re")
         expressions = [*(re.escape(n) for n in self.needles), *self.patterns]
         self._scan = (_hyperscan_scanner(expressions) if self.scanner == "hyperscan"
@@ -164,32 +231,35 @@ class Prefilter:
         if stop is None:
             stop = len(block)
         whole = start == 0 and stop == len(block)
-        ends = self._scan(block if whole else memoryview(block)[start:stop], start)
+        ends, ids = self._scan(block if whole else memoryview(block)[start:stop], start)
+        owners = self.owners
         spans: list[tuple[int, int]] = []
         add = spans.append
         rfind, find = block.rfind, block.find
-        last = start - 1  # the newline ending the last line kept
+        last = start - 1  # the newline ending the last line kept (or judged)
         if (block[start:start + 1] if start < stop else b"") != b"{":
             last = find(b"\n", start, stop)
             add((start, last + 1 if last >= 0 else stop))
             if last < 0:
                 return spans
-        for end in ends:
+        i, n = 0, len(ends)
+        while i < n:
+            end = ends[i]
             if end <= last:
-                continue  # in a line already kept
+                i += 1
+                continue  # in a line already kept or judged
             s = rfind(b"\n", start, end - 1) + 1 or start
-            if s <= last:  # "[^}]\n" of the line kept: its end is past that newline
+            if s <= last:  # "[^}]\n" of the line judged: its end is past that newline
+                i += 1
                 continue
             last = find(b"\n", end - 1, stop)
+            e = last if last >= 0 else stop
+            j = bisect_right(ends, e + 1, i)  # this line's matches: ends[i:j]
+            if _keeps(block, s, e, ends, ids, i, j, owners):
+                add((s, e + 1 if last >= 0 else stop))
             if last < 0:
-                add((s, stop))
                 return spans
-            m = find(_EXE, s, end)  # the match may end inside the executable's value
-            if m >= 0:
-                v1 = find(b'"', m + _EXE_LEN, last)  # the value's closing quote
-                if v1 >= 0 and end <= v1 + 1 and _only_executable(block, s, last, end, ends):
-                    continue
-            add((s, last + 1))
+            i = j
         if block[stop - 1:stop] != b"\n":
             s = rfind(b"\n", start, stop) + 1 or start
             if s > last:
@@ -202,49 +272,65 @@ class Prefilter:
         return bool(self.kept(body + b"\n")) or not body
 
 
-def _only_executable(block: bytes, s: int, last: int, end: int, ends: list[int]) -> bool:
-    """Whether the line ``block[s:last]``, kept for a needle ending at ``end`` inside its
-    ``"executable":{"path":"..."}`` value, has every needle it holds ending in that value
-    (``ends``: every match end of the block, sorted): the process's executable is no path
-    argument, nor the value of a text filter, but every process of a host runs from
-    ``/usr/bin/``, which the rules on writes below binary directories make a needle. A match
-    of another string value starts at that value's quote: it ends past the executable's. A
-    line with an escape (or another spelling of the key) stays kept."""
-    m = block.find(_EXE, s, last)
-    if m < 0:
-        return False
-    v0 = m + len(_EXE) - 1  # the value's opening quote
-    v1 = block.find(b'"', v0 + 1, last)
-    if v1 < 0 or not v0 < end <= v1 + 1 or block.find(b"\\", s, last) >= 0:
-        return False
-    i = bisect_right(ends, v1 + 1)
-    return i == len(ends) or ends[i] > last + 1  # "[^}]\n" ends at last + 1: misshapen
+def _keeps(block: bytes, s: int, e: int, ends: list[int], ids: list[int], i: int, j: int,
+           owners: tuple[frozenset[bytes] | None, ...]) -> bool:
+    """Whether the line ``block[s:e]`` (its newline at ``e``) must be parsed, from its
+    matches ``ends[i:j]`` (of expressions ``ids[i:j]``): one match is enough that is
+    everybody's or its event's (:func:`line_event_name`), and does not end inside the value of
+    the process's ``"executable":{"path":"..."}`` (no path argument, nor the value of a text
+    filter, but every process of a host runs from ``/usr/bin/``, which the rules on writes
+    below binary directories make a needle; a match of another string value starts at that
+    value's quote, so ends past the executable's). A line with an escape is kept (the
+    backslash is everybody's)."""
+    name: bytes | None = None
+    told = False
+    v0 = v1 = -1
+    exe = False
+    for k in range(i, j):
+        mine = owners[ids[k]]
+        if mine is not None:
+            if not told:
+                name, told = line_event_name(block, s, e), True
+            if name is not None and name not in mine:
+                continue
+        end = ends[k]
+        if not exe:
+            exe = True
+            m = block.find(_EXE, s, e)
+            if m >= 0:
+                v0 = m + _EXE_LEN - 1  # the value's opening quote
+                v1 = block.find(b'"', v0 + 1, e)
+        if v1 >= 0 and v0 < end <= v1 + 1:
+            continue
+        return True
+    return False
 
 
-def _re_scanner(expressions: list[bytes]) -> Callable[[Any, int], list[int]]:
-    pattern = re.compile(b"|".join([*expressions, *_RE_SHAPE]))
+def _re_scanner(expressions: list[bytes]
+                ) -> Callable[[Any, int], tuple[list[int], list[int]]]:
+    pattern = re.compile(b"|".join(b"(" + x + b")" for x in [*expressions, *_RE_SHAPE]))
 
-    def scan(block: Any, offset: int = 0) -> list[int]:
-        """The match ends in ``block`` (bytes or a view), plus ``offset``."""
-        return [m.end() + offset for m in pattern.finditer(block)]
+    def scan(block: Any, offset: int = 0) -> tuple[list[int], list[int]]:
+        """The match ends in ``block`` (bytes or a view), plus ``offset``, in order, and the
+        expression each is of."""
+        found = [(m.end() + offset, m.lastindex - 1) for m in pattern.finditer(block)]
+        return [x for x, _ in found], [y for _, y in found]
 
     return scan
 
 
-def _hyperscan_scanner(expressions: list[bytes]) -> Callable[[Any, int], list[int]]:
+def _hyperscan_scanner(expressions: list[bytes]
+                       ) -> Callable[[Any, int], tuple[list[int], list[int]]]:
     expressions = [*expressions, *_SHAPE]
     db = _hs.Database(mode=_hs.HS_MODE_BLOCK)  # type: ignore[union-attr]
     db.compile(expressions=expressions, ids=list(range(len(expressions))),
                elements=len(expressions), flags=[0] * len(expressions))
 
-    def scan(block: Any, offset: int = 0) -> list[int]:
-        ends: list[int] = []
-        add = ends.append
-        if offset:
-            db.scan(block, match_event_handler=lambda _i, _s, end, _f, _c: add(end + offset))
-        else:
-            db.scan(block, match_event_handler=lambda _i, _s, end, _f, _c: add(end))
-        ends.sort()  # reported in order of end per pattern set, sorted to be sure
-        return ends
+    def scan(block: Any, offset: int = 0) -> tuple[list[int], list[int]]:
+        found: list[tuple[int, int]] = []
+        add = found.append
+        db.scan(block, match_event_handler=lambda i, _s, end, _f, _c: add((end + offset, i)))
+        found.sort()  # reported in order of end per pattern set, sorted to be sure
+        return [x for x, _ in found], [y for _, y in found]
 
     return scan
