@@ -11,8 +11,8 @@ from memwarden.engine.prefilter import (
     HYPERSCAN,
     Prefilter,
     line_event_name,
+    line_flags,
     minimal,
-    minimal_owned,
     needles_of,
 )
 from memwarden.enrich.proctable import FEEDS, ProcessTable
@@ -83,16 +83,39 @@ def test_a_needle_keeps_only_the_lines_of_its_own_events(scanner: str) -> None:
     ]
     block = b"\n".join(lines) + b"\n"
     kept = [block[s:block.find(b"\n", s)] for s in p.kept(block)]
-    assert kept == [lines[i] for i in (1, 2, 3, 4, 5, 7)]
+    if scanner == "re":  # matches that do not overlap: every needle is everybody's
+        assert kept == lines
+    else:
+        assert kept == [lines[i] for i in (1, 2, 3, 4, 5, 7)]
 
 
-def test_a_needle_dropped_for_a_shorter_one_gives_it_its_owners() -> None:
-    owned = {b'"/etc/': frozenset({"a"}), b'"/etc/passwd"': frozenset({"b"}), b"x": None,
-             b"yx": frozenset({"c"})}
-    assert minimal_owned(owned) == {b'"/etc/': frozenset({"a", "b"}), b"x": None}
+@pytest.mark.skipif(not HYPERSCAN, reason="the re scanner makes every needle everybody's")
+def test_an_open_is_kept_only_for_a_needle_whose_flags_condition_holds() -> None:
+    """/etc/ is the writes' needle, /etc/shadow the reads': a read of /etc/passwd is skipped,
+    a write of it kept, a read or a write of /etc/shadow kept (the shorter needle does not
+    swallow the longer one's condition); flags not written as an int are kept."""
+    read = lambda flags: (flags & 3) == 0  # noqa: E731
+    write = lambda flags: (flags & 3) in (1, 2)  # noqa: E731
+    etc, shadow = (PathFilter("security_file_open", "prefix", "/etc/"),
+                   PathFilter("security_file_open", "exact", "/etc/shadow"))
+    p = Prefilter(set(), {"security_file_open": [etc, shadow]}, scanner="hyperscan",
+                  flag_conditions={"security_file_open": {etc: [(write,)], shadow: [(read,)]}})
+    line = (b'{"eventName":"security_file_open","args":[{"name":"pathname","type":"const char*",'
+            b'"value":"%s"},{"name":"flags","type":"int","value":%s}]}')
+    assert p.kept(line % (b"/etc/passwd", b"32768") + b"\n") == []
+    assert p.kept(line % (b"/etc/passwd", b"32769") + b"\n") == [0]
+    assert p.kept(line % (b"/etc/shadow", b"0") + b"\n") == [0]
+    assert p.kept(line % (b"/etc/shadow", b"1") + b"\n") == [0]
+    assert p.kept(line % (b"/etc/passwd", b'"O_RDONLY"') + b"\n") == [0]
+    assert line_flags(b'{"name":"flags","type":"int","value":-1}', 0, 41) == -1
+
+
+def test_a_line_event_name_is_told_only_when_written_once() -> None:
     line = b'{"eventName":"security_file_open","a":1}'
     assert line_event_name(line, 0, len(line)) == b"security_file_open"
     assert line_event_name(b'{"a":1}', 0, 7) is None
+    twice = b'{"eventName":"a","b":{"eventName":"c"}}'
+    assert line_event_name(twice, 0, len(twice)) is None
 
 
 def test_a_reload_swaps_the_prefilter_with_the_routes() -> None:

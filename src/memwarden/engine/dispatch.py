@@ -209,12 +209,13 @@ class Engine:
         # what a replayed line must be for a detector or the enricher to want it, from its
         # bytes: the routes without a gate are wanted, those gated by paths alone have needles
         texts = _text_gates(raw_index)
+        gated = {**{name: [f for b in raw_index[name]
+                           for f in b.detector.requirements.paths_for(name)]
+                    for name in pathsets}, **texts}
         self.prefilter = Prefilter(
             [name for name, route in self._routes.items()
              if route[2] is not None or (name not in pathsets and name not in texts)],
-            {**{name: [f for b in raw_index[name]
-                       for f in b.detector.requirements.paths_for(name)]
-                for name in pathsets}, **texts})
+            gated, flag_conditions=_flag_conditions(raw_index, gated))
 
     def path_filters_for(self, event_name: str) -> PathSet | None:
         """The path filter set for an event name, or None if every path is wanted."""
@@ -433,6 +434,25 @@ class Engine:
 
     def count_parse_error(self) -> None:
         self.stats.parse_errors += 1
+
+
+def _flag_conditions(index: dict[str, list[_Bound]],
+                     gated: dict[str, list[PathFilter | TextFilter]]
+                     ) -> dict[str, dict[PathFilter | TextFilter, set[tuple[Any, ...]]]]:
+    """Per gated event name and filter, the argument filters on ``flags`` of each detector
+    that declared the filter (one tuple per detector, all of which hold when it can want the
+    event; empty: it has none): the prefilter tests them on a line's raw flags."""
+    found: dict[str, dict[PathFilter | TextFilter, set[tuple[Any, ...]]]] = {}
+    for name, filters in gated.items():
+        wanted = set(filters)
+        per_filter = found[name] = {}
+        for b in index.get(name, ()):
+            req = b.detector.requirements
+            accepts = tuple(f.accept for f in req.args_for(name) if f.args == ("flags",))
+            for f in (*req.paths_for(name), *req.texts_for(name)):
+                if f in wanted:
+                    per_filter.setdefault(f, set()).add(accepts)
+    return found
 
 
 def _text_gates(index: dict[str, list[_Bound]]

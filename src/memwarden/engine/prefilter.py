@@ -17,12 +17,19 @@ enricher's feeds), as one set of *needles*, byte strings of which a wanted line 
 - a line that does not begin with ``{`` or end with ``}`` (a truncated line, a blank one, CRLF,
   something else): parsed, so that it is reported as it was.
 
-Each needle knows whose it is: the event names its filters are about (a name's own needle is
-its name's; the backslash and the shape tests are everybody's). A line whose only matches are
-needles of other events than its own is skipped (``/etc/`` is a needle of the rules on opens,
-and a ``kill`` or ``openat`` line naming ``/etc/passwd`` is none of theirs): its name read from
-its bytes, ``"eventName":"NAME"`` written once in the line; a line where it is not written so
-(the v1beta1 shape, spaces, twice) is kept, as if the needle were everybody's.
+With Hyperscan (which reports every match of every needle, overlapping ones too) each needle
+knows whose it is: the event names its filters are about, and for the opens the conditions on
+the access mode or flags of the detectors that declared it (their argument filters on
+``flags``); a name's own needle is its name's; the backslash and the shape tests are
+everybody's. A line whose only matches are needles of other events than its own is skipped
+(``/etc/`` is a needle of the rules on opens, and a ``kill`` or ``openat`` line naming
+``/etc/passwd`` is none of theirs), and so is an open whose flags none of its needles'
+conditions accept (a read of ``/etc/passwd`` against ``/etc/``, the needle of the rules on
+writes below ``/etc``): the line's name read from its bytes, ``"eventName":"NAME"`` written
+once, and its flags, ``{"name":"flags","type":"int","value":N}`` written once. A line where
+either is not written so (the v1beta1 shape, spaces, twice, a string) is kept, as if the
+needle were everybody's. The ``re`` scanner reports only matches that do not overlap (one can
+hide another), so there every needle is everybody's.
 
 The needles say nothing about where in the line they are, so they hold for both Tracee shapes,
 any key order and any whitespace: a line without one provably has an event name nobody wants,
@@ -131,24 +138,22 @@ def minimal(needles: Iterable[bytes]) -> tuple[bytes, ...]:
     return tuple(sorted(kept, key=lambda n: (-len(n), n)))
 
 
-#: a needle's owners: the event names whose lines it keeps (None: every line)
-Owners = frozenset[str] | None
+#: what a needle's match must be about to keep its line: per event name (str), the conditions
+#: on the open's flags of which one holds (each a tuple of ``accept(flags)`` that all hold; the
+#: empty tuple: none); None: every line
+Owners = dict[str, frozenset[tuple[Callable[[Any], bool], ...]]] | None
+#: conditions of a filter: none
+UNCONDITIONAL: frozenset[tuple[Callable[[Any], bool], ...]] = frozenset({()})
 
 
-def minimal_owned(owned: Mapping[bytes, Owners]) -> dict[bytes, Owners]:
-    """:func:`minimal` of needles with their owners: a needle dropped because it holds a kept
-    one gives its owners to that one (wherever it matches, the kept one matches too)."""
-    kept = dict.fromkeys(minimal(owned))
-    for n in kept:
-        kept[n] = owned[n]
-    for n, owners in owned.items():
-        if n in kept:
-            continue
-        for m in kept:
-            if m in n:
-                mine = kept[m]
-                kept[m] = None if mine is None or owners is None else mine | owners
-    return kept
+def merged(a: Owners, b: Owners) -> Owners:
+    """Owners of a needle that is ``a``'s and ``b``'s."""
+    if a is None or b is None:
+        return None
+    out = dict(a)
+    for name, conditions in b.items():
+        out[name] = out.get(name, frozenset()) | conditions
+    return out
 
 
 #: how the legacy shape writes the event's name (the v1beta1 shape's ``name`` is not told)
@@ -178,38 +183,50 @@ class Prefilter:
 
     def __init__(self, wanted: Iterable[str],
                  gated: Mapping[str, Iterable[PathFilter | TextFilter]],
-                 scanner: str | None = None) -> None:
+                 scanner: str | None = None,
+                 flag_conditions: Mapping[str, Mapping[PathFilter | TextFilter, Iterable[
+                     tuple[Callable[[Any], bool], ...]]]] | None = None) -> None:
+        """``flag_conditions``: per gated event name and filter, the conditions on the open's
+        ``flags`` (the detectors' argument filters on it) of which one holds when a detector
+        of that filter can want the event; a filter not named there has none."""
         self.wanted = frozenset(n for n in wanted)
         self.gated = {n: tuple(f) for n, f in gated.items() if n not in self.wanted}
+        conditions = flag_conditions or {}
         owned: dict[bytes, Owners] = {}
-
-        def own(needle: bytes, name: str | None) -> None:
-            mine = frozenset((name,)) if name is not None else None
-            if needle in owned:
-                was = owned[needle]
-                mine = None if was is None or mine is None else was | mine
-            owned[needle] = mine
-
-        for n in self.wanted:
-            own(n.encode() + b'"', n)
         patterns: dict[bytes, Owners] = {}
+        for n in self.wanted:
+            owned[n.encode() + b'"'] = merged(owned.get(n.encode() + b'"', {}),
+                                              {n: UNCONDITIONAL})
         for name, filters in self.gated.items():
-            for needle in needles_of(filters):
-                own(needle, name)
-            for pattern in patterns_of(filters):
-                was = patterns.get(pattern, frozenset())
-                patterns[pattern] = None if was is None else was | {name}
-        own(b"\\", None)
-        kept = minimal_owned(owned)
+            for f in filters:
+                mine = {name: frozenset(conditions.get(name, {}).get(f, ())) or UNCONDITIONAL}
+                for needle in needles_of([f]):
+                    owned[needle] = merged(owned.get(needle, {}), mine)
+                for pattern in patterns_of([f]):
+                    patterns[pattern] = merged(patterns.get(pattern, {}), mine)
+        owned[b"\\"] = None
+        self.scanner = scanner or ("hyperscan" if HYPERSCAN else "re")
+        if self.scanner == "hyperscan":
+            # every match of every needle is reported, overlapping ones too: each needle
+            # keeps its own owners (one held by another is no longer implied by it once
+            # owners differ: "/etc/shadow" of the reads, "/etc/ of the writes)
+            kept = {n: owned[n] for n in sorted(owned, key=lambda n: (-len(n), n))}
+        else:
+            # re reports matches that do not overlap: a match can hide another one's, so
+            # every needle is everybody's (any match keeps its line)
+            kept = dict.fromkeys(minimal(owned))
+            patterns = dict.fromkeys(patterns)
         self.needles = tuple(kept)
         self.patterns = tuple(sorted(patterns))
-        #: per expression of the scanner (needles, patterns, then the shape tests): the event
-        #: names (bytes) whose lines it keeps, None for every line
-        self.owners: tuple[frozenset[bytes] | None, ...] = tuple(
-            None if o is None else frozenset(x.encode() for x in o)
+        #: per expression of the scanner (needles, patterns, then the shape tests): per event
+        #: name (bytes) whose lines it keeps, None (no condition) or the flags conditions of
+        #: which one holds; None for every line
+        self.owners: tuple[dict[bytes, tuple[tuple[Callable[[Any], bool], ...], ...] | None]
+                           | None, ...] = tuple(
+            None if o is None else {k.encode(): None if () in c else tuple(c)
+                                    for k, c in o.items()}
             for o in [*kept.values(), *(patterns[p] for p in self.patterns),
                       *(None for _ in _SHAPE)])
-        self.scanner = scanner or ("hyperscan" if HYPERSCAN else "re")
         expressions = [*(re.escape(n) for n in self.needles), *self.patterns]
         self._scan = (_hyperscan_scanner(expressions) if self.scanner == "hyperscan"
                       else _re_scanner(expressions))
@@ -273,28 +290,24 @@ class Prefilter:
 
 
 def _keeps(block: bytes, s: int, e: int, ends: list[int], ids: list[int], i: int, j: int,
-           owners: tuple[frozenset[bytes] | None, ...]) -> bool:
+           owners: tuple[Any, ...]) -> bool:
     """Whether the line ``block[s:e]`` (its newline at ``e``) must be parsed, from its
     matches ``ends[i:j]`` (of expressions ``ids[i:j]``): one match is enough that is
-    everybody's or its event's (:func:`line_event_name`), and does not end inside the value of
+    everybody's, or its event's (:func:`line_event_name`) with one of that event's conditions
+    on the open's flags holding (:func:`line_flags`), and does not end inside the value of
     the process's ``"executable":{"path":"..."}`` (no path argument, nor the value of a text
     filter, but every process of a host runs from ``/usr/bin/``, which the rules on writes
     below binary directories make a needle; a match of another string value starts at that
     value's quote, so ends past the executable's). A line with an escape is kept (the
-    backslash is everybody's)."""
+    backslash is everybody's); one whose name or flags cannot be told from its bytes too."""
     name: bytes | None = None
+    flags: Any = _UNTOLD
     told = False
     v0 = v1 = -1
     exe = False
     for k in range(i, j):
-        mine = owners[ids[k]]
-        if mine is not None:
-            if not told:
-                name, told = line_event_name(block, s, e), True
-            if name is not None and name not in mine:
-                continue
         end = ends[k]
-        if not exe:
+        if not exe:  # first: a host's every line has /usr/bin/ there
             exe = True
             m = block.find(_EXE, s, e)
             if m >= 0:
@@ -302,8 +315,51 @@ def _keeps(block: bytes, s: int, e: int, ends: list[int], ids: list[int], i: int
                 v1 = block.find(b'"', v0 + 1, e)
         if v1 >= 0 and v0 < end <= v1 + 1:
             continue
+        mine = owners[ids[k]]
+        if mine is not None:
+            if not told:
+                name, told = line_event_name(block, s, e), True
+            if name is not None:
+                if name not in mine:
+                    continue
+                conditions = mine[name]
+                if conditions is not None:
+                    if flags is _UNTOLD:
+                        flags = line_flags(block, s, e)
+                    if flags is not None and not _any_holds(conditions, flags):
+                        continue
         return True
     return False
+
+
+def _any_holds(conditions: tuple[tuple[Callable[[Any], bool], ...], ...], flags: int) -> bool:
+    """Whether one of the conditions holds for ``flags`` (one that fails to say: it holds)."""
+    try:
+        return any(all(accept(flags) for accept in c) for c in conditions)
+    except Exception:  # a detector's filter is not the prefilter's to judge
+        return True
+
+
+#: a line's flags not looked for yet
+_UNTOLD = object()
+#: how the legacy shape writes an open's flags (the sensor's recordings and Tracee alike)
+_FLAGS_AT = b'{"name":"flags","type":"int","value":'
+
+
+def line_flags(block: bytes, s: int, e: int) -> int | None:
+    """The ``flags`` argument of the line ``block[s:e]`` from its bytes, when written once
+    as ``{"name":"flags","type":"int","value":N}``; None when it cannot be told."""
+    k = block.find(_FLAGS_AT, s, e)
+    if k < 0 or block.find(b'"flags"', k + 9, e) >= 0:
+        return None
+    v = k + len(_FLAGS_AT)
+    q = block.find(b"}", v, e)
+    if q < 0:
+        return None
+    try:
+        return int(block[v:q])
+    except ValueError:
+        return None
 
 
 def _re_scanner(expressions: list[bytes]

@@ -281,11 +281,27 @@ def _required_texts(node: A.Node, memo: dict[int, _Texts]) -> _Texts:
     return None
 
 
+#: top-level directories most of a host's paths are under: a path needle starting with one is
+#: told from other paths only by what follows it (``/etc/`` alone matches a host's every
+#: configuration read, ``../`` almost nothing)
+_BUSY_DIRS = ("/etc/", "/usr/", "/lib/", "/lib64/", "/proc/", "/sys/", "/dev/", "/var/",
+              "/tmp/", "/home/", "/run/", "/opt/", "/bin/", "/sbin/")
+
+
 def _text_cost(texts: set[tuple[str, str, tuple[str, ...]]]) -> tuple[int, int]:
     """Shorter needles match more lines: the set whose shortest one is longest wins, then the
-    smaller set."""
+    smaller set. A path's busy top directory (:data:`_BUSY_DIRS`) does not count in its
+    length."""
     bonus = {"exact": 2, "prefix": 1, "suffix": 1, "contains": 0, "directory": 2}  # quotes
-    return (-min(len(v.encode()) + bonus[k] for k, v, _ in texts), len(texts))
+
+    def length(kind: str, v: str) -> int:
+        n = len(v.encode())
+        if kind in ("exact", "prefix", "directory"):
+            busy = next((d for d in _BUSY_DIRS if (v + "/").startswith(d)), "")
+            n -= len(busy)
+        return max(n, 0) + bonus[kind]
+
+    return (-min(length(k, v) for k, v, _ in texts), len(texts))
 
 
 def _text_requirement(plan: Plan) -> _Texts:
