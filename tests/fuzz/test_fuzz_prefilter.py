@@ -74,7 +74,8 @@ def replay(data: bytes, prefilter: str | None, block: int | None = None
                     enricher=ProcessTable())
     if prefilter is not None:
         p = engine.prefilter
-        engine.prefilter = Prefilter(p.wanted, p.gated, scanner=prefilter)
+        engine.prefilter = Prefilter(p.wanted, p.gated, scanner=prefilter,
+                                      flag_conditions=p.flag_conditions)
     err = io.StringIO()
     r = JsonLinesReplay("<fuzz>", engine, err=err, prefilter=prefilter is not None)
     stream = io.BytesIO(data)

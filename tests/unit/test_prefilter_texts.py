@@ -58,6 +58,16 @@ RULES = """
   condition: open_write and fd.name startswith /var/log/ and evt.arg.flags contains O_TRUNC
   output: "%fd.name"
   priority: ERROR
+- rule: write below etc
+  desc: d
+  condition: open_write and fd.name startswith /etc/
+  output: "%fd.name"
+  priority: ERROR
+- rule: gshadow read
+  desc: d
+  condition: open_read and fd.name = /etc/gshadow
+  output: "%fd.name"
+  priority: ERROR
 - rule: tar reads
   desc: d
   condition: open_read and proc.name = tar and fd.name pmatch (/var/lib/kubelet)
@@ -99,7 +109,8 @@ def _hits(rng: random.Random) -> list[bytes]:
         elif d["eventName"] == "security_file_open" and roll < 0.6:
             path = rng.choice(("/x", "/", "/root/.profile", "/home/u/.ssh/id_rsa",
                                "/etc/../etc/shadow", "/usr/bin/ls", "/bin/sh", "/xy/z",
-                               "/var/lib/kubelet/pods/a", "/var/lib/kubeletx", "/var/log/x"))
+                               "/var/lib/kubelet/pods/a", "/var/lib/kubeletx", "/var/log/x",
+                               "/etc/gshadow", "/etc/passwd"))
             for a in d["args"]:
                 if a["name"] in ("pathname", "syscall_pathname"):
                     a["value"] = path
@@ -127,7 +138,8 @@ def _replay(data: bytes, rules_file: Path, scanner: str | None) -> tuple[list, i
                     sink=lambda f: found.append((f.metadata.id, f.event.timestamp)))
     if scanner is not None:
         p = engine.prefilter
-        engine.prefilter = Prefilter(p.wanted, p.gated, scanner=scanner)
+        engine.prefilter = Prefilter(p.wanted, p.gated, scanner=scanner,
+                                      flag_conditions=p.flag_conditions)
     r = JsonLinesReplay("<t>", engine, err=io.StringIO(), prefilter=scanner is not None)
     stream = io.BytesIO(data)
     r._run(stream, stream, "<t>")
@@ -150,7 +162,8 @@ def test_the_prefilter_with_text_needles_finds_what_the_full_replay_finds(
     data = b"".join(_hits(random.Random(seed)))
     full, _ = _replay(data, rules_file, None)
     assert {rule for rule, _ in full} >= {"shell spawned", "write below root", "key read",
-                                          "write below bin", "tar reads", "truncate log"}
+                                          "write below bin", "tar reads", "truncate log",
+                                          "write below etc"}
     assert full == _ungated(data, rules_file)  # the engine's gates drop no finding
     for scanner in SCANNERS:
         found, skipped = _replay(data, rules_file, scanner)
@@ -162,9 +175,9 @@ def test_a_needle_only_in_the_executable_path_keeps_no_line(rules_file: Path) ->
     engine = Engine(load_rules([rules_file]).detectors)
     line = (b'{"eventName":"security_file_open","processName":"cat",'
             b'"executable":{"path":"/usr/bin/cat"},"args":[{"name":"pathname",'
-            b'"value":"/etc/hosts"}]}\n')
+            b'"value":"/srv/hosts"}]}\n')
     assert engine.prefilter.kept(line) == []
-    written = line.replace(b'"/etc/hosts"', b'"/usr/bin/cat"')
+    written = line.replace(b'"/srv/hosts"', b'"/usr/bin/cat"')
     assert engine.prefilter.kept(written) == [0]
     spaced = line.replace(b'"executable":{', b'"executable": {')  # another spelling: kept
     assert engine.prefilter.kept(spaced) == [0]

@@ -179,7 +179,8 @@ def line_event_name(block: bytes, s: int, e: int) -> bytes | None:
 class Prefilter:
     """The needles of one detector set, compiled; :meth:`kept` finds the lines to parse."""
 
-    __slots__ = ("wanted", "gated", "needles", "patterns", "owners", "scanner", "_scan")
+    __slots__ = ("wanted", "gated", "flag_conditions", "needles", "patterns", "owners",
+                 "scanner", "_scan")
 
     def __init__(self, wanted: Iterable[str],
                  gated: Mapping[str, Iterable[PathFilter | TextFilter]],
@@ -191,7 +192,7 @@ class Prefilter:
         of that filter can want the event; a filter not named there has none."""
         self.wanted = frozenset(n for n in wanted)
         self.gated = {n: tuple(f) for n, f in gated.items() if n not in self.wanted}
-        conditions = flag_conditions or {}
+        conditions = self.flag_conditions = flag_conditions or {}
         owned: dict[bytes, Owners] = {}
         patterns: dict[bytes, Owners] = {}
         for n in self.wanted:
