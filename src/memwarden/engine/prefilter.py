@@ -5,10 +5,10 @@ that a detector (or the process table) may want; every other line is counted
 Built from the same values the engine routes by (the detectors' :class:`Requirements` and the
 enricher's feeds), as one set of *needles*, byte strings of which a wanted line must hold one:
 
-- ``NAME"`` for every event name a detector selects without a path filter (an argument filter
-  cannot be told from bytes) and every event the process table is fed by: the name, a JSON
-  string, ends with its closing quote wherever and under whichever key (``eventName`` of the
-  legacy shape, ``name`` of v1beta1) it is written;
+- ``"NAME"`` for every event name a detector selects without a path filter (an argument
+  filter cannot be told from bytes) and every event the process table is fed by: the name, a
+  JSON string, in its quotes wherever and under whichever key (``eventName`` of the legacy
+  shape, ``name`` of v1beta1) it is written;
 - for an event name whose every detector declared path filters (the engine's path gate), the
   bytes a matching path value holds, quotes included: ``"/dev/mem"`` (exact), ``"/var/lib/
   systemd/coredump/`` (prefix), ``/proc/kcore"`` (suffix), ``mem"`` (basename);
@@ -20,9 +20,9 @@ enricher's feeds), as one set of *needles*, byte strings of which a wanted line 
 With Hyperscan (which reports every match of every needle, overlapping ones too) each needle
 knows whose it is: the event names its filters are about, and for the opens the conditions on
 the access mode or flags of the detectors that declared it (their argument filters on
-``flags``); a name's own needle is its name's; the backslash and the shape tests are
-everybody's. A line whose only matches are needles of other events than its own is skipped
-(``/etc/`` is a needle of the rules on opens, and a ``kill`` or ``openat`` line naming
+``flags``); the backslash, the shape tests and the wanted names' own needles are everybody's.
+A line whose only matches are needles of other events than its own is skipped (``/etc/`` is a
+needle of the rules on opens, and a ``kill`` or ``openat`` line naming
 ``/etc/passwd`` is none of theirs), and so is an open whose flags none of its needles'
 conditions accept (a read of ``/etc/passwd`` against ``/etc/``, the needle of the rules on
 writes below ``/etc``): the line's name read from its bytes, ``"eventName":"NAME"`` written
@@ -195,9 +195,8 @@ class Prefilter:
         conditions = self.flag_conditions = flag_conditions or {}
         owned: dict[bytes, Owners] = {}
         patterns: dict[bytes, Owners] = {}
-        for n in self.wanted:
-            owned[n.encode() + b'"'] = merged(owned.get(n.encode() + b'"', {}),
-                                              {n: UNCONDITIONAL})
+        for n in self.wanted:  # the name as a JSON string: everybody's (no name is tested)
+            owned[b'"' + n.encode() + b'"'] = None
         for name, filters in self.gated.items():
             for f in filters:
                 mine = {name: frozenset(conditions.get(name, {}).get(f, ())) or UNCONDITIONAL}
