@@ -248,7 +248,7 @@ class Prefilter:
         if stop is None:
             stop = len(block)
         whole = start == 0 and stop == len(block)
-        ends, ids = self._scan(block if whole else memoryview(block)[start:stop], start)
+        found = self._scan(block if whole else memoryview(block)[start:stop], start)
         owners = self.owners
         spans: list[tuple[int, int]] = []
         add = spans.append
@@ -259,9 +259,9 @@ class Prefilter:
             add((start, last + 1 if last >= 0 else stop))
             if last < 0:
                 return spans
-        i, n = 0, len(ends)
+        i, n = 0, len(found)
         while i < n:
-            end = ends[i]
+            end = found[i] >> _ID_BITS
             if end <= last:
                 i += 1
                 continue  # in a line already kept or judged
@@ -271,8 +271,10 @@ class Prefilter:
                 continue
             last = find(b"\n", end - 1, stop)
             e = last if last >= 0 else stop
-            j = bisect_right(ends, e + 1, i)  # this line's matches: ends[i:j]
-            if _keeps(block, s, e, ends, ids, i, j, owners):
+            # this line's matches: found[i:j] (the last ones may be "[^}]\n", ending past e)
+            j = i + 1 if i + 1 == n or found[i + 1] >> _ID_BITS > e + 1 else \
+                bisect_right(found, ((e + 2) << _ID_BITS) - 1, i)
+            if _keeps(block, s, e, found, i, j, owners):
                 add((s, e + 1 if last >= 0 else stop))
             if last < 0:
                 return spans
@@ -289,10 +291,10 @@ class Prefilter:
         return bool(self.kept(body + b"\n")) or not body
 
 
-def _keeps(block: bytes, s: int, e: int, ends: list[int], ids: list[int], i: int, j: int,
+def _keeps(block: bytes, s: int, e: int, found: list[int], i: int, j: int,
            owners: tuple[Any, ...]) -> bool:
     """Whether the line ``block[s:e]`` (its newline at ``e``) must be parsed, from its
-    matches ``ends[i:j]`` (of expressions ``ids[i:j]``): one match is enough that is
+    matches ``found[i:j]`` (:data:`_ID_BITS`): one match is enough that is
     everybody's, or its event's (:func:`line_event_name`) with one of that event's conditions
     on the open's flags holding (:func:`line_flags`), and does not end inside the value of
     the process's ``"executable":{"path":"..."}`` (no path argument, nor the value of a text
@@ -306,7 +308,7 @@ def _keeps(block: bytes, s: int, e: int, ends: list[int], ids: list[int], i: int
     v0 = v1 = -1
     exe = False
     for k in range(i, j):
-        end = ends[k]
+        end = found[k] >> _ID_BITS
         if not exe:  # first: a host's every line has /usr/bin/ there
             exe = True
             m = block.find(_EXE, s, e)
@@ -315,7 +317,7 @@ def _keeps(block: bytes, s: int, e: int, ends: list[int], ids: list[int], i: int
                 v1 = block.find(b'"', v0 + 1, e)
         if v1 >= 0 and v0 < end <= v1 + 1:
             continue
-        mine = owners[ids[k]]
+        mine = owners[found[k] & _ID_MASK]
         if mine is not None:
             if not told:
                 name, told = line_event_name(block, s, e), True
@@ -333,11 +335,27 @@ def _keeps(block: bytes, s: int, e: int, ends: list[int], ids: list[int], i: int
 
 
 def _any_holds(conditions: tuple[tuple[Callable[[Any], bool], ...], ...], flags: int) -> bool:
-    """Whether one of the conditions holds for ``flags`` (one that fails to say: it holds)."""
-    try:
-        return any(all(accept(flags) for accept in c) for c in conditions)
-    except Exception:  # a detector's filter is not the prefilter's to judge
-        return True
+    """Whether one of the conditions holds for ``flags`` (one that fails to say: it holds).
+    The answers are remembered (the filters are functions of the flags alone, and a host
+    opens with few distinct flags)."""
+    key = (id(conditions), flags)
+    held = _HELD.get(key)
+    if held is None:
+        try:
+            held = any(all(accept(flags) for accept in c) for c in conditions)
+        except Exception:  # a detector's filter is not the prefilter's to judge
+            held = True
+        if len(_HELD) >= 4096:
+            _HELD.clear()
+            _HELD_KEEP.clear()
+        _HELD[key] = held
+        _HELD_KEEP[id(conditions)] = conditions  # the id stays this tuple's
+    return held
+
+
+#: (conditions' id, flags) -> whether one holds; the conditions kept alive beside
+_HELD: dict[tuple[int, int], bool] = {}
+_HELD_KEEP: dict[int, Any] = {}
 
 
 #: a line's flags not looked for yet
@@ -362,31 +380,40 @@ def line_flags(block: bytes, s: int, e: int) -> int | None:
         return None
 
 
-def _re_scanner(expressions: list[bytes]
-                ) -> Callable[[Any, int], tuple[list[int], list[int]]]:
+#: a match is one int: its end, shifted, and the expression it is of (sorted by end)
+_ID_BITS = 16
+_ID_MASK = (1 << _ID_BITS) - 1
+
+
+def _re_scanner(expressions: list[bytes]) -> Callable[[Any, int], list[int]]:
     pattern = re.compile(b"|".join(b"(" + x + b")" for x in [*expressions, *_RE_SHAPE]))
 
-    def scan(block: Any, offset: int = 0) -> tuple[list[int], list[int]]:
-        """The match ends in ``block`` (bytes or a view), plus ``offset``, in order, and the
-        expression each is of."""
-        found = [(m.end() + offset, m.lastindex - 1) for m in pattern.finditer(block)]
-        return [x for x, _ in found], [y for _, y in found]
+    def scan(block: Any, offset: int = 0) -> list[int]:
+        """The matches in ``block`` (bytes or a view), their ends plus ``offset``, in order."""
+        return [(m.end() + offset) << _ID_BITS | (m.lastindex - 1)  # type: ignore[operator]
+                for m in pattern.finditer(block)]
 
     return scan
 
 
-def _hyperscan_scanner(expressions: list[bytes]
-                       ) -> Callable[[Any, int], tuple[list[int], list[int]]]:
+def _hyperscan_scanner(expressions: list[bytes]) -> Callable[[Any, int], list[int]]:
     expressions = [*expressions, *_SHAPE]
+    if len(expressions) > _ID_MASK:
+        raise ValueError(f"{len(expressions)} needles: at most {_ID_MASK}")
     db = _hs.Database(mode=_hs.HS_MODE_BLOCK)  # type: ignore[union-attr]
     db.compile(expressions=expressions, ids=list(range(len(expressions))),
                elements=len(expressions), flags=[0] * len(expressions))
 
-    def scan(block: Any, offset: int = 0) -> tuple[list[int], list[int]]:
-        found: list[tuple[int, int]] = []
+    def scan(block: Any, offset: int = 0) -> list[int]:
+        found: list[int] = []
         add = found.append
-        db.scan(block, match_event_handler=lambda i, _s, end, _f, _c: add((end + offset, i)))
+        if offset:
+            db.scan(block, match_event_handler=lambda i, _s, end, _f, _c:
+                    add((end + offset) << _ID_BITS | i))
+        else:
+            db.scan(block, match_event_handler=lambda i, _s, end, _f, _c:
+                    add(end << _ID_BITS | i))
         found.sort()  # reported in order of end per pattern set, sorted to be sure
-        return [x for x, _ in found], [y for _, y in found]
+        return found
 
     return scan
