@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from memwarden.core.linux_abi import parse_open_flags
 from memwarden.core.requirements import PathFilter
 from memwarden.engine.dispatch import Engine
 from memwarden.engine.prefilter import (
@@ -93,9 +94,9 @@ def test_a_needle_keeps_only_the_lines_of_its_own_events(scanner: str) -> None:
 def test_an_open_is_kept_only_for_a_needle_whose_flags_condition_holds() -> None:
     """/etc/ is the writes' needle, /etc/shadow the reads': a read of /etc/passwd is skipped,
     a write of it kept, a read or a write of /etc/shadow kept (the shorter needle does not
-    swallow the longer one's condition); flags not written as an int are kept."""
-    read = lambda flags: (flags & 3) == 0  # noqa: E731
-    write = lambda flags: (flags & 3) in (1, 2)  # noqa: E731
+    swallow the longer one's condition); flags not told are kept."""
+    read = lambda flags: (parse_open_flags(flags) & 3) == 0  # noqa: E731
+    write = lambda flags: (parse_open_flags(flags) & 3) in (1, 2)  # noqa: E731
     etc, shadow = (PathFilter("security_file_open", "prefix", "/etc/"),
                    PathFilter("security_file_open", "exact", "/etc/shadow"))
     p = Prefilter(set(), {"security_file_open": [etc, shadow]}, scanner="hyperscan",
@@ -106,7 +107,10 @@ def test_an_open_is_kept_only_for_a_needle_whose_flags_condition_holds() -> None
     assert p.kept(line % (b"/etc/passwd", b"32769") + b"\n") == [0]
     assert p.kept(line % (b"/etc/shadow", b"0") + b"\n") == [0]
     assert p.kept(line % (b"/etc/shadow", b"1") + b"\n") == [0]
-    assert p.kept(line % (b"/etc/passwd", b'"O_RDONLY"') + b"\n") == [0]
+    assert p.kept(line % (b"/etc/passwd", b'"O_RDONLY"') + b"\n") == []  # Tracee's text
+    assert p.kept(line % (b"/etc/passwd", b'"O_RDWR"') + b"\n") == [0]
+    assert p.kept(line % (b"/etc/passwd", b'"O_RD\\u004fNLY"') + b"\n") == [0]  # escaped
+    assert p.kept(line % (b"/etc/passwd", b'[1]') + b"\n") == [0]  # not a number
     assert line_flags(b'{"name":"flags","type":"int","value":-1}', 0, 41) == -1
 
 

@@ -26,10 +26,10 @@ needle of the rules on opens, and a ``kill`` or ``openat`` line naming
 ``/etc/passwd`` is none of theirs), and so is an open whose flags none of its needles'
 conditions accept (a read of ``/etc/passwd`` against ``/etc/``, the needle of the rules on
 writes below ``/etc``): the line's name read from its bytes, ``"eventName":"NAME"`` written
-once, and its flags, ``{"name":"flags","type":"int","value":N}`` written once. A line where
-either is not written so (the v1beta1 shape, spaces, twice, a string) is kept, as if the
-needle were everybody's. The ``re`` scanner reports only matches that do not overlap (one can
-hide another), so there every needle is everybody's.
+once, and its flags, ``{"name":"flags","type":"int","value":N}`` (or Tracee's ``"O_..."``)
+written once. A line where either is not written so (the v1beta1 shape, spaces, twice, an
+escape) is kept, as if the needle were everybody's. The ``re`` scanner reports only matches
+that do not overlap (one can hide another), so there every needle is everybody's.
 
 The needles say nothing about where in the line they are, so they hold for both Tracee shapes,
 any key order and any whitespace: a line without one provably has an event name nobody wants,
@@ -334,7 +334,8 @@ def _keeps(block: bytes, s: int, e: int, found: list[int], i: int, j: int,
     return False
 
 
-def _any_holds(conditions: tuple[tuple[Callable[[Any], bool], ...], ...], flags: int) -> bool:
+def _any_holds(conditions: tuple[tuple[Callable[[Any], bool], ...], ...], flags: int | str
+               ) -> bool:
     """Whether one of the conditions holds for ``flags`` (one that fails to say: it holds).
     The answers are remembered (the filters are functions of the flags alone, and a host
     opens with few distinct flags)."""
@@ -354,7 +355,7 @@ def _any_holds(conditions: tuple[tuple[Callable[[Any], bool], ...], ...], flags:
 
 
 #: (conditions' id, flags) -> whether one holds; the conditions kept alive beside
-_HELD: dict[tuple[int, int], bool] = {}
+_HELD: dict[tuple[int, int | str], bool] = {}
 _HELD_KEEP: dict[int, Any] = {}
 
 
@@ -364,13 +365,18 @@ _UNTOLD = object()
 _FLAGS_AT = b'{"name":"flags","type":"int","value":'
 
 
-def line_flags(block: bytes, s: int, e: int) -> int | None:
+def line_flags(block: bytes, s: int, e: int) -> int | str | None:
     """The ``flags`` argument of the line ``block[s:e]`` from its bytes, when written once
-    as ``{"name":"flags","type":"int","value":N}``; None when it cannot be told."""
+    as ``{"name":"flags","type":"int","value":N}`` (or Tracee's parsed string,
+    ``"O_RDONLY|O_CLOEXEC"``, without an escape); None when it cannot be told."""
     k = block.find(_FLAGS_AT, s, e)
     if k < 0 or block.find(b'"flags"', k + 9, e) >= 0:
         return None
     v = k + len(_FLAGS_AT)
+    if block[v:v + 1] == b'"':
+        q = block.find(b'"', v + 1, e)
+        text = block[v + 1:q] if q >= 0 else b"\\"
+        return None if b"\\" in text or not text.isascii() else text.decode()
     q = block.find(b"}", v, e)
     if q < 0:
         return None
