@@ -68,6 +68,14 @@ RULES = """
   condition: open_read and fd.name = /etc/gshadow
   output: "%fd.name"
   priority: ERROR
+- rule: binary removed
+  desc: d
+  condition: >
+    evt.type in (unlink, unlinkat, rename, renameat) and (evt.arg.path startswith /bin/
+    or evt.arg.name startswith /bin/ or evt.arg.oldpath startswith /bin/
+    or evt.arg.newpath startswith /usr/bin/)
+  output: "%evt.args"
+  priority: ERROR
 - rule: tar reads
   desc: d
   condition: open_read and proc.name = tar and fd.name pmatch (/var/lib/kubelet)
@@ -93,6 +101,10 @@ def test_conditions_without_paths_give_text_filters(rules_file: Path) -> None:
         TextFilter("security_file_open", "prefix", "/root/", ("args.pathname",))}
     assert {(f.kind, f.value) for f in req["key read"].texts_for("security_file_open")} == {
         ("contains", "id_rsa"), ("contains", "/shadow")}
+    # evt.arg.<a path> on an event: the record's argument its profile names
+    assert {(f.kind, f.value, f.sources) for f in
+            req["binary removed"].texts_for("security_inode_unlink")} == {
+        ("prefix", "/bin/", ("args.pathname",))}
     # a path filter where there is one (the kernel's and the engine's gate), no text filter
     assert req["write below bin"].paths_for("security_file_open")
     assert not req["write below bin"].texts_for("security_file_open")
@@ -118,6 +130,8 @@ def _hits(rng: random.Random) -> list[bytes]:
                                                 "O_WRONLY|O_TRUNC", "O_WRONLY|O_APPEND"))
             if rng.random() < (0.7 if path.startswith("/var/lib/kubelet") else 0.2):
                 d["processName"] = rng.choice(("tar", "tar", "sshd"))
+        elif d["eventName"] == "security_inode_unlink" and roll < 0.9:
+            d["args"][0]["value"] = rng.choice(("/bin/ls", "/bin/sh", "/usr/bin/ls", "/bin"))
         if rng.random() < 0.2:
             d = legacy_to_v1beta1(d)
         raw = orjson.dumps(d)
@@ -163,7 +177,7 @@ def test_the_prefilter_with_text_needles_finds_what_the_full_replay_finds(
     full, _ = _replay(data, rules_file, None)
     assert {rule for rule, _ in full} >= {"shell spawned", "write below root", "key read",
                                           "write below bin", "tar reads", "truncate log",
-                                          "write below etc"}
+                                          "write below etc", "binary removed"}
     assert full == _ungated(data, rules_file)  # the engine's gates drop no finding
     for scanner in SCANNERS:
         found, skipped = _replay(data, rules_file, scanner)

@@ -178,7 +178,7 @@ def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]
             for text in required_flag_texts(residual):
                 compiled.arg_filters.append(ArgFilter(event, ("flags",), _flags_filter(text)))
         if not filters:  # what replay can still test on the raw line
-            for group, texts in enumerate(required_text_groups(residual)):
+            for group, texts in enumerate(required_text_groups(residual, event)):
                 compiled.text_filters.extend(
                     TextFilter(event, kind, value, sources, group)
                     for kind, value, sources in sorted(texts))

@@ -225,7 +225,8 @@ TEXT_FIELDS = {"fd.name": ("args.pathname",),
 _GLOB_PART = re.compile(r"\[[^\]]*\]|[*?]")
 
 
-def required_texts(node: A.Node, memo: dict[int, _Texts] | None = None) -> _Texts:
+def required_texts(node: A.Node, memo: dict[int, _Texts] | None = None,
+                   event: str | None = None) -> _Texts:
     """Text filters (kind, value, the record's values it is about) of which, whenever the
     condition is true, a string value of the event (one of :data:`TEXT_FIELDS`) matches one;
     None when that cannot be shown.
@@ -235,33 +236,34 @@ def required_texts(node: A.Node, memo: dict[int, _Texts] | None = None) -> _Text
         memo = {}
     if id(node) in memo:
         return memo[id(node)]
-    result = memo[id(node)] = _required_texts(node, memo)
+    result = memo[id(node)] = _required_texts(node, memo, event)
     return result
 
 
-def required_text_groups(node: A.Node) -> list[set[tuple[str, str, tuple[str, ...]]]]:
+def required_text_groups(node: A.Node, event: str | None = None
+                         ) -> list[set[tuple[str, str, tuple[str, ...]]]]:
     """:func:`required_texts` of each conjunct of the condition that has some (all of them
     hold), the most selective first: replay's needles are the first, the engine's gate of
     parsed records tests them all."""
     memo: dict[int, _Texts] = {}
     parts = node.children if isinstance(node, A.And) else [node]
-    found = [r for r in (required_texts(ch, memo) for ch in parts) if r is not None]
+    found = [r for r in (required_texts(ch, memo, event) for ch in parts) if r is not None]
     unique = {frozenset(r): r for r in found}
     return sorted(unique.values(), key=lambda r: (_text_cost(r), sorted(r)))
 
 
-def _required_texts(node: A.Node, memo: dict[int, _Texts]) -> _Texts:
+def _required_texts(node: A.Node, memo: dict[int, _Texts], event: str | None) -> _Texts:
     if isinstance(node, A.And):
         best: _Texts = None
         for ch in node.children:
-            r = required_texts(ch, memo)
+            r = required_texts(ch, memo, event)
             if r is not None and (best is None or _text_cost(r) < _text_cost(best)):
                 best = r
         return best
     if isinstance(node, A.Or):
         out: set[tuple[str, str, tuple[str, ...]]] = set()
         for ch in node.children:
-            r = required_texts(ch, memo)
+            r = required_texts(ch, memo, event)
             if r is None:
                 return None
             out |= r
@@ -272,12 +274,12 @@ def _required_texts(node: A.Node, memo: dict[int, _Texts]) -> _Texts:
             # OP oneof/anyof (a, b): one of them holds
             found: set[tuple[str, str, tuple[str, ...]]] = set()
             for p in plan.operand:
-                r = _text_requirement(p) if isinstance(p, Plan) else None
+                r = _text_requirement(p, event) if isinstance(p, Plan) else None
                 if r is None:
                     return None
                 found |= r
             return found
-        return _text_requirement(plan)
+        return _text_requirement(plan, event)
     return None
 
 
@@ -304,11 +306,27 @@ def _text_cost(texts: set[tuple[str, str, tuple[str, ...]]]) -> tuple[int, int]:
     return (-min(length(k, v) for k, v, _ in texts), len(texts))
 
 
-def _text_requirement(plan: Plan) -> _Texts:
-    if plan.arg is not None or plan.transforms or plan.rhs_field is not None or plan.modifier:
+#: Falco arguments whose values are paths, strings in every record that has them: ``evt.arg.X``
+#: of these is the record's argument (through the event's profile) as written
+_PATH_ARGS = frozenset({"path", "name", "oldpath", "newpath", "target", "linkpath",
+                        "filename", "dir", "pathname"})
+
+
+def _arg_sources(plan: Plan, event: str | None) -> tuple[str, ...] | None:
+    """``evt.arg.X`` / ``evt.rawarg.X`` of a path argument on ``event``: the record's value it
+    is (the profile's name for it, else X: a record without it gives nothing to match)."""
+    if plan.spec.name not in ("evt.arg", "evt.rawarg") or event not in PROFILES or \
+            plan.arg not in _PATH_ARGS:
+        return None
+    target = PROFILES[event].args.get(plan.arg, plan.arg)
+    return None if target.startswith("$") else ("args." + target,)
+
+
+def _text_requirement(plan: Plan, event: str | None = None) -> _Texts:
+    if plan.transforms or plan.rhs_field is not None or plan.modifier:
         return None
     op, rhs = plan.op, plan.operand
-    sources = TEXT_FIELDS.get(plan.spec.name)
+    sources = TEXT_FIELDS.get(plan.spec.name) if plan.arg is None else _arg_sources(plan, event)
     if sources is None:
         return None
     if plan.spec.name == "fd.directory":  # the dirname of fd.name
