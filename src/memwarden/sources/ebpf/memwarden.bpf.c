@@ -222,7 +222,8 @@ static __always_inline bool mw_begin(struct mw_ctx *m, u32 kind)
 	m->ctr = bpf_map_lookup_elem(&mw_counters, &zero);
 	if (!m->ctr)
 		return false;
-	m->ctr->seen[kind & 15]++;
+	if (kind < MW_KIND_MAX)
+		m->ctr->seen[kind]++;
 	return true;
 }
 
@@ -822,14 +823,16 @@ static __always_inline void mw_submit(struct mw_evbuf *e, u32 off, u32 kind, str
 		if (!err)
 			ctr->ring_retries++;
 	}
+	if (kind >= MW_KIND_MAX)
+		return;
 	if (err) {
-		ctr->dropped[kind & 15]++;
+		ctr->dropped[kind]++;
 		if (full)
 			ctr->ring_full++;
 		else
 			ctr->ring_busy++;
 	} else {
-		ctr->delivered[kind & 15]++;
+		ctr->delivered[kind]++;
 	}
 }
 
@@ -1573,6 +1576,8 @@ static __always_inline int mw_vm_write_enter(struct mw_sys_enter_ctx *ctx, u32 k
 }
 
 MW_SYS_ENTER(process_vm_writev, mw_vm_write_enter, MW_KIND_PROCESS_VM_WRITEV)
+
+#include "mw_falco_events.h" /* the syscalls of Falco's official rules */
 
 /* -- process lifecycle ------------------------------------------------------------------------ */
 
