@@ -40,6 +40,7 @@ from memwarden.rules.falco.requirements import (
     required_flag_texts,
     required_open_modes,
     required_paths,
+    required_syscall_filter,
     required_text_groups,
 )
 from memwarden.rules.falco.shared import SharedEvaluation
@@ -182,6 +183,9 @@ def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]
                 compiled.text_filters.extend(
                     TextFilter(event, kind, value, sources, group)
                     for kind, value, sources in sorted(texts))
+        sc_filter = required_syscall_filter(residual, event)
+        if sc_filter is not None:
+            compiled.syscall_filters.append(sc_filter)
         compiled.residuals[event] = cheap_first(residual)
         compiled.predicates[event] = never  # built with the other rules of the event
     if not compiled.predicates and not compiled.reasons:

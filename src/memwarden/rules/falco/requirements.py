@@ -14,8 +14,11 @@ import posixpath
 import re
 
 import memwarden.rules.falco.ast as A
+from memwarden.core.requirements import SyscallFilter
+from memwarden.events.catalogue import CATALOGUE
 from memwarden.rules.falco.checks import EQ_OPS, Plan
 from memwarden.rules.falco.evttypes import KNOWN_EVENT_TYPES, MEMWARDEN_EVENT_OF, PROFILES
+from memwarden.rules.falco.fields.evt_args import BPF_COMMANDS, CHMOD_MODE_BITS
 
 # -- event types (Falco's evt.type index) ---------------------------------------------------------
 
@@ -397,3 +400,87 @@ def required_flag_texts(node: A.Node) -> list[str]:
                     and plan.rhs_field is None and not plan.modifier):
                 out.append(plan.operand)
     return out
+
+
+# -- what the probe can test of a syscall event (mw_falco_events.h) -------------------------------
+
+def required_syscall_filter(node: A.Node, event: str) -> SyscallFilter | None:
+    """A :class:`SyscallFilter` every event of ``event`` the condition accepts passes: from
+    ``evt.rawres >= 0``, ``user.uid != 0``, the event's filter argument (the catalogue's
+    ``kernel_filter_arg``) compared to numbers (a bpf command also by name), and a chmod
+    mode's ``contains "S_ISUID"``; ``and`` keeps every part, ``or`` what all its branches
+    share, anything else (``not``, other fields) constrains nothing. None: nothing to test."""
+    spec = CATALOGUE.get(event)
+    if spec is None or not spec.ebpf_kind:
+        return None
+    f = _sc_filter(node, event, spec.kernel_filter_arg)
+    if f.values is None and not f.mask and not f.success_only and not f.nonroot_only:
+        return None
+    return f
+
+
+def _sc_filter(node: A.Node, event: str, arg: str) -> SyscallFilter:
+    if isinstance(node, A.And):
+        out = SyscallFilter(event)
+        for ch in node.children:
+            f = _sc_filter(ch, event, arg)
+            values = (out.values & f.values if out.values is not None and f.values is not None
+                      else out.values if out.values is not None else f.values)
+            out = SyscallFilter(event, values, out.mask or f.mask,
+                                out.success_only or f.success_only,
+                                out.nonroot_only or f.nonroot_only)
+        return out
+    if isinstance(node, A.Or) and node.children:
+        fs = [_sc_filter(ch, event, arg) for ch in node.children]
+        out = fs[0]
+        for f in fs[1:]:
+            out = out.either(f)
+        return out
+    if isinstance(node, A.Check) and isinstance(node.plan, Plan):
+        return _sc_check(node.plan, event, arg)
+    return SyscallFilter(event)
+
+
+def _number(v: object) -> int | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str):
+        try:
+            return int(v, 0)
+        except ValueError:
+            return None
+    return None
+
+
+def _sc_check(plan: Plan, event: str, arg: str) -> SyscallFilter:
+    none = SyscallFilter(event)
+    if plan.transforms or plan.rhs_field is not None or plan.modifier:
+        return none
+    name, op, operand = plan.spec.name, plan.op, plan.operand
+    if name == "evt.rawres" and op in (">=", ">"):
+        n = _number(operand)
+        if n is not None and (n >= 0 if op == ">=" else n >= -1):
+            return SyscallFilter(event, success_only=True)
+        return none
+    if name == "user.uid" and op == "!=" and _number(operand) == 0:
+        return SyscallFilter(event, nonroot_only=True)
+    if name not in ("evt.arg", "evt.rawarg") or not arg or plan.arg != arg:
+        return none
+    if op in EQ_OPS or op == "in":
+        items = operand if op == "in" and isinstance(operand, frozenset | set | tuple | list) \
+            else (operand,)
+        values = set()
+        for item in items:
+            n = _number(item)
+            if n is None and event == "bpf" and name == "evt.arg" and item in BPF_COMMANDS:
+                n = BPF_COMMANDS.index(item)
+            if n is None or not 0 <= n < 64:
+                return none
+            values.add(n)
+        return SyscallFilter(event, values=frozenset(values))
+    if (op == "contains" and event == "chmod" and name == "evt.arg" and arg == "mode"
+            and operand in CHMOD_MODE_BITS):
+        return SyscallFilter(event, mask=CHMOD_MODE_BITS[operand])
+    return none
