@@ -117,6 +117,11 @@ RULES = """
   condition: evt.type = userfaultfd and user.uid != 0
   output: o
   priority: NOTICE
+- rule: non sudo setuid
+  desc: d
+  condition: evt.type in (setuid, setresuid) and not (user.name=root or user.uid=0)
+  output: o
+  priority: NOTICE
 - rule: any unshare
   desc: d
   condition: evt.type = unshare and not proc.name in (unshare)
@@ -138,6 +143,8 @@ def test_kernel_filters_from_the_rules(loaded) -> None:
         "bpf": SyscallFilter("bpf", values=frozenset({5})),
         "chmod": SyscallFilter("chmod", mask=0o6000, success_only=True),
         "userfaultfd": SyscallFilter("userfaultfd", nonroot_only=True),
+        "setuid": SyscallFilter("setuid", nonroot_only=True),
+        "setresuid": SyscallFilter("setresuid", nonroot_only=True),
     }
     plan = compile_plan({"bpf", "chmod", "userfaultfd", "unshare"}, {})
     plan.sc_filters = syscall_filters(loaded.detectors, plan.enabled)

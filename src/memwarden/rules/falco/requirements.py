@@ -407,9 +407,10 @@ def required_flag_texts(node: A.Node) -> list[str]:
 def required_syscall_filter(node: A.Node, event: str) -> SyscallFilter | None:
     """A :class:`SyscallFilter` every event of ``event`` the condition accepts passes: from
     ``evt.rawres >= 0``, ``user.uid != 0``, the event's filter argument (the catalogue's
-    ``kernel_filter_arg``) compared to numbers (a bpf command also by name), and a chmod
-    mode's ``contains "S_ISUID"``; ``and`` keeps every part, ``or`` what all its branches
-    share, anything else (``not``, other fields) constrains nothing. None: nothing to test."""
+    ``kernel_filter_arg``) compared to numbers (a bpf command also by name), a chmod mode's
+    ``contains "S_ISUID"``, and ``not (... or user.uid = 0)``; ``and`` keeps every part,
+    ``or`` what all its branches share, anything else constrains nothing. None: nothing to
+    test."""
     spec = CATALOGUE.get(event)
     if spec is None or not spec.ebpf_kind:
         return None
@@ -438,6 +439,22 @@ def _sc_filter(node: A.Node, event: str, arg: str) -> SyscallFilter:
         return out
     if isinstance(node, A.Check) and isinstance(node.plan, Plan):
         return _sc_check(node.plan, event, arg)
+    if isinstance(node, A.Not):
+        return _sc_negated(node.child, event)
+    return SyscallFilter(event)
+
+
+def _sc_negated(node: A.Node, event: str) -> SyscallFilter:
+    """``not (...)``: only ``not user.uid = 0`` and ``not (... or user.uid = 0 or ...)``
+    (Falco's "Non sudo setuid": not (user.name=root or user.uid=0)) say something: not root."""
+    parts = node.children if isinstance(node, A.Or) else [node]
+    for p in parts:
+        if isinstance(p, A.Check) and isinstance(p.plan, Plan):
+            plan = p.plan
+            if (plan.spec.name == "user.uid" and plan.op in EQ_OPS and not plan.transforms
+                    and plan.rhs_field is None and not plan.modifier
+                    and _number(plan.operand) == 0):
+                return SyscallFilter(event, nonroot_only=True)
     return SyscallFilter(event)
 
 
