@@ -7,9 +7,10 @@ One child process (Python, ctypes) performs every call, harmlessly: a bpf progra
 empty attribute (refused) and a map creation (refused too; the rule does not want it),
 userfaultfd as root (filtered out) and as nobody, setns into its own UTS namespace, unshare of
 its own UTS and mount namespaces, a tmpfs mounted inside that private mount namespace, mkdir,
-mkdirat, symlink(at) to /etc/shadow, chmod with and without the setuid bit, memfd_create,
-the setuid family down to nobody, and init_module / finit_module, which this kernel (built
-without loadable modules) refuses with ENOSYS: that refused attempt is what the rule sees.
+mkdirat, symlink(at) to /etc/shadow (and one to a target no rule wants), chmod with and
+without the setuid bit, memfd_create, the setuid family down to nobody, and init_module /
+finit_module, which this kernel (built without loadable modules) refuses with ENOSYS: that
+refused attempt is what the rule sees.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ libc.mount(b"mw-falco-tmpfs", (d + "/mnt").encode(), b"tmpfs", 0x8 | 0x2, None) 
 os.mkdir(d + "/mw-falco-dir1", 0o755)
 dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
 os.mkdir("mw-falco-dir2", 0o700, dir_fd=dfd)
+os.symlink("/nonexistent-target", d + "/other-link")   # a target no rule wants
 os.symlink("/etc/shadow", d + "/shadow-link")
 os.symlink("/etc/shadow", "shadow-link2", dir_fd=dfd)
 f = d + "/suid-file"
@@ -265,7 +267,9 @@ def test_falco_event_types_fire_with_falco_output(run) -> None:
 
 def test_kernel_filters_keep_out_what_no_rule_wants(run) -> None:
     """The bpf map creation (cmd 0), root's userfaultfd and the chmod without a setuid or
-    setgid bit are rejected in the kernel: no record of them reaches user space."""
+    setgid bit are rejected in the kernel on their arguments, the symlink to another target
+    than /etc/shadow on its string (the rule's path filter, in the tries): no record of them
+    reaches user space."""
     live, pid = run["sensor"], run["pid"]
     _alerts(live, pid, "Test setuid family", 3)  # the child's last calls are in
     live.settle()
@@ -276,4 +280,7 @@ def test_kernel_filters_keep_out_what_no_rule_wants(run) -> None:
     assert [e.data["userId"] for e in uffd] == [NOBODY], uffd
     chmods = [e.arg("mode") & 0o7777 for e in events if e.name == "chmod"]
     assert sorted(chmods) == [0o2750, 0o4755], chmods
-    assert live.sensor.kernel_counters()["arg_rejected"] >= 3
+    links = [e.arg("target") for e in events if e.name == "symlink"]
+    assert links == ["/etc/shadow", "/etc/shadow"], links
+    counters = live.sensor.kernel_counters()
+    assert counters["arg_rejected"] >= 3 and counters["trie_rejected"] >= 1, counters

@@ -12,10 +12,11 @@ from test_ebpf_decode import decode, record
 
 from memwarden.core.event import Event
 from memwarden.core.requirements import Requirements, Selector, SyscallFilter
+from memwarden.engine.dispatch import Engine
 from memwarden.rules.falco.fields import resolve
 from memwarden.rules.falco.ruleset import load_rules
 from memwarden.sources.ebpf import layout as L
-from memwarden.sources.ebpf.filters import compile_plan, syscall_filters
+from memwarden.sources.ebpf.filters import compile_plan, plan_from_engine, syscall_filters
 
 NR = {name: nr for nr, name in L.syscall_table("x86_64").items()}
 
@@ -94,8 +95,8 @@ def test_path_calls_and_their_at_variants() -> None:
 def test_memfd_and_mount() -> None:
     e = ev(L.KIND_MEMFD_CREATE, "memfd_create", (0x5000, 3), (b"x",), retval=4)
     assert evt_args(e) == "fd=4 name=x flags=3(MFD_CLOEXEC|MFD_ALLOW_SEALING)"
-    m = ev(L.KIND_MOUNT, "mount", (1, 2, 3, 0xC0ED0000 | 0x1000), (b"/dev/sda1", b"/mnt",
-                                                                  b"ext4"))
+    m = ev(L.KIND_MOUNT, "mount", (1, 2, 3, 0xC0ED0000 | 0x1000), (b"/mnt", b"/dev/sda1",
+                                                                  b"ext4"))  # A: dir
     assert evt_args(m) == "res=0 dev=/dev/sda1 dir=/mnt type=ext4 flags=1000(BIND)"
 
 
@@ -185,3 +186,36 @@ def test_a_rule_without_a_test_keeps_every_call(loaded, tmp_path: Path) -> None:
     either = SyscallFilter("bpf", values=frozenset({5})).either(
         SyscallFilter("bpf", values=frozenset({0}), success_only=True))
     assert either == SyscallFilter("bpf", values=frozenset({0, 5}))
+
+
+def test_path_conditions_on_the_callers_string_become_path_filters(tmp_path: Path) -> None:
+    """evt.arg.path startswith / evt.arg.target in: path filters of mkdir and symlink, which
+    the probe looks up in the tries with the string as passed."""
+    p = tmp_path / "r.yaml"
+    p.write_text("""
+- list: sensitive_file_names
+  items: [/etc/shadow, /etc/sudoers]
+- rule: mkdir bin
+  desc: d
+  condition: >
+    evt.type in (mkdir, mkdirat)
+    and (evt.arg.path startswith /bin/ or evt.arg.path startswith /usr/bin/)
+  output: o
+  priority: ERROR
+- rule: symlink over
+  desc: d
+  condition: evt.type in (symlink, symlinkat) and evt.arg.target in (sensitive_file_names)
+  output: o
+  priority: WARNING
+""")
+    loaded = load_rules([p])
+    paths = {(f.event_name, f.kind, f.value) for d in loaded.detectors
+             for f in d.requirements.path_filters}
+    assert paths == {("mkdir", "prefix", "/bin/"), ("mkdir", "prefix", "/usr/bin/"),
+                     ("symlink", "exact", "/etc/shadow"), ("symlink", "exact", "/etc/sudoers")}
+    plan = plan_from_engine(Engine(loaded.detectors))
+    assert {L.KIND_MKDIR, L.KIND_SYMLINK} <= plan.path_filtered
+    assert plan.trie_kinds("/usr/bin/x") & (1 << L.KIND_MKDIR)
+    assert not plan.trie_kinds("usr/bin/x") & (1 << L.KIND_MKDIR)  # a relative string
+    assert plan.trie_kinds("/etc/shadow") & (1 << L.KIND_SYMLINK)
+    assert not plan.trie_kinds("/etc/shadow2") & (1 << L.KIND_SYMLINK)

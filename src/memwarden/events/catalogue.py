@@ -144,14 +144,16 @@ _FALCO_SYSCALLS: tuple[EventSpec, ...] = (
                     "the caller passed it"),
     _falco_sc("symlink", _args(f"target: {STR}", f"linkpath: {STR}", "linkdirfd: int"),
               "file", 26, "SYMLINK", ("symlinkat",), x86_only=("symlink",),
-              path_args=("linkpath",),
-              notes="symlink and symlinkat; both strings as the caller passed them"),
+              path_args=("target",),
+              notes="symlink and symlinkat; both strings as the caller passed them; path "
+                    "filters judge `target` (what the link points to)"),
     _falco_sc("chmod", _args(f"filename: {STR}", "mode: unsigned int", "fd: int",
                              "dirfd: int"),
               "file", 27, "CHMOD", ("fchmodat", "fchmod", "fchmodat2"), x86_only=("chmod",),
               path_args=("filename",), filter_arg="mode",
               notes="chmod, fchmod, fchmodat, fchmodat2 (`fd` for fchmod, `dirfd` for the "
-                    "*at calls, -1 where the call has none); `filename` as passed"),
+                    "*at calls, -1 where the call has none); `filename` as passed (fchmod "
+                    "has none: a path filter on chmod never accepts an fchmod)"),
     _falco_sc("memfd_create", _args(f"name: {STR}", "flags: unsigned int"), "memory", 28,
               "MEMFD_CREATE", ("memfd_create",), filter_arg="flags"),
     _falco_sc("mount", _args(f"dev: {STR}", f"dir: {STR}", f"type: {STR}",
@@ -335,6 +337,11 @@ EVENTS: tuple[EventSpec, ...] = (
 
 #: event name -> its entry
 CATALOGUE: dict[str, EventSpec] = {e.name: e for e in EVENTS}
+
+#: the syscall events of Falco's rules whose path argument (the first of ``path_args``, the
+#: caller's string as passed, in the record's slot A) the probe judges against the path
+#: filters (the tries), before copying anything
+KERNEL_PATH_EVENTS: frozenset[str] = frozenset({"mkdir", "symlink", "chmod", "mount"})
 
 #: The event the eBPF sensor injects when the kernel could not reserve ring-buffer space.
 LOST_EVENTS = "memwarden_lost_events"

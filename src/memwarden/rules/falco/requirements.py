@@ -93,32 +93,35 @@ def memwarden_events(types: frozenset[str] | None) -> tuple[list[str], list[str]
 _Paths = set[tuple[str, str]] | None
 
 
-def required_paths(node: A.Node, memo: dict[int, _Paths] | None = None) -> _Paths:
+def required_paths(node: A.Node, memo: dict[int, _Paths] | None = None,
+                   arg: str | None = None) -> _Paths:
     """Path filters (kind, value) of which every path the condition accepts on
     security_file_open matches at least one; None when that cannot be shown. A shared subtree
-    is analysed once (``memo``, keyed by node identity)."""
+    is analysed once (``memo``, keyed by node identity). ``arg``: of a syscall event whose
+    path argument is the string as the caller passed it (mkdir's path, symlink's target):
+    the checks of ``evt.arg.<arg>`` stand for fd.name's, no other field says anything."""
     if isinstance(node, A.Check):
-        return _required_paths(node, {})
+        return _required_paths(node, {}, arg)
     if memo is None:
         memo = {}
     if id(node) in memo:
         return memo[id(node)]
-    result = memo[id(node)] = _required_paths(node, memo)
+    result = memo[id(node)] = _required_paths(node, memo, arg)
     return result
 
 
-def _required_paths(node: A.Node, memo: dict[int, _Paths]) -> _Paths:
+def _required_paths(node: A.Node, memo: dict[int, _Paths], arg: str | None) -> _Paths:
     if isinstance(node, A.And):
         best = None
         for ch in node.children:
-            r = required_paths(ch, memo)
+            r = required_paths(ch, memo, arg)
             if r is not None and (best is None or _narrower(r, best)):
                 best = r
         return best
     if isinstance(node, A.Or):
         out: set[tuple[str, str]] = set()
         for ch in node.children:
-            r = required_paths(ch, memo)
+            r = required_paths(ch, memo, arg)
             if r is None:
                 return None
             out |= r
@@ -133,12 +136,12 @@ def _required_paths(node: A.Node, memo: dict[int, _Paths]) -> _Paths:
             # OP oneof (a, b): every accepted path meets one value's requirement
             out: set[tuple[str, str]] = set()
             for p in plan.operand:
-                r = _path_requirement(p)
+                r = _path_requirement(p, arg)
                 if r is None:
                     return None
                 out |= r
             return out
-        return _path_requirement(plan)
+        return _path_requirement(plan, arg)
     return None
 
 
@@ -160,8 +163,12 @@ def _dir_prefix(path: str) -> tuple[str, str] | None:
     return ("prefix", d)
 
 
-def _path_requirement(plan: Plan) -> set[tuple[str, str]] | None:
+def _path_requirement(plan: Plan, arg: str | None = None) -> set[tuple[str, str]] | None:
     name, op, rhs = plan.spec.name, plan.op, plan.operand
+    if arg is not None:  # a syscall's path string: its evt.arg is fd.name's stand-in
+        if name not in ("evt.arg", "evt.rawarg") or plan.arg != arg:
+            return None
+        name = "fd.name"
     if name == "fd.name":
         if op in EQ_OPS:
             return {("exact", rhs)}

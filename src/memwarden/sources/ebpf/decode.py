@@ -359,9 +359,9 @@ class RecordDecoder:
         args = L.BODY_SYSCALL.unpack_from(data, body)
         return (_text(a), args[1] & 0xFFFFFFFF), None
 
-    def _mount(self, name, data, body, flags, a, b, c):
+    def _mount(self, name, data, body, flags, a, b, c):  # slot A: dir, B: dev, C: type
         args = L.BODY_SYSCALL.unpack_from(data, body)
-        return (_text(a), _text(b), _text(c), args[3]), None
+        return (_text(b), _text(a), _text(c), args[3]), None
 
     # -- the sensor's own events ----------------------------------------------------------------
     def lost_events(self, lost: int, cpu: int, window_start: int | None = None,

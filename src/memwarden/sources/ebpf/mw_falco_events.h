@@ -10,7 +10,9 @@
  *
  * Records carry the raw arguments (mw_body_syscall) and up to three of the call's user
  * strings in slots A, B, C, as the caller passed them (Falco's parameters of these calls are
- * the caller's strings too). 32-bit (compat) calls of these syscalls are not seen: the compat
+ * the caller's strings too). Slot A is the kind's path argument (mkdir's path, symlink's
+ * target, chmod's filename, mount's dir): where the rules imply path filters on it, that
+ * string as passed is looked up in the tries before anything is copied. 32-bit (compat) calls of these syscalls are not seen: the compat
  * program only knows the older kinds' numbers.
  *
  * Included by memwarden.bpf.c after the helpers it uses (mw_begin, mw_record_begin,
@@ -64,6 +66,21 @@ static __always_inline int mw_falco_call(long ret, s32 nr, struct pt_regs *regs,
 		m.ctr->arg_rejected++;
 		return 0;
 	}
+	/* path filters: the caller's string of slot A as it is (what the rules compare: Falco's
+	 * parameter is that string too), in the tries; a call with no such string has no path */
+	if (m.cfg->path_filtered & MW_BIT(kind)) {
+		struct mw_pathbuf *pb = mw_pathbuf_get();
+		if (!pb)
+			return 0;
+		long n = 0;
+		if (sa != MW_NOARG)
+			n = bpf_probe_read_user_str(pb->buf, MW_PATH_MAX, (const void *)mw_arg(regs, sa));
+		if (n <= 1 || !(mw_trie_kinds(pb, 0, (u32)(n - 1) & (MW_PATH_MAX - 1), m.slot,
+					      m.cfg->rev_len) & MW_BIT(kind))) {
+			m.ctr->trie_rejected++;
+			return 0;
+		}
+	}
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct mw_evbuf *e = mw_record_begin(kind, task, ret, nr, 0);
 	if (!e)
@@ -104,7 +121,7 @@ MW_SYS_EXIT(fchmod,        mw_falco_sc, MW_KIND_CHMOD,        MW_NOARG, MW_NOARG
 MW_SYS_EXIT(fchmodat,      mw_falco_sc, MW_KIND_CHMOD,        1, MW_NOARG, MW_NOARG, 2)
 MW_SYS_EXIT(fchmodat2,     mw_falco_sc, MW_KIND_CHMOD,        1, MW_NOARG, MW_NOARG, 2)
 MW_SYS_EXIT(memfd_create,  mw_falco_sc, MW_KIND_MEMFD_CREATE, 0, MW_NOARG, MW_NOARG, 1)
-MW_SYS_EXIT(mount,         mw_falco_sc, MW_KIND_MOUNT,        0, 1, 2, 3)
+MW_SYS_EXIT(mount,         mw_falco_sc, MW_KIND_MOUNT,        1, 0, 2, 3)  /* A: dir, B: dev */
 #if defined(__TARGET_ARCH_x86)
 MW_SYS_EXIT(mkdir,         mw_falco_sc, MW_KIND_MKDIR,        0, MW_NOARG, MW_NOARG, 1)
 MW_SYS_EXIT(symlink,       mw_falco_sc, MW_KIND_SYMLINK,      0, 1, MW_NOARG, MW_NOARG)
