@@ -6,8 +6,10 @@ per kind (``falco_events_rules.yaml``: the kernel filters the official rules giv
 an empty program on the same tracepoint (``empty.bpf.o``), over the same loops of real,
 harmless calls, in interleaved rounds (the order alternates). Each loop's calls are ones its
 kind's filter judges: rejected in the kernel (a bpf command other than BPF_PROG_LOAD, root's
-userfaultfd and setuid calls, a chmod without S_ISUID/S_ISGID) or delivered (the kinds no
-filter narrows: failed setns/mkdir/symlink/mount, unshare(0), memfd_create).
+userfaultfd and setuid calls, a chmod without S_ISUID/S_ISGID, a mkdir outside the bin
+directories and a symlink to another target than /etc/shadow, the last two looked up in the
+tries) or delivered (what no rule's condition narrows: a failed setns, unshare(0),
+memfd_create, a failed mount).
 
 On a kernel without loadable modules the init_module/finit_module calls are seen by
 ``mw_module_sys_exit`` on the raw ``sys_exit`` tracepoint, which every syscall passes: it is
@@ -69,15 +71,17 @@ def _loops(work: Path) -> dict[str, tuple[str, Callable[[], object]]]:
         "setuid": ("rejected (root)", lambda: _sc(NR["setuid"], 0)),
         "setreuid": ("rejected (root)", lambda: _sc(NR["setreuid"], -1, -1)),
         "setresuid": ("rejected (root)", lambda: _sc(NR["setresuid"], -1, -1, -1)),
-        "mkdir": ("delivered (EEXIST)", lambda: _sc(NR["mkdir"], path, 0o755)),
-        "mkdirat": ("delivered (EEXIST)", lambda: _sc(NR["mkdirat"], AT_FDCWD, path, 0o755)),
-        "symlink": ("delivered (EEXIST)", lambda: _sc(NR["symlink"], b"/etc/shadow", fname)),
-        "symlinkat": ("delivered (EEXIST)",
-                      lambda: _sc(NR["symlinkat"], b"/etc/shadow", AT_FDCWD, fname)),
+        "mkdir": ("rejected (path, in the tries)", lambda: _sc(NR["mkdir"], path, 0o755)),
+        "mkdirat": ("rejected (path, in the tries)",
+                    lambda: _sc(NR["mkdirat"], AT_FDCWD, path, 0o755)),
+        "symlink": ("rejected (target, in the tries)",
+                    lambda: _sc(NR["symlink"], b"/nonexistent", fname)),
+        "symlinkat": ("rejected (target, in the tries)",
+                      lambda: _sc(NR["symlinkat"], b"/nonexistent", AT_FDCWD, fname)),
         "chmod": ("rejected (0644)", lambda: _sc(NR["chmod"], fname, 0o644)),
         "fchmod": ("rejected (0644)", lambda: _sc(NR["fchmod"], fd, 0o644)),
         "fchmodat": ("rejected (0644)", lambda: _sc(NR["fchmodat"], AT_FDCWD, fname, 0o644)),
-        "memfd_create": ("delivered (name not wanted)", memfd),
+        "memfd_create": ("delivered (no filter: 'contains')", memfd),
         "mount": ("delivered (ENOENT)",
                   lambda: _sc(NR["mount"], None, b"/nonexistent-memwarden-bench", None, 0,
                               None)),

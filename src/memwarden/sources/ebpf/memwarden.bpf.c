@@ -12,7 +12,10 @@
  *   writes     exit tracepoints of write, pwrite64, writev, pwritev(2), recorded only for the
  *              descriptors the open path watches (another process's /proc/PID/mem opened
  *              for writing); their entry tracepoints, and process_vm_writev's, judge the
- *              call before it writes when --enforce asks for it (TRC-1024, TRC-1025).
+ *              call before it writes when --enforce asks for it (TRC-1024, TRC-1025);
+ *   the syscalls of Falco's official rules (init_module, bpf, setns, unshare, the setuid
+ *              family, mkdir, symlink, chmod, memfd_create, mount, ...): exit tracepoints,
+ *              each kind with an argument filter of its own (mw_falco_events.h).
  * Programs only the tests load are in memwarden_test.bpf.c, which includes this file.
  *
  * Every hook first checks, from the active configuration slot, whether its event kind is
