@@ -309,3 +309,28 @@ def test_compat_and_io_uring_programs_per_mode(monkeypatch) -> None:
     loaded = H.mode_programs("tracepoint", available)
     assert "mw_compat_sys_exit" not in loaded and "mw_io_uring_complete" not in loaded
     assert "mw_tp_exit_openat" in loaded
+
+
+def test_the_module_syscalls_fall_back_to_raw_sys_exit_where_their_tracepoints_are_missing(
+        tmp_path) -> None:
+    """A kernel without loadable modules has no sys_exit_init_module/finit_module tracepoints:
+    both kinds then attach the one raw sys_exit program instead; the others are unchanged, and
+    the new kinds never bring the 32-bit syscall program."""
+    from memwarden.sources.ebpf import hooks as H
+
+    available = set(H.mode_programs("tracepoint", {
+        *H.FALLBACK_PROGRAMS, *H.FALLBACK_PROGRAMS.values(), "mw_tp_exit_bpf",
+        "mw_compat_sys_exit"}))
+    (tmp_path / "sys_exit_init_module").mkdir()
+    has_init_only = (str(tmp_path),)
+
+    def exists(program: str) -> bool:
+        return H.syscall_tracepoint_exists(program, has_init_only)
+
+    assert H.programs_for(L.KIND_INIT_MODULE, "tracepoint", available, exists) == [
+        "mw_tp_exit_init_module"]
+    assert H.programs_for(L.KIND_FINIT_MODULE, "tracepoint", available, exists) == [
+        "mw_module_sys_exit"]
+    assert H.programs_for(L.KIND_BPF, "tracepoint", available, exists) == ["mw_tp_exit_bpf"]
+    assert all(k not in H.COMPAT_KINDS for k in L.FALCO_SC_KINDS)
+    assert "mw_module_sys_exit" in available
