@@ -16,6 +16,7 @@ refused attempt is what the rule sees.
 from __future__ import annotations
 
 import errno
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ebpf_live import LiveSensor, require_sensor
+from ebpf_live import LiveSensor, Needs, require_sensor
 
 from memwarden.core.event import Finding
 from memwarden.rules.falco.ruleset import load_rules
@@ -284,3 +285,23 @@ def test_kernel_filters_keep_out_what_no_rule_wants(run) -> None:
     assert links == ["/etc/shadow", "/etc/shadow"], links
     counters = live.sensor.kernel_counters()
     assert counters["arg_rejected"] >= 3 and counters["trie_rejected"] >= 1, counters
+
+
+def test_the_sensors_own_bpf_calls_are_not_events() -> None:
+    """With every bpf() call wanted, the sensor's own (its map reads: each kernel_counters()
+    is some) are not delivered, another process's is."""
+    require_sensor()
+    live = LiveSensor([Needs(["bpf"], detector_id="TEST-ALL-BPF")]).start()
+    try:
+        for _ in range(5):
+            live.sensor.kernel_counters()  # bpf(BPF_MAP_LOOKUP_ELEM) from this process
+        child = subprocess.run(
+            [sys.executable, "-c", "import ctypes, os; ctypes.CDLL(None).syscall(321, 11, None, 0);"
+             " print(os.getpid())"], capture_output=True, text=True, check=True, timeout=60)
+        pid = int(child.stdout)
+        (ev,) = live.wait_for("the child's bpf call", lambda: live.events_of(pid, "bpf"))
+        assert ev.arg("cmd") == 11 and ev.data["returnValue"] < 0
+        live.settle()
+        assert live.events_of(os.getpid(), "bpf") == []
+    finally:
+        live.stop()

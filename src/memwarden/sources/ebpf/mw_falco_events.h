@@ -59,6 +59,14 @@ static __always_inline int mw_falco_call(long ret, s32 nr, struct pt_regs *regs,
 	struct mw_ctx m;
 	if (kind >= MW_KIND_MAX || !mw_begin(&m, kind))
 		return 0;
+	if (kind == MW_KIND_BPF) {
+		/* the sensor's own bpf() calls (its map reads and writes, once a second at least)
+		 * are not events: with --all-events each would be a record about reading records */
+		u32 zero = 0;
+		const struct mw_enforce *ec = bpf_map_lookup_elem(&mw_enforce, &zero);
+		if (ec && (u32)(bpf_get_current_pid_tgid() >> 32) == ec->sensor_tgid)
+			return 0;
+	}
 	struct mw_sc_filters *fs = bpf_map_lookup_elem(&mw_sc_filter, &m.slot);
 	if (!fs)
 		return 0;
