@@ -1,4 +1,4 @@
-.PHONY: setup test lint fuzz profile bench bench-replay bench-audit bench-rules bench-kernel bench-latency bench-fleet bench-containers bpf docs simulate
+.PHONY: setup test lint fuzz profile bench bench-replay bench-audit bench-rules bench-kernel bench-falco-events bench-latency bench-fleet bench-containers bpf docs simulate
 
 setup:
 	bash scripts/setup.sh --dev
@@ -56,6 +56,10 @@ bench-kernel:
 	.venv/bin/python -m memwarden.benchmarks.kernel_overhead
 
 # JetStream consumers (one, then two sharing a durable) against a loopback nats-server
+# the programs of the syscalls of Falco's rules against empty ones on the same tracepoints
+bench-falco-events:
+	.venv/bin/python -m memwarden.benchmarks.falco_events
+
 bench-fleet:
 	.venv/bin/python -m memwarden.benchmarks.fleet
 

@@ -65,7 +65,27 @@ int main(void) {
     P("MW_KIND_PROCESS_VM_READV", MW_KIND_PROCESS_VM_READV);
     P("MW_KIND_PROCESS_VM_WRITEV", MW_KIND_PROCESS_VM_WRITEV);
     P("MW_KIND_VFS_WRITE", MW_KIND_VFS_WRITE);
+    P("MW_KIND_INIT_MODULE", MW_KIND_INIT_MODULE);
+    P("MW_KIND_FINIT_MODULE", MW_KIND_FINIT_MODULE);
+    P("MW_KIND_BPF", MW_KIND_BPF);
+    P("MW_KIND_USERFAULTFD", MW_KIND_USERFAULTFD);
+    P("MW_KIND_SETNS", MW_KIND_SETNS);
+    P("MW_KIND_UNSHARE", MW_KIND_UNSHARE);
+    P("MW_KIND_SETUID", MW_KIND_SETUID);
+    P("MW_KIND_SETREUID", MW_KIND_SETREUID);
+    P("MW_KIND_SETRESUID", MW_KIND_SETRESUID);
+    P("MW_KIND_MKDIR", MW_KIND_MKDIR);
+    P("MW_KIND_SYMLINK", MW_KIND_SYMLINK);
+    P("MW_KIND_CHMOD", MW_KIND_CHMOD);
+    P("MW_KIND_MEMFD_CREATE", MW_KIND_MEMFD_CREATE);
+    P("MW_KIND_MOUNT", MW_KIND_MOUNT);
     P("MW_KIND_MAX", MW_KIND_MAX);
+    P("counters.arg_rejected", offsetof(struct mw_counters, arg_rejected));
+    P("sc_filter", sizeof(struct mw_sc_filter));
+    P("sc_filter.tests", offsetof(struct mw_sc_filter, tests));
+    P("sc_filters", sizeof(struct mw_sc_filters));
+    P("MW_SCF_VALUES", MW_SCF_VALUES); P("MW_SCF_MASK", MW_SCF_MASK);
+    P("MW_SCF_OK", MW_SCF_OK); P("MW_SCF_NONROOT", MW_SCF_NONROOT);
     P("MW_S_A", MW_S_A); P("MW_S_B", MW_S_B); P("MW_S_C", MW_S_C);
     P("MW_S_EXE", MW_S_EXE); P("MW_S_CGROUP", MW_S_CGROUP); P("MW_S_NODENAME", MW_S_NODENAME);
     P("MW_F_PATH_TRUNCATED", MW_F_PATH_TRUNCATED);
@@ -128,7 +148,7 @@ def test_record_layout(c_layout) -> None:
     assert c_layout["body_syscall"] == L.BODY_SYSCALL.size
     # the unpack order: 4 u64, then size (offset 32) ... syscall_nr, cpu, slen, comm
     assert c_layout["header.size"] == 32
-    assert c_layout["header.syscall_nr"] == 32 + 8 + 9 * 4
+    assert c_layout["header.syscall_nr"] == 32 + 8 + 9 * 4 == L.HEADER_NR_OFF
     assert c_layout["header.slen"] == 32 + 8 + 11 * 4
     assert c_layout["header.comm"] == c_layout["header.slen"] + 2 * L.NSTRINGS
 
@@ -160,6 +180,19 @@ def test_config_and_maps_layout(c_layout) -> None:
     assert c_layout["counters.cheap_rejected"] == 3 * L.KIND_MAX * 8
     assert c_layout["counters.ring_retries"] == (3 * L.KIND_MAX + 3) * 8
     assert c_layout["counters.ring_busy"] == (3 * L.KIND_MAX + 5) * 8
+    assert c_layout["counters.arg_rejected"] == (3 * L.KIND_MAX + 6) * 8
+
+
+def test_syscall_filter_layout(c_layout) -> None:
+    """struct mw_sc_filter(s): the argument filters of the syscall kinds of Falco's rules; the
+    kinds stay bits of a u32 below MW_TRIE_STORE's bit."""
+    assert c_layout["sc_filter"] == L.SC_FILTER.size
+    assert c_layout["sc_filter.tests"] == 16
+    assert c_layout["sc_filters"] == L.SC_FILTERS_SIZE
+    assert (c_layout["MW_SCF_VALUES"], c_layout["MW_SCF_MASK"], c_layout["MW_SCF_OK"],
+            c_layout["MW_SCF_NONROOT"]) == (L.SCF_VALUES, L.SCF_MASK, L.SCF_OK, L.SCF_NONROOT)
+    assert L.KIND_MAX <= 31 and not L.TRIE_STORE & ((1 << L.KIND_MAX) - 1)
+    assert set(range(L.KIND_INIT_MODULE, L.KIND_MAX)) == L.FALCO_SC_KINDS
 
 
 def test_enforcement_layout(c_layout) -> None:
@@ -201,8 +234,9 @@ def test_every_kind_has_programs() -> None:
                 assert H.OPEN_PROGRAMS[mode]
             else:
                 assert H.KIND_PROGRAMS[kind]
-    source = (HEADER_DIR / "memwarden.bpf.c").read_text()
+    source = probe_source()
     names = {n for names in H.KIND_PROGRAMS.values() for n in names}
+    names |= set(H.FALLBACK_PROGRAMS.values())
     names |= {n for names in H.OPEN_PROGRAMS.values() for n in names}
     names |= set(H.COMPAT_PROGRAMS.values())
     names |= {n for names in H.IO_URING_CHANGE_PROGRAMS.values() for n in names}
@@ -212,6 +246,12 @@ def test_every_kind_has_programs() -> None:
     test_source = (HEADER_DIR / "memwarden_test.bpf.c").read_text()
     for n in H.TEST_PROGRAMS:
         assert _defines_program(test_source, n) and not _defines_program(source, n), n
+
+
+def probe_source() -> str:
+    """The probe's source: memwarden.bpf.c and the headers of its own that it includes."""
+    return "\n".join(p.read_text() for p in (HEADER_DIR / "memwarden.bpf.c",
+                                              *sorted(HEADER_DIR.glob("mw_*.h"))))
 
 
 def _defines_program(source: str, name: str) -> bool:
@@ -269,3 +309,28 @@ def test_compat_and_io_uring_programs_per_mode(monkeypatch) -> None:
     loaded = H.mode_programs("tracepoint", available)
     assert "mw_compat_sys_exit" not in loaded and "mw_io_uring_complete" not in loaded
     assert "mw_tp_exit_openat" in loaded
+
+
+def test_the_module_syscalls_fall_back_to_raw_sys_exit_where_their_tracepoints_are_missing(
+        tmp_path) -> None:
+    """A kernel without loadable modules has no sys_exit_init_module/finit_module tracepoints:
+    both kinds then attach the one raw sys_exit program instead; the others are unchanged, and
+    the new kinds never bring the 32-bit syscall program."""
+    from memwarden.sources.ebpf import hooks as H
+
+    available = set(H.mode_programs("tracepoint", {
+        *H.FALLBACK_PROGRAMS, *H.FALLBACK_PROGRAMS.values(), "mw_tp_exit_bpf",
+        "mw_compat_sys_exit"}))
+    (tmp_path / "sys_exit_init_module").mkdir()
+    has_init_only = (str(tmp_path),)
+
+    def exists(program: str) -> bool:
+        return H.syscall_tracepoint_exists(program, has_init_only)
+
+    assert H.programs_for(L.KIND_INIT_MODULE, "tracepoint", available, exists) == [
+        "mw_tp_exit_init_module"]
+    assert H.programs_for(L.KIND_FINIT_MODULE, "tracepoint", available, exists) == [
+        "mw_module_sys_exit"]
+    assert H.programs_for(L.KIND_BPF, "tracepoint", available, exists) == ["mw_tp_exit_bpf"]
+    assert all(k not in H.COMPAT_KINDS for k in L.FALCO_SC_KINDS)
+    assert "mw_module_sys_exit" in available

@@ -55,7 +55,8 @@ def test_entries_are_consistent() -> None:
 
 
 def test_every_program_named_is_in_the_probe_source() -> None:
-    source = (EBPF_DIR / "memwarden.bpf.c").read_text()
+    source = "\n".join(p.read_text() for p in (EBPF_DIR / "memwarden.bpf.c",
+                                                 *sorted(EBPF_DIR.glob("mw_*.h"))))
     for e in C.EVENTS:
         for prog in e.ebpf_programs:
             made_by_macro = prog.startswith("mw_tp_exit_") and (

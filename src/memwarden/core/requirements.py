@@ -114,6 +114,47 @@ class ArgFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class SyscallFilter:
+    """A necessary condition on a syscall event simple enough for the eBPF probe to test at
+    the syscall's exit before it copies anything (``struct mw_sc_filter``): the call
+    succeeded, the caller (after the call) is not root, the event's filter argument (the
+    catalogue's ``kernel_filter_arg``) is one of ``values`` (each below 64) or has a bit of
+    ``mask``. A part left unset (None, 0, False) tests nothing; the detector still checks
+    everything itself."""
+
+    event_name: str
+    values: frozenset[int] | None = None
+    mask: int = 0
+    success_only: bool = False
+    nonroot_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.values is not None and any(not 0 <= v < 64 for v in self.values):
+            raise ValueError("a syscall filter's values are below 64")
+
+    def either(self, other: SyscallFilter) -> SyscallFilter:
+        """What one of the two wants: each part kept only where both have it."""
+        values = (self.values | other.values
+                  if self.values is not None and other.values is not None else None)
+        mask = self.mask | other.mask if self.mask and other.mask else 0
+        return SyscallFilter(self.event_name, values, mask,
+                             self.success_only and other.success_only,
+                             self.nonroot_only and other.nonroot_only)
+
+    def accepts(self, ret: int, uid: int, value: int | None) -> bool:
+        """What the probe decides (``value``: the filter argument, None when absent)."""
+        if self.success_only and ret < 0:
+            return False
+        if self.nonroot_only and uid == 0:
+            return False
+        if value is None:
+            return True
+        if self.values is not None and value not in self.values:
+            return False
+        return not self.mask or bool(value & self.mask)
+
+
+@dataclass(frozen=True, slots=True)
 class Requirements:
     """Everything a detector declares it needs, in one value."""
 
@@ -123,6 +164,8 @@ class Requirements:
     #: for an event without path filters: one of these holds whenever the detector can fire
     #: (none: no such condition is known)
     text_filters: tuple[TextFilter, ...] = ()
+    #: per syscall event at most one: what the kernel may reject before copying anything
+    syscall_filters: tuple[SyscallFilter, ...] = ()
 
     @property
     def event_names(self) -> tuple[str, ...]:

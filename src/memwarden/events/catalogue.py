@@ -71,6 +71,9 @@ class EventSpec:
     #: the arguments a record of it must carry (what detectors read); the others may be
     #: absent, but when present must have their type (:func:`check_args`)
     required: tuple[str, ...] = ()
+    #: the argument the probe's per-kind filter tests against a value set or a bit mask
+    #: (``struct mw_sc_filter``: the syscall kinds of mw_falco_events.h); "": none
+    kernel_filter_arg: str = ""
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -94,6 +97,69 @@ def _args(*specs: str | Arg) -> tuple[Arg, ...]:
 _PROCESS_VM_ARGS = _args("pid: pid_t", "local_iov: const struct iovec*", "liovcnt: unsigned long",
                          "remote_iov: const struct iovec*", "riovcnt: unsigned long",
                          "flags: unsigned long")
+
+def _falco_sc(name: str, args: tuple[Arg, ...], category: str, kind: int, enum: str,
+              syscalls: tuple[str, ...], *, x86_only: tuple[str, ...] = (),
+              path_args: tuple[str, ...] = (), filter_arg: str = "", notes: str = ""
+              ) -> EventSpec:
+    """A syscall of Falco's official rules recorded at its exit (mw_falco_events.h): one
+    program per syscall, the Falco evt.type of each; ``returnValue`` is Falco's res/fd.
+    Not read from audit records (no audit decoding of their arguments yet)."""
+    return EventSpec(
+        name, args, category, path_args=path_args, ebpf_kind=kind, ebpf_enum=enum,
+        ebpf_programs=tuple(f"mw_tp_exit_{s}" for s in (*syscalls, *x86_only)),
+        falco_types=(*syscalls, *x86_only),
+        falco_default_type=syscalls[0], kernel_filter_arg=filter_arg,
+        notes=notes or "a syscall of Falco's official rules, at its exit with `returnValue`; "
+                       "arguments named as Falco names them; 64-bit calls only")
+
+
+_FALCO_SYSCALLS: tuple[EventSpec, ...] = (
+    _falco_sc("init_module",
+              _args("length: unsigned long", f"uargs: {STR}"), "process", 16, "INIT_MODULE",
+              ("init_module",),
+              notes="Falco's `img` (the module's bytes) is not carried; `uargs` is the "
+                    "parameter string; refused calls too (the negative errno)"),
+    _falco_sc("finit_module", _args("fd: int", f"uargs: {STR}", "flags: unsigned int"),
+              "process", 17, "FINIT_MODULE", ("finit_module",), filter_arg="flags"),
+    _falco_sc("bpf", _args("cmd: int"), "process", 18, "BPF", ("bpf",), filter_arg="cmd",
+              notes="`returnValue` is Falco's `fd` (the new object's descriptor or the "
+                    "negative errno); `cmd` the command (BPF_PROG_LOAD is 5)"),
+    _falco_sc("userfaultfd", _args("flags: int"), "file", 19, "USERFAULTFD",
+              ("userfaultfd",), filter_arg="flags"),
+    _falco_sc("setns", _args("fd: int", "nstype: int"), "process", 20, "SETNS", ("setns",),
+              filter_arg="nstype"),
+    _falco_sc("unshare", _args("flags: int"), "process", 21, "UNSHARE", ("unshare",),
+              filter_arg="flags"),
+    _falco_sc("setuid", _args("uid: unsigned int"), "user", 22, "SETUID", ("setuid",)),
+    _falco_sc("setreuid", _args("ruid: unsigned int", "euid: unsigned int"), "user", 23,
+              "SETREUID", ("setreuid",)),
+    _falco_sc("setresuid", _args("ruid: unsigned int", "euid: unsigned int",
+                                 "suid: unsigned int"), "user", 24, "SETRESUID",
+              ("setresuid",)),
+    _falco_sc("mkdir", _args(f"path: {STR}", "mode: unsigned int", "dirfd: int"), "file", 25,
+              "MKDIR", ("mkdirat",), x86_only=("mkdir",), path_args=("path",),
+              filter_arg="mode",
+              notes="mkdir and mkdirat (`dirfd` -100: AT_FDCWD, and for mkdir); `path` as "
+                    "the caller passed it"),
+    _falco_sc("symlink", _args(f"target: {STR}", f"linkpath: {STR}", "linkdirfd: int"),
+              "file", 26, "SYMLINK", ("symlinkat",), x86_only=("symlink",),
+              path_args=("target",),
+              notes="symlink and symlinkat; both strings as the caller passed them; path "
+                    "filters judge `target` (what the link points to)"),
+    _falco_sc("chmod", _args(f"filename: {STR}", "mode: unsigned int", "fd: int",
+                             "dirfd: int"),
+              "file", 27, "CHMOD", ("fchmodat", "fchmod", "fchmodat2"), x86_only=("chmod",),
+              path_args=("filename",), filter_arg="mode",
+              notes="chmod, fchmod, fchmodat, fchmodat2 (`fd` for fchmod, `dirfd` for the "
+                    "*at calls, -1 where the call has none); `filename` as passed (fchmod "
+                    "has none: a path filter on chmod never accepts an fchmod)"),
+    _falco_sc("memfd_create", _args(f"name: {STR}", "flags: unsigned int"), "memory", 28,
+              "MEMFD_CREATE", ("memfd_create",), filter_arg="flags"),
+    _falco_sc("mount", _args(f"dev: {STR}", f"dir: {STR}", f"type: {STR}",
+                             "flags: unsigned long"),
+              "file", 29, "MOUNT", ("mount",), path_args=("dir",), filter_arg="flags"),
+)
 
 #: Every event, in the order of ``enum mw_kind`` (then the sensor's own).
 EVENTS: tuple[EventSpec, ...] = (
@@ -255,6 +321,7 @@ EVENTS: tuple[EventSpec, ...] = (
               "/proc/<pid>/mem opened for writing (a delivered `security_file_open`); "
               "`count` is what was written, `pos` where",
         required=("pathname",)),
+    *_FALCO_SYSCALLS,
     EventSpec(
         "memwarden_lost_events",
         _args("lost: unsigned long", "cpu: int",
@@ -270,6 +337,11 @@ EVENTS: tuple[EventSpec, ...] = (
 
 #: event name -> its entry
 CATALOGUE: dict[str, EventSpec] = {e.name: e for e in EVENTS}
+
+#: the syscall events of Falco's rules whose path argument (the first of ``path_args``, the
+#: caller's string as passed, in the record's slot A) the probe judges against the path
+#: filters (the tries), before copying anything
+KERNEL_PATH_EVENTS: frozenset[str] = frozenset({"mkdir", "symlink", "chmod", "mount"})
 
 #: The event the eBPF sensor injects when the kernel could not reserve ring-buffer space.
 LOST_EVENTS = "memwarden_lost_events"

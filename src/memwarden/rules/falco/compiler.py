@@ -25,6 +25,7 @@ from typing import Any
 import memwarden.rules.falco.ast as A
 from memwarden.core.linux_abi import O_ACCMODE, parse_open_flags
 from memwarden.core.requirements import ArgFilter, PathFilter, TextFilter
+from memwarden.events.catalogue import CATALOGUE, KERNEL_PATH_EVENTS
 from memwarden.rules.falco.checks import validate
 from memwarden.rules.falco.diagnostics import parse
 from memwarden.rules.falco.errors import LoadWarning, RulesError
@@ -40,6 +41,7 @@ from memwarden.rules.falco.requirements import (
     required_flag_texts,
     required_open_modes,
     required_paths,
+    required_syscall_filter,
     required_text_groups,
 )
 from memwarden.rules.falco.shared import SharedEvaluation
@@ -167,7 +169,12 @@ def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]
             why = "; ".join(sorted({f"{m.field} ({m.reason})" for m in missing}))
             compiled.reasons.append(f"on {event}: needs {why}")
             continue
-        filters = required_paths(residual) if event == "security_file_open" else None
+        if event == "security_file_open":
+            filters = required_paths(residual)
+        elif event in KERNEL_PATH_EVENTS:  # the probe judges the caller's string (slot A)
+            filters = required_paths(residual, arg=CATALOGUE[event].path_args[0])
+        else:
+            filters = None
         if filters:
             compiled.path_filters.extend(
                 PathFilter(event, kind, value) for kind, value in sorted(filters))
@@ -182,6 +189,9 @@ def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]
                 compiled.text_filters.extend(
                     TextFilter(event, kind, value, sources, group)
                     for kind, value, sources in sorted(texts))
+        sc_filter = required_syscall_filter(residual, event)
+        if sc_filter is not None:
+            compiled.syscall_filters.append(sc_filter)
         compiled.residuals[event] = cheap_first(residual)
         compiled.predicates[event] = never  # built with the other rules of the event
     if not compiled.predicates and not compiled.reasons:

@@ -102,7 +102,8 @@ class FalcoRuleDetector:
             selectors=tuple(Selector(e) for e in sorted(compiled.predicates)),
             path_filters=tuple(compiled.path_filters),
             text_filters=tuple(compiled.text_filters),
-            arg_filters=tuple(compiled.arg_filters))
+            arg_filters=tuple(compiled.arg_filters),
+            syscall_filters=tuple(compiled.syscall_filters))
         self._predicates = dict(compiled.predicates)
         self._output = compiled.output
 

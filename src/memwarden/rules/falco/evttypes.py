@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from memwarden.events.catalogue import EVENTS, EventSpec
+from memwarden.events.catalogue import CATALOGUE, EVENTS, EventSpec
 
 BOTH_DIRECTIONS = frozenset({"<", ">"})
 
@@ -56,6 +56,15 @@ class _FalcoSide:
     has_fd: bool = False
 
 
+def _same_names(event: str, ret: str, falco_args: str) -> _FalcoSide:
+    """An event whose arguments have Falco's names (the syscalls of mw_falco_events.h):
+    ``ret`` (res or fd) is returnValue, every other Falco argument the catalogue's of that
+    name (one the catalogue lacks, such as init_module's img, is not carried)."""
+    own = CATALOGUE[event].arg_names
+    return _FalcoSide({n: "$ret" if n == ret else n for n in falco_args.split()
+                       if n == ret or n in own}, falco_args)
+
+
 #: Per memwarden event, Falco's argument names and directions. Which evt.type values an event
 #: stands for, the default one and evt.category are the event catalogue's.
 _FALCO_SIDE: dict[str, _FalcoSide] = {
@@ -96,6 +105,21 @@ _FALCO_SIDE: dict[str, _FalcoSide] = {
         "res request pid addr data"),
     "process_vm_readv": _FalcoSide({"res": "$ret", "pid": "pid"}, "res pid data"),
     "process_vm_writev": _FalcoSide({"res": "$ret", "pid": "pid"}, "res pid data"),
+    # the syscalls of Falco's official rules: Falco's parameter names are the catalogue's
+    "init_module": _same_names("init_module", "res", "res img length uargs"),
+    "finit_module": _same_names("finit_module", "res", "res fd uargs flags"),
+    "bpf": _same_names("bpf", "fd", "fd cmd"),
+    "userfaultfd": _same_names("userfaultfd", "res", "res flags"),
+    "setns": _same_names("setns", "res", "res fd nstype"),
+    "unshare": _same_names("unshare", "res", "res flags"),
+    "setuid": _same_names("setuid", "res", "res uid"),
+    "setreuid": _same_names("setreuid", "res", "res ruid euid"),
+    "setresuid": _same_names("setresuid", "res", "res ruid euid suid"),
+    "mkdir": _same_names("mkdir", "res", "res dirfd path mode"),
+    "symlink": _same_names("symlink", "res", "res target linkdirfd linkpath"),
+    "chmod": _same_names("chmod", "res", "res fd dirfd filename mode"),
+    "memfd_create": _same_names("memfd_create", "fd", "fd name flags"),
+    "mount": _same_names("mount", "res", "res dev dir type flags"),
 }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memwarden.core.event import Event
-from memwarden.core.requirements import ArgFilter, PathFilter, TextFilter
+from memwarden.core.requirements import ArgFilter, PathFilter, SyscallFilter, TextFilter
 from memwarden.rules.falco.errors import LoadWarning
 from memwarden.rules.falco.loader import RuleDef
 from memwarden.rules.falco.output import OutputTemplate
@@ -32,6 +32,8 @@ class CompiledRule:
     text_filters: list[TextFilter] = field(default_factory=list)
     #: what the engine can test on a parsed record (the open's access mode)
     arg_filters: list[ArgFilter] = field(default_factory=list)
+    #: per syscall event of mw_falco_events.h, what the probe may reject (the kernel filter)
+    syscall_filters: list[SyscallFilter] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)  # why inactive (or partly)
     falco_types: frozenset[str] | None = None  # evt.type values the condition can match
     #: event -> the residual condition, between compiling the rule and building its

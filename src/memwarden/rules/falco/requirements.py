@@ -14,8 +14,11 @@ import posixpath
 import re
 
 import memwarden.rules.falco.ast as A
+from memwarden.core.requirements import SyscallFilter
+from memwarden.events.catalogue import CATALOGUE
 from memwarden.rules.falco.checks import EQ_OPS, Plan
 from memwarden.rules.falco.evttypes import KNOWN_EVENT_TYPES, MEMWARDEN_EVENT_OF, PROFILES
+from memwarden.rules.falco.fields.evt_args import BPF_COMMANDS, CHMOD_MODE_BITS
 
 # -- event types (Falco's evt.type index) ---------------------------------------------------------
 
@@ -90,32 +93,35 @@ def memwarden_events(types: frozenset[str] | None) -> tuple[list[str], list[str]
 _Paths = set[tuple[str, str]] | None
 
 
-def required_paths(node: A.Node, memo: dict[int, _Paths] | None = None) -> _Paths:
+def required_paths(node: A.Node, memo: dict[int, _Paths] | None = None,
+                   arg: str | None = None) -> _Paths:
     """Path filters (kind, value) of which every path the condition accepts on
     security_file_open matches at least one; None when that cannot be shown. A shared subtree
-    is analysed once (``memo``, keyed by node identity)."""
+    is analysed once (``memo``, keyed by node identity). ``arg``: of a syscall event whose
+    path argument is the string as the caller passed it (mkdir's path, symlink's target):
+    the checks of ``evt.arg.<arg>`` stand for fd.name's, no other field says anything."""
     if isinstance(node, A.Check):
-        return _required_paths(node, {})
+        return _required_paths(node, {}, arg)
     if memo is None:
         memo = {}
     if id(node) in memo:
         return memo[id(node)]
-    result = memo[id(node)] = _required_paths(node, memo)
+    result = memo[id(node)] = _required_paths(node, memo, arg)
     return result
 
 
-def _required_paths(node: A.Node, memo: dict[int, _Paths]) -> _Paths:
+def _required_paths(node: A.Node, memo: dict[int, _Paths], arg: str | None) -> _Paths:
     if isinstance(node, A.And):
         best = None
         for ch in node.children:
-            r = required_paths(ch, memo)
+            r = required_paths(ch, memo, arg)
             if r is not None and (best is None or _narrower(r, best)):
                 best = r
         return best
     if isinstance(node, A.Or):
         out: set[tuple[str, str]] = set()
         for ch in node.children:
-            r = required_paths(ch, memo)
+            r = required_paths(ch, memo, arg)
             if r is None:
                 return None
             out |= r
@@ -130,12 +136,12 @@ def _required_paths(node: A.Node, memo: dict[int, _Paths]) -> _Paths:
             # OP oneof (a, b): every accepted path meets one value's requirement
             out: set[tuple[str, str]] = set()
             for p in plan.operand:
-                r = _path_requirement(p)
+                r = _path_requirement(p, arg)
                 if r is None:
                     return None
                 out |= r
             return out
-        return _path_requirement(plan)
+        return _path_requirement(plan, arg)
     return None
 
 
@@ -157,8 +163,12 @@ def _dir_prefix(path: str) -> tuple[str, str] | None:
     return ("prefix", d)
 
 
-def _path_requirement(plan: Plan) -> set[tuple[str, str]] | None:
+def _path_requirement(plan: Plan, arg: str | None = None) -> set[tuple[str, str]] | None:
     name, op, rhs = plan.spec.name, plan.op, plan.operand
+    if arg is not None:  # a syscall's path string: its evt.arg is fd.name's stand-in
+        if name not in ("evt.arg", "evt.rawarg") or plan.arg != arg:
+            return None
+        name = "fd.name"
     if name == "fd.name":
         if op in EQ_OPS:
             return {("exact", rhs)}
@@ -431,3 +441,104 @@ def required_flag_texts(node: A.Node) -> list[str]:
                     and plan.rhs_field is None and not plan.modifier):
                 out.append(plan.operand)
     return out
+
+
+# -- what the probe can test of a syscall event (mw_falco_events.h) -------------------------------
+
+def required_syscall_filter(node: A.Node, event: str) -> SyscallFilter | None:
+    """A :class:`SyscallFilter` every event of ``event`` the condition accepts passes: from
+    ``evt.rawres >= 0``, ``user.uid != 0``, the event's filter argument (the catalogue's
+    ``kernel_filter_arg``) compared to numbers (a bpf command also by name), a chmod mode's
+    ``contains "S_ISUID"``, and ``not (... or user.uid = 0)``; ``and`` keeps every part,
+    ``or`` what all its branches share, anything else constrains nothing. None: nothing to
+    test."""
+    spec = CATALOGUE.get(event)
+    if spec is None or not spec.ebpf_kind:
+        return None
+    f = _sc_filter(node, event, spec.kernel_filter_arg)
+    if f.values is None and not f.mask and not f.success_only and not f.nonroot_only:
+        return None
+    return f
+
+
+def _sc_filter(node: A.Node, event: str, arg: str) -> SyscallFilter:
+    if isinstance(node, A.And):
+        out = SyscallFilter(event)
+        for ch in node.children:
+            f = _sc_filter(ch, event, arg)
+            values = (out.values & f.values if out.values is not None and f.values is not None
+                      else out.values if out.values is not None else f.values)
+            out = SyscallFilter(event, values, out.mask or f.mask,
+                                out.success_only or f.success_only,
+                                out.nonroot_only or f.nonroot_only)
+        return out
+    if isinstance(node, A.Or) and node.children:
+        fs = [_sc_filter(ch, event, arg) for ch in node.children]
+        out = fs[0]
+        for f in fs[1:]:
+            out = out.either(f)
+        return out
+    if isinstance(node, A.Check) and isinstance(node.plan, Plan):
+        return _sc_check(node.plan, event, arg)
+    if isinstance(node, A.Not):
+        return _sc_negated(node.child, event)
+    return SyscallFilter(event)
+
+
+def _sc_negated(node: A.Node, event: str) -> SyscallFilter:
+    """``not (...)``: only ``not user.uid = 0`` and ``not (... or user.uid = 0 or ...)``
+    (Falco's "Non sudo setuid": not (user.name=root or user.uid=0)) say something: not root."""
+    parts = node.children if isinstance(node, A.Or) else [node]
+    for p in parts:
+        if isinstance(p, A.Check) and isinstance(p.plan, Plan):
+            plan = p.plan
+            if (plan.spec.name == "user.uid" and plan.op in EQ_OPS and not plan.transforms
+                    and plan.rhs_field is None and not plan.modifier
+                    and _number(plan.operand) == 0):
+                return SyscallFilter(event, nonroot_only=True)
+    return SyscallFilter(event)
+
+
+def _number(v: object) -> int | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str):
+        try:
+            return int(v, 0)
+        except ValueError:
+            return None
+    return None
+
+
+def _sc_check(plan: Plan, event: str, arg: str) -> SyscallFilter:
+    none = SyscallFilter(event)
+    if plan.transforms or plan.rhs_field is not None or plan.modifier:
+        return none
+    name, op, operand = plan.spec.name, plan.op, plan.operand
+    if name == "evt.rawres" and op in (">=", ">"):
+        n = _number(operand)
+        if n is not None and (n >= 0 if op == ">=" else n >= -1):
+            return SyscallFilter(event, success_only=True)
+        return none
+    if name == "user.uid" and op == "!=" and _number(operand) == 0:
+        return SyscallFilter(event, nonroot_only=True)
+    if name not in ("evt.arg", "evt.rawarg") or not arg or plan.arg != arg:
+        return none
+    if op in EQ_OPS or op == "in":
+        items = operand if op == "in" and isinstance(operand, frozenset | set | tuple | list) \
+            else (operand,)
+        values = set()
+        for item in items:
+            n = _number(item)
+            if n is None and event == "bpf" and name == "evt.arg" and item in BPF_COMMANDS:
+                n = BPF_COMMANDS.index(item)
+            if n is None or not 0 <= n < 64:
+                return none
+            values.add(n)
+        return SyscallFilter(event, values=frozenset(values))
+    if (op == "contains" and event == "chmod" and name == "evt.arg" and arg == "mode"
+            and operand in CHMOD_MODE_BITS):
+        return SyscallFilter(event, mask=CHMOD_MODE_BITS[operand])
+    return none

@@ -97,7 +97,23 @@ class RecordDecoder:
             "process_vm_readv": self._process_vm,
             "process_vm_writev": self._process_vm,
             "vfs_write": self._write,
+            "init_module": self._init_module,
+            "finit_module": self._finit_module,
+            "bpf": self._first_int,
+            "userfaultfd": self._first_int,
+            "setns": self._setns,
+            "unshare": self._first_u32,
+            "setuid": self._uids,
+            "setreuid": self._uids,
+            "setresuid": self._uids,
+            "mkdir": self._mkdir,
+            "symlink": self._symlink,
+            "chmod": self._chmod,
+            "memfd_create": self._memfd_create,
+            "mount": self._mount,
         }
+        #: event -> how many of its arguments _uids reads
+        self._uid_count = {"setuid": 1, "setreuid": 2, "setresuid": 3}
         #: record kind -> (event name, values method, args builder): one lookup per record
         self._kinds = {kind: (name, values_of[name], arg_builder(name))
                        for kind, name in L.KIND_EVENT.items()}
@@ -290,6 +306,62 @@ class RecordDecoder:
     def _process_vm(self, name, data, body, flags, a, b, c):
         args = L.BODY_SYSCALL.unpack_from(data, body)
         return (as_int32(args[0]), args[1], args[2], args[3], args[4], args[5]), name
+
+    # -- the syscalls of Falco's official rules (mw_falco_events.h): raw arguments, strings A-C
+    def _nr(self, data, body) -> str:
+        """The name of the record's syscall (the call of a family: mkdir or mkdirat)."""
+        nr = L.HEADER_NR.unpack_from(data, body - L.HEADER.size + L.HEADER_NR_OFF)[0]
+        return self.syscalls.get(nr, "")
+
+    def _init_module(self, name, data, body, flags, a, b, c):
+        args = L.BODY_SYSCALL.unpack_from(data, body)
+        return (args[1], _text(a)), None
+
+    def _finit_module(self, name, data, body, flags, a, b, c):
+        args = L.BODY_SYSCALL.unpack_from(data, body)
+        return (as_int32(args[0]), _text(a), args[2] & 0xFFFFFFFF), None
+
+    def _first_int(self, name, data, body, flags, a, b, c):  # bpf (cmd), userfaultfd (flags)
+        return (as_int32(L.BODY_SYSCALL.unpack_from(data, body)[0]),), None
+
+    def _first_u32(self, name, data, body, flags, a, b, c):  # unshare (flags)
+        return (L.BODY_SYSCALL.unpack_from(data, body)[0] & 0xFFFFFFFF,), None
+
+    def _setns(self, name, data, body, flags, a, b, c):
+        args = L.BODY_SYSCALL.unpack_from(data, body)
+        return (as_int32(args[0]), args[1] & 0xFFFFFFFF), None
+
+    def _uids(self, name, data, body, flags, a, b, c):
+        args = L.BODY_SYSCALL.unpack_from(data, body)
+        return tuple(v & 0xFFFFFFFF for v in args[:self._uid_count[name]]), None
+
+    def _mkdir(self, name, data, body, flags, a, b, c):
+        args = L.BODY_SYSCALL.unpack_from(data, body)
+        if self._nr(data, body) == "mkdirat":
+            return (_text(a), args[2] & 0xFFFFFFFF, as_int32(args[0])), None
+        return (_text(a), args[1] & 0xFFFFFFFF, -100), None
+
+    def _symlink(self, name, data, body, flags, a, b, c):
+        args = L.BODY_SYSCALL.unpack_from(data, body)
+        dirfd = as_int32(args[1]) if self._nr(data, body) == "symlinkat" else -100
+        return (_text(a), _text(b), dirfd), None
+
+    def _chmod(self, name, data, body, flags, a, b, c):
+        args = L.BODY_SYSCALL.unpack_from(data, body)
+        call = self._nr(data, body)
+        if call == "fchmod":
+            return ("", args[1] & 0xFFFFFFFF, as_int32(args[0]), -1), None
+        if call in ("fchmodat", "fchmodat2"):
+            return (_text(a), args[2] & 0xFFFFFFFF, -1, as_int32(args[0])), None
+        return (_text(a), args[1] & 0xFFFFFFFF, -1, -1), None
+
+    def _memfd_create(self, name, data, body, flags, a, b, c):
+        args = L.BODY_SYSCALL.unpack_from(data, body)
+        return (_text(a), args[1] & 0xFFFFFFFF), None
+
+    def _mount(self, name, data, body, flags, a, b, c):  # slot A: dir, B: dev, C: type
+        args = L.BODY_SYSCALL.unpack_from(data, body)
+        return (_text(b), _text(a), _text(c), args[3]), None
 
     # -- the sensor's own events ----------------------------------------------------------------
     def lost_events(self, lost: int, cpu: int, window_start: int | None = None,

@@ -66,3 +66,29 @@ int mw_empty_sys_enter(void *ctx)
 {
 	return 0;
 }
+
+/* Empty programs on the exit tracepoints of the syscalls of Falco's rules (mw_falco_events.h):
+ * the floor of each of their programs (memwarden.benchmarks.falco_events). */
+#define MW_EMPTY_EXIT(sys)                          \
+	SEC("tp/syscalls/sys_exit_" #sys)           \
+	int mw_empty_exit_##sys(void *ctx)          \
+	{                                           \
+		return 0;                           \
+	}
+
+MW_EMPTY_EXIT(bpf)
+MW_EMPTY_EXIT(userfaultfd)
+MW_EMPTY_EXIT(setns)
+MW_EMPTY_EXIT(unshare)
+MW_EMPTY_EXIT(setuid)
+MW_EMPTY_EXIT(setreuid)
+MW_EMPTY_EXIT(setresuid)
+MW_EMPTY_EXIT(mkdir)
+MW_EMPTY_EXIT(mkdirat)
+MW_EMPTY_EXIT(symlink)
+MW_EMPTY_EXIT(symlinkat)
+MW_EMPTY_EXIT(chmod)
+MW_EMPTY_EXIT(fchmod)
+MW_EMPTY_EXIT(fchmodat)
+MW_EMPTY_EXIT(memfd_create)
+MW_EMPTY_EXIT(mount)

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from memwarden.core.linux_abi import MEM_CHAR_DEVICES, kernel_dev
+from memwarden.core.requirements import SyscallFilter
 from memwarden.signatures.lib.paths import COREDUMP_DIR
 from memwarden.sources.ebpf import layout as L
 
@@ -112,6 +113,21 @@ class FilterPlan:
     open_ident: int = 0  # L.ID_*: opens judged by what the file is (devices, procfs)
     unsupported: list[str] = field(default_factory=list)  # names the sensor cannot produce
     warnings: list[str] = field(default_factory=list)
+    #: syscall kind (mw_falco_events.h) -> what its program may reject; absent: everything
+    #: of the kind is delivered
+    sc_filters: dict[int, SyscallFilter] = field(default_factory=dict)
+
+    def sc_filters_blob(self) -> bytes:
+        """``struct mw_sc_filters`` for one configuration slot."""
+        out = bytearray(L.SC_FILTERS_SIZE)
+        for kind, f in self.sc_filters.items():
+            tests = ((L.SCF_VALUES if f.values is not None else 0)
+                     | (L.SCF_MASK if f.mask else 0) | (L.SCF_OK if f.success_only else 0)
+                     | (L.SCF_NONROOT if f.nonroot_only else 0))
+            values = sum(1 << v for v in f.values or ())
+            L.SC_FILTER.pack_into(out, kind * L.SC_FILTER.size, values,
+                                  f.mask & ((1 << 64) - 1), tests)
+        return bytes(out)
 
     @property
     def event_names(self) -> list[str]:
@@ -301,7 +317,34 @@ def plan_from_engine(engine, *, all_events: bool = False) -> FilterPlan:
         ps = engine.path_filters_for(name)
         if ps is not None:
             path_sets[name] = ps
-    return compile_plan(selected, path_sets, all_events=all_events)
+    plan = compile_plan(selected, path_sets, all_events=all_events)
+    if not all_events:
+        feeds = engine.enricher.feeds if engine.enricher is not None else frozenset()
+        plan.sc_filters = syscall_filters(engine.detectors, plan.enabled, feeds)
+    return plan
+
+
+def syscall_filters(detectors, enabled: set[int], feeds=frozenset()) -> dict[int, SyscallFilter]:
+    """Per enabled syscall kind of mw_falco_events.h, what every detector selecting its event
+    allows the kernel to reject: the union of their :class:`SyscallFilter` (a detector without
+    one for the event, or the process table feeding on it, wants every call)."""
+    wanted: dict[str, SyscallFilter | None] = {}
+    for d in detectors:
+        req = d.requirements
+        own = {f.event_name: f for f in req.syscall_filters}
+        for sel in req.selectors:
+            name = sel.event_name
+            kind = L.EVENT_KIND.get(name)
+            if kind not in L.FALCO_SC_KINDS or kind not in enabled:
+                continue
+            f = own.get(name)
+            if name in wanted:
+                prev = wanted[name]
+                wanted[name] = prev.either(f) if prev is not None and f is not None else None
+            else:
+                wanted[name] = f
+    return {L.EVENT_KIND[name]: f for name, f in wanted.items()
+            if f is not None and name not in feeds}
 
 
 # -- writing a plan into the kernel ------------------------------------------------------------
@@ -313,8 +356,9 @@ def _lpm_key(key: bytes) -> bytes:
 class FilterMaps:
     """Writes plans into the probe's maps, reload-safe (two slots, flip, clean up)."""
 
-    def __init__(self, config_map, state_map, fwd_map, rev_map) -> None:
+    def __init__(self, config_map, state_map, fwd_map, rev_map, sc_filter_map=None) -> None:
         self.config_map = config_map
+        self.sc_filter_map = sc_filter_map
         self.state_map = state_map
         self.tries = {"fwd": fwd_map, "rev": rev_map}
         self.active = 0
@@ -326,6 +370,8 @@ class FilterMaps:
         new = 1 - self.active
         old = self.active
         self.config_map.update(L.u32_key(new), plan.config_blob())
+        if self.sc_filter_map is not None:
+            self.sc_filter_map.update(L.u32_key(new), plan.sc_filters_blob())
         for name, entries in (("fwd", plan.fwd), ("rev", plan.rev)):
             trie = self.tries[name]
             held_old = self._held[name][old]

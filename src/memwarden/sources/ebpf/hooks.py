@@ -64,10 +64,11 @@ IO_URING_CHANGE_PROGRAMS: dict[str, tuple[str, str]] = {
 }
 IO_URING_CHANGE_KINDS = frozenset({L.KIND_INODE_UNLINK, L.KIND_INODE_RENAME, L.KIND_INODE_LINK})
 #: the kinds whose syscalls it covers: every kind a syscall exit produces (in the lsm and
-#: fentry modes, not the opens)
+#: fentry modes, not the opens), but the syscalls of Falco's rules (mw_falco_events.h)
 COMPAT_KINDS = frozenset({
     L.KIND_FILE_OPEN, *(e.ebpf_kind for e in EVENTS
-                        if any(p.startswith("mw_tp_exit_") for p in e.ebpf_programs))})
+                        if any(p.startswith("mw_tp_exit_") for p in e.ebpf_programs)
+                        and e.ebpf_kind not in L.FALCO_SC_KINDS)})
 
 #: kernel rule (Signature.enforce_rule) -> the programs that act only while it is enforced
 ENFORCE_PROGRAMS: dict[str, tuple[str, ...]] = {
@@ -81,6 +82,22 @@ ENFORCE_PROGRAMS: dict[str, tuple[str, ...]] = {
 KIND_PROGRAMS: dict[int, tuple[str, ...]] = {
     e.ebpf_kind: e.ebpf_programs for e in EVENTS if e.ebpf_kind and e.ebpf_programs}
 
+#: a per-syscall program -> the raw ``sys_exit`` program that stands in for it where the
+#: kernel has no tracepoint of that syscall (a kernel without loadable modules has none of
+#: init_module and finit_module: their calls end in sys_ni_syscall); one program for both
+FALLBACK_PROGRAMS: dict[str, str] = {"mw_tp_exit_init_module": "mw_module_sys_exit",
+                                     "mw_tp_exit_finit_module": "mw_module_sys_exit"}
+TRACEFS_SYSCALLS = ("/sys/kernel/tracing/events/syscalls",
+                    "/sys/kernel/debug/tracing/events/syscalls")
+
+
+def syscall_tracepoint_exists(program: str,
+                              roots: tuple[str, ...] = TRACEFS_SYSCALLS) -> bool:
+    """Does this kernel have the tracepoint of ``mw_tp_exit_<syscall>``?"""
+    tp = "sys_exit_" + program.removeprefix("mw_tp_exit_")
+    return any(os.path.isdir(os.path.join(r, tp)) for r in roots)
+
+
 #: programs that only the tests load, in their own object (memwarden_test.bpf.c): the sensor's
 #: object carries none of them
 TEST_OBJECT = "memwarden_test.bpf.o"
@@ -92,8 +109,14 @@ TEST_PROGRAMS = ("mw_test_file_hook",)
 ALWAYS_PROGRAMS = ("mw_cgroup_mkdir", "mw_container_exec")
 
 
-def programs_for(kind: int, mode: str, available: set[str]) -> list[str]:
+def programs_for(kind: int, mode: str, available: set[str],
+                 exists: Callable[[str], bool] = syscall_tracepoint_exists) -> list[str]:
+    """The programs to attach for ``kind`` (``exists``: has the kernel the tracepoint of a
+    program that has a fallback?)."""
     names = OPEN_PROGRAMS[mode] if kind == L.KIND_FILE_OPEN else KIND_PROGRAMS.get(kind, ())
+    names = tuple(dict.fromkeys(
+        FALLBACK_PROGRAMS[n] if n in FALLBACK_PROGRAMS and not exists(n) else n
+        for n in names))
     if kind in COMPAT_KINDS and not (kind == L.KIND_FILE_OPEN and mode != "tracepoint"):
         names = (*names, COMPAT_PROGRAMS[mode])
     if kind in IO_URING_CHANGE_KINDS:
@@ -116,6 +139,7 @@ def mode_programs(mode: str, available: set[str]) -> set[str]:
                if n in available)
     for names in (*KIND_PROGRAMS.values(), *ENFORCE_PROGRAMS.values()):
         out.update(n for n in names if n in available)
+    out.update(n for n in FALLBACK_PROGRAMS.values() if n in available)
     return out
 
 

@@ -41,6 +41,23 @@ KIND_PTRACE = EVENT_KIND["ptrace"]
 KIND_PROCESS_VM_READV = EVENT_KIND["process_vm_readv"]
 KIND_PROCESS_VM_WRITEV = EVENT_KIND["process_vm_writev"]
 KIND_VFS_WRITE = EVENT_KIND["vfs_write"]
+# the syscall kinds of Falco's official rules (mw_falco_events.h)
+KIND_INIT_MODULE = EVENT_KIND["init_module"]
+KIND_FINIT_MODULE = EVENT_KIND["finit_module"]
+KIND_BPF = EVENT_KIND["bpf"]
+KIND_USERFAULTFD = EVENT_KIND["userfaultfd"]
+KIND_SETNS = EVENT_KIND["setns"]
+KIND_UNSHARE = EVENT_KIND["unshare"]
+KIND_SETUID = EVENT_KIND["setuid"]
+KIND_SETREUID = EVENT_KIND["setreuid"]
+KIND_SETRESUID = EVENT_KIND["setresuid"]
+KIND_MKDIR = EVENT_KIND["mkdir"]
+KIND_SYMLINK = EVENT_KIND["symlink"]
+KIND_CHMOD = EVENT_KIND["chmod"]
+KIND_MEMFD_CREATE = EVENT_KIND["memfd_create"]
+KIND_MOUNT = EVENT_KIND["mount"]
+#: those kinds: each has an argument filter (struct mw_sc_filter)
+FALCO_SC_KINDS = frozenset(k for k in KIND_EVENT if k >= KIND_INIT_MODULE)
 
 #: The event the sensor injects when the kernel could not reserve ring-buffer space.
 LOST_EVENTS = catalogue.LOST_EVENTS
@@ -74,6 +91,9 @@ HEADER = struct.Struct(
     "16s"        # comm
     "8x"         # _pad[2]
 )
+#: where mw_header.syscall_nr lies in a record
+HEADER_NR = struct.Struct("<i")
+HEADER_NR_OFF = 76
 BODY_SIZE = 96
 RECORD_FIXED = HEADER.size + BODY_SIZE  # strings start here
 
@@ -124,6 +144,10 @@ def dev_key(rdev: int) -> bytes:
     """The forward-trie key of a device number (MW_DEV_KEY)."""
     return bytes((DEV_KEY,)) + struct.pack("<I", rdev) + b"\0"
 CONFIG_SIZE = CONFIG_PREFIX.size + 2 * HEADS_SIZE
+#: struct mw_sc_filter: values, mask, tests; struct mw_sc_filters: one per kind
+SC_FILTER = struct.Struct("<QQI4x")
+SCF_VALUES, SCF_MASK, SCF_OK, SCF_NONROOT = 1, 2, 4, 8
+SC_FILTERS_SIZE = SC_FILTER.size * KIND_MAX
 #: struct mw_state
 STATE = struct.Struct("<I4x")
 #: struct mw_lpm_key
@@ -132,8 +156,8 @@ LPM_KEY = struct.Struct(f"<I{LPM_DATA}s")
 TRIE_VALUE = struct.Struct("<II")
 
 #: struct mw_counters: seen[], delivered[], dropped[], cheap_rejected, trie_rejected, truncated,
-#: ring_retries, ring_full, ring_busy
-COUNTERS = struct.Struct(f"<{KIND_MAX}Q{KIND_MAX}Q{KIND_MAX}QQQQQQQ")
+#: ring_retries, ring_full, ring_busy, arg_rejected
+COUNTERS = struct.Struct(f"<{KIND_MAX}Q{KIND_MAX}Q{KIND_MAX}QQQQQQQQ")
 COUNTERS_SIZE = COUNTERS.size
 
 # -- enforcement (mw_enforce.h) ----------------------------------------------------------------
@@ -173,6 +197,11 @@ _X86_64 = {
     304: "open_by_handle_at", 310: "process_vm_readv", 311: "process_vm_writev",
     316: "renameat2", 322: "execveat", 424: "pidfd_send_signal", 426: "io_uring_enter",
     435: "clone3", 437: "openat2",
+    # the syscalls of Falco's official rules (mw_falco_events.h)
+    175: "init_module", 313: "finit_module", 321: "bpf", 323: "userfaultfd", 308: "setns",
+    272: "unshare", 105: "setuid", 113: "setreuid", 117: "setresuid", 83: "mkdir",
+    258: "mkdirat", 88: "symlink", 266: "symlinkat", 90: "chmod", 91: "fchmod",
+    268: "fchmodat", 452: "fchmodat2", 319: "memfd_create", 165: "mount",
 }
 _ARM64 = {
     35: "unlinkat", 37: "linkat", 38: "renameat", 56: "openat", 57: "close", 63: "read",
@@ -182,6 +211,10 @@ _ARM64 = {
     265: "open_by_handle_at", 270: "process_vm_readv", 271: "process_vm_writev",
     276: "renameat2", 281: "execveat", 424: "pidfd_send_signal", 426: "io_uring_enter",
     435: "clone3", 437: "openat2",
+    105: "init_module", 273: "finit_module", 280: "bpf", 282: "userfaultfd", 268: "setns",
+    97: "unshare", 146: "setuid", 145: "setreuid", 147: "setresuid", 34: "mkdirat",
+    36: "symlinkat", 52: "fchmod", 53: "fchmodat", 452: "fchmodat2", 279: "memfd_create",
+    40: "mount",
 }
 
 

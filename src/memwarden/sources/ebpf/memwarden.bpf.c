@@ -12,7 +12,10 @@
  *   writes     exit tracepoints of write, pwrite64, writev, pwritev(2), recorded only for the
  *              descriptors the open path watches (another process's /proc/PID/mem opened
  *              for writing); their entry tracepoints, and process_vm_writev's, judge the
- *              call before it writes when --enforce asks for it (TRC-1024, TRC-1025).
+ *              call before it writes when --enforce asks for it (TRC-1024, TRC-1025);
+ *   the syscalls of Falco's official rules (init_module, bpf, setns, unshare, the setuid
+ *              family, mkdir, symlink, chmod, memfd_create, mount, ...): exit tracepoints,
+ *              each kind with an argument filter of its own (mw_falco_events.h).
  * Programs only the tests load are in memwarden_test.bpf.c, which includes this file.
  *
  * Every hook first checks, from the active configuration slot, whether its event kind is
@@ -222,7 +225,8 @@ static __always_inline bool mw_begin(struct mw_ctx *m, u32 kind)
 	m->ctr = bpf_map_lookup_elem(&mw_counters, &zero);
 	if (!m->ctr)
 		return false;
-	m->ctr->seen[kind & 15]++;
+	if (kind < MW_KIND_MAX)
+		m->ctr->seen[kind]++;
 	return true;
 }
 
@@ -822,14 +826,16 @@ static __always_inline void mw_submit(struct mw_evbuf *e, u32 off, u32 kind, str
 		if (!err)
 			ctr->ring_retries++;
 	}
+	if (kind >= MW_KIND_MAX)
+		return;
 	if (err) {
-		ctr->dropped[kind & 15]++;
+		ctr->dropped[kind]++;
 		if (full)
 			ctr->ring_full++;
 		else
 			ctr->ring_busy++;
 	} else {
-		ctr->delivered[kind & 15]++;
+		ctr->delivered[kind]++;
 	}
 }
 
@@ -1573,6 +1579,8 @@ static __always_inline int mw_vm_write_enter(struct mw_sys_enter_ctx *ctx, u32 k
 }
 
 MW_SYS_ENTER(process_vm_writev, mw_vm_write_enter, MW_KIND_PROCESS_VM_WRITEV)
+
+#include "mw_falco_events.h" /* the syscalls of Falco's official rules */
 
 /* -- process lifecycle ------------------------------------------------------------------------ */
 

@@ -38,7 +38,24 @@ enum mw_kind {
 	MW_KIND_PROCESS_VM_WRITEV = 14,
 	MW_KIND_VFS_WRITE = 15,     /* writes into a tracked descriptor: another process's
 				     * /proc/PID/mem opened for writing */
-	MW_KIND_MAX = 16,
+	/* syscalls of Falco's official rules (mw_falco_events.h): the call's arguments and up
+	 * to three of its user strings */
+	MW_KIND_INIT_MODULE = 16,
+	MW_KIND_FINIT_MODULE = 17,
+	MW_KIND_BPF = 18,
+	MW_KIND_USERFAULTFD = 19,
+	MW_KIND_SETNS = 20,
+	MW_KIND_UNSHARE = 21,
+	MW_KIND_SETUID = 22,
+	MW_KIND_SETREUID = 23,
+	MW_KIND_SETRESUID = 24,
+	MW_KIND_MKDIR = 25,         /* mkdir, mkdirat */
+	MW_KIND_SYMLINK = 26,       /* symlink, symlinkat */
+	MW_KIND_CHMOD = 27,         /* chmod, fchmod, fchmodat, fchmodat2 */
+	MW_KIND_MEMFD_CREATE = 28,
+	MW_KIND_MOUNT = 29,
+	MW_KIND_MAX = 30,           /* at most 31: the kinds are bits of u32 masks, and bit 31 of
+				     * a trie value is MW_TRIE_STORE */
 };
 
 /* String slots, in record order: the kind's own strings first (the path the filter resolved is
@@ -250,6 +267,29 @@ struct mw_counters {
 	 * consumed left no room for the record), or with room to spare on every retry */
 	u64 ring_full;
 	u64 ring_busy;
+	u64 arg_rejected;            /* syscall records their kind's argument filter rejected */
+};
+
+/* -- argument filters of the syscall kinds (mw_falco_events.h): one per kind and slot ------ */
+
+/* The argument the values and mask test is the kind's filter argument, fixed per syscall in
+ * mw_falco_events.h (bpf: cmd, chmod: mode, unshare: flags, ...; the catalogue's
+ * kernel_filter_arg). */
+#define MW_SCF_VALUES  1  /* the filter argument must be < 64 with its bit of values set */
+#define MW_SCF_MASK    2  /* the filter argument & mask must be non-zero */
+#define MW_SCF_OK      4  /* the call must have succeeded (ret >= 0) */
+#define MW_SCF_NONROOT 8  /* the caller's uid (after the call) must not be 0 */
+
+struct mw_sc_filter {
+	u64 values;
+	u64 mask;
+	u32 tests;   /* MW_SCF_*: all must hold; 0: every call of the kind is delivered */
+	u32 _pad;
+};
+
+/* One entry per configuration slot (mw_state.active picks it, as for mw_config). */
+struct mw_sc_filters {
+	struct mw_sc_filter f[MW_KIND_MAX];
 };
 
 /* -- the core-dump store by identity (MW_ID_STORE) --------------------------------------- */

@@ -248,7 +248,8 @@ class EbpfSensor:
             self._ncpus = B.possible_cpus()
             self._last_dropped = [0] * self._ncpus
             self._filters = FilterMaps(self._obj.map("mw_config"), self._obj.map("mw_state"),
-                                       self._obj.map("mw_fwd"), self._obj.map("mw_rev"))
+                                       self._obj.map("mw_fwd"), self._obj.map("mw_rev"),
+                                       self._obj.map("mw_sc_filter"))
             self.plan = plan_from_engine(self.engine, all_events=self.options.all_events)
             self._decoder = RecordDecoder(path_check=self.engine.path_filters_for)
             self._report_plan(self.plan)
@@ -557,6 +558,7 @@ class EbpfSensor:
             "ring_retries": total[3 * k + 3],
             "ring_full": total[3 * k + 4],
             "ring_busy": total[3 * k + 5],
+            "arg_rejected": total[3 * k + 6],
         }
 
     def check_drops(self) -> int:
@@ -639,6 +641,7 @@ class EbpfSensor:
             out["kernel_ring_retries"] = kc["ring_retries"]
             out["kernel_ring_full_drops"] = kc["ring_full"]
             out["kernel_ring_busy_drops"] = kc["ring_busy"]
+            out["kernel_arg_rejected"] = kc["arg_rejected"]
         if self._ring is not None:
             out["ring_records"] = self._ring.records
             out["ring_batches"] = self._ring.batches

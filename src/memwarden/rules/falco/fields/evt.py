@@ -36,7 +36,7 @@ from memwarden.rules.falco.fields.base import (
     ctx_str,
     fixed,
 )
-from memwarden.rules.falco.fields.evt_args import render_args
+from memwarden.rules.falco.fields.evt_args import RESOLVED_ARG_TYPES, render_args, resolved_arg
 from memwarden.rules.falco.fields.proc import proc_args, proc_exe
 
 _NO_EXEC_MODE = "memwarden open events carry no creation mode"
@@ -189,7 +189,12 @@ def _evt_arg(raw: bool) -> Callable[[str | None], Getter]:
 
         def by_name(ev: Event) -> Any:
             name, v = _mw_arg(ev, arg)
-            return v if raw else render_arg(name, v)
+            if raw:
+                return v
+            falco_type = evt_type(ev)
+            if falco_type in RESOLVED_ARG_TYPES:
+                return resolved_arg(ev, falco_type, arg, v)
+            return render_arg(name, v)
         return by_name
     return make
 

@@ -49,6 +49,74 @@ _PPM_PTRACE = {name: i for i, name in enumerate((
     "PTRACE_GET_THREAD_AREA", "PTRACE_SET_THREAD_AREA", "PTRACE_ARCH_PRCTL", "PTRACE_SYSEMU",
     "PTRACE_SYSEMU_SINGLESTEP", "PTRACE_SINGLEBLOCK"))}
 
+# chmod_mode, in Falco's order (PPM_S_* are the kernel's permission bits)
+_CHMOD_MODE = (("S_IXOTH", 0o1), ("S_IWOTH", 0o2), ("S_IROTH", 0o4), ("S_IXGRP", 0o10),
+               ("S_IWGRP", 0o20), ("S_IRGRP", 0o40), ("S_IXUSR", 0o100), ("S_IWUSR", 0o200),
+               ("S_IRUSR", 0o400), ("S_ISVTX", 0o1000), ("S_ISGID", 0o2000),
+               ("S_ISUID", 0o4000))
+#: mode bit name -> the kernel's bit (the probe's chmod mask filter)
+CHMOD_MODE_BITS: dict[str, int] = dict(_CHMOD_MODE)
+# clone_flags in Falco's order, with Falco's values (PPM_CL_*)
+_CLONE_FLAGS = tuple((n, 1 << b) for n, b in (
+    ("CLONE_FILES", 0), ("CLONE_FS", 1), ("CLONE_IO", 2), ("CLONE_NEWIPC", 3),
+    ("CLONE_NEWNET", 4), ("CLONE_NEWNS", 5), ("CLONE_NEWPID", 6), ("CLONE_NEWUTS", 7),
+    ("CLONE_PARENT", 8), ("CLONE_PARENT_SETTID", 9), ("CLONE_PTRACE", 10),
+    ("CLONE_SIGHAND", 11), ("CLONE_SYSVSEM", 12), ("CLONE_THREAD", 13),
+    ("CLONE_UNTRACED", 14), ("CLONE_VM", 15), ("CLONE_INVERTED", 16), ("NAME_CHANGED", 17),
+    ("CLOSED", 18), ("CLONE_NEWUSER", 20), ("CLONE_CHILD_CLEARTID", 23),
+    ("CLONE_CHILD_SETTID", 24), ("CLONE_SETTLS", 25), ("CLONE_STOPPED", 26),
+    ("CLONE_VFORK", 27), ("CLONE_NEWCGROUP", 28), ("CLONE_CHILD_IN_PIDNS", 29)))
+# the kernel's CLONE_* bit -> Falco's (its driver's clone_flags_to_scap)
+_KERNEL_CLONE = ((0x400, "CLONE_FILES"), (0x200, "CLONE_FS"), (0x80000000, "CLONE_IO"),
+                 (0x8000000, "CLONE_NEWIPC"), (0x40000000, "CLONE_NEWNET"),
+                 (0x20000, "CLONE_NEWNS"), (0x20000000, "CLONE_NEWPID"),
+                 (0x4000000, "CLONE_NEWUTS"), (0x8000, "CLONE_PARENT"),
+                 (0x100000, "CLONE_PARENT_SETTID"), (0x2000, "CLONE_PTRACE"),
+                 (0x800, "CLONE_SIGHAND"), (0x40000, "CLONE_SYSVSEM"),
+                 (0x10000, "CLONE_THREAD"), (0x800000, "CLONE_UNTRACED"), (0x100, "CLONE_VM"),
+                 (0x10000000, "CLONE_NEWUSER"), (0x200000, "CLONE_CHILD_CLEARTID"),
+                 (0x1000000, "CLONE_CHILD_SETTID"), (0x80000, "CLONE_SETTLS"),
+                 (0x4000, "CLONE_VFORK"), (0x2000000, "CLONE_NEWCGROUP"))
+_PPM_CLONE = dict(_CLONE_FLAGS)
+
+
+def ppm_clone_flags(flags: int) -> int:
+    """The kernel's CLONE_* flags (unshare, setns) in Falco's encoding."""
+    return sum(_PPM_CLONE[name] for bit, name in _KERNEL_CLONE if flags & bit)
+
+
+_MEMFD_FLAGS = (("MFD_CLOEXEC", 1), ("MFD_ALLOW_SEALING", 2), ("MFD_HUGETLB", 4))
+_FINIT_MODULE_FLAGS = (("MODULE_INIT_IGNORE_MODVERSIONS", 1), ("MODULE_INIT_IGNORE_VERMAGIC", 2),
+                       ("MODULE_INIT_COMPRESSED_FILE", 4))
+# mount_flags in Falco's order (PPM_MS_* are the kernel's MS_* bits)
+_MOUNT_FLAGS = tuple((n, 1 << b) for n, b in (
+    ("RDONLY", 0), ("NOSUID", 1), ("NODEV", 2), ("NOEXEC", 3), ("SYNCHRONOUS", 4),
+    ("REMOUNT", 5), ("MANDLOCK", 6), ("DIRSYNC", 7), ("NOATIME", 10), ("NODIRATIME", 11),
+    ("BIND", 12), ("MOVE", 13), ("REC", 14), ("SILENT", 15), ("POSIXACL", 16),
+    ("UNBINDABLE", 17), ("PRIVATE", 18), ("SLAVE", 19), ("SHARED", 20), ("RELATIME", 21),
+    ("KERNMOUNT", 22), ("I_VERSION", 23), ("STRICTATIME", 24), ("LAZYTIME", 25),
+    ("NOSEC", 28), ("BORN", 29), ("ACTIVE", 30), ("NOUSER", 31)))
+_MS_MGC_MSK, _MS_MGC_VAL = 0xFFFF0000, 0xC0ED0000
+
+
+def ppm_mount_flags(flags: int) -> int:
+    """mount(2)'s flags as Falco's driver keeps them: without the old magic in the high half."""
+    return flags & 0xFFFF if flags & _MS_MGC_MSK == _MS_MGC_VAL else flags & 0xFFFFFFFF
+
+
+#: bpf(2) commands by number (Falco's PPM_BPF_* are the kernel's)
+BPF_COMMANDS = (
+    "BPF_MAP_CREATE", "BPF_MAP_LOOKUP_ELEM", "BPF_MAP_UPDATE_ELEM", "BPF_MAP_DELETE_ELEM",
+    "BPF_MAP_GET_NEXT_KEY", "BPF_PROG_LOAD", "BPF_OBJ_PIN", "BPF_OBJ_GET", "BPF_PROG_ATTACH",
+    "BPF_PROG_DETACH", "BPF_PROG_TEST_RUN", "BPF_PROG_GET_NEXT_ID", "BPF_MAP_GET_NEXT_ID",
+    "BPF_PROG_GET_FD_BY_ID", "BPF_MAP_GET_FD_BY_ID", "BPF_OBJ_GET_INFO_BY_FD",
+    "BPF_PROG_QUERY", "BPF_RAW_TRACEPOINT_OPEN", "BPF_BTF_LOAD", "BPF_BTF_GET_FD_BY_ID",
+    "BPF_TASK_FD_QUERY", "BPF_MAP_LOOKUP_AND_DELETE_ELEM", "BPF_MAP_FREEZE",
+    "BPF_BTF_GET_NEXT_ID", "BPF_MAP_LOOKUP_BATCH", "BPF_MAP_LOOKUP_AND_DELETE_BATCH",
+    "BPF_MAP_UPDATE_BATCH", "BPF_MAP_DELETE_BATCH", "BPF_LINK_CREATE", "BPF_LINK_UPDATE",
+    "BPF_LINK_GET_FD_BY_ID", "BPF_LINK_GET_NEXT_ID", "BPF_ENABLE_STATS", "BPF_ITER_CREATE",
+    "BPF_LINK_DETACH", "BPF_PROG_BIND_MAP")
+
 # kernel open flag (x86_64) -> Falco's, for the bits Falco encodes
 _KERNEL_TO_PPM = tuple((OPEN_FLAGS[n], _PPM_O[n]) for n in (
     "O_CREAT", "O_APPEND", "O_DSYNC", "O_EXCL", "O_NONBLOCK", "O_TRUNC", "O_DIRECT",
@@ -177,6 +245,31 @@ def _sig(ev: Event, v: Any) -> tuple[str, str]:
     return str(v), SIGNAL_NAMES.get(v, "")
 
 
+def _mode(ev: Event, v: Any) -> tuple[str, str]:
+    """A chmod mode (PT_MODE, octal) and its bits by name."""
+    if not isinstance(v, int):
+        return str(v), ""
+    v &= 0o7777
+    return (f"0{v:o}" if v else "0"), _flag_names(v, _CHMOD_MODE)
+
+
+def _hex_flags(table: tuple[tuple[str, int], ...], to_falco: Callable[[int], int] | None = None
+               ) -> Render:
+    """PT_FLAGS32 printed in hex (PF_HEX), resolved to the table's names."""
+    def render(ev: Event, v: Any) -> tuple[str, str]:
+        if not isinstance(v, int):
+            return str(v), ""
+        value = to_falco(v) if to_falco else v
+        return f"{value:X}", _flag_names(value, table)
+    return render
+
+
+def _bpf_cmd(ev: Event, v: Any) -> tuple[str, str]:
+    if not isinstance(v, int):
+        return str(v), ""
+    return str(v), BPF_COMMANDS[v] if 0 <= v < len(BPF_COMMANDS) else ""
+
+
 def _argv_bytes(ev: Event, v: Any) -> tuple[str, str]:
     """A NUL-separated buffer (execve's args) as Falco prints one: NULs as dots."""
     if isinstance(v, list):
@@ -234,7 +327,49 @@ LAYOUTS: dict[str, tuple[tuple[str, Render], ...]] = {
                ("pid", _plain)),
     "process_vm_readv": (("res", _plain), ("pid", _plain), ("data", _plain)),
     "process_vm_writev": (("res", _plain), ("pid", _plain), ("data", _plain)),
+    # the syscalls of Falco's official rules (mw_falco_events.h)
+    "init_module": (("res", _errno), ("img", _plain), ("length", _plain), ("uargs", _plain)),
+    "finit_module": (("res", _errno), ("fd", _fd), ("uargs", _plain),
+                     ("flags", _hex_flags(_FINIT_MODULE_FLAGS))),
+    "bpf": (("fd", _fd), ("cmd", _bpf_cmd)),
+    "userfaultfd": (("res", _errno), ("flags", _hex_flags(_FILE_FLAGS, ppm_open_flags))),
+    "setns": (("res", _errno), ("fd", _fd), ("nstype", _hex_flags(_CLONE_FLAGS, ppm_clone_flags))),
+    "unshare": (("res", _errno), ("flags", _hex_flags(_CLONE_FLAGS, ppm_clone_flags))),
+    "setuid": (("res", _errno), ("uid", _plain)),
+    "setreuid": (("res", _errno), ("ruid", _plain), ("euid", _plain)),
+    "setresuid": (("res", _errno), ("ruid", _plain), ("euid", _plain), ("suid", _plain)),
+    "mkdir": (("res", _errno), ("path", _plain), ("mode", _hex)),
+    "mkdirat": (("res", _errno), ("dirfd", _fd), ("path", _plain), ("mode", _hex)),
+    "symlink": (("res", _errno), ("target", _plain), ("linkpath", _plain)),
+    "symlinkat": (("res", _errno), ("target", _plain), ("linkdirfd", _fd), ("linkpath", _plain)),
+    "chmod": (("res", _errno), ("filename", _plain), ("mode", _mode)),
+    "fchmod": (("res", _errno), ("fd", _fd), ("mode", _mode)),
+    "fchmodat": (("res", _errno), ("dirfd", _fd), ("filename", _plain), ("mode", _mode)),
+    "fchmodat2": (("res", _errno), ("dirfd", _fd), ("filename", _plain), ("mode", _mode)),
+    "memfd_create": (("fd", _fd), ("name", _plain), ("flags", _hex_flags(_MEMFD_FLAGS))),
+    "mount": (("res", _errno), ("dev", _plain), ("dir", _plain), ("type", _plain),
+              ("flags", _hex_flags(_MOUNT_FLAGS, ppm_mount_flags))),
 }
+
+#: the evt.types whose ``evt.arg.NAME`` is the parameter as Falco resolves it (its name for a
+#: flag, a command, a mode's bits), from the layout above (the older types keep
+#: :func:`memwarden.rules.falco.fields.evt.render_arg`)
+RESOLVED_ARG_TYPES = frozenset({
+    "init_module", "finit_module", "bpf", "userfaultfd", "setns", "unshare", "setuid",
+    "setreuid", "setresuid", "mkdir", "mkdirat", "symlink", "symlinkat", "chmod", "fchmod",
+    "fchmodat", "fchmodat2", "memfd_create", "mount"})
+
+
+def resolved_arg(ev: Event, falco_type: str, name: str, v: Any) -> Any:
+    """``evt.arg.NAME`` as Falco gives it, a string: the resolved text when the parameter has
+    one (a flag's names, a bpf command's name), else its text; None stays None."""
+    if v is None:
+        return None
+    for pname, render in LAYOUTS.get(falco_type, ()):
+        if pname == name:
+            text, resolved = render(ev, int(v) if isinstance(v, bool) else v)
+            return resolved or text
+    return str(v)
 
 # parameters the event's context holds rather than its arguments
 _CONTEXT = {"tid": "hostThreadId", "pid": "hostProcessId", "ptid": "hostParentProcessId",
