@@ -1009,7 +1009,7 @@ static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *
 
 static __always_inline u32 mw_change_path(struct mw_ctx *m, struct mw_pathbuf *pb, struct mw_evbuf *e, u32 off,
 					  int slot, u32 kind, struct task_struct *task, int dirfd, const void *upath,
-					  bool kstr, bool *wanted); /* below, with unlink's */
+					  bool kstr, bool *wanted, bool *unjudged); /* below, with unlink's */
 
 /* An open refused with EACCES, EPERM or ENXIO (a device whose driver is absent): there is no
  * file, so the caller's string, joined to its directory as for unlink, is what the filters
@@ -1030,7 +1030,9 @@ static __always_inline int mw_open_refused(struct mw_sys_exit_ctx *ctx, int upat
 	bool wanted = !(m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN));
 	int dirfd = upath_arg == 1 ? (int)mw_arg(regs, 0) : MW_AT_FDCWD;
 	const void *upath = (const void *)mw_arg(regs, upath_arg);
-	u32 off = mw_change_path(&m, pb, e, 0, MW_S_A, MW_KIND_FILE_OPEN, task, dirfd, upath, false, &wanted);
+	bool unjudged = false; /* opens: not judged by directory */
+	u32 off = mw_change_path(&m, pb, e, 0, MW_S_A, MW_KIND_FILE_OPEN, task, dirfd, upath, false, &wanted,
+				 &unjudged);
 	if (!wanted) {
 		m.ctr->trie_rejected++;
 		return 0;
@@ -1328,20 +1330,29 @@ MW_SYS_EXIT(pwritev2, mw_write_exit, 3)
 
 /* -- unlink, rename, link (syscall exits) ---------------------------------------------------- */
 
+/* What mw_needs_normalising finds in a user string (its return value's bits) */
+#define MW_U_UNNORMALISED 1 /* a "." or ".." component or an empty one (or too long to scan) */
+#define MW_U_DIR 2          /* a directory part: a '/' after its first byte */
+/* mw_join's flag (never in a record): the user string has a directory part, which may go
+ * through a symlink the kernel cannot follow at the syscall exit */
+#define MW_J_USER_DIR 0x8000
+
 /* Does the user string pb->buf[from, end) have a "." or ".." component or an empty one? Then
  * the kernel cannot judge the joined path with a string lookup; user space normalises it.
- * The last four bytes ride in a shift register, so the scan carries no branching state. */
+ * The last four bytes ride in a shift register, so the scan carries no branching state.
+ * Returns MW_U_* bits (a directory part: a '/' past the first byte). */
 __noinline int mw_needs_normalising(struct mw_pathbuf *pb, u32 from, u32 end)
 {
 	if (!pb || end < from)
 		return 1;
 	u32 len = end - from;
 	if (len > MW_SCAN_MAX)
-		return 1;
+		return MW_U_UNNORMALISED | MW_U_DIR;
 	if (len == 0)
 		return 0;
 	/* a relative path behaves as if a '/' preceded it ("./x", "../x") */
 	u32 w = pb->buf[from & (MW_PB_SIZE - 1)] == '/' ? 0 : '/';
+	int dir = 0;
 #pragma clang loop unroll(disable)
 	for (u32 i = 0; i < MW_SCAN_MAX; i++) {
 		if (i >= len)
@@ -1349,10 +1360,12 @@ __noinline int mw_needs_normalising(struct mw_pathbuf *pb, u32 from, u32 end)
 		u8 c = pb->buf[(from + i) & (MW_PB_SIZE - 1)];
 		w = (w << 8) | c;
 		if (c == '/' && ((w & 0xffff) == 0x2f2f || (w & 0xffffff) == 0x2f2e2f || w == 0x2f2e2e2f))
-			return 1; /* "//", "/./", "/../" */
+			return MW_U_UNNORMALISED | MW_U_DIR; /* "//", "/./", "/../" */
+		if (c == '/' && i > 0)
+			dir = MW_U_DIR;
 	}
 	w = (w << 8) | '/'; /* and as if a '/' followed it ("x/.", "x/..") */
-	return (w & 0xffffff) == 0x2f2e2f || w == 0x2f2e2e2f;
+	return dir | ((w & 0xffffff) == 0x2f2e2f || w == 0x2f2e2e2f);
 }
 
 /* Resolve "dirfd + user path" into pb: [*start, *end). Returns flags for the slot.
@@ -1405,22 +1418,31 @@ static __always_inline u16 mw_join(struct mw_pathbuf *pb, struct task_struct *ta
 	}
 	if (flags & MW_F_PATH_TRUNCATED)
 		flags |= MW_F_A_UNFILTERED;
-	if (mw_needs_normalising(pb, ustart, uend))
+	int u = mw_needs_normalising(pb, ustart, uend);
+	if (u & MW_U_UNNORMALISED)
 		flags |= MW_F_A_UNNORMALISED | MW_F_A_UNFILTERED;
+	if (u & MW_U_DIR)
+		flags |= MW_J_USER_DIR;
 	return flags;
 }
 
-/* one path of an unlink/rename/link: join, judge, copy into slot */
+/* one path of an unlink/rename/link: join, judge, copy into slot. *unjudged: the filters
+ * reject it (or could not judge it) and its user string has a directory part, while
+ * MW_ID_CHANGE_DIRS asks for those (the directory may be a symlink to a watched one) */
 static __always_inline u32 mw_change_path(struct mw_ctx *m, struct mw_pathbuf *pb, struct mw_evbuf *e, u32 off,
 					  int slot, u32 kind, struct task_struct *task, int dirfd, const void *upath,
-					  bool kstr, bool *wanted)
+					  bool kstr, bool *wanted, bool *unjudged)
 {
 	u32 start = 0, end = 0;
 	u16 f = mw_join(pb, task, dirfd, upath, &start, &end, kstr);
+	bool accepted = false;
 	if (f & MW_F_A_UNFILTERED)
 		*wanted = true;
 	else if (mw_trie_kinds(pb, start, end, m->slot, m->cfg->rev_len) & MW_BIT(kind))
-		*wanted = true;
+		*wanted = accepted = true;
+	if (!accepted && (f & (MW_J_USER_DIR | MW_F_A_UNFILTERED)) &&
+	    (m->cfg->open_ident & MW_ID_CHANGE_DIRS))
+		*unjudged = true;
 	if (slot == MW_S_B) {
 		if (f & MW_F_A_UNNORMALISED)
 			e->r.h.flags |= MW_F_B_UNNORMALISED;
@@ -1440,10 +1462,15 @@ static __always_inline long mw_change_record(struct mw_ctx *m, struct mw_pathbuf
 					     int dirfd_b, const void *path_b, u64 flags, bool kstr)
 {
 	bool filtered = m->cfg->path_filtered & MW_BIT(kind);
-	bool wanted = !filtered;
-	u32 off = mw_change_path(m, pb, e, 0, MW_S_A, kind, task, dirfd_a, path_a, kstr, &wanted);
+	bool wanted = !filtered, unjudged = false;
+	u32 off = mw_change_path(m, pb, e, 0, MW_S_A, kind, task, dirfd_a, path_a, kstr, &wanted, &unjudged);
 	if (path_b)
-		off = mw_change_path(m, pb, e, off, MW_S_B, kind, task, dirfd_b, path_b, kstr, &wanted);
+		off = mw_change_path(m, pb, e, off, MW_S_B, kind, task, dirfd_b, path_b, kstr, &wanted,
+				     &unjudged);
+	if (unjudged) { /* user space judges its directory by identity */
+		e->r.h.flags |= MW_F_DIR_UNJUDGED;
+		wanted = true;
+	}
 	if (!wanted) {
 		m->ctr->trie_rejected++;
 		return -1;
