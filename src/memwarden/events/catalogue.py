@@ -95,6 +95,11 @@ _PROCESS_VM_ARGS = _args("pid: pid_t", "local_iov: const struct iovec*", "liovcn
                          "remote_iov: const struct iovec*", "riovcnt: unsigned long",
                          "flags: unsigned long")
 
+#: the memwarden addition to unlink, rename and link paths (the eBPF sensor's)
+_REAL_CHANGE_PATH = ("the caller's path when the path beside it names the watched directory "
+                     "by identity (its directory part went through a symlink to the core-dump "
+                     "store), else empty")
+
 #: Every event, in the order of ``enum mw_kind`` (then the sensor's own).
 EVENTS: tuple[EventSpec, ...] = (
     EventSpec(
@@ -130,7 +135,8 @@ EVENTS: tuple[EventSpec, ...] = (
         required=("pathname", "flags")),
     EventSpec(
         "security_inode_unlink",
-        _args(f"pathname: {STR}", "inode: unsigned long", "dev: dev_t", "ctime: unsigned long"),
+        _args(f"pathname: {STR}", "inode: unsigned long", "dev: dev_t", "ctime: unsigned long",
+              Arg("real_pathname", STR, _REAL_CHANGE_PATH)),
         "file", path_args=("pathname",),
         ebpf_kind=2, ebpf_enum="INODE_UNLINK",
         ebpf_programs=("mw_tp_exit_unlinkat", "mw_tp_exit_unlink"),
@@ -140,7 +146,9 @@ EVENTS: tuple[EventSpec, ...] = (
         required=("pathname",)),
     EventSpec(
         "security_inode_rename",
-        _args(f"old_path: {STR}", f"new_path: {STR}"),
+        _args(f"old_path: {STR}", f"new_path: {STR}",
+              Arg("real_old_path", STR, _REAL_CHANGE_PATH),
+              Arg("real_new_path", STR, _REAL_CHANGE_PATH)),
         "file", path_args=("old_path", "new_path"),
         ebpf_kind=3, ebpf_enum="INODE_RENAME",
         ebpf_programs=("mw_tp_exit_renameat2", "mw_tp_exit_renameat", "mw_tp_exit_rename"),
@@ -150,7 +158,9 @@ EVENTS: tuple[EventSpec, ...] = (
         required=("old_path", "new_path")),
     EventSpec(
         "security_inode_link",
-        _args(f"old_path: {STR}", f"new_path: {STR}"),
+        _args(f"old_path: {STR}", f"new_path: {STR}",
+              Arg("real_old_path", STR, _REAL_CHANGE_PATH),
+              Arg("real_new_path", STR, _REAL_CHANGE_PATH)),
         "file", path_args=("old_path", "new_path"),
         ebpf_kind=4, ebpf_enum="INODE_LINK",
         ebpf_programs=("mw_tp_exit_linkat", "mw_tp_exit_link"),
