@@ -12,6 +12,10 @@ enricher's feeds), as one set of *needles*, byte strings of which a wanted line 
 - for an event name whose every detector declared path filters (the engine's path gate), the
   bytes a matching path value holds, quotes included: ``"/dev/mem"`` (exact), ``"/var/lib/
   systemd/coredump/`` (prefix), ``/proc/kcore"`` (suffix), ``mem"`` (basename);
+- for a path-gated event with identity arguments (``EventSpec.identity_args``: ``core_store``
+  of an open, a core of the store read under another name) whose path its detectors declared,
+  the argument written with the value 1 (:func:`identity_patterns`), as the engine's gate
+  keeps it;
 - a backslash: no JSON escape (``\\/``, ``\\u0073``, ``\\"``) can spell a name or a path that
   the needles miss, since a line without one has every string's text as its bytes;
 - a line that does not begin with ``{`` or end with ``}`` (a truncated line, a blank one, CRLF,
@@ -117,6 +121,17 @@ def patterns_of(filters: Iterable[PathFilter | TextFilter]) -> set[bytes]:
             for f in filters if f.kind == "directory"}
 
 
+def identity_patterns(arg: str) -> set[bytes]:
+    """Regular expressions for an argument of value 1 (an identity argument saying the event
+    is a watched path's file, ``EventSpec.identity_args``), in one argument's braces: its
+    quoted name, then (or, written first, before it) a colon and 1, a number or a string,
+    whatever the key of the value (``value`` of the legacy shape, ``int32`` of v1beta1) and
+    the whitespace. ``[^{}]`` keeps a match inside one argument."""
+    name = re.escape(b'"' + arg.encode() + b'"')
+    one = rb':\s*"?1"?\s*'
+    return {name + rb'[^{}\n]*' + one + rb'[,}]', one + rb',[^{}\n]*' + name}
+
+
 def minimal(needles: Iterable[bytes]) -> tuple[bytes, ...]:
     """``needles`` without those holding another one (implied by it), longest first."""
     found = set(needles)
@@ -131,7 +146,8 @@ class Prefilter:
 
     def __init__(self, wanted: Iterable[str],
                  gated: Mapping[str, Iterable[PathFilter | TextFilter]],
-                 scanner: str | None = None) -> None:
+                 scanner: str | None = None,
+                 identities: Mapping[str, Iterable[str]] | None = None) -> None:
         self.wanted = frozenset(n for n in wanted)
         self.gated = {n: tuple(f) for n, f in gated.items() if n not in self.wanted}
         found = {n.encode() + b'"' for n in self.wanted}
@@ -139,6 +155,10 @@ class Prefilter:
         for filters in self.gated.values():
             found |= needles_of(filters)
             patterns |= patterns_of(filters)
+        for name, args in (identities or {}).items():
+            if name in self.gated:
+                for arg in args:
+                    patterns |= identity_patterns(arg)
         found.add(b"\\")
         self.needles = minimal(found)
         self.patterns = tuple(sorted(patterns))

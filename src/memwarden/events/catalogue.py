@@ -71,6 +71,10 @@ class EventSpec:
     #: the arguments a record of it must carry (what detectors read); the others may be
     #: absent, but when present must have their type (:func:`check_args`)
     required: tuple[str, ...] = ()
+    #: (argument, path): an event whose argument is 1 is a file of that path by identity,
+    #: whatever its path arguments say (a core read through a hard link): the engine's path
+    #: gate and replay's prefilter keep it wherever they keep that path (:data:`IDENTITY_ARGS`)
+    identity_args: tuple[tuple[str, str], ...] = ()
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -94,6 +98,9 @@ def _args(*specs: str | Arg) -> tuple[Arg, ...]:
 _PROCESS_VM_ARGS = _args("pid: pid_t", "local_iov: const struct iovec*", "liovcnt: unsigned long",
                          "remote_iov: const struct iovec*", "riovcnt: unsigned long",
                          "flags: unsigned long")
+
+#: systemd-coredump's store: the directory the sensor also knows by identity (``core_store``)
+COREDUMP_STORE = "/var/lib/systemd/coredump/"
 
 #: the memwarden addition to unlink, rename and link paths (the eBPF sensor's)
 _REAL_CHANGE_PATH = ("the caller's path when the path beside it names the watched directory "
@@ -125,6 +132,7 @@ EVENTS: tuple[EventSpec, ...] = (
         audit_syscalls=("open", "openat", "openat2", "creat"), audit_success_only=True,
         falco_types=("open", "openat", "openat2", "creat", "open_by_handle_at"),
         falco_default_type="openat",
+        identity_args=(("core_store", COREDUMP_STORE),),
         notes="`pathname` is absolute, resolved in the kernel from the opened `struct file`; "
               "successful opens, and (tracepoint mode) opens refused with EACCES, EPERM or "
               "ENXIO: `returnValue` the negative errno, `pathname` the caller's string "
@@ -291,6 +299,10 @@ LOST_EVENTS = "memwarden_lost_events"
 PATH_ARGS: dict[str, tuple[str, ...]] = {e.name: e.path_args for e in EVENTS if e.path_args}
 #: Tracee's name for the path an event concerns.
 DEFAULT_PATH_ARGS: tuple[str, ...] = ("pathname",)
+
+#: event name -> its identity arguments and the paths they stand for (``EventSpec.identity_args``)
+IDENTITY_ARGS: dict[str, tuple[tuple[str, str], ...]] = {
+    e.name: e.identity_args for e in EVENTS if e.identity_args}
 
 #: eBPF record kind -> event name, and back
 KIND_EVENT: dict[int, str] = {e.ebpf_kind: e.name for e in EVENTS if e.ebpf_kind}

@@ -51,9 +51,10 @@ _KIND_OFF = struct.calcsize("<QQQqI")
 _SLEN_OFF = struct.calcsize("<QQQqIHHIIIIIIIIIiI")
 _KIND_FLAGS = struct.Struct("<HH")
 _SLOT_A = struct.Struct("<H")
-#: open flags with which the event's pathname is not slot A as it is: a refused open's string
-#: (normalised in user space), a device named by its number
-_PATH_NOT_SLOT_A = L.F_REFUSED | L.F_DEVICE
+#: open flags with which the event is not judged by slot A as it is: a refused open's string
+#: (normalised in user space), a device named by its number, a core of the store by identity
+#: (``core_store``: the engine's gate keeps it wherever it was opened)
+_PATH_NOT_SLOT_A = L.F_REFUSED | L.F_DEVICE | L.F_CORE_STORE
 
 
 def object_path(name: str = "memwarden.bpf.o", env: str = OBJECT_ENV) -> Path:
