@@ -508,8 +508,59 @@ static __always_inline bool mw_store_has(struct mw_store_key *k, u32 gen)
 	return v && ((*v & MW_STORE_GEN_ANY) || (u32)*v == gen);
 }
 
+/* A file with several names (i_nlink > 1) that the store does not know: is one of its other
+ * names (the inode's dentry aliases, at most MW_STORE_ALIASES of them) in a store directory?
+ * A core renamed into the store, then hard-linked elsewhere before anything opened it. Only
+ * names in the dentry cache are seen (a name evicted since is not). */
+#define MW_STORE_ALIASES 8
+__noinline int mw_store_alias(u64 ino_addr)
+{
+	struct inode *ino = (struct inode *)ino_addr;
+	if (!ino || BPF_CORE_READ(ino, i_nlink) < 2)
+		return 0;
+	u32 dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	u64 alias_off = bpf_core_field_offset(struct dentry, d_u.d_alias);
+	struct hlist_node *n = BPF_CORE_READ(ino, i_dentry.first);
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < MW_STORE_ALIASES; i++) {
+		if (!n)
+			break;
+		struct dentry *a = (struct dentry *)((u64)n - alias_off);
+		struct inode *up = BPF_CORE_READ(a, d_parent, d_inode);
+		struct mw_store_key ak = {.ino = BPF_CORE_READ(up, i_ino), .dev = dev};
+		if (up && mw_store_has(&ak, BPF_CORE_READ(up, i_generation)))
+			return 1;
+		n = BPF_CORE_READ(n, next);
+	}
+	return 0;
+}
+
+/* mw_store_alias for the cheap filter: a file with several names, one of which is in a
+ * directory the store's bloom bits may hold (direct loads, no map lookup). */
+static __always_inline bool mw_store_alias_maybe(struct inode *ino)
+{
+	if (ino->i_nlink < 2 || !bpf_rdonly_cast)
+		return false;
+	u32 zero = 0;
+	const struct mw_store_bloom *b = bpf_map_lookup_elem(&mw_store_bloom, &zero);
+	if (!b)
+		return false;
+	u64 alias_off = bpf_core_field_offset(struct dentry, d_u.d_alias);
+	struct hlist_node *n = ino->i_dentry.first;
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < MW_STORE_ALIASES; i++) {
+		if (!n)
+			break;
+		struct dentry *a = bpf_rdonly_cast((void *)n - alias_off, bpf_core_type_id_kernel(struct dentry));
+		if (mw_store_bit(b, a->d_parent->d_inode->i_ino))
+			return true;
+		n = n->next;
+	}
+	return false;
+}
+
 /* The core-dump store by identity: is the opened file one of its files, or in one of its
- * directories (then it is learnt)? learn: the store's path filter accepted the file: it
+ * directories (then it is learnt), or another name of a file in one of them? learn: the store's path filter accepted the file: it
  * (and, for a file, its directory) is learnt. A global function (verified once): the
  * file's inode and its directory's come as addresses (CO-RE reads). */
 __noinline int mw_store_check(u64 ino_addr, u64 dir_addr, int learn)
@@ -532,7 +583,9 @@ __noinline int mw_store_check(u64 ino_addr, u64 dir_addr, int learn)
 	}
 	if (mw_store_has(&k, gen))
 		return 1;
-	if (dir || !mw_store_has(&dk, dgen))
+	if (dir)
+		return 0;
+	if (!mw_store_has(&dk, dgen) && !mw_store_alias(ino_addr))
 		return 0;
 	mw_store_add(&k, gen); /* a file in a store directory: its hard links are cores too */
 	return 1;
@@ -552,8 +605,9 @@ static __always_inline u32 mw_open_candidate(const struct mw_config *cfg, struct
 	if (d == root || cfg->open_any_leaf || mw_name_matches(&cfg->leaf, d))
 		return 1;
 	u32 miss = 0; /* what to say when no name matches: 0, or 2 for a character device */
-	if ((cfg->open_ident & MW_ID_STORE) && mw_store_maybe(file))
-		return 1; /* perhaps in the core-dump store (judged in mw_file_opened) */
+	if ((cfg->open_ident & MW_ID_STORE) && (mw_store_maybe(file) || mw_store_alias_maybe(file->f_inode)))
+		return 1; /* perhaps in the core-dump store, or another name of a file there (judged
+			   * in mw_file_opened) */
 	if (cfg->open_ident) {
 		/* what the file is, whatever it is called: a device the filters name by number, a
 		 * procfs file mounted anywhere (both judged in mw_file_opened) */
