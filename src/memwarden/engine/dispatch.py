@@ -28,7 +28,7 @@ from memwarden.engine.allowlist import Allowlist
 from memwarden.engine.enforce import ACTION_KEY, EnforcePolicy, mark_findings
 from memwarden.engine.origins import scope_check
 from memwarden.engine.prefilter import Prefilter
-from memwarden.events.catalogue import DEFAULT_PATH_ARGS, IDENTITY_ARGS, PATH_ARGS
+from memwarden.events.catalogue import CATALOGUE, DEFAULT_PATH_ARGS, IDENTITY_ARGS, PATH_ARGS
 from memwarden.events.tracee_json import event_from_dict, v1_value
 
 log = logging.getLogger("memwarden.engine")
@@ -467,12 +467,29 @@ def identities_wanted(name: str, filters: Iterable[PathFilter | TextFilter]) -> 
     return tuple(arg for arg, path in declared if paths.matches(path))
 
 
-def _with_identities(gate: Callable[[dict[str, Any]], bool], identities: tuple[str, ...]
-                     ) -> Callable[[dict[str, Any]], bool]:
+def _with_identities(gate: Callable[[dict[str, Any]], bool], name: str,
+                     identities: tuple[str, ...]) -> Callable[[dict[str, Any]], bool]:
     """``gate``, which also lets through an event one of whose ``identities`` is 1 (a core
-    read through a hard link: its path is elsewhere, what it is is the store's)."""
+    read through a hard link: its path is elsewhere, what it is is the store's). In the
+    legacy shape an identity argument is looked for where the eBPF sensor writes it (its
+    catalogue position, the last one) and at the end of the list, so that an event without
+    one (Tracee's, audit's) costs two index checks, not a search; v1beta1 records are
+    searched."""
+    names = CATALOGUE[name].arg_names
+    places = tuple(sorted({names.index(a) for a in identities if a in names}))
+
     def gate_or_identity(d: dict[str, Any]) -> bool:
-        return gate(d) or any(_raw_arg(d, a) == 1 for a in identities)
+        if gate(d):
+            return True
+        args = d.get("args")
+        if type(args) is not list:
+            return any(_raw_arg(d, a) == 1 for a in identities)
+        for i in (*places, -1):
+            if -len(args) <= i < len(args):
+                a = args[i]
+                if type(a) is dict and a.get("name") in identities and a.get("value") == 1:
+                    return True
+        return False
     return gate_or_identity
 
 
@@ -510,7 +527,7 @@ def _compile_gates(index: dict[str, list[_Bound]]
             identities = identities_wanted(name, [f for paths, _, _ in per_detector
                                                   for f in paths])
             if identities:
-                gates[name] = _with_identities(gates[name], identities)
+                gates[name] = _with_identities(gates[name], name, identities)
     return gates, pathsets
 
 
