@@ -8,6 +8,8 @@ under another name still raises MW-1001 (``core_store`` 1, ``pathname`` where it
 - through a bind mount of the store directory (also a file created through the bind mount,
   never seen under the store's path: its directory is the store's);
 - through a second mount of the store's file system (one ext4 loop device, mounted twice);
+- through a hard link made before anything opened the core (renamed into the store): the
+  kernel finds the file's other name in the store's directory (its dentry aliases);
 - near miss: a file named core.x elsewhere on the same file system stays silent.
 
 Every action runs in a private mount namespace with a tmpfs over /var/lib/systemd, so the
@@ -102,6 +104,27 @@ def test_a_second_mount_of_the_stores_file_system(sensor: LiveSensor) -> None:
     core_read(sensor, pid, f"{second}/core.z")
     pid = read_in_private_ns(setup, f"{second}/core.w")  # made there, its directory known
     core_read(sensor, pid, f"{second}/core.w")
+
+
+def test_a_core_with_several_names_before_any_open(sensor: LiveSensor) -> None:
+    """core.m is renamed into the store (no open: the kernel does not know its inode) and
+    hard-linked elsewhere before anything opens it: the open of the other name finds the
+    file's other name (a dentry alias) in the store's directory, known since core.x."""
+    pid = read_in_private_ns(f"{write(STORE + '/core.x')} && {write(OTHER + '/f')} && "
+                             f"mv {OTHER}/f {STORE}/core.m && ln {STORE}/core.m {OTHER}/m",
+                             f"{OTHER}/m")
+    core_read(sensor, pid, f"{OTHER}/m")
+
+
+def test_a_file_with_several_names_outside_the_store_is_quiet(sensor: LiveSensor) -> None:
+    pid = read_in_private_ns(f"{write(STORE + '/core.x')} && {write(OTHER + '/f')} && "
+                             f"ln {OTHER}/f {OTHER}/g", f"{OTHER}/g")
+    sensor.wait_for("the marker open", lambda: [
+        e for e in sensor.events_of(pid, "security_file_open")
+        if args(e)["pathname"] == MARKER])
+    sensor.settle()
+    assert sensor.findings_of(pid) == []
+    assert [args(e)["pathname"] for e in sensor.events_of(pid, "security_file_open")] == [MARKER]
 
 
 def test_a_file_named_like_a_core_elsewhere_is_quiet(sensor: LiveSensor) -> None:

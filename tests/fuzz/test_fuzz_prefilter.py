@@ -75,7 +75,8 @@ def replay(data: bytes, prefilter: str | None, block: int | None = None
     if prefilter is not None:
         p = engine.prefilter
         engine.prefilter = Prefilter(p.wanted, p.gated, scanner=prefilter,
-                                      flag_conditions=p.flag_conditions)
+                                      flag_conditions=p.flag_conditions,
+                                      identities=p.identities)
     err = io.StringIO()
     r = JsonLinesReplay("<fuzz>", engine, err=err, prefilter=prefilter is not None)
     stream = io.BytesIO(data)

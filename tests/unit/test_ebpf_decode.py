@@ -4,11 +4,15 @@ filtered in user space, container ids from cgroup paths, malformed records refus
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from memwarden.core.event import TRACEE_FIELD_NAMES, Event
 from memwarden.core.pathset import PathSet
 from memwarden.core.requirements import PathFilter
+from memwarden.enrich.dir_identity import DirIdentity
 from memwarden.sources.ebpf import layout as L
 from memwarden.sources.ebpf.decode import (
     DecodeError,
@@ -24,18 +28,19 @@ CID = "0123456789abcdef" * 4
 def record(kind: int, body: bytes = b"", strings: tuple[bytes, ...] = (), *, flags: int = 0,
            retval: int = 3, nr: int = 257, comm: bytes = b"cat", ts: int = 5_000_000_000,
            exe: bytes = b"/usr/bin/cat", cgroup: bytes = b"", node: bytes = b"box",
-           size: int | None = None) -> bytes:
+           size: int | None = None, mnt_ns: int = 4026531840) -> bytes:
     slots = list(strings) + [b""] * (3 - len(strings)) + [exe, cgroup, node]
     total = L.RECORD_FIXED + sum(map(len, slots))
     header = L.HEADER.pack(ts, 1_000_000_000, 77, retval, total if size is None else size, kind,
-                           flags, 4242, 4243, 1, 42, 43, 0, 1000, 4026531840, 4026531836, nr, 1,
+                           flags, 4242, 4243, 1, 42, 43, 0, 1000, mnt_ns, 4026531836, nr, 1,
                            *map(len, slots), comm)
     return header + body.ljust(L.BODY_SIZE, b"\0") + b"".join(slots)
 
 
-def decoder(path_sets: dict | None = None) -> RecordDecoder:
+def decoder(path_sets: dict | None = None, dir_identity: DirIdentity | None = None
+            ) -> RecordDecoder:
     d = RecordDecoder(path_check=(path_sets or {}).get, hostname="host",
-                      syscalls=L.syscall_table("x86_64"))
+                      syscalls=L.syscall_table("x86_64"), dir_identity=dir_identity)
     d.mono_to_epoch = 1_700_000_000_000_000_000
     return d
 
@@ -153,6 +158,50 @@ def test_syscall_events_sign_and_names() -> None:
     assert ev.name == "process_vm_writev"
 
 
+def test_a_directory_sent_unjudged_is_judged_by_identity(tmp_path: Path) -> None:
+    """MW_F_DIR_UNJUDGED: the kernel rejected a path whose string has a directory part; its
+    directory, resolved in the caller's root (here the test's own: same mount namespace), is
+    the watched one through a symlink: the path names the watched directory, the caller's
+    string beside it, and the filters keep it. A symlink elsewhere: dropped as before."""
+    store, other = tmp_path / "store", tmp_path / "other"
+    store.mkdir()
+    other.mkdir()
+    (tmp_path / "link").symlink_to(store)
+    (tmp_path / "elsewhere").symlink_to(other)
+    d = f"{store}/"
+    watched = {n: PathSet([PathFilter(n, "prefix", d)])
+               for n in ("security_inode_unlink", "security_inode_rename")}
+    own_ns = os.stat("/proc/self/ns/mnt").st_ino
+    dec = decoder(watched, DirIdentity(d))
+    link = f"{tmp_path}/link/core.x".encode()
+    rec = record(L.KIND_INODE_RENAME, strings=(link, b"/tmp/out"), flags=L.F_DIR_UNJUDGED,
+                 retval=0, mnt_ns=own_ns)
+    ev = dec.decode(memoryview(rec), 0, len(rec))
+    assert ev is not None and args(ev) == {
+        "old_path": d + "core.x", "new_path": "/tmp/out", "real_old_path": link.decode(),
+        "real_new_path": ""}
+    rec = record(L.KIND_INODE_UNLINK, strings=(link,), flags=L.F_DIR_UNJUDGED, retval=0,
+                 mnt_ns=own_ns)
+    ev = dec.decode(memoryview(rec), 0, len(rec))
+    assert ev is not None and (args(ev)["pathname"], args(ev)["real_pathname"]) == (
+        d + "core.x", link.decode())
+    # the rename's new path was judged too (/tmp: not the store)
+    assert (dec.dir_identity.counts.judged, dec.dir_identity.counts.matched) == (3, 2)
+    # the near miss: a symlink to another directory holding a file of the same name
+    rec = record(L.KIND_INODE_UNLINK, strings=(f"{tmp_path}/elsewhere/core.x".encode(),),
+                 flags=L.F_DIR_UNJUDGED, retval=0, mnt_ns=own_ns)
+    assert dec.decode(memoryview(rec), 0, len(rec)) is None and dec.user_filtered == 1
+    # a caller gone with its namespace (not ours, no such pid): the string judgement, counted
+    rec = record(L.KIND_INODE_UNLINK, strings=(link,), flags=L.F_DIR_UNJUDGED, retval=0,
+                 mnt_ns=own_ns + 1)
+    assert dec.decode(memoryview(rec), 0, len(rec)) is None and dec.user_filtered == 2
+    assert dec.dir_identity.counts.unresolved == 1
+    # without a judge (replay has none: the recorded event already names the real path)
+    rec = record(L.KIND_INODE_UNLINK, strings=(link,), flags=L.F_DIR_UNJUDGED, retval=0,
+                 mnt_ns=own_ns)
+    assert decode(rec, path_sets=watched) is None
+
+
 def test_changes_normalised_and_filtered_in_user_space() -> None:
     d = "/var/lib/systemd/coredump/"
     watched = {"security_inode_unlink": PathSet([PathFilter("security_inode_unlink", "prefix",
@@ -162,7 +211,8 @@ def test_changes_normalised_and_filtered_in_user_space() -> None:
     flags = L.F_A_UNNORMALISED | L.F_A_UNFILTERED
     ev = decode(record(L.KIND_INODE_UNLINK, strings=(b"/var/lib/systemd/../systemd/coredump/./b",),
                        flags=flags, retval=0, nr=263), path_sets=watched)
-    assert args(ev) == {"pathname": d + "b", "inode": 0, "dev": 0, "ctime": 0}
+    assert args(ev) == {"pathname": d + "b", "inode": 0, "dev": 0, "ctime": 0,
+                        "real_pathname": ""}
     # a path the kernel could not judge that turns out to be elsewhere is dropped here
     dec = decoder(watched)
     rec = record(L.KIND_INODE_UNLINK, strings=(b"/tmp/x/../y",), flags=flags)
@@ -171,11 +221,13 @@ def test_changes_normalised_and_filtered_in_user_space() -> None:
     ev = decode(record(L.KIND_INODE_RENAME, strings=(b"/tmp//a", d.encode() + b"sub/../b"),
                        flags=L.F_A_UNFILTERED | L.F_A_UNNORMALISED | L.F_B_UNNORMALISED),
                 path_sets=watched)
-    assert args(ev) == {"old_path": "/tmp/a", "new_path": d + "b"}
+    assert args(ev) == {"old_path": "/tmp/a", "new_path": d + "b", "real_old_path": "",
+                        "real_new_path": ""}
     # judged by the kernel already: left as it is
     ev = decode(record(L.KIND_INODE_LINK, strings=(d.encode() + b"a", d.encode() + b"c")),
                 path_sets=watched)
-    assert args(ev) == {"old_path": d + "a", "new_path": d + "c"}
+    assert args(ev) == {"old_path": d + "a", "new_path": d + "c", "real_old_path": "",
+                        "real_new_path": ""}
 
 
 def test_normalise() -> None:

@@ -101,6 +101,7 @@ int main(void) {
     P("MW_F_CORE_STORE", MW_F_CORE_STORE); P("MW_ID_STORE", MW_ID_STORE);
     P("MW_TRIE_STORE", MW_TRIE_STORE); P("MW_STORE_MAX", MW_STORE_MAX);
     P("MW_STORE_GEN_ANY", MW_STORE_GEN_ANY);
+    P("MW_F_DIR_UNJUDGED", MW_F_DIR_UNJUDGED); P("MW_ID_CHANGE_DIRS", MW_ID_CHANGE_DIRS);
     P("store_key", sizeof(struct mw_store_key)); P("store_bloom", sizeof(struct mw_store_bloom));
     P("MW_F_ENFORCE_KILLED", MW_F_ENFORCE_KILLED);
     P("MW_F_ENFORCE_AUDIT", MW_F_ENFORCE_AUDIT);
@@ -171,6 +172,8 @@ def test_config_and_maps_layout(c_layout) -> None:
     assert (c_layout["MW_F_CORE_STORE"], c_layout["MW_ID_STORE"], c_layout["MW_TRIE_STORE"],
             c_layout["MW_STORE_MAX"], c_layout["MW_STORE_GEN_ANY"]) == (
         L.F_CORE_STORE, L.ID_STORE, L.TRIE_STORE, L.STORE_MAX, L.STORE_GEN_ANY)
+    assert (c_layout["MW_F_DIR_UNJUDGED"], c_layout["MW_ID_CHANGE_DIRS"]) == (
+        L.F_DIR_UNJUDGED, L.ID_CHANGE_DIRS)
     assert (c_layout["store_key"], c_layout["store_bloom"]) == (L.STORE_KEY.size,
                                                                  L.STORE_BLOOM.size)
     assert c_layout["state"] == L.STATE.size

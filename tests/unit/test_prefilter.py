@@ -137,3 +137,43 @@ def test_newlines_counts_every_newline_of_long_and_short_lines() -> None:
                   (b"x" * 999 + b"\n") * 300, (b"x" * 999 + b"\n") * 300 + b"tail",
                   b"y" * 70000 + b"\n" + b"z" * 10, (b"x" * 5000 + b"\n\n") * 40):
         assert newlines(block) == block.count(b"\n")
+
+
+def _open_line(path: str, core_store: int, *, spaced: bool = False) -> bytes:
+    import orjson
+
+    from memwarden.core.event import Event
+    from memwarden.events.catalogue import CATALOGUE
+
+    values = {"pathname": path, "flags": 0, "core_store": core_store}
+    ev = Event.new("security_file_open",
+                   [(n, t, values.get(n, "" if t == "const char*" else 0))
+                    for n, t in CATALOGUE["security_file_open"].arg_types],
+                   processName="cat", hostProcessId=4242, processId=4242)
+    if spaced:  # another writer's whitespace (json.dumps)
+        import json
+        return json.dumps(ev.data).encode()
+    return orjson.dumps(ev.data)
+
+
+@pytest.mark.parametrize("scanner", SCANNERS)
+def test_an_open_that_is_a_core_by_identity_is_kept_wherever_it_was(scanner: str) -> None:
+    """``core_store`` 1 (IDENTITY_ARGS): a stored core read through a hard link made elsewhere
+    has its path outside the store; the prefilter and the engine's path gate keep it, so
+    MW-1001 fires on replay as it did live. The same path with ``core_store`` 0 (a file merely
+    elsewhere) is dropped unparsed, as before."""
+    findings: list = []
+    engine = Engine([d for d in load_builtin() if d.detector_id == "MW-1001"],
+                    sink=findings.append)
+    p = engine.prefilter
+    p = Prefilter(p.wanted, p.gated, scanner=scanner,
+                  identities={"security_file_open": ("core_store",)})
+    lines = [_open_line("/srv/notes", 1), _open_line("/srv/notes", 0),
+             _open_line("/srv/other", 1, spaced=True), _open_line("/srv/x", 10)]
+    block = b"\n".join(lines) + b"\n"
+    kept = [block[s:e].rstrip(b"\n") for s, e in p.spans(block)]
+    assert kept == [lines[0], lines[2]]
+    assert engine.prefilter.patterns == p.patterns  # the engine's own has them too
+    engine.process_json_lines(lines, lambda *a: pytest.fail(f"bad line {a}"))
+    assert [f.event.str_arg("pathname") for f in findings] == ["/srv/notes", "/srv/other"]
+    assert engine.stats.events_path_filtered == 2  # the gate, given every line

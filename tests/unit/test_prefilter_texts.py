@@ -153,7 +153,8 @@ def _replay(data: bytes, rules_file: Path, scanner: str | None) -> tuple[list, i
     if scanner is not None:
         p = engine.prefilter
         engine.prefilter = Prefilter(p.wanted, p.gated, scanner=scanner,
-                                      flag_conditions=p.flag_conditions)
+                                      flag_conditions=p.flag_conditions,
+                                      identities=p.identities)
     r = JsonLinesReplay("<t>", engine, err=io.StringIO(), prefilter=scanner is not None)
     stream = io.BytesIO(data)
     r._run(stream, stream, "<t>")

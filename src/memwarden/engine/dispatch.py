@@ -28,7 +28,7 @@ from memwarden.engine.allowlist import Allowlist
 from memwarden.engine.enforce import ACTION_KEY, EnforcePolicy, mark_findings
 from memwarden.engine.origins import scope_check
 from memwarden.engine.prefilter import Prefilter
-from memwarden.events.catalogue import DEFAULT_PATH_ARGS, PATH_ARGS
+from memwarden.events.catalogue import CATALOGUE, DEFAULT_PATH_ARGS, IDENTITY_ARGS, PATH_ARGS
 from memwarden.events.tracee_json import event_from_dict, v1_value
 
 log = logging.getLogger("memwarden.engine")
@@ -209,13 +209,15 @@ class Engine:
         # what a replayed line must be for a detector or the enricher to want it, from its
         # bytes: the routes without a gate are wanted, those gated by paths alone have needles
         texts = _text_gates(raw_index)
-        gated = {**{name: [f for b in raw_index[name]
-                           for f in b.detector.requirements.paths_for(name)]
-                    for name in pathsets}, **texts}
+        gated: dict[str, list[PathFilter | TextFilter]] = {
+            **{name: [f for b in raw_index[name] for f in b.detector.requirements.paths_for(name)]
+               for name in pathsets}, **texts}
         self.prefilter = Prefilter(
             [name for name, route in self._routes.items()
              if route[2] is not None or (name not in pathsets and name not in texts)],
-            gated, flag_conditions=_flag_conditions(raw_index, gated))
+            gated, flag_conditions=_flag_conditions(raw_index, gated),
+            identities={name: ids for name, filters in gated.items()
+                        if (ids := identities_wanted(name, filters))})
 
     def path_filters_for(self, event_name: str) -> PathSet | None:
         """The path filter set for an event name, or None if every path is wanted."""
@@ -475,13 +477,50 @@ def _text_gates(index: dict[str, list[_Bound]]
     return found
 
 
+def identities_wanted(name: str, filters: Iterable[PathFilter | TextFilter]) -> tuple[str, ...]:
+    """The identity arguments of event ``name`` (``IDENTITY_ARGS``) whose path one of
+    ``filters`` accepts: an event with such an argument 1 is wanted whatever its path says."""
+    declared = IDENTITY_ARGS.get(name, ())
+    if not declared:
+        return ()
+    paths = PathSet([f for f in filters if isinstance(f, PathFilter)])
+    return tuple(arg for arg, path in declared if paths.matches(path))
+
+
+def _with_identities(gate: Callable[[dict[str, Any]], bool], name: str,
+                     identities: tuple[str, ...]) -> Callable[[dict[str, Any]], bool]:
+    """``gate``, which also lets through an event one of whose ``identities`` is 1 (a core
+    read through a hard link: its path is elsewhere, what it is is the store's). In the
+    legacy shape an identity argument is looked for where the eBPF sensor writes it (its
+    catalogue position, the last one) and at the end of the list, so that an event without
+    one (Tracee's, audit's) costs two index checks, not a search; v1beta1 records are
+    searched."""
+    names = CATALOGUE[name].arg_names
+    places = tuple(sorted({names.index(a) for a in identities if a in names}))
+
+    def gate_or_identity(d: dict[str, Any]) -> bool:
+        if gate(d):
+            return True
+        args = d.get("args")
+        if type(args) is not list:
+            return any(_raw_arg(d, a) == 1 for a in identities)
+        for i in (*places, -1):
+            if -len(args) <= i < len(args):
+                a = args[i]
+                if type(a) is dict and a.get("name") in identities and a.get("value") == 1:
+                    return True
+        return False
+    return gate_or_identity
+
+
 def _compile_gates(index: dict[str, list[_Bound]]
                    ) -> tuple[dict[str, Callable[[dict[str, Any]], bool]], dict[str, PathSet]]:
     """Gates for the event names whose every detector declared filters for them: the same
     path filters the sensor pushes into the kernel (and the argument filters), applied to
     recorded events before an Event object is even built. An event passes when at least one
-    of its detectors could want it. Also returns, per event name gated by paths alone, the
-    union of those paths (:meth:`Engine.path_filters_for`)."""
+    of its detectors could want it, by its paths or by an identity argument saying it is a
+    watched path's file (:func:`identities_wanted`). Also returns, per event name gated by
+    paths alone, the union of those paths (:meth:`Engine.path_filters_for`)."""
     gates = {}
     pathsets: dict[str, PathSet] = {}
     for name, bound in index.items():
@@ -503,8 +542,12 @@ def _compile_gates(index: dict[str, list[_Bound]]
                 union = [f for paths, _, _ in per_detector for f in paths]
                 pathset = pathsets[name] = PathSet(union)
                 gates[name] = _compile_gate(path_args, pathset)
-                continue
-            gates[name] = _mixed_gate(path_args, per_detector)
+            else:
+                gates[name] = _mixed_gate(path_args, per_detector)
+            identities = identities_wanted(name, [f for paths, _, _ in per_detector
+                                                  for f in paths])
+            if identities:
+                gates[name] = _with_identities(gates[name], name, identities)
     return gates, pathsets
 
 

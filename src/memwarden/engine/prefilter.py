@@ -12,6 +12,10 @@ enricher's feeds), as one set of *needles*, byte strings of which a wanted line 
 - for an event name whose every detector declared path filters (the engine's path gate), the
   bytes a matching path value holds, quotes included: ``"/dev/mem"`` (exact), ``"/var/lib/
   systemd/coredump/`` (prefix), ``/proc/kcore"`` (suffix), ``mem"`` (basename);
+- for a path-gated event with identity arguments (``EventSpec.identity_args``: ``core_store``
+  of an open, a core of the store read under another name) whose path its detectors declared,
+  the argument written with the value 1 (:func:`identity_patterns`), as the engine's gate
+  keeps it;
 - a backslash: no JSON escape (``\\/``, ``\\u0073``, ``\\"``) can spell a name or a path that
   the needles miss, since a line without one has every string's text as its bytes;
 - a line that does not begin with ``{`` or end with ``}`` (a truncated line, a blank one, CRLF,
@@ -131,6 +135,17 @@ def patterns_of(filters: Iterable[PathFilter | TextFilter]) -> set[bytes]:
             for f in filters if f.kind == "directory"}
 
 
+def identity_patterns(arg: str) -> set[bytes]:
+    """Regular expressions for an argument of value 1 (an identity argument saying the event
+    is a watched path's file, ``EventSpec.identity_args``), in one argument's braces: its
+    quoted name, then (or, written first, before it) a colon and 1, a number or a string,
+    whatever the key of the value (``value`` of the legacy shape, ``int32`` of v1beta1) and
+    the whitespace. ``[^{}]`` keeps a match inside one argument."""
+    name = re.escape(b'"' + arg.encode() + b'"')
+    one = rb':\s*"?1"?\s*'
+    return {name + rb'[^{}\n]*' + one + rb'[,}]', one + rb',[^{}\n]*' + name}
+
+
 def minimal(needles: Iterable[bytes]) -> tuple[bytes, ...]:
     """``needles`` without those holding another one (implied by it), longest first."""
     found = set(needles)
@@ -179,17 +194,20 @@ def line_event_name(block: bytes, s: int, e: int) -> bytes | None:
 class Prefilter:
     """The needles of one detector set, compiled; :meth:`kept` finds the lines to parse."""
 
-    __slots__ = ("wanted", "gated", "flag_conditions", "needles", "patterns", "owners",
-                 "scanner", "_scan")
+    __slots__ = ("wanted", "gated", "flag_conditions", "identities", "needles", "patterns",
+                 "owners", "scanner", "_scan")
 
     def __init__(self, wanted: Iterable[str],
                  gated: Mapping[str, Iterable[PathFilter | TextFilter]],
                  scanner: str | None = None,
                  flag_conditions: Mapping[str, Mapping[PathFilter | TextFilter, Iterable[
-                     tuple[Callable[[Any], bool], ...]]]] | None = None) -> None:
+                     tuple[Callable[[Any], bool], ...]]]] | None = None,
+                 identities: Mapping[str, Iterable[str]] | None = None) -> None:
         """``flag_conditions``: per gated event name and filter, the conditions on the open's
         ``flags`` (the detectors' argument filters on it) of which one holds when a detector
-        of that filter can want the event; a filter not named there has none."""
+        of that filter can want the event; a filter not named there has none.
+        ``identities``: per gated event name, its identity arguments whose value 1 keeps the
+        line (``EventSpec.identity_args``: a core read through a hard link)."""
         self.wanted = frozenset(n for n in wanted)
         self.gated = {n: tuple(f) for n, f in gated.items() if n not in self.wanted}
         conditions = self.flag_conditions = flag_conditions or {}
@@ -204,6 +222,13 @@ class Prefilter:
                     owned[needle] = merged(owned.get(needle, {}), mine)
                 for pattern in patterns_of([f]):
                     patterns[pattern] = merged(patterns.get(pattern, {}), mine)
+        self.identities = {n: tuple(a) for n, a in (identities or {}).items()}
+        for name, args in self.identities.items():
+            if name in self.gated:
+                for arg in args:
+                    for pattern in identity_patterns(arg):
+                        patterns[pattern] = merged(patterns.get(pattern, {}),
+                                                   {name: UNCONDITIONAL})
         owned[b"\\"] = None
         self.scanner = scanner or ("hyperscan" if HYPERSCAN else "re")
         if self.scanner == "hyperscan":

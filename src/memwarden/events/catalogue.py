@@ -74,6 +74,10 @@ class EventSpec:
     #: the argument the probe's per-kind filter tests against a value set or a bit mask
     #: (``struct mw_sc_filter``: the syscall kinds of mw_falco_events.h); "": none
     kernel_filter_arg: str = ""
+    #: (argument, path): an event whose argument is 1 is a file of that path by identity,
+    #: whatever its path arguments say (a core read through a hard link): the engine's path
+    #: gate and replay's prefilter keep it wherever they keep that path (:data:`IDENTITY_ARGS`)
+    identity_args: tuple[tuple[str, str], ...] = ()
 
     @property
     def arg_names(self) -> tuple[str, ...]:
@@ -97,6 +101,7 @@ def _args(*specs: str | Arg) -> tuple[Arg, ...]:
 _PROCESS_VM_ARGS = _args("pid: pid_t", "local_iov: const struct iovec*", "liovcnt: unsigned long",
                          "remote_iov: const struct iovec*", "riovcnt: unsigned long",
                          "flags: unsigned long")
+
 
 def _falco_sc(name: str, args: tuple[Arg, ...], category: str, kind: int, enum: str,
               syscalls: tuple[str, ...], *, x86_only: tuple[str, ...] = (),
@@ -161,6 +166,15 @@ _FALCO_SYSCALLS: tuple[EventSpec, ...] = (
               "file", 29, "MOUNT", ("mount",), path_args=("dir",), filter_arg="flags"),
 )
 
+
+#: systemd-coredump's store: the directory the sensor also knows by identity (``core_store``)
+COREDUMP_STORE = "/var/lib/systemd/coredump/"
+
+#: the memwarden addition to unlink, rename and link paths (the eBPF sensor's)
+_REAL_CHANGE_PATH = ("the caller's path when the path beside it names the watched directory "
+                     "by identity (its directory part went through a symlink to the core-dump "
+                     "store), else empty")
+
 #: Every event, in the order of ``enum mw_kind`` (then the sensor's own).
 EVENTS: tuple[EventSpec, ...] = (
     EventSpec(
@@ -186,6 +200,7 @@ EVENTS: tuple[EventSpec, ...] = (
         audit_syscalls=("open", "openat", "openat2", "creat"), audit_success_only=True,
         falco_types=("open", "openat", "openat2", "creat", "open_by_handle_at"),
         falco_default_type="openat",
+        identity_args=(("core_store", COREDUMP_STORE),),
         notes="`pathname` is absolute, resolved in the kernel from the opened `struct file`; "
               "successful opens, and (tracepoint mode) opens refused with EACCES, EPERM or "
               "ENXIO: `returnValue` the negative errno, `pathname` the caller's string "
@@ -196,7 +211,8 @@ EVENTS: tuple[EventSpec, ...] = (
         required=("pathname", "flags")),
     EventSpec(
         "security_inode_unlink",
-        _args(f"pathname: {STR}", "inode: unsigned long", "dev: dev_t", "ctime: unsigned long"),
+        _args(f"pathname: {STR}", "inode: unsigned long", "dev: dev_t", "ctime: unsigned long",
+              Arg("real_pathname", STR, _REAL_CHANGE_PATH)),
         "file", path_args=("pathname",),
         ebpf_kind=2, ebpf_enum="INODE_UNLINK",
         ebpf_programs=("mw_tp_exit_unlinkat", "mw_tp_exit_unlink"),
@@ -206,7 +222,9 @@ EVENTS: tuple[EventSpec, ...] = (
         required=("pathname",)),
     EventSpec(
         "security_inode_rename",
-        _args(f"old_path: {STR}", f"new_path: {STR}"),
+        _args(f"old_path: {STR}", f"new_path: {STR}",
+              Arg("real_old_path", STR, _REAL_CHANGE_PATH),
+              Arg("real_new_path", STR, _REAL_CHANGE_PATH)),
         "file", path_args=("old_path", "new_path"),
         ebpf_kind=3, ebpf_enum="INODE_RENAME",
         ebpf_programs=("mw_tp_exit_renameat2", "mw_tp_exit_renameat", "mw_tp_exit_rename"),
@@ -216,7 +234,9 @@ EVENTS: tuple[EventSpec, ...] = (
         required=("old_path", "new_path")),
     EventSpec(
         "security_inode_link",
-        _args(f"old_path: {STR}", f"new_path: {STR}"),
+        _args(f"old_path: {STR}", f"new_path: {STR}",
+              Arg("real_old_path", STR, _REAL_CHANGE_PATH),
+              Arg("real_new_path", STR, _REAL_CHANGE_PATH)),
         "file", path_args=("old_path", "new_path"),
         ebpf_kind=4, ebpf_enum="INODE_LINK",
         ebpf_programs=("mw_tp_exit_linkat", "mw_tp_exit_link"),
@@ -353,6 +373,10 @@ LOST_EVENTS = "memwarden_lost_events"
 PATH_ARGS: dict[str, tuple[str, ...]] = {e.name: e.path_args for e in EVENTS if e.path_args}
 #: Tracee's name for the path an event concerns.
 DEFAULT_PATH_ARGS: tuple[str, ...] = ("pathname",)
+
+#: event name -> its identity arguments and the paths they stand for (``EventSpec.identity_args``)
+IDENTITY_ARGS: dict[str, tuple[tuple[str, str], ...]] = {
+    e.name: e.identity_args for e in EVENTS if e.identity_args}
 
 #: eBPF record kind -> event name, and back
 KIND_EVENT: dict[int, str] = {e.ebpf_kind: e.name for e in EVENTS if e.ebpf_kind}

@@ -59,7 +59,12 @@ class CoreDumpTampering(Signature):
             "This is seed 004's auditd rule (-F dir=/var/lib/systemd/coredump -F perm=wa on "
             "openat, renameat, renameat2, unlinkat, linkat) as a signature: it fires on an "
             "open of a file under the store with write access or O_CREAT/O_TRUNC, and on an "
-            "unlink, rename or hard link whose source or destination is under the store. The "
+            "unlink, rename or hard link whose source or destination is under the store. "
+            "From the eBPF sensor, the directory of an unlink, rename or link is judged by "
+            "what it is: `mv /tmp/link/core.x /tmp/out` with /tmp/link a symlink to the "
+            "store names the store in `old_path` (and `pathname` of an unlink), the caller's "
+            "string in `real_old_path` / `real_new_path` / `real_pathname`, so it fires, "
+            "live and on replay of the recording. The "
             "exemption for \"the configured core handler\" is an allowlist entry: the default "
             "allowlist exempts systemd-coredump and systemd-tmpfiles (by executable path, "
             "for paths in the store); a host with another handler (apport, abrt) adds its "
@@ -70,7 +75,9 @@ class CoreDumpTampering(Signature):
             ("operation", "string", "write (an open for writing or creating), unlink, rename "
                                     "or link"),
             ("path", "string", "the path in the store (for rename/link: the one in the store, "
-                               "the source if both are)"),
+                               "the source if both are); through a symlinked directory, the "
+                               "store's path (the caller's is in the trigger's real_* "
+                               "arguments)"),
             ("pathname / old_path / new_path", "string", "the trigger's paths (triggeredBy)"),
             ("hostProcessId", "int32", "host pid of the process"),
         ),

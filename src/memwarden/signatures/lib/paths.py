@@ -31,9 +31,10 @@ from memwarden.core.linux_abi import (
     is_open_for_read,
     is_open_for_write,
 )
+from memwarden.events.catalogue import COREDUMP_STORE
 
 #: systemd-coredump's store (and Falco's/auditd's watched directory in seed 004).
-COREDUMP_DIR = "/var/lib/systemd/coredump/"
+COREDUMP_DIR = COREDUMP_STORE
 
 O_PATH = OPEN_FLAGS["O_PATH"]
 O_DIRECTORY = OPEN_FLAGS["O_DIRECTORY"]

@@ -612,7 +612,8 @@ def _unlink_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, byt
     gone = _object(items, b"DELETE")
     if gone is None or gone.path is None:
         return None
-    return [gone.path, gone.inode, gone.dev, 0]  # ctime: audit does not log it
+    # ctime: audit does not log it; real_pathname: the eBPF sensor's (a path by identity)
+    return [gone.path, gone.inode, gone.dev, 0, ""]
 
 
 def _rename_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes],
@@ -626,7 +627,7 @@ def _rename_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, byt
     old = next((i for i in deleted if i.inode == new.inode), deleted[0])
     if old.path is None or new.path is None:
         return None
-    return [old.path, new.path]
+    return [old.path, new.path, "", ""]  # real_old_path, real_new_path: the eBPF sensor's
 
 
 def _link_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes],
@@ -636,7 +637,7 @@ def _link_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes
     old = next((i for i in items if i.nametype in (b"NORMAL", b"UNKNOWN")), None)
     if new is None or old is None or old.path is None or new.path is None:
         return None
-    return [old.path, new.path]
+    return [old.path, new.path, "", ""]  # real_old_path, real_new_path: the eBPF sensor's
 
 
 def _kill_args(dec: AuditDecoder, syscall: str, arch: Arch, f: dict[bytes, bytes],

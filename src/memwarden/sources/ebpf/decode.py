@@ -18,12 +18,16 @@ from memwarden.core.event import INT_MAX, Event
 from memwarden.core.linux_abi import CHAR_DEVICE_PATHS, as_int32
 from memwarden.core.linux_abi import normalize_path as normalise
 from memwarden.engine.enforce import ACTION_KEY, KILLED, WOULD_KILL
+from memwarden.enrich.dir_identity import DirIdentity
 from memwarden.events.catalogue import CATALOGUE, arg_builder
 from memwarden.sources.ebpf import layout as L
 
 _CONTAINER_ID = re.compile(r"(?<![0-9a-f])([0-9a-f]{64})(?![0-9a-f])")
 _NOT_CONTAINERS = ("crio-conmon-", "libpod-conmon-")
 
+
+#: record flags saying the kernel could not judge (or normalise) a path of the record
+_UNJUDGED = (L.F_A_UNNORMALISED | L.F_B_UNNORMALISED | L.F_A_UNFILTERED | L.F_DIR_UNJUDGED)
 
 #: record flags saying the syscall number is not this machine's native one
 _ELSEWHERE = L.F_COMPAT | L.F_IO_URING
@@ -71,8 +75,13 @@ class RecordDecoder:
     re-apply in user space for records the kernel could not judge."""
 
     def __init__(self, path_check: Callable[[str], Any] | None = None,
-                 hostname: str | None = None, syscalls: dict[int, str] | None = None) -> None:
+                 hostname: str | None = None, syscalls: dict[int, str] | None = None,
+                 dir_identity: DirIdentity | None = None) -> None:
         self.path_check = path_check or (lambda name: None)
+        #: judges the directory of an unlink/rename/link path the kernel sent unjudged
+        #: (``F_DIR_UNJUDGED``); None: such paths keep their string judgement
+        self.dir_identity = dir_identity
+        self._caller = (0, 0, 0)  # (host pid, host ppid, mount ns) of an unjudged record
         self.hostname = hostname if hostname is not None else socket.gethostname()
         self.syscalls = syscalls if syscalls is not None else L.syscall_table()
         # CLOCK_MONOTONIC (bpf_ktime_get_ns, task start times) -> ns since the epoch
@@ -165,6 +174,8 @@ class RecordDecoder:
         p += s4
         node = self._cached_text(bytes(data[p:p + s5])) if s5 else self.hostname
         name, values_of, build_args = entry
+        if flags & L.F_DIR_UNJUDGED:
+            self._caller = (host_pid, host_ppid, mnt_ns)
         built = values_of(name, data, off + L.HEADER.size, flags, a, b, c)
         if built is None:
             self.user_filtered += 1
@@ -242,13 +253,25 @@ class RecordDecoder:
         return (path, dev, inode, count, pos, real if real != path else "", owner), None
 
     def _paths(self, name, flags, raws) -> list[str] | None:
+        """The paths of a record, then (when the kernel could not judge one) their judgement:
+        normalised, a directory judged by identity (``F_DIR_UNJUDGED``: the path renamed to
+        the watched directory, the caller's string after them), and filtered. None: no filter
+        wants them."""
         paths = [_text(r) for r in raws]
-        if flags & (L.F_A_UNNORMALISED | L.F_B_UNNORMALISED | L.F_A_UNFILTERED):
+        if flags & _UNJUDGED:
             paths = [normalise(p) if p.startswith("/") else p for p in paths]
-            if flags & L.F_A_UNFILTERED:
+            if flags & L.F_DIR_UNJUDGED and self.dir_identity is not None:
+                real = [self.dir_identity.real_path(p, *self._caller) for p in paths]
+                if any(real):
+                    callers = [p if r else "" for p, r in zip(paths, real, strict=True)]
+                    paths = [r or p for p, r in zip(paths, real, strict=True)]
+                    paths.extend(callers)
+            if flags & (L.F_A_UNFILTERED | L.F_DIR_UNJUDGED):
                 ps = self.path_check(name)
-                if ps is not None and not any(ps.matches(p) for p in paths):
+                if ps is not None and not any(ps.matches(p) for p in paths[:len(raws)]):
                     return None
+        if len(paths) == len(raws):
+            paths.extend("" for _ in raws)  # no path renamed: no caller's path beside it
         return paths
 
     def _unlink(self, name, data, body, flags, a, b, c):
@@ -256,7 +279,7 @@ class RecordDecoder:
         if paths is None:
             return None
         inode, ctime, dev, _f, _m, _n = L.BODY_FILE.unpack_from(data, body)
-        return (paths[0], inode, dev, ctime), None
+        return (paths[0], inode, dev, ctime, paths[1]), None
 
     def _rename_or_link(self, name, data, body, flags, a, b, c):
         paths = self._paths(name, flags, (a, b))

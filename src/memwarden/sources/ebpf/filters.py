@@ -226,6 +226,11 @@ def compile_plan(selected: Iterable[str], path_sets: dict, *, all_events: bool =
     return plan
 
 
+#: the kinds whose paths are the caller's strings (no file to read at the syscall exit): a
+#: path through a symlinked directory is judged in user space (``ID_CHANGE_DIRS``)
+_CHANGE_KINDS = (L.KIND_INODE_UNLINK, L.KIND_INODE_RENAME, L.KIND_INODE_LINK)
+
+
 def _compile_paths(plan: FilterPlan, kind: int, name: str, ps) -> bool:
     """Add one event's filters; False when they cannot be expressed (then every such event is
     delivered and the engine filters in user space)."""
@@ -260,6 +265,8 @@ def _compile_paths(plan: FilterPlan, kind: int, name: str, ps) -> bool:
         if kind == L.KIND_FILE_OPEN and value == COREDUMP_DIR:
             fwd[raw] |= L.TRIE_STORE  # the core-dump store: also by identity (its inodes)
             ident |= L.ID_STORE
+        elif kind in _CHANGE_KINDS and value == COREDUMP_DIR:
+            plan.open_ident |= L.ID_CHANGE_DIRS  # its directory by identity (user space)
         if raw.startswith(b"/proc") and (len(raw) == 5 or raw[5:6] == b"/"):
             ident |= L.ID_PROC  # a procfs mounted anywhere: its ancestors are not /proc
         if raw == b"/":

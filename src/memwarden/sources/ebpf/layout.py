@@ -78,6 +78,7 @@ F_PROCFS = 0x0400
 F_DEVICE = 0x0800
 F_REFUSED = 0x1000
 F_CORE_STORE = 0x2000
+F_DIR_UNJUDGED = 0x4000
 F_ENFORCE_KILLED = 0x0100
 F_ENFORCE_AUDIT = 0x0200
 
@@ -126,6 +127,7 @@ CONFIG_PREFIX = struct.Struct("<IIIIII")
 ID_DEVS = 1
 ID_PROC = 2
 ID_STORE = 4
+ID_CHANGE_DIRS = 8
 #: a trie value's kinds bit: the prefix filter naming the core-dump store (the kernel learns
 #: the files it accepts, and their directories, by identity)
 TRIE_STORE = 0x80000000

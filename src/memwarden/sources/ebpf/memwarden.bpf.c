@@ -512,8 +512,59 @@ static __always_inline bool mw_store_has(struct mw_store_key *k, u32 gen)
 	return v && ((*v & MW_STORE_GEN_ANY) || (u32)*v == gen);
 }
 
+/* A file with several names (i_nlink > 1) that the store does not know: is one of its other
+ * names (the inode's dentry aliases, at most MW_STORE_ALIASES of them) in a store directory?
+ * A core renamed into the store, then hard-linked elsewhere before anything opened it. Only
+ * names in the dentry cache are seen (a name evicted since is not). */
+#define MW_STORE_ALIASES 8
+__noinline int mw_store_alias(u64 ino_addr)
+{
+	struct inode *ino = (struct inode *)ino_addr;
+	if (!ino || BPF_CORE_READ(ino, i_nlink) < 2)
+		return 0;
+	u32 dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	u64 alias_off = bpf_core_field_offset(struct dentry, d_u.d_alias);
+	struct hlist_node *n = BPF_CORE_READ(ino, i_dentry.first);
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < MW_STORE_ALIASES; i++) {
+		if (!n)
+			break;
+		struct dentry *a = (struct dentry *)((u64)n - alias_off);
+		struct inode *up = BPF_CORE_READ(a, d_parent, d_inode);
+		struct mw_store_key ak = {.ino = BPF_CORE_READ(up, i_ino), .dev = dev};
+		if (up && mw_store_has(&ak, BPF_CORE_READ(up, i_generation)))
+			return 1;
+		n = BPF_CORE_READ(n, next);
+	}
+	return 0;
+}
+
+/* mw_store_alias for the cheap filter: a file with several names, one of which is in a
+ * directory the store's bloom bits may hold (direct loads, no map lookup). */
+static __always_inline bool mw_store_alias_maybe(struct inode *ino)
+{
+	if (ino->i_nlink < 2 || !bpf_rdonly_cast)
+		return false;
+	u32 zero = 0;
+	const struct mw_store_bloom *b = bpf_map_lookup_elem(&mw_store_bloom, &zero);
+	if (!b)
+		return false;
+	u64 alias_off = bpf_core_field_offset(struct dentry, d_u.d_alias);
+	struct hlist_node *n = ino->i_dentry.first;
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < MW_STORE_ALIASES; i++) {
+		if (!n)
+			break;
+		struct dentry *a = bpf_rdonly_cast((void *)n - alias_off, bpf_core_type_id_kernel(struct dentry));
+		if (mw_store_bit(b, a->d_parent->d_inode->i_ino))
+			return true;
+		n = n->next;
+	}
+	return false;
+}
+
 /* The core-dump store by identity: is the opened file one of its files, or in one of its
- * directories (then it is learnt)? learn: the store's path filter accepted the file: it
+ * directories (then it is learnt), or another name of a file in one of them? learn: the store's path filter accepted the file: it
  * (and, for a file, its directory) is learnt. A global function (verified once): the
  * file's inode and its directory's come as addresses (CO-RE reads). */
 __noinline int mw_store_check(u64 ino_addr, u64 dir_addr, int learn)
@@ -536,7 +587,9 @@ __noinline int mw_store_check(u64 ino_addr, u64 dir_addr, int learn)
 	}
 	if (mw_store_has(&k, gen))
 		return 1;
-	if (dir || !mw_store_has(&dk, dgen))
+	if (dir)
+		return 0;
+	if (!mw_store_has(&dk, dgen) && !mw_store_alias(ino_addr))
 		return 0;
 	mw_store_add(&k, gen); /* a file in a store directory: its hard links are cores too */
 	return 1;
@@ -556,8 +609,9 @@ static __always_inline u32 mw_open_candidate(const struct mw_config *cfg, struct
 	if (d == root || cfg->open_any_leaf || mw_name_matches(&cfg->leaf, d))
 		return 1;
 	u32 miss = 0; /* what to say when no name matches: 0, or 2 for a character device */
-	if ((cfg->open_ident & MW_ID_STORE) && mw_store_maybe(file))
-		return 1; /* perhaps in the core-dump store (judged in mw_file_opened) */
+	if ((cfg->open_ident & MW_ID_STORE) && (mw_store_maybe(file) || mw_store_alias_maybe(file->f_inode)))
+		return 1; /* perhaps in the core-dump store, or another name of a file there (judged
+			   * in mw_file_opened) */
 	if (cfg->open_ident) {
 		/* what the file is, whatever it is called: a device the filters name by number, a
 		 * procfs file mounted anywhere (both judged in mw_file_opened) */
@@ -1015,7 +1069,7 @@ static __always_inline int mw_file_opened(struct mw_ctx *m, struct task_struct *
 
 static __always_inline u32 mw_change_path(struct mw_ctx *m, struct mw_pathbuf *pb, struct mw_evbuf *e, u32 off,
 					  int slot, u32 kind, struct task_struct *task, int dirfd, const void *upath,
-					  bool kstr, bool *wanted); /* below, with unlink's */
+					  bool kstr, bool *wanted, bool *unjudged); /* below, with unlink's */
 
 /* An open refused with EACCES, EPERM or ENXIO (a device whose driver is absent): there is no
  * file, so the caller's string, joined to its directory as for unlink, is what the filters
@@ -1036,7 +1090,9 @@ static __always_inline int mw_open_refused(struct mw_sys_exit_ctx *ctx, int upat
 	bool wanted = !(m.cfg->path_filtered & MW_BIT(MW_KIND_FILE_OPEN));
 	int dirfd = upath_arg == 1 ? (int)mw_arg(regs, 0) : MW_AT_FDCWD;
 	const void *upath = (const void *)mw_arg(regs, upath_arg);
-	u32 off = mw_change_path(&m, pb, e, 0, MW_S_A, MW_KIND_FILE_OPEN, task, dirfd, upath, false, &wanted);
+	bool unjudged = false; /* opens: not judged by directory */
+	u32 off = mw_change_path(&m, pb, e, 0, MW_S_A, MW_KIND_FILE_OPEN, task, dirfd, upath, false, &wanted,
+				 &unjudged);
 	if (!wanted) {
 		m.ctr->trie_rejected++;
 		return 0;
@@ -1334,20 +1390,29 @@ MW_SYS_EXIT(pwritev2, mw_write_exit, 3)
 
 /* -- unlink, rename, link (syscall exits) ---------------------------------------------------- */
 
+/* What mw_needs_normalising finds in a user string (its return value's bits) */
+#define MW_U_UNNORMALISED 1 /* a "." or ".." component or an empty one (or too long to scan) */
+#define MW_U_DIR 2          /* a directory part: a '/' after its first byte */
+/* mw_join's flag (never in a record): the user string has a directory part, which may go
+ * through a symlink the kernel cannot follow at the syscall exit */
+#define MW_J_USER_DIR 0x8000
+
 /* Does the user string pb->buf[from, end) have a "." or ".." component or an empty one? Then
  * the kernel cannot judge the joined path with a string lookup; user space normalises it.
- * The last four bytes ride in a shift register, so the scan carries no branching state. */
+ * The last four bytes ride in a shift register, so the scan carries no branching state.
+ * Returns MW_U_* bits (a directory part: a '/' past the first byte). */
 __noinline int mw_needs_normalising(struct mw_pathbuf *pb, u32 from, u32 end)
 {
 	if (!pb || end < from)
 		return 1;
 	u32 len = end - from;
 	if (len > MW_SCAN_MAX)
-		return 1;
+		return MW_U_UNNORMALISED | MW_U_DIR;
 	if (len == 0)
 		return 0;
 	/* a relative path behaves as if a '/' preceded it ("./x", "../x") */
 	u32 w = pb->buf[from & (MW_PB_SIZE - 1)] == '/' ? 0 : '/';
+	int dir = 0;
 #pragma clang loop unroll(disable)
 	for (u32 i = 0; i < MW_SCAN_MAX; i++) {
 		if (i >= len)
@@ -1355,10 +1420,12 @@ __noinline int mw_needs_normalising(struct mw_pathbuf *pb, u32 from, u32 end)
 		u8 c = pb->buf[(from + i) & (MW_PB_SIZE - 1)];
 		w = (w << 8) | c;
 		if (c == '/' && ((w & 0xffff) == 0x2f2f || (w & 0xffffff) == 0x2f2e2f || w == 0x2f2e2e2f))
-			return 1; /* "//", "/./", "/../" */
+			return MW_U_UNNORMALISED | MW_U_DIR; /* "//", "/./", "/../" */
+		if (c == '/' && i > 0)
+			dir = MW_U_DIR;
 	}
 	w = (w << 8) | '/'; /* and as if a '/' followed it ("x/.", "x/..") */
-	return (w & 0xffffff) == 0x2f2e2f || w == 0x2f2e2e2f;
+	return dir | ((w & 0xffffff) == 0x2f2e2f || w == 0x2f2e2e2f);
 }
 
 /* Resolve "dirfd + user path" into pb: [*start, *end). Returns flags for the slot.
@@ -1411,22 +1478,31 @@ static __always_inline u16 mw_join(struct mw_pathbuf *pb, struct task_struct *ta
 	}
 	if (flags & MW_F_PATH_TRUNCATED)
 		flags |= MW_F_A_UNFILTERED;
-	if (mw_needs_normalising(pb, ustart, uend))
+	int u = mw_needs_normalising(pb, ustart, uend);
+	if (u & MW_U_UNNORMALISED)
 		flags |= MW_F_A_UNNORMALISED | MW_F_A_UNFILTERED;
+	if (u & MW_U_DIR)
+		flags |= MW_J_USER_DIR;
 	return flags;
 }
 
-/* one path of an unlink/rename/link: join, judge, copy into slot */
+/* one path of an unlink/rename/link: join, judge, copy into slot. *unjudged: the filters
+ * reject it (or could not judge it) and its user string has a directory part, while
+ * MW_ID_CHANGE_DIRS asks for those (the directory may be a symlink to a watched one) */
 static __always_inline u32 mw_change_path(struct mw_ctx *m, struct mw_pathbuf *pb, struct mw_evbuf *e, u32 off,
 					  int slot, u32 kind, struct task_struct *task, int dirfd, const void *upath,
-					  bool kstr, bool *wanted)
+					  bool kstr, bool *wanted, bool *unjudged)
 {
 	u32 start = 0, end = 0;
 	u16 f = mw_join(pb, task, dirfd, upath, &start, &end, kstr);
+	bool accepted = false;
 	if (f & MW_F_A_UNFILTERED)
 		*wanted = true;
 	else if (mw_trie_kinds(pb, start, end, m->slot, m->cfg->rev_len) & MW_BIT(kind))
-		*wanted = true;
+		*wanted = accepted = true;
+	if (!accepted && (f & (MW_J_USER_DIR | MW_F_A_UNFILTERED)) &&
+	    (m->cfg->open_ident & MW_ID_CHANGE_DIRS))
+		*unjudged = true;
 	if (slot == MW_S_B) {
 		if (f & MW_F_A_UNNORMALISED)
 			e->r.h.flags |= MW_F_B_UNNORMALISED;
@@ -1446,10 +1522,15 @@ static __always_inline long mw_change_record(struct mw_ctx *m, struct mw_pathbuf
 					     int dirfd_b, const void *path_b, u64 flags, bool kstr)
 {
 	bool filtered = m->cfg->path_filtered & MW_BIT(kind);
-	bool wanted = !filtered;
-	u32 off = mw_change_path(m, pb, e, 0, MW_S_A, kind, task, dirfd_a, path_a, kstr, &wanted);
+	bool wanted = !filtered, unjudged = false;
+	u32 off = mw_change_path(m, pb, e, 0, MW_S_A, kind, task, dirfd_a, path_a, kstr, &wanted, &unjudged);
 	if (path_b)
-		off = mw_change_path(m, pb, e, off, MW_S_B, kind, task, dirfd_b, path_b, kstr, &wanted);
+		off = mw_change_path(m, pb, e, off, MW_S_B, kind, task, dirfd_b, path_b, kstr, &wanted,
+				     &unjudged);
+	if (unjudged) { /* user space judges its directory by identity */
+		e->r.h.flags |= MW_F_DIR_UNJUDGED;
+		wanted = true;
+	}
 	if (!wanted) {
 		m->ctr->trie_rejected++;
 		return -1;

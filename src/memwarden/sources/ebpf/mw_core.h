@@ -51,12 +51,23 @@ union shortname_store {
 struct super_block;
 struct inode;
 
+struct hlist_node {
+	struct hlist_node *next;
+};
+
+struct hlist_head {
+	struct hlist_node *first;
+};
+
 struct dentry {
 	struct dentry *d_parent;
 	struct qstr d_name;
 	struct inode *d_inode;
 	union shortname_store d_shortname; /* 6.14+ */
 	struct super_block *d_sb;
+	union {
+		struct hlist_node d_alias; /* in its inode's i_dentry list */
+	} d_u;
 };
 
 /* before 6.14 the inline name was a plain array */
@@ -83,6 +94,8 @@ struct inode {
 	u32 i_ctime_nsec;
 	u32 i_generation;
 	void *i_private;
+	unsigned int i_nlink; /* in an anonymous union with __i_nlink */
+	struct hlist_head i_dentry; /* its dentries (hard links' names in the cache) */
 };
 
 struct inode___ctime66 { /* 6.6 - 6.10 */
@@ -167,14 +180,6 @@ struct nsproxy {
 struct upid {
 	int nr;
 	struct pid_namespace *ns;
-};
-
-struct hlist_node {
-	struct hlist_node *next;
-};
-
-struct hlist_head {
-	struct hlist_node *first;
 };
 
 struct pid {

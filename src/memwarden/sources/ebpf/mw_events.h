@@ -92,6 +92,10 @@ enum mw_slot {
 				      * ((dev, inode) in mw_store, or its directory is), whatever
 				      * path it was opened at (a hard link, a bind mount, a
 				      * second mount of the store's file system) */
+#define MW_F_DIR_UNJUDGED     0x4000 /* unlink, rename, link (MW_ID_CHANGE_DIRS): a path the
+				      * filters rejected has a directory part in the caller's
+				      * string (a symlinked directory may be in it): user space
+				      * judges that directory by what it is (its device and inode) */
 #define MW_F_ENFORCE_KILLED   0x0100 /* --enforce: SIGKILL sent to the process at this record */
 #define MW_F_ENFORCE_AUDIT    0x0200 /* --dry-run-enforce: it would have been killed */
 
@@ -230,6 +234,8 @@ struct mw_config {
 #define MW_ID_DEVS 1   /* char devices: rdev keys in the forward trie (MW_DEV_KEY) */
 #define MW_ID_PROC 2   /* every procfs file is a name candidate (a prefix filter below /proc) */
 #define MW_ID_STORE 4  /* the core-dump store by (dev, inode): mw_store, mw_store_bloom */
+#define MW_ID_CHANGE_DIRS 8 /* unlinks, renames, links whose rejected path has a directory part
+			     * go to user space (MW_F_DIR_UNJUDGED) */
 /* A trie value's kinds bit of the prefix filter that names the core-dump store: an open it
  * accepts teaches the kernel the file and its directory (mw_store). */
 #define MW_TRIE_STORE 0x80000000u

@@ -28,6 +28,7 @@ from typing import IO, Any
 from memwarden.core.event import Event
 from memwarden.core.linux_abi import kernel_dev
 from memwarden.engine.dispatch import Engine
+from memwarden.enrich.dir_identity import DirIdentity
 from memwarden.events.catalogue import PATH_ARGS
 from memwarden.signatures.lib.paths import COREDUMP_DIR
 from memwarden.sources.ebpf import errors as E
@@ -50,9 +51,10 @@ _KIND_OFF = struct.calcsize("<QQQqI")
 _SLEN_OFF = struct.calcsize("<QQQqIHHIIIIIIIIIiI")
 _KIND_FLAGS = struct.Struct("<HH")
 _SLOT_A = struct.Struct("<H")
-#: open flags with which the event's pathname is not slot A as it is: a refused open's string
-#: (normalised in user space), a device named by its number
-_PATH_NOT_SLOT_A = L.F_REFUSED | L.F_DEVICE
+#: open flags with which the event is not judged by slot A as it is: a refused open's string
+#: (normalised in user space), a device named by its number, a core of the store by identity
+#: (``core_store``: the engine's gate keeps it wherever it was opened)
+_PATH_NOT_SLOT_A = L.F_REFUSED | L.F_DEVICE | L.F_CORE_STORE
 
 
 def object_path(name: str = "memwarden.bpf.o", env: str = OBJECT_ENV) -> Path:
@@ -251,7 +253,8 @@ class EbpfSensor:
                                        self._obj.map("mw_fwd"), self._obj.map("mw_rev"),
                                        self._obj.map("mw_sc_filter"))
             self.plan = plan_from_engine(self.engine, all_events=self.options.all_events)
-            self._decoder = RecordDecoder(path_check=self.engine.path_filters_for)
+            self._decoder = RecordDecoder(path_check=self.engine.path_filters_for,
+                                          dir_identity=DirIdentity(COREDUMP_DIR))
             self._report_plan(self.plan)
             self._ring = RingBufferReader(self._obj.map("mw_events").fd, self.ring_size)
             self._filters.apply(self.plan)
@@ -648,6 +651,11 @@ class EbpfSensor:
         out["decode_errors"] = self.decode_errors
         if self._decoder is not None:
             out["user_space_path_filtered"] = self._decoder.user_filtered
+            judge = self._decoder.dir_identity
+            if judge is not None and any(vars(judge.counts).values()):
+                c = judge.counts  # unlink/rename/link directories judged by identity
+                out["dirs_judged"], out["dirs_matched"] = c.judged, c.matched
+                out["dirs_unresolved"], out["dirs_over_budget"] = c.unresolved, c.over_budget
         return out
 
     # -- cleanup ------------------------------------------------------------------------------
