@@ -364,7 +364,7 @@ def _any_holds(conditions: tuple[tuple[Callable[[Any], bool], ...], ...], flags:
     """Whether one of the conditions holds for ``flags`` (one that fails to say: it holds).
     The answers are remembered (the filters are functions of the flags alone, and a host
     opens with few distinct flags)."""
-    key = (id(conditions), flags)
+    key = (conditions, flags)
     held = _HELD.get(key)
     if held is None:
         try:
@@ -373,15 +373,12 @@ def _any_holds(conditions: tuple[tuple[Callable[[Any], bool], ...], ...], flags:
             held = True
         if len(_HELD) >= 4096:
             _HELD.clear()
-            _HELD_KEEP.clear()
         _HELD[key] = held
-        _HELD_KEEP[id(conditions)] = conditions  # the id stays this tuple's
     return held
 
 
-#: (conditions' id, flags) -> whether one holds; the conditions kept alive beside
-_HELD: dict[tuple[int, int | str], bool] = {}
-_HELD_KEEP: dict[int, Any] = {}
+#: (conditions, flags) -> whether one of the conditions holds
+_HELD: dict[tuple[Any, int | str], bool] = {}
 
 
 #: a line's flags not looked for yet
