@@ -88,8 +88,25 @@ class Sensor:
                         return m
                 left = deadline - time.monotonic()
                 if left <= 0 or self.proc.poll() is not None and not self._err_cond.wait(0.2):
-                    raise AssertionError(f"{pattern!r} not on stderr: {self.stderr}")
+                    raise AssertionError(f"{pattern!r} not on stderr "
+                                         f"({self._state()}): {''.join(self.err_lines)}")
                 self._err_cond.wait(min(left, 0.5))
+
+    def _state(self) -> str:
+        """Whether the sensor died (its exit status) or is alive, with its threads' stacks
+        (py-spy, when installed): what a wait that timed out needs to be diagnosed."""
+        rc = self.proc.poll()
+        if rc is not None:
+            return f"exited with {rc}"
+        spy = Path(sys.executable).with_name("py-spy")
+        if not spy.exists():
+            return "alive"
+        try:
+            dump = subprocess.run([str(spy), "dump", "--pid", str(self.proc.pid)],
+                                  capture_output=True, text=True, timeout=WAIT)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"alive; py-spy dump failed: {exc}"
+        return f"alive; its threads:\n{dump.stdout}{dump.stderr}"
 
     def consume_stderr(self, pattern: str) -> None:
         """Forget stderr lines up to and including the first match (for a second wait)."""
