@@ -89,7 +89,7 @@ class Sensor:
                 left = deadline - time.monotonic()
                 if left <= 0 or self.proc.poll() is not None and not self._err_cond.wait(0.2):
                     raise AssertionError(f"{pattern!r} not on stderr "
-                                         f"({self._state()}): {''.join(self.err_lines)}")
+                                         f"({self._state()}): {self.stderr}")
                 self._err_cond.wait(min(left, 0.5))
 
     def _state(self) -> str:
