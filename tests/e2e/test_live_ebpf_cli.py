@@ -125,6 +125,66 @@ def test_sigterm_stops_cleanly() -> None:
     assert not any("Traceback" in x for x in mw.err), mw.err
 
 
+def _loading_the_probe(pid: int) -> bool:
+    """The run has created its BPF maps (libbpf's load has begun) and is not ready yet."""
+    fds = Path(f"/proc/{pid}/fd")
+    for fd in fds.iterdir():
+        try:
+            if os.readlink(fd) == "anon_inode:bpf-map":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def test_sigterm_while_the_probe_loads_stops_the_run() -> None:
+    """A SIGTERM (``systemctl stop``) that comes while libbpf loads the probe: libbpf logs
+    through a Python callback, and a handler run there had its SystemExit dropped by ctypes,
+    so the sensor went on to attach and run. Now it is held back over the load and acted on
+    after it, before anything is attached."""
+    require_sensor()
+    mw = Running("run")
+    wait_until("the probe's maps", lambda: mw.proc.poll() is not None
+               or _loading_the_probe(mw.proc.pid), timeout=60)
+    assert not mw.ready.is_set(), mw.err
+    assert mw.stop(signal.SIGTERM) == 128 + signal.SIGTERM, mw.err
+    assert not mw.ready.is_set(), mw.err  # stopped before attaching: no ready line
+    assert not any("Traceback" in x or "Exception ignored" in x for x in mw.err), mw.err
+
+
+def signal_masks(pid: int) -> dict[str, int]:
+    """Each thread's blocked signals (``SigBlk``), by its tid, the main thread's as 'main'."""
+    masks = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        status = (task / "status").read_text()
+        blocked = int(re.search(r"^SigBlk:\s*([0-9a-f]+)$", status, re.M).group(1), 16)
+        masks["main" if task.name == str(pid) else task.name] = blocked
+    return masks
+
+
+HANDLED = (signal.SIGHUP, signal.SIGINT, signal.SIGTERM)
+
+
+def assert_only_main_receives(pid: int) -> None:
+    """The kernel hands a signal sent to the process to a thread that does not block it, and
+    only the main thread runs Python's handlers: every other thread must block SIGHUP, SIGINT
+    and SIGTERM, or a reload or stop may wait for the main thread's next event."""
+    masks = signal_masks(pid)
+    bits = [1 << (sig - 1) for sig in HANDLED]
+    assert len(masks) > 1, masks  # the run has its worker threads
+    assert not any(masks["main"] & b for b in bits), masks
+    open_to = {tid: m for tid, m in masks.items() if tid != "main" and not all(m & b for b in bits)}
+    assert not open_to, f"threads that can take SIGHUP/SIGINT/SIGTERM: {open_to}"
+
+
+def test_only_the_main_thread_can_take_the_signals_the_run_handles() -> None:
+    require_sensor()
+    mw = Running("run", "--metrics-addr", "127.0.0.1:0", "--output", "syslog:udp://127.0.0.1:9")
+    mw.wait_ready()
+    assert_only_main_receives(mw.proc.pid)
+    assert mw.stop(signal.SIGTERM) == 0
+
+
 def test_duration_ends_the_run() -> None:
     require_sensor()
     t = time.monotonic()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_live_ebpf_cli import assert_only_main_receives
 from test_live_outputs import KCORE, Sensor, metrics_port, scrape
 
 pytestmark = pytest.mark.live
@@ -54,6 +55,25 @@ def test_a_bad_allowlist_on_reload_is_reported_and_the_fixed_one_then_applies(
     assert s.finish() == 0, s.stderr
     assert s.out.empty()
     assert "Traceback" not in s.stderr
+
+
+def test_a_sighup_the_kernel_could_give_any_thread_reaches_the_main_thread(
+        sensors: list[Sensor], tmp_path: Path) -> None:
+    """The replay's main thread waits in read() on a quiet pipe. Had the kernel handed the
+    SIGHUP to a worker thread (metrics, reload, an output), nothing would interrupt that read,
+    and the reload would wait for the next input line (seen once in four CI runs). Each worker
+    blocks the handled signals, so the main thread is the only one that can take them."""
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("allowlists: []\n")
+    s = Sensor("--config", str(cfg), "--metrics-addr", "127.0.0.1:0",
+               "--output", "syslog:udp://127.0.0.1:9")
+    sensors.append(s)
+    metrics_port(s)
+    assert_only_main_receives(s.proc.pid)
+    s.proc.send_signal(signal.SIGHUP)  # and no input line after it
+    s.wait_stderr(r"reloaded configuration: \d+ detectors")
+    assert_only_main_receives(s.proc.pid)  # the reload's own threads too
+    assert s.finish() == 0, s.stderr
 
 
 # -- class 9: 'record FILE' creates the file only once the sensor runs ------------------------

@@ -20,6 +20,8 @@ from prometheus_client.core import (
     Metric,
 )
 
+from memwarden.core.threads import signals_held
+
 #: detection latency buckets, seconds (the target is p99 <= 100 ms)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
                    5.0, 10.0)
@@ -222,7 +224,9 @@ class MetricsServer:
         host, port = parse_addr(addr)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(collector)  # type: ignore[arg-type]
-        self._server, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        with signals_held():  # its server thread must not take SIGHUP/SIGTERM
+            self._server, self._thread = start_http_server(port, addr=host,
+                                                           registry=self.registry)
         self.host = host
         self.port = self._server.server_address[1]
 

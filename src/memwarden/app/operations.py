@@ -22,6 +22,7 @@ from memwarden.app.errors import AssemblyError
 from memwarden.app.metrics import LatencyHistogram, MemwardenCollector, MetricsServer
 from memwarden.app.settings import ConfigError, Settings
 from memwarden.core.text import printable
+from memwarden.core.threads import start_daemon
 from memwarden.outputs.base import OutputSpecError
 from memwarden.outputs.fanout import Outputs, open_outputs
 
@@ -106,9 +107,8 @@ class Operations:
     def install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        self._thread = threading.Thread(target=self._reload_loop, name="memwarden-reload",
-                                        daemon=True)
-        self._thread.start()
+        self._thread = start_daemon(threading.Thread(target=self._reload_loop,
+                                                     name="memwarden-reload"))
         signal.signal(signal.SIGHUP, self._on_sighup)
         if _early_sighup.is_set():  # one came while starting: the file may have changed
             _early_sighup.clear()

@@ -19,6 +19,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from memwarden.bus.address import NatsAddress, NatsOptions
+from memwarden.core.threads import start_daemon
 
 try:  # an optional dependency: pip install 'memwarden[nats]'
     import nats as _nats
@@ -42,8 +43,7 @@ class LoopThread:
 
     def __init__(self, name: str) -> None:
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self._thread = start_daemon(threading.Thread(target=self._run, name=name))
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from memwarden.core.event import Event, Finding, split_image
+from memwarden.core.threads import start_daemon
 from memwarden.events.tracee_json import parse_rfc3339_ns
 
 #: where runtimes put their Docker-compatible API socket, in the order tried
@@ -341,15 +342,12 @@ class ContainerResolver:
 
     # -- life ---------------------------------------------------------------------------------
     def start(self) -> ContainerResolver:
-        t = threading.Thread(target=self._work, name="mw-containers", daemon=True)
-        t.start()
-        self._threads.append(t)
+        self._threads.append(start_daemon(threading.Thread(target=self._work,
+                                                           name="mw-containers")))
         for i, client in enumerate(self.clients):
             if self.watch_events and hasattr(client, "watch"):
-                w = threading.Thread(target=self._watch, args=(i, client),
-                                     name=f"mw-containers-events-{i}", daemon=True)
-                w.start()
-                self._threads.append(w)
+                self._threads.append(start_daemon(threading.Thread(
+                    target=self._watch, args=(i, client), name=f"mw-containers-events-{i}")))
         return self
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import IO, Protocol
 
 from memwarden.core.event import Finding
+from memwarden.core.threads import start_daemon
 from memwarden.outputs.counters import OutputCounters
 
 WARN_INTERVAL = 10.0
@@ -51,9 +52,8 @@ class QueuedOutput:
         self._err = err if err is not None else sys.stderr
         self._last_warn: dict[str, float] = {}
         self._inflight = False  # the thread holds a finding (formatting or sending it)
-        self._thread = threading.Thread(target=self._drain, name=f"memwarden-output-{kind}",
-                                        daemon=True)
-        self._thread.start()
+        self._thread = start_daemon(threading.Thread(target=self._drain,
+                                                     name=f"memwarden-output-{kind}"))
 
     # -- the engine's side ----------------------------------------------------------------
     def __call__(self, finding: Finding) -> None:

@@ -28,6 +28,7 @@ from typing import IO, Any
 import orjson
 
 from memwarden.core.text import printable
+from memwarden.core.threads import start_daemon
 from memwarden.engine.dispatch import Engine
 from memwarden.engine.prefilter import newlines
 from memwarden.events.tracee_json import one_line
@@ -307,9 +308,8 @@ class _ReadAhead:
     def __init__(self, read: Callable[[int], bytes], depth: int = 4) -> None:
         self._blocks: queue.Queue[bytes | BaseException] = queue.Queue(depth)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._fill, args=(read,), daemon=True,
-                                        name="memwarden-read-ahead")
-        self._thread.start()
+        self._thread = start_daemon(threading.Thread(target=self._fill, args=(read,),
+                                                     name="memwarden-read-ahead"))
 
     def _fill(self, read: Callable[[int], bytes]) -> None:
         put = self._blocks.put

@@ -15,6 +15,8 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 
+from memwarden.core.threads import signals_held
+
 LIBBPF_SONAME = "libbpf.so.1"
 LIBBPF_PACKAGE = "libbpf1"  # Debian/Ubuntu package that ships it
 
@@ -282,7 +284,8 @@ class BpfObject:
         self._lib = lib()
         mark = self._lib.log.mark()
         ctypes.set_errno(0)
-        ptr = self._lib.so.bpf_object__open_file(os.fsencode(path), None)
+        with signals_held():  # its log callback must not be where a SIGTERM is handled
+            ptr = self._lib.so.bpf_object__open_file(os.fsencode(path), None)
         if not ptr:
             raise LibbpfError(_errno_of(0), f"cannot open BPF object {path}",
                               self._lib.log.since(mark))
@@ -328,7 +331,8 @@ class BpfObject:
         """Create the maps and load (verify) every program marked for autoload."""
         mark = self._lib.log.mark()
         ctypes.set_errno(0)
-        ret = self._lib.so.bpf_object__load(self._need())
+        with signals_held():  # the verifier's logging calls back into Python
+            ret = self._lib.so.bpf_object__load(self._need())
         if ret != 0:
             raise LibbpfError(_errno_of(ret), f"cannot load BPF object {self.path}",
                               self._lib.log.since(mark))
@@ -355,7 +359,8 @@ class BpfObject:
         """Attach a loaded program where its section name says (tp/…, tp_btf/…, lsm/…)."""
         mark = self._lib.log.mark()
         ctypes.set_errno(0)
-        ptr = self._lib.so.bpf_program__attach(self._program(name))
+        with signals_held():
+            ptr = self._lib.so.bpf_program__attach(self._program(name))
         if not ptr:
             raise LibbpfError(_errno_of(0), f"cannot attach BPF program {name} "
                               f"({self.section_of(name)})", self._lib.log.since(mark))
