@@ -3,14 +3,20 @@ is tests/fuzz/test_fuzz_prefilter.py)."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from memwarden.core.linux_abi import parse_open_flags
 from memwarden.core.requirements import PathFilter
 from memwarden.engine.dispatch import Engine
 from memwarden.engine.prefilter import (
+    _ID_MASK,
     HYPERSCAN,
     Prefilter,
+    _hyperscan_scanner,
+    _needle_expression,
+    _re_scanner,
     line_event_name,
     line_flags,
     minimal,
@@ -177,3 +183,25 @@ def test_an_open_that_is_a_core_by_identity_is_kept_wherever_it_was(scanner: str
     engine.process_json_lines(lines, lambda *a: pytest.fail(f"bad line {a}"))
     assert [f.event.str_arg("pathname") for f in findings] == ["/srv/notes", "/srv/other"]
     assert engine.stats.events_path_filtered == 2  # the gate, given every line
+
+
+@pytest.mark.parametrize("scanner", SCANNERS)
+def test_a_quoted_needle_is_reported_unless_it_is_the_executables_value(scanner: str) -> None:
+    """Every host's line has ``"executable":{"path":"/usr/bin/...``: the scanner itself does
+    not report a quoted needle right after that key (no Python step a line for it), and
+    reports it after anything else, at the start of the data or of a line, after part of
+    the key, after the key spelled with a space."""
+    rng = random.Random(5)
+    key = b'"executable":{"path":'
+    needle = b'"/usr/bin/'
+    scan = (_hyperscan_scanner if scanner == "hyperscan" else _re_scanner)(
+        [_needle_expression(needle, scanner)])
+    pieces = [b"x", b"\n", b"{", b'"', b":", b" ", key, key.replace(b":{", b": {")]
+    for _ in range(3000):
+        before = b"".join(
+            rng.choice([*pieces, key[:rng.randint(0, len(key))], key[rng.randint(0, len(key)):]])
+            for _ in range(rng.randint(0, 4)))
+        block = before + needle + b"}\n"
+        reported = [m for m in scan(block, 0) if m & _ID_MASK == 0]
+        wanted = not before.rpartition(b"\n")[2].endswith(key)
+        assert bool(reported) == wanted, block

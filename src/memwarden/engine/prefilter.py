@@ -54,6 +54,7 @@ when asked, see :attr:`Prefilter.fast`).
 from __future__ import annotations
 
 import re
+import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -77,6 +78,28 @@ _RE_SHAPE = (rb"(?<=\n)[^{]", rb"[^}](?=\n)")
 #: where both Tracee shapes write the process's executable (``executable.path``)
 _EXE = b'"executable":{"path":"'
 _EXE_LEN = len(_EXE)
+#: what precedes the opening quote of the executable's value
+_EXE_KEY = _EXE[:-1]
+
+
+def not_after(context: bytes) -> bytes:
+    """A regular expression matching what can precede a needle in its line when that is not
+    ``context``: what a needle is prefixed with so that a match right after ``context`` is
+    not reported (Hyperscan has no lookbehind). Read backwards from the needle, the text
+    before it first differs from ``context`` at some byte (``[^c]`` for its last one, ``[^b]c``
+    for the one before, ...) or the line (or the data scanned) begins first (``^`` or a newline,
+    then the part of ``context`` that fits)."""
+    start = b"(?:^|\\n)"
+    alternatives = [start + re.escape(context[k:]) for k in range(1, len(context) + 1)]
+    for k in range(len(context) - 1, -1, -1):
+        byte = re.escape(context[k:k + 1])
+        alternatives.append(b"[^" + byte + b"\\n]" + re.escape(context[k + 1:]))
+    return b"(?:" + b"|".join(alternatives) + b")"
+
+
+#: the prefix of a needle that begins with a quote: not the executable's value, where every
+#: line of a host has ``"/usr/bin/`` (see :func:`_keeps`)
+_NOT_EXE = not_after(_EXE_KEY)
 
 
 #: bytes of a block whose newlines are counted to tell long lines from short ones
@@ -195,7 +218,7 @@ class Prefilter:
     """The needles of one detector set, compiled; :meth:`kept` finds the lines to parse."""
 
     __slots__ = ("wanted", "gated", "flag_conditions", "identities", "needles", "patterns",
-                 "owners", "scanner", "_scan")
+                 "owners", "beside_exe", "scanner", "_scan")
 
     def __init__(self, wanted: Iterable[str],
                  gated: Mapping[str, Iterable[PathFilter | TextFilter]],
@@ -244,15 +267,21 @@ class Prefilter:
         self.needles = tuple(kept)
         self.patterns = tuple(sorted(patterns))
         #: per expression of the scanner (needles, patterns, then the shape tests): per event
-        #: name (bytes) whose lines it keeps, None (no condition) or the flags conditions of
-        #: which one holds; None for every line
-        self.owners: tuple[dict[bytes, tuple[tuple[Callable[[Any], bool], ...], ...] | None]
-                           | None, ...] = tuple(
-            None if o is None else {k.encode(): None if () in c else tuple(c)
-                                    for k, c in o.items()}
+        #: name (bytes) whose lines it keeps, None (no condition) or the gate of the flags
+        #: conditions of which one holds (:class:`FlagsGate`); None for every line
+        gates: dict[frozenset[Any], FlagsGate] = {}
+        self.owners: tuple[dict[bytes, FlagsGate | None] | None, ...] = tuple(
+            None if o is None else {
+                k.encode(): None if () in c else gates.setdefault(frozenset(c), FlagsGate(c))
+                for k, c in o.items()}
             for o in [*kept.values(), *(patterns[p] for p in self.patterns),
                       *(None for _ in _SHAPE)])
-        expressions = [*(re.escape(n) for n in self.needles), *self.patterns]
+        expressions = [*(_needle_expression(n, self.scanner) for n in self.needles),
+                       *self.patterns]
+        #: per expression: whether the scanner itself passes over the executable's value
+        #: (:func:`_needle_expression`), so that :func:`_keeps` need not look for it
+        self.beside_exe = tuple([*(_quoted(n) for n in self.needles),
+                                 *(False for _ in self.patterns), *(True for _ in _SHAPE)])
         self._scan = (_hyperscan_scanner(expressions) if self.scanner == "hyperscan"
                       else _re_scanner(expressions))
 
@@ -274,7 +303,7 @@ class Prefilter:
             stop = len(block)
         whole = start == 0 and stop == len(block)
         found = self._scan(block if whole else memoryview(block)[start:stop], start)
-        owners = self.owners
+        owners, beside_exe = self.owners, self.beside_exe
         spans: list[tuple[int, int]] = []
         add = spans.append
         rfind, find = block.rfind, block.find
@@ -299,7 +328,7 @@ class Prefilter:
             # this line's matches: found[i:j] (the last ones may be "[^}]\n", ending past e)
             j = i + 1 if i + 1 == n or found[i + 1] >> _ID_BITS > e + 1 else \
                 bisect_right(found, ((e + 2) << _ID_BITS) - 1, i)
-            if _keeps(block, s, e, found, i, j, owners):
+            if _keeps(block, s, e, found, i, j, owners, beside_exe):
                 add((s, e + 1 if last >= 0 else stop))
             if last < 0:
                 return spans
@@ -316,8 +345,28 @@ class Prefilter:
         return bool(self.kept(body + b"\n")) or not body
 
 
+def _quoted(needle: bytes) -> bool:
+    """Whether ``needle`` is the start of a string value: a quote first, no other but a last
+    one."""
+    return needle.startswith(b'"') and b'"' not in needle[1:-1]
+
+
+def _needle_expression(needle: bytes, scanner: str) -> bytes:
+    """The scanner's expression of a needle. One that begins with a quote and holds no other
+    but a last one is a string value's start: it does not match the executable's (which
+    :func:`_keeps` would pass over, one Python call a line for the ``"/usr/bin/`` of every
+    host's processes), with a lookbehind in ``re`` and :data:`_NOT_EXE` before it in
+    Hyperscan."""
+    text = re.escape(needle)
+    if not _quoted(needle):
+        return text
+    if scanner == "hyperscan":
+        return _NOT_EXE + text
+    return b"(?<!" + re.escape(_EXE_KEY) + b")" + text
+
+
 def _keeps(block: bytes, s: int, e: int, found: list[int], i: int, j: int,
-           owners: tuple[Any, ...]) -> bool:
+           owners: tuple[Any, ...], beside_exe: tuple[bool, ...]) -> bool:
     """Whether the line ``block[s:e]`` (its newline at ``e``) must be parsed, from its
     matches ``found[i:j]`` (:data:`_ID_BITS`): one match is enough that is
     everybody's, or its event's (:func:`line_event_name`) with one of that event's conditions
@@ -325,60 +374,67 @@ def _keeps(block: bytes, s: int, e: int, found: list[int], i: int, j: int,
     the process's ``"executable":{"path":"..."}`` (no path argument, nor the value of a text
     filter, but every process of a host runs from ``/usr/bin/``, which the rules on writes
     below binary directories make a needle; a match of another string value starts at that
-    value's quote, so ends past the executable's). A line with an escape is kept (the
-    backslash is everybody's); one whose name or flags cannot be told from its bytes too."""
-    name: bytes | None = None
+    value's quote, so ends past the executable's; the scanner passes over the executable's
+    value itself for the needles that begin with a quote, ``beside_exe``). A line with an
+    escape is kept (the backslash is everybody's); one whose name or flags cannot be told
+    from its bytes too."""
+    name: Any = _UNTOLD
     flags: Any = _UNTOLD
-    told = False
-    v0 = v1 = -1
-    exe = False
+    v0 = v1 = -2  # the executable's value: not looked for yet
     for k in range(i, j):
-        end = found[k] >> _ID_BITS
-        if not exe:  # first: a host's every line has /usr/bin/ there
-            exe = True
-            m = block.find(_EXE, s, e)
-            if m >= 0:
-                v0 = m + _EXE_LEN - 1  # the value's opening quote
-                v1 = block.find(b'"', v0 + 1, e)
-        if v1 >= 0 and v0 < end <= v1 + 1:
+        match = found[k]
+        x = match & _ID_MASK
+        if not beside_exe[x]:
+            if v0 == -2:  # a host's every line has /usr/bin/ there
+                m = block.find(_EXE, s, e)
+                v0 = v1 = -1
+                if m >= 0:
+                    v0 = m + _EXE_LEN - 1  # the value's opening quote
+                    v1 = block.find(b'"', v0 + 1, e)
+            if v1 >= 0 and v0 < match >> _ID_BITS <= v1 + 1:
+                continue
+        mine = owners[x]
+        if mine is None:
+            return True
+        if name is _UNTOLD:
+            name = line_event_name(block, s, e)
+        if name is None:
+            return True
+        gate = mine.get(name, _UNTOLD)
+        if gate is _UNTOLD:  # a needle of other events than this line's
             continue
-        mine = owners[found[k] & _ID_MASK]
-        if mine is not None:
-            if not told:
-                name, told = line_event_name(block, s, e), True
-            if name is not None:
-                if name not in mine:
-                    continue
-                conditions = mine[name]
-                if conditions is not None:
-                    if flags is _UNTOLD:
-                        flags = line_flags(block, s, e)
-                    if flags is not None and not _any_holds(conditions, flags):
-                        continue
-        return True
+        if gate is None:
+            return True
+        if flags is _UNTOLD:
+            flags = line_flags(block, s, e)
+        if flags is None or gate(flags):
+            return True
     return False
 
 
-def _any_holds(conditions: tuple[tuple[Callable[[Any], bool], ...], ...], flags: int | str
-               ) -> bool:
-    """Whether one of the conditions holds for ``flags`` (one that fails to say: it holds).
-    The answers are remembered (the filters are functions of the flags alone, and a host
-    opens with few distinct flags)."""
-    key = (conditions, flags)
-    held = _HELD.get(key)
-    if held is None:
-        try:
-            held = any(all(accept(flags) for accept in c) for c in conditions)
-        except Exception:  # a detector's filter is not the prefilter's to judge
-            held = True
-        if len(_HELD) >= 4096:
-            _HELD.clear()
-        _HELD[key] = held
-    return held
+class FlagsGate:
+    """Whether one of some conditions on an open's flags holds (each a tuple of
+    ``accept(flags)`` that all hold; one that fails to say: it holds). The answers are
+    remembered (the filters are functions of the flags alone, and a host opens with few
+    distinct flags)."""
 
+    __slots__ = ("conditions", "_held")
 
-#: (conditions, flags) -> whether one of the conditions holds
-_HELD: dict[tuple[Any, int | str], bool] = {}
+    def __init__(self, conditions: Iterable[tuple[Callable[[Any], bool], ...]]) -> None:
+        self.conditions = tuple(conditions)
+        self._held: dict[int | str, bool] = {}
+
+    def __call__(self, flags: int | str) -> bool:
+        held = self._held.get(flags)
+        if held is None:
+            try:
+                held = any(all(accept(flags) for accept in c) for c in self.conditions)
+            except Exception:  # a detector's filter is not the prefilter's to judge
+                held = True
+            if len(self._held) >= 4096:
+                self._held.clear()
+            self._held[flags] = held
+        return held
 
 
 #: a line's flags not looked for yet
@@ -424,17 +480,39 @@ def _re_scanner(expressions: list[bytes]) -> Callable[[Any, int], list[int]]:
     return scan
 
 
+#: per thread, the databases compiled lately by their expressions (a database's scratch space
+#: is its own: one scan at a time, so each scanning thread has its own database)
+_DATABASES = threading.local()
+_KEPT_DATABASES = 8
+
+
+def _database(expressions: tuple[bytes, ...]) -> Any:
+    """The Hyperscan database of ``expressions``, compiled once a thread: an engine is built
+    again on each reload (and in every test), and the needles' prefixes cost its compiler
+    tens of milliseconds."""
+    cache: dict[tuple[bytes, ...], Any] = _DATABASES.__dict__.setdefault("by_expressions", {})
+    db = cache.pop(expressions, None)
+    if db is None:
+        db = _hs.Database(mode=_hs.HS_MODE_BLOCK)  # type: ignore[union-attr]
+        db.compile(expressions=list(expressions), ids=list(range(len(expressions))),
+                   elements=len(expressions), flags=[0] * len(expressions))
+        while len(cache) >= _KEPT_DATABASES:
+            del cache[next(iter(cache))]
+    cache[expressions] = db  # the most recent last
+    return db
+
+
 def _hyperscan_scanner(expressions: list[bytes]) -> Callable[[Any, int], list[int]]:
     expressions = [*expressions, *_SHAPE]
     if len(expressions) > _ID_MASK:
         raise ValueError(f"{len(expressions)} needles: at most {_ID_MASK}")
-    db = _hs.Database(mode=_hs.HS_MODE_BLOCK)  # type: ignore[union-attr]
-    db.compile(expressions=expressions, ids=list(range(len(expressions))),
-               elements=len(expressions), flags=[0] * len(expressions))
+    key = tuple(expressions)
+    _database(key)  # compiled now: an expression Hyperscan refuses fails the engine's build
 
     def scan(block: Any, offset: int = 0) -> list[int]:
         found: list[int] = []
         add = found.append
+        db = _database(key)  # the scanning thread's own
         if offset:
             db.scan(block, match_event_handler=lambda i, _s, end, _f, _c:
                     add((end + offset) << _ID_BITS | i))
