@@ -5,6 +5,7 @@ open path, and the errors it starts with."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from memwarden.sources.ebpf import hooks as H
 from memwarden.sources.ebpf import layout as L
 from memwarden.sources.ebpf.decode import RecordDecoder
 from memwarden.sources.ebpf.filters import FilterMaps, compile_plan
-from memwarden.sources.ebpf.libbpf import BpfObject
+from memwarden.sources.ebpf.libbpf import BpfObject, object_id
 from memwarden.sources.ebpf.ringbuf import RingBufferReader
 from memwarden.sources.ebpf.sensor import EbpfSensor, SensorOptions, object_path
 
@@ -86,6 +87,30 @@ def test_nothing_is_left_in_the_kernel_after_close(tmp_path: Path) -> None:
     assert not any(bpftool_has("map", i) for i in ids["maps"])
     assert pins() == before
     s.close()  # idempotent
+
+
+def test_programs_verified_in_parallel_share_the_one_set_of_maps() -> None:
+    """The sensor's programs verified three shares at a time: every one loads, every one
+    holds the one object's maps (the same kernel maps: no share made its own ring or filters),
+    and closing the object unloads them all, the other shares' too."""
+    require_sensor()
+    obj = BpfObject(str(object_path()))
+    try:
+        names = sorted(H.mode_programs("tracepoint", set(obj.program_names())))
+        for name in obj.program_names():
+            obj.set_autoload(name, name in names)
+        obj.load(workers=3)
+        maps = {object_id(obj.map(m).fd) for m in obj.map_names()}
+        programs = {name: obj.program_id(name) for name in names}
+        for name, ident in programs.items():
+            shown = subprocess.run(["bpftool", "-j", "prog", "show", "id", str(ident)],
+                                   capture_output=True, text=True, check=True)
+            held = set(json.loads(shown.stdout).get("map_ids", []))
+            assert held and held <= maps, (name, held - maps)
+        assert len(set(programs.values())) == len(names)
+    finally:
+        obj.close()
+    assert not [n for n, i in programs.items() if bpftool_has("prog", i)]
 
 
 def test_kernel_drops_are_counted_reported_and_injected(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 
-from memwarden.core.threads import signals_held
+from memwarden.core.threads import signals_held, start_daemon
 
 LIBBPF_SONAME = "libbpf.so.1"
 LIBBPF_PACKAGE = "libbpf1"  # Debian/Ubuntu package that ships it
@@ -132,6 +132,8 @@ class _Lib:
             "bpf_map__fd": ([vp], ci),
             "bpf_map__name": ([vp], cp),
             "bpf_map__set_max_entries": ([vp, cu32], ci),
+            "bpf_map__reuse_fd": ([vp, ci], ci),
+            "bpf_program__insn_cnt": ([vp], ctypes.c_size_t),
             "bpf_map__max_entries": ([vp], cu32),
             "bpf_map__key_size": ([vp], cu32),
             "bpf_map__value_size": ([vp], cu32),
@@ -158,6 +160,20 @@ class _Lib:
 
 def lib() -> _Lib:
     return _Lib.get()
+
+
+#: at most this many programs verified at a time (:meth:`BpfObject.load`)
+MAX_LOAD_WORKERS = 4
+
+
+def load_workers() -> int:
+    """How many programs to verify at a time: one per CPU this process may run on, at most
+    :data:`MAX_LOAD_WORKERS`."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - Linux has it
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_LOAD_WORKERS, cpus))
 
 
 def _errno_of(ret: int) -> int:
@@ -292,6 +308,9 @@ class BpfObject:
         self._ptr: int | None = ptr
         self.loaded = False
         self._maps: dict[str, Map] = {}
+        #: the objects that verified some of this one's programs (:meth:`load` with workers),
+        #: by program name
+        self._owners: dict[str, BpfObject] = {}
 
     # -- before load --------------------------------------------------------------------------
     def program_names(self) -> list[str]:
@@ -303,6 +322,9 @@ class BpfObject:
             names.append(so.bpf_program__name(prog).decode())
 
     def _program(self, name: str) -> int:
+        owner = self._owners.get(name)
+        if owner is not None:
+            return owner._program(name)
         prog = self._lib.so.bpf_object__find_program_by_name(self._need(), name.encode())
         if not prog:
             raise KeyError(f"{self.path}: no BPF program named {name!r}")
@@ -327,8 +349,106 @@ class BpfObject:
         if ret != 0:
             raise LibbpfError(_errno_of(ret), f"set_max_entries({map_name})")
 
-    def load(self) -> None:
-        """Create the maps and load (verify) every program marked for autoload."""
+    def load(self, workers: int = 1) -> None:
+        """Create the maps and load (verify) every program marked for autoload.
+
+        ``workers`` > 1: the programs are verified that many at a time. The kernel verifies a
+        privileged load without a global lock, but libbpf loads one object's programs one
+        after the other, and the sensor's take seconds of CPU. So the maps are created once
+        (an object loading no program), and each share of the programs (balanced by their
+        instruction counts) is loaded by an object of its own that reuses those maps, in a
+        thread of its own; this object loads the first share and answers for the others'
+        programs (:meth:`attach`, :meth:`program_fd` ...)."""
+        programs = [n for n in self.program_names() if self.autoload(n)]
+        if workers < 2 or len(programs) < 2:
+            self._load_programs()
+            return
+        shares = self._shares(programs, workers)
+        maps = BpfObject(self.path)
+        helpers: list[BpfObject] = []
+        try:
+            for m in self.map_names():
+                maps.set_max_entries(m, self._lib.so.bpf_map__max_entries(self._map_ptr(m)))
+            for name in maps.program_names():
+                maps.set_autoload(name, False)
+            maps._load_programs()
+            for share in shares[1:]:
+                helper = BpfObject(self.path)
+                helpers.append(helper)
+                for name in helper.program_names():
+                    helper.set_autoload(name, name in share)
+                helper._reuse_maps(maps)
+            for share in shares[1:]:
+                for name in share:
+                    self.set_autoload(name, False)
+            self._reuse_maps(maps)
+            failures: list[BaseException] = []
+
+            def load_share(obj: BpfObject) -> None:
+                try:
+                    obj._load_programs()
+                except BaseException as exc:  # re-raised by the caller below
+                    failures.append(exc)
+
+            threads = [start_daemon(threading.Thread(target=load_share, args=(h,),
+                                                     name="memwarden-bpf-load"))
+                       for h in helpers]
+            try:
+                load_share(self)
+            finally:
+                # a signal's handler (a SIGTERM) runs after every share is done with its
+                # object, never while one is closed under another thread's load
+                with signals_held():
+                    for t in threads:
+                        t.join()
+            if failures:  # a signal's exit first, then the first share that failed
+                raise next((f for f in failures if not isinstance(f, Exception)), failures[0])
+        except BaseException:
+            for helper in helpers:
+                helper.close()
+            raise
+        finally:
+            maps.close()
+        for helper, share in zip(helpers, shares[1:], strict=True):
+            for name in share:
+                self._owners[name] = helper
+
+    def _shares(self, programs: list[str], workers: int) -> list[set[str]]:
+        """``programs`` in ``workers`` shares of about the same instruction count (the
+        largest first, each to the lightest share), none empty."""
+        so = self._lib.so
+        sizes = {n: so.bpf_program__insn_cnt(self._program(n)) for n in programs}
+        shares: list[tuple[int, set[str]]] = [(0, set()) for _ in range(min(workers,
+                                                                            len(programs)))]
+        for name in sorted(programs, key=lambda n: (-sizes[n], n)):
+            k = min(range(len(shares)), key=lambda i: shares[i][0])
+            total, share = shares[k]
+            share.add(name)
+            shares[k] = (total + sizes[name], share)
+        return [share for _, share in shares]
+
+    def map_names(self) -> list[str]:
+        so, names, m = self._lib.so, [], None
+        while True:
+            m = so.bpf_object__next_map(self._need(), m)
+            if not m:
+                return names
+            names.append(so.bpf_map__name(m).decode())
+
+    def _map_ptr(self, name: str) -> int:
+        ptr = self._lib.so.bpf_object__find_map_by_name(self._need(), name.encode())
+        if not ptr:
+            raise KeyError(f"{self.path}: no BPF map named {name!r}")
+        return ptr
+
+    def _reuse_maps(self, source: BpfObject) -> None:
+        """Before load: every map of this object is ``source``'s (loaded) one."""
+        for name in self.map_names():
+            ret = self._lib.so.bpf_map__reuse_fd(self._map_ptr(name), source.map(name).fd)
+            if ret != 0:
+                raise LibbpfError(_errno_of(ret), f"reuse of map {name}")
+
+    def _load_programs(self) -> None:
         mark = self._lib.log.mark()
         ctypes.set_errno(0)
         with signals_held():  # the verifier's logging calls back into Python
@@ -372,6 +492,9 @@ class BpfObject:
         as long as their file descriptors live, which is until this process exits."""
         ptr, self._ptr = self._ptr, None
         self._maps.clear()
+        for helper in {id(h): h for h in self._owners.values()}.values():
+            helper.close()
+        self._owners.clear()
         if ptr:
             self._lib.so.bpf_object__close(ptr)
 

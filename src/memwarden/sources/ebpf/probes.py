@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from memwarden.sources.ebpf import hooks as H
-from memwarden.sources.ebpf.libbpf import BpfObject, LibbpfError, LibbpfMissing, lib
+from memwarden.sources.ebpf.libbpf import (
+    BpfObject,
+    LibbpfError,
+    LibbpfMissing,
+    lib,
+    load_workers,
+)
 
 DOCTOR_OBJECT = "mw_doctor.bpf.o"
 IO_URING_PROGRAM = "mw_doctor_io_uring"
@@ -85,7 +91,7 @@ def sensor_load(object_path: Path, mode: str, ring_bytes: int) -> Probe:
             for name in available:
                 obj.set_autoload(name, name in programs)
             obj.set_max_entries("mw_events", ring_bytes)
-            obj.load()
+            obj.load(workers=load_workers())
             first = H.OPEN_PROGRAMS[mode][0]
             if first in programs:
                 obj.attach(first).destroy()

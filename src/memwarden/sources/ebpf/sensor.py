@@ -289,7 +289,7 @@ class EbpfSensor:
         for name in available:
             self._obj.set_autoload(name, name in self._programs)
         self._obj.set_max_entries("mw_events", self.ring_size)
-        self._obj.load()
+        self._obj.load(workers=B.load_workers())
 
     def _check_layout(self) -> None:
         sizes = {"mw_config": L.CONFIG_SIZE, "mw_counters": L.COUNTERS_SIZE,
