@@ -212,3 +212,26 @@ def test_audit_numbers_beyond_64_bits(bad: str, message: str) -> None:
     for f in found:
         for fmt in FORMATS.values():
             fmt.render(f)
+
+
+
+@pytest.mark.parametrize("kind", ["list of str", "object of str", "object of bool"])
+def test_a_container_field_is_refused_for_any_member_of_another_type(kind: str) -> None:
+    """The members' types are collected in C (no generator a member): a list or object is
+    well formed exactly when every member has the type, the empty one included, whatever
+    the others."""
+    import random
+
+    from memwarden.core.event import _field_ok
+
+    want = bool if kind == "object of bool" else str
+    members = ["a", "", True, False, 0, 1, 1.5, None, [], {}]
+    rng = random.Random(13)
+    for _ in range(3000):
+        values = [rng.choice(members) for _ in range(rng.randint(0, 4))]
+        value: Any = values if kind == "list of str" else {str(i): v for i, v in
+                                                           enumerate(values)}
+        expected = all(type(v) is want for v in values)
+        assert _field_ok(kind, value) is expected, value
+    wrong = {} if kind == "list of str" else []
+    assert not _field_ok(kind, wrong)

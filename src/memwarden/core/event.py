@@ -144,10 +144,16 @@ def _field_ok(kind: str, value: Any) -> bool:
         return type(value) is list
     if kind == "list|null":
         return value is None or type(value) is list
+    # the types of the members, collected in C (a generator costs a Python step a member)
     if kind == "list of str":
-        return type(value) is list and all(type(v) is str for v in value)
-    want = str if kind == "object of str" else bool
-    return type(value) is dict and all(type(v) is want for v in value.values())
+        return type(value) is list and {*map(type, value)} <= _ONLY_STR
+    if type(value) is not dict:
+        return False
+    return {*map(type, value.values())} <= (_ONLY_STR if kind == "object of str" else _ONLY_BOOL)
+
+
+_ONLY_STR = frozenset({str})
+_ONLY_BOOL = frozenset({bool})
 
 
 def check_legacy_fields(d: dict[str, Any]) -> None:

@@ -136,6 +136,11 @@ _Route = tuple[list[_Bound], "Callable[[dict[str, Any]], bool] | None",
                "Callable[[Event], None] | None"]
 
 
+
+def _no_process(_event: Event) -> None:
+    """The process of an event without a process table."""
+    return None
+
 class Engine:
     """Registers detectors, indexes them by event name, dispatches events, counts."""
 
@@ -359,8 +364,9 @@ class Engine:
         missing or not parseable): the other detectors still run and their findings are
         kept, then the error is raised for the caller to locate and count as a parse error."""
         self.stats.events_dispatched += 1
-        if self._resolve is not None:
-            event._resolve = self._resolve
+        # without a process table, the event's process is None, found once (not two caught
+        # AttributeErrors each time a rule's field asks)
+        event._resolve = self._resolve if self._resolve is not None else _no_process
         if self._complete is not None:  # only a container's event has anything to complete
             d = event.data
             event._complete = (self._complete if d.get("containerId") or d.get("container")
