@@ -342,10 +342,7 @@ class BpfObject:
         return bool(self._lib.so.bpf_program__autoload(self._program(name)))
 
     def set_max_entries(self, map_name: str, entries: int) -> None:
-        m = self._lib.so.bpf_object__find_map_by_name(self._need(), map_name.encode())
-        if not m:
-            raise KeyError(f"{self.path}: no BPF map named {map_name!r}")
-        ret = self._lib.so.bpf_map__set_max_entries(m, entries)
+        ret = self._lib.so.bpf_map__set_max_entries(self._map_ptr(map_name), entries)
         if ret != 0:
             raise LibbpfError(_errno_of(ret), f"set_max_entries({map_name})")
 
@@ -462,10 +459,7 @@ class BpfObject:
     def map(self, name: str) -> Map:
         m = self._maps.get(name)
         if m is None:
-            ptr = self._lib.so.bpf_object__find_map_by_name(self._need(), name.encode())
-            if not ptr:
-                raise KeyError(f"{self.path}: no BPF map named {name!r}")
-            m = self._maps[name] = Map(ptr, name)
+            m = self._maps[name] = Map(self._map_ptr(name), name)
         return m
 
     def program_fd(self, name: str) -> int:
