@@ -130,6 +130,11 @@ def is_int64(value: Any) -> bool:
     return type(value) is int and INT_MIN <= value <= INT_MAX
 
 
+#: the one type of a well-formed list or object's members
+_ONLY_STR = frozenset({str})
+_ONLY_BOOL = frozenset({bool})
+
+
 def _field_ok(kind: str, value: Any) -> bool:
     if kind == "int":
         return is_int64(value)
@@ -150,10 +155,6 @@ def _field_ok(kind: str, value: Any) -> bool:
     if type(value) is not dict:
         return False
     return {*map(type, value.values())} <= (_ONLY_STR if kind == "object of str" else _ONLY_BOOL)
-
-
-_ONLY_STR = frozenset({str})
-_ONLY_BOOL = frozenset({bool})
 
 
 def check_legacy_fields(d: dict[str, Any]) -> None:

@@ -136,10 +136,10 @@ _Route = tuple[list[_Bound], "Callable[[dict[str, Any]], bool] | None",
                "Callable[[Event], None] | None"]
 
 
-
 def _no_process(_event: Event) -> None:
     """The process of an event without a process table."""
     return None
+
 
 class Engine:
     """Registers detectors, indexes them by event name, dispatches events, counts."""
