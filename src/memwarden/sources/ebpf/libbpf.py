@@ -13,7 +13,7 @@ import errno
 import os
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from memwarden.core.threads import signals_held, start_daemon
 
@@ -314,12 +314,23 @@ class BpfObject:
 
     # -- before load --------------------------------------------------------------------------
     def program_names(self) -> list[str]:
-        so, names, prog = self._lib.so, [], None
+        so = self._lib.so
+        return self._names(so.bpf_object__next_program, so.bpf_program__name)
+
+    def map_names(self) -> list[str]:
+        so = self._lib.so
+        return self._names(so.bpf_object__next_map, so.bpf_map__name)
+
+    def _names(self, next_of: Callable[[int, int | None], int | None],
+               name_of: Callable[[int], bytes]) -> list[str]:
+        """The names of the object's programs or maps, walked with libbpf's ``next``."""
+        names: list[str] = []
+        item = None
         while True:
-            prog = so.bpf_object__next_program(self._need(), prog)
-            if not prog:
+            item = next_of(self._need(), item)
+            if not item:
                 return names
-            names.append(so.bpf_program__name(prog).decode())
+            names.append(name_of(item).decode())
 
     def _program(self, name: str) -> int:
         owner = self._owners.get(name)
@@ -375,8 +386,7 @@ class BpfObject:
                 for name in helper.program_names():
                     helper.set_autoload(name, name in share)
                 helper._reuse_maps(maps)
-            for share in shares[1:]:
-                for name in share:
+                for name in share:  # the helper's to load, not this object's
                     self.set_autoload(name, False)
             self._reuse_maps(maps)
             failures: list[BaseException] = []
@@ -423,14 +433,6 @@ class BpfObject:
             share.add(name)
             shares[k] = (total + sizes[name], share)
         return [share for _, share in shares]
-
-    def map_names(self) -> list[str]:
-        so, names, m = self._lib.so, [], None
-        while True:
-            m = so.bpf_object__next_map(self._need(), m)
-            if not m:
-                return names
-            names.append(so.bpf_map__name(m).decode())
 
     def _map_ptr(self, name: str) -> int:
         ptr = self._lib.so.bpf_object__find_map_by_name(self._need(), name.encode())
