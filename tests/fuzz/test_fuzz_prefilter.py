@@ -76,7 +76,8 @@ def replay(data: bytes, prefilter: str | None, block: int | None = None
         p = engine.prefilter
         engine.prefilter = Prefilter(p.wanted, p.gated, scanner=prefilter,
                                       flag_conditions=p.flag_conditions,
-                                      identities=p.identities)
+                                      identities=p.identities,
+                                      arg_conditions=p.arg_conditions)
     err = io.StringIO()
     r = JsonLinesReplay("<fuzz>", engine, err=err, prefilter=prefilter is not None)
     stream = io.BytesIO(data)

@@ -17,6 +17,7 @@ from memwarden.engine.prefilter import (
     _hyperscan_scanner,
     _needle_expression,
     _re_scanner,
+    line_arg,
     line_event_name,
     line_flags,
     minimal,
@@ -118,6 +119,38 @@ def test_an_open_is_kept_only_for_a_needle_whose_flags_condition_holds() -> None
     assert p.kept(line % (b"/etc/passwd", b'"O_RD\\u004fNLY"') + b"\n") == [0]  # escaped
     assert p.kept(line % (b"/etc/passwd", b'[1]') + b"\n") == [0]  # not a number
     assert line_flags(b'{"name":"flags","type":"int","value":-1}', 0, 41) == -1
+
+
+@pytest.mark.skipif(not HYPERSCAN, reason="the re scanner keeps every wanted name's line")
+def test_a_signal_or_ptrace_line_is_kept_only_when_a_detector_could_want_its_arguments() -> None:
+    """The built-in signatures on kill and ptrace declared argument filters only: a SIGTERM
+    or a PTRACE_SYSCALL is skipped from its bytes, a core-dumping signal or an attach kept,
+    and so is a line whose argument cannot be told (escaped, absent, twice, not a number or
+    a string) or that names another event."""
+    p = Engine(load_builtin(), enricher=ProcessTable()).prefilter
+    assert set(p.arg_conditions) >= {"kill", "tkill", "tgkill", "ptrace"}
+    assert "sched_process_exit" not in p.arg_conditions  # the process table is fed by it
+    kill = (b'{"eventName":"kill","processName":"kill","args":[{"name":"pid","type":"int",'
+            b'"value":42},{"name":"sig","type":"int","value":%s}]}\n')
+    assert p.kept(kill % b"15") == []
+    assert p.kept(kill % b'"SIGTERM"') == []
+    for kept in (b"11", b"6", b'"SIGSEGV"', b'"SIG\\u0053EGV"', b"15.0", b"[15]", b"null",
+                 b'15},{"name":"sig","type":"int","value":15'):
+        assert p.kept(kill % kept) == [0], kept
+    assert p.kept(kill.replace(b'"name":"sig"', b'"name":"signal"') % b"15") == [0]
+    assert p.kept(kill.replace(b'"type":"int","value":%s', b'"value":%s') % b"15") == [0]
+    ptrace = (b'{"eventName":"ptrace","args":[{"name":"request","type":"long","value":%s},'
+              b'{"name":"pid","type":"pid_t","value":42}]}\n')
+    assert p.kept(ptrace % b"24") == []
+    assert p.kept(ptrace % b'"PTRACE_CONT"') == []
+    assert p.kept(ptrace % b"16") == [0]
+    assert p.kept(ptrace % b'"PTRACE_SEIZE"') == [0]
+    # "kill" as another event's value: that line is not kept for it
+    other = b'{"eventName":"close","processName":"kill","args":[]}\n'
+    assert p.kept(other) == []
+    line = b'{"name":"request","type":"long","value":"PTRACE_ATTACH"}'
+    assert line_arg(line, 0, len(line), b"request") == "PTRACE_ATTACH"
+    assert line_arg(line, 0, len(line), b"pid") is None
 
 
 def test_a_line_event_name_is_told_only_when_written_once() -> None:

@@ -154,7 +154,8 @@ def _replay(data: bytes, rules_file: Path, scanner: str | None) -> tuple[list, i
         p = engine.prefilter
         engine.prefilter = Prefilter(p.wanted, p.gated, scanner=scanner,
                                       flag_conditions=p.flag_conditions,
-                                      identities=p.identities)
+                                      identities=p.identities,
+                                      arg_conditions=p.arg_conditions)
     r = JsonLinesReplay("<t>", engine, err=io.StringIO(), prefilter=scanner is not None)
     stream = io.BytesIO(data)
     r._run(stream, stream, "<t>")

@@ -222,7 +222,8 @@ class Engine:
              if route[2] is not None or (name not in pathsets and name not in texts)],
             gated, flag_conditions=_flag_conditions(raw_index, gated),
             identities={name: ids for name, filters in gated.items()
-                        if (ids := identities_wanted(name, filters))})
+                        if (ids := identities_wanted(name, filters))},
+            arg_conditions=_arg_conditions(raw_index, feeds))
 
     def path_filters_for(self, event_name: str) -> PathSet | None:
         """The path filter set for an event name, or None if every path is wanted."""
@@ -460,6 +461,28 @@ def _flag_conditions(index: dict[str, list[_Bound]],
             for f in (*req.paths_for(name), *req.texts_for(name)):
                 if f in wanted:
                     per_filter.setdefault(f, set()).add(accepts)
+    return found
+
+
+def _arg_conditions(index: dict[str, list[_Bound]], feeds: frozenset[str]
+                    ) -> dict[str, list[tuple[ArgFilter, ...]]]:
+    """Per event name that no enricher is fed by and whose every detector declared argument
+    filters and neither paths nor text filters (the signal signatures on ``kill``, ptrace's
+    requests): each detector's filters, which the prefilter tests on a line's raw arguments
+    as the engine's gate (:func:`_arg_gate_of`) tests them on its parsed ones."""
+    found: dict[str, list[tuple[ArgFilter, ...]]] = {}
+    for name, bound in index.items():
+        if name in feeds:
+            continue
+        per_detector = []
+        for b in bound:
+            req = b.detector.requirements
+            args = req.args_for(name)
+            if not args or req.paths_for(name) or req.texts_for(name):
+                break
+            per_detector.append(tuple(args))
+        else:
+            found[name] = per_detector
     return found
 
 

@@ -5,10 +5,14 @@ that a detector (or the process table) may want; every other line is counted
 Built from the same values the engine routes by (the detectors' :class:`Requirements` and the
 enricher's feeds), as one set of *needles*, byte strings of which a wanted line must hold one:
 
-- ``"NAME"`` for every event name a detector selects without a path filter (an argument
-  filter cannot be told from bytes) and every event the process table is fed by: the name, a
-  JSON string, in its quotes wherever and under whichever key (``eventName`` of the legacy
-  shape, ``name`` of v1beta1) it is written;
+- ``"NAME"`` for every event name a detector selects without a path filter and every event
+  the process table is fed by: the name, a JSON string, in its quotes wherever and under
+  whichever key (``eventName`` of the legacy shape, ``name`` of v1beta1) it is written; for
+  a name whose every detector declared argument filters and nothing else (the signal
+  signatures on ``kill``, ptrace's requests) and that feeds no table, that needle keeps a
+  line only when the line's own name is that name and one detector's filters accept its
+  arguments as written in its bytes (:class:`ArgsGate`; an argument that cannot be told
+  keeps the line);
 - for an event name whose every detector declared path filters (the engine's path gate), the
   bytes a matching path value holds, quotes included: ``"/dev/mem"`` (exact), ``"/var/lib/
   systemd/coredump/`` (prefix), ``/proc/kcore"`` (suffix), ``mem"`` (basename);
@@ -59,7 +63,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from memwarden.core.requirements import PathFilter, TextFilter
+from memwarden.core.requirements import ArgFilter, PathFilter, TextFilter
 
 try:  # the optional scanner (pip install memwarden[fast])
     import hyperscan as _hs
@@ -182,6 +186,9 @@ def minimal(needles: Iterable[bytes]) -> tuple[bytes, ...]:
 Owners = dict[str, frozenset[tuple[Callable[[Any], bool], ...]]] | None
 #: conditions of a filter: none
 UNCONDITIONAL: frozenset[tuple[Callable[[Any], bool], ...]] = frozenset({()})
+#: the conditions of a wanted name's own needle whose lines are judged by their arguments
+#: (:class:`ArgsGate`); compared by identity
+BY_ARGUMENTS: frozenset[tuple[Callable[[Any], bool], ...]] = frozenset({(bool,)})
 
 
 def merged(a: Owners, b: Owners) -> Owners:
@@ -217,27 +224,38 @@ def line_event_name(block: bytes, s: int, e: int) -> bytes | None:
 class Prefilter:
     """The needles of one detector set, compiled; :meth:`kept` finds the lines to parse."""
 
-    __slots__ = ("wanted", "gated", "flag_conditions", "identities", "needles", "patterns",
-                 "owners", "beside_exe", "scanner", "_scan")
+    __slots__ = ("wanted", "gated", "flag_conditions", "arg_conditions", "identities",
+                 "needles", "patterns", "owners", "beside_exe", "scanner", "_scan")
 
     def __init__(self, wanted: Iterable[str],
                  gated: Mapping[str, Iterable[PathFilter | TextFilter]],
                  scanner: str | None = None,
                  flag_conditions: Mapping[str, Mapping[PathFilter | TextFilter, Iterable[
                      tuple[Callable[[Any], bool], ...]]]] | None = None,
-                 identities: Mapping[str, Iterable[str]] | None = None) -> None:
+                 identities: Mapping[str, Iterable[str]] | None = None,
+                 arg_conditions: Mapping[str, Iterable[tuple[ArgFilter, ...]]] | None = None
+                 ) -> None:
         """``flag_conditions``: per gated event name and filter, the conditions on the open's
         ``flags`` (the detectors' argument filters on it) of which one holds when a detector
         of that filter can want the event; a filter not named there has none.
         ``identities``: per gated event name, its identity arguments whose value 1 keeps the
-        line (``EventSpec.identity_args``: a core read through a hard link)."""
+        line (``EventSpec.identity_args``: a core read through a hard link).
+        ``arg_conditions``: per wanted event name whose every detector declared argument
+        filters and nothing else (and that no enricher is fed by), each detector's filters:
+        a line of that name is kept when all of one detector's accept its arguments, read
+        from its bytes (:class:`ArgsGate`)."""
         self.wanted = frozenset(n for n in wanted)
         self.gated = {n: tuple(f) for n, f in gated.items() if n not in self.wanted}
         conditions = self.flag_conditions = flag_conditions or {}
+        self.arg_conditions = {n: tuple(tuple(c) for c in per_detector)
+                               for n, per_detector in (arg_conditions or {}).items()
+                               if n in self.wanted}
         owned: dict[bytes, Owners] = {}
         patterns: dict[bytes, Owners] = {}
-        for n in self.wanted:  # the name as a JSON string: everybody's (no name is tested)
-            owned[b'"' + n.encode() + b'"'] = None
+        for n in self.wanted:  # the name as a JSON string: everybody's, or its own with a
+            # test of its arguments
+            owned[b'"' + n.encode() + b'"'] = ({n: BY_ARGUMENTS} if n in self.arg_conditions
+                                               else None)
         for name, filters in self.gated.items():
             for f in filters:
                 mine = {name: frozenset(conditions.get(name, {}).get(f, ())) or UNCONDITIONAL}
@@ -270,9 +288,11 @@ class Prefilter:
         #: name (bytes) whose lines it keeps, None (no condition) or the gate of the flags
         #: conditions of which one holds (:class:`FlagsGate`); None for every line
         gates: dict[frozenset[Any], FlagsGate] = {}
-        self.owners: tuple[dict[bytes, FlagsGate | None] | None, ...] = tuple(
+        by_args = {n.encode(): ArgsGate(c) for n, c in self.arg_conditions.items()}
+        self.owners: tuple[dict[bytes, FlagsGate | ArgsGate | None] | None, ...] = tuple(
             None if o is None else {
-                k.encode(): None if () in c else gates.setdefault(frozenset(c), FlagsGate(c))
+                k.encode(): by_args[k.encode()] if c is BY_ARGUMENTS else
+                None if () in c else gates.setdefault(frozenset(c), FlagsGate(c))
                 for k, c in o.items()}
             for o in [*kept.values(), *(patterns[p] for p in self.patterns),
                       *(None for _ in _SHAPE)])
@@ -377,7 +397,8 @@ def _keeps(block: bytes, s: int, e: int, found: list[int], i: int, j: int,
     value's quote, so ends past the executable's; the scanner passes over the executable's
     value itself for the needles that begin with a quote, ``beside_exe``). A line with an
     escape is kept (the backslash is everybody's); one whose name or flags cannot be told
-    from its bytes too."""
+    from its bytes too. A wanted name's own needle with an :class:`ArgsGate` keeps its line
+    when the gate holds for the line's arguments."""
     name: Any = _UNTOLD
     flags: Any = _UNTOLD
     v0 = v1 = -2  # the executable's value: not looked for yet
@@ -405,6 +426,10 @@ def _keeps(block: bytes, s: int, e: int, found: list[int], i: int, j: int,
             continue
         if gate is None:
             return True
+        if type(gate) is ArgsGate:
+            if gate.holds(block, s, e):
+                return True
+            continue
         if flags is _UNTOLD:
             flags = line_flags(block, s, e)
         if flags is None or gate(flags):
@@ -450,7 +475,30 @@ def line_flags(block: bytes, s: int, e: int) -> int | str | None:
     k = block.find(_FLAGS_AT, s, e)
     if k < 0 or block.find(b'"flags"', k + 9, e) >= 0:
         return None
-    v = k + len(_FLAGS_AT)
+    return _value_at(block, k + len(_FLAGS_AT), e)
+
+
+def line_arg(block: bytes, s: int, e: int, name: bytes) -> int | str | None:
+    """The argument ``name`` of the line ``block[s:e]`` from its bytes, when written once as
+    ``{"name":"NAME","type":"TYPE","value":V}`` with V an integer or a string without an
+    escape (the legacy shape as the sensor and Tracee write it); None when it cannot be told
+    (absent, written otherwise or twice, another kind of value)."""
+    key = b'{"name":"' + name + b'","type":"'
+    k = block.find(key, s, e)
+    if k < 0:
+        return None
+    named = key[1:-9]  # "name":"NAME"
+    if block.find(named, k + len(key), e) >= 0 or block.find(named, s, k) >= 0:
+        return None
+    t = block.find(b'"', k + len(key), e)  # the closing quote of the type's string
+    if t < 0 or not block.startswith(b'","value":', t):
+        return None
+    return _value_at(block, t + 10, e)
+
+
+def _value_at(block: bytes, v: int, e: int) -> int | str | None:
+    """The argument value that begins at ``block[v]`` and ends its object: an integer or a
+    string without an escape; None for anything else."""
     if block[v:v + 1] == b'"':
         q = block.find(b'"', v + 1, e)
         text = block[v + 1:q] if q >= 0 else b"\\"
@@ -462,6 +510,43 @@ def line_flags(block: bytes, s: int, e: int) -> int | str | None:
         return int(block[v:q])
     except ValueError:
         return None
+
+
+class ArgsGate:
+    """Whether a line of an event whose detectors declared argument filters only is one of
+    theirs: every argument they read is read from the line's bytes (:func:`line_arg`), and
+    the line is kept when all of one detector's filters accept them, or when one of them
+    cannot be told (the full path judges it, and reports what is wrong with it). The answers
+    are remembered by the values (a host sends few distinct signals or requests)."""
+
+    __slots__ = ("conditions", "names", "_keys", "_held")
+
+    def __init__(self, conditions: Iterable[tuple[ArgFilter, ...]]) -> None:
+        self.conditions = tuple(conditions)
+        self.names = tuple(dict.fromkeys(a for c in self.conditions for f in c for a in f.args))
+        self._keys = tuple(n.encode() for n in self.names)
+        self._held: dict[tuple[int | str, ...], bool] = {}
+
+    def holds(self, block: bytes, s: int, e: int) -> bool:
+        values = []
+        for name in self._keys:
+            v = line_arg(block, s, e, name)
+            if v is None:
+                return True
+            values.append(v)
+        key = tuple(values)
+        held = self._held.get(key)
+        if held is None:
+            got = dict(zip(self.names, values, strict=True))
+            try:
+                held = any(all(f.accept(*[got[a] for a in f.args]) for f in c)
+                           for c in self.conditions)
+            except Exception:  # a detector's filter is not the prefilter's to judge
+                held = True
+            if len(self._held) >= 4096:
+                self._held.clear()
+            self._held[key] = held
+        return held
 
 
 #: a match is one int: its end, shifted, and the expression it is of (sorted by end)

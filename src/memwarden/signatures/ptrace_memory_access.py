@@ -5,6 +5,7 @@ from __future__ import annotations
 from memwarden.core.event import Event
 from memwarden.core.linux_abi import PTRACE_NAMES, PTRACE_REQUESTS, parse_ptrace_request
 from memwarden.core.metadata import Properties, SignatureMetadata
+from memwarden.core.requirements import ArgFilter
 from memwarden.signatures.lib.docs import SignatureDoc
 from memwarden.signatures.lib.remote_memory import RemoteMemorySignature
 
@@ -13,6 +14,18 @@ WATCHED_REQUESTS: frozenset[int] = frozenset(
     PTRACE_REQUESTS[n] for n in ("PTRACE_ATTACH", "PTRACE_SEIZE", "PTRACE_PEEKTEXT",
                                  "PTRACE_PEEKDATA", "PTRACE_POKETEXT", "PTRACE_POKEDATA")
 )
+
+
+def may_be_watched_request(request: object) -> bool:
+    """Prefilter (ArgFilter) of ``ptrace``: False only for a request known not to be one of
+    :data:`WATCHED_REQUESTS` (a debugger stepping its tracee); a missing or unparsable one
+    goes on to the detector, which reports it."""
+    if request is None:
+        return True
+    try:
+        return parse_ptrace_request(request) in WATCHED_REQUESTS
+    except (TypeError, ValueError):
+        return True
 
 
 class PtraceMemoryAccess(RemoteMemorySignature):
@@ -94,6 +107,7 @@ class PtraceMemoryAccess(RemoteMemorySignature):
         ),
     )
     events = ("ptrace",)
+    arg_filters = (ArgFilter("ptrace", ("request",), may_be_watched_request),)
     enforce_rule = "ptrace"  # the same decision in the kernel (--enforce)
     default_origin = "any"
 
