@@ -133,12 +133,14 @@ class MemwardenProcess:
         self.proc: subprocess.Popen | None = None
         self.stderr: list[str] = []
         self._ready = threading.Event()
+        self._reader: threading.Thread | None = None
 
     def __enter__(self) -> MemwardenProcess:
         self.proc = subprocess.Popen(memwarden_cmd("run", *self.args), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True, env=self.env, preexec_fn=_die_with_parent)
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         end = time.monotonic() + 60
         while not self._ready.wait(0.05):
             if self.proc.poll() is not None or time.monotonic() > end:
@@ -161,7 +163,8 @@ class MemwardenProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        time.sleep(0.05)  # let the reader thread take the last lines
+        if self._reader is not None:
+            self._reader.join(10)  # it ends at EOF: every line (the stats) has been read
 
     def stat(self, name: str) -> int:
         for line in self.stderr:

@@ -865,9 +865,11 @@ static __always_inline void mw_submit(struct mw_evbuf *e, u32 off, u32 kind, str
 	u32 size = sizeof(struct mw_record) + off;
 	e->r.h.size = size;
 	long err = bpf_ringbuf_output(&mw_events, e, size, 0);
-	/* A reservation can fail while the ring has room (reported on 6.18: the ring's lock,
-	 * contended from two CPUs). Retry, MW_RING_RETRIES times at most, unless the ring really
-	 * is full; a drop is counted as full or with room (ring_full, ring_busy). */
+	/* A reservation that fails while the ring has room is retried, MW_RING_RETRIES times at
+	 * most (the kernel can refuse one for another reason than room); a drop is counted as
+	 * full or with room (ring_full, ring_busy). The failures with room seen before issue 18
+	 * were a consumer position written in pieces by the reader and read torn here: fixed in
+	 * user space (sources/ebpf/ringbuf.py), none is seen since. */
 	bool full = false;
 	for (int i = 0; i < MW_RING_RETRIES && err; i++) {
 		u64 avail = bpf_ringbuf_query(&mw_events, BPF_RB_AVAIL_DATA);

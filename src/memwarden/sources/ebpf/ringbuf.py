@@ -13,6 +13,14 @@ and the producer position likewise; this reader reads the producer position, the
 header, then the data. On x86-64 (total store order) plain loads suffice. On arm64 the same
 order holds in practice because every step here runs through the interpreter's own
 instructions between the loads, but it is not a formal acquire; see the sensor's docs.
+
+The two positions are read and written whole, with one 8-byte access each
+(:func:`position_view`, a ``memoryview`` cast to the native ``Q``: one ``memcpy`` of 8 bytes).
+``struct.pack_into("<Q", ...)`` writes a little-endian integer byte by byte, and a producer
+on another CPU that read the consumer position between two of those stores saw it up to one
+ring lower than it was (0x00ffff10, then 0x00ff0010, then 0x00000010 on the way from
+0x00fffff8 to 0x01000010): its reservation failed as if the ring were full, a record was
+lost, although the ring was nearly empty. That was the "sporadic" drop of issue 18.
 """
 
 from __future__ import annotations
@@ -26,8 +34,14 @@ BUSY_BIT = 1 << 31
 DISCARD_BIT = 1 << 30
 HDR_SIZE = 8  # struct bpf_ringbuf_hdr: u32 len, u32 pg_off
 
-_U64 = struct.Struct("<Q")
 _U32 = struct.Struct("<I")
+
+
+def position_view(page: mmap.mmap) -> memoryview:
+    """The ring position at the start of ``page`` as a one-item native ``u64`` view: ``v[0]``
+    reads it and ``v[0] = x`` writes it with a single 8-byte access (the kernel reads the
+    consumer position while this process writes it: a store in pieces is read torn)."""
+    return memoryview(page)[:8].cast("Q")
 
 
 class RingBufferReader:
@@ -45,6 +59,8 @@ class RingBufferReader:
         self._producer = mmap.mmap(map_fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ,
                                    offset=page)
         self._data = memoryview(self._producer)[page:]
+        self._consumer_pos = position_view(self._consumer)
+        self._producer_pos = position_view(self._producer)
         self._epoll = select.epoll()
         self._epoll.register(map_fd, select.EPOLLIN)
         self.records = 0
@@ -61,7 +77,7 @@ class RingBufferReader:
 
     def pending(self) -> int:
         """Bytes committed or reserved but not consumed yet."""
-        return _U64.unpack_from(self._producer, 0)[0] - _U64.unpack_from(self._consumer, 0)[0]
+        return self._producer_pos[0] - self._consumer_pos[0]
 
     def consume(self, handle: Callable[[memoryview, list[tuple[int, int]]], None],
                 max_batch: int = 4096, budget: int | None = None) -> int:
@@ -73,13 +89,14 @@ class RingBufferReader:
         gets control back (to count and report the kernel's drops while they happen).
         """
         data = self._data
+        consumer_pos, producer_pos = self._consumer_pos, self._producer_pos
         mask = self.mask
         unpack_u32 = _U32.unpack_from
         total = 0
         left = self.size if budget is None else budget
         while left > 0:
-            cons = _U64.unpack_from(self._consumer, 0)[0]
-            prod = _U64.unpack_from(self._producer, 0)[0]
+            cons = consumer_pos[0]
+            prod = producer_pos[0]
             batch: list[tuple[int, int]] = []
             pos = cons
             while pos < prod and len(batch) < max_batch:
@@ -96,8 +113,9 @@ class RingBufferReader:
             left -= pos - cons
             if batch:
                 handle(data, batch)
-            # release after the handler copied what it needs
-            _U64.pack_into(self._consumer, 0, pos)
+            # release after the handler copied what it needs (one 8-byte store: the kernel
+            # reads this position while it is written)
+            consumer_pos[0] = pos
             total += len(batch)
             self.records += len(batch)
             self.batches += 1
@@ -107,6 +125,8 @@ class RingBufferReader:
         try:
             self._epoll.close()
         finally:
+            self._consumer_pos.release()
+            self._producer_pos.release()
             self._data.release()
             self._producer.close()
             self._consumer.close()
