@@ -452,14 +452,26 @@ class FlagsGate:
     def __call__(self, flags: int | str) -> bool:
         held = self._held.get(flags)
         if held is None:
-            try:
-                held = any(all(accept(flags) for accept in c) for c in self.conditions)
-            except Exception:  # a detector's filter is not the prefilter's to judge
-                held = True
-            if len(self._held) >= 4096:
-                self._held.clear()
-            self._held[flags] = held
+            held = _remember(self._held, flags, lambda: any(
+                all(accept(flags) for accept in c) for c in self.conditions))
         return held
+
+
+#: how many answers a gate remembers (then it starts afresh)
+_REMEMBERED = 4096
+
+
+def _remember(held: dict[Any, bool], key: Any, judge: Callable[[], bool]) -> bool:
+    """``judge()``, remembered in ``held`` under ``key``: True when it raises (a detector's
+    filter is not the prefilter's to judge: the line goes on to the detector)."""
+    try:
+        answer = judge()
+    except Exception:
+        answer = True
+    if len(held) >= _REMEMBERED:
+        held.clear()
+    held[key] = answer
+    return answer
 
 
 #: a line's flags not looked for yet
@@ -487,7 +499,7 @@ def line_arg(block: bytes, s: int, e: int, name: bytes) -> int | str | None:
     k = block.find(key, s, e)
     if k < 0:
         return None
-    named = key[1:-9]  # "name":"NAME"
+    named = b'"name":"' + name + b'"'
     if block.find(named, k + len(key), e) >= 0 or block.find(named, s, k) >= 0:
         return None
     t = block.find(b'"', k + len(key), e)  # the closing quote of the type's string
@@ -538,14 +550,8 @@ class ArgsGate:
         held = self._held.get(key)
         if held is None:
             got = dict(zip(self.names, values, strict=True))
-            try:
-                held = any(all(f.accept(*[got[a] for a in f.args]) for f in c)
-                           for c in self.conditions)
-            except Exception:  # a detector's filter is not the prefilter's to judge
-                held = True
-            if len(self._held) >= 4096:
-                self._held.clear()
-            self._held[key] = held
+            held = _remember(self._held, key, lambda: any(
+                all(f.accept(*[got[a] for a in f.args]) for f in c) for c in self.conditions))
         return held
 
 
