@@ -290,6 +290,7 @@ class Engine:
         stats = self.stats
         from_dict = event_from_dict
         dispatch = self._dispatch
+        feed_dict = self._feed_dict
         for lineno, line in lines:
             try:
                 d = loads(line)
@@ -308,7 +309,10 @@ class Engine:
                 if route is None:
                     continue
                 if route[2] is not None:  # a process lifecycle event: the table first
-                    self._feed_then_dispatch(d, route)
+                    if route[0]:
+                        self._feed_then_dispatch(d, route)
+                    else:  # the table's alone (no Event built)
+                        feed_dict(d)
                     continue
                 gate = route[1]
                 if gate is not None and not gate(d):

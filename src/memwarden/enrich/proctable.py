@@ -48,11 +48,11 @@ def _make_inherit():
 
 _inherit = _make_inherit()
 
-#: exec arguments (memwarden's probe and the audit source give them) -> ProcessInfo fields
-_EXEC_FACTS = (("cwd", "cwd"), ("loginuid", "loginuid"), ("sid", "sid"), ("pgid", "pgid"),
-               ("vpgid", "vpgid"), ("tty", "tty"), ("gid", "gid"), ("euid", "euid"),
-               ("egid", "egid"), ("cap_permitted", "cap_permitted"),
-               ("cap_inheritable", "cap_inheritable"), ("cap_effective", "cap_effective"))
+#: exec arguments (memwarden's probe and the audit source give them), each named as the
+#: ProcessInfo field it sets (an exec has a few arguments and the facts are many: the
+#: arguments are walked)
+_EXEC_FACTS = frozenset({"cwd", "loginuid", "sid", "pgid", "vpgid", "tty", "gid", "euid",
+                         "egid", "cap_permitted", "cap_inheritable", "cap_effective"})
 
 
 @dataclass(slots=True)
@@ -107,6 +107,10 @@ class ProcessTable:
         return len(found)
 
     # -- feeding -----------------------------------------------------------------------------
+    # The table reads an event's legacy dict (``Event.data``), its arguments by name and the
+    # record as read (for the ancestors it names), never the Event's properties: a recorded
+    # lifecycle event no detector selected is fed without an Event built for it (replay's hot
+    # path: a third of its time went to building and reading Events for these).
     def observe_dict(self, d: dict[str, Any]) -> None:
         """A raw record no detector selected: a legacy one is read in place (the replay hot
         path: no validation pass, no copy); anything else goes through the full decoder,
@@ -118,71 +122,74 @@ class ProcessTable:
             except (TypeError, KeyError, AttributeError):
                 argmap = None
             if argmap is not None and type(d["eventName"]) is str and _plain_facts(argmap):
-                self.observe(Event(d, None, argmap))
+                self._observe(d, argmap, d)
                 return
-        self.observe(event_from_dict(d))  # the full decoder says what is wrong
+        ev = event_from_dict(d)  # the full decoder says what is wrong
+        self._observe(ev.data, ev.argmap, ev.raw)
 
     def observe(self, ev: Event) -> None:
         """A fork, exec or exit event (either Tracee shape, any source)."""
-        ts = ev.timestamp
+        self._observe(ev.data, ev.argmap, ev.raw)
+
+    def _observe(self, d: dict[str, Any], m: dict[str, Any], raw: dict[str, Any]) -> None:
+        ts = d.get("timestamp", 0)
         if ts > self._now:
             self._now = ts
             if self._exited:
                 self._expire()
-        name = ev.name
+        name = d["eventName"]
         if name == "sched_process_exec":
-            self._exec(ev)
+            self._exec(d, m, raw)
         elif name == "sched_process_fork":
-            self._fork(ev)
+            self._fork(d, m, raw)
         elif name == "sched_process_exit":
-            self._exit(ev)
+            self._exit(d, m)
 
-    def _fork(self, ev: Event) -> None:
+    def _fork(self, d: dict[str, Any], m: dict[str, Any], raw: dict[str, Any]) -> None:
         self.stats.forks += 1
-        child_pid = _int(ev.arg("child_pid"))
-        child_tid = _int(ev.arg("child_tid"))
-        parent_pid = _int(ev.arg("parent_pid")) or ev.host_pid
+        get = m.get
+        child_pid = _int(get("child_pid"))
         if not child_pid:
             return
+        child_tid = _int(get("child_tid"))
+        parent_pid = _int(get("parent_pid")) or d.get("hostProcessId", 0)
         parent = self.procs.get(parent_pid)
         if parent is None:
-            parent = self.resolve(ev)
+            parent = self._resolve(d, raw)
         if child_tid and child_tid != child_pid and child_pid == parent_pid:
             if parent is not None:  # a new thread of the parent, not a new process
                 parent.nthreads += 1
             return
-        child = ProcessInfo(child_pid, ppid=parent_pid, tid=child_tid or child_pid,
-                            vpid=_int(ev.arg("child_ns_pid")),
-                            vppid=_int(ev.arg("parent_ns_pid")),
-                            start_time=_int(ev.arg("start_time")) or ev.timestamp,
-                            probe=self._probe, peers=self.get)
+        child = ProcessInfo(child_pid, parent_pid, _int(get("child_ns_pid")),
+                            _int(get("parent_ns_pid")), child_tid or child_pid,
+                            _int(get("start_time")) or d.get("timestamp", 0))
+        child.probe = self._probe
+        child.peers = self.get
         if parent is not None:
             _inherit(child, parent)
             child.parent = parent
             parent.nchilds += 1
         else:
-            child.comm = ev.process_name
-            child.exe = ev.executable
+            child.comm = d.get("processName", "")
+            child.exe = _exe_of(d)
         self._put(child)
 
-    def _exec(self, ev: Event) -> None:
+    def _exec(self, d: dict[str, Any], m: dict[str, Any], raw: dict[str, Any]) -> None:
         self.stats.execs += 1
-        info = self.resolve(ev)
+        info = self._resolve(d, raw)
         if info is None:
             return
-        info.comm = ev.process_name or info.comm
-        m = ev.argmap
-        path = m.get("pathname")
-        info.exe = path if isinstance(path, str) and path else (ev.executable or info.exe)
-        argv = m.get("argv")
-        if type(argv) is list:
-            info.argv = argv if all(type(a) is str for a in argv) else [str(a) for a in argv]
+        info.comm = d.get("processName", "") or info.comm
         get = m.get
-        for arg, attr in _EXEC_FACTS:  # memwarden's probe and audit carry them, Tracee not
-            v = get(arg)
-            if v is not None and v != "":
-                setattr(info, attr, v)
-        uid = ev.data.get("userId")
+        path = get("pathname")
+        info.exe = path if isinstance(path, str) and path else (_exe_of(d) or info.exe)
+        argv = get("argv")
+        if type(argv) is list:
+            info.argv = argv if {*map(type, argv)} <= _ONLY_STR else [str(a) for a in argv]
+        for arg, v in m.items():  # memwarden's probe and audit carry them, Tracee not
+            if arg in _EXEC_FACTS and v is not None and v != "":
+                setattr(info, arg, v)  # the argument's name is the field's
+        uid = d.get("userId")
         if type(uid) is int:
             info.uid = uid
         info.exe_from_memfd = info.exe.startswith("/memfd:")
@@ -191,18 +198,19 @@ class ProcessTable:
         if self.live:
             procfs.exe_facts(info)
 
-    def _exit(self, ev: Event) -> None:
+    def _exit(self, d: dict[str, Any], m: dict[str, Any]) -> None:
         self.stats.exits += 1
-        info = self.procs.get(ev.host_pid)
+        pid = d.get("hostProcessId", 0)
+        info = self.procs.get(pid)
         if info is None:
             return
-        group = ev.arg("process_group_exit")
-        if group is False or (group is None and ev.host_tid not in (0, ev.host_pid)):
+        group = m.get("process_group_exit")
+        if group is False or (group is None and d.get("hostThreadId", 0) not in (0, pid)):
             info.nthreads = max(1, info.nthreads - 1)
             return
         if info.exit_time:
             return
-        info.exit_time = ev.timestamp or self._now or 1
+        info.exit_time = d.get("timestamp", 0) or self._now or 1
         if info.parent is not None and info.parent.nchilds > 0:
             info.parent.nchilds -= 1
         self._exited.append(info)
@@ -211,13 +219,17 @@ class ProcessTable:
     def resolve(self, ev: Event) -> ProcessInfo | None:
         """The entry of the event's process; one is made from the event's own context (and,
         live, /proc) when the table never heard of it."""
-        pid = ev.host_pid or ev.pid
+        return self._resolve(ev.data, ev.raw)
+
+    def _resolve(self, d: dict[str, Any], raw: dict[str, Any]) -> ProcessInfo | None:
+        get = d.get
+        pid = get("hostProcessId", 0) or get("processId", 0)
         if not pid:
             return None
         info = self.procs.get(pid)
         if info is not None:
             if not info.container_id:
-                info.container_id = ev.container_id
+                info.container_id = _container_id_of(d)
             return info
         self.stats.unseen += 1
         info = None
@@ -226,17 +238,17 @@ class ProcessTable:
             if info is not None:
                 self.stats.proc_reads += 1
         if info is None:
-            d = ev.data
-            info = ProcessInfo(pid, ppid=ev.host_ppid, vpid=ev.pid,
-                               vppid=_int(d.get("parentProcessId")), tid=ev.host_tid,
-                               start_time=_int(d.get("threadStartTime")), comm=ev.process_name,
-                               exe=ev.executable, uid=ev.uid)
+            info = ProcessInfo(pid, get("hostParentProcessId", 0), get("processId", 0),
+                               _int(get("parentProcessId")), get("hostThreadId", 0),
+                               _int(get("threadStartTime")), get("processName", ""),
+                               _exe_of(d), None, None, None, None, None, None,
+                               get("userId", 0))
         info.probe = self._probe
         info.peers = self.get
-        info.container_id = info.container_id or ev.container_id
+        info.container_id = info.container_id or _container_id_of(d)
         parent = self.procs.get(info.ppid)
         if parent is None:
-            parent = self._graft_ancestors(_ancestors_of(ev))
+            parent = self._graft_ancestors(_ancestors_of(d, raw))
         if parent is not None and parent is not info:
             info.parent = parent
             parent.nchilds += 1
@@ -341,6 +353,7 @@ _FACT_TYPES = {"pathname": str, "cwd": str, "loginuid": int, "sid": int, "pgid":
 
 
 _NONE = type(None)
+_ONLY_STR = frozenset({str})
 #: the types a context field may have (absent counts as None)
 _INT_OR_NONE = frozenset({int, _NONE})
 _STR_OR_NONE = frozenset({str, _NONE})
@@ -380,15 +393,25 @@ def _plain_facts(m: dict[str, Any]) -> bool:
     return True
 
 
-def _ancestors_of(ev: Event) -> Any:
-    """The ancestors an event names, where either shape carries them (None: none)."""
-    raw = ev.raw
-    if raw is ev.data:
+def _ancestors_of(d: dict[str, Any], raw: dict[str, Any]) -> Any:
+    """The ancestors a record names, where either shape carries them (None: none)."""
+    if raw is d:
         return raw.get("ancestors")
     try:
         return raw["workload"]["process"]["ancestors"]
     except (KeyError, TypeError):
         return None
+
+
+def _exe_of(d: dict[str, Any]) -> str:
+    """``Event.executable`` of a legacy dict."""
+    exe = d.get("executable")
+    return exe.get("path", "") if isinstance(exe, dict) else ""
+
+
+def _container_id_of(d: dict[str, Any]) -> str:
+    """``Event.container_id`` of a legacy dict."""
+    return d.get("containerId") or (d.get("container") or {}).get("id", "")
 
 
 def _int(v: Any) -> int:
