@@ -348,7 +348,11 @@ class Prefilter:
             # this line's matches: found[i:j] (the last ones may be "[^}]\n", ending past e)
             j = i + 1 if i + 1 == n or found[i + 1] >> _ID_BITS > e + 1 else \
                 bisect_right(found, ((e + 2) << _ID_BITS) - 1, i)
-            if _keeps(block, s, e, found, i, j, owners, beside_exe):
+            x = found[i] & _ID_MASK
+            if (j == i + 1 and owners[x] is None and beside_exe[x]) or _keeps(
+                    block, s, e, found, i, j, owners, beside_exe):
+                # (the line's one match is everybody's and cannot be the executable's: a
+                # wanted name's, as every lifecycle line's, kept without a call)
                 add((s, e + 1 if last >= 0 else stop))
             if last < 0:
                 return spans
