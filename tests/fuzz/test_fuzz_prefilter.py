@@ -1,8 +1,9 @@
 """The replay prefilter never changes what a replay finds: streams of Tracee events of both shapes
 (the recorded fires/quiet corpus, the live recording, the benchmark's background traffic, each
 sometimes in the v1beta1 shape), with escaped spellings (``\\/``, ``\\u00XX`` in names and
-paths), spaces and byte damage mixed in, replayed with the prefilter (both of its scanners) and
-without: the same findings in the same order, the same process table, the same line count."""
+paths), spaces and byte damage mixed in, replayed with the prefilter (both of its scanners, in
+the replaying process and in a scan process of its own) and without: the same findings in the
+same order, the same process table, the same line count."""
 
 from __future__ import annotations
 
@@ -64,8 +65,8 @@ def one_line(rng: random.Random) -> bytes:
     return mutate_bytes(rng, line) if rng.random() < 0.1 else line
 
 
-def replay(data: bytes, prefilter: str | None, block: int | None = None
-           ) -> tuple[list[bytes], dict[str, Any]]:
+def replay(data: bytes, prefilter: str | None, block: int | None = None,
+           scan_process: bool = False) -> tuple[list[bytes], dict[str, Any]]:
     found: list[bytes] = []
     # fresh detectors for every replay: their state (sequences, what they reported) is not shared
     engine = Engine([*load_builtin(), *load_rules(RULES).detectors],
@@ -79,7 +80,8 @@ def replay(data: bytes, prefilter: str | None, block: int | None = None
                                       identities=p.identities,
                                       arg_conditions=p.arg_conditions)
     err = io.StringIO()
-    r = JsonLinesReplay("<fuzz>", engine, err=err, prefilter=prefilter is not None)
+    r = JsonLinesReplay("<fuzz>", engine, err=err, prefilter=prefilter is not None,
+                        scan_process=scan_process)
     stream = io.BytesIO(data)
     saved = tracee_json.BLOCK
     tracee_json.BLOCK = block or saved  # the bytes read at a time: lines cut across reads
@@ -106,9 +108,12 @@ def test_fuzz_prefiltered_replay_finds_what_the_full_replay_finds(rng: random.Ra
         assert stats["lines"] == full_stats["lines"] and stats["table"] == full_stats["table"]
         # read a few bytes at a time, each line cut across reads somewhere: the same replay,
         # the same messages at the same line numbers
-        small = replay(data, scanner, block=rng.choice((1, 2, 7, 64, 333, 1500, 4096)))
+        block = rng.choice((1, 2, 7, 64, 333, 1500, 4096))
+        small = replay(data, scanner, block=block)
         assert small[0] == found
         assert {k: v for k, v in small[1].items()} == stats
+        # the read, scan and cut in a second process: the same again
+        assert replay(data, scanner, block=block, scan_process=True) == small
         # a skipped line is one event in, where parsing it may have been a parse error
         assert stats["accounted"] <= full_stats["accounted"]
 
@@ -124,3 +129,4 @@ def test_a_stream_with_escaped_hits_is_found_whole() -> None:
     assert full
     for scanner in SCANNERS:
         assert replay(data, scanner) == (full, full_stats)
+        assert replay(data, scanner, block=4096, scan_process=True) == (full, full_stats)

@@ -178,3 +178,18 @@ def test_bench_command_runs_and_reports_both_rates() -> None:
     out = r.stdout.decode()
     assert "JSON parse only" in out and "full replay" in out and "ratio (b)/(a)" in out
     assert "container resolver" in out and "Event.completed()" in out
+
+
+def test_replay_from_a_pipe_scans_in_a_second_process_and_finds_the_same() -> None:
+    """``-`` (a pipe) with and without the scan process: the same findings, the same counts,
+    the same message at the same line for a broken record."""
+    lines = LEGACY.read_bytes().splitlines()
+    data = b"\n".join([*lines, b"{oops", *lines]) + b"\n"
+    runs = [memwarden("replay", "--prefilter", flag, "--stats", "--format", "tracee", "-",
+                      stdin=data) for flag in ("--scan-process", "--no-scan-process")]
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+    there, here = runs
+    assert findings(there.stdout) == findings(here.stdout) != []
+    assert f"<stdin>:{len(lines) + 1}: invalid JSON" in there.stderr.decode()
+    assert there.stderr == here.stderr

@@ -27,6 +27,10 @@ from memwarden.engine.dispatch import Engine
               help="Tracee JSON: skip, before parsing, the lines whose bytes prove that no "
                    "detector can want them (counted as events_prefiltered; never with "
                    "--strict). Default: on when Hyperscan is installed (the 'fast' extra).")
+@click.option("--scan-process/--no-scan-process", default=None,
+              help="Prefiltered Tracee JSON: read, decompress and scan the input in a second "
+                   "process while this one parses and detects. Default: with two CPUs or "
+                   "more, for an input of 4 MiB or more or a pipe.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @click.option("--source", type=click.Choice(list(REPLAY_SOURCES)), default="auto",
@@ -36,8 +40,9 @@ from memwarden.engine.dispatch import Engine
 @click.option("--duration", type=seconds(), default=None, metavar="SECONDS",
               help="nats:// input: stop after SECONDS (default: until SIGINT or SIGTERM).")
 def replay(inputs: tuple[str, ...], settings: Settings, settings_source: SettingsSource,
-           fail_on_finding: bool, strict: bool, prefilter: bool | None, progress: bool | None,
-           source: str, duration: float | None) -> None:
+           fail_on_finding: bool, strict: bool, prefilter: bool | None,
+           scan_process: bool | None, progress: bool | None, source: str,
+           duration: float | None) -> None:
     """Run the detections on recorded events: Tracee JSON lines (either shape), memwarden
     recordings or Linux audit logs, plain or gzip; '-' reads stdin. A
     nats://HOST:PORT/SUBJECT?durable=NAME input consumes events from NATS JetStream, sharing
@@ -61,7 +66,8 @@ def replay(inputs: tuple[str, ...], settings: Settings, settings_source: Setting
             extra, error = replay_audit(inputs, engine, strict=strict, order=order)
         else:
             extra, error = None, _replay_json(inputs, engine, strict=strict,
-                                              progress=progress, prefilter=prefilter)
+                                              progress=progress, prefilter=prefilter,
+                                              scan_process=scan_process)
     runtime.close()
     if settings.stats:
         print_stats(runtime, extra)
@@ -72,7 +78,8 @@ def replay(inputs: tuple[str, ...], settings: Settings, settings_source: Setting
 
 
 def _replay_json(inputs: tuple[str, ...], engine: Engine, *, strict: bool,
-                 progress: bool | None, prefilter: bool | None = None) -> str | None:
+                 progress: bool | None, prefilter: bool | None = None,
+                 scan_process: bool | None = None) -> str | None:
     """Replay Tracee JSON lines files in order; the input error that stopped it, if any."""
     from memwarden.sources.tracee_json import (
         InputError,
@@ -94,9 +101,10 @@ def _replay_json(inputs: tuple[str, ...], engine: Engine, *, strict: bool,
                         done[0] = pos
 
                     JsonLinesReplay(path, engine, strict=strict, progress=advance,
-                                    prefilter=prefilter).run()
+                                    prefilter=prefilter, scan_process=scan_process).run()
             else:
-                JsonLinesReplay(path, engine, strict=strict, prefilter=prefilter).run()
+                JsonLinesReplay(path, engine, strict=strict, prefilter=prefilter,
+                                scan_process=scan_process).run()
     except InputError as exc:
         return str(exc)
     finally:

@@ -32,6 +32,7 @@ from memwarden.core.threads import start_daemon
 from memwarden.engine.dispatch import Engine
 from memwarden.engine.prefilter import newlines
 from memwarden.events.tracee_json import one_line
+from memwarden.sources.scan_process import Block, ScanProcess, numbered, worth_a_process
 
 GZIP_MAGIC = b"\x1f\x8b"
 #: bytes read at a time by a prefiltered replay (whole lines of it scanned in one pass)
@@ -179,13 +180,17 @@ class JsonLinesReplay:
 
     def __init__(self, path: str, engine: Engine, *, strict: bool = False,
                  err: IO[str] | None = None, progress: Callable[[int], None] | None = None,
-                 prefilter: bool | None = None) -> None:
+                 prefilter: bool | None = None, scan_process: bool | None = None) -> None:
         self.path = path
         self.engine = engine
         self.strict = strict
         if prefilter is None:
             prefilter = getattr(getattr(engine, "prefilter", None), "fast", False)
         self.prefilter = prefilter and not strict
+        if scan_process is None:
+            scan_process = worth_a_process(input_size(path))
+        #: the prefiltered replay's read, scan and cut done by a second process
+        self.scan_process = self.prefilter and scan_process
         self.err = err if err is not None else sys.stderr
         self.progress = progress
         self.lines = 0
@@ -234,47 +239,59 @@ class JsonLinesReplay:
 
     def _run_prefiltered(self, stream: IO[bytes], raw: IO[bytes], name: str) -> None:
         """Blocks of whole lines, each scanned once by the engine's prefilter: only the lines
-        it keeps are cut out and parsed; the others are counted, never split."""
+        it keeps are cut out and parsed; the others are counted, never split. With
+        ``scan_process``, reading, scanning and cutting run in a second process
+        (:mod:`memwarden.sources.scan_process`)."""
         # read1: what is there, up to a block (a pipe's lines are not held back for a block)
         read = getattr(stream, "read1", stream.read)
+        on_bad = self._on_bad(name)
+        if self.scan_process:
+            self._run_scan_process(stream, read, raw, on_bad)
+            return
+        progress = self.progress
+
+        def handle(block: bytes, start: int, stop: int) -> None:
+            self._block(block, start, stop, on_bad)
+            if progress is not None:
+                progress(_tell(raw))
+
+        self._read_blocks(stream, read, handle)
+
+    def _run_scan_process(self, stream: IO[bytes], read: Callable[[int], bytes],
+                          raw: IO[bytes], on_bad: Callable[[int, bytes, Exception], None]
+                          ) -> None:
+        prefilter = self.engine.prefilter
+
+        def produce(send: Callable[[Block], None]) -> None:  # in the child
+            lines = 0
+
+            def handle(block: bytes, start: int, stop: int) -> None:
+                nonlocal lines
+                pairs, total = numbered(prefilter, block, start, stop, lines)
+                send((pairs, total, total - lines - len(pairs), _tell(raw)))
+                lines = total
+
+            self._read_blocks(stream, read, handle)
+
+        engine, progress = self.engine, self.progress
+        with ScanProcess(produce) as scanned:
+            for pairs, total, skipped, position in scanned:
+                engine.count_prefiltered(skipped)
+                engine.process_numbered_lines(pairs, on_bad)
+                self.lines = total
+                if progress is not None:
+                    progress(position)
+
+    @staticmethod
+    def _read_blocks(stream: IO[bytes], read: Callable[[int], bytes],
+                     handle: Callable[[bytes, int, int], None]) -> None:
+        """:func:`_blocks` of the stream, a compressed one inflated in a thread ahead."""
         ahead = _ReadAhead(read) if _compressed(stream) else None
         try:
-            self._blocks(ahead.read if ahead is not None else read, raw, name)
+            _blocks(ahead.read if ahead is not None else read, handle)
         finally:
             if ahead is not None:
                 ahead.close()
-
-    def _blocks(self, read: Callable[[int], bytes], raw: IO[bytes], name: str) -> None:
-        """Each block read is scanned where it lies: the line it cuts in two at its end is
-        carried over and completed by the next block's first line (a line copied alone), so
-        no block of lines is copied to be joined or cut."""
-        on_bad = self._on_bad(name)
-        progress = self.progress
-        carry = b""
-        while True:
-            data = read(BLOCK)
-            if not data:
-                if carry:
-                    self._block(carry, 0, len(carry), on_bad)  # the last line, no newline
-                break
-            start = 0
-            if carry:
-                nl = data.find(b"\n")
-                if nl < 0:  # no end of line yet: a line longer than a block
-                    carry += data
-                    continue
-                head = carry + data[:nl + 1]
-                carry = b""
-                self._block(head, 0, len(head), on_bad)
-                start = nl + 1
-            cut = data.rfind(b"\n") + 1
-            if cut <= start:
-                carry = data[start:] if start else data
-            else:
-                carry = data[cut:]
-                self._block(data, start, cut, on_bad)
-            if progress is not None:
-                progress(_tell(raw))
 
     def _block(self, block: bytes, start: int, stop: int,
                on_bad: Callable[[int, bytes, Exception], None]) -> None:
@@ -298,6 +315,36 @@ class JsonLinesReplay:
         if self.strict:
             raise InputError(message)
         print(f"memwarden: {printable(message)}", file=self.err)  # quotes the input
+
+
+def _blocks(read: Callable[[int], bytes], handle: Callable[[bytes, int, int], None]) -> None:
+    """``handle(block, start, stop)`` for each block read, ``block[start:stop]`` its whole
+    lines, scanned where it lies: the line a block cuts in two at its end is carried over and
+    completed by the next block's first line (a line copied alone), so no block of lines is
+    copied to be joined or cut."""
+    carry = b""
+    while True:
+        data = read(BLOCK)
+        if not data:
+            if carry:
+                handle(carry, 0, len(carry))  # the last line, no newline
+            break
+        start = 0
+        if carry:
+            nl = data.find(b"\n")
+            if nl < 0:  # no end of line yet: a line longer than a block
+                carry += data
+                continue
+            head = carry + data[:nl + 1]
+            carry = b""
+            handle(head, 0, len(head))
+            start = nl + 1
+        cut = data.rfind(b"\n") + 1
+        if cut <= start:
+            carry = data[start:] if start else data
+        else:
+            carry = data[cut:]
+            handle(data, start, cut)
 
 
 class _ReadAhead:

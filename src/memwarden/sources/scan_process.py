@@ -1,0 +1,138 @@
+"""The prefiltered replay's first stage (read, decompress, scan, cut) in a process of its own.
+
+A prefiltered replay spends a third of its time reading blocks, scanning them with the
+prefilter and cutting out the lines it keeps; the rest (parsing them, the process table,
+the detectors, the output) needs the engine's state and stays in the replaying process. On
+a host with a second CPU, :class:`ScanProcess` forks a child that does the first stage and
+sends each block's kept lines, already numbered, through a pipe; the replaying process
+takes them in order. Same lines, same line numbers, same counts as the stage done in place
+(the child runs the very prefilter the engine built, inherited by the fork); the pipe's own
+buffer bounds how far ahead the child reads (about one block).
+
+The child ignores SIGINT (the replaying process decides what an interrupt does, and kills
+it), and ends when the replay stops reading: its next write finds the pipe closed. A read
+error of the input (a truncated gzip member, an I/O error) is sent on and raised in the
+replaying process as the same message; anything else the child raises comes back as a
+:class:`ScanProcessError` with its traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import os
+import signal
+import traceback
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
+from typing import Any
+
+from memwarden.engine.prefilter import Prefilter, newlines
+
+#: one block's kept lines: (line number, line) pairs, the input's line count at the block's
+#: end, the lines skipped in it, and the input's position after it (for progress)
+Block = tuple[list[tuple[int, bytes]], int, int, int]
+
+#: the smallest input (bytes on disk) for which a second process pays for its fork
+MIN_INPUT_BYTES = 4 << 20
+
+
+class ScanProcessError(RuntimeError):
+    """The scan process failed on something other than reading its input."""
+
+
+def worth_a_process(size: int | None) -> bool:
+    """Whether a replay of an input of ``size`` bytes (None: unknown, a pipe) should scan in
+    a second process: only with a second CPU to run it, and an input big enough (or
+    endless)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return cpus >= 2 and (size is None or size >= MIN_INPUT_BYTES)
+
+
+def numbered(prefilter: Prefilter, block: bytes, start: int, stop: int, before: int
+             ) -> tuple[list[tuple[int, bytes]], int]:
+    """The lines of ``block[start:stop]`` (whole lines) the prefilter keeps, each with its
+    line number in the input (``before`` lines came before the block), and the input's
+    line count at the block's end."""
+    pairs: list[tuple[int, bytes]] = []
+    add = pairs.append
+    counted = 0  # newlines in block[start:at]
+    at = start
+    for s, e in prefilter.spans(block, start, stop):
+        counted += newlines(block, at, s)
+        at = s
+        add((before + 1 + counted, block[s:e]))
+    counted += newlines(block, at, stop)
+    return pairs, before + counted + (block[stop - 1:stop] != b"\n")
+
+
+class ScanProcess:
+    """Runs ``produce(send)`` in a forked child, which calls ``send(block)`` for each
+    :data:`Block` in order; iterating over this object yields them in the parent."""
+
+    def __init__(self, produce: Callable[[Callable[[Block], None]], None]) -> None:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(read_fd)
+            _child(produce, Connection(write_fd, readable=False))
+        os.close(write_fd)
+        self.pid = pid
+        self._conn = Connection(read_fd, writable=False)
+        self._done = False
+
+    def __iter__(self) -> Iterator[Block]:
+        recv = self._conn.recv
+        while True:
+            try:
+                kind, payload = recv()
+            except EOFError:
+                raise ScanProcessError("the scan process ended without a word") from None
+            if kind == "block":
+                yield payload
+            elif kind == "end":
+                self._done = True
+                return
+            elif kind == "read-error":
+                self._done = True
+                raise OSError(payload)
+            else:
+                self._done = True
+                raise ScanProcessError(f"the scan process failed:\n{payload}")
+
+    def close(self) -> None:
+        """Stop the child (if it has not ended) and reap it."""
+        self._conn.close()
+        if not self._done:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+
+    def __enter__(self) -> ScanProcess:
+        return self
+
+    def __exit__(self, *_exc: Any) -> None:
+        self.close()
+
+
+def _child(produce: Callable[[Callable[[Block], None]], None], conn: Connection) -> None:
+    code = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        send = conn.send
+        produce(lambda block: send(("block", block)))
+        send(("end", None))
+    except BrokenPipeError:
+        code = 1  # the replay stopped reading
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        with contextlib.suppress(OSError):
+            conn.send(("read-error", str(exc)))
+    except BaseException:  # sent to the parent, which raises it
+        with contextlib.suppress(OSError):
+            conn.send(("crash", traceback.format_exc()))
+    finally:
+        os._exit(code)  # no atexit handlers, no flushing of the parent's buffers

@@ -1,0 +1,114 @@
+"""The prefiltered replay's scan stage in a process of its own (sources/scan_process.py): the
+same replay as in place, read errors reported alike, and the child never outlives the replay."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from memwarden.benchmarks.generate import write_lines
+from memwarden.engine.dispatch import Engine
+from memwarden.enrich.proctable import ProcessTable
+from memwarden.signatures import load_builtin
+from memwarden.sources import scan_process
+from memwarden.sources.scan_process import ScanProcess, ScanProcessError
+from memwarden.sources.tracee_json import JsonLinesReplay
+
+
+def replay(path: Path, scan: bool, sink: Any = None) -> dict[str, Any]:
+    found: list[bytes] = []
+    engine = Engine(load_builtin(), enricher=ProcessTable(),
+                    sink=sink or (lambda f: found.append(orjson.dumps(f.to_tracee()))))
+    err = io.StringIO()
+    positions: list[int] = []
+    r = JsonLinesReplay(str(path), engine, err=err, prefilter=True, scan_process=scan,
+                        progress=positions.append)
+    assert r.scan_process is scan
+    r.run()
+    return {"found": found, "lines": r.lines, "messages": err.getvalue(),
+            "stats": engine.stats.as_dict(), "table": sorted(engine.enricher.procs),
+            "last position": positions[-1] if positions else None}
+
+
+@pytest.fixture
+def stream(tmp_path: Path) -> Path:
+    """Background traffic with hits, broken lines, a blank one and an unfinished last line."""
+    path = tmp_path / "events.json"
+    write_lines(str(path), 20_000, 0.01)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[100] = b'{"eventName": "security_file_open", "args": [\n'
+    lines[5000] = b"\n"
+    lines[12000] = lines[12000][:-40] + b"\n"
+    path.write_bytes(b"".join(lines) + b'{"eventName":"openat"')
+    return path
+
+
+def test_the_scan_process_replays_as_the_replay_does_in_place(stream: Path) -> None:
+    here, there = replay(stream, False), replay(stream, True)
+    assert there == here
+    assert len(here["found"]) > 100 and here["lines"] == 20_001
+    assert here["stats"]["events_prefiltered"] > 10_000
+    assert f"{stream}:101: " in here["messages"] and f"{stream}:12001: " in here["messages"]
+    assert here["last position"] == stream.stat().st_size
+
+
+def test_a_truncated_gzip_is_reported_at_the_same_line(stream: Path, tmp_path: Path) -> None:
+    gz = tmp_path / "events.json.gz"
+    whole = gzip.compress(stream.read_bytes())
+    gz.write_bytes(whole[: len(whole) * 2 // 3])
+    here, there = replay(gz, False), replay(gz, True)
+    assert there["messages"] == here["messages"]
+    assert "cannot read further" in here["messages"]
+    assert {k: v for k, v in there.items() if k != "last position"} == \
+        {k: v for k, v in here.items() if k != "last position"}
+
+
+def test_a_replay_that_stops_early_takes_its_scan_process_along(stream: Path) -> None:
+    class Stop(Exception):
+        pass
+
+    def sink(_finding: Any) -> None:
+        raise Stop
+
+    children: list[int] = []
+    real = ScanProcess.__init__
+
+    def remember(self: ScanProcess, produce: Any) -> None:
+        real(self, produce)
+        children.append(self.pid)
+
+    ScanProcess.__init__ = remember  # type: ignore[method-assign]
+    try:
+        with pytest.raises(Stop):
+            replay(stream, True, sink=sink)
+    finally:
+        ScanProcess.__init__ = real  # type: ignore[method-assign]
+    assert len(children) == 1
+    with pytest.raises(ChildProcessError):  # killed and reaped: no zombie left
+        os.waitpid(children[0], os.WNOHANG)
+
+
+def test_a_failure_in_the_scan_process_is_raised_with_its_traceback() -> None:
+    def produce(send: Any) -> None:
+        send(([], 0, 0, 0))
+        raise ValueError("a bug in the scan")
+
+    with ScanProcess(produce) as scanned, pytest.raises(ScanProcessError,
+                                                        match="ValueError: a bug in the scan"):
+        assert list(scanned) == []
+
+
+def test_a_second_process_only_with_a_second_cpu_and_a_big_input(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
+    assert scan_process.worth_a_process(scan_process.MIN_INPUT_BYTES)
+    assert scan_process.worth_a_process(None)  # a pipe: as long as it lasts
+    assert not scan_process.worth_a_process(scan_process.MIN_INPUT_BYTES - 1)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
+    assert not scan_process.worth_a_process(None)
