@@ -95,7 +95,7 @@ def test_a_replay_that_stops_early_takes_its_scan_process_along(stream: Path) ->
 
 
 def test_a_failure_in_the_scan_process_is_raised_with_its_traceback() -> None:
-    def produce(send: Any) -> None:
+    def produce(send: Any, _whole: Any, _send_whole: Any) -> None:
         send(([], 0, 0, 0))
         raise ValueError("a bug in the scan")
 
@@ -112,3 +112,44 @@ def test_a_second_process_only_with_a_second_cpu_and_a_big_input(
     assert not scan_process.worth_a_process(scan_process.MIN_INPUT_BYTES - 1)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
     assert not scan_process.worth_a_process(None)
+
+
+def test_a_reload_during_the_replay_reaches_the_lines_two_blocks_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reload mid-replay (here: TRC-1021 added after the first block) gives the replaying
+    process a new prefilter the child does not have: the child is told to send its blocks
+    whole, and from WINDOW blocks after the reload every kcore read is found, as in place."""
+    from memwarden.sources import tracee_json
+
+    path = tmp_path / "events.json"
+    write_lines(str(path), 6000, 0.02)
+    monkeypatch.setattr(tracee_json, "BLOCK", 64 << 10)
+
+    def kcore_lines(scan: bool) -> list[int]:
+        found: list[int] = []
+        without = [d for d in load_builtin() if d.metadata.id != "TRC-1021"]
+        engine = Engine(without, enricher=ProcessTable(),
+                        sink=lambda f: found.append(f.event.timestamp)
+                        if f.metadata.id == "TRC-1021" else None)
+        reloaded: list[int] = []
+
+        def reload_once(_position: int) -> None:
+            if not reloaded:
+                reloaded.append(1)
+                engine.replace_detectors(load_builtin())
+
+        JsonLinesReplay(str(path), engine, prefilter=True, scan_process=scan,
+                        progress=reload_once).run()
+        return found
+
+    here, there = kcore_lines(False), kcore_lines(True)
+    assert len(here) > 80
+    # in place the reload reaches block 2; through the child, block 2 + WINDOW (the blocks
+    # it had scanned go as judged): what is missed lies before that one
+    data = path.read_bytes()
+    cut = (1 + scan_process.WINDOW) * (64 << 10)
+    third = orjson.loads(data[data.rfind(b"\n", 0, cut) + 1:].split(b"\n", 1)[0])
+    assert set(there) <= set(here)
+    missed = set(here) - set(there)
+    assert max(missed, default=0) < third["timestamp"]
+    assert there[-1] == here[-1]

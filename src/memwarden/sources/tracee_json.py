@@ -32,7 +32,13 @@ from memwarden.core.threads import start_daemon
 from memwarden.engine.dispatch import Engine
 from memwarden.engine.prefilter import newlines
 from memwarden.events.tracee_json import one_line
-from memwarden.sources.scan_process import Block, ScanProcess, numbered, worth_a_process
+from memwarden.sources.scan_process import (
+    Block,
+    ScanProcess,
+    WholeBlock,
+    numbered,
+    worth_a_process,
+)
 
 GZIP_MAGIC = b"\x1f\x8b"
 #: bytes read at a time by a prefiltered replay (whole lines of it scanned in one pass)
@@ -260,27 +266,40 @@ class JsonLinesReplay:
     def _run_scan_process(self, stream: IO[bytes], read: Callable[[int], bytes],
                           raw: IO[bytes], on_bad: Callable[[int, bytes, Exception], None]
                           ) -> None:
-        prefilter = self.engine.prefilter
+        engine = self.engine
+        prefilter = engine.prefilter  # the child's, by the fork
 
-        def produce(send: Callable[[Block], None]) -> None:  # in the child
+        def produce(send: Callable[[Block], None], whole: Callable[[], bool],
+                    send_whole: Callable[[WholeBlock], None]) -> None:  # in the child
             lines = 0
 
             def handle(block: bytes, start: int, stop: int) -> None:
                 nonlocal lines
+                if whole():  # a reload: the replaying process scans with its new needles
+                    send_whole((block[start:stop], _tell(raw)))
+                    return
                 pairs, total = numbered(prefilter, block, start, stop, lines)
                 send((pairs, total, total - lines - len(pairs), _tell(raw)))
                 lines = total
 
             self._read_blocks(stream, read, handle)
 
-        engine, progress = self.engine, self.progress
+        progress = self.progress
         with ScanProcess(produce) as scanned:
-            for pairs, total, skipped, position in scanned:
-                engine.count_prefiltered(skipped)
-                engine.process_numbered_lines(pairs, on_bad)
-                self.lines = total
+            for kind, payload in scanned:
+                if kind == "whole":
+                    lines_of_block, position = payload
+                    self._block(lines_of_block, 0, len(lines_of_block), on_bad)
+                else:
+                    pairs, total, skipped, position = payload
+                    engine.count_prefiltered(skipped)
+                    engine.process_numbered_lines(pairs, on_bad)
+                    self.lines = total
                 if progress is not None:
                     progress(position)
+                if engine.prefilter is not prefilter:  # a reload: told before the next block
+                    scanned.send_whole_blocks()
+                scanned.taken()
 
     @staticmethod
     def _read_blocks(stream: IO[bytes], read: Callable[[int], bytes],
