@@ -153,3 +153,33 @@ def test_a_reload_during_the_replay_reaches_the_lines_two_blocks_on(
     missed = set(here) - set(there)
     assert max(missed, default=0) < third["timestamp"]
     assert there[-1] == here[-1]
+
+
+def test_the_scan_process_dies_with_the_replay() -> None:
+    """A replay reading a pipe that does not end, killed (SIGKILL: no cleanup of its own):
+    the kernel takes its scan process along."""
+    import subprocess
+    import sys
+    import time
+
+    legacy = Path(__file__).parents[1] / "data" / "tracee_legacy.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "memwarden", "replay", "--prefilter",
+                             "--scan-process", "-"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(legacy.read_bytes())
+        proc.stdin.flush()
+        assert proc.stdout.readline()  # a finding: the child scanned, the parent detected
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 1
+        child = Path(f"/proc/{children[0]}/stat")
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while child.exists() and child.read_text().split(")")[-1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the scan process outlived the replay"
+            time.sleep(0.01)
+    finally:
+        proc.kill()
+        proc.wait()

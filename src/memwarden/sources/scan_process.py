@@ -18,7 +18,8 @@ of the next.
 
 The child ignores SIGINT and SIGHUP (the replaying process decides what an interrupt or a
 reload does, and kills it) and dies of SIGTERM (no exit flush of outputs that are not its
-own), and ends when the replay stops reading: its next write finds the pipe closed. A read
+own), and ends when the replay stops reading (its next write finds the pipe closed) or dies
+(the kernel kills it: PR_SET_PDEATHSIG). A read
 error of the input (a truncated gzip member, an I/O error) is sent on and raised in the
 replaying process as the same message; anything else the child raises comes back as a
 :class:`ScanProcessError` with its traceback.
@@ -27,6 +28,7 @@ replaying process as the same message; anything else the child raises comes back
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gzip
 import os
 import signal
@@ -100,8 +102,10 @@ class ScanProcess:
     def __init__(self, produce: Produce) -> None:
         read_fd, write_fd = os.pipe()
         ask_fd, asked_fd = os.pipe()  # the parent's requests
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns
+            _die_with(parent)
             os.close(read_fd)
             os.close(asked_fd)
             _child(produce, Connection(write_fd, readable=False),
@@ -160,6 +164,18 @@ class ScanProcess:
 
     def __exit__(self, *_exc: Any) -> None:
         self.close()
+
+
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this child when the replaying process dies (even of SIGKILL,
+    while the child waits on a pipe that never ends): Linux's PR_SET_PDEATHSIG."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the request was in place
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _child(produce: Produce, conn: Connection, asked: Connection) -> None:
