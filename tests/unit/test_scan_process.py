@@ -104,14 +104,14 @@ def test_a_failure_in_the_scan_process_is_raised_with_its_traceback() -> None:
         assert list(scanned) == []
 
 
-def test_a_second_process_only_with_a_second_cpu_and_a_big_input(
+def test_a_second_process_only_with_a_second_cpu_and_a_big_file(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1})
     assert scan_process.worth_a_process(scan_process.MIN_INPUT_BYTES)
-    assert scan_process.worth_a_process(None)  # a pipe: as long as it lasts
+    assert not scan_process.worth_a_process(None)  # a pipe: a reload reaches the next event
     assert not scan_process.worth_a_process(scan_process.MIN_INPUT_BYTES - 1)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0})
-    assert not scan_process.worth_a_process(None)
+    assert not scan_process.worth_a_process(scan_process.MIN_INPUT_BYTES)
 
 
 def test_a_reload_during_the_replay_reaches_the_lines_two_blocks_on(

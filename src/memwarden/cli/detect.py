@@ -30,7 +30,8 @@ from memwarden.engine.dispatch import Engine
 @click.option("--scan-process/--no-scan-process", default=None,
               help="Prefiltered Tracee JSON: read, decompress and scan the input in a second "
                    "process while this one parses and detects. Default: with two CPUs or "
-                   "more, for an input of 4 MiB or more or a pipe.")
+                   "more, for a file of 4 MiB or more (not a pipe: there a reload reaches "
+                   "the next event).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: when stderr is a terminal).")
 @click.option("--source", type=click.Choice(list(REPLAY_SOURCES)), default="auto",

@@ -61,13 +61,15 @@ class ScanProcessError(RuntimeError):
 
 def worth_a_process(size: int | None) -> bool:
     """Whether a replay of an input of ``size`` bytes (None: unknown, a pipe) should scan in
-    a second process: only with a second CPU to run it, and an input big enough (or
-    endless)."""
+    a second process: only with a second CPU to run it, and a file big enough. Not a pipe:
+    one fed as events happen wants a reload to reach the very next event (the child would
+    judge up to :data:`WINDOW` more blocks with the old needles), and does not need the
+    speed; ``--scan-process`` asks for it."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
-    return cpus >= 2 and (size is None or size >= MIN_INPUT_BYTES)
+    return cpus >= 2 and size is not None and size >= MIN_INPUT_BYTES
 
 
 def numbered(prefilter: Prefilter, block: bytes, start: int, stop: int, before: int
