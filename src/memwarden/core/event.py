@@ -200,6 +200,18 @@ def _show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def executable_of(d: dict[str, Any]) -> str:
+    """The executable's path of a legacy record (``Event.executable``; the process table
+    reads a record without an Event)."""
+    exe = d.get("executable")
+    return exe.get("path", "") if isinstance(exe, dict) else ""
+
+
+def container_id_of(d: dict[str, Any]) -> str:
+    """The container id of a legacy record (``Event.container_id``)."""
+    return d.get("containerId") or (d.get("container") or {}).get("id", "")
+
+
 class Event:
     """One event. ``data`` is the legacy Tracee dict; ``raw`` the dict as it was read.
 
@@ -289,12 +301,11 @@ class Event:
 
     @property
     def executable(self) -> str:
-        exe = self.data.get("executable")
-        return exe.get("path", "") if isinstance(exe, dict) else ""
+        return executable_of(self.data)
 
     @property
     def container_id(self) -> str:
-        return self.data.get("containerId") or (self.data.get("container") or {}).get("id", "")
+        return container_id_of(self.data)
 
     @property
     def container_image(self) -> str:

@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from memwarden.core.event import Event
+from memwarden.core.event import Event, container_id_of, executable_of
 from memwarden.core.process import ProcessInfo
 from memwarden.enrich import procfs
 from memwarden.events.tracee_json import event_from_dict
@@ -171,7 +171,7 @@ class ProcessTable:
             parent.nchilds += 1
         else:
             child.comm = d.get("processName", "")
-            child.exe = _exe_of(d)
+            child.exe = executable_of(d)
         self._put(child)
 
     def _exec(self, d: dict[str, Any], m: dict[str, Any], raw: dict[str, Any]) -> None:
@@ -182,7 +182,7 @@ class ProcessTable:
         info.comm = d.get("processName", "") or info.comm
         get = m.get
         path = get("pathname")
-        info.exe = path if isinstance(path, str) and path else (_exe_of(d) or info.exe)
+        info.exe = path if isinstance(path, str) and path else (executable_of(d) or info.exe)
         argv = get("argv")
         if type(argv) is list:
             info.argv = argv if {*map(type, argv)} <= _ONLY_STR else [str(a) for a in argv]
@@ -229,7 +229,7 @@ class ProcessTable:
         info = self.procs.get(pid)
         if info is not None:
             if not info.container_id:
-                info.container_id = _container_id_of(d)
+                info.container_id = container_id_of(d)
             return info
         self.stats.unseen += 1
         info = None
@@ -241,11 +241,11 @@ class ProcessTable:
             info = ProcessInfo(pid, get("hostParentProcessId", 0), get("processId", 0),
                                _int(get("parentProcessId")), get("hostThreadId", 0),
                                _int(get("threadStartTime")), get("processName", ""),
-                               _exe_of(d), None, None, None, None, None, None,
+                               executable_of(d), None, None, None, None, None, None,
                                get("userId", 0))
         info.probe = self._probe
         info.peers = self.get
-        info.container_id = info.container_id or _container_id_of(d)
+        info.container_id = info.container_id or container_id_of(d)
         parent = self.procs.get(info.ppid)
         if parent is None:
             parent = self._graft_ancestors(_ancestors_of(d, raw))
@@ -401,17 +401,6 @@ def _ancestors_of(d: dict[str, Any], raw: dict[str, Any]) -> Any:
         return raw["workload"]["process"]["ancestors"]
     except (KeyError, TypeError):
         return None
-
-
-def _exe_of(d: dict[str, Any]) -> str:
-    """``Event.executable`` of a legacy dict."""
-    exe = d.get("executable")
-    return exe.get("path", "") if isinstance(exe, dict) else ""
-
-
-def _container_id_of(d: dict[str, Any]) -> str:
-    """``Event.container_id`` of a legacy dict."""
-    return d.get("containerId") or (d.get("container") or {}).get("id", "")
 
 
 def _int(v: Any) -> int:

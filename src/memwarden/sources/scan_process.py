@@ -6,8 +6,8 @@ the detectors, the output) needs the engine's state and stays in the replaying p
 a host with a second CPU, :class:`ScanProcess` forks a child that does the first stage and
 sends each block's kept lines, already numbered, through a pipe; the replaying process
 takes them in order. Same lines, same line numbers, same counts as the stage done in place
-(the child runs the very prefilter the engine built, inherited by the fork); the pipe's own
-child reads at most :data:`WINDOW` blocks ahead of what the replay took in.
+(the child runs the very prefilter the engine built, inherited by the fork); the replay
+acknowledges each block it took in, and the child reads at most :data:`WINDOW` blocks ahead.
 
 A reload (SIGHUP) builds a new prefilter in the replaying process, which the child cannot be
 given (its gates are closures): :meth:`ScanProcess.send_whole_blocks` asks the child to send
@@ -19,10 +19,9 @@ of the next.
 The child ignores SIGINT and SIGHUP (the replaying process decides what an interrupt or a
 reload does, and kills it) and dies of SIGTERM (no exit flush of outputs that are not its
 own), and ends when the replay stops reading (its next write finds the pipe closed) or dies
-(the kernel kills it: PR_SET_PDEATHSIG). A read
-error of the input (a truncated gzip member, an I/O error) is sent on and raised in the
-replaying process as the same message; anything else the child raises comes back as a
-:class:`ScanProcessError` with its traceback.
+(the kernel kills it: PR_SET_PDEATHSIG). A read error of the input (a truncated gzip member,
+an I/O error) is sent on and raised in the replaying process as the same message; anything
+else the child raises comes back as a :class:`ScanProcessError` with its traceback.
 """
 
 from __future__ import annotations
