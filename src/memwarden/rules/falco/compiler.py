@@ -23,13 +23,21 @@ from collections.abc import Callable
 from typing import Any
 
 import memwarden.rules.falco.ast as A
+from memwarden.core.event import Event, infer_arg_type
 from memwarden.core.linux_abi import O_ACCMODE, parse_open_flags
 from memwarden.core.requirements import ArgFilter, PathFilter, TextFilter
 from memwarden.events.catalogue import CATALOGUE, KERNEL_PATH_EVENTS
 from memwarden.rules.falco.checks import validate
 from memwarden.rules.falco.diagnostics import parse
 from memwarden.rules.falco.errors import LoadWarning, RulesError
-from memwarden.rules.falco.evaluate import always, cheap_first, never, path_gate, path_gated
+from memwarden.rules.falco.evaluate import (
+    always,
+    cheap_first,
+    closure,
+    never,
+    path_gate,
+    path_gated,
+)
 from memwarden.rules.falco.expand import Expander
 from memwarden.rules.falco.fields.evt import render_arg
 from memwarden.rules.falco.loader import RuleDef, RulesFiles
@@ -38,6 +46,7 @@ from memwarden.rules.falco.output import OutputError, compile_output
 from memwarden.rules.falco.requirements import (
     falco_event_types,
     memwarden_events,
+    required_arg_checks,
     required_flag_texts,
     required_open_modes,
     required_paths,
@@ -184,6 +193,13 @@ def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]
         if event == "security_file_open":
             for text in required_flag_texts(residual):
                 compiled.arg_filters.append(ArgFilter(event, ("flags",), _flags_filter(text)))
+        spec = CATALOGUE.get(event)
+        gated_paths = spec.path_args if filters and spec is not None else ()
+        for arg, check in required_arg_checks(residual):
+            # (an open's flags: just above; a path argument the path filters judge)
+            if (event != "security_file_open" or arg != "flags") and arg not in gated_paths:
+                compiled.arg_filters.append(ArgFilter(event, (arg,),
+                                                      _arg_check_filter(event, arg, check)))
         if not filters:  # what replay can still test on the raw line
             for group, texts in enumerate(required_text_groups(residual, event)):
                 compiled.text_filters.extend(
@@ -235,3 +251,37 @@ def _flags_filter(text: str) -> Callable[[Any], bool]:
 
 
 _FLAG_FILTERS: dict[str, Callable[[Any], bool]] = {}
+
+#: how many answers of one argument's check are remembered (then it starts afresh)
+_REMEMBERED = 1024
+
+
+def _arg_check_filter(event: str, arg: str, check: A.Node) -> Callable[[Any], bool]:
+    """``accept(value)`` of the engine's argument gate for a conjunct that reads argument
+    ``arg`` only (:func:`required_arg_checks`): the conjunct's own closure, evaluated on an
+    event of ``event`` with that one argument (none when the value is absent), so the answer
+    is the rule's by construction. Answers are remembered by value (a host sends few distinct
+    requests); a check that fails lets the event through."""
+    predicate = closure(check, event)
+    held: dict[Any, bool] = {}
+
+    def accept(value: Any) -> bool:
+        try:
+            answer = held.get(value)
+        except TypeError:  # a list: not remembered
+            answer = None
+        if answer is not None:
+            return answer
+        args = [] if value is None else [(arg, infer_arg_type(value), value)]
+        try:
+            answer = bool(predicate(Event.new(event, args)))
+        except Exception:
+            answer = True
+        try:
+            if len(held) >= _REMEMBERED:
+                held.clear()
+            held[value] = answer
+        except TypeError:
+            pass
+        return answer
+    return accept

@@ -443,6 +443,39 @@ def required_flag_texts(node: A.Node) -> list[str]:
     return out
 
 
+# -- conditions on one argument (the engine's argument gate, replay's prefilter) -------------------
+
+#: the fields that read an event argument by name
+_ARG_FIELDS = frozenset({"evt.arg", "evt.rawarg"})
+
+
+def required_arg_checks(node: A.Node) -> list[tuple[str, A.Node]]:
+    """The top-level conjuncts of the condition that read one named argument and nothing else
+    (``evt.arg.request contains PTRACE_POKETEXT or evt.arg.request contains ...``), each with
+    that argument's name: every event the condition accepts passes each of them, which the
+    engine can test on the record's raw argument before it builds an event."""
+    out = []
+    for ch in (node.children if isinstance(node, A.And) else [node]):
+        names: set[str] = set()
+        if _reads_args_only(ch, names) and len(names) == 1:
+            out.append((names.pop(), ch))
+    return out
+
+
+def _reads_args_only(node: A.Node, names: set[str]) -> bool:
+    if isinstance(node, A.And | A.Or):
+        return all(_reads_args_only(ch, names) for ch in node.children)
+    if isinstance(node, A.Not):
+        return _reads_args_only(node.child, names)
+    if isinstance(node, A.Check) and isinstance(node.plan, Plan):
+        plan = node.plan
+        if (plan.spec.name in _ARG_FIELDS and isinstance(plan.arg, str) and plan.arg
+                and not plan.arg.isdigit() and not plan.transforms and plan.rhs_field is None):
+            names.add(plan.arg)
+            return True
+    return False
+
+
 # -- what the probe can test of a syscall event (mw_falco_events.h) -------------------------------
 
 def required_syscall_filter(node: A.Node, event: str) -> SyscallFilter | None:
