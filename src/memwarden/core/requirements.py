@@ -7,9 +7,10 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from memwarden.core.event import ORIGIN_SYNTAX, valid_origin
+from memwarden.core.linux_abi import O_ACCMODE, parse_open_flags
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +112,35 @@ class ArgFilter:
     accept: Callable[..., bool]
 
 
+
+
+class OpenModes:
+    """``accept(flags)`` of an :class:`ArgFilter` on an open's ``flags``: is its access mode
+    (``flags & O_ACCMODE``: 0 read-only, 1 write-only, 2 both) one of ``modes``? Flags that
+    cannot be read (absent, a spelling :func:`parse_open_flags` refuses) are accepted. Replay's
+    prefilter reads ``modes`` to test an open's flags in its scanner."""
+
+    __slots__ = ("modes",)
+
+    def __init__(self, modes: frozenset[int]) -> None:
+        self.modes = frozenset(modes)
+
+    def __call__(self, flags: Any) -> bool:
+        if flags is None:
+            return True
+        try:
+            return parse_open_flags(flags) & O_ACCMODE in self.modes
+        except (TypeError, ValueError):
+            return True
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OpenModes) and other.modes == self.modes
+
+    def __hash__(self) -> int:
+        return hash((OpenModes, self.modes))
+
+    def __repr__(self) -> str:
+        return f"OpenModes({sorted(self.modes)})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,8 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from memwarden.core.requirements import ArgFilter, PathFilter, TextFilter
+from memwarden.core.requirements import ArgFilter, OpenModes, PathFilter, TextFilter
+from memwarden.events.catalogue import DEFAULT_PATH_ARGS, PATH_ARGS
 
 try:  # the optional scanner (pip install memwarden[fast])
     import hyperscan as _hs
@@ -104,6 +105,117 @@ def not_after(context: bytes) -> bytes:
 #: the prefix of a needle that begins with a quote: not the executable's value, where every
 #: line of a host has ``"/usr/bin/`` (see :func:`_keeps`)
 _NOT_EXE = not_after(_EXE_KEY)
+
+
+#: what follows a string argument's value when the next argument is an open's flags, written
+#: as the legacy shape writes them (the value's closing quote, then the flags' object up to its
+#: number)
+_THEN_FLAGS = b'"},{"name":"flags","type":"int","value":'
+#: what precedes the value of Tracee's ``syscall_pathname`` (the caller's string, which the
+#: engine's path gate of an open does not judge)
+_SYSCALL_PATH_KEY = b'{"name":"syscall_pathname","type":"const char*","value":'
+_ALL_MODES = frozenset({0, 1, 2, 3})
+
+
+def not_after_any(contexts: Iterable[bytes]) -> bytes:
+    """A regular expression matching what can precede a needle in its line when that ends
+    with none of ``contexts`` (:func:`not_after` for several): read backwards, the text's
+    last byte is none of the contexts' last bytes, or it is one and the text before it ends
+    with none of the contexts that end with that byte, less it; or the line begins first."""
+    found = set(contexts)
+    starts = {found_suffix for c in found for k in range(1, len(c) + 1)
+              if not any((found_suffix := c[k:]).endswith(d) for d in found)}
+    alternatives = [b"(?:^|\\n)" + re.escape(t) for t in sorted(starts)]
+    alternatives.append(_not_ending(found))
+    return b"(?:" + b"|".join(alternatives) + b")"
+
+
+def _not_ending(contexts: set[bytes]) -> bytes:
+    by_last: dict[int, set[bytes]] = {}
+    for c in contexts:
+        by_last.setdefault(c[-1], set()).add(c[:-1])
+    alternatives = [_not_in(bytes(sorted(by_last)))]
+    for last, rests in sorted(by_last.items()):
+        if b"" not in rests:  # (a context of that one byte: a text ending so is excluded)
+            alternatives.append(_not_ending(rests) + re.escape(bytes([last])))
+    return b"(?:" + b"|".join(alternatives) + b")"
+
+
+def _not_in(chars: bytes) -> bytes:
+    """One byte of the line that is none of ``chars``."""
+    return b"[^" + b"".join(re.escape(bytes([c])) for c in chars) + b"\\n]"
+
+
+def access_mode_digits(modes: frozenset[int]) -> bytes:
+    """A regular expression of the decimal integers ``n`` with ``n & 3`` in ``modes``: the
+    last two digits tell (100 is a multiple of 4): ``n & 3`` is the last digit's when the
+    one before is even (or absent), that plus 2 when it is odd."""
+    even = bytes(str(u).encode()[0] for u in range(10) if u % 4 in modes)
+    odd = bytes(str(u).encode()[0] for u in range(10) if (u + 2) % 4 in modes)
+    alternatives = []
+    if even:
+        alternatives.append(b"(?:[0-9]*[02468])?[" + even + b"]")
+    if odd:
+        alternatives.append(b"[0-9]*[13579][" + odd + b"]")
+    return b"(?:" + b"|".join(alternatives) + b")" if alternatives else b"(?!)"
+
+
+def _deviations(text: bytes) -> bytes:
+    """What differs from ``text`` at some byte of it (the bytes before it as in ``text``)."""
+    return b"|".join(re.escape(text[:k]) + _not_in(text[k:k + 1]) for k in range(len(text)))
+
+
+def splits_by_flags(needle: bytes) -> bool:
+    """Whether the scanner can test the flags after a string value holding ``needle``: no
+    backslash, and quotes only as the value's own (first, last)."""
+    return b"\\" not in needle and b'"' not in needle[1:-1] and needle not in (b'"', b'""')
+
+
+def _value_from(needle: bytes) -> bytes:
+    """``needle`` and the rest of the string value holding it, to its closing quote, without
+    an escape or a newline."""
+    text = re.escape(needle)
+    return text if needle.endswith(b'"') else text + b'[^"\\\\\\n]*"'
+
+
+def flags_expressions(needles: Iterable[bytes], modes: frozenset[int],
+                      contexts: Iterable[bytes]) -> list[bytes]:
+    """The expressions that stand for ``needles`` on an open whose detectors want only the
+    access modes ``modes``: (accepted) a needle, the rest of its string value, then the flags
+    written as the legacy shape writes them (:data:`_THEN_FLAGS`) with an access mode in
+    ``modes``; (otherwise) the same up to the value's end, then anything but such flags:
+    another argument, the end of the arguments, another spelling of the flags, a string or a
+    negative number. A needle that begins a value (its opening quote first) is not after one
+    of ``contexts`` there (keys whose values no detector judges; a needle inside a value is
+    not told from them: a line keeps it). A value followed by flags of another mode matches
+    none: its line's flags are those, and none of these detectors wants it."""
+    then = _THEN_FLAGS[1:]  # (the value's closing quote is its own)
+    other = (b"(?:" + _deviations(then) + b"|" + re.escape(then)
+             + b"(?:[^0-9\\n]|[0-9]+[^0-9}\\n]))")
+    starting = sorted(n for n in needles if n.startswith(b'"'))
+    inside = sorted(n for n in needles if not n.startswith(b'"'))
+    every = b"(?:" + b"|".join(_value_from(n) for n in [*starting, *inside]) + b")"
+    out = [every + re.escape(then) + access_mode_digits(modes) + b"\\}"]
+    if starting:
+        out.append(not_after_any(contexts) + b"(?:" + b"|".join(map(_value_from, starting))
+                   + b")" + other)
+    if inside:
+        out.append(b"(?:" + b"|".join(map(_value_from, inside)) + b")" + other)
+    return out
+
+
+def access_modes(conditions: Iterable[tuple[Callable[[Any], bool], ...]]
+                 ) -> frozenset[int] | None:
+    """The access modes of which an open's flags have one when one of ``conditions`` holds
+    (each a detector's filters on the flags, all of which hold), from their
+    :class:`OpenModes`; None when a condition has none, or every mode is one."""
+    found: set[int] = set()
+    for c in conditions:
+        modes = [a.modes for a in c if isinstance(a, OpenModes)]
+        if not modes:
+            return None
+        found |= frozenset.intersection(*modes)
+    return frozenset(found) if found < _ALL_MODES else None
 
 
 #: bytes of a block whose newlines are counted to tell long lines from short ones
@@ -256,11 +368,14 @@ class Prefilter:
             # test of its arguments
             owned[b'"' + n.encode() + b'"'] = ({n: BY_ARGUMENTS} if n in self.arg_conditions
                                                else None)
+        #: per event name and needle, the arguments its filters judge (:meth:`_by_flags`)
+        judged: dict[tuple[str, bytes], set[str]] = {}
         for name, filters in self.gated.items():
             for f in filters:
                 mine = {name: frozenset(conditions.get(name, {}).get(f, ())) or UNCONDITIONAL}
                 for needle in needles_of([f]):
                     owned[needle] = merged(owned.get(needle, {}), mine)
+                    judged.setdefault((name, needle), set()).update(_judged_args(name, f))
                 for pattern in patterns_of([f]):
                     patterns[pattern] = merged(patterns.get(pattern, {}), mine)
         self.identities = {n: tuple(a) for n, a in (identities or {}).items()}
@@ -271,12 +386,16 @@ class Prefilter:
                         patterns[pattern] = merged(patterns.get(pattern, {}),
                                                    {name: UNCONDITIONAL})
         owned[b"\\"] = None
+        by_flags: list[tuple[bytes, Owners]] = []
         self.scanner = scanner or ("hyperscan" if HYPERSCAN else "re")
         if self.scanner == "hyperscan":
             # every match of every needle is reported, overlapping ones too: each needle
             # keeps its own owners (one held by another is no longer implied by it once
             # owners differ: "/etc/shadow" of the reads, "/etc/ of the writes)
             kept = {n: owned[n] for n in sorted(owned, key=lambda n: (-len(n), n))}
+            # the needles of opens whose detectors want some access modes only: the flags
+            # after the value tested by the scanner itself (:func:`flags_expressions`)
+            kept, by_flags = _by_flags(kept, judged)
         else:
             # re reports matches that do not overlap: a match can hide another one's, so
             # every needle is everybody's (any match keeps its line)
@@ -295,13 +414,14 @@ class Prefilter:
                 None if () in c else gates.setdefault(frozenset(c), FlagsGate(c))
                 for k, c in o.items()}
             for o in [*kept.values(), *(patterns[p] for p in self.patterns),
-                      *(None for _ in _SHAPE)])
+                      *(o for _, o in by_flags), *(None for _ in _SHAPE)])
         expressions = [*(_needle_expression(n, self.scanner) for n in self.needles),
-                       *self.patterns]
+                       *self.patterns, *(x for x, _ in by_flags)]
         #: per expression: whether the scanner itself passes over the executable's value
         #: (:func:`_needle_expression`), so that :func:`_keeps` need not look for it
         self.beside_exe = tuple([*(_quoted(n) for n in self.needles),
-                                 *(False for _ in self.patterns), *(True for _ in _SHAPE)])
+                                 *(False for _ in self.patterns),
+                                 *(True for _ in by_flags), *(True for _ in _SHAPE)])
         self._scan = (_hyperscan_scanner(expressions) if self.scanner == "hyperscan"
                       else _re_scanner(expressions))
 
@@ -367,6 +487,46 @@ class Prefilter:
         """Whether one line (with or without its newline) must be parsed."""
         body = line[:-1] if line.endswith(b"\n") else line
         return bool(self.kept(body + b"\n")) or not body
+
+
+def _judged_args(name: str, f: PathFilter | TextFilter) -> set[str]:
+    """The arguments of event ``name`` whose values filter ``f`` judges: the engine's path
+    gate's for a path filter, the sources' for a text filter."""
+    if isinstance(f, PathFilter):
+        return set(PATH_ARGS.get(name, DEFAULT_PATH_ARGS))
+    return {source[5:] for source in f.sources if source.startswith("args.")}
+
+
+def _by_flags(kept: dict[bytes, Owners], judged: Mapping[tuple[str, bytes], set[str]]
+              ) -> tuple[dict[bytes, Owners], list[tuple[bytes, Owners]]]:
+    """``kept`` without the owners whose conditions on the flags want some access modes
+    only (:func:`access_modes`), and for those, per event name, conditions and whether the
+    needle's filters judge ``syscall_pathname`` (``judged``: else its value is passed over),
+    the scanner's two expressions of their needles (:func:`flags_expressions`) with that
+    owner. A needle left with no owner is no expression of its own."""
+    groups: dict[tuple[str, frozenset[Any], bool], list[bytes]] = {}
+    rest: dict[bytes, Owners] = {}
+    for needle, owners in kept.items():
+        if owners is None or not splits_by_flags(needle):
+            rest[needle] = owners
+            continue
+        left = {}
+        for name, conditions in owners.items():
+            if access_modes(conditions) is not None:
+                raw = "syscall_pathname" in judged.get((name, needle), ())
+                groups.setdefault((name, conditions, raw), []).append(needle)
+            else:
+                left[name] = conditions
+        if left:
+            rest[needle] = left
+    expressions: list[tuple[bytes, Owners]] = []
+    for (name, conditions, raw), needles in groups.items():
+        modes = access_modes(conditions)
+        assert modes is not None
+        contexts = [_EXE_KEY] if raw else [_EXE_KEY, _SYSCALL_PATH_KEY]
+        for x in flags_expressions(needles, modes, contexts):
+            expressions.append((x, {name: conditions}))
+    return rest, expressions
 
 
 def _quoted(needle: bytes) -> bool:

@@ -24,8 +24,7 @@ from typing import Any
 
 import memwarden.rules.falco.ast as A
 from memwarden.core.event import Event, infer_arg_type
-from memwarden.core.linux_abi import O_ACCMODE, parse_open_flags
-from memwarden.core.requirements import ArgFilter, PathFilter, TextFilter
+from memwarden.core.requirements import ArgFilter, OpenModes, PathFilter, TextFilter
 from memwarden.events.catalogue import CATALOGUE, KERNEL_PATH_EVENTS
 from memwarden.rules.falco.checks import validate
 from memwarden.rules.falco.diagnostics import parse
@@ -218,24 +217,11 @@ def _per_event(compiled: CompiledRule, node: A.Node, warnings: list[LoadWarning]
                                                          "evaluated on every event"))
 
 
-_MODE_FILTERS: dict[frozenset[int], Callable[[Any], bool]] = {}
-
-
 def _mode_filter(modes: frozenset[int]) -> Callable[[Any], bool]:
     """``accept(flags)`` of the engine's argument gate: is the open's access mode one of
-    ``modes``? Flags that cannot be read let the event through. One function per mode set,
-    so that rules of the same modes share their gate."""
-    accept = _MODE_FILTERS.get(modes)
-    if accept is None:
-        def accept(flags: Any) -> bool:
-            if flags is None:
-                return True
-            try:
-                return parse_open_flags(flags) & O_ACCMODE in modes
-            except (TypeError, ValueError):
-                return True
-        _MODE_FILTERS[modes] = accept
-    return accept
+    ``modes``? Flags that cannot be read let the event through (:class:`OpenModes`, which
+    replay's prefilter also tests in its scanner)."""
+    return OpenModes(modes)
 
 
 def _flags_filter(text: str) -> Callable[[Any], bool]:

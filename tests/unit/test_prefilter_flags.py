@@ -1,0 +1,103 @@
+"""Hyperscan tests an open's access mode itself: for the needles of detectors that want some
+access modes only (Falco's ``open_write``, ``open_read``), a string value holding a needle
+and followed by the flags as the legacy shape writes them with another mode is no match at
+all, so the line costs no Python step; any other spelling after the value (a string, another
+argument, spaces, v1beta1) is a match, and the line is judged as before. The regular
+expressions are checked against their definitions, and lines against the full replay."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+
+import orjson
+import pytest
+
+from memwarden.core.requirements import OpenModes, PathFilter
+from memwarden.engine.prefilter import (
+    HYPERSCAN,
+    Prefilter,
+    access_mode_digits,
+    access_modes,
+    not_after_any,
+)
+
+MODE_SETS = [frozenset(c) for k in (1, 2, 3) for c in itertools.combinations(range(4), k)]
+
+
+@pytest.mark.parametrize("modes", MODE_SETS, ids=lambda m: "".join(map(str, sorted(m))))
+def test_the_digits_of_an_access_mode_are_its_last_two(modes: frozenset[int]) -> None:
+    digits = re.compile(access_mode_digits(modes) + rb"\Z")
+    numbers = [*range(0, 2000), *random.Random(7).sample(range(1 << 40), 2000)]
+    assert [n for n in numbers if bool(digits.match(str(n).encode())) != (n & 3 in modes)] \
+        == []
+
+
+def test_not_after_any_context() -> None:
+    contexts = [b'"executable":{"path":', b'{"name":"syscall_pathname","value":', b'x:']
+    rx = re.compile(not_after_any(contexts) + rb"N\Z")
+    rng = random.Random(3)
+    alphabet = b'"{}:,xe path'
+    for _ in range(4000):
+        before = bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, 12)))
+        if rng.random() < 0.5:
+            before += rng.choice(contexts)[rng.randrange(0, 8):]
+        text = before + b"N"
+        expected = not any(before.endswith(c) for c in contexts)
+        assert bool(rx.search(text)) == expected, text
+
+
+def test_access_modes_of_conditions() -> None:
+    write, read = OpenModes(frozenset({1, 2})), OpenModes(frozenset({0, 2}))
+    assert access_modes([(write,)]) == {1, 2}
+    assert access_modes([(write, read)]) == {2}
+    assert access_modes([(write,), (read,)]) == {0, 1, 2}  # not 3
+    assert access_modes([(write,), (OpenModes(frozenset({0, 3})),)]) is None  # every mode
+    assert access_modes([(write,), (bool,)]) is None  # a detector with no mode
+    assert access_modes([(write, bool)]) == {1, 2}
+
+
+def _line(flags: object, path: str = "/etc/passwd", *, name: str = "security_file_open",
+          flags_type: str = "int") -> bytes:
+    d = {"timestamp": 1, "processName": "cat", "executable": {"path": "/etc/cat"},
+         "eventName": name,
+         "args": [{"name": "pathname", "type": "const char*", "value": path},
+                  {"name": "flags", "type": flags_type, "value": flags},
+                  {"name": "syscall_pathname", "type": "const char*", "value": path}]}
+    return orjson.dumps(d) + b"\n"
+
+
+@pytest.fixture
+def writes_below_etc() -> Prefilter:
+    f = PathFilter("security_file_open", "prefix", "/etc/")
+    return Prefilter((), {"security_file_open": [f]}, scanner="hyperscan",
+                     flag_conditions={"security_file_open": {f: [(OpenModes(
+                         frozenset({1, 2})),)]}})
+
+
+@pytest.mark.skipif(not HYPERSCAN, reason="the scanner's own test of the flags needs Hyperscan")
+def test_a_read_below_etc_is_no_match_for_the_rules_on_writes(
+        writes_below_etc: Prefilter) -> None:
+    p = writes_below_etc
+    for flags in (0, 32768, 0o2100000, 4, 1 << 40):  # read-only (and mode 0 of big numbers)
+        assert p._scan(_line(flags), 0) == [], flags  # no match: no Python step either
+        assert p.kept(_line(flags)) == []
+    for flags in (1, 2, 0o101, 0o2101, 33, (1 << 40) + 1):
+        assert p.kept(_line(flags)) == [0], flags
+    # another spelling of the flags, or of the line: a match, judged as before (kept when
+    # the flags cannot be told from the bytes or cannot be parsed)
+    for line, kept in ((_line("O_WRONLY|O_TRUNC"), True), (_line("O_RDONLY"), False),
+                       (_line(-1), False), (_line(1.5), True),
+                       (_line(32768, flags_type="unsigned int"), True),
+                       (_line(32768).replace(b'"value":32768', b'"value": 32768'), False),
+                       (_line(32768).replace(b',{"name":"flags"', b',{"name":"mode","type":'
+                                             b'"int","value":0},{"name":"flags"'), False)):
+        assert p._scan(line, 0) != [], line
+        assert p.kept(line) == ([0] if kept else []), line
+    # a needle only in the executable's value or the caller's string: no match
+    assert p._scan(_line(32768, "/srv/x").replace(b'"/srv/x"}]', b'"/etc/x"}]'), 0) == []
+    assert p._scan(_line(1, "/srv/x"), 0) == []
+    # a needle in another string before the flags (a rename's paths, say): judged by the flags
+    assert p.kept(_line(32768, "/etc/x").replace(b'"pathname"', b'"oldpath"')) == []
+    assert p.kept(_line(1, "/etc/x").replace(b'"pathname"', b'"oldpath"')) == [0]
