@@ -281,3 +281,32 @@ def test_rule_errors_are_counted_per_rule_not_fatal():
     engine.process_event(bad)
     engine.process_event(open_event("/proc/2/coredump_filter"))
     assert engine.stats.findings_by_detector["Core dump"] == 1
+
+
+def test_event_numbers_start_at_one_so_never_true_is_folded_away(tmp_path):
+    """Falco numbers events from 1: the official rules' ``never_true`` (``evt.num=0``) is
+    false on every event before one is read, and ``not never_true`` costs no check."""
+    path = tmp_path / "num.yaml"
+    path.write_text("""
+- macro: never_true
+  condition: (evt.num=0)
+- rule: never
+  desc: d
+  condition: evt.type = execve and never_true
+  output: "%proc.name"
+  priority: NOTICE
+- rule: shell
+  desc: d
+  condition: evt.type = execve and not never_true and evt.num > 0 and proc.name = sh
+  output: "%proc.name"
+  priority: NOTICE
+""")
+    rules = by_name(load_rules([path]))
+    assert rules["never"].reasons == ["the condition is false on every event memwarden produces"]
+    (shell,) = load_rules([path]).detectors
+    assert [repr(node) for _, _, node in shell.conjuncts("sched_process_exec")] == [
+        repr(node) for _, _, node in shell.conjuncts("sched_process_exec")
+        if "evt.num" not in repr(node)] != []
+    engine = Engine([shell])
+    found = engine.process_event(exec_event(["sh"], "sh", "/bin/sh"))
+    assert [f.metadata.id for f in found] == ["shell"]

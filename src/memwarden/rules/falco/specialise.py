@@ -112,6 +112,28 @@ def fold_check(node: A.Check, event: str) -> A.Node:
         return TRUE if plan.op == "exists" else node
     if spec.name == "evt.category":
         return _fold_set(plan, frozenset({profile.category}), node)
+    if spec.name == "evt.num":
+        return _fold_event_number(plan, node)
+    return node
+
+
+def _fold_event_number(plan: Plan, node: A.Node) -> A.Node:
+    """evt.num is 1 or more on every event (Falco numbers them from 1): the official rules'
+    ``never_true`` (``evt.num=0``) is false before any event is read."""
+    if plan.op == "exists":
+        return TRUE
+    n = plan.operand
+    if isinstance(n, str):
+        try:
+            n = int(n, 0)
+        except ValueError:
+            return node
+    if not isinstance(n, int) or isinstance(n, bool) or n >= 1:
+        return node
+    if plan.op in EQ_OPS or plan.op in ("<", "<="):
+        return FALSE
+    if plan.op in ("!=", ">", ">="):
+        return TRUE
     return node
 
 

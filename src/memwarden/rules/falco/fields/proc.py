@@ -43,17 +43,26 @@ def proc_exe(ev: Event) -> Any:
     return argv[0] if argv else None
 
 
+def _joined(argv: list[Any]) -> str:
+    """The arguments after argv[0], space-separated (strings as they are, others by str)."""
+    try:
+        return " ".join(argv[1:])
+    except TypeError:
+        return " ".join(map(str, argv[1:]))
+
+
 def proc_args(ev: Event) -> Any:
     argv = _argv(ev)
-    return " ".join(str(a) for a in argv[1:]) if argv is not None else None
+    return _joined(argv) if argv is not None else None
 
 
-def _proc_cmdline(ev: Event) -> Any:
-    argv = _argv(ev)
+def _proc_cmdline(ev: Event, argv: list[Any] | None = None) -> Any:
+    if argv is None:
+        argv = _argv(ev)
     name = ev.data.get("processName")
     if argv is None or not name:
         return None
-    args = " ".join(str(a) for a in argv[1:])
+    args = _joined(argv)
     return f"{name} {args}" if args else name
 
 
@@ -110,8 +119,9 @@ def _live(attr: str) -> Getter:
 def _cmdline(ev: Event) -> Any:
     """proc.name (the comm now: a busybox applet re-executed through /proc/self/exe renames
     itself after the exec) and the arguments, from the exec event or the process table."""
-    if _argv(ev) is not None:
-        return _proc_cmdline(ev)
+    argv = _argv(ev)
+    if argv is not None:
+        return _proc_cmdline(ev, argv)
     proc = ev.process
     if proc is None:
         return None
