@@ -63,6 +63,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from memwarden.core.linux_abi import O_ACCMODE, OPEN_FLAGS
 from memwarden.core.requirements import ArgFilter, OpenModes, PathFilter, TextFilter
 from memwarden.events.catalogue import DEFAULT_PATH_ARGS, PATH_ARGS
 
@@ -165,6 +166,55 @@ def _deviations(text: bytes) -> bytes:
     return b"|".join(re.escape(text[:k]) + _not_in(text[k:k + 1]) for k in range(len(text)))
 
 
+#: the letters of the flags' names as Tracee writes them (``"O_RDONLY|O_LARGEFILE"``)
+_NAME_LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ_"
+
+
+def _any_of(chars: Iterable[int]) -> bytes:
+    return b"[" + b"".join(re.escape(bytes([c])) for c in sorted(set(chars))) + b"]"
+
+
+def _not_a_name(names: Iterable[bytes]) -> bytes:
+    """A regular expression of a run of :data:`_NAME_LETTERS` that is none of ``names``: it
+    leaves their tree at some letter, or stops (at ``|`` or the closing quote) before one
+    ends."""
+    tree: dict[bytes, set[int]] = {}
+    ends = set(names)
+    for name in ends:
+        for k in range(len(name)):
+            tree.setdefault(name[:k], set()).add(name[k])
+    alternatives = []
+    for prefix in sorted(set(tree) | ends):  # (a name may go on into an unknown one)
+        others = set(_NAME_LETTERS) - tree.get(prefix, set())
+        if others:
+            alternatives.append(re.escape(prefix) + _any_of(others))
+        if prefix and prefix not in ends:
+            alternatives.append(re.escape(prefix) + b'[|"]')
+    return b"(?:" + b"|".join(alternatives) + b")"
+
+
+def string_flags_other_than(modes: frozenset[int]) -> bytes:
+    """A regular expression of the rest of a string value of an open's flags, after its
+    opening quote, that :func:`~memwarden.core.linux_abi.parse_open_flags` does not read as
+    flags of an access mode outside ``modes``: a byte that is not in a name or ``|``, a name
+    that is not a flag's, the string not ending the flags' object, or names of which one
+    gives a mode in ``modes`` (every name neutral when read-only is one)."""
+    upto = b"(?:[A-Z_|]*\\|)?"  # the names before this one
+    by_mode: dict[int, list[bytes]] = {}
+    for name, value in OPEN_FLAGS.items():
+        by_mode.setdefault(value & O_ACCMODE, []).append(name.encode())
+    alternatives = [b"[A-Z_|]*[^A-Z_|\"\\n]", upto + _not_a_name(map(str.encode, OPEN_FLAGS)),
+                    b'[A-Z_|]*"[^}\\n]']
+    for mode, names in sorted(by_mode.items()):
+        if mode and (mode in modes or 3 in modes):  # (both together are mode 3)
+            alternatives.append(upto + b"(?:" + b"|".join(map(re.escape, sorted(names)))
+                                + b')[|"]')
+    if 0 in modes:
+        alternatives.append(b"(?:" + b"|".join(map(re.escape, sorted(by_mode.get(0, ()))))
+                            + b'|\\|)*"\\}')
+    return b"(?:" + b"|".join(alternatives) + b")"
+
+
 def splits_by_flags(needle: bytes) -> bool:
     """Whether the scanner can test the flags after a string value holding ``needle``: no
     backslash, and quotes only as the value's own (first, last)."""
@@ -191,7 +241,7 @@ def flags_expressions(needles: Iterable[bytes], modes: frozenset[int],
     none: its line's flags are those, and none of these detectors wants it."""
     then = _THEN_FLAGS[1:]  # (the value's closing quote is its own)
     other = (b"(?:" + _deviations(then) + b"|" + re.escape(then)
-             + b"(?:[^0-9\\n]|[0-9]+[^0-9}\\n]))")
+             + b'(?:[^0-9"\\n]|[0-9]+[^0-9}\\n]|"' + string_flags_other_than(modes) + b"))")
     starting = sorted(n for n in needles if n.startswith(b'"'))
     inside = sorted(n for n in needles if not n.startswith(b'"'))
     every = b"(?:" + b"|".join(_value_from(n) for n in [*starting, *inside]) + b")"
