@@ -39,6 +39,20 @@ written once. A line where either is not written so (the v1beta1 shape, spaces, 
 escape) is kept, as if the needle were everybody's. The ``re`` scanner reports only matches
 that do not overlap (one can hide another), so there every needle is everybody's.
 
+With Hyperscan, the needles of opens whose detectors want some access modes only (their
+flags conditions are :class:`~memwarden.core.requirements.OpenModes`: Falco's ``open_write``,
+``open_read``) are not needles of their own there: they stand in expressions that also test
+the flags (:func:`flags_expressions`). A string value holding one, followed by the flags as
+the legacy shape writes them (``"},{"name":"flags","type":"int","value":N}``, or Tracee's
+names ``"O_RDONLY|O_CLOEXEC"``) with an access mode none of them wants, matches nothing: the
+line's flags are those, so no detector of that needle wants it, and a read of ``/etc/passwd``
+costs no Python step at all. Any other spelling after the value (another argument, a space, a
+number or a name it does not know, the v1beta1 shape) matches, and the line is judged as
+above. The decimal test is exact: ``N & 3`` is told by N's last two digits
+(:func:`access_mode_digits`). A needle that begins a value is not after ``"executable":{"path":``
+nor, when no filter of its judges it (Falco's ``fd.nameraw`` does), after ``syscall_pathname``'s
+key (:func:`not_after_any`), whose values the engine's path gate of an open does not read.
+
 The needles say nothing about where in the line they are, so they hold for both Tracee shapes,
 any key order and any whitespace: a line without one provably has an event name nobody wants,
 or a path-gated name with no path its detectors declared. (That last case includes an event
